@@ -1,0 +1,43 @@
+# Two commands on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DVC_NO_ANALYTICS := 1
+export KERAS_BACKEND := jax
+export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
+
+.PHONY: install demo test lint constraints clean-demo
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# Azurite (the Azure Blob emulator) for the cloud tests, pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+demo: $(STAMP)
+	bash scripts/demo.sh
+
+test: $(STAMP) node_modules/.installed
+	$(VENV)/bin/ruff check hdversion tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hdversion tests bench
+	$(VENV)/bin/mypy
+
+# Re-pin every dependency from the ranges in pyproject.toml.
+constraints:
+	rm -rf /tmp/hdversion-pin && $(PYTHON) -m venv /tmp/hdversion-pin
+	/tmp/hdversion-pin/bin/pip install --quiet --upgrade pip
+	/tmp/hdversion-pin/bin/pip install --quiet '.[dev]'
+	{ echo "# Pinned versions for reproducible installs (make constraints regenerates)."; \
+	  /tmp/hdversion-pin/bin/pip freeze --exclude hdversion; } > constraints.txt

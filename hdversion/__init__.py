@@ -1,0 +1,3 @@
+"""hdversion: verified backup and recovery for the Heart Disease Prediction project."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from hdversion.cli.app import main
+
+main()

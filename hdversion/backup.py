@@ -1,0 +1,142 @@
+"""Making a backup. Write order is the invariant: the data is in the cache and in the local
+remote (checked by listing the remote itself) before the tag exists. A crash at any point
+leaves no tag, or a tag whose data is complete; at worst an untagged commit and unreferenced
+objects, which are harmless."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdversion import __version__
+from hdversion.catalog import Backup
+from hdversion.errors import ConfigurationError, MissingArtifactError, RemoteError
+from hdversion.hashing import md5_bytes
+from hdversion.manifest import FileEntry, Kind, Manifest
+from hdversion.project import Project
+from hdversion.timestamps import format_timestamp, next_second, now_utc, tag_for
+
+
+@dataclass
+class RemoteOutcome:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class BackupResult:
+    backup: Backup
+    remotes: list[RemoteOutcome] = field(default_factory=list)
+    git_remote: RemoteOutcome | None = None
+
+    @property
+    def complete(self) -> bool:
+        return all(r.ok for r in self.remotes) and (self.git_remote is None or self.git_remote.ok)
+
+
+def create_backup(
+    project: Project,
+    message: str = "",
+    allow_missing: bool = False,
+    kind: Kind = "backup",
+    cloud_remotes: tuple[str, ...] = (),
+) -> BackupResult:
+    """Back up the workspace; the caller holds the repository lock."""
+    store, git, settings = project.store, project.git, project.settings
+    snapshot = store.snapshot()
+    git_files, missing_git = _git_tracked_files(project.root, settings.git_tracked_files)
+    missing = [*snapshot.missing, *missing_git]
+    if missing and not allow_missing:
+        raise MissingArtifactError(missing)
+    if not snapshot.files:
+        raise ConfigurationError(
+            "nothing to back up: DVC tracks no artifacts that exist in the workspace",
+            hint="run the pipeline (dvc repro) or `dvc add` the files to protect",
+        )
+    tree = {**git_files, **snapshot.pointer_files}
+    entries = [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
+    entries += [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
+
+    commit = git.commit_snapshot(tree, "hdversion backup")
+    store.push(commit, settings.local_remote)
+    lacking = store.missing_in_remote(settings.local_remote, {f.md5 for f in snapshot.files})
+    if lacking:
+        raise RemoteError(
+            f"the local remote '{settings.local_remote}' lacks {len(lacking)} object(s) after "
+            "the push; no backup was tagged"
+        )
+
+    metrics, params = store.metrics(), store.params()
+    moment = now_utc()
+    timestamp = format_timestamp(moment)
+    while True:
+        manifest = Manifest(
+            timestamp=timestamp,
+            created_at=moment.isoformat(timespec="microseconds"),
+            host=socket.gethostname(),
+            user=_user(),
+            hdversion_version=__version__,
+            dvc_version=_dvc_version(),
+            base_commit=git.head_commit(),
+            branch=git.branch(),
+            message=message,
+            files=tuple(entries),
+            missing=tuple(missing),
+            metrics=metrics,
+            params=params,
+            kind=kind,
+        )
+        # Two backups in one second: the second takes the next free second, so every tag
+        # stays a valid timestamp (created_at keeps the true time).
+        if git.create_tag(tag_for(timestamp), commit, manifest.to_json()):
+            break
+        timestamp = next_second(timestamp)
+
+    result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest))
+    for remote in cloud_remotes:
+        result.remotes.append(push_to_remote(project, result.backup, remote))
+    return result
+
+
+def push_to_remote(project: Project, backup: Backup, remote: str) -> RemoteOutcome:
+    """Push a backup's objects to a remote and confirm them there by listing."""
+    try:
+        project.store.push(backup.commit, remote)
+        lacking = project.store.missing_in_remote(remote, dvc_md5s(backup))
+    except RemoteError as exc:
+        return RemoteOutcome(remote, False, exc.message)
+    if lacking:
+        return RemoteOutcome(remote, False, f"{len(lacking)} object(s) missing after the push")
+    return RemoteOutcome(remote, True)
+
+
+def dvc_md5s(backup: Backup) -> set[str]:
+    return {f.md5 for f in backup.manifest.files if f.store == "dvc"}
+
+
+def _git_tracked_files(root: Path, paths: tuple[str, ...]) -> tuple[dict[str, bytes], list[str]]:
+    found: dict[str, bytes] = {}
+    missing: list[str] = []
+    for path in paths:
+        file = root / path
+        if file.is_file():
+            found[path] = file.read_bytes()
+        else:
+            missing.append(path)
+    return found, missing
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _dvc_version() -> str:
+    from importlib.metadata import version
+
+    return version("dvc")

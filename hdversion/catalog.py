@@ -1,0 +1,66 @@
+"""The catalog of backups: plain records read from the backup tags, without touching DVC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hdversion.errors import BackupNotFoundError
+from hdversion.gitrepo import GitRepo
+from hdversion.manifest import Manifest, ManifestError
+from hdversion.timestamps import TAG_PREFIX, parse_timestamp, tag_for, timestamp_of
+
+
+@dataclass(frozen=True)
+class Backup:
+    tag: str
+    timestamp: str
+    commit: str
+    manifest: Manifest
+
+
+@dataclass
+class Catalog:
+    backups: list[Backup]  # newest first
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (tag, why it was skipped)
+
+    @classmethod
+    def read(cls, git: GitRepo) -> Catalog:
+        backups: list[Backup] = []
+        invalid: list[tuple[str, str]] = []
+        for record in git.tags(TAG_PREFIX):
+            timestamp = timestamp_of(record.name)
+            if timestamp is None:
+                invalid.append((record.name, "name is not backup/YYYYMMDD_HHMMSS"))
+                continue
+            if record.object_type != "tag":
+                invalid.append((record.name, "lightweight tag, no manifest"))
+                continue
+            try:
+                manifest = Manifest.from_json(record.message)
+            except ManifestError as exc:
+                invalid.append((record.name, exc.message))
+                continue
+            if manifest.timestamp != timestamp:
+                invalid.append((record.name, f"manifest says {manifest.timestamp}"))
+                continue
+            backups.append(Backup(record.name, timestamp, record.target, manifest))
+        backups.sort(key=lambda b: b.timestamp, reverse=True)
+        return cls(backups, invalid)
+
+    def get(self, timestamp: str | None) -> Backup:
+        """The backup with that timestamp, or the newest when None."""
+        if timestamp is None:
+            if not self.backups:
+                raise BackupNotFoundError("there are no backups yet", hint="run `hdversion backup`")
+            return self.backups[0]
+        parse_timestamp(timestamp)
+        for backup in self.backups:
+            if backup.timestamp == timestamp:
+                return backup
+        raise BackupNotFoundError(
+            f"no backup {tag_for(timestamp)}",
+            hint="`hdversion list` shows the backups there are",
+        )
+
+    def known_md5s(self) -> set[str]:
+        return {entry.md5 for backup in self.backups for entry in backup.manifest.files}

@@ -1,0 +1,111 @@
+"""The commands: each declares its options, calls hdversion.api and renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hdversion.errors import ExitCode, UsageError
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
+STORAGE = typer.Option(None, "--storage", help="Cloud storage: s3, azure or gcp.")
+REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+STORAGES = ("s3", "azure", "gcp")
+
+
+def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:
+    """The DVC remote named by --cloud/--storage/--remote, or None for the local one only."""
+    if storage is not None and storage not in STORAGES:
+        raise UsageError(f"unknown storage {storage!r}: choose one of {', '.join(STORAGES)}")
+    if remote and storage:
+        raise UsageError("give --storage or --remote, not both")
+    if cloud and not (storage or remote):
+        raise UsageError("--cloud needs --storage=s3|azure|gcp (or --remote NAME)")
+    return remote or storage
+
+
+def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
+    @app.command("backup")
+    @handled
+    def backup(
+        message: str = typer.Option("", "-m", "--message", help="Say why (kept in the tag)."),
+        allow_missing: bool = typer.Option(
+            False, "--allow-missing", help="Record missing artifacts instead of failing."
+        ),
+        cloud: bool = CLOUD,
+        storage: str | None = STORAGE,
+        remote: str | None = REMOTE,
+        as_json: bool = JSON,
+    ) -> None:
+        """Back up every critical artifact: DVC cache + local remote, then a git tag."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        extra = cloud_remote(cloud, storage, remote)
+        result = api.backup(message=message, allow_missing=allow_missing,
+                            cloud_remotes=(extra,) if extra else ())
+        if as_json:
+            render.emit_json(render.backup_json(result))
+        else:
+            render.backup_summary(result)
+        if not result.complete:
+            raise typer.Exit(int(ExitCode.PARTIAL))
+
+    @app.command("list")
+    @handled
+    def list_(as_json: bool = JSON) -> None:
+        """List backups, newest first."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        catalog = api.list_backups()
+        if as_json:
+            render.emit_json([render.backup_record(b) for b in catalog.backups])
+        else:
+            render.console.print(render.catalog_table(catalog))
+        for tag, why in catalog.invalid:
+            render.err_console.print(f"[yellow]warning:[/] skipped tag {tag}: {why}")
+
+    @app.command("restore")
+    @handled
+    def restore(
+        timestamp: str | None = typer.Option(
+            None, "--timestamp", "-t", help="YYYYMMDD_HHMMSS (UTC); default: the latest."
+        ),
+        target: Path | None = typer.Option(
+            None, "--target", help="Restore into this directory; the workspace is left alone."
+        ),
+        only: list[str] | None = typer.Option(
+            None, "--only", help="Restore only this path (file or directory); repeatable."
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Say what would change."),
+        force: bool = typer.Option(
+            False, "--force", help="Skip the safety backup of unsaved workspace changes."
+        ),
+        cloud: bool = CLOUD,
+        storage: str | None = STORAGE,
+        remote: str | None = REMOTE,
+        as_json: bool = JSON,
+    ) -> None:
+        """Restore a backup, verified: nothing is touched until every object checks out."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        source = cloud_remote(cloud, storage, remote)
+        result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
+                             dry_run=dry_run, force=force, remote=source)
+        if as_json:
+            render.emit_json(render.restore_json(result))
+        else:
+            if result.safety_backup:
+                render.console.print(
+                    f"[yellow]unsaved changes were backed up first as "
+                    f"{result.safety_backup.tag}[/]"
+                )
+            render.console.print(render.restore_table(result))
+        if not result.all_verified:
+            raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))

@@ -1,0 +1,133 @@
+"""Rendering results: rich tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hdversion.backup import BackupResult
+from hdversion.catalog import Backup, Catalog
+from hdversion.restore import RestoreResult
+from hdversion.timestamps import now_utc
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def age(created_at: str) -> str:
+    try:
+        seconds = (now_utc() - datetime.fromisoformat(created_at)).total_seconds()
+    except ValueError:
+        return "?"
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= length:
+            return f"{int(seconds // length)}{unit}"
+    return f"{int(max(seconds, 0))}s"
+
+
+def key_metric(backup: Backup) -> str:
+    """ROC-AUC of the ensemble (or of whatever model has one) for the list view."""
+    for data in backup.manifest.metrics.values():
+        if not isinstance(data, dict):
+            continue
+        for model in ("ensemble", *data):
+            value = data.get(model)
+            if isinstance(value, dict) and isinstance(value.get("roc_auc"), int | float):
+                return f"{value['roc_auc']:.3f}"
+    return "-"
+
+
+def backup_record(backup: Backup) -> dict[str, Any]:
+    manifest = backup.manifest.to_dict()
+    manifest.pop("schema")
+    return {"tag": backup.tag, "commit": backup.commit, **manifest,
+            "total_size": backup.manifest.total_size}
+
+
+def catalog_table(catalog: Catalog, completeness: dict[str, bool] | None = None,
+                  remote: str | None = None) -> Table:
+    table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
+    for column in ("timestamp", "age", "files", "size", "ROC-AUC", "message"):
+        table.add_column(column, justify="right" if column in ("files", "size") else "left")
+    if completeness is not None:
+        table.add_column(f"in {remote}")
+    for backup in catalog.backups:
+        message = backup.manifest.message
+        if backup.manifest.kind == "safety":
+            message = f"[yellow]safety[/] {message}"
+        if backup.manifest.missing:
+            message += f" [red]({len(backup.manifest.missing)} missing)[/]"
+        row = [backup.timestamp, age(backup.manifest.created_at),
+               str(len(backup.manifest.files)), human_size(backup.manifest.total_size),
+               key_metric(backup), message]
+        if completeness is not None:
+            row.append("[green]complete[/]" if completeness[backup.tag] else "[red]incomplete[/]")
+        table.add_row(*row)
+    return table
+
+
+def backup_summary(result: BackupResult) -> None:
+    manifest = result.backup.manifest
+    console.print(
+        f"[green]backup {result.backup.tag}[/] {len(manifest.files)} files, "
+        f"{human_size(manifest.total_size)}"
+        + (f", [red]missing: {', '.join(manifest.missing)}[/]" if manifest.missing else "")
+    )
+    for outcome in result.remotes:
+        colour = "green" if outcome.ok else "red"
+        status = "ok" if outcome.ok else f"FAILED: {outcome.detail}"
+        console.print(f"  remote {outcome.name}: [{colour}]{status}[/]")
+    if result.git_remote is not None:
+        colour = "green" if result.git_remote.ok else "yellow"
+        detail = result.git_remote.detail or ("pushed" if result.git_remote.ok else "")
+        console.print(f"  git tag to {result.git_remote.name}: [{colour}]{detail}[/]")
+
+
+def backup_json(result: BackupResult) -> dict[str, Any]:
+    return {
+        **backup_record(result.backup),
+        "complete": result.complete,
+        "remotes": [vars(r) for r in result.remotes],
+        "git_remote": vars(result.git_remote) if result.git_remote else None,
+    }
+
+
+def restore_table(result: RestoreResult) -> Table:
+    verb = "would restore" if result.dry_run else "restored"
+    table = Table(title=f"{verb} {result.backup.tag} into {result.target}")
+    for column in ("file", "size", "action", "verified"):
+        table.add_column(column)
+    for report in result.files:
+        verified = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[report.verified]
+        table.add_row(report.path, human_size(report.size), report.action, verified)
+    return table
+
+
+def restore_json(result: RestoreResult) -> dict[str, Any]:
+    return {
+        "tag": result.backup.tag,
+        "timestamp": result.backup.timestamp,
+        "target": str(result.target),
+        "dry_run": result.dry_run,
+        "verified": result.all_verified,
+        "safety_backup": result.safety_backup.tag if result.safety_backup else None,
+        "quarantined_objects": result.quarantined,
+        "files": [vars(f) for f in result.files],
+    }

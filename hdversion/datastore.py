@@ -1,0 +1,246 @@
+"""The seam to DVC: the only module that imports dvc.
+
+DVC is imported lazily (it costs ~0.3 s) and a Repo is opened per operation, because a
+long-lived one keeps stale state. Every remote that is a local directory is passed to DVC as
+an absolute path: with `revs=[...]` DVC re-reads the config from the revision and resolves a
+relative url against the wrong root (it pushed to `/backups` in our tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+
+@dataclass(frozen=True)
+class Output:
+    """A DVC-tracked artifact: a stage output of dvc.yaml or the target of a .dvc file."""
+
+    path: str  # relative to the repo root
+    pointer_file: str  # dvc.lock or the .dvc file that records its hash
+
+
+@dataclass(frozen=True)
+class TrackedFile:
+    path: str
+    md5: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a backup records from DVC: the files, and the pointer files that describe them."""
+
+    files: tuple[TrackedFile, ...]
+    missing: tuple[str, ...]
+    pointer_files: dict[str, bytes]
+
+
+class DataStoreError(HdversionError):
+    """DVC refused an operation (a broken dvc.yaml, a lock held by a dvc command...)."""
+
+
+class DataStore:
+    def __init__(self, root: Path, local_remote: str) -> None:
+        if not (root / ".dvc").is_dir():
+            raise NotARepositoryError(
+                f"not a DVC repository: {root}", hint="run `dvc init` in the project first"
+            )
+        self.root = root
+        self.local_remote = local_remote
+
+    # -- opening -------------------------------------------------------------------------
+    @contextmanager
+    def _repo(self) -> Iterator[Repo]:
+        os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        # DVC narrates ("Updating lock file"); hdversion reports for itself.
+        logging.getLogger("dvc").setLevel(logging.ERROR)
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+
+        try:
+            probe = Repo(str(self.root))
+            overrides = self._remote_overrides(probe.config)
+            probe.close()
+            repo = Repo(str(self.root), config={"remote": overrides} if overrides else None)
+        except DvcException as exc:
+            raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
+        repo.scm_context.quiet = True
+        try:
+            yield repo
+        except DvcException as exc:
+            raise DataStoreError(f"DVC: {exc}") from None
+        finally:
+            repo.close()
+
+    def _remote_overrides(self, config: Any) -> dict[str, dict[str, str]]:
+        overrides: dict[str, dict[str, str]] = {}
+        for name, conf in config["remote"].items():
+            url = conf.get("url", "")
+            if "://" not in url:
+                overrides[name] = {"url": str(Path(url).resolve())}
+        if self.local_remote not in config["remote"]:
+            # The embedded default: a git-ignored directory in the repository.
+            overrides[self.local_remote] = {"url": str(self.root / "backups")}
+        return overrides
+
+    # -- the workspace -------------------------------------------------------------------
+    def outputs(self) -> list[Output]:
+        with self._repo() as repo:
+            return [self._output(out) for out in repo.index.outs if out.use_cache]
+
+    def _output(self, out: Any) -> Output:
+        path = Path(out.fs_path).relative_to(self.root).as_posix()
+        dvcfile = Path(out.stage.path)
+        pointer = dvcfile.with_name("dvc.lock") if dvcfile.name == "dvc.yaml" else dvcfile
+        return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix())
+
+    def snapshot(self) -> Snapshot:
+        """Commit the workspace's outputs to the cache and describe them, file by file.
+
+        DVC's state database spares unchanged files a re-hash. The pointer files are restored
+        to their bytes afterwards: a backup leaves the working tree as it found it.
+        """
+        from dvc.exceptions import DvcException
+
+        outputs = self.outputs()
+        pointer_paths = sorted({o.pointer_file for o in outputs})
+        before = {p: _read_or_none(self.root / p) for p in pointer_paths}
+        missing = tuple(o.path for o in outputs if not (self.root / o.path).exists())
+        try:
+            with self._repo() as repo:
+                repo.commit(None, force=True, allow_missing=bool(missing))
+            with self._repo() as repo:
+                after = {p: (self.root / p).read_bytes() for p in pointer_paths}
+                files = tuple(self._files(repo, skip=set(missing)))
+        except DvcException as exc:
+            raise HdversionError(f"DVC could not commit the artifacts: {exc}") from None
+        finally:
+            for path, data in before.items():
+                current = _read_or_none(self.root / path)
+                if current != data:
+                    _restore_bytes(self.root / path, data)
+        return Snapshot(files=files, missing=missing, pointer_files=after)
+
+    def _files(self, repo: Repo, skip: set[str]) -> Iterator[TrackedFile]:
+        cache = repo.cache.local
+        for out in repo.index.outs:
+            if not out.use_cache:
+                continue
+            path = Path(out.fs_path).relative_to(self.root).as_posix()
+            if path in skip or out.hash_info is None or not out.hash_info.value:
+                continue
+            if out.hash_info.isdir:
+                for key, _meta, info in out.get_obj():
+                    member = PurePosixPath(path, *key).as_posix()
+                    size = os.path.getsize(cache.oid_to_path(info.value))
+                    yield TrackedFile(member, info.value, size)
+            else:
+                md5 = out.hash_info.value
+                yield TrackedFile(path, md5, os.path.getsize(cache.oid_to_path(md5)))
+
+    def metrics(self) -> dict[str, Any]:
+        with self._repo() as repo:
+            return _flatten_show(repo.metrics.show())
+
+    def params(self) -> dict[str, Any]:
+        with self._repo() as repo:
+            return _flatten_show(repo.params.show())
+
+    # -- the cache -----------------------------------------------------------------------
+    def cache_path(self, md5: str) -> Path:
+        return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+    # -- remotes -------------------------------------------------------------------------
+    def remote_names(self) -> list[str]:
+        with self._repo() as repo:
+            return list(repo.config["remote"])
+
+    def remote_url(self, name: str) -> str:
+        with self._repo() as repo:
+            remotes = repo.config["remote"]
+            if name not in remotes:
+                raise ConfigurationError(f"no DVC remote named '{name}'")
+            return str(remotes[name]["url"])
+
+    def push(self, revision: str, remote: str) -> None:
+        """Upload every object a revision needs; DVC skips what the remote already has."""
+        self._transfer("push", revision, remote)
+
+    def fetch(self, revision: str, remote: str) -> None:
+        """Download into the cache the objects a revision needs. DVC only warns on a missing
+        object, so callers check the cache afterwards."""
+        self._transfer("fetch", revision, remote)
+
+    def _transfer(self, verb: str, revision: str, remote: str) -> None:
+        from dvc.exceptions import DvcException
+
+        try:
+            with self._repo() as repo:
+                self._check_remote(repo, remote)
+                method = repo.push if verb == "push" else repo.fetch
+                method(revs=[revision], remote=remote, workspace=False)
+        except DvcException as exc:
+            raise RemoteError(f"{verb} to DVC remote '{remote}' failed: {exc}") from None
+        except OSError as exc:
+            raise RemoteError(f"{verb} to DVC remote '{remote}' failed: {exc}") from None
+
+    def _check_remote(self, repo: Repo, remote: str) -> None:
+        if remote not in repo.config["remote"]:
+            raise ConfigurationError(
+                f"no DVC remote named '{remote}'", hint="see `dvc remote list`"
+            )
+
+    def missing_in_remote(self, remote: str, md5s: Iterable[str]) -> set[str]:
+        """Which objects the remote lacks, read from its own listing (one per key prefix).
+
+        DVC's `status -c` can say "up to date" with objects missing, so this asks the storage.
+        """
+        wanted = set(md5s)
+        by_prefix: dict[str, set[str]] = {}
+        for md5 in wanted:
+            by_prefix.setdefault(md5[:2], set()).add(md5)
+        present: set[str] = set()
+        with self._repo() as repo:
+            self._check_remote(repo, remote)
+            odb = repo.cloud.get_remote_odb(remote)
+            for prefix, group in by_prefix.items():
+                try:
+                    entries = odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
+                except FileNotFoundError:
+                    continue
+                names = {prefix + PurePosixPath(str(e)).name for e in entries}
+                present |= group & names
+        return wanted - present
+
+
+def _flatten_show(shown: dict[str, Any]) -> dict[str, Any]:
+    """DVC's show() nests {rev: {"data": {file: {"data": ...}}}}; keep {file: data}."""
+    workspace = shown.get("", {}).get("data", {})
+    return {name: entry.get("data", {}) for name, entry in workspace.items() if "data" in entry}
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _restore_bytes(path: Path, data: bytes | None) -> None:
+    from hdversion.atomic import atomic_write_bytes
+
+    if data is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(path, data)

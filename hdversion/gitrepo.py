@@ -1,0 +1,242 @@
+"""The seam to git: the only module that runs git (through GitPython).
+
+Backups are commits that no branch points to, named by annotated tags. Everything here works
+without touching the user's branch, index or working tree: trees are built in a private index
+file, and tags are read in one `git for-each-ref` call however many there are.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
+
+# Fields of `git for-each-ref`, separated by NUL bytes; records end with a byte that never
+# occurs in a tag message we write (one-line JSON).
+_FIELD = "%00"
+_RECORD = "\x1e"
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    name: str  # without refs/tags/
+    object_type: str  # "tag" for annotated tags
+    target: str  # the commit the tag points to
+    message: str
+
+
+class GitRepo:
+    def __init__(self, repo: git.Repo) -> None:
+        self._repo = repo
+        self.root = Path(repo.working_tree_dir or ".").resolve()
+
+    @classmethod
+    def open(cls, path: Path) -> GitRepo:
+        try:
+            repo = git.Repo(path, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise NotARepositoryError(
+                f"not a git repository: {path}",
+                hint="run hdversion inside the project (git init; dvc init)",
+            ) from None
+        if repo.bare:
+            raise NotARepositoryError(f"bare git repository, no working tree: {path}")
+        return cls(repo)
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _git(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+             binary: bool = False) -> str | bytes:
+        full_env = {**self._identity_env(), **(env or {})}
+        with tempfile.TemporaryFile() as feed:
+            if stdin is not None:
+                feed.write(stdin)
+                feed.seek(0)
+            try:
+                out = self._repo.git.execute(
+                    ["git", *args],
+                    env=full_env,
+                    istream=feed if stdin is not None else None,
+                    stdout_as_string=not binary,
+                    strip_newline_in_stdout=not binary,
+                )
+            except GitCommandError as exc:
+                raise GitError(args, exc) from None
+        assert isinstance(out, str | bytes)
+        return out
+
+    def _text(self, *args: str, env: Mapping[str, str] | None = None,
+              stdin: bytes | None = None) -> str:
+        out = self._git(*args, env=env, stdin=stdin)
+        assert isinstance(out, str)
+        return out
+
+    def _identity_env(self) -> dict[str, str]:
+        """CI machines often have no user.name/user.email; git refuses to tag without one."""
+        env: dict[str, str] = {}
+        reader = self._repo.config_reader()
+        if not reader.has_option("user", "name") and "GIT_COMMITTER_NAME" not in os.environ:
+            env["GIT_COMMITTER_NAME"] = env["GIT_AUTHOR_NAME"] = _safe_user()
+        if not reader.has_option("user", "email") and "GIT_COMMITTER_EMAIL" not in os.environ:
+            email = f"{_safe_user()}@{socket.gethostname() or 'localhost'}"
+            env["GIT_COMMITTER_EMAIL"] = env["GIT_AUTHOR_EMAIL"] = email
+        return env
+
+    # -- reading -------------------------------------------------------------------------
+    def head_commit(self) -> str | None:
+        try:
+            return self._text("rev-parse", "--verify", "--quiet", "HEAD^{commit}") or None
+        except GitError:
+            return None
+
+    def branch(self) -> str | None:
+        try:
+            name = self._text("symbolic-ref", "--quiet", "--short", "HEAD")
+        except GitError:
+            return None
+        return name or None
+
+    def read_file(self, rev: str, path: str) -> bytes | None:
+        """A file's bytes at a revision, or None if the revision has no such file."""
+        try:
+            out = self._git("cat-file", "blob", f"{rev}:{path}", binary=True)
+        except GitError:
+            return None
+        assert isinstance(out, bytes)
+        return out
+
+    def list_files(self, rev: str, patterns: Iterable[str]) -> list[str]:
+        out = self._text("ls-tree", "-r", "--name-only", rev, "--", *patterns)
+        return [line for line in out.splitlines() if line]
+
+    def is_tracked(self, path: str) -> bool:
+        return bool(self._text("ls-files", "--", path))
+
+    def is_ignored(self, path: str) -> bool:
+        try:
+            self._text("check-ignore", "-q", "--", path)
+        except GitError:
+            return False
+        return True
+
+    def status_porcelain(self) -> str:
+        return self._text("status", "--porcelain=v1", "--untracked-files=all")
+
+    def tags(self, prefix: str) -> list[TagRecord]:
+        """Every tag under refs/tags/<prefix>, messages included, in one git call."""
+        fmt = _FIELD.join(
+            ["%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(contents)"]
+        ) + _RECORD
+        out = self._text("for-each-ref", f"--format={fmt}", f"refs/tags/{prefix}")
+        records = []
+        for chunk in out.split(_RECORD):
+            chunk = chunk.lstrip("\n")
+            if not chunk:
+                continue
+            name, object_type, target, message = chunk.split("\0", 3)
+            records.append(TagRecord(name, object_type, target, message.strip()))
+        return records
+
+    def resolve_tag(self, name: str) -> TagRecord | None:
+        for record in self.tags(name):
+            if record.name == name:
+                return record
+        return None
+
+    # -- writing -------------------------------------------------------------------------
+    def commit_snapshot(self, files: Mapping[str, bytes | None], message: str) -> str:
+        """Make a commit whose tree is HEAD's tree with `files` replaced (None = removed).
+
+        A private index file keeps the user's index, branch and working tree untouched.
+        """
+        parent = self.head_commit()
+        with tempfile.TemporaryDirectory(prefix="hdversion-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            if parent:
+                self._text("read-tree", parent, env=env)
+            for path, data in sorted(files.items()):
+                if data is None:
+                    self._text("update-index", "--force-remove", "--", path, env=env)
+                    continue
+                blob = self._text("hash-object", "-w", "--stdin", stdin=data)
+                self._text("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
+                           env=env)
+            tree = self._text("write-tree", env=env)
+        parents = ["-p", parent] if parent else []
+        return self._text("commit-tree", tree, *parents, stdin=message.encode())
+
+    def create_tag(self, name: str, commit: str, message: str) -> bool:
+        """Create an annotated tag; False if the name is taken (git's ref lock decides races)."""
+        try:
+            self._text("tag", "-a", "--cleanup=verbatim", "-F", "-", name, commit,
+                       stdin=message.encode())
+        except GitError as exc:
+            if "already exists" in exc.stderr:
+                return False
+            raise
+        return True
+
+    def delete_tags(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if names:
+            self._text("tag", "-d", *names)
+
+    def ensure_ignored(self, paths: Iterable[str]) -> None:
+        """Keep hdversion's own files (journal, local remote) out of `git status`, through
+        .git/info/exclude so that no tracked file changes."""
+        missing = [p for p in paths if not self.is_ignored(f"{p.strip('/')}/x")]
+        if not missing:
+            return
+        exclude = Path(self._repo.git_dir) / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as stream:
+            stream.write("".join(f"/{p.strip('/')}/\n" for p in missing))
+
+    # -- remotes -------------------------------------------------------------------------
+    def remote_names(self) -> list[str]:
+        return [line for line in self._text("remote").splitlines() if line]
+
+    def push_tags(self, remote: str, names: Iterable[str]) -> None:
+        refs = [f"refs/tags/{name}:refs/tags/{name}" for name in names]
+        if not refs:
+            return
+        try:
+            self._text("push", "--quiet", remote, *refs)
+        except GitError as exc:
+            raise RemoteError(f"could not push backup tags to git remote '{remote}': "
+                              f"{exc.stderr.strip()}") from None
+
+    def fetch_tags(self, remote: str, pattern: str) -> None:
+        """Fetch tags matching a refspec pattern (e.g. 'backup/*') from a git remote."""
+        try:
+            self._text("fetch", "--quiet", "--no-tags", remote,
+                       f"+refs/tags/{pattern}:refs/tags/{pattern}")
+        except GitError as exc:
+            raise RemoteError(f"could not fetch backup tags from git remote '{remote}': "
+                              f"{exc.stderr.strip()}") from None
+
+
+class GitError(HdversionError):
+    def __init__(self, args: tuple[str, ...], exc: GitCommandError) -> None:
+        stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
+        stderr = stderr.strip().removeprefix("stderr: ").strip("'").strip()
+        super().__init__(f"git {args[0]} failed: {stderr}")
+        self.stderr = stderr
+
+
+def _safe_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "hdversion"
+
+
+__all__ = ["ConfigurationError", "GitError", "GitRepo", "TagRecord"]

@@ -1,0 +1,27 @@
+"""Content hashes as DVC 3 computes them: the plain md5 of a file's bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+
+def md5_stream(stream: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def md5_file(path: Path) -> tuple[str, int]:
+    with path.open("rb") as stream:
+        return md5_stream(stream)
+
+
+def md5_bytes(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()

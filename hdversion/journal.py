@@ -1,0 +1,39 @@
+"""An append-only journal: one JSON line per operation (when, who, what, result)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from hdversion import __version__
+from hdversion.timestamps import now_utc
+
+
+def record(root: Path, journal: str, operation: str, result: str, **details: Any) -> None:
+    path = root / journal
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    entry = {
+        "time": now_utc().isoformat(timespec="milliseconds"),
+        "user": user,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "hdversion": __version__,
+        "operation": operation,
+        "result": result,
+        **details,
+    }
+    line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One write() of a line opened with O_APPEND: concurrent writers never interleave bytes.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)

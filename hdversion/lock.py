@@ -1,0 +1,55 @@
+"""One hdversion run per repository at a time.
+
+The lock is an OS-level file lock (flock), so the kernel releases it when its holder dies:
+a lock left by a killed process is free at once, and the next run takes it over. The holder
+writes who it is beside the lock, for the message another run prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from hdversion.errors import LockedError
+from hdversion.timestamps import now_utc
+
+LOCK_PATH = ".dvc/tmp/hdversion.lock"
+
+
+@contextmanager
+def repository_lock(root: Path, operation: str, timeout: float = 0) -> Iterator[None]:
+    path = root / LOCK_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = path.with_suffix(".owner")
+    lock = FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockedError(
+            f"another hdversion run holds the repository lock ({_describe(info)})",
+            hint="wait for it to finish; a lock left by a killed run is released automatically",
+        ) from None
+    try:
+        info.write_text(json.dumps({
+            "pid": os.getpid(), "host": socket.gethostname(), "operation": operation,
+            "since": now_utc().isoformat(timespec="seconds"),
+        }))
+        yield
+    finally:
+        info.unlink(missing_ok=True)
+        lock.release()
+
+
+def _describe(info: Path) -> str:
+    try:
+        owner = json.loads(info.read_text())
+        return (f"{owner['operation']} by pid {owner['pid']} on {owner['host']} "
+                f"since {owner['since']}")
+    except (OSError, ValueError, KeyError):
+        return "owner unknown"

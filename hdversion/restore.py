@@ -1,0 +1,199 @@
+"""Restoring a backup, verified before and after, never leaving a half-written file.
+
+1. Every object the restore needs is re-hashed in the cache (DVC's checkout trusts its cache);
+   a corrupt one is quarantined and fetched again. Nothing is touched until all are good.
+2. Changes in the workspace that no backup holds are saved first in a safety backup.
+3. Every file is staged beside its target, then all are renamed into place.
+4. Every restored file is hashed again and compared with the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from hdversion.atomic import commit_staged, discard, stage_copy
+from hdversion.backup import create_backup
+from hdversion.catalog import Backup, Catalog
+from hdversion.errors import HdversionError, UsageError, VerificationError
+from hdversion.hashing import md5_bytes, md5_file
+from hdversion.manifest import FileEntry
+from hdversion.project import Project
+from hdversion.timestamps import format_timestamp, now_utc
+
+QUARANTINE = ".dvc/tmp/hdversion-quarantine"
+
+
+@dataclass
+class FileReport:
+    path: str
+    md5: str
+    size: int
+    action: str  # "restored", "unchanged", "would restore"
+    verified: bool | None = None
+
+
+@dataclass
+class RestoreResult:
+    backup: Backup
+    target: Path
+    dry_run: bool
+    files: list[FileReport]
+    safety_backup: Backup | None = None
+    quarantined: list[str] = field(default_factory=list)
+
+    @property
+    def all_verified(self) -> bool:
+        return all(f.verified for f in self.files if f.action != "would restore")
+
+
+def restore_backup(
+    project: Project,
+    timestamp: str | None = None,
+    target: Path | None = None,
+    only: Iterable[str] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    remote: str | None = None,
+) -> RestoreResult:
+    """Restore a backup; the caller holds the repository lock."""
+    remote = remote or project.settings.local_remote
+    catalog = Catalog.read(project.git)
+    backup = catalog.get(timestamp)
+    dest = (target or project.root).resolve()
+    entries = _select(backup, list(only))
+    current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
+    changing = [e for e in entries if current[e.path] != e.md5]
+    reports = [
+        FileReport(e.path, e.md5, e.size, "unchanged" if current[e.path] == e.md5 else
+                   ("would restore" if dry_run else "restored"))
+        for e in entries
+    ]
+    result = RestoreResult(backup, dest, dry_run, reports)
+    if dry_run:
+        return result
+
+    sources = _verified_sources(project, backup, changing, remote, result)
+
+    if target is None and not force:
+        known = catalog.known_md5s()
+        unsaved = [e.path for e in changing if current[e.path] not in (None, *known)]
+        if unsaved:
+            result.safety_backup = create_backup(
+                project,
+                message=f"safety backup before restoring {backup.timestamp}",
+                allow_missing=True,
+                kind="safety",
+            ).backup
+
+    _write_all(dest, changing, sources)
+
+    for report in reports:
+        md5, _ = md5_file(dest / report.path) if (dest / report.path).is_file() else ("", 0)
+        report.verified = md5 == report.md5
+    return result
+
+
+def _select(backup: Backup, only: list[str]) -> list[FileEntry]:
+    files = list(backup.manifest.files)
+    if not only:
+        return files
+    chosen: list[FileEntry] = []
+    for raw in only:
+        path = raw.strip("/")
+        matched = [f for f in files if f.path == path or f.path.startswith(path + "/")]
+        if not matched:
+            raise UsageError(f"backup {backup.timestamp} has no file {raw!r}")
+        chosen += [f for f in matched if f not in chosen]
+    return chosen
+
+
+def _current_md5(path: Path, expected_size: int) -> str | None:
+    if not path.is_file():
+        return None
+    if path.stat().st_size != expected_size:
+        return "size-differs"  # no need to read it: it cannot match
+    return md5_file(path)[0]
+
+
+class _Source:
+    """Where a file's verified bytes come from: a cache object or a git blob."""
+
+    def __init__(self, path: Path | None = None, data: bytes | None = None) -> None:
+        self.path, self.data = path, data
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return self.path.open("rb")
+
+
+def _verified_sources(
+    project: Project, backup: Backup, entries: list[FileEntry], remote: str,
+    result: RestoreResult,
+) -> dict[str, _Source]:
+    sources: dict[str, _Source] = {}
+    bad: list[str] = []
+    for entry in (e for e in entries if e.store == "git"):
+        data = project.git.read_file(backup.commit, entry.path)
+        if data is None or md5_bytes(data) != entry.md5:
+            bad.append(f"{entry.path} (git blob of {backup.tag})")
+        else:
+            sources[entry.path] = _Source(data=data)
+
+    dvc_entries = [e for e in entries if e.store == "dvc"]
+    unusable = [e for e in dvc_entries if not _cache_object_ok(project, e, result)]
+    if unusable:
+        project.store.fetch(backup.commit, remote)
+        still = [e for e in unusable if not _cache_object_ok(project, e, result)]
+        bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
+                f"'{remote}')" for e in still]
+    for entry in dvc_entries:
+        sources.setdefault(entry.path, _Source(path=project.store.cache_path(entry.md5)))
+    if bad:
+        raise VerificationError(
+            "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad),
+            hint="try another remote (--remote / --cloud) or another backup",
+        )
+    return sources
+
+
+def _cache_object_ok(project: Project, entry: FileEntry, result: RestoreResult) -> bool:
+    """Re-hash a cache object; quarantine it if corrupt so that a fetch can replace it."""
+    path = project.store.cache_path(entry.md5)
+    if not path.is_file():
+        return False
+    if path.stat().st_size == entry.size and md5_file(path)[0] == entry.md5:
+        return True
+    quarantine = project.root / QUARANTINE
+    quarantine.mkdir(parents=True, exist_ok=True)
+    # Kept, not deleted: even a damaged copy is somebody's data.
+    shutil.move(path, quarantine / f"{entry.md5}.{format_timestamp(now_utc())}.{os.getpid()}")
+    result.quarantined.append(entry.md5)
+    return False
+
+
+def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]) -> None:
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for entry in entries:
+            target = dest / entry.path
+            with sources[entry.path].open() as stream:
+                staged.append((stage_copy(stream, target, entry.md5), target))
+    except VerificationError:
+        discard(tmp for tmp, _ in staged)
+        raise
+    except OSError as exc:
+        discard(tmp for tmp, _ in staged)
+        raise HdversionError(f"restore failed while writing, no file was changed: {exc}") from None
+    except BaseException:
+        discard(tmp for tmp, _ in staged)
+        raise
+    for tmp, target in staged:
+        commit_staged(tmp, target)

@@ -1,0 +1,43 @@
+"""hdversion's settings: the `backup` section of config/config.yaml, with defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hdversion.errors import ConfigurationError
+
+CONFIG_PATH = "config/config.yaml"
+DEFAULT_GIT_TRACKED = ("config/config.yaml", "params.yaml", "dvc.yaml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    git_tracked_files: tuple[str, ...] = DEFAULT_GIT_TRACKED
+    local_remote: str = "local"
+    git_remote: str = "origin"
+    journal: str = "logs/hdversion.jsonl"
+
+    @classmethod
+    def load(cls, root: Path) -> Settings:
+        path = root / CONFIG_PATH
+        if not path.exists():
+            return cls()
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+        section = data.get("backup") or {}
+        if not isinstance(section, dict):
+            raise ConfigurationError(f"{CONFIG_PATH}: 'backup' must be a mapping")
+        tracked = section.get("git_tracked_files", list(DEFAULT_GIT_TRACKED))
+        if not isinstance(tracked, list) or not all(isinstance(p, str) for p in tracked):
+            raise ConfigurationError(f"{CONFIG_PATH}: backup.git_tracked_files must be a list")
+        return cls(
+            git_tracked_files=tuple(tracked),
+            local_remote=str(section.get("local_remote", "local")),
+            git_remote=str(section.get("git_remote", "origin")),
+            journal=str(section.get("journal", "logs/hdversion.jsonl")),
+        )

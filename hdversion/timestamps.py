@@ -1,0 +1,59 @@
+"""The backup name grammar, in one place: UTC `YYYYMMDD_HHMMSS`, tagged `backup/<timestamp>`."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from hdversion.errors import UsageError
+
+TAG_PREFIX = "backup/"
+TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+_TIMESTAMP_RE = re.compile(r"^\d{8}_\d{6}$")
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse a user-given timestamp; a clear UsageError for anything else."""
+    if not _TIMESTAMP_RE.match(text):
+        raise UsageError(
+            f"malformed timestamp {text!r}: expected YYYYMMDD_HHMMSS (UTC), e.g. 20250331_120000"
+        )
+    try:
+        return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise UsageError(f"invalid date or time in timestamp {text!r}") from None
+
+
+def is_timestamp(text: str) -> bool:
+    if not _TIMESTAMP_RE.match(text):
+        return False
+    try:
+        datetime.strptime(text, TIMESTAMP_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def tag_for(timestamp: str) -> str:
+    return TAG_PREFIX + timestamp
+
+
+def timestamp_of(tag: str) -> str | None:
+    """The timestamp a backup tag names, or None for a tag outside the grammar."""
+    if not tag.startswith(TAG_PREFIX):
+        return None
+    name = tag[len(TAG_PREFIX):]
+    return name if is_timestamp(name) else None
+
+
+def next_second(timestamp: str) -> str:
+    moment = datetime.strptime(timestamp, TIMESTAMP_FORMAT) + timedelta(seconds=1)
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
