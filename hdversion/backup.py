@@ -15,6 +15,7 @@ from hdversion.catalog import Backup
 from hdversion.errors import ConfigurationError, MissingArtifactError, RemoteError
 from hdversion.hashing import md5_bytes
 from hdversion.manifest import FileEntry, Kind, Manifest
+from hdversion.pausepoints import pause_point
 from hdversion.project import Project
 from hdversion.timestamps import format_timestamp, next_second, now_utc, tag_for
 
@@ -46,16 +47,19 @@ def create_backup(
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock."""
     store, git, settings = project.store, project.git, project.settings
-    snapshot = store.snapshot()
-    git_files, missing_git = _git_tracked_files(project.root, settings.git_tracked_files)
-    missing = [*snapshot.missing, *missing_git]
-    if missing and not allow_missing:
-        raise MissingArtifactError(missing)
-    if not snapshot.files:
+    outputs = store.outputs()
+    if not outputs:
         raise ConfigurationError(
-            "nothing to back up: DVC tracks no artifacts that exist in the workspace",
+            "nothing to back up: DVC tracks no artifacts (no dvc.yaml outputs, no .dvc files)",
             hint="run the pipeline (dvc repro) or `dvc add` the files to protect",
         )
+    git_files, missing_git = _git_tracked_files(project.root, settings.git_tracked_files)
+    missing = [o.path for o in outputs if not (project.root / o.path).exists()] + missing_git
+    if missing and not allow_missing:
+        raise MissingArtifactError(missing)
+    if len(missing) - len(missing_git) == len(outputs):
+        raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
+    snapshot = store.snapshot(outputs)
     tree = {**git_files, **snapshot.pointer_files}
     entries = [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
     entries += [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
@@ -70,6 +74,7 @@ def create_backup(
         )
 
     metrics, params = store.metrics(), store.params()
+    pause_point(project.root, "before-tag")
     moment = now_utc()
     timestamp = format_timestamp(moment)
     while True:

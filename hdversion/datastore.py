@@ -8,6 +8,7 @@ relative url against the wrong root (it pushed to `/backups` in our tests).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -77,7 +78,9 @@ class DataStore:
             raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
         repo.scm_context.quiet = True
         try:
-            yield repo
+            # Some DVC calls (commit, metrics, params) resolve paths against the cwd.
+            with contextlib.chdir(self.root):
+                yield repo
         except DvcException as exc:
             raise DataStoreError(f"DVC: {exc}") from None
         finally:
@@ -105,7 +108,7 @@ class DataStore:
         pointer = dvcfile.with_name("dvc.lock") if dvcfile.name == "dvc.yaml" else dvcfile
         return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix())
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, outputs: list[Output]) -> Snapshot:
         """Commit the workspace's outputs to the cache and describe them, file by file.
 
         DVC's state database spares unchanged files a re-hash. The pointer files are restored
@@ -113,13 +116,13 @@ class DataStore:
         """
         from dvc.exceptions import DvcException
 
-        outputs = self.outputs()
         pointer_paths = sorted({o.pointer_file for o in outputs})
         before = {p: _read_or_none(self.root / p) for p in pointer_paths}
         missing = tuple(o.path for o in outputs if not (self.root / o.path).exists())
         try:
             with self._repo() as repo:
-                repo.commit(None, force=True, allow_missing=bool(missing))
+                # allow_missing: the caller has already decided about missing files.
+                repo.commit(None, force=True, allow_missing=True)
             with self._repo() as repo:
                 after = {p: (self.root / p).read_bytes() for p in pointer_paths}
                 files = tuple(self._files(repo, skip=set(missing)))

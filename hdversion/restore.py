@@ -23,6 +23,7 @@ from hdversion.catalog import Backup, Catalog
 from hdversion.errors import HdversionError, UsageError, VerificationError
 from hdversion.hashing import md5_bytes, md5_file
 from hdversion.manifest import FileEntry
+from hdversion.pausepoints import pause_point
 from hdversion.project import Project
 from hdversion.timestamps import format_timestamp, now_utc
 
@@ -49,7 +50,7 @@ class RestoreResult:
 
     @property
     def all_verified(self) -> bool:
-        return all(f.verified for f in self.files if f.action != "would restore")
+        return self.dry_run or all(f.verified for f in self.files)
 
 
 def restore_backup(
@@ -195,5 +196,6 @@ def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]
     except BaseException:
         discard(tmp for tmp, _ in staged)
         raise
+    pause_point(dest, "before-rename")
     for tmp, target in staged:
         commit_staged(tmp, target)

@@ -53,6 +53,8 @@ def handled(command: F) -> F:
         as_json = bool(kwargs.get("as_json"))
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except HdversionError as exc:
             _fail(exc.message, exc.hint, int(exc.exit_code), as_json)
         except KeyboardInterrupt:

@@ -1,0 +1,136 @@
+"""Shared fixtures: throw-away projects (real git + real DVC) and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Before anything imports DVC, keras or gcsfs.
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# Or every test repository leaves state under /var/tmp/dvc.
+os.environ.setdefault("DVC_SITE_CACHE_DIR", tempfile.mkdtemp(prefix="hdversion-dvc-site-"))
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_HEART_CSV = REPO_ROOT.parent / "shared" / "data" / "heart.csv"
+
+# A tiny stand-in for the ML pipeline: the same kinds of outputs (files in several folders,
+# a directory output, metrics), made in milliseconds from a seed.
+MAKE_ARTIFACTS = textwrap.dedent(
+    """
+    import json, random, sys, pathlib, yaml
+    seed = yaml.safe_load(open("params.yaml"))["seed"]
+    rng = random.Random(seed)
+    def write(path, size):
+        p = pathlib.Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(bytes(rng.getrandbits(8) for _ in range(size)))
+    write("models/keras_mlp_model.h5", 40_000)
+    write("models/sklearn_mlp_model.joblib", 20_000)
+    write("data/processed/processed_data.npz", 30_000)
+    for i in range(3):
+        write(f"models/optuna/study_{i}.pkl", 5_000)
+    json.dump({"ensemble": {"roc_auc": round(0.8 + seed / 1000, 4)}}, open("metrics.json", "w"))
+    """
+)
+
+
+@dataclass
+class Project:
+    root: Path
+
+    def cli(self, *args: str, env: dict[str, str] | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.root, *args, env=env, check=check)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True,
+                              text=True).stdout
+
+    def dvc(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).with_name("dvc")), *args],
+                              cwd=self.root, capture_output=True, text=True)
+
+    def read(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+    def damage(self, path: str, data: bytes = b"damaged") -> None:
+        file = self.root / path
+        file.chmod(0o644)
+        file.write_bytes(data)
+
+    def retrain(self, seed: int) -> None:
+        (self.root / "params.yaml").write_text(f"seed: {seed}\n")
+        result = self.dvc("repro", "-q")
+        assert result.returncode == 0, result.stderr
+
+
+def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
+            check: bool = False) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "hdversion", *args], cwd=cwd,
+                            capture_output=True, text=True, env={**os.environ, **(env or {})},
+                            timeout=300)
+    if check:
+        assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
+    return result
+
+
+def _build_template(root: Path) -> None:
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+
+    root.mkdir(parents=True)
+    sh("git", "init", "-q", "-b", "main")
+    sh("git", "config", "user.name", "Test")
+    sh("git", "config", "user.email", "test@example.invalid")
+    sh(str(Path(sys.executable).with_name("dvc")), "init", "-q")
+    (root / "make_artifacts.py").write_text(MAKE_ARTIFACTS)
+    (root / "params.yaml").write_text("seed: 1\n")
+    (root / "config").mkdir()
+    (root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+    )
+    (root / "dvc.yaml").write_text(textwrap.dedent(f"""\
+        stages:
+          train:
+            cmd: {sys.executable} make_artifacts.py
+            deps: [make_artifacts.py]
+            params: [seed]
+            outs:
+              - models/keras_mlp_model.h5
+              - models/sklearn_mlp_model.joblib
+              - models/optuna
+              - data/processed/processed_data.npz
+            metrics:
+              - metrics.json
+        """))
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "heart.csv").write_text("age,target\n63,1\n")
+    sh(str(Path(sys.executable).with_name("dvc")), "add", "-q", "data/raw/heart.csv")
+    sh(str(Path(sys.executable).with_name("dvc")), "repro", "-q")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-q", "-m", "project")
+
+
+@pytest.fixture(scope="session")
+def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("template") / "project"
+    _build_template(root)
+    return root
+
+
+@pytest.fixture
+def project(project_template: Path, tmp_path: Path) -> Iterator[Project]:
+    root = tmp_path / "project"
+    shutil.copytree(project_template, root, symlinks=True)
+    yield Project(root)

@@ -1,0 +1,196 @@
+"""backup and list, through the real CLI on a real git + DVC repository."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hdversion.catalog import Catalog
+from hdversion.gitrepo import GitRepo
+from hdversion.hashing import md5_file
+from tests.conftest import Project, run_cli
+
+EXPECTED_ARTIFACTS = {
+    "models/keras_mlp_model.h5",
+    "models/sklearn_mlp_model.joblib",
+    "models/optuna/study_0.pkl",
+    "models/optuna/study_1.pkl",
+    "models/optuna/study_2.pkl",
+    "data/processed/processed_data.npz",
+    "metrics.json",
+    "data/raw/heart.csv",
+}
+EXPECTED_GIT_FILES = {"config/config.yaml", "params.yaml", "dvc.yaml", "dvc.lock",
+                      "data/raw/heart.csv.dvc"}
+
+
+def backup_json(project: Project, *args: str) -> dict:
+    result = project.cli("backup", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_backup_records_every_artifact_with_checksums(project: Project) -> None:
+    data = backup_json(project, "-m", "first model")
+    files = {f["path"]: f for f in data["files"]}
+    assert {p for p, f in files.items() if f["store"] == "dvc"} == EXPECTED_ARTIFACTS
+    assert {p for p, f in files.items() if f["store"] == "git"} == EXPECTED_GIT_FILES
+    for path, entry in files.items():
+        md5, size = md5_file(project.root / path)
+        assert (entry["md5"], entry["size"]) == (md5, size), path
+    assert data["tag"] == f"backup/{data['timestamp']}"
+    assert data["message"] == "first model"
+    assert data["metrics"]["metrics.json"]["ensemble"]["roc_auc"] == pytest.approx(0.801)
+    assert data["params"]["params.yaml"] == {"seed": 1}
+    assert data["base_commit"] == project.git("rev-parse", "HEAD").strip()
+    assert data["branch"] == "main"
+    assert data["dvc_version"].startswith("3.")
+    for key in ("host", "user", "created_at", "hdversion_version"):
+        assert data[key]
+
+
+def test_backup_leaves_branch_index_and_worktree_alone(project: Project) -> None:
+    project.retrain(seed=2)  # dvc.lock now differs from HEAD: an unstaged change
+    project.git("add", "params.yaml")  # and something staged
+    before = (project.git("status", "--porcelain"), project.git("rev-parse", "HEAD"),
+              project.git("diff", "--cached"), project.read("dvc.lock"))
+    backup_json(project)
+    after = (project.git("status", "--porcelain"), project.git("rev-parse", "HEAD"),
+             project.git("diff", "--cached"), project.read("dvc.lock"))
+    assert before == after
+
+
+def test_backup_commit_holds_pointer_files_of_that_moment(project: Project) -> None:
+    project.retrain(seed=2)
+    data = backup_json(project)
+    lock_in_tag = project.git("show", f"{data['tag']}:dvc.lock")
+    assert lock_in_tag == project.read("dvc.lock").decode()
+    # HEAD's tree still has the seed-1 lock file: the tag captured the uncommitted state.
+    assert project.git("show", "HEAD:dvc.lock") != lock_in_tag
+
+
+def test_backup_of_changed_artifact_without_dvc_repro(project: Project) -> None:
+    project.damage("models/keras_mlp_model.h5", b"hand-edited model")
+    lock_before = project.read("dvc.lock")
+    data = backup_json(project)
+    entry = next(f for f in data["files"] if f["path"] == "models/keras_mlp_model.h5")
+    assert entry["md5"] == md5_file(project.root / "models/keras_mlp_model.h5")[0]
+    assert project.read("dvc.lock") == lock_before  # the working tree was not moved
+    assert entry["md5"] in project.git("show", f"{data['tag']}:dvc.lock")
+
+
+def test_data_is_in_local_remote_before_the_tag(project: Project) -> None:
+    data = backup_json(project)
+    remote = project.root / "backups" / "files" / "md5"
+    for entry in data["files"]:
+        if entry["store"] == "dvc":
+            obj = remote / entry["md5"][:2] / entry["md5"][2:]
+            assert md5_file(obj) == (entry["md5"], entry["size"])
+    assert "backups" not in project.git("status", "--porcelain")
+
+
+def test_two_backups_in_one_second_get_distinct_tags(project: Project,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from hdversion import api, backup
+
+    frozen = datetime(2025, 3, 31, 12, 0, 0, tzinfo=UTC)
+    monkeypatch.setattr(backup, "now_utc", lambda: frozen)
+    first = api.backup(project.root)
+    second = api.backup(project.root)
+    assert first.backup.tag == "backup/20250331_120000"
+    assert second.backup.tag == "backup/20250331_120001"
+    assert second.backup.manifest.created_at == first.backup.manifest.created_at
+
+
+def test_list_newest_first_with_metrics(project: Project) -> None:
+    first = backup_json(project, "-m", "one")
+    project.retrain(seed=7)
+    second = backup_json(project, "-m", "two")
+    listed = json.loads(project.cli("list", "--json", check=True).stdout)
+    assert [b["tag"] for b in listed] == sorted([first["tag"], second["tag"]], reverse=True)
+    newest = listed[0]
+    for key in ("timestamp", "tag", "created_at", "message", "files", "metrics"):
+        assert key in newest
+    assert newest["message"] == "two"
+    assert newest["metrics"]["metrics.json"]["ensemble"]["roc_auc"] == pytest.approx(0.807)
+    table = project.cli("list", check=True).stdout
+    assert "0.807" in table and "two" in table
+
+
+def test_list_skips_foreign_and_broken_tags(project: Project) -> None:
+    backup_json(project)
+    project.git("tag", "backup/not-a-time")
+    project.git("tag", "-a", "-m", "{broken", "backup/20200101_000000")
+    result = project.cli("list", "--json", check=True)
+    assert len(json.loads(result.stdout)) == 1
+    assert "backup/not-a-time" in result.stderr and "backup/20200101_000000" in result.stderr
+
+
+def test_list_reads_many_backups_in_one_git_call(project: Project) -> None:
+    data = backup_json(project)
+    message = project.git("tag", "-l", "--format=%(contents)", data["tag"]).strip()
+    manifest = json.loads(message)
+    lines = []
+    for i in range(300):
+        ts = f"2024{1 + i // 28 % 12:02d}{1 + i % 28:02d}_0000{i % 60:02d}"
+        manifest["timestamp"] = ts
+        lines.append((ts, json.dumps(manifest)))
+    repo = GitRepo.open(project.root)
+    for ts, text in lines:
+        assert repo.create_tag(f"backup/{ts}", data["commit"], text)
+    calls: list[tuple[str, ...]] = []
+    original = GitRepo._git
+
+    def counting(self: GitRepo, *args: str, **kwargs: object) -> object:
+        calls.append(args)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    GitRepo._git = counting  # type: ignore[method-assign]
+    try:
+        catalog = Catalog.read(repo)
+    finally:
+        GitRepo._git = original  # type: ignore[method-assign]
+    assert len(catalog.backups) == 301
+    assert [c[0] for c in calls] == ["for-each-ref"]
+
+
+def test_tag_without_git_identity(project: Project, tmp_path: Path) -> None:
+    project.git("config", "--unset", "user.name")
+    project.git("config", "--unset", "user.email")
+    env = {"HOME": str(tmp_path), "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_CONFIG_NOSYSTEM": "1", "EMAIL": ""}
+    result = project.cli("backup", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    tag = json.loads(result.stdout)["tag"]
+    assert project.git("cat-file", "-t", tag).strip() == "tag"
+
+
+def test_journal_records_each_operation(project: Project) -> None:
+    backup_json(project)
+    project.cli("restore", "--timestamp", "19990101_000000")
+    lines = [json.loads(line) for line in
+             (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()]
+    assert [(entry["operation"], entry["result"]) for entry in lines] == [
+        ("backup", "ok"), ("restore", "error")]
+    assert lines[1]["exit_code"] == 4
+    assert {"time", "user", "host"} <= set(lines[0])
+
+
+def test_help_and_version_do_not_import_dvc(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--version", check=True)
+    assert result.stdout.startswith("hdversion ")
+    import subprocess
+    import sys
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from hdversion.cli.app import app; "
+         "sys.argv=['hdversion','--help']\ntry: app()\nexcept SystemExit: pass\n"
+         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+         "('dvc','git','keras','sklearn','pandas')))"],
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,143 @@
+"""Bad input: a clear message, a documented exit code, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, run_cli
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int,
+                         *phrases: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.startswith("error: ")
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+
+
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    for command in (["backup"], ["list"], ["restore"]):
+        assert_clean_failure(run_cli(tmp_path, *command), 7, "not a git repository")
+
+
+def test_not_a_dvc_repository(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert_clean_failure(run_cli(tmp_path, "backup"), 7, "not a DVC repository", "dvc init")
+
+
+@pytest.mark.parametrize("bad", ["2025-03-31", "20250331", "20251399_120000", "x" * 15,
+                                 "20250331_120000; rm -rf /", ""])
+def test_malformed_timestamp(project: Project, bad: str) -> None:
+    assert_clean_failure(project.cli("restore", "--timestamp", bad), 2, "timestamp")
+
+
+def test_unknown_timestamp(project: Project) -> None:
+    project.cli("backup", check=True)
+    result = project.cli("restore", "--timestamp", "20000101_000000", "--json")
+    assert_clean_failure(result, 4, "no backup backup/20000101_000000")
+    assert json.loads(result.stdout)["exit_code"] == 4
+
+
+def test_restore_with_no_backups(project: Project) -> None:
+    assert_clean_failure(project.cli("restore"), 4, "no backups")
+
+
+def test_nothing_to_back_up(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([str(Path(sys.executable).with_name("dvc")), "init", "-q"], cwd=tmp_path,
+                   check=True)
+    result = run_cli(tmp_path, "backup")
+    assert_clean_failure(result, 7, "nothing to back up")
+    assert subprocess.run(["git", "tag"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout == ""
+
+
+def test_missing_artifact_fails_unless_allowed(project: Project) -> None:
+    (project.root / "models" / "sklearn_mlp_model.joblib").unlink()
+    result = project.cli("backup")
+    assert_clean_failure(result, 7, "models/sklearn_mlp_model.joblib", "--allow-missing")
+    assert project.git("tag") == ""
+    allowed = project.cli("backup", "--allow-missing", "--json")
+    assert allowed.returncode == 0, allowed.stderr
+    data = json.loads(allowed.stdout)
+    assert data["missing"] == ["models/sklearn_mlp_model.joblib"]
+    assert "models/sklearn_mlp_model.joblib" not in {f["path"] for f in data["files"]}
+
+
+def test_missing_git_tracked_critical_file(project: Project) -> None:
+    (project.root / "params.yaml").unlink()
+    assert_clean_failure(project.cli("backup"), 7, "params.yaml")
+
+
+@pytest.mark.parametrize("args", [["--cloud"], ["--storage", "dropbox"],
+                                  ["--cloud", "--storage", "ftp"]])
+def test_unknown_or_incomplete_storage(project: Project, args: list[str]) -> None:
+    assert_clean_failure(project.cli("backup", *args), 2)
+    assert project.git("tag") == ""
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from hdversion.lock import repository_lock
+with repository_lock(Path(sys.argv[1]), "test-holder"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_lock_held_by_live_process(project: Project) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(project.root)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = project.cli("backup")
+        assert_clean_failure(result, 6, "lock", "test-holder", f"pid {holder.pid}")
+        assert project.git("tag") == ""
+        # A killed holder's lock is released by the kernel and taken over.
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        project.cli("backup", check=True)
+    finally:
+        holder.kill()
+
+
+def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None:
+    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
+    proc = subprocess.Popen([sys.executable, "-m", "hdversion", "backup"], cwd=project.root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert project.git("tag") == ""
+    project.cli("backup", check=True)  # and the next run works
+
+
+def test_killed_backup_leaves_no_tag(project: Project) -> None:
+    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
+    proc = subprocess.Popen([sys.executable, "-m", "hdversion", "backup"], cwd=project.root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert project.git("tag") == ""
+    status_before = project.git("status", "--porcelain")
+    project.cli("backup", check=True)
+    assert project.git("status", "--porcelain") == status_before

@@ -1,0 +1,213 @@
+"""restore: verified before any file is touched, atomic, with a safety backup."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hdversion.atomic import TEMP_PREFIX
+from hdversion.hashing import md5_file
+from tests.conftest import Project
+
+MODEL = "models/keras_mlp_model.h5"
+
+
+def backup(project: Project, *args: str) -> dict:
+    result = project.cli("backup", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def restore(project: Project, *args: str) -> tuple[int, dict, str]:
+    result = project.cli("restore", "--json", *args)
+    return result.returncode, json.loads(result.stdout or "{}"), result.stderr
+
+
+def workspace_state(project: Project) -> dict[str, bytes]:
+    """Every file outside .git/.dvc, by content: to prove that nothing was touched."""
+    state = {}
+    for path in project.root.rglob("*"):
+        rel = path.relative_to(project.root).as_posix()
+        if path.is_file() and not rel.startswith((".git/", ".dvc/", "backups/", "logs/")):
+            state[rel] = path.read_bytes()
+    return state
+
+
+def test_restore_latest_after_damage_is_verified(project: Project) -> None:
+    made = backup(project)
+    original = project.read(MODEL)
+    project.damage(MODEL)
+    code, report, _ = restore(project)
+    assert code == 0
+    assert report["tag"] == made["tag"]
+    assert project.read(MODEL) == original
+    assert report["verified"] is True
+    by_path = {f["path"]: f for f in report["files"]}
+    assert by_path[MODEL]["action"] == "restored"
+    assert all(f["verified"] for f in report["files"])
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_restore_makes_a_safety_backup_of_unsaved_changes(project: Project) -> None:
+    made = backup(project)
+    project.damage(MODEL, b"a model nobody backed up")
+    code, report, _ = restore(project, "--timestamp", made["timestamp"])
+    assert code == 0
+    safety = report["safety_backup"]
+    assert safety and safety != made["tag"]
+    listed = json.loads(project.cli("list", "--json", check=True).stdout)
+    kept = next(b for b in listed if b["tag"] == safety)
+    assert kept["kind"] == "safety"
+    # The unsaved model can be brought back from the safety backup.
+    code, _, _ = restore(project, "--timestamp", kept["timestamp"], "--force")
+    assert code == 0
+    assert project.read(MODEL) == b"a model nobody backed up"
+
+
+def test_restore_force_skips_safety_backup(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    code, report, _ = restore(project, "--force")
+    assert code == 0 and report["safety_backup"] is None
+    assert len(json.loads(project.cli("list", "--json").stdout)) == 1
+
+
+def test_no_safety_backup_when_workspace_is_already_backed_up(project: Project) -> None:
+    first = backup(project)
+    project.retrain(seed=5)
+    backup(project)
+    code, report, _ = restore(project, "--timestamp", first["timestamp"])
+    assert code == 0 and report["safety_backup"] is None
+    assert project.read("params.yaml") == b"seed: 1\n"
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_restore_older_backup_restores_pointer_and_git_files(project: Project) -> None:
+    first = backup(project)
+    first_model = project.read(MODEL)
+    project.retrain(seed=9)
+    backup(project)
+    head, status = project.git("rev-parse", "HEAD"), project.git("status", "--porcelain")
+    code, _, _ = restore(project, "--timestamp", first["timestamp"])
+    assert code == 0
+    assert project.read(MODEL) == first_model
+    assert project.read("params.yaml") == b"seed: 1\n"
+    assert project.git("show", f"{first['tag']}:dvc.lock") == project.read("dvc.lock").decode()
+    assert project.git("rev-parse", "HEAD") == head
+    assert project.git("symbolic-ref", "--short", "HEAD").strip() == "main"
+    assert status != "" and project.git("status", "--porcelain") == ""  # HEAD is seed 1
+
+
+def test_restore_into_target_leaves_workspace_alone(project: Project, tmp_path: Path) -> None:
+    made = backup(project)
+    project.damage(MODEL)
+    before = workspace_state(project)
+    target = tmp_path / "recovered"
+    code, report, _ = restore(project, "--target", str(target))
+    assert code == 0 and report["safety_backup"] is None
+    assert workspace_state(project) == before
+    for entry in made["files"]:
+        assert md5_file(target / entry["path"])[0] == entry["md5"]
+
+
+def test_restore_only_some_paths(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    project.damage("models/sklearn_mlp_model.joblib")
+    code, report, _ = restore(project, "--only", MODEL, "--force")
+    assert code == 0
+    assert [f["path"] for f in report["files"]] == [MODEL]
+    assert project.read("models/sklearn_mlp_model.joblib") == b"damaged"
+    code, report, _ = restore(project, "--only", "models/optuna")
+    assert {f["path"] for f in report["files"]} == {
+        f"models/optuna/study_{i}.pkl" for i in range(3)}
+
+
+def test_dry_run_changes_nothing(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    before = workspace_state(project)
+    code, report, _ = restore(project, "--dry-run")
+    assert code == 0
+    actions = {f["path"]: f["action"] for f in report["files"]}
+    assert actions[MODEL] == "would restore"
+    assert actions["models/sklearn_mlp_model.joblib"] == "unchanged"
+    assert workspace_state(project) == before
+    assert len(json.loads(project.cli("list", "--json").stdout)) == 1
+
+
+def test_restore_from_remote_when_cache_is_gone(project: Project) -> None:
+    made = backup(project)
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    project.damage(MODEL)
+    code, report, _ = restore(project, "--force")
+    assert code == 0 and report["verified"]
+    model = next(f for f in made["files"] if f["path"] == MODEL)
+    assert md5_file(project.root / MODEL)[0] == model["md5"]
+
+
+def corrupt(path: Path) -> None:
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot")
+
+
+def object_path(root: Path, md5: str) -> Path:
+    return root / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_corrupt_cache_object_is_quarantined_and_fetched_again(project: Project) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    corrupt(object_path(project.root / ".dvc" / "cache", md5))
+    project.damage(MODEL)
+    code, report, _ = restore(project, "--force")
+    assert code == 0, report
+    assert report["quarantined_objects"] == [md5]
+    assert md5_file(project.root / MODEL)[0] == md5
+    quarantine = list((project.root / ".dvc" / "tmp" / "hdversion-quarantine").iterdir())
+    assert [p.read_bytes() for p in quarantine] == [b"bit rot"]
+
+
+def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: Project) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    corrupt(object_path(project.root / ".dvc" / "cache", md5))
+    corrupt(object_path(project.root / "backups", md5))
+    project.damage(MODEL, b"current model")
+    project.damage("models/sklearn_mlp_model.joblib", b"current sklearn")
+    before = workspace_state(project)
+    code, _, stderr = restore(project, "--force")
+    assert code == 5
+    assert MODEL in stderr and "no workspace file was changed" in stderr
+    assert workspace_state(project) == before
+
+
+def test_write_error_half_way_leaves_old_files(project: Project,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdversion import api, atomic
+    from hdversion import restore as restore_module
+    from hdversion.errors import HdversionError
+
+    backup(project)
+    project.damage(MODEL, b"old keras")
+    project.damage("models/sklearn_mlp_model.joblib", b"old sklearn")
+    project.damage("data/processed/processed_data.npz", b"old data")
+    before = workspace_state(project)
+    calls = {"n": 0}
+    real = atomic.stage_copy
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore_module, "stage_copy", failing)
+    with pytest.raises(HdversionError, match="no file was changed"):
+        api.restore(project.root, force=True)
+    assert calls["n"] == 2
+    assert workspace_state(project) == before
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))
