@@ -3,20 +3,18 @@ The CLI only parses arguments, calls these and renders the results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-from hdversion import journal
+from hdversion import journal, remotes
 from hdversion.backup import BackupResult, create_backup
 from hdversion.catalog import Catalog
+from hdversion.datastore import RemoteInfo
 from hdversion.errors import HdversionError
 from hdversion.lock import repository_lock
 from hdversion.project import Project
 from hdversion.restore import RestoreResult, restore_backup
-
-T = TypeVar("T")
 
 
 @contextmanager
@@ -39,11 +37,6 @@ def _operation(project: Project, name: str, **details: object) -> Iterator[None]
             raise
 
 
-def _run(project: Project, name: str, work: Callable[[], T], **details: object) -> T:
-    with _operation(project, name, **details):
-        return work()
-
-
 def backup(
     path: Path | None = None,
     message: str = "",
@@ -62,9 +55,47 @@ def backup(
         return result
 
 
-def list_backups(path: Path | None = None) -> Catalog:
+def list_backups(path: Path | None = None, remote: str | None = None
+                 ) -> tuple[Catalog, dict[str, int] | None]:
+    """The catalog, and with a remote: how many objects each backup lacks there."""
     project = Project.open(path)
-    return Catalog.read(project.git)
+    catalog = Catalog.read(project.git)
+    if remote is None:
+        return catalog, None
+    return catalog, remotes.completeness(project, remote, catalog.backups)
+
+
+def sync(path: Path | None = None, remote: str = "s3") -> remotes.SyncReport:
+    project = Project.open(path)
+    with _operation(project, "sync", remote=remote):
+        report = remotes.sync(project, remote)
+        journal.record(project.root, project.settings.journal, "sync",
+                       "ok" if report.ok else "partial", remote=remote,
+                       pushed={t: o.ok for t, o in report.pushed.items()})
+        return report
+
+
+def remote_add(name: str, url: str, endpoint_url: str | None = None,
+               options: dict[str, str] | None = None, path: Path | None = None
+               ) -> RemoteInfo:
+    project = Project.open(path)
+    with _operation(project, "remote-add", remote=name, url=url):
+        info = remotes.add_remote(project, name, url, endpoint_url, options or {})
+        journal.record(project.root, project.settings.journal, "remote-add", "ok",
+                       remote=name, url=url)
+        return info
+
+
+def remote_list(path: Path | None = None) -> list[RemoteInfo]:
+    return Project.open(path).store.remotes()
+
+
+def remote_test(name: str, path: Path | None = None) -> remotes.ProbeReport:
+    project = Project.open(path)
+    report = remotes.probe(project, name)
+    journal.record(project.root, project.settings.journal, "remote-test",
+                   "ok" if report.ok else "error", remote=name)
+    return report
 
 
 def restore(

@@ -103,7 +103,20 @@ def create_backup(
     result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest))
     for remote in cloud_remotes:
         result.remotes.append(push_to_remote(project, result.backup, remote))
+    result.git_remote = publish_tags(project, [result.backup.tag])
     return result
+
+
+def publish_tags(project: Project, tags: list[str]) -> RemoteOutcome:
+    """Push backup tags to the git remote, so that other clones see the backups."""
+    remote = project.settings.git_remote
+    if remote not in project.git.remote_names():
+        return RemoteOutcome(remote, True, f"no git remote '{remote}': tag kept locally")
+    try:
+        project.git.push_tags(remote, tags)
+    except RemoteError as exc:
+        return RemoteOutcome(remote, False, exc.message)
+    return RemoteOutcome(remote, True, "pushed")
 
 
 def push_to_remote(project: Project, backup: Backup, remote: str) -> RemoteOutcome:

@@ -17,10 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from hdversion.credentials import CloudCredentials, redact
 from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
+
+
+CLOUD_STORAGES = ("s3", "azure", "gcp")
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "local"
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,15 @@ class DataStoreError(HdversionError):
 
 
 class DataStore:
-    def __init__(self, root: Path, local_remote: str) -> None:
+    def __init__(self, root: Path, local_remote: str,
+                 credentials: CloudCredentials | None = None) -> None:
         if not (root / ".dvc").is_dir():
             raise NotARepositoryError(
                 f"not a DVC repository: {root}", hint="run `dvc init` in the project first"
             )
         self.root = root
         self.local_remote = local_remote
+        self.credentials = credentials or CloudCredentials()
 
     # -- opening -------------------------------------------------------------------------
     @contextmanager
@@ -86,15 +96,29 @@ class DataStore:
         finally:
             repo.close()
 
-    def _remote_overrides(self, config: Any) -> dict[str, dict[str, str]]:
-        overrides: dict[str, dict[str, str]] = {}
-        for name, conf in config["remote"].items():
-            url = conf.get("url", "")
-            if "://" not in url:
-                overrides[name] = {"url": str(Path(url).resolve())}
-        if self.local_remote not in config["remote"]:
+    def _remote_overrides(self, config: Any) -> dict[str, dict[str, Any]]:
+        overrides: dict[str, dict[str, Any]] = {}
+        configured = config["remote"]
+        for storage in CLOUD_STORAGES:
+            url = self.credentials.default_url(storage)
+            if storage not in configured and url:
+                overrides[storage] = {"url": url}
+        if self.local_remote not in configured:
             # The embedded default: a git-ignored directory in the repository.
             overrides[self.local_remote] = {"url": str(self.root / "backups")}
+        for name, conf in configured.items():
+            overrides.setdefault(name, {})
+            url = conf.get("url", "")
+            if "://" not in url:
+                overrides[name]["url"] = str(Path(url).resolve())
+        for name, override in overrides.items():
+            conf = {**configured.get(name, {}), **override}
+            # Credentials from the file fill in what DVC's own config leaves open.
+            for key, value in self.credentials.remote_options(_scheme(conf["url"])).items():
+                conf.setdefault(key, value)
+                override.setdefault(key, conf[key])
+            # DVC then re-hashes every download and drops a corrupt object.
+            override["verify"] = True
         return overrides
 
     # -- the workspace -------------------------------------------------------------------
@@ -165,16 +189,47 @@ class DataStore:
         return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
     # -- remotes -------------------------------------------------------------------------
-    def remote_names(self) -> list[str]:
+    def remotes(self) -> list[RemoteInfo]:
         with self._repo() as repo:
-            return list(repo.config["remote"])
+            default = repo.config["core"].get("remote")
+            return [
+                RemoteInfo(name, str(conf["url"]), _scheme(str(conf["url"])), name == default,
+                           bool(conf.get("verify")))
+                for name, conf in repo.config["remote"].items()
+            ]
 
-    def remote_url(self, name: str) -> str:
+    def add_remote(self, name: str, url: str, options: dict[str, str],
+                   default: bool = False) -> None:
+        """Write a remote into .dvc/config (DVC's config stays the one source of truth)."""
+        with self._repo() as repo, repo.config.edit("repo") as conf:
+            conf["remote"][name] = {"url": url, "verify": True, **options}
+            if default:
+                conf["core"]["remote"] = name
+
+    def probe_remote(self, name: str) -> list[tuple[str, bool, str]]:
+        """Write, read back and delete a probe object: each step with its verdict."""
+        import secrets
+
+        steps: list[tuple[str, bool, str]] = []
+        payload = secrets.token_bytes(64)
         with self._repo() as repo:
-            remotes = repo.config["remote"]
-            if name not in remotes:
-                raise ConfigurationError(f"no DVC remote named '{name}'")
-            return str(remotes[name]["url"])
+            self._check_remote(repo, name)
+            odb = repo.cloud.get_remote_odb(name)
+            # odb.path is <url>/files/md5; the probe goes to the remote's root.
+            root = _parent(_parent(odb.path, odb.fs.sep), odb.fs.sep)
+            probe = odb.fs.join(root, f"hdversion-probe-{secrets.token_hex(8)}")
+            for step, action in (
+                ("write", lambda: odb.fs.pipe_file(probe, payload)),
+                ("read back", lambda: _expect(odb.fs.cat_file(probe), payload)),
+                ("delete", lambda: odb.fs.rm_file(probe)),
+            ):
+                try:
+                    action()
+                except Exception as exc:  # every failure is a verdict here
+                    steps.append((step, False, self._explain(repo, name, exc)))
+                    break
+                steps.append((step, True, ""))
+        return steps
 
     def push(self, revision: str, remote: str) -> None:
         """Upload every object a revision needs; DVC skips what the remote already has."""
@@ -186,23 +241,46 @@ class DataStore:
         self._transfer("fetch", revision, remote)
 
     def _transfer(self, verb: str, revision: str, remote: str) -> None:
-        from dvc.exceptions import DvcException
-
-        try:
-            with self._repo() as repo:
-                self._check_remote(repo, remote)
-                method = repo.push if verb == "push" else repo.fetch
+        with self._repo() as repo:
+            self._check_remote(repo, remote)
+            method = repo.push if verb == "push" else repo.fetch
+            try:
                 method(revs=[revision], remote=remote, workspace=False)
-        except DvcException as exc:
-            raise RemoteError(f"{verb} to DVC remote '{remote}' failed: {exc}") from None
-        except OSError as exc:
-            raise RemoteError(f"{verb} to DVC remote '{remote}' failed: {exc}") from None
+            except Exception as exc:  # DVC and the cloud SDKs raise anything
+                raise RemoteError(
+                    f"{verb} {'to' if verb == 'push' else 'from'} remote '{remote}' failed: "
+                    + self._explain(repo, remote, exc)
+                ) from None
 
     def _check_remote(self, repo: Repo, remote: str) -> None:
         if remote not in repo.config["remote"]:
-            raise ConfigurationError(
-                f"no DVC remote named '{remote}'", hint="see `dvc remote list`"
-            )
+            hint = (f"hdversion remote add {remote} URL, or set the bucket in "
+                    "config/cloud_credentials.json") if remote in CLOUD_STORAGES else \
+                "see `hdversion remote list`"
+            raise ConfigurationError(f"no DVC remote named '{remote}'", hint=hint)
+
+    def _explain(self, repo: Repo, remote: str, exc: BaseException) -> str:
+        """Turn what DVC and the SDKs say into what the user needs to know."""
+        url = str(repo.config["remote"][remote]["url"])
+        text = f"{type(exc).__name__}: {exc}"
+        lowered = text.lower()
+        if any(word in lowered for word in ("credential", "accessdenied", "access denied",
+                                            "signature", "authoriz", "forbidden", "403",
+                                            "invalidaccesskeyid", "authentication")):
+            return redact(f"credentials refused or missing for {url} ({text})")
+        try:
+            odb = repo.cloud.get_remote_odb(remote)
+            bucket = odb.fs.path.parts(odb.path)[0] if "://" in url else None
+            if bucket and not odb.fs.exists(bucket):
+                kind = "container" if url.startswith("azure://") else "bucket"
+                return f"the {kind} '{bucket}' does not exist ({url})"
+        except Exception as probe_exc:  # a second failure explains the first
+            text = f"{text}; {type(probe_exc).__name__}: {probe_exc}"
+            lowered = text.lower()
+        if any(word in lowered for word in ("connect", "unreachable", "timed out", "timeout",
+                                            "refused", "name or service")):
+            return redact(f"cannot reach {url} ({text})")
+        return redact(text)
 
     def missing_in_remote(self, remote: str, md5s: Iterable[str]) -> set[str]:
         """Which objects the remote lacks, read from its own listing (one per key prefix).
@@ -217,14 +295,36 @@ class DataStore:
         with self._repo() as repo:
             self._check_remote(repo, remote)
             odb = repo.cloud.get_remote_odb(remote)
-            for prefix, group in by_prefix.items():
-                try:
-                    entries = odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
-                except FileNotFoundError:
-                    continue
-                names = {prefix + PurePosixPath(str(e)).name for e in entries}
-                present |= group & names
+            try:
+                for prefix, group in sorted(by_prefix.items()):
+                    try:
+                        entries = odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
+                    except FileNotFoundError:
+                        continue
+                    names = {prefix + PurePosixPath(str(e)).name for e in entries}
+                    present |= group & names
+            except Exception as exc:  # DVC and the cloud SDKs raise anything
+                raise RemoteError(f"cannot list remote '{remote}': "
+                                  + self._explain(repo, remote, exc)) from None
         return wanted - present
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    name: str
+    url: str
+    scheme: str
+    default: bool
+    verify: bool
+
+
+def _parent(path: str, sep: str) -> str:
+    return path.rstrip(sep).rsplit(sep, 1)[0]
+
+
+def _expect(data: bytes, payload: bytes) -> None:
+    if data != payload:
+        raise ValueError("read back different bytes than were written")
 
 
 def _flatten_show(shown: dict[str, Any]) -> dict[str, Any]:

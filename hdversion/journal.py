@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hdversion import __version__
+from hdversion.credentials import redact
 from hdversion.timestamps import now_utc
 
 
@@ -29,7 +30,7 @@ def record(root: Path, journal: str, operation: str, result: str, **details: Any
         "result": result,
         **details,
     }
-    line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+    line = redact(json.dumps(entry, sort_keys=True, default=str)) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     # One write() of a line opened with O_APPEND: concurrent writers never interleave bytes.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hdversion.credentials import CREDENTIALS_PATH, CloudCredentials
 from hdversion.datastore import DataStore
 from hdversion.gitrepo import GitRepo
 from hdversion.settings import Settings
@@ -21,6 +22,9 @@ class Project:
     def open(cls, path: Path | None = None) -> Project:
         git = GitRepo.open((path or Path.cwd()).resolve())
         settings = Settings.load(git.root)
-        store = DataStore(git.root, settings.local_remote)
+        credentials = CloudCredentials.load(
+            git.root, (git.root / CREDENTIALS_PATH).exists() and git.is_tracked(CREDENTIALS_PATH)
+        )
+        store = DataStore(git.root, settings.local_remote, credentials)
         git.ensure_ignored([Path(settings.journal).parent.as_posix(), "backups"])
         return cls(root=git.root, git=git, store=store, settings=settings)

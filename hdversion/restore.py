@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from hdversion.atomic import commit_staged, discard, stage_copy
+from hdversion.atomic import commit_staged, discard, leftover_temp_files, stage_copy
 from hdversion.backup import create_backup
 from hdversion.catalog import Backup, Catalog
 from hdversion.errors import HdversionError, UsageError, VerificationError
@@ -25,7 +25,7 @@ from hdversion.hashing import md5_bytes, md5_file
 from hdversion.manifest import FileEntry
 from hdversion.pausepoints import pause_point
 from hdversion.project import Project
-from hdversion.timestamps import format_timestamp, now_utc
+from hdversion.timestamps import TAG_PREFIX, format_timestamp, now_utc, parse_timestamp
 
 QUARANTINE = ".dvc/tmp/hdversion-quarantine"
 
@@ -64,7 +64,7 @@ def restore_backup(
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
     remote = remote or project.settings.local_remote
-    catalog = Catalog.read(project.git)
+    catalog = _catalog_with(project, timestamp)
     backup = catalog.get(timestamp)
     dest = (target or project.root).resolve()
     entries = _select(backup, list(only))
@@ -80,6 +80,8 @@ def restore_backup(
         return result
 
     sources = _verified_sources(project, backup, changing, remote, result)
+    # A run killed between staging and renaming leaves temporary files; they are ours.
+    discard(leftover_temp_files(dest, [e.path for e in entries]))
 
     if target is None and not force:
         known = catalog.known_md5s()
@@ -98,6 +100,22 @@ def restore_backup(
         md5, _ = md5_file(dest / report.path) if (dest / report.path).is_file() else ("", 0)
         report.verified = md5 == report.md5
     return result
+
+
+def _catalog_with(project: Project, timestamp: str | None) -> Catalog:
+    """The catalog, with the backup tags of the git remote fetched when the wanted backup is
+    not known here (a fresh clone, or a backup made on another machine)."""
+    if timestamp is not None:
+        parse_timestamp(timestamp)
+    catalog = Catalog.read(project.git)
+    known = {b.timestamp for b in catalog.backups}
+    if (timestamp in known) or (timestamp is None and known):
+        return catalog
+    remote = project.settings.git_remote
+    if remote in project.git.remote_names():
+        project.git.fetch_tags(remote, TAG_PREFIX + "*")
+        catalog = Catalog.read(project.git)
+    return catalog
 
 
 def _select(backup: Backup, only: list[str]) -> list[FileEntry]:

@@ -70,6 +70,9 @@ def handled(command: F) -> F:
 
 
 def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
+    from hdversion.credentials import redact
+
+    message, hint = redact(message), redact(hint) if hint else None
     if as_json:
         print(json.dumps({"error": message, "hint": hint, "exit_code": code}))
     print(f"error: {message}", file=sys.stderr)

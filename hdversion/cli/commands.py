@@ -29,6 +29,8 @@ def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | 
 
 
 def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
+    app.add_typer(remote_app(handled), name="remote")
+
     @app.command("backup")
     @handled
     def backup(
@@ -57,18 +59,51 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
 
     @app.command("list")
     @handled
-    def list_(as_json: bool = JSON) -> None:
-        """List backups, newest first."""
+    def list_(
+        cloud: bool = CLOUD,
+        storage: str | None = STORAGE,
+        remote: str | None = REMOTE,
+        as_json: bool = JSON,
+    ) -> None:
+        """List backups, newest first; with a remote, whether each is complete there."""
         from hdversion import api
         from hdversion.cli import render
 
-        catalog = api.list_backups()
+        where = cloud_remote(cloud, storage, remote)
+        catalog, lacking = api.list_backups(remote=where)
         if as_json:
-            render.emit_json([render.backup_record(b) for b in catalog.backups])
+            records = [render.backup_record(b) for b in catalog.backups]
+            if lacking is not None:
+                for record in records:
+                    record["remote"] = where
+                    record["missing_objects"] = lacking[record["tag"]]
+                    record["complete"] = lacking[record["tag"]] == 0
+            render.emit_json(records)
         else:
-            render.console.print(render.catalog_table(catalog))
+            render.console.print(render.catalog_table(catalog, lacking, where))
         for tag, why in catalog.invalid:
             render.err_console.print(f"[yellow]warning:[/] skipped tag {tag}: {why}")
+
+    @app.command("sync")
+    @handled
+    def sync(
+        storage: str | None = STORAGE,
+        remote: str | None = REMOTE,
+        as_json: bool = JSON,
+    ) -> None:
+        """Push every backup that a remote lacks (checked against the remote's own listing)."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        where = cloud_remote(True, storage, remote)
+        assert where is not None
+        report = api.sync(remote=where)
+        if as_json:
+            render.emit_json(render.sync_json(report))
+        else:
+            render.sync_summary(report)
+        if not report.ok:
+            raise typer.Exit(int(ExitCode.PARTIAL))
 
     @app.command("restore")
     @handled
@@ -109,3 +144,69 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
             render.console.print(render.restore_table(result))
         if not result.all_verified:
             raise typer.Exit(int(ExitCode.VERIFICATION_FAILED))
+
+
+def remote_app(handled: Callable[[Any], Any]) -> typer.Typer:
+    group = typer.Typer(help="Storage remotes (DVC remotes): add, list, test.",
+                        no_args_is_help=True)
+
+    @group.command("add")
+    @handled
+    def add(
+        name: str = typer.Argument(..., help="s3, azure, gcp, or any name."),
+        url: str = typer.Argument(..., help="s3://bucket/prefix, azure://container/prefix, "
+                                  "gs://bucket/prefix or a directory."),
+        endpoint_url: str | None = typer.Option(None, "--endpoint-url",
+                                                help="S3/GCS-compatible endpoint."),
+        option: list[str] | None = typer.Option(
+            None, "--option", "-o", help="Another DVC remote option KEY=VALUE (not a secret)."
+        ),
+        as_json: bool = JSON,
+    ) -> None:
+        """Add (or replace) a remote in .dvc/config, with download verification on."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        options: dict[str, str] = {}
+        for item in option or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--option wants KEY=VALUE, got {item!r}")
+            options[key] = value
+        info = api.remote_add(name, url, endpoint_url, options)
+        if as_json:
+            render.emit_json(vars(info))
+        else:
+            render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on)")
+
+    @group.command("list")
+    @handled
+    def list_(as_json: bool = JSON) -> None:
+        """List the DVC remotes hdversion can use."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        infos = api.remote_list()
+        if as_json:
+            render.emit_json([vars(i) for i in infos])
+        else:
+            render.console.print(render.remotes_table(infos))
+
+    @group.command("test")
+    @handled
+    def test(name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+        """Write, read back and delete a probe object: a clear verdict on a remote."""
+        from hdversion import api
+        from hdversion.cli import render
+
+        report = api.remote_test(name)
+        if as_json:
+            render.emit_json({"remote": name, "ok": report.ok,
+                              "steps": [{"step": s, "ok": ok, "detail": d}
+                                        for s, ok, d in report.steps]})
+        else:
+            render.probe_summary(report)
+        if not report.ok:
+            raise typer.Exit(int(ExitCode.CONFIGURATION))
+
+    return group

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from hdversion.backup import BackupResult
 from hdversion.catalog import Backup, Catalog
+from hdversion.datastore import RemoteInfo
+from hdversion.remotes import ProbeReport, SyncReport
 from hdversion.restore import RestoreResult
 from hdversion.timestamps import now_utc
 
@@ -61,12 +63,12 @@ def backup_record(backup: Backup) -> dict[str, Any]:
             "total_size": backup.manifest.total_size}
 
 
-def catalog_table(catalog: Catalog, completeness: dict[str, bool] | None = None,
+def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
                   remote: str | None = None) -> Table:
     table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
     for column in ("timestamp", "age", "files", "size", "ROC-AUC", "message"):
         table.add_column(column, justify="right" if column in ("files", "size") else "left")
-    if completeness is not None:
+    if lacking is not None:
         table.add_column(f"in {remote}")
     for backup in catalog.backups:
         message = backup.manifest.message
@@ -77,8 +79,9 @@ def catalog_table(catalog: Catalog, completeness: dict[str, bool] | None = None,
         row = [backup.timestamp, age(backup.manifest.created_at),
                str(len(backup.manifest.files)), human_size(backup.manifest.total_size),
                key_metric(backup), message]
-        if completeness is not None:
-            row.append("[green]complete[/]" if completeness[backup.tag] else "[red]incomplete[/]")
+        if lacking is not None:
+            missing = lacking[backup.tag]
+            row.append("[green]complete[/]" if not missing else f"[red]{missing} missing[/]")
         table.add_row(*row)
     return table
 
@@ -131,3 +134,36 @@ def restore_json(result: RestoreResult) -> dict[str, Any]:
         "quarantined_objects": result.quarantined,
         "files": [vars(f) for f in result.files],
     }
+
+
+def sync_summary(report: SyncReport) -> None:
+    console.print(f"{len(report.already_complete)} backup(s) already complete in "
+                  f"{report.remote}")
+    for tag, outcome in report.pushed.items():
+        status = "[green]pushed[/]" if outcome.ok else f"[red]FAILED: {outcome.detail}[/]"
+        console.print(f"  {tag}: {status}")
+    console.print(f"  git tags to {report.git_remote.name}: {report.git_remote.detail}")
+
+
+def sync_json(report: SyncReport) -> dict[str, Any]:
+    return {"remote": report.remote, "ok": report.ok,
+            "already_complete": report.already_complete,
+            "pushed": {tag: vars(o) for tag, o in report.pushed.items()},
+            "git_remote": vars(report.git_remote)}
+
+
+def remotes_table(infos: list[RemoteInfo]) -> Table:
+    table = Table(title="DVC remotes")
+    for column in ("name", "url", "type", "default", "verify"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(info.name, info.url, info.scheme, "yes" if info.default else "",
+                      "on" if info.verify else "off")
+    return table
+
+
+def probe_summary(report: ProbeReport) -> None:
+    for step, ok, detail in report.steps:
+        console.print(f"  {step}: " + ("[green]ok[/]" if ok else f"[red]FAILED[/] {detail}"))
+    verdict = "[green]works[/]" if report.ok else "[red]does not work[/]"
+    console.print(f"remote {report.remote} {verdict}")
