@@ -101,6 +101,7 @@ def create_backup(
         timestamp = next_second(timestamp)
 
     result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest))
+    pause_point(project.root, "before-cloud-push")
     for remote in cloud_remotes:
         result.remotes.append(push_to_remote(project, result.backup, remote))
     result.git_remote = publish_tags(project, [result.backup.tag])

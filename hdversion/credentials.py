@@ -59,7 +59,7 @@ class CloudCredentials:
     values: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path, is_tracked: bool) -> CloudCredentials:
+    def load(cls, root: Path, is_tracked: bool, is_ignored: bool = True) -> CloudCredentials:
         path = root / CREDENTIALS_PATH
         if not path.exists():
             return cls()
@@ -68,6 +68,9 @@ class CloudCredentials:
                 f"{CREDENTIALS_PATH} is tracked by git: secrets would be pushed with the repo",
                 hint=f"git rm --cached {CREDENTIALS_PATH}, rotate the keys, and keep it ignored",
             )
+        if not is_ignored:
+            print(f"warning: {CREDENTIALS_PATH} is not git-ignored: add it to .gitignore",
+                  file=sys.stderr)
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             print(f"warning: {CREDENTIALS_PATH} is readable by other users "

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from hdversion.credentials import CloudCredentials, redact
 from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
@@ -97,28 +100,28 @@ class DataStore:
             repo.close()
 
     def _remote_overrides(self, config: Any) -> dict[str, dict[str, Any]]:
-        overrides: dict[str, dict[str, Any]] = {}
+        """Every remote in full, as the workspace's config has it: with `revs=[...]` DVC reads
+        the config of that revision, which may lack remotes added since, or hold relative
+        urls it then resolves against the wrong root."""
         configured = config["remote"]
+        overrides: dict[str, dict[str, Any]] = {
+            name: dict(conf) for name, conf in configured.items()
+        }
         for storage in CLOUD_STORAGES:
             url = self.credentials.default_url(storage)
-            if storage not in configured and url:
+            if storage not in overrides and url:
                 overrides[storage] = {"url": url}
-        if self.local_remote not in configured:
+        if self.local_remote not in overrides:
             # The embedded default: a git-ignored directory in the repository.
             overrides[self.local_remote] = {"url": str(self.root / "backups")}
-        for name, conf in configured.items():
-            overrides.setdefault(name, {})
-            url = conf.get("url", "")
-            if "://" not in url:
-                overrides[name]["url"] = str(Path(url).resolve())
-        for name, override in overrides.items():
-            conf = {**configured.get(name, {}), **override}
+        for conf in overrides.values():
+            if "://" not in conf["url"]:
+                conf["url"] = str(Path(conf["url"]).resolve())
             # Credentials from the file fill in what DVC's own config leaves open.
             for key, value in self.credentials.remote_options(_scheme(conf["url"])).items():
                 conf.setdefault(key, value)
-                override.setdefault(key, conf[key])
             # DVC then re-hashes every download and drops a corrupt object.
-            override["verify"] = True
+            conf["verify"] = True
         return overrides
 
     # -- the workspace -------------------------------------------------------------------
@@ -243,6 +246,7 @@ class DataStore:
     def _transfer(self, verb: str, revision: str, remote: str) -> None:
         with self._repo() as repo:
             self._check_remote(repo, remote)
+            self._check_reachable(repo, remote)
             method = repo.push if verb == "push" else repo.fetch
             try:
                 method(revs=[revision], remote=remote, workspace=False)
@@ -259,6 +263,23 @@ class DataStore:
                 "see `hdversion remote list`"
             raise ConfigurationError(f"no DVC remote named '{remote}'", hint=hint)
 
+    def _check_reachable(self, repo: Repo, remote: str) -> None:
+        """Fail in seconds on an endpoint that refuses connections: the SDKs retry a dead
+        endpoint for up to a minute and a half (Azure) before they give up."""
+        conf = repo.config["remote"][remote]
+        endpoint = _endpoint(conf)
+        if endpoint is None:
+            return
+        parsed = urlsplit(endpoint)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname or "", port), timeout=5):
+                pass
+        except OSError as exc:
+            raise RemoteError(
+                f"cannot reach remote '{remote}' at {endpoint}: {exc.strerror or exc}"
+            ) from None
+
     def _explain(self, repo: Repo, remote: str, exc: BaseException) -> str:
         """Turn what DVC and the SDKs say into what the user needs to know."""
         url = str(repo.config["remote"][remote]["url"])
@@ -270,7 +291,7 @@ class DataStore:
             return redact(f"credentials refused or missing for {url} ({text})")
         try:
             odb = repo.cloud.get_remote_odb(remote)
-            bucket = odb.fs.path.parts(odb.path)[0] if "://" in url else None
+            bucket = urlsplit(url).netloc if "://" in url else None
             if bucket and not odb.fs.exists(bucket):
                 kind = "container" if url.startswith("azure://") else "bucket"
                 return f"the {kind} '{bucket}' does not exist ({url})"
@@ -294,6 +315,7 @@ class DataStore:
         present: set[str] = set()
         with self._repo() as repo:
             self._check_remote(repo, remote)
+            self._check_reachable(repo, remote)
             odb = repo.cloud.get_remote_odb(remote)
             try:
                 for prefix, group in sorted(by_prefix.items()):
@@ -316,6 +338,14 @@ class RemoteInfo:
     scheme: str
     default: bool
     verify: bool
+
+
+def _endpoint(conf: dict[str, Any]) -> str | None:
+    """The HTTP endpoint a cloud remote talks to, where the config names one."""
+    if conf.get("endpointurl"):
+        return str(conf["endpointurl"])
+    match = re.search(r"BlobEndpoint=([^;]+)", str(conf.get("connection_string", "")))
+    return match.group(1) if match else None
 
 
 def _parent(path: str, sep: str) -> str:

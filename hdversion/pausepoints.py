@@ -1,8 +1,11 @@
 """Named points where a test can freeze a run, to kill or interrupt it at a known step.
 
 HDVERSION_TEST_PAUSE=<point>:<seconds> makes the run write .dvc/tmp/hdversion-paused and
-sleep there. Points: before-tag (data pushed, no tag yet), before-rename (restore: all files
-staged, none renamed). Unset, a pause point costs one environment lookup.
+wait there until the test deletes that file or the seconds pass. Points:
+- before-tag: data committed and pushed to the local remote, no tag yet;
+- before-cloud-push: tagged, the cloud remote not yet pushed;
+- before-rename: restore has staged every file and renamed none.
+Unset, a pause point costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -22,4 +25,6 @@ def pause_point(root: Path, name: str) -> None:
     marker = root / MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()))
-    time.sleep(float(seconds or 30))
+    deadline = time.monotonic() + float(seconds or 30)
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

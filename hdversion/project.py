@@ -22,8 +22,11 @@ class Project:
     def open(cls, path: Path | None = None) -> Project:
         git = GitRepo.open((path or Path.cwd()).resolve())
         settings = Settings.load(git.root)
+        has_file = (git.root / CREDENTIALS_PATH).exists()
         credentials = CloudCredentials.load(
-            git.root, (git.root / CREDENTIALS_PATH).exists() and git.is_tracked(CREDENTIALS_PATH)
+            git.root,
+            is_tracked=has_file and git.is_tracked(CREDENTIALS_PATH),
+            is_ignored=not has_file or git.is_ignored(CREDENTIALS_PATH),
         )
         store = DataStore(git.root, settings.local_remote, credentials)
         git.ensure_ignored([Path(settings.journal).parent.as_posix(), "backups"])

@@ -22,6 +22,8 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 # Or every test repository leaves state under /var/tmp/dvc.
 os.environ.setdefault("DVC_SITE_CACHE_DIR", tempfile.mkdtemp(prefix="hdversion-dvc-site-"))
 
+pytest_plugins = ["tests.cloud_fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_HEART_CSV = REPO_ROOT.parent / "shared" / "data" / "heart.csv"
 

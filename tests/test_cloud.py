@@ -1,0 +1,276 @@
+"""Cloud backups against real servers on 127.0.0.1: moto (S3), Azurite (Azure Blob) and the
+GCS emulator. One suite, parametrized over every backend, plus the faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hdversion.hashing import md5_file
+from tests.conftest import Project, run_cli
+from tests.storage_servers import StorageServer
+
+pytestmark = pytest.mark.cloud
+MODEL = "models/keras_mlp_model.h5"
+PREFIX = "hdv"
+# The fixtures' secret option names -> config/cloud_credentials.json keys.
+CREDENTIAL_KEYS = {"access_key_id": "aws_access_key_id",
+                   "secret_access_key": "aws_secret_access_key",
+                   "connection_string": "azure_connection_string"}
+
+
+@dataclass
+class Cloud:
+    project: Project
+    server: StorageServer
+    bucket: str
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def cli(self, *args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        return self.project.cli(*args, env=env)
+
+    def backup(self, *args: str) -> dict:
+        result = self.cli("backup", "--json", "--cloud", f"--storage={self.name}", *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def object_key(self, md5: str) -> str:
+        return f"{PREFIX}/files/md5/{md5[:2]}/{md5[2:]}"
+
+    def listed(self) -> list[dict]:
+        result = self.cli("list", "--json", "--cloud", f"--storage={self.name}")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def configure(project: Project, server: StorageServer, bucket: str,
+              secrets: dict[str, str] | None = None, root: Path | None = None) -> None:
+    """Set a remote up the way a user does: `hdversion remote add` for the public part,
+    config/cloud_credentials.json for the secrets."""
+    public, default_secrets = server.dvc_remote_config(bucket)
+    options = [f"-o{key}={value}" for key, value in public.items()]
+    run_cli(root or project.root, "remote", "add", server.name,
+            server.url_for(bucket, PREFIX), *options, check=True)
+    write_credentials(root or project.root, secrets if secrets is not None else default_secrets)
+
+
+def write_credentials(root: Path, secrets: dict[str, str]) -> None:
+    path = root / "config" / "cloud_credentials.json"
+    path.write_text(json.dumps({CREDENTIAL_KEYS[k]: v for k, v in secrets.items()}))
+    path.chmod(0o600)
+    with (root / ".gitignore").open("a") as ignore:
+        ignore.write("config/cloud_credentials.json\n")
+
+
+@pytest.fixture
+def cloud(project: Project, cloud_backend: StorageServer, bucket: str) -> Iterator[Cloud]:
+    configure(project, cloud_backend, bucket)
+    yield Cloud(project, cloud_backend, bucket)
+
+
+def dvc_files(data: dict) -> dict[str, dict]:
+    return {f["path"]: f for f in data["files"] if f["store"] == "dvc"}
+
+
+def forget_local_data(project: Project) -> None:
+    shutil.rmtree(project.root / ".dvc" / "cache", ignore_errors=True)
+    shutil.rmtree(project.root / "backups", ignore_errors=True)
+
+
+def test_backup_list_restore_through_the_cloud(cloud: Cloud) -> None:
+    data = cloud.backup("-m", "to the cloud")
+    assert data["remotes"] == [{"name": cloud.name, "ok": True, "detail": ""}]
+    keys = set(cloud.server.list_keys(cloud.bucket))
+    for entry in dvc_files(data).values():
+        key = cloud.object_key(entry["md5"])
+        assert key in keys
+        assert md5_file_bytes(cloud.server.read_object(cloud.bucket, key)) == entry["md5"]
+    [listed] = cloud.listed()
+    assert listed["complete"] is True and listed["missing_objects"] == 0
+
+    forget_local_data(cloud.project)
+    cloud.project.damage(MODEL)
+    result = cloud.cli("restore", "--json", "--cloud", f"--storage={cloud.name}", "--force")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verified"]
+    assert md5_file(cloud.project.root / MODEL)[0] == dvc_files(data)[MODEL]["md5"]
+
+
+def md5_file_bytes(data: bytes) -> str:
+    from hdversion.hashing import md5_bytes
+
+    return md5_bytes(data)
+
+
+def test_sync_pushes_every_backup_the_remote_lacks(cloud: Cloud) -> None:
+    cloud.project.cli("backup", check=True)
+    cloud.project.retrain(seed=3)
+    cloud.project.cli("backup", check=True)
+    assert [b["complete"] for b in cloud.listed()] == [False, False]
+    result = cloud.cli("sync", f"--storage={cloud.name}", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["pushed"]) == 2
+    assert [b["complete"] for b in cloud.listed()] == [True, True]
+    again = json.loads(cloud.cli("sync", f"--storage={cloud.name}", "--json").stdout)
+    assert again["pushed"] == {} and len(again["already_complete"]) == 2
+
+
+def test_sync_checks_the_remote_itself_not_dvc_status(cloud: Cloud) -> None:
+    data = cloud.backup()
+    lost = dvc_files(data)[MODEL]["md5"]
+    cloud.server.delete_object(cloud.bucket, cloud.object_key(lost))
+    [listed] = cloud.listed()
+    assert listed["complete"] is False and listed["missing_objects"] == 1
+    assert cloud.cli("sync", f"--storage={cloud.name}").returncode == 0
+    assert cloud.object_key(lost) in cloud.server.list_keys(cloud.bucket)
+
+
+def test_disaster_recovery_from_a_fresh_clone(cloud: Cloud, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project = cloud.project
+    project.git("add", ".dvc/config", ".gitignore")
+    project.git("commit", "-q", "-m", "cloud remote")
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    data = cloud.backup()
+    assert data["git_remote"]["ok"] and data["git_remote"]["detail"] == "pushed"
+
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", str(origin), str(fresh)], check=True)
+    assert not (fresh / MODEL).exists()
+    _, secrets = cloud.server.dvc_remote_config(cloud.bucket)
+    write_credentials(fresh, secrets)
+    listed = json.loads(run_cli(fresh, "list", "--json", check=True).stdout)
+    assert [b["tag"] for b in listed] == [data["tag"]]
+    result = run_cli(fresh, "restore", "--json", "--cloud", f"--storage={cloud.name}")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verified"]
+    for entry in data["files"]:
+        assert md5_file(fresh / entry["path"])[0] == entry["md5"], entry["path"]
+
+
+def test_restore_fetches_a_tag_made_elsewhere(cloud: Cloud, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project = cloud.project
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    data = cloud.backup()
+    result = run_cli(other, "restore", "--json", "--cloud", f"--storage={cloud.name}",
+                     f"--timestamp={data['timestamp']}", "--target", str(tmp_path / "out"))
+    # `other` has no remote config of its own (it was never committed): a clear error.
+    assert result.returncode == 7, result.stderr
+    assert f"no DVC remote named '{cloud.name}'" in result.stderr
+    assert data["tag"] in subprocess.run(["git", "tag"], cwd=other, capture_output=True,
+                                         text=True).stdout
+
+
+def wait_for_pause(root: Path) -> Path:
+    marker = root / ".dvc" / "tmp" / "hdversion-paused"
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the run never reached its pause point"
+        time.sleep(0.05)
+    return marker
+
+
+def test_server_down_during_cloud_push_is_partial_then_sync(cloud: Cloud) -> None:
+    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-cloud-push:120"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hdversion", "backup", "--json", "--cloud",
+         f"--storage={cloud.name}"], cwd=cloud.project.root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marker = wait_for_pause(cloud.project.root)
+    cloud.server.stop()
+    try:
+        marker.unlink()
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        cloud.server.start()
+    assert proc.returncode == 3, stderr
+    data = json.loads(stdout)
+    assert data["complete"] is False
+    assert data["remotes"][0]["ok"] is False and "cannot reach" in data["remotes"][0]["detail"]
+    # The local backup stands: tagged, and every object in the local remote.
+    assert cloud.project.git("tag").split() == [data["tag"]]
+    for entry in dvc_files(data).values():
+        obj = cloud.project.root / "backups" / "files" / "md5" / entry["md5"][:2]
+        assert md5_file(obj / entry["md5"][2:])[0] == entry["md5"]
+    assert cloud.cli("sync", f"--storage={cloud.name}").returncode == 0
+    assert [b["complete"] for b in cloud.listed()] == [True]
+
+
+def test_corrupt_object_in_bucket_refuses_before_touching_workspace(cloud: Cloud) -> None:
+    data = cloud.backup()
+    md5 = dvc_files(data)[MODEL]["md5"]
+    cloud.server.corrupt_object(cloud.bucket, cloud.object_key(md5), b"bit rot in the bucket")
+    forget_local_data(cloud.project)
+    cloud.project.damage(MODEL, b"what the user has now")
+    result = cloud.cli("restore", "--cloud", f"--storage={cloud.name}", "--force")
+    assert result.returncode == 5, result.stderr
+    assert MODEL in result.stderr and "no workspace file was changed" in result.stderr
+    assert cloud.project.read(MODEL) == b"what the user has now"
+
+
+def test_wrong_credentials_keep_the_local_backup_and_never_print_the_secret(
+        project: Project, cloud_backend: StorageServer, bucket: str) -> None:
+    wrong = cloud_backend.wrong_credentials_config()
+    if wrong is None:
+        pytest.skip(f"{cloud_backend.name}: the emulator accepts any credentials")
+    configure(project, cloud_backend, bucket, secrets=wrong)
+    result = project.cli("backup", "--json", "--cloud", f"--storage={cloud_backend.name}")
+    assert result.returncode == 3, result.stderr
+    data = json.loads(result.stdout)
+    assert "credentials" in data["remotes"][0]["detail"]
+    assert project.git("tag").split() == [data["tag"]]
+    restore = project.cli("restore", "--cloud", f"--storage={cloud_backend.name}", "--force")
+    forget = project.cli("list", "--cloud", f"--storage={cloud_backend.name}")
+    assert forget.returncode == 7, forget.stderr
+    secret = max(wrong.values(), key=len)
+    key_part = secret.split("AccountKey=")[-1].split(";")[0]
+    journal = (project.root / "logs" / "hdversion.jsonl").read_text()
+    everything = result.stdout + result.stderr + restore.stdout + restore.stderr + \
+        forget.stdout + forget.stderr + journal + (project.root / ".dvc" / "config").read_text()
+    assert secret not in everything and key_part not in everything
+
+
+def test_missing_bucket_is_named(project: Project, cloud_backend: StorageServer) -> None:
+    configure(project, cloud_backend, "hdv-no-such-bucket")
+    result = project.cli("backup", "--json", "--cloud", f"--storage={cloud_backend.name}")
+    assert result.returncode == 3, result.stderr
+    detail = json.loads(result.stdout)["remotes"][0]["detail"]
+    kind = "container" if cloud_backend.name == "azure" else "bucket"
+    assert f"{kind} 'hdv-no-such-bucket' does not exist" in detail
+    probe = project.cli("remote", "test", cloud_backend.name)
+    assert probe.returncode == 7
+    assert "hdv-no-such-bucket" in probe.stdout
+
+
+def test_remote_test_and_list(cloud: Cloud) -> None:
+    probe = cloud.cli("remote", "test", cloud.name, "--json")
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    steps = json.loads(probe.stdout)["steps"]
+    assert [(s["step"], s["ok"]) for s in steps] == [("write", True), ("read back", True),
+                                                     ("delete", True)]
+    assert not [k for k in cloud.server.list_keys(cloud.bucket) if "probe" in k]
+    remotes = json.loads(cloud.cli("remote", "list", "--json").stdout)
+    mine = next(r for r in remotes if r["name"] == cloud.name)
+    assert mine["verify"] is True and mine["url"] == cloud.server.url_for(cloud.bucket, PREFIX)
+    assert "secret" not in (cloud.project.root / ".dvc" / "config").read_text()
