@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hdversion.credentials import CloudCredentials, redact
-from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
+from hdversion.errors import (
+    ConfigurationError,
+    HdversionError,
+    LockedError,
+    NotARepositoryError,
+    RemoteError,
+)
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -80,6 +86,7 @@ class DataStore:
         # DVC narrates ("Updating lock file"); hdversion reports for itself.
         logging.getLogger("dvc").setLevel(logging.ERROR)
         from dvc.exceptions import DvcException
+        from dvc.lock import LockError
         from dvc.repo import Repo
 
         try:
@@ -94,6 +101,11 @@ class DataStore:
             # Some DVC calls (commit, metrics, params) resolve paths against the cwd.
             with contextlib.chdir(self.root):
                 yield repo
+        except LockError:
+            raise LockedError(
+                "a dvc command is running in this repository (DVC's lock is held)",
+                hint="wait for it to finish, then run hdversion again",
+            ) from None
         except DvcException as exc:
             raise DataStoreError(f"DVC: {exc}") from None
         finally:

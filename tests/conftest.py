@@ -79,7 +79,8 @@ class Project:
 
 def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "hdversion", *args], cwd=cwd,
+    # The console script, as a user runs it (`python -m` would put the cwd on sys.path).
+    result = subprocess.run([str(Path(sys.executable).with_name("hdversion")), *args], cwd=cwd,
                             capture_output=True, text=True, env={**os.environ, **(env or {})},
                             timeout=300)
     if check:

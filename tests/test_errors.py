@@ -141,3 +141,27 @@ def test_killed_backup_leaves_no_tag(project: Project) -> None:
     status_before = project.git("status", "--porcelain")
     project.cli("backup", check=True)
     assert project.git("status", "--porcelain") == status_before
+
+
+HOLD_DVC_LOCK = """
+import sys, time
+from dvc.repo import Repo
+repo = Repo(sys.argv[1])
+with repo.lock:
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_DVC_LOCK, str(project.root)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = project.cli("backup")
+        assert_clean_failure(result, 6, "a dvc command is running")
+        assert project.git("tag") == ""
+    finally:
+        holder.kill()
+        holder.wait()
+    project.cli("backup", check=True)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from hdversion.backup import BackupResult
 from hdversion.catalog import Backup, Catalog
+from hdversion.credentials import redact
 from hdversion.datastore import RemoteInfo
 from hdversion.remotes import ProbeReport, SyncReport
 from hdversion.restore import RestoreResult
@@ -21,7 +22,7 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def emit_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    print(redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
 
 
 def human_size(size: int) -> str:
