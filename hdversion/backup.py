@@ -111,6 +111,8 @@ def create_backup(
 def publish_tags(project: Project, tags: list[str]) -> RemoteOutcome:
     """Push backup tags to the git remote, so that other clones see the backups."""
     remote = project.settings.git_remote
+    if remote is None:
+        return RemoteOutcome("", True, "tag push disabled (git_remote is empty): kept locally")
     if remote not in project.git.remote_names():
         return RemoteOutcome(remote, True, f"no git remote '{remote}': tag kept locally")
     try:

@@ -112,7 +112,7 @@ def _catalog_with(project: Project, timestamp: str | None) -> Catalog:
     if (timestamp in known) or (timestamp is None and known):
         return catalog
     remote = project.settings.git_remote
-    if remote in project.git.remote_names():
+    if remote is not None and remote in project.git.remote_names():
         project.git.fetch_tags(remote, TAG_PREFIX + "*")
         catalog = Catalog.read(project.git)
     return catalog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ DEFAULT_GIT_TRACKED = ("config/config.yaml", "params.yaml", "dvc.yaml")
 class Settings:
     git_tracked_files: tuple[str, ...] = DEFAULT_GIT_TRACKED
     local_remote: str = "local"
-    git_remote: str = "origin"
+    git_remote: str | None = "origin"  # None: backup tags stay local
     journal: str = "logs/hdversion.jsonl"
 
     @classmethod
@@ -38,6 +39,12 @@ class Settings:
         return cls(
             git_tracked_files=tuple(tracked),
             local_remote=str(section.get("local_remote", "local")),
-            git_remote=str(section.get("git_remote", "origin")),
+            git_remote=_git_remote(section),
             journal=str(section.get("journal", "logs/hdversion.jsonl")),
         )
+
+
+def _git_remote(section: dict[str, object]) -> str | None:
+    """HDVERSION_GIT_REMOTE overrides the file; empty (or null in the file) keeps tags local."""
+    value = os.environ.get("HDVERSION_GIT_REMOTE", section.get("git_remote", "origin"))
+    return str(value) if value else None

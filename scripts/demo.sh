@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1 KERAS_BACKEND=jax
+# A demo keeps its backup tags local: a clone's origin is the project's upstream.
+export HDVERSION_GIT_REMOTE=""
 MODEL=models/keras_mlp_model.h5
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -194,3 +194,32 @@ def test_help_and_version_do_not_import_dvc(tmp_path: Path) -> None:
          "('dvc','git','keras','sklearn','pandas')))"],
         capture_output=True, text=True, check=True)
     assert probe.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_tag_goes_to_the_git_remote(project: Project, tmp_path: Path) -> None:
+    import subprocess
+
+    assert "no git remote 'origin'" in backup_json(project)["git_remote"]["detail"]
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    data = backup_json(project)
+    assert data["git_remote"] == {"name": "origin", "ok": True, "detail": "pushed"}
+    remote_tags = subprocess.run(["git", "tag"], cwd=origin, capture_output=True, text=True,
+                                 check=True).stdout.split()
+    assert data["tag"] in remote_tags
+    kept_local = project.cli("backup", "--json", env={"HDVERSION_GIT_REMOTE": ""}, check=True)
+    local_tag = json.loads(kept_local.stdout)["tag"]
+    assert local_tag not in subprocess.run(["git", "tag"], cwd=origin, capture_output=True,
+                                           text=True, check=True).stdout.split()
+
+
+def test_unreachable_git_remote_is_partial_and_keeps_the_backup(project: Project,
+                                                               tmp_path: Path) -> None:
+    project.git("remote", "add", "origin", str(tmp_path / "gone.git"))
+    result = project.cli("backup", "--json")
+    assert result.returncode == 3, result.stderr
+    data = json.loads(result.stdout)
+    assert data["complete"] is False and data["git_remote"]["ok"] is False
+    assert "could not push backup tags" in data["git_remote"]["detail"]
+    assert project.git("tag").split() == [data["tag"]]

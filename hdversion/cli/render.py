@@ -101,7 +101,8 @@ def backup_summary(result: BackupResult) -> None:
     if result.git_remote is not None:
         colour = "green" if result.git_remote.ok else "yellow"
         detail = result.git_remote.detail or ("pushed" if result.git_remote.ok else "")
-        console.print(f"  git tag to {result.git_remote.name}: [{colour}]{detail}[/]")
+        where = f" to {result.git_remote.name}" if result.git_remote.name else ""
+        console.print(f"  git tag{where}: [{colour}]{detail}[/]")
 
 
 def backup_json(result: BackupResult) -> dict[str, Any]:
