@@ -13,6 +13,7 @@ from hdversion.catalog import Catalog
 from hdversion.datastore import RemoteInfo
 from hdversion.errors import HdversionError
 from hdversion.lock import repository_lock
+from hdversion.progress import SILENT, Reporter
 from hdversion.project import Project
 from hdversion.restore import RestoreResult, restore_backup
 
@@ -42,10 +43,12 @@ def backup(
     message: str = "",
     allow_missing: bool = False,
     cloud_remotes: tuple[str, ...] = (),
+    reporter: Reporter = SILENT,
 ) -> BackupResult:
     project = Project.open(path)
     with _operation(project, "backup", message=message):
-        result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes)
+        result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
+                               reporter=reporter)
         journal.record(
             project.root, project.settings.journal, "backup",
             "ok" if result.complete else "partial",
@@ -106,10 +109,12 @@ def restore(
     dry_run: bool = False,
     force: bool = False,
     remote: str | None = None,
+    reporter: Reporter = SILENT,
 ) -> RestoreResult:
     project = Project.open(path)
     with _operation(project, "restore", timestamp=timestamp, target=str(target or "")):
-        result = restore_backup(project, timestamp, target, only, dry_run, force, remote)
+        result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
+                                reporter)
         journal.record(
             project.root, project.settings.journal, "restore",
             "dry-run" if dry_run else ("ok" if result.all_verified else "verification-failed"),

@@ -16,6 +16,7 @@ from hdversion.errors import ConfigurationError, MissingArtifactError, RemoteErr
 from hdversion.hashing import md5_bytes
 from hdversion.manifest import FileEntry, Kind, Manifest
 from hdversion.pausepoints import pause_point
+from hdversion.progress import SILENT, Reporter
 from hdversion.project import Project
 from hdversion.timestamps import format_timestamp, next_second, now_utc, tag_for
 
@@ -44,6 +45,7 @@ def create_backup(
     allow_missing: bool = False,
     kind: Kind = "backup",
     cloud_remotes: tuple[str, ...] = (),
+    reporter: Reporter = SILENT,
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock."""
     store, git, settings = project.store, project.git, project.settings
@@ -59,12 +61,14 @@ def create_backup(
         raise MissingArtifactError(missing)
     if len(missing) - len(missing_git) == len(outputs):
         raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
+    reporter.step("committing artifacts to the DVC cache")
     snapshot = store.snapshot(outputs)
     tree = {**git_files, **snapshot.pointer_files}
     entries = [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
     entries += [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
 
     commit = git.commit_snapshot(tree, "hdversion backup")
+    reporter.step(f"pushing to remote '{settings.local_remote}'")
     store.push(commit, settings.local_remote)
     lacking = store.missing_in_remote(settings.local_remote, {f.md5 for f in snapshot.files})
     if lacking:
@@ -103,7 +107,9 @@ def create_backup(
     result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest))
     pause_point(project.root, "before-cloud-push")
     for remote in cloud_remotes:
+        reporter.step(f"pushing to remote '{remote}'")
         result.remotes.append(push_to_remote(project, result.backup, remote))
+    reporter.step("pushing the tag to the git remote")
     result.git_remote = publish_tags(project, [result.backup.tag])
     return result
 

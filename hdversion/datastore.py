@@ -83,11 +83,14 @@ class DataStore:
     @contextmanager
     def _repo(self) -> Iterator[Repo]:
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-        # DVC narrates ("Updating lock file"); hdversion reports for itself.
-        logging.getLogger("dvc").setLevel(logging.ERROR)
         from dvc.exceptions import DvcException
         from dvc.lock import LockError
         from dvc.repo import Repo
+
+        # DVC narrates and draws progress bars of its own (its import sets these levels);
+        # hdversion reports for itself.
+        for name in ("dvc", "dvc_data", "dvc_objects"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         try:
             probe = Repo(str(self.root))
@@ -98,8 +101,10 @@ class DataStore:
             raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
         repo.scm_context.quiet = True
         try:
-            # Some DVC calls (commit, metrics, params) resolve paths against the cwd.
-            with contextlib.chdir(self.root):
+            # Some DVC calls (commit, metrics, params) resolve paths against the cwd. DVC's
+            # progress bars write to sys.stderr when it is a terminal; hdversion draws its own.
+            with contextlib.chdir(self.root), open(os.devnull, "w") as null, \
+                    contextlib.redirect_stderr(null):
                 yield repo
         except LockError:
             raise LockedError(
@@ -161,7 +166,9 @@ class DataStore:
         try:
             with self._repo() as repo:
                 # allow_missing: the caller has already decided about missing files.
-                repo.commit(None, force=True, allow_missing=True)
+                # relink=False: with the default (copy) link type, relinking would rewrite
+                # every workspace file from the cache.
+                repo.commit(None, force=True, allow_missing=True, relink=False)
             with self._repo() as repo:
                 after = {p: (self.root / p).read_bytes() for p in pointer_paths}
                 files = tuple(self._files(repo, skip=set(missing)))

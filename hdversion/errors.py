@@ -73,7 +73,8 @@ class MissingArtifactError(ConfigurationError):
         listed = ", ".join(paths)
         super().__init__(
             f"missing critical artifact(s): {listed}",
-            hint="run the pipeline (dvc repro) or pass --allow-missing to record them as missing",
+            hint="run the pipeline (dvc repro), fix backup.git_tracked_files in "
+            "config/config.yaml, or pass --allow-missing to record them as missing",
         )
         self.paths = paths
 

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
 
 
-def md5_stream(stream: BinaryIO) -> tuple[str, int]:
+def md5_stream(stream: BinaryIO, on_chunk: Callable[[int], None] | None = None
+               ) -> tuple[str, int]:
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
     while chunk := stream.read(CHUNK):
         digest.update(chunk)
         size += len(chunk)
+        if on_chunk:
+            on_chunk(len(chunk))
     return digest.hexdigest(), size
 
 
-def md5_file(path: Path) -> tuple[str, int]:
+def md5_file(path: Path, on_chunk: Callable[[int], None] | None = None) -> tuple[str, int]:
     with path.open("rb") as stream:
-        return md5_stream(stream)
+        return md5_stream(stream, on_chunk)
 
 
 def md5_bytes(data: bytes) -> str:

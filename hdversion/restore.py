@@ -24,6 +24,7 @@ from hdversion.errors import HdversionError, UsageError, VerificationError
 from hdversion.hashing import md5_bytes, md5_file
 from hdversion.manifest import FileEntry
 from hdversion.pausepoints import pause_point
+from hdversion.progress import SILENT, Advance, Reporter
 from hdversion.project import Project
 from hdversion.timestamps import TAG_PREFIX, format_timestamp, now_utc, parse_timestamp
 
@@ -61,6 +62,7 @@ def restore_backup(
     dry_run: bool = False,
     force: bool = False,
     remote: str | None = None,
+    reporter: Reporter = SILENT,
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
     remote = remote or project.settings.local_remote
@@ -79,7 +81,7 @@ def restore_backup(
     if dry_run:
         return result
 
-    sources = _verified_sources(project, backup, changing, remote, result)
+    sources = _verified_sources(project, backup, changing, remote, result, reporter)
     # A run killed between staging and renaming leaves temporary files; they are ours.
     discard(leftover_temp_files(dest, [e.path for e in entries]))
 
@@ -87,6 +89,7 @@ def restore_backup(
         known = catalog.known_md5s()
         unsaved = [e.path for e in changing if current[e.path] not in (None, *known)]
         if unsaved:
+            reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
             result.safety_backup = create_backup(
                 project,
                 message=f"safety backup before restoring {backup.timestamp}",
@@ -94,12 +97,19 @@ def restore_backup(
                 kind="safety",
             ).backup
 
-    _write_all(dest, changing, sources)
+    _write_all(dest, changing, sources,
+               reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
 
+    advance = reporter.bytes(f"verifying {len(reports)} restored file(s)", _size(entries))
     for report in reports:
-        md5, _ = md5_file(dest / report.path) if (dest / report.path).is_file() else ("", 0)
+        path = dest / report.path
+        md5, _ = md5_file(path, advance) if path.is_file() else ("", 0)
         report.verified = md5 == report.md5
     return result
+
+
+def _size(entries: Iterable[FileEntry]) -> int:
+    return sum(e.size for e in entries)
 
 
 def _catalog_with(project: Project, timestamp: str | None) -> Catalog:
@@ -155,7 +165,7 @@ class _Source:
 
 def _verified_sources(
     project: Project, backup: Backup, entries: list[FileEntry], remote: str,
-    result: RestoreResult,
+    result: RestoreResult, reporter: Reporter,
 ) -> dict[str, _Source]:
     sources: dict[str, _Source] = {}
     bad: list[str] = []
@@ -167,10 +177,14 @@ def _verified_sources(
             sources[entry.path] = _Source(data=data)
 
     dvc_entries = [e for e in entries if e.store == "dvc"]
-    unusable = [e for e in dvc_entries if not _cache_object_ok(project, e, result)]
+    advance = reporter.bytes(f"checking {len(dvc_entries)} object(s) in the cache",
+                             _size(dvc_entries))
+    unusable = [e for e in dvc_entries if not _cache_object_ok(project, e, result, advance)]
     if unusable:
+        reporter.step(f"fetching {len(unusable)} object(s) from remote '{remote}'")
         project.store.fetch(backup.commit, remote)
-        still = [e for e in unusable if not _cache_object_ok(project, e, result)]
+        advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)", _size(unusable))
+        still = [e for e in unusable if not _cache_object_ok(project, e, result, advance)]
         bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
                 f"'{remote}')" for e in still]
     for entry in dvc_entries:
@@ -183,12 +197,13 @@ def _verified_sources(
     return sources
 
 
-def _cache_object_ok(project: Project, entry: FileEntry, result: RestoreResult) -> bool:
+def _cache_object_ok(project: Project, entry: FileEntry, result: RestoreResult,
+                     advance: Advance) -> bool:
     """Re-hash a cache object; quarantine it if corrupt so that a fetch can replace it."""
     path = project.store.cache_path(entry.md5)
     if not path.is_file():
         return False
-    if path.stat().st_size == entry.size and md5_file(path)[0] == entry.md5:
+    if path.stat().st_size == entry.size and md5_file(path, advance)[0] == entry.md5:
         return True
     quarantine = project.root / QUARANTINE
     quarantine.mkdir(parents=True, exist_ok=True)
@@ -198,13 +213,14 @@ def _cache_object_ok(project: Project, entry: FileEntry, result: RestoreResult) 
     return False
 
 
-def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]) -> None:
+def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source],
+               advance: Advance) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for entry in entries:
             target = dest / entry.path
             with sources[entry.path].open() as stream:
-                staged.append((stage_copy(stream, target, entry.md5), target))
+                staged.append((stage_copy(stream, target, entry.md5, advance), target))
     except VerificationError:
         discard(tmp for tmp, _ in staged)
         raise

@@ -165,3 +165,20 @@ def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
         holder.kill()
         holder.wait()
     project.cli("backup", check=True)
+
+
+def test_sigterm_is_an_interruption(project: Project) -> None:
+    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("hdversion")), "backup"],
+                            cwd=project.root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert project.git("tag") == ""
+    journal = (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()
+    assert json.loads(journal[-1])["result"] == "interrupted"

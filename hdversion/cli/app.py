@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -84,5 +85,12 @@ def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
 commands.register(app, handled)
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # cron and CI stop jobs with SIGTERM: treat it like Ctrl-C, so that the run unwinds (staged
+    # files removed, the lock released, the journal written) and exits 130.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     app()

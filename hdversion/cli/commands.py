@@ -46,10 +46,12 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         """Back up every critical artifact: DVC cache + local remote, then a git tag."""
         from hdversion import api
         from hdversion.cli import render
+        from hdversion.cli.progress import reporter_for
 
         extra = cloud_remote(cloud, storage, remote)
-        result = api.backup(message=message, allow_missing=allow_missing,
-                            cloud_remotes=(extra,) if extra else ())
+        with reporter_for(as_json) as reporter:
+            result = api.backup(message=message, allow_missing=allow_missing,
+                                cloud_remotes=(extra,) if extra else (), reporter=reporter)
         if as_json:
             render.emit_json(render.backup_json(result))
         else:
@@ -129,10 +131,12 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         """Restore a backup, verified: nothing is touched until every object checks out."""
         from hdversion import api
         from hdversion.cli import render
+        from hdversion.cli.progress import reporter_for
 
         source = cloud_remote(cloud, storage, remote)
-        result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
-                             dry_run=dry_run, force=force, remote=source)
+        with reporter_for(as_json) as reporter:
+            result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
+                                 dry_run=dry_run, force=force, remote=source, reporter=reporter)
         if as_json:
             render.emit_json(render.restore_json(result))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ from hdversion.restore import RestoreResult
 from hdversion.timestamps import now_utc
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Bound to the real stderr: the DVC seam redirects sys.stderr while DVC runs.
+err_console = Console(file=sys.stderr, highlight=False)
 
 
 def emit_json(data: Any) -> None:
