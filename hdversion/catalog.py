@@ -48,11 +48,16 @@ class Catalog:
         return cls(backups, invalid)
 
     def get(self, timestamp: str | None) -> Backup:
-        """The backup with that timestamp, or the newest when None."""
+        """The backup with that timestamp, or the newest regular one when None.
+
+        Safety backups hold the state a restore replaced; "restore the latest" right after a
+        restore must not bring that state back, so they are restored only by timestamp.
+        """
         if timestamp is None:
-            if not self.backups:
+            regular = [b for b in self.backups if b.manifest.kind != "safety"]
+            if not regular:
                 raise BackupNotFoundError("there are no backups yet", hint="run `hdversion backup`")
-            return self.backups[0]
+            return regular[0]
         parse_timestamp(timestamp)
         for backup in self.backups:
             if backup.timestamp == timestamp:

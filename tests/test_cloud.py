@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,3 +274,48 @@ def test_remote_test_and_list(cloud: Cloud) -> None:
     mine = next(r for r in remotes if r["name"] == cloud.name)
     assert mine["verify"] is True and mine["url"] == cloud.server.url_for(cloud.bucket, PREFIX)
     assert "secret" not in (cloud.project.root / ".dvc" / "config").read_text()
+
+
+def test_s3_server_stopped_in_the_middle_of_a_push(project: Project, s3_server: StorageServer,
+                                                    bucket_factory: Callable[[StorageServer], str]
+                                                    ) -> None:
+    """A real outage mid-transfer (S3 only: moto stops at once and keeps its data across a
+    restart; the pause-point test above covers every backend)."""
+    bucket = bucket_factory(s3_server)
+    configure(project, s3_server, bucket)
+    many = project.root / "data" / "many"
+    many.mkdir()
+    for i in range(400):
+        (many / f"part-{i:03d}.bin").write_bytes(os.urandom(16 * 1024))
+    assert project.dvc("add", "-q", "data/many").returncode == 0
+    # One attempt per request, so that the push fails in a second instead of retrying.
+    env = {**os.environ, "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hdversion")), "backup", "--json", "--cloud",
+         "--storage=s3"], cwd=project.root, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not s3_server.list_keys(bucket):
+        assert time.monotonic() < deadline and proc.poll() is None, "the push never started"
+        time.sleep(0.005)
+    s3_server.stop()
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        s3_server.start()
+    data = json.loads(stdout)
+    total = len(dvc_files(data))
+    landed = len([k for k in s3_server.list_keys(bucket) if "/files/md5/" in k])
+    assert 0 < landed < total, "the server did not stop in the middle of the push"
+    assert proc.returncode == 3, stderr
+    assert data["remotes"][0]["ok"] is False
+    assert project.git("tag").split() == [data["tag"]]
+    assert cloud_listing(project, "s3")[0]["complete"] is False
+    assert project.cli("sync", "--storage=s3").returncode == 0
+    assert cloud_listing(project, "s3")[0]["complete"] is True
+
+
+def cloud_listing(project: Project, storage: str) -> list[dict]:
+    result = project.cli("list", "--json", "--cloud", f"--storage={storage}")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -61,7 +61,10 @@ def test_restore_makes_a_safety_backup_of_unsaved_changes(project: Project) -> N
     listed = json.loads(project.cli("list", "--json", check=True).stdout)
     kept = next(b for b in listed if b["tag"] == safety)
     assert kept["kind"] == "safety"
-    # The unsaved model can be brought back from the safety backup.
+    # "The latest" is still the regular backup, not the state the restore replaced...
+    code, again, _ = restore(project)
+    assert code == 0 and again["tag"] == made["tag"]
+    # ...and the unsaved model can be brought back from the safety backup by its timestamp.
     code, _, _ = restore(project, "--timestamp", kept["timestamp"], "--force")
     assert code == 0
     assert project.read(MODEL) == b"a model nobody backed up"
