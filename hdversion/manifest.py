@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from hdversion.errors import HdversionError
@@ -59,8 +59,11 @@ class Manifest:
         return next((entry for entry in self.files if entry.path == path), None)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["files"] = [asdict(entry) for entry in self.files]
+        # By hand: dataclasses.asdict deep-copies, and `list` renders 1,000 of these.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["files"] = [
+            {"path": e.path, "md5": e.md5, "size": e.size, "store": e.store} for e in self.files
+        ]
         data["missing"] = list(self.missing)
         return {"schema": SCHEMA, "version": VERSION, **data}
 
