@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,12 +81,37 @@ class Project:
 def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
     # The console script, as a user runs it (`python -m` would put the cwd on sys.path).
-    result = subprocess.run([str(Path(sys.executable).with_name("hdversion")), *args], cwd=cwd,
+    result = subprocess.run([HDVERSION, *args], cwd=cwd,
                             capture_output=True, text=True, env={**os.environ, **(env or {})},
                             timeout=300)
     if check:
         assert result.returncode == 0, (args, result.returncode, result.stdout, result.stderr)
     return result
+
+
+HDVERSION = str(Path(sys.executable).with_name("hdversion"))
+
+
+def start_paused(cwd: Path, point: str, *args: str,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `hdversion ARGS` and return once it waits at pause point `point`
+    (see hdversion/pausepoints.py); delete the marker file to let it go on."""
+    full_env = {**os.environ, **(env or {}), "HDVERSION_TEST_PAUSE": f"{point}:120"}
+    proc = subprocess.Popen([HDVERSION, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    marker = pause_marker(cwd)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"hdversion never reached {point}: {out}{err}")
+        time.sleep(0.02)
+    return proc
+
+
+def pause_marker(cwd: Path) -> Path:
+    return cwd / ".dvc" / "tmp" / "hdversion-paused"
 
 
 def _build_template(root: Path) -> None:

@@ -223,3 +223,18 @@ def test_unreachable_git_remote_is_partial_and_keeps_the_backup(project: Project
     assert data["complete"] is False and data["git_remote"]["ok"] is False
     assert "could not push backup tags" in data["git_remote"]["detail"]
     assert project.git("tag").split() == [data["tag"]]
+
+
+def test_uncached_outputs_are_kept_in_the_backup_commit(project: Project) -> None:
+    dvc_yaml = project.root / "dvc.yaml"
+    dvc_yaml.write_text(dvc_yaml.read_text().replace(
+        "      - metrics.json", "      - metrics.json:\n          cache: false"))
+    assert project.dvc("repro", "-q").returncode == 0
+    data = backup_json(project)
+    entry = next(f for f in data["files"] if f["path"] == "metrics.json")
+    assert entry["store"] == "git"
+    in_commit = project.git("show", f"{data['tag']}:metrics.json")
+    assert in_commit == project.read("metrics.json").decode()
+    project.damage("metrics.json", b"{}")
+    assert project.cli("restore", "--force").returncode == 0
+    assert md5_file(project.root / "metrics.json")[0] == entry["md5"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hdversion.hashing import md5_file
-from tests.conftest import Project, run_cli
+from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.storage_servers import StorageServer
 
 pytestmark = pytest.mark.cloud
@@ -26,6 +26,8 @@ PREFIX = "hdv"
 CREDENTIAL_KEYS = {"access_key_id": "aws_access_key_id",
                    "secret_access_key": "aws_secret_access_key",
                    "connection_string": "azure_connection_string"}
+ENV_CHAIN = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+             "connection_string": "AZURE_STORAGE_CONNECTION_STRING"}
 
 
 @dataclass
@@ -153,11 +155,12 @@ def test_disaster_recovery_from_a_fresh_clone(cloud: Cloud, tmp_path: Path) -> N
     fresh = tmp_path / "fresh"
     subprocess.run(["git", "clone", "-q", str(origin), str(fresh)], check=True)
     assert not (fresh / MODEL).exists()
+    # This time the secrets come from the standard environment chains, not the file.
     _, secrets = cloud.server.dvc_remote_config(cloud.bucket)
-    write_credentials(fresh, secrets)
+    env = {ENV_CHAIN[key]: value for key, value in secrets.items()}
     listed = json.loads(run_cli(fresh, "list", "--json", check=True).stdout)
     assert [b["tag"] for b in listed] == [data["tag"]]
-    result = run_cli(fresh, "restore", "--json", "--cloud", f"--storage={cloud.name}")
+    result = run_cli(fresh, "restore", "--json", "--cloud", f"--storage={cloud.name}", env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["verified"]
     for entry in data["files"]:
@@ -182,22 +185,10 @@ def test_restore_fetches_a_tag_made_elsewhere(cloud: Cloud, tmp_path: Path) -> N
                                          text=True).stdout
 
 
-def wait_for_pause(root: Path) -> Path:
-    marker = root / ".dvc" / "tmp" / "hdversion-paused"
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert time.monotonic() < deadline, "the run never reached its pause point"
-        time.sleep(0.05)
-    return marker
-
-
 def test_server_down_during_cloud_push_is_partial_then_sync(cloud: Cloud) -> None:
-    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-cloud-push:120"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hdversion", "backup", "--json", "--cloud",
-         f"--storage={cloud.name}"], cwd=cloud.project.root, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    marker = wait_for_pause(cloud.project.root)
+    proc = start_paused(cloud.project.root, "before-cloud-push", "backup", "--json",
+                        "--cloud", f"--storage={cloud.name}")
+    marker = pause_marker(cloud.project.root)
     cloud.server.stop()
     try:
         marker.unlink()

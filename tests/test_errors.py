@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, run_cli
+from tests.conftest import Project, run_cli, start_paused
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int,
@@ -112,13 +110,7 @@ def test_lock_held_by_live_process(project: Project) -> None:
 
 
 def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None:
-    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
-    proc = subprocess.Popen([sys.executable, "-m", "hdversion", "backup"], cwd=project.root,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_paused(project.root, "before-tag", "backup")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -128,13 +120,7 @@ def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None
 
 
 def test_killed_backup_leaves_no_tag(project: Project) -> None:
-    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
-    proc = subprocess.Popen([sys.executable, "-m", "hdversion", "backup"], cwd=project.root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_paused(project.root, "before-tag", "backup")
     proc.kill()
     proc.wait()
     assert project.git("tag") == ""
@@ -168,14 +154,7 @@ def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
 
 
 def test_sigterm_is_an_interruption(project: Project) -> None:
-    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-tag:30"}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("hdversion")), "backup"],
-                            cwd=project.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_paused(project.root, "before-tag", "backup")
     proc.terminate()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

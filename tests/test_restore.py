@@ -10,7 +10,7 @@ import pytest
 
 from hdversion.atomic import TEMP_PREFIX
 from hdversion.hashing import md5_file
-from tests.conftest import Project
+from tests.conftest import Project, start_paused
 
 MODEL = "models/keras_mlp_model.h5"
 
@@ -217,25 +217,14 @@ def test_write_error_half_way_leaves_old_files(project: Project,
 
 
 def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
-    import time
 
     made = backup(project)
     expected = {f["path"]: f["md5"] for f in made["files"]}
     for path in ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz"):
         project.damage(path, b"old " + path.encode())
     old = workspace_state(project)
-    env = {**os.environ, "HDVERSION_TEST_PAUSE": "before-rename:30"}
-    proc = subprocess.Popen([sys.executable, "-m", "hdversion", "restore", "--force"],
-                            cwd=project.root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    marker = project.root / ".dvc" / "tmp" / "hdversion-paused"
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_paused(project.root, "before-rename", "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for path, data in workspace_state(project).items():
@@ -245,4 +234,18 @@ def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
     assert list(project.root.rglob(TEMP_PREFIX + "*"))  # staged, never renamed
     code, report, _ = restore(project, "--force")
     assert code == 0 and report["verified"]
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
+    import signal
+
+    backup(project)
+    project.damage(MODEL, b"old keras")
+    before = workspace_state(project)
+    proc = start_paused(project.root, "before-rename", "restore", "--force")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
