@@ -55,11 +55,16 @@ def create_backup(
             "nothing to back up: DVC tracks no artifacts (no dvc.yaml outputs, no .dvc files)",
             hint="run the pipeline (dvc repro) or `dvc add` the files to protect",
         )
-    git_files, missing_git = _git_tracked_files(project.root, settings.git_tracked_files)
-    missing = [o.path for o in outputs if not (project.root / o.path).exists()] + missing_git
+    # Outputs with `cache: false` are kept by git, not DVC: the backup commit holds them.
+    uncached = tuple(o.path for o in outputs if not o.cached)
+    git_files, missing_git = _git_tracked_files(
+        project.root, tuple(dict.fromkeys(settings.git_tracked_files + uncached))
+    )
+    missing_cached = [o.path for o in outputs if o.cached and not (project.root / o.path).exists()]
+    missing = missing_cached + missing_git
     if missing and not allow_missing:
         raise MissingArtifactError(missing)
-    if len(missing) - len(missing_git) == len(outputs):
+    if len(missing_cached) == sum(o.cached for o in outputs) and not set(uncached) & set(git_files):
         raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
     reporter.step("committing artifacts to the DVC cache")
     snapshot = store.snapshot(outputs)
@@ -151,6 +156,9 @@ def _git_tracked_files(root: Path, paths: tuple[str, ...]) -> tuple[dict[str, by
         file = root / path
         if file.is_file():
             found[path] = file.read_bytes()
+        elif file.is_dir():
+            for member in sorted(p for p in file.rglob("*") if p.is_file()):
+                found[member.relative_to(root).as_posix()] = member.read_bytes()
         else:
             missing.append(path)
     return found, missing

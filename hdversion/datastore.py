@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 
 CLOUD_STORAGES = ("s3", "azure", "gcp")
+# Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
+PER_PREFIX_LISTINGS = 4
 
 
 def _scheme(url: str) -> str:
@@ -46,6 +48,7 @@ class Output:
 
     path: str  # relative to the repo root
     pointer_file: str  # dvc.lock or the .dvc file that records its hash
+    cached: bool = True  # False for `cache: false` outputs, which git is meant to keep
 
 
 @dataclass(frozen=True)
@@ -144,13 +147,14 @@ class DataStore:
     # -- the workspace -------------------------------------------------------------------
     def outputs(self) -> list[Output]:
         with self._repo() as repo:
-            return [self._output(out) for out in repo.index.outs if out.use_cache]
+            return [self._output(out) for out in repo.index.outs]
 
     def _output(self, out: Any) -> Output:
         path = Path(out.fs_path).relative_to(self.root).as_posix()
         dvcfile = Path(out.stage.path)
         pointer = dvcfile.with_name("dvc.lock") if dvcfile.name == "dvc.yaml" else dvcfile
-        return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix())
+        return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix(),
+                      cached=bool(out.use_cache))
 
     def snapshot(self, outputs: list[Output]) -> Snapshot:
         """Commit the workspace's outputs to the cache and describe them, file by file.
@@ -323,31 +327,45 @@ class DataStore:
         return redact(text)
 
     def missing_in_remote(self, remote: str, md5s: Iterable[str]) -> set[str]:
-        """Which objects the remote lacks, read from its own listing (one per key prefix).
+        """Which objects the remote lacks, read from the storage's own listing.
 
-        DVC's `status -c` can say "up to date" with objects missing, so this asks the storage.
+        DVC's `status -c` can say "up to date" with objects missing, so this asks the storage:
+        one listing per key prefix for a few objects, else one recursive listing of the
+        remote (paged by the storage, 1,000 keys a request on S3), never a request per object.
         """
         wanted = set(md5s)
-        by_prefix: dict[str, set[str]] = {}
-        for md5 in wanted:
-            by_prefix.setdefault(md5[:2], set()).add(md5)
-        present: set[str] = set()
+        prefixes = sorted({md5[:2] for md5 in wanted})
         with self._repo() as repo:
             self._check_remote(repo, remote)
             self._check_reachable(repo, remote)
             odb = repo.cloud.get_remote_odb(remote)
             try:
-                for prefix, group in sorted(by_prefix.items()):
-                    try:
-                        entries = odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
-                    except FileNotFoundError:
-                        continue
-                    names = {prefix + PurePosixPath(str(e)).name for e in entries}
-                    present |= group & names
+                present = _listed_oids(odb, prefixes)
             except Exception as exc:  # DVC and the cloud SDKs raise anything
                 raise RemoteError(f"cannot list remote '{remote}': "
                                   + self._explain(repo, remote, exc)) from None
         return wanted - present
+
+
+def _listed_oids(odb: Any, prefixes: list[str]) -> set[str]:
+    if len(prefixes) > PER_PREFIX_LISTINGS:
+        try:
+            paths = list(odb.fs.find(odb.path))
+        except FileNotFoundError:
+            paths = []
+    else:
+        paths = []
+        for prefix in prefixes:
+            try:
+                paths += odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
+            except FileNotFoundError:
+                continue
+    oids = set()
+    for path in paths:
+        parts = PurePosixPath(str(path)).parts
+        if len(parts) >= 2 and len(parts[-2]) == 2:
+            oids.add(parts[-2] + parts[-1])
+    return oids
 
 
 @dataclass(frozen=True)

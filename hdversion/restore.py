@@ -230,6 +230,14 @@ def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]
     except BaseException:
         discard(tmp for tmp, _ in staged)
         raise
-    pause_point(dest, "before-rename")
-    for tmp, target in staged:
-        commit_staged(tmp, target)
+    renamed = 0
+    try:
+        pause_point(dest, "before-rename")
+        for tmp, target in staged:
+            commit_staged(tmp, target)
+            renamed += 1
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) between renames: each file is whole, old or new;
+        # the staged copies not yet in place are removed.
+        discard(tmp for tmp, _ in staged[renamed:])
+        raise

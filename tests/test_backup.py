@@ -238,3 +238,17 @@ def test_uncached_outputs_are_kept_in_the_backup_commit(project: Project) -> Non
     project.damage("metrics.json", b"{}")
     assert project.cli("restore", "--force").returncode == 0
     assert md5_file(project.root / "metrics.json")[0] == entry["md5"]
+
+
+@pytest.mark.parametrize("how_many", [1, 8])
+def test_remote_listing_finds_exactly_what_is_missing(project: Project, how_many: int) -> None:
+    from hdversion.project import Project as HdProject
+
+    data = backup_json(project)
+    present = [f["md5"] for f in data["files"] if f["store"] == "dvc"][:how_many]
+    absent = "0" * 32
+    store = HdProject.open(project.root).store
+    assert store.missing_in_remote("local", [*present, absent]) == {absent}
+    gone = present[0]
+    (project.root / "backups" / "files" / "md5" / gone[:2] / gone[2:]).unlink()
+    assert store.missing_in_remote("local", present) == {gone}
