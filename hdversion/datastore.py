@@ -81,6 +81,9 @@ class DataStore:
         self.root = root
         self.local_remote = local_remote
         self.credentials = credentials or CloudCredentials()
+        # The remotes as passed to DVC, computed once (DVC's config is re-read only after
+        # add_remote changes it).
+        self._overrides: dict[str, dict[str, Any]] | None = None
 
     # -- opening -------------------------------------------------------------------------
     @contextmanager
@@ -96,9 +99,11 @@ class DataStore:
             logging.getLogger(name).setLevel(logging.ERROR)
 
         try:
-            probe = Repo(str(self.root))
-            overrides = self._remote_overrides(probe.config)
-            probe.close()
+            if self._overrides is None:
+                probe = Repo(str(self.root))
+                self._overrides = self._remote_overrides(probe.config)
+                probe.close()
+            overrides = self._overrides
             repo = Repo(str(self.root), config={"remote": overrides} if overrides else None)
         except DvcException as exc:
             raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
@@ -228,9 +233,10 @@ class DataStore:
                    default: bool = False) -> None:
         """Write a remote into .dvc/config (DVC's config stays the one source of truth)."""
         with self._repo() as repo, repo.config.edit("repo") as conf:
-            conf["remote"][name] = {"url": url, "verify": True, **options}
+            conf["remote"][name] = {"url": url, "verify": "true", **options}
             if default:
                 conf["core"]["remote"] = name
+        self._overrides = None
 
     def probe_remote(self, name: str) -> list[tuple[str, bool, str]]:
         """Write, read back and delete a probe object: each step with its verdict."""
@@ -240,6 +246,10 @@ class DataStore:
         payload = secrets.token_bytes(64)
         with self._repo() as repo:
             self._check_remote(repo, name)
+            try:
+                self._check_reachable(repo, name)
+            except RemoteError as exc:
+                return [("connect", False, exc.message)]
             odb = repo.cloud.get_remote_odb(name)
             # odb.path is <url>/files/md5; the probe goes to the remote's root.
             root = _parent(_parent(odb.path, odb.fs.sep), odb.fs.sep)
@@ -312,6 +322,15 @@ class DataStore:
                                             "signature", "authoriz", "forbidden", "403",
                                             "invalidaccesskeyid", "authentication")):
             return redact(f"credentials refused or missing for {url} ({text})")
+        if any(word in lowered for word in ("connect", "unreachable", "timed out", "timeout",
+                                            "refused", "name or service")):
+            return redact(f"cannot reach {url} ({text})")
+        try:
+            # The SDKs answer "does not exist" also when they cannot connect: ask only once
+            # the endpoint is known to answer.
+            self._check_reachable(repo, remote)
+        except RemoteError as unreachable:
+            return redact(f"{unreachable.message} ({text})")
         try:
             odb = repo.cloud.get_remote_odb(remote)
             bucket = urlsplit(url).netloc if "://" in url else None
@@ -320,10 +339,6 @@ class DataStore:
                 return f"the {kind} '{bucket}' does not exist ({url})"
         except Exception as probe_exc:  # a second failure explains the first
             text = f"{text}; {type(probe_exc).__name__}: {probe_exc}"
-            lowered = text.lower()
-        if any(word in lowered for word in ("connect", "unreachable", "timed out", "timeout",
-                                            "refused", "name or service")):
-            return redact(f"cannot reach {url} ({text})")
         return redact(text)
 
     def missing_in_remote(self, remote: str, md5s: Iterable[str]) -> set[str]:

@@ -25,7 +25,8 @@ class ProbeReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.steps) and all(ok for _, ok, _ in self.steps) and len(self.steps) == 3
+        return [(step, ok) for step, ok, _ in self.steps] == [
+            ("write", True), ("read back", True), ("delete", True)]
 
 
 @dataclass(frozen=True)

@@ -310,3 +310,27 @@ def cloud_listing(project: Project, storage: str) -> list[dict]:
     result = project.cli("list", "--json", "--cloud", f"--storage={storage}")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_unreachable_endpoint_fails_fast_and_clearly(project: Project) -> None:
+    from tests.storage_servers import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    project.cli("remote", "add", "s3", "s3://bucket/p", "--endpoint-url", endpoint, check=True)
+    started = time.monotonic()
+    result = project.cli("backup", "--json", "--cloud", "--storage=s3")
+    assert result.returncode == 3, result.stderr
+    assert f"cannot reach remote 's3' at {endpoint}" in json.loads(result.stdout)["remotes"][0][
+        "detail"]
+    probe = project.cli("remote", "test", "s3", "--json")
+    assert probe.returncode == 7
+    assert [s["step"] for s in json.loads(probe.stdout)["steps"]] == ["connect"]
+    # Restore needs the remote only for what the cache lacks (unchanged files need nothing).
+    forget_local_data(project)
+    project.damage(MODEL)
+    for command in (["list", "--cloud", "--storage=s3"], ["sync", "--storage=s3"],
+                    ["restore", "--cloud", "--storage=s3", "--force"]):
+        failed = project.cli(*command)
+        assert failed.returncode == 7, (command, failed.stderr)
+        assert "cannot reach" in failed.stderr
+    assert time.monotonic() - started < 60  # no SDK retry loops
