@@ -63,9 +63,10 @@ def list_backups(path: Path | None = None, remote: str | None = None
     """The catalog, and with a remote: how many objects each backup lacks there."""
     project = Project.open(path)
     catalog = Catalog.read(project.git)
-    if remote is None:
-        return catalog, None
-    return catalog, remotes.completeness(project, remote, catalog.backups)
+    lacking = None if remote is None else remotes.completeness(project, remote, catalog.backups)
+    journal.record(project.root, project.settings.journal, "list", "ok",
+                   backups=len(catalog.backups), remote=remote)
+    return catalog, lacking
 
 
 def sync(path: Path | None = None, remote: str = "s3") -> remotes.SyncReport:

@@ -80,8 +80,11 @@ class GitRepo:
         return out
 
     def _identity_env(self) -> dict[str, str]:
-        """CI machines often have no user.name/user.email; git refuses to tag without one."""
-        env: dict[str, str] = {}
+        """CI machines often have no user.name/user.email; git refuses to tag without one.
+        And nobody is there to answer a password prompt under cron: fail instead of hang."""
+        env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0"}
+        if "GIT_SSH_COMMAND" not in os.environ:
+            env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
         reader = self._repo.config_reader()
         if not reader.has_option("user", "name") and "GIT_COMMITTER_NAME" not in os.environ:
             env["GIT_COMMITTER_NAME"] = env["GIT_AUTHOR_NAME"] = _safe_user()

@@ -173,10 +173,11 @@ def test_tag_without_git_identity(project: Project, tmp_path: Path) -> None:
 def test_journal_records_each_operation(project: Project) -> None:
     backup_json(project)
     project.cli("restore", "--timestamp", "19990101_000000")
-    lines = [json.loads(line) for line in
-             (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()]
+    project.cli("list")
+    journal = project.root / "logs" / "hdversion.jsonl"
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [(entry["operation"], entry["result"]) for entry in lines] == [
-        ("backup", "ok"), ("restore", "error")]
+        ("backup", "ok"), ("restore", "error"), ("list", "ok")]
     assert lines[1]["exit_code"] == 4
     assert {"time", "user", "host"} <= set(lines[0])
 
