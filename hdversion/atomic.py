@@ -77,12 +77,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
-    """Temporary files a killed run left beside the given paths."""
+    """Temporary files a killed run left beside the given paths, or inside them where they
+    are directories (a DVC directory output would otherwise take them in)."""
     found: list[Path] = []
-    for directory in {(root / p).parent for p in paths}:
-        if directory.is_dir():
-            found.extend(directory.glob(TEMP_PREFIX + "*"))
-    return found
+    for path in {root / p for p in paths}:
+        if path.parent.is_dir():
+            found.extend(path.parent.glob(TEMP_PREFIX + "*"))
+        if path.is_dir():
+            found.extend(path.rglob(TEMP_PREFIX + "*"))
+    return sorted(set(found))
 
 
 def _open_beside(path: Path) -> tuple[Path, BinaryIO]:

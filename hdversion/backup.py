@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion import __version__
+from hdversion.atomic import discard, leftover_temp_files
 from hdversion.catalog import Backup
 from hdversion.errors import ConfigurationError, MissingArtifactError, RemoteError
 from hdversion.hashing import md5_bytes
@@ -66,6 +67,9 @@ def create_backup(
         raise MissingArtifactError(missing)
     if len(missing_cached) == sum(o.cached for o in outputs) and not set(uncached) & set(git_files):
         raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
+    # Files staged by a killed restore are ours; inside a directory output DVC would take
+    # them in as data.
+    discard(leftover_temp_files(project.root, [o.path for o in outputs]))
     reporter.step("committing artifacts to the DVC cache")
     snapshot = store.snapshot(outputs)
     tree = {**git_files, **snapshot.pointer_files}

@@ -237,6 +237,20 @@ def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
 
 
+def test_backup_after_a_killed_restore_takes_no_staged_file(project: Project) -> None:
+    import signal
+
+    backup(project)
+    project.damage("models/optuna/study_1.pkl", b"old study")  # inside a directory output
+    proc = start_paused(project.root, "before-rename", "restore", "--force")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((project.root / "models" / "optuna").glob(TEMP_PREFIX + "*"))
+    made = backup(project)
+    assert not [f["path"] for f in made["files"] if TEMP_PREFIX in f["path"]]
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
 def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
     import signal
 
