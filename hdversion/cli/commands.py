@@ -97,6 +97,8 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         from hdversion import api
         from hdversion.cli import render
 
+        if not (storage or remote):
+            raise UsageError("sync needs --storage=s3|azure|gcp (or --remote NAME)")
         where = cloud_remote(True, storage, remote)
         assert where is not None
         report = api.sync(remote=where)
