@@ -66,6 +66,8 @@ def restore_backup(
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
     remote = remote or project.settings.local_remote
+    if target is not None and target.resolve() == project.root:
+        target = None  # `--target .` is the workspace, with its safety backup
     catalog = _catalog_with(project, timestamp)
     backup = catalog.get(timestamp)
     dest = (target or project.root).resolve()

@@ -263,3 +263,10 @@ def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
     assert proc.returncode == 130, stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_target_that_is_the_workspace_still_gets_a_safety_backup(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"unsaved work")
+    code, report, _ = restore(project, "--target", ".")
+    assert code == 0 and report["safety_backup"]
