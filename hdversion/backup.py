@@ -79,7 +79,8 @@ def create_backup(
     commit = git.commit_snapshot(tree, "hdversion backup")
     reporter.step(f"pushing to remote '{settings.local_remote}'")
     store.push(commit, settings.local_remote)
-    lacking = store.missing_in_remote(settings.local_remote, {f.md5 for f in snapshot.files})
+    lacking = store.missing_in_remote(settings.local_remote,
+                                      {f.md5: f.size for f in snapshot.files})
     if lacking:
         raise RemoteError(
             f"the local remote '{settings.local_remote}' lacks {len(lacking)} object(s) after "
@@ -139,18 +140,26 @@ def publish_tags(project: Project, tags: list[str]) -> RemoteOutcome:
 
 def push_to_remote(project: Project, backup: Backup, remote: str) -> RemoteOutcome:
     """Push a backup's objects to a remote and confirm them there by listing."""
+    objects = dvc_objects(backup)
     try:
         project.store.push(backup.commit, remote)
-        lacking = project.store.missing_in_remote(remote, dvc_md5s(backup))
+        lacking = project.store.missing_in_remote(remote, objects)
+        if lacking:
+            # DVC skips what it believes the remote has; a truncated or damaged object there
+            # is replaced from a verified cache copy.
+            project.store.upload_verified(remote, lacking)
+            lacking = project.store.missing_in_remote(remote, objects)
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
     if lacking:
-        return RemoteOutcome(remote, False, f"{len(lacking)} object(s) missing after the push")
+        return RemoteOutcome(remote, False, f"{len(lacking)} object(s) missing after the push "
+                             "(not in the local cache either)")
     return RemoteOutcome(remote, True)
 
 
-def dvc_md5s(backup: Backup) -> set[str]:
-    return {f.md5 for f in backup.manifest.files if f.store == "dvc"}
+def dvc_objects(backup: Backup) -> dict[str, int]:
+    """The DVC objects a backup needs: md5 -> size."""
+    return {f.md5: f.size for f in backup.manifest.files if f.store == "dvc"}
 
 
 def _git_tracked_files(root: Path, paths: tuple[str, ...]) -> tuple[dict[str, bytes], list[str]]:

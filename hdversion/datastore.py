@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -341,46 +341,73 @@ class DataStore:
             text = f"{text}; {type(probe_exc).__name__}: {probe_exc}"
         return redact(text)
 
-    def missing_in_remote(self, remote: str, md5s: Iterable[str]) -> set[str]:
-        """Which objects the remote lacks, read from the storage's own listing.
+    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
+        """Upload objects straight from the cache, each re-hashed first, replacing whatever
+        the remote holds under that key. Returns the objects uploaded."""
+        from hdversion.hashing import md5_file
+
+        uploaded: set[str] = set()
+        with self._repo() as repo:
+            self._check_remote(repo, remote)
+            odb = repo.cloud.get_remote_odb(remote)
+            for md5 in sorted(md5s):
+                source = self.cache_path(md5)
+                if not source.is_file() or md5_file(source)[0] != md5:
+                    continue
+                try:
+                    odb.fs.put_file(str(source), odb.oid_to_path(md5))
+                except Exception as exc:  # DVC and the cloud SDKs raise anything
+                    raise RemoteError(f"upload to remote '{remote}' failed: "
+                                      + self._explain(repo, remote, exc)) from None
+                uploaded.add(md5)
+        return uploaded
+
+    def missing_in_remote(self, remote: str, objects: Mapping[str, int]) -> set[str]:
+        """Which objects (md5 -> size) the remote lacks or holds at another size, read from
+        the storage's own listing.
 
         DVC's `status -c` can say "up to date" with objects missing, so this asks the storage:
         one listing per key prefix for a few objects, else one recursive listing of the
         remote (paged by the storage, 1,000 keys a request on S3), never a request per object.
         """
-        wanted = set(md5s)
-        prefixes = sorted({md5[:2] for md5 in wanted})
+        prefixes = sorted({md5[:2] for md5 in objects})
         with self._repo() as repo:
             self._check_remote(repo, remote)
             self._check_reachable(repo, remote)
             odb = repo.cloud.get_remote_odb(remote)
             try:
-                present = _listed_oids(odb, prefixes)
+                listed = _listed_objects(odb, prefixes)
             except Exception as exc:  # DVC and the cloud SDKs raise anything
                 raise RemoteError(f"cannot list remote '{remote}': "
                                   + self._explain(repo, remote, exc)) from None
-        return wanted - present
+        return {md5 for md5, size in objects.items() if listed.get(md5) != size}
 
 
-def _listed_oids(odb: Any, prefixes: list[str]) -> set[str]:
+def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:
+    """md5 -> size of every object under the given prefixes (or all of them)."""
+    fs = odb.fs.fs  # the fsspec file system: its listings carry sizes
+    entries: list[dict[str, Any]] = []
     if len(prefixes) > PER_PREFIX_LISTINGS:
-        try:
-            paths = list(odb.fs.find(odb.path))
-        except FileNotFoundError:
-            paths = []
+        with contextlib.suppress(FileNotFoundError):
+            found = fs.find(odb.path, detail=True)
+            # fsspec gives {path: info}; DVC's local file system yields plain paths.
+            entries = list(found.values()) if isinstance(found, dict) else [
+                item if isinstance(item, dict) else {"name": item, "size": fs.size(item)}
+                for item in found
+            ]
     else:
-        paths = []
         for prefix in prefixes:
             try:
-                paths += odb.fs.ls(odb.fs.join(odb.path, prefix), detail=False)
+                entries += fs.ls(odb.fs.join(odb.path, prefix), detail=True)
             except FileNotFoundError:
                 continue
-    oids = set()
-    for path in paths:
-        parts = PurePosixPath(str(path)).parts
+    objects: dict[str, int | None] = {}
+    for entry in entries:
+        parts = PurePosixPath(str(entry["name"])).parts
         if len(parts) >= 2 and len(parts[-2]) == 2:
-            oids.add(parts[-2] + parts[-1])
-    return oids
+            size = entry.get("size")
+            objects[parts[-2] + parts[-1]] = int(size) if size is not None else None
+    return objects
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hdversion.backup import RemoteOutcome, dvc_md5s, publish_tags, push_to_remote
+from hdversion.backup import RemoteOutcome, dvc_objects, publish_tags, push_to_remote
 from hdversion.catalog import Backup, Catalog
 from hdversion.datastore import RemoteInfo
 from hdversion.errors import UsageError
@@ -68,9 +68,9 @@ def probe(project: Project, name: str) -> ProbeReport:
 
 def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[str, int]:
     """How many objects each backup lacks in the remote, from one pass over its listing."""
-    wanted: set[str] = set().union(*(dvc_md5s(b) for b in backups)) if backups else set()
+    wanted = {md5: size for b in backups for md5, size in dvc_objects(b).items()}
     lacking = project.store.missing_in_remote(remote, wanted)
-    return {b.tag: len(dvc_md5s(b) & lacking) for b in backups}
+    return {b.tag: len(dvc_objects(b).keys() & lacking) for b in backups}
 
 
 def sync(project: Project, remote: str) -> SyncReport:

@@ -246,10 +246,16 @@ def test_remote_listing_finds_exactly_what_is_missing(project: Project, how_many
     from hdversion.project import Project as HdProject
 
     data = backup_json(project)
-    present = [f["md5"] for f in data["files"] if f["store"] == "dvc"][:how_many]
+    present = {f["md5"]: f["size"] for f in data["files"] if f["store"] == "dvc"}
+    present = dict(list(present.items())[:how_many])
     absent = "0" * 32
     store = HdProject.open(project.root).store
-    assert store.missing_in_remote("local", [*present, absent]) == {absent}
-    gone = present[0]
+    assert store.missing_in_remote("local", {**present, absent: 1}) == {absent}
+    gone, truncated = next(iter(present)), list(present)[-1]
+    if how_many > 1:
+        obj = project.root / "backups" / "files" / "md5" / truncated[:2] / truncated[2:]
+        obj.chmod(0o644)
+        obj.write_bytes(obj.read_bytes()[:10])  # present, but not whole
     (project.root / "backups" / "files" / "md5" / gone[:2] / gone[2:]).unlink()
-    assert store.missing_in_remote("local", present) == {gone}
+    expected = {gone, truncated} if how_many > 1 else {gone}
+    assert store.missing_in_remote("local", present) == expected

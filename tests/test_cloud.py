@@ -334,3 +334,17 @@ def test_unreachable_endpoint_fails_fast_and_clearly(project: Project) -> None:
         assert failed.returncode == 7, (command, failed.stderr)
         assert "cannot reach" in failed.stderr
     assert time.monotonic() - started < 60  # no SDK retry loops
+
+
+def test_truncated_object_in_bucket_is_seen_and_replaced_by_sync(cloud: Cloud) -> None:
+    data = cloud.backup()
+    md5 = dvc_files(data)[MODEL]["md5"]
+    key = cloud.object_key(md5)
+    whole = cloud.server.read_object(cloud.bucket, key)
+    cloud.server.corrupt_object(cloud.bucket, key, whole[: len(whole) // 2])
+    [listed] = cloud.listed()
+    assert listed["complete"] is False and listed["missing_objects"] == 1
+    result = cloud.cli("sync", f"--storage={cloud.name}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert cloud.server.read_object(cloud.bucket, key) == whole
+    assert cloud.listed()[0]["complete"] is True
