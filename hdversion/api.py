@@ -19,23 +19,24 @@ from hdversion.restore import RestoreResult, restore_backup
 
 
 @contextmanager
-def _operation(project: Project, name: str, **details: object) -> Iterator[None]:
-    """Hold the lock and journal the outcome, whatever it is."""
-    with repository_lock(project.root, name):
-        try:
+def _operation(project: Project, name: str, wait: float = 0, **details: object
+               ) -> Iterator[None]:
+    """Hold the lock (waiting up to `wait` seconds for it) and journal the outcome, whatever
+    it is, a refused lock included."""
+    try:
+        with repository_lock(project.root, name, timeout=wait):
             yield
-        except HdversionError as exc:
-            journal.record(project.root, project.settings.journal, name, "error",
-                           error=exc.message, exit_code=int(exc.exit_code), **details)
-            raise
-        except KeyboardInterrupt:
-            journal.record(project.root, project.settings.journal, name, "interrupted",
-                           **details)
-            raise
-        except Exception as exc:
-            journal.record(project.root, project.settings.journal, name, "error",
-                           error=repr(exc), exit_code=1, **details)
-            raise
+    except HdversionError as exc:
+        journal.record(project.root, project.settings.journal, name, "error",
+                       error=exc.message, exit_code=int(exc.exit_code), **details)
+        raise
+    except KeyboardInterrupt:
+        journal.record(project.root, project.settings.journal, name, "interrupted", **details)
+        raise
+    except Exception as exc:
+        journal.record(project.root, project.settings.journal, name, "error",
+                       error=repr(exc), exit_code=1, **details)
+        raise
 
 
 def backup(
@@ -44,9 +45,10 @@ def backup(
     allow_missing: bool = False,
     cloud_remotes: tuple[str, ...] = (),
     reporter: Reporter = SILENT,
+    wait: float = 0,
 ) -> BackupResult:
     project = Project.open(path)
-    with _operation(project, "backup", message=message):
+    with _operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
                                reporter=reporter)
         journal.record(
@@ -69,9 +71,10 @@ def list_backups(path: Path | None = None, remote: str | None = None
     return catalog, lacking
 
 
-def sync(path: Path | None = None, remote: str = "s3") -> remotes.SyncReport:
+def sync(path: Path | None = None, remote: str = "s3", wait: float = 0
+         ) -> remotes.SyncReport:
     project = Project.open(path)
-    with _operation(project, "sync", remote=remote):
+    with _operation(project, "sync", wait, remote=remote):
         report = remotes.sync(project, remote)
         journal.record(project.root, project.settings.journal, "sync",
                        "ok" if report.ok else "partial", remote=remote,
@@ -111,9 +114,10 @@ def restore(
     force: bool = False,
     remote: str | None = None,
     reporter: Reporter = SILENT,
+    wait: float = 0,
 ) -> RestoreResult:
     project = Project.open(path)
-    with _operation(project, "restore", timestamp=timestamp, target=str(target or "")):
+    with _operation(project, "restore", wait, timestamp=timestamp, target=str(target or "")):
         result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
                                 reporter)
         journal.record(

@@ -101,12 +101,37 @@ def test_lock_held_by_live_process(project: Project) -> None:
         result = project.cli("backup")
         assert_clean_failure(result, 6, "lock", "test-holder", f"pid {holder.pid}")
         assert project.git("tag") == ""
+        journal = (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()
+        assert json.loads(journal[-1])["exit_code"] == 6
         # A killed holder's lock is released by the kernel and taken over.
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         project.cli("backup", check=True)
     finally:
         holder.kill()
+
+
+HOLD_LOCK_BRIEFLY = """
+import sys, time
+from pathlib import Path
+from hdversion.lock import repository_lock
+with repository_lock(Path(sys.argv[1]), "test-holder"):
+    print("locked", flush=True)
+    time.sleep(2)
+"""
+
+
+def test_wait_for_the_lock(project: Project) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK_BRIEFLY, str(project.root)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        waited = project.cli("backup", "--wait", "60")
+        assert waited.returncode == 0, waited.stderr
+        assert holder.poll() is not None  # it ran only once the holder had finished
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None:

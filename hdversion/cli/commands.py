@@ -14,6 +14,9 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout
 CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
 STORAGE = typer.Option(None, "--storage", help="Cloud storage: s3, azure or gcp.")
 REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+WAIT = typer.Option(0.0, "--wait", min=0, metavar="SECONDS",
+                    help="Wait this long for another hdversion run to finish (default: fail "
+                    "at once with exit 6).")
 STORAGES = ("s3", "azure", "gcp")
 
 
@@ -41,6 +44,7 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         cloud: bool = CLOUD,
         storage: str | None = STORAGE,
         remote: str | None = REMOTE,
+        wait: float = WAIT,
         as_json: bool = JSON,
     ) -> None:
         """Back up every critical artifact: DVC cache + local remote, then a git tag."""
@@ -51,7 +55,8 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         extra = cloud_remote(cloud, storage, remote)
         with reporter_for(as_json) as reporter:
             result = api.backup(message=message, allow_missing=allow_missing,
-                                cloud_remotes=(extra,) if extra else (), reporter=reporter)
+                                cloud_remotes=(extra,) if extra else (), reporter=reporter,
+                                wait=wait)
         if as_json:
             render.emit_json(render.backup_json(result))
         else:
@@ -91,6 +96,7 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
     def sync(
         storage: str | None = STORAGE,
         remote: str | None = REMOTE,
+        wait: float = WAIT,
         as_json: bool = JSON,
     ) -> None:
         """Push every backup that a remote lacks (checked against the remote's own listing)."""
@@ -101,7 +107,7 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
             raise UsageError("sync needs --storage=s3|azure|gcp (or --remote NAME)")
         where = cloud_remote(True, storage, remote)
         assert where is not None
-        report = api.sync(remote=where)
+        report = api.sync(remote=where, wait=wait)
         if as_json:
             render.emit_json(render.sync_json(report))
         else:
@@ -128,6 +134,7 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         cloud: bool = CLOUD,
         storage: str | None = STORAGE,
         remote: str | None = REMOTE,
+        wait: float = WAIT,
         as_json: bool = JSON,
     ) -> None:
         """Restore a backup, verified: nothing is touched until every object checks out."""
@@ -138,7 +145,8 @@ def register(app: typer.Typer, handled: Callable[[Any], Any]) -> None:
         source = cloud_remote(cloud, storage, remote)
         with reporter_for(as_json) as reporter:
             result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
-                                 dry_run=dry_run, force=force, remote=source, reporter=reporter)
+                                 dry_run=dry_run, force=force, remote=source, reporter=reporter,
+                                 wait=wait)
         if as_json:
             render.emit_json(render.restore_json(result))
         else:
