@@ -348,3 +348,18 @@ def test_truncated_object_in_bucket_is_seen_and_replaced_by_sync(cloud: Cloud) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert cloud.server.read_object(cloud.bucket, key) == whole
     assert cloud.listed()[0]["complete"] is True
+
+
+def test_missing_credentials_are_named(project: Project, s3_server: StorageServer,
+                                       bucket_factory: Callable[[StorageServer], str]) -> None:
+    bucket = bucket_factory(s3_server)
+    configure(project, s3_server, bucket, secrets={})  # no key anywhere: file, env, profile
+    result = project.cli("backup", "--json", "--cloud", "--storage=s3")
+    assert result.returncode == 3, result.stderr
+    assert "credentials refused or missing" in json.loads(result.stdout)["remotes"][0]["detail"]
+    for command in (["list", "--cloud", "--storage=s3"], ["sync", "--storage=s3"]):
+        failed = project.cli(*command)
+        assert failed.returncode == 7, (command, failed.stderr)
+        assert "credentials refused or missing" in failed.stderr
+    probe = project.cli("remote", "test", "s3")
+    assert probe.returncode == 7 and "credentials" in probe.stdout
