@@ -89,7 +89,9 @@ def restore_backup(
 
     if target is None and not force:
         known = catalog.known_md5s()
-        unsaved = [e.path for e in changing if current[e.path] not in (None, *known)]
+        unsaved = [e.path for e in changing
+                   if current[e.path] is not None
+                   and _full_md5(dest / e.path, current[e.path]) not in known]
         if unsaved:
             reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
             result.safety_backup = create_backup(
@@ -144,12 +146,20 @@ def _select(backup: Backup, only: list[str]) -> list[FileEntry]:
     return chosen
 
 
+SIZE_DIFFERS = "size-differs"
+
+
 def _current_md5(path: Path, expected_size: int) -> str | None:
     if not path.is_file():
         return None
     if path.stat().st_size != expected_size:
-        return "size-differs"  # no need to read it: it cannot match
+        return SIZE_DIFFERS  # no need to read it to know it differs
     return md5_file(path)[0]
+
+
+def _full_md5(path: Path, known: str | None) -> str | None:
+    """The file's md5, hashing it now if only its size was compared so far."""
+    return md5_file(path)[0] if known == SIZE_DIFFERS else known
 
 
 class _Source:

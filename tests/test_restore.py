@@ -270,3 +270,12 @@ def test_target_that_is_the_workspace_still_gets_a_safety_backup(project: Projec
     project.damage(MODEL, b"unsaved work")
     code, report, _ = restore(project, "--target", ".")
     assert code == 0 and report["safety_backup"]
+
+
+def test_no_safety_backup_for_content_of_another_size_that_is_backed_up(project: Project
+                                                                        ) -> None:
+    first = backup(project)
+    project.damage(MODEL, b"a smaller, newer model")  # another size than the first backup's
+    backup(project)
+    code, report, _ = restore(project, "--timestamp", first["timestamp"])
+    assert code == 0 and report["safety_backup"] is None
