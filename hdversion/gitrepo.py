@@ -18,7 +18,7 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from hdversion.errors import ConfigurationError, HdversionError, NotARepositoryError, RemoteError
+from hdversion.errors import HdversionError, NotARepositoryError, RemoteError
 
 # Fields of `git for-each-ref`, separated by NUL bytes; records end with a byte that never
 # occurs in a tag message we write (one-line JSON).
@@ -116,10 +116,6 @@ class GitRepo:
         assert isinstance(out, bytes)
         return out
 
-    def list_files(self, rev: str, patterns: Iterable[str]) -> list[str]:
-        out = self._text("ls-tree", "-r", "--name-only", rev, "--", *patterns)
-        return [line for line in out.splitlines() if line]
-
     def is_tracked(self, path: str) -> bool:
         return bool(self._text("ls-files", "--", path))
 
@@ -129,9 +125,6 @@ class GitRepo:
         except GitError:
             return False
         return True
-
-    def status_porcelain(self) -> str:
-        return self._text("status", "--porcelain=v1", "--untracked-files=all")
 
     def tags(self, prefix: str) -> list[TagRecord]:
         """Every tag under refs/tags/<prefix>, messages included, in one git call."""
@@ -147,12 +140,6 @@ class GitRepo:
             name, object_type, target, message = chunk.split("\0", 3)
             records.append(TagRecord(name, object_type, target, message.strip()))
         return records
-
-    def resolve_tag(self, name: str) -> TagRecord | None:
-        for record in self.tags(name):
-            if record.name == name:
-                return record
-        return None
 
     # -- writing -------------------------------------------------------------------------
     def commit_snapshot(self, files: Mapping[str, bytes | None], message: str) -> str:
@@ -186,11 +173,6 @@ class GitRepo:
                 return False
             raise
         return True
-
-    def delete_tags(self, names: Iterable[str]) -> None:
-        names = list(names)
-        if names:
-            self._text("tag", "-d", *names)
 
     def ensure_ignored(self, paths: Iterable[str]) -> None:
         """Keep hdversion's own files (journal, local remote) out of `git status`, through
@@ -241,5 +223,3 @@ def _safe_user() -> str:
     except (KeyError, OSError):
         return "hdversion"
 
-
-__all__ = ["ConfigurationError", "GitError", "GitRepo", "TagRecord"]

@@ -55,9 +55,6 @@ class Manifest:
     def total_size(self) -> int:
         return sum(entry.size for entry in self.files)
 
-    def file(self, path: str) -> FileEntry | None:
-        return next((entry for entry in self.files if entry.path == path), None)
-
     def to_dict(self) -> dict[str, Any]:
         # By hand: dataclasses.asdict deep-copies, and `list` renders 1,000 of these.
         data = {f.name: getattr(self, f.name) for f in fields(self)}
