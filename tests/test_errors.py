@@ -6,6 +6,8 @@ import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,21 +85,40 @@ def test_unknown_or_incomplete_storage(project: Project, args: list[str]) -> Non
     assert project.git("tag") == ""
 
 
-HOLD_LOCK = """
+# Holders of the two locks, in another process: argv = repository, seconds to hold.
+HOLD_HDVERSION_LOCK = """
 import sys, time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from hdversion.lock import repository_lock
 with repository_lock(Path(sys.argv[1]), "test-holder"):
     print("locked", flush=True)
-    time.sleep(60)
+    time.sleep(float(sys.argv[2]))
+"""
+HOLD_DVC_LOCK = """
+import sys, time
+from dvc.repo import Repo
+with Repo(sys.argv[1]).lock:
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
 """
 
 
-def test_lock_held_by_live_process(project: Project) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(project.root)],
+@contextmanager
+def lock_held(script: str, root: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    holder = subprocess.Popen([sys.executable, "-c", script, str(root), str(seconds)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_held_by_live_process(project: Project) -> None:
+    with lock_held(HOLD_HDVERSION_LOCK, project.root, 60) as holder:
         result = project.cli("backup")
         assert_clean_failure(result, 6, "lock", "test-holder", f"pid {holder.pid}")
         assert project.git("tag") == ""
@@ -107,31 +128,20 @@ def test_lock_held_by_live_process(project: Project) -> None:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         project.cli("backup", check=True)
-    finally:
-        holder.kill()
-
-
-HOLD_LOCK_BRIEFLY = """
-import sys, time
-from pathlib import Path
-from hdversion.lock import repository_lock
-with repository_lock(Path(sys.argv[1]), "test-holder"):
-    print("locked", flush=True)
-    time.sleep(2)
-"""
 
 
 def test_wait_for_the_lock(project: Project) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK_BRIEFLY, str(project.root)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with lock_held(HOLD_HDVERSION_LOCK, project.root, 2) as holder:
         waited = project.cli("backup", "--wait", "60")
         assert waited.returncode == 0, waited.stderr
         assert holder.poll() is not None  # it ran only once the holder had finished
-    finally:
-        holder.kill()
-        holder.wait()
+
+
+def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
+    with lock_held(HOLD_DVC_LOCK, project.root, 60):
+        assert_clean_failure(project.cli("backup"), 6, "a dvc command is running")
+        assert project.git("tag") == ""
+    project.cli("backup", check=True)
 
 
 def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None:
@@ -152,30 +162,6 @@ def test_killed_backup_leaves_no_tag(project: Project) -> None:
     status_before = project.git("status", "--porcelain")
     project.cli("backup", check=True)
     assert project.git("status", "--porcelain") == status_before
-
-
-HOLD_DVC_LOCK = """
-import sys, time
-from dvc.repo import Repo
-repo = Repo(sys.argv[1])
-with repo.lock:
-    print("locked", flush=True)
-    time.sleep(60)
-"""
-
-
-def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_DVC_LOCK, str(project.root)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        result = project.cli("backup")
-        assert_clean_failure(result, 6, "a dvc command is running")
-        assert project.git("tag") == ""
-    finally:
-        holder.kill()
-        holder.wait()
-    project.cli("backup", check=True)
 
 
 def test_sigterm_is_an_interruption(project: Project) -> None:
