@@ -104,8 +104,12 @@ def restore_backup(
     _write_all(dest, changing, sources,
                reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
 
-    advance = reporter.bytes(f"verifying {len(reports)} restored file(s)", _size(entries))
+    # Unchanged files were hashed against the manifest moments ago; restored ones now.
+    advance = reporter.bytes(f"verifying {len(changing)} restored file(s)", _size(changing))
     for report in reports:
+        if report.action == "unchanged":
+            report.verified = True
+            continue
         path = dest / report.path
         md5, _ = md5_file(path, advance) if path.is_file() else ("", 0)
         report.verified = md5 == report.md5

@@ -279,3 +279,26 @@ def test_no_safety_backup_for_content_of_another_size_that_is_backed_up(project:
     backup(project)
     code, report, _ = restore(project, "--timestamp", first["timestamp"])
     assert code == 0 and report["safety_backup"] is None
+
+
+def test_a_file_changed_after_writing_fails_the_final_check(project: Project,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The final re-hash catches what happens after the rename (another writer, a bad disk):
+    no real device shows that on demand, so the rename is wrapped to spoil the file."""
+    from hdversion import api
+    from hdversion import restore as restore_module
+
+    backup(project)
+    project.damage(MODEL)
+    real = restore_module.commit_staged
+
+    def rename_then_spoil(tmp: Path, target: Path) -> None:
+        real(tmp, target)
+        if target.name == Path(MODEL).name:
+            target.write_bytes(b"changed behind our back")
+
+    monkeypatch.setattr(restore_module, "commit_staged", rename_then_spoil)
+    result = api.restore(project.root, force=True)
+    assert not result.all_verified
+    assert [f.path for f in result.files if f.verified is False] == [MODEL]
