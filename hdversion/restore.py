@@ -96,7 +96,7 @@ def restore_backup(
             reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
             result.safety_backup = create_backup(
                 project,
-                message=f"safety backup before restoring {backup.timestamp}",
+                message=f"before restoring {backup.timestamp}",
                 allow_missing=True,
                 kind="safety",
             ).backup
