@@ -84,6 +84,7 @@ class DataStore:
         # The remotes as passed to DVC, computed once (DVC's config is re-read only after
         # add_remote changes it).
         self._overrides: dict[str, dict[str, Any]] | None = None
+        self._cache_root: Path | None = None
 
     # -- opening -------------------------------------------------------------------------
     @contextmanager
@@ -217,7 +218,11 @@ class DataStore:
 
     # -- the cache -----------------------------------------------------------------------
     def cache_path(self, md5: str) -> Path:
-        return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        """Where DVC keeps an object: `dvc cache dir` may put the cache anywhere."""
+        if self._cache_root is None:
+            with self._repo() as repo:
+                self._cache_root = Path(repo.cache.local.path)
+        return self._cache_root / md5[:2] / md5[2:]
 
     # -- remotes -------------------------------------------------------------------------
     def remotes(self) -> list[RemoteInfo]:
@@ -229,13 +234,10 @@ class DataStore:
                 for name, conf in repo.config["remote"].items()
             ]
 
-    def add_remote(self, name: str, url: str, options: dict[str, str],
-                   default: bool = False) -> None:
+    def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
         """Write a remote into .dvc/config (DVC's config stays the one source of truth)."""
         with self._repo() as repo, repo.config.edit("repo") as conf:
             conf["remote"][name] = {"url": url, "verify": "true", **options}
-            if default:
-                conf["core"]["remote"] = name
         self._overrides = None
 
     def probe_remote(self, name: str) -> list[tuple[str, bool, str]]:

@@ -302,3 +302,18 @@ def test_a_file_changed_after_writing_fails_the_final_check(project: Project,
     result = api.restore(project.root, force=True)
     assert not result.all_verified
     assert [f.path for f in result.files if f.verified is False] == [MODEL]
+
+
+def test_a_cache_outside_the_repository(project: Project, tmp_path: Path) -> None:
+    """`dvc cache dir` (a shared cache, another disk): hdversion finds objects there."""
+    shared = tmp_path / "shared-cache"
+    assert project.dvc("cache", "dir", str(shared)).returncode == 0
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    cached = shared / "files" / "md5" / md5[:2] / md5[2:]
+    assert cached.is_file()
+    corrupt(cached)
+    project.damage(MODEL)
+    code, report, _ = restore(project, "--force")
+    assert code == 0 and report["quarantined_objects"] == [md5]
+    assert md5_file(project.root / MODEL)[0] == md5
