@@ -8,14 +8,17 @@ through `redact`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion.errors import ConfigurationError
+
+# The library warns through logging; the CLI shows these as `warning: ...` on stderr.
+log = logging.getLogger("hdversion")
 
 CREDENTIALS_PATH = "config/cloud_credentials.json"
 KNOWN_KEYS = (
@@ -69,12 +72,11 @@ class CloudCredentials:
                 hint=f"git rm --cached {CREDENTIALS_PATH}, rotate the keys, and keep it ignored",
             )
         if not is_ignored:
-            print(f"warning: {CREDENTIALS_PATH} is not git-ignored: add it to .gitignore",
-                  file=sys.stderr)
+            log.warning("%s is not git-ignored: add it to .gitignore", CREDENTIALS_PATH)
         mode = path.stat().st_mode
         if mode & (stat.S_IRGRP | stat.S_IROTH):
-            print(f"warning: {CREDENTIALS_PATH} is readable by other users "
-                  f"(chmod 600 {CREDENTIALS_PATH})", file=sys.stderr)
+            log.warning("%s is readable by other users (chmod 600 %s)", CREDENTIALS_PATH,
+                        CREDENTIALS_PATH)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
