@@ -1,4 +1,9 @@
-"""Typed errors, each mapped to a documented exit code (see docs/exit-codes in README)."""
+"""Every expected failure, each carrying its documented exit code (README, "Exit codes").
+
+Exit codes are decided here and nowhere else: a command raises (or returns) one of these and
+the CLI's handler prints its message and exits with its code. Errors raised by the seams
+(git, DVC) and the model (manifests) are subclasses too, so each maps to its real code.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,11 @@ class ExitCode(IntEnum):
 
 
 class HdversionError(Exception):
-    """An expected failure: the CLI prints its message (no traceback) and exits with its code."""
+    """An expected failure: the CLI prints its message (no traceback) and exits with its code.
+
+    Raised as such, it is a failure of the "another reason" kind (exit 1): a write error,
+    DVC or git refusing.
+    """
 
     exit_code: ExitCode = ExitCode.UNEXPECTED
 
@@ -28,6 +37,22 @@ class HdversionError(Exception):
         self.hint = hint
 
 
+class WriteError(HdversionError):
+    """A file could not be written (a full disk, no permission); nothing was left half-done."""
+
+
+class DataStoreError(HdversionError):
+    """DVC refused an operation (a broken dvc.yaml, an output it cannot hash...)."""
+
+
+class GitError(HdversionError):
+    """A git command failed; `stderr` holds what git said."""
+
+    def __init__(self, command: str, stderr: str) -> None:
+        super().__init__(f"git {command} failed: {stderr}")
+        self.stderr = stderr
+
+
 class UsageError(HdversionError):
     """Bad arguments: a malformed timestamp, an unknown storage name, conflicting options."""
 
@@ -35,13 +60,10 @@ class UsageError(HdversionError):
 
 
 class PartialError(HdversionError):
-    """Part of the work succeeded (e.g. the local backup) and part failed (e.g. a cloud push)."""
+    """Part of the work succeeded (e.g. the local backup) and part failed (e.g. a cloud push).
+    The message names what stands."""
 
     exit_code = ExitCode.PARTIAL
-
-    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
 
 
 class BackupNotFoundError(HdversionError):
@@ -52,6 +74,10 @@ class VerificationError(HdversionError):
     """Data does not match its recorded checksum; nothing in the workspace was changed."""
 
     exit_code = ExitCode.VERIFICATION_FAILED
+
+
+class ManifestError(VerificationError):
+    """A backup's manifest does not parse or does not agree with itself: it is not trusted."""
 
 
 class LockedError(HdversionError):
@@ -79,11 +105,5 @@ class MissingArtifactError(ConfigurationError):
         self.paths = paths
 
 
-class RemoteError(HdversionError):
-    """A storage remote could not be reached or refused the operation."""
-
-    exit_code = ExitCode.CONFIGURATION
-
-
-class InterruptedRunError(HdversionError):
-    exit_code = ExitCode.INTERRUPTED
+class RemoteError(ConfigurationError):
+    """A storage remote (or the git remote) could not be reached or refused the operation."""

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hdversion.paths import PAUSE_MARKER
+from hdversion.util.pausepoints import PausePoint
+
 # Before anything imports DVC, keras or gcsfs.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -92,11 +95,12 @@ def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
 HDVERSION = str(Path(sys.executable).with_name("hdversion"))
 
 
-def start_paused(cwd: Path, point: str, *args: str,
+def start_paused(cwd: Path, point: PausePoint, *args: str,
                  env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start `hdversion ARGS` and return once it waits at pause point `point`
-    (see hdversion/pausepoints.py); delete the marker file to let it go on."""
-    full_env = {**os.environ, **(env or {}), "HDVERSION_TEST_PAUSE": f"{point}:120"}
+    (see hdversion/util/pausepoints.py); delete the marker file to let it go on."""
+    full_env = {**os.environ, **(env or {}),
+                "HDVERSION_TEST_PAUSE": f"{PausePoint(point).value}:120"}
     proc = subprocess.Popen([HDVERSION, *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     marker = pause_marker(cwd)
@@ -111,7 +115,7 @@ def start_paused(cwd: Path, point: str, *args: str,
 
 
 def pause_marker(cwd: Path) -> Path:
-    return cwd / ".dvc" / "tmp" / "hdversion-paused"
+    return cwd / PAUSE_MARKER
 
 
 def _build_template(root: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hdversion.catalog import Catalog
 from hdversion.gitrepo import GitRepo
-from hdversion.hashing import md5_file
+from hdversion.ops.catalog import read_catalog
+from hdversion.util.hashing import md5_file
 from tests.conftest import Project, run_cli
 
 EXPECTED_ARTIFACTS = {
@@ -96,7 +96,8 @@ def test_two_backups_in_one_second_get_distinct_tags(project: Project,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime
 
-    from hdversion import api, backup
+    from hdversion import api
+    from hdversion.ops import backup
 
     frozen = datetime(2025, 3, 31, 12, 0, 0, tzinfo=UTC)
     monkeypatch.setattr(backup, "now_utc", lambda: frozen)
@@ -114,7 +115,7 @@ def test_list_newest_first_with_metrics(project: Project) -> None:
     listed = json.loads(project.cli("list", "--json", check=True).stdout)
     assert [b["tag"] for b in listed] == sorted([first["tag"], second["tag"]], reverse=True)
     newest = listed[0]
-    for key in ("timestamp", "tag", "created_at", "message", "files", "metrics"):
+    for key in ("timestamp", "tag", "created_at", "message", "outputs", "total_files", "metrics"):
         assert key in newest
     assert newest["message"] == "two"
     assert newest["metrics"]["metrics.json"]["ensemble"]["roc_auc"] == pytest.approx(0.807)
@@ -152,7 +153,7 @@ def test_list_reads_many_backups_in_one_git_call(project: Project) -> None:
 
     GitRepo._git = counting  # type: ignore[method-assign]
     try:
-        catalog = Catalog.read(repo)
+        catalog = read_catalog(repo)
     finally:
         GitRepo._git = original  # type: ignore[method-assign]
     assert len(catalog.backups) == 301
@@ -243,13 +244,13 @@ def test_uncached_outputs_are_kept_in_the_backup_commit(project: Project) -> Non
 
 @pytest.mark.parametrize("how_many", [1, 8])
 def test_remote_listing_finds_exactly_what_is_missing(project: Project, how_many: int) -> None:
-    from hdversion.project import Project as HdProject
+    from hdversion.ops.project import Project as HdProject
 
     data = backup_json(project)
     present = {f["md5"]: f["size"] for f in data["files"] if f["store"] == "dvc"}
     present = dict(list(present.items())[:how_many])
     absent = "0" * 32
-    store = HdProject.open(project.root).store
+    store = HdProject.open(project.root).store.transfers
     assert store.missing_in_remote("local", {**present, absent: 1}) == {absent}
     gone, truncated = next(iter(present)), list(present)[-1]
     if how_many > 1:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hdversion.hashing import md5_file
+from hdversion.util.hashing import md5_file
+from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.storage_servers import StorageServer
 
@@ -113,7 +114,7 @@ def test_backup_list_restore_through_the_cloud(cloud: Cloud) -> None:
 
 
 def md5_file_bytes(data: bytes) -> str:
-    from hdversion.hashing import md5_bytes
+    from hdversion.util.hashing import md5_bytes
 
     return md5_bytes(data)
 
@@ -186,7 +187,7 @@ def test_restore_fetches_a_tag_made_elsewhere(cloud: Cloud, tmp_path: Path) -> N
 
 
 def test_server_down_during_cloud_push_is_partial_then_sync(cloud: Cloud) -> None:
-    proc = start_paused(cloud.project.root, "before-cloud-push", "backup", "--json",
+    proc = start_paused(cloud.project.root, PausePoint.BEFORE_CLOUD_PUSH, "backup", "--json",
                         "--cloud", f"--storage={cloud.name}")
     marker = pause_marker(cloud.project.root)
     cloud.server.stop()

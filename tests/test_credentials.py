@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hdversion.credentials import redact, register_secret
+from hdversion.util.redact import redact, register_secret
 from tests.conftest import Project
 
 CREDENTIALS = "config/cloud_credentials.json"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, run_cli, start_paused
 
 
@@ -91,7 +92,7 @@ import sys, time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from hdversion.lock import repository_lock
+from hdversion.util.lock import repository_lock
 with repository_lock(Path(sys.argv[1]), "test-holder"):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -145,7 +146,7 @@ def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:
 
 
 def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None:
-    proc = start_paused(project.root, "before-tag", "backup")
+    proc = start_paused(project.root, PausePoint.BEFORE_TAG, "backup")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -155,7 +156,7 @@ def test_interrupted_backup_exits_130_and_tags_nothing(project: Project) -> None
 
 
 def test_killed_backup_leaves_no_tag(project: Project) -> None:
-    proc = start_paused(project.root, "before-tag", "backup")
+    proc = start_paused(project.root, PausePoint.BEFORE_TAG, "backup")
     proc.kill()
     proc.wait()
     assert project.git("tag") == ""
@@ -165,7 +166,7 @@ def test_killed_backup_leaves_no_tag(project: Project) -> None:
 
 
 def test_sigterm_is_an_interruption(project: Project) -> None:
-    proc = start_paused(project.root, "before-tag", "backup")
+    proc = start_paused(project.root, PausePoint.BEFORE_TAG, "backup")
     proc.terminate()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

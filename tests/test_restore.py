@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hdversion.atomic import TEMP_PREFIX
-from hdversion.hashing import md5_file
+from hdversion.paths import QUARANTINE, TEMP_PREFIX
+from hdversion.util.hashing import md5_file
+from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, start_paused
 
 MODEL = "models/keras_mlp_model.h5"
@@ -170,7 +171,7 @@ def test_corrupt_cache_object_is_quarantined_and_fetched_again(project: Project)
     assert code == 0, report
     assert report["quarantined_objects"] == [md5]
     assert md5_file(project.root / MODEL)[0] == md5
-    quarantine = list((project.root / ".dvc" / "tmp" / "hdversion-quarantine").iterdir())
+    quarantine = list((project.root / QUARANTINE).iterdir())
     assert [p.read_bytes() for p in quarantine] == [b"bit rot"]
 
 
@@ -190,9 +191,10 @@ def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: P
 
 def test_write_error_half_way_leaves_old_files(project: Project,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdversion import api, atomic
-    from hdversion import restore as restore_module
+    from hdversion import api
     from hdversion.errors import HdversionError
+    from hdversion.ops import restore as restore_module
+    from hdversion.util import atomic
 
     backup(project)
     project.damage(MODEL, b"old keras")
@@ -224,7 +226,7 @@ def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
     for path in ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz"):
         project.damage(path, b"old " + path.encode())
     old = workspace_state(project)
-    proc = start_paused(project.root, "before-rename", "restore", "--force")
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for path, data in workspace_state(project).items():
@@ -242,7 +244,7 @@ def test_backup_after_a_killed_restore_takes_no_staged_file(project: Project) ->
 
     backup(project)
     project.damage("models/optuna/study_1.pkl", b"old study")  # inside a directory output
-    proc = start_paused(project.root, "before-rename", "restore", "--force")
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list((project.root / "models" / "optuna").glob(TEMP_PREFIX + "*"))
@@ -257,7 +259,7 @@ def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
     backup(project)
     project.damage(MODEL, b"old keras")
     before = workspace_state(project)
-    proc = start_paused(project.root, "before-rename", "restore", "--force")
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -287,7 +289,7 @@ def test_a_file_changed_after_writing_fails_the_final_check(project: Project,
     """The final re-hash catches what happens after the rename (another writer, a bad disk):
     no real device shows that on demand, so the rename is wrapped to spoil the file."""
     from hdversion import api
-    from hdversion import restore as restore_module
+    from hdversion.ops import restore as restore_module
 
     backup(project)
     project.damage(MODEL)

@@ -1,26 +1,17 @@
-"""The command line: parse, call hdversion.api, render. Nothing here holds logic the API lacks.
-
-Heavy modules (DVC, GitPython) load inside commands, so `--help` and `--version` stay fast.
-"""
+"""The command line: the typer app, one module per command (cmd_*.py), each registered here
+with the shared error handler. Nothing here holds logic the Python API lacks."""
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import typer
 
 from hdversion import __version__
-from hdversion.cli import commands
-from hdversion.errors import ExitCode, HdversionError
-
-F = TypeVar("F", bound=Callable[..., Any])
+from hdversion.cli import cmd_backup, cmd_list, cmd_remote, cmd_restore, cmd_sync
+from hdversion.cli.handler import handled
 
 app = typer.Typer(
     name="hdversion",
@@ -30,6 +21,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+remote_app = typer.Typer(help="Storage remotes (DVC remotes): add, list, test.",
+                         no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -47,43 +40,14 @@ def _root(
     """Back up, list and restore ML artifacts; every backup is a git tag `backup/<UTC time>`."""
 
 
-def handled(command: F) -> F:
-    """Map expected failures to their exit codes with a message and no traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        as_json = bool(kwargs.get("as_json"))
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except HdversionError as exc:
-            _fail(exc.message, exc.hint, int(exc.exit_code), as_json)
-        except KeyboardInterrupt:
-            _fail("interrupted", None, int(ExitCode.INTERRUPTED), as_json)
-        except Exception as exc:
-            if os.environ.get("HDVERSION_DEBUG"):
-                raise
-            _fail(f"unexpected error: {type(exc).__name__}: {exc}",
-                  "set HDVERSION_DEBUG=1 for a traceback; the journal has the details",
-                  int(ExitCode.UNEXPECTED), as_json)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
-    from hdversion.credentials import redact
-
-    message, hint = redact(message), redact(hint) if hint else None
-    if as_json:
-        print(json.dumps({"error": message, "hint": hint, "exit_code": code}))
-    print(f"error: {message}", file=sys.stderr)
-    if hint:
-        print(f"hint: {hint}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
-commands.register(app, handled)
+app.command("backup")(handled(cmd_backup.backup))
+app.command("list")(handled(cmd_list.list_backups))
+app.command("restore")(handled(cmd_restore.restore))
+app.command("sync")(handled(cmd_sync.sync))
+app.add_typer(remote_app, name="remote")
+remote_app.command("add")(handled(cmd_remote.add))
+remote_app.command("list")(handled(cmd_remote.list_remotes))
+remote_app.command("test")(handled(cmd_remote.test))
 
 
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from hdversion.cli.render import err_console
-from hdversion.progress import SILENT, Advance, Reporter
+from hdversion.util.progress import SILENT, Advance, Reporter
 
 
 class RichReporter:

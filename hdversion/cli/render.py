@@ -10,13 +10,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from hdversion.backup import BackupResult
-from hdversion.catalog import Backup, Catalog
-from hdversion.credentials import redact
-from hdversion.datastore import RemoteInfo
-from hdversion.remotes import ProbeReport, SyncReport
-from hdversion.restore import RestoreResult
-from hdversion.timestamps import now_utc
+from hdversion.api import BackupResult, ProbeReport, RestoreResult, SyncReport
+from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.storages import RemoteInfo
+from hdversion.util.clock import now_utc
+from hdversion.util.redact import redact
 
 console = Console(highlight=False)
 # Bound to the real stderr: the DVC seam redirects sys.stderr while DVC runs.
@@ -60,10 +58,15 @@ def key_metric(backup: Backup) -> str:
 
 
 def backup_record(backup: Backup) -> dict[str, Any]:
+    """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
+    every file, keep their `files`)."""
     manifest = backup.manifest.to_dict()
     manifest.pop("schema")
-    return {"tag": backup.tag, "commit": backup.commit, **manifest,
-            "total_size": backup.manifest.total_size}
+    manifest["version"] = backup.manifest.version
+    if backup.manifest.inline_files is not None:
+        manifest.pop("files_md5")
+        manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
+    return {"tag": backup.tag, "commit": backup.commit, **manifest}
 
 
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
@@ -80,7 +83,7 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
         if backup.manifest.missing:
             message += f" [red]({len(backup.manifest.missing)} missing)[/]"
         row = [backup.timestamp, age(backup.manifest.created_at),
-               str(len(backup.manifest.files)), human_size(backup.manifest.total_size),
+               str(backup.manifest.total_files), human_size(backup.manifest.total_size),
                key_metric(backup), message]
         if lacking is not None:
             missing = lacking[backup.tag]
@@ -92,7 +95,7 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
 def backup_summary(result: BackupResult) -> None:
     manifest = result.backup.manifest
     console.print(
-        f"[green]backup {result.backup.tag}[/] {len(manifest.files)} files, "
+        f"[green]backup {result.backup.tag}[/] {manifest.total_files} files, "
         f"{human_size(manifest.total_size)}"
         + (f", [red]missing: {', '.join(manifest.missing)}[/]" if manifest.missing else "")
     )
@@ -110,10 +113,19 @@ def backup_summary(result: BackupResult) -> None:
 def backup_json(result: BackupResult) -> dict[str, Any]:
     return {
         **backup_record(result.backup),
+        "files": [vars(f) for f in result.files],
         "complete": result.complete,
         "remotes": [vars(r) for r in result.remotes],
         "git_remote": vars(result.git_remote) if result.git_remote else None,
     }
+
+
+def restore_summary(result: RestoreResult) -> None:
+    if result.safety_backup:
+        console.print(
+            f"[yellow]unsaved changes were backed up first as {result.safety_backup.tag}[/]"
+        )
+    console.print(restore_table(result))
 
 
 def restore_table(result: RestoreResult) -> Table:

@@ -1,13 +1,27 @@
-"""The catalog of backups: plain records read from the backup tags, without touching DVC."""
+"""The catalog of backups: plain records parsed from the backup tags (no git, no DVC here)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from hdversion.errors import BackupNotFoundError
-from hdversion.gitrepo import GitRepo
-from hdversion.manifest import Manifest, ManifestError
-from hdversion.timestamps import TAG_PREFIX, parse_timestamp, tag_for, timestamp_of
+from hdversion.errors import BackupNotFoundError, ManifestError
+from hdversion.model.manifest import Manifest
+from hdversion.model.timestamps import parse_timestamp, tag_for, timestamp_of
+
+
+class TagLike(Protocol):
+    """A tag as the git seam reads it."""
+
+    @property
+    def name(self) -> str: ...  # without refs/tags/
+    @property
+    def object_type(self) -> str: ...  # "tag" for an annotated tag
+    @property
+    def target(self) -> str: ...  # the commit it points to
+    @property
+    def message(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -24,10 +38,10 @@ class Catalog:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (tag, why it was skipped)
 
     @classmethod
-    def read(cls, git: GitRepo) -> Catalog:
+    def from_tags(cls, tags: Iterable[TagLike]) -> Catalog:
         backups: list[Backup] = []
         invalid: list[tuple[str, str]] = []
-        for record in git.tags(TAG_PREFIX):
+        for record in tags:
             timestamp = timestamp_of(record.name)
             if timestamp is None:
                 invalid.append((record.name, "name is not backup/YYYYMMDD_HHMMSS"))
@@ -66,6 +80,3 @@ class Catalog:
             f"no backup {tag_for(timestamp)}",
             hint="`hdversion list` shows the backups there are",
         )
-
-    def known_md5s(self) -> set[str]:
-        return {entry.md5 for backup in self.backups for entry in backup.manifest.files}

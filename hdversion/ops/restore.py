@@ -10,25 +10,23 @@
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from hdversion.atomic import commit_staged, discard, leftover_temp_files, stage_copy
-from hdversion.backup import create_backup
-from hdversion.catalog import Backup, Catalog
-from hdversion.errors import HdversionError, UsageError, VerificationError
-from hdversion.hashing import md5_bytes, md5_file
-from hdversion.manifest import FileEntry
-from hdversion.pausepoints import pause_point
-from hdversion.progress import SILENT, Advance, Reporter
-from hdversion.project import Project
-from hdversion.timestamps import TAG_PREFIX, format_timestamp, now_utc, parse_timestamp
-
-QUARANTINE = ".dvc/tmp/hdversion-quarantine"
+from hdversion.errors import UsageError, VerificationError, WriteError
+from hdversion.model.catalog import Backup
+from hdversion.model.manifest import FileEntry
+from hdversion.ops.backup import create_backup
+from hdversion.ops.cache_objects import ensure_cached
+from hdversion.ops.catalog import catalog_with, files_of, known_md5s
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.util.atomic import commit_staged, discard, leftover_temp_files, stage_copy
+from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import SILENT, Advance, Reporter
 
 
 @dataclass
@@ -53,6 +51,42 @@ class RestoreResult:
     def all_verified(self) -> bool:
         return self.dry_run or all(f.verified for f in self.files)
 
+    def failure(self) -> VerificationError | None:
+        bad = [f.path for f in self.files if f.verified is False]
+        if not bad:
+            return None
+        return VerificationError(
+            f"{len(bad)} restored file(s) do not match backup {self.backup.tag}: "
+            + ", ".join(bad),
+            hint="something changed them after writing; run the restore again",
+        )
+
+
+def restore(
+    path: Path | None = None,
+    timestamp: str | None = None,
+    target: Path | None = None,
+    only: tuple[str, ...] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    remote: str | None = None,
+    reporter: Reporter = SILENT,
+    wait: float = 0,
+) -> RestoreResult:
+    """Restore a backup of the project at `path` (default: the current directory)."""
+    project = Project.open(path)
+    with locked_operation(project, "restore", wait, timestamp=timestamp,
+                          target=str(target or "")):
+        result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
+                                reporter)
+        project.journal(
+            "restore",
+            "dry-run" if dry_run else ("ok" if result.all_verified else "verification-failed"),
+            tag=result.backup.tag, files=len(result.files),
+            safety_backup=result.safety_backup.tag if result.safety_backup else None,
+        )
+        return result
+
 
 def restore_backup(
     project: Project,
@@ -68,10 +102,10 @@ def restore_backup(
     remote = remote or project.settings.local_remote
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
-    catalog = _catalog_with(project, timestamp)
+    catalog = catalog_with(project, timestamp)
     backup = catalog.get(timestamp)
     dest = (target or project.root).resolve()
-    entries = _select(backup, list(only))
+    entries = _select(backup, files_of(project.git, backup), list(only))
     current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
     changing = [e for e in entries if current[e.path] != e.md5]
     reports = [
@@ -88,10 +122,10 @@ def restore_backup(
     discard(leftover_temp_files(dest, [e.path for e in entries]))
 
     if target is None and not force:
-        known = catalog.known_md5s()
-        unsaved = [e.path for e in changing
-                   if current[e.path] is not None
-                   and _full_md5(dest / e.path, current[e.path]) not in known]
+        present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
+                   if current[e.path] is not None}
+        known = known_md5s(project.git, catalog, {m for m in present.values() if m})
+        unsaved = [p for p, md5 in present.items() if md5 not in known]
         if unsaved:
             reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
             result.safety_backup = create_backup(
@@ -120,26 +154,9 @@ def _size(entries: Iterable[FileEntry]) -> int:
     return sum(e.size for e in entries)
 
 
-def _catalog_with(project: Project, timestamp: str | None) -> Catalog:
-    """The catalog, with the backup tags of the git remote fetched when the wanted backup is
-    not known here (a fresh clone, or a backup made on another machine)."""
-    if timestamp is not None:
-        parse_timestamp(timestamp)
-    catalog = Catalog.read(project.git)
-    known = {b.timestamp for b in catalog.backups}
-    if (timestamp in known) or (timestamp is None and known):
-        return catalog
-    remote = project.settings.git_remote
-    if remote is not None and remote in project.git.remote_names():
-        project.git.fetch_tags(remote, TAG_PREFIX + "*")
-        catalog = Catalog.read(project.git)
-    return catalog
-
-
-def _select(backup: Backup, only: list[str]) -> list[FileEntry]:
-    files = list(backup.manifest.files)
+def _select(backup: Backup, files: tuple[FileEntry, ...], only: list[str]) -> list[FileEntry]:
     if not only:
-        return files
+        return list(files)
     chosen: list[FileEntry] = []
     for raw in only:
         path = raw.strip("/")
@@ -193,16 +210,10 @@ def _verified_sources(
             sources[entry.path] = _Source(data=data)
 
     dvc_entries = [e for e in entries if e.store == "dvc"]
-    advance = reporter.bytes(f"checking {len(dvc_entries)} object(s) in the cache",
-                             _size(dvc_entries))
-    unusable = [e for e in dvc_entries if not _cache_object_ok(project, e, result, advance)]
-    if unusable:
-        reporter.step(f"fetching {len(unusable)} object(s) from remote '{remote}'")
-        project.store.fetch(backup.commit, remote)
-        advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)", _size(unusable))
-        still = [e for e in unusable if not _cache_object_ok(project, e, result, advance)]
-        bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
-                f"'{remote}')" for e in still]
+    check = ensure_cached(project, backup.commit, dvc_entries, remote, reporter)
+    result.quarantined += check.quarantined
+    bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
+            f"'{remote}')" for e in check.bad]
     for entry in dvc_entries:
         sources.setdefault(entry.path, _Source(path=project.store.cache_path(entry.md5)))
     if bad:
@@ -211,22 +222,6 @@ def _verified_sources(
             hint="try another remote (--remote / --cloud) or another backup",
         )
     return sources
-
-
-def _cache_object_ok(project: Project, entry: FileEntry, result: RestoreResult,
-                     advance: Advance) -> bool:
-    """Re-hash a cache object; quarantine it if corrupt so that a fetch can replace it."""
-    path = project.store.cache_path(entry.md5)
-    if not path.is_file():
-        return False
-    if path.stat().st_size == entry.size and md5_file(path, advance)[0] == entry.md5:
-        return True
-    quarantine = project.root / QUARANTINE
-    quarantine.mkdir(parents=True, exist_ok=True)
-    # Kept, not deleted: even a damaged copy is somebody's data.
-    shutil.move(path, quarantine / f"{entry.md5}.{format_timestamp(now_utc())}.{os.getpid()}")
-    result.quarantined.append(entry.md5)
-    return False
 
 
 def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source],
@@ -242,13 +237,13 @@ def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]
         raise
     except OSError as exc:
         discard(tmp for tmp, _ in staged)
-        raise HdversionError(f"restore failed while writing, no file was changed: {exc}") from None
+        raise WriteError(f"restore failed while writing, no file was changed: {exc}") from None
     except BaseException:
         discard(tmp for tmp, _ in staged)
         raise
     renamed = 0
     try:
-        pause_point(dest, "before-rename")
+        pause_point(dest, PausePoint.BEFORE_RENAME)
         for tmp, target in staged:
             commit_staged(tmp, target)
             renamed += 1

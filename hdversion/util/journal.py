@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from hdversion import __version__
-from hdversion.credentials import redact
-from hdversion.timestamps import now_utc
+from hdversion.util.clock import now_utc
+from hdversion.util.identity import host_name, user_name
+from hdversion.util.redact import redact
 
 
 def record(root: Path, journal: str, operation: str, result: str, **details: Any) -> None:
     path = root / journal
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
     entry = {
         "time": now_utc().isoformat(timespec="milliseconds"),
-        "user": user,
-        "host": socket.gethostname(),
+        "user": user_name(),
+        "host": host_name(),
         "pid": os.getpid(),
         "hdversion": __version__,
         "operation": operation,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdversion.credentials import CREDENTIALS_PATH, CloudCredentials
+from hdversion.config.credentials import CloudCredentials
+from hdversion.config.settings import Settings
 from hdversion.datastore import DataStore
 from hdversion.gitrepo import GitRepo
-from hdversion.settings import Settings
+from hdversion.paths import CREDENTIALS_PATH, LOCAL_REMOTE_DIR
+from hdversion.util import journal
 
 
 @dataclass
@@ -28,6 +30,9 @@ class Project:
             is_tracked=has_file and git.is_tracked(CREDENTIALS_PATH),
             is_ignored=not has_file or git.is_ignored(CREDENTIALS_PATH),
         )
-        store = DataStore(git.root, settings.local_remote, credentials)
-        git.ensure_ignored([Path(settings.journal).parent.as_posix(), "backups"])
+        store = DataStore.open(git.root, settings.local_remote, credentials)
+        git.ensure_ignored([Path(settings.journal).parent.as_posix(), LOCAL_REMOTE_DIR])
         return cls(root=git.root, git=git, store=store, settings=settings)
+
+    def journal(self, operation: str, result: str, **details: object) -> None:
+        journal.record(self.root, self.settings.journal, operation, result, **details)

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hdversion.errors import VerificationError
-from hdversion.hashing import CHUNK
-
-TEMP_PREFIX = ".hdversion-tmp-"
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.hashing import CHUNK
 
 
 def stage_copy(

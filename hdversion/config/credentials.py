@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion.errors import ConfigurationError
+from hdversion.model.storages import STORAGES, storage_of_scheme, url_prefix
+from hdversion.paths import CREDENTIALS_PATH
+from hdversion.util.redact import register_secret
 
 # The library warns through logging; the CLI shows these as `warning: ...` on stderr.
 log = logging.getLogger("hdversion")
 
-CREDENTIALS_PATH = "config/cloud_credentials.json"
 KNOWN_KEYS = (
     "aws_access_key_id",
     "aws_secret_access_key",
@@ -32,31 +32,6 @@ KNOWN_KEYS = (
     "gcp_endpoint_url",
 )
 SECRET_KEYS = ("aws_secret_access_key", "azure_connection_string", "aws_access_key_id")
-# Secrets the standard chains may hold; redacted wherever they appear.
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_CONNECTION_STRING",
-              "AZURE_STORAGE_KEY", "AZURE_CLIENT_SECRET")
-_ACCOUNT_KEY = re.compile(r"(AccountKey|SharedAccessSignature|sig)=([^;&\s'\"]+)", re.I)
-
-_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    if value and len(value) >= 6:
-        _secrets.add(value)
-        for match in _ACCOUNT_KEY.finditer(value):
-            _secrets.add(match.group(2))
-
-
-def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _ACCOUNT_KEY.sub(lambda m: f"{m.group(1)}=***", text)
-
-
-for _name in SECRET_ENV:
-    register_secret(os.environ.get(_name))
-
-
 @dataclass(frozen=True)
 class CloudCredentials:
     values: dict[str, str] = field(default_factory=dict)
@@ -97,13 +72,14 @@ class CloudCredentials:
     def remote_options(self, scheme: str) -> dict[str, str]:
         """DVC remote options (in memory) for a remote of this URL scheme."""
         v = self.values
-        if scheme == "s3":
+        storage = storage_of_scheme(scheme)
+        if storage == "s3":
             options = {"access_key_id": v.get("aws_access_key_id", ""),
                        "secret_access_key": v.get("aws_secret_access_key", ""),
                        "endpointurl": v.get("s3_endpoint_url", "")}
-        elif scheme == "azure":
+        elif storage == "azure":
             options = {"connection_string": v.get("azure_connection_string", "")}
-        elif scheme == "gs":
+        elif storage == "gcp":
             options = {"endpointurl": v.get("gcp_endpoint_url", "")}
         else:
             options = {}
@@ -111,10 +87,11 @@ class CloudCredentials:
 
     def default_url(self, storage: str) -> str | None:
         """A remote URL for a storage name when DVC has no remote of that name."""
-        bucket = {"s3": self.values.get("s3_bucket"),
-                  "azure": self.values.get("azure_container"),
-                  "gcp": self.values.get("gcp_bucket")}.get(storage)
+        bucket = self.values.get(_BUCKET_KEYS[storage]) if storage in _BUCKET_KEYS else None
         if not bucket:
             return None
-        scheme = {"s3": "s3", "azure": "azure", "gcp": "gs"}[storage]
-        return f"{scheme}://{bucket}/hdversion"
+        return f"{url_prefix(storage)}{bucket}/hdversion"
+
+
+_BUCKET_KEYS = {"s3": "s3_bucket", "azure": "azure_container", "gcp": "gcp_bucket"}
+assert set(_BUCKET_KEYS) == set(STORAGES)

@@ -1,4 +1,9 @@
-"""hdversion's settings: the `backup` section of config/config.yaml, with defaults."""
+"""hdversion's settings: the `backup` section of config/config.yaml, with defaults.
+
+The file is optional: hdversion works in any DVC repository. Without it (or without
+`git_tracked_files`), the critical git-tracked files are the defaults that exist; a file the
+settings name explicitly must exist.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,45 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from hdversion.errors import ConfigurationError
-
-CONFIG_PATH = "config/config.yaml"
-DEFAULT_GIT_TRACKED = ("config/config.yaml", "params.yaml", "dvc.yaml")
+from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
 
 
 @dataclass(frozen=True)
 class Settings:
     git_tracked_files: tuple[str, ...] = DEFAULT_GIT_TRACKED
-    local_remote: str = "local"
+    # False when git_tracked_files are the defaults: then a missing one is skipped.
+    git_tracked_explicit: bool = False
+    local_remote: str = DEFAULT_LOCAL_REMOTE
     git_remote: str | None = "origin"  # None: backup tags stay local
-    journal: str = "logs/hdversion.jsonl"
+    journal: str = JOURNAL
 
     @classmethod
     def load(cls, root: Path) -> Settings:
         path = root / CONFIG_PATH
         if not path.exists():
-            return cls()
+            return cls(git_remote=_git_remote({}))
+        import yaml  # only when there is a file to read
+
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"{CONFIG_PATH}: the file must hold a mapping")
         section = data.get("backup") or {}
         if not isinstance(section, dict):
             raise ConfigurationError(f"{CONFIG_PATH}: 'backup' must be a mapping")
+        explicit = "git_tracked_files" in section
         tracked = section.get("git_tracked_files", list(DEFAULT_GIT_TRACKED))
         if not isinstance(tracked, list) or not all(isinstance(p, str) for p in tracked):
             raise ConfigurationError(f"{CONFIG_PATH}: backup.git_tracked_files must be a list")
         return cls(
             git_tracked_files=tuple(tracked),
-            local_remote=str(section.get("local_remote", "local")),
+            git_tracked_explicit=explicit,
+            local_remote=str(section.get("local_remote", DEFAULT_LOCAL_REMOTE)),
             git_remote=_git_remote(section),
-            journal=str(section.get("journal", "logs/hdversion.jsonl")),
+            journal=str(section.get("journal", JOURNAL)),
         )
 
 

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from hdversion.errors import LockedError
-from hdversion.timestamps import now_utc
-
-LOCK_PATH = ".dvc/tmp/hdversion.lock"
+from hdversion.paths import LOCK
+from hdversion.util.clock import now_utc
+from hdversion.util.identity import host_name
 
 
 @contextmanager
 def repository_lock(root: Path, operation: str, timeout: float = 0) -> Iterator[None]:
-    path = root / LOCK_PATH
+    # Imported here: filelock brings asyncio, which `--help` and `list` do not need.
+    from filelock import FileLock, Timeout
+
+    path = root / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     info = path.with_suffix(".owner")
     lock = FileLock(str(path), timeout=timeout)
@@ -37,7 +37,7 @@ def repository_lock(root: Path, operation: str, timeout: float = 0) -> Iterator[
         ) from None
     try:
         info.write_text(json.dumps({
-            "pid": os.getpid(), "host": socket.gethostname(), "operation": operation,
+            "pid": os.getpid(), "host": host_name(), "operation": operation,
             "since": now_utc().isoformat(timespec="seconds"),
         }))
         yield

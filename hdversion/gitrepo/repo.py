@@ -7,18 +7,19 @@ file, and tags are read in one `git for-each-ref` call however many there are.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from hdversion.errors import GitError, NotARepositoryError, RemoteError
+from hdversion.util.identity import host_name, user_name
 
-from hdversion.errors import HdversionError, NotARepositoryError, RemoteError
+if TYPE_CHECKING:
+    import git
+    from git.exc import GitCommandError
 
 # Fields of `git for-each-ref`, separated by NUL bytes; records end with a byte that never
 # occurs in a tag message we write (one-line JSON).
@@ -41,6 +42,10 @@ class GitRepo:
 
     @classmethod
     def open(cls, path: Path) -> GitRepo:
+        # Imported here: GitPython costs ~0.1 s, and `--help` or `--version` need none of it.
+        import git
+        from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (InvalidGitRepositoryError, NoSuchPathError):
@@ -55,6 +60,8 @@ class GitRepo:
     # -- plumbing ------------------------------------------------------------------------
     def _git(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
              binary: bool = False) -> str | bytes:
+        from git.exc import GitCommandError
+
         full_env = {**self._identity_env(), **(env or {})}
         with tempfile.TemporaryFile() as feed:
             if stdin is not None:
@@ -69,7 +76,7 @@ class GitRepo:
                     strip_newline_in_stdout=not binary,
                 )
             except GitCommandError as exc:
-                raise GitError(args, exc) from None
+                raise _git_error(args, exc) from None
         assert isinstance(out, str | bytes)
         return out
 
@@ -87,9 +94,9 @@ class GitRepo:
             env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
         reader = self._repo.config_reader()
         if not reader.has_option("user", "name") and "GIT_COMMITTER_NAME" not in os.environ:
-            env["GIT_COMMITTER_NAME"] = env["GIT_AUTHOR_NAME"] = _safe_user()
+            env["GIT_COMMITTER_NAME"] = env["GIT_AUTHOR_NAME"] = user_name()
         if not reader.has_option("user", "email") and "GIT_COMMITTER_EMAIL" not in os.environ:
-            email = f"{_safe_user()}@{socket.gethostname() or 'localhost'}"
+            email = f"{user_name()}@{host_name()}"
             env["GIT_COMMITTER_EMAIL"] = env["GIT_AUTHOR_EMAIL"] = email
         return env
 
@@ -115,6 +122,30 @@ class GitRepo:
             return None
         assert isinstance(out, bytes)
         return out
+
+    def read_files(self, specs: list[tuple[str, str]]) -> list[bytes | None]:
+        """Many (revision, path) files in one `git cat-file --batch` call; None where a
+        revision lacks the file."""
+        if not specs:
+            return []
+        feed = "".join(f"{rev}:{path}\n" for rev, path in specs).encode()
+        out = self._git("cat-file", "--batch", stdin=feed, binary=True)
+        assert isinstance(out, bytes)
+        found: list[bytes | None] = []
+        at = 0
+        for _ in specs:
+            end = out.index(b"\n", at)
+            header = out[at:end].split()
+            at = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                found.append(out[at:at + size])
+                at += size + 1  # the object, then a newline
+            else:  # "<spec> missing", or a tree
+                found.append(None)
+                if len(header) == 3:
+                    at += int(header[2]) + 1
+        return found
 
     def is_tracked(self, path: str) -> bool:
         return bool(self._text("ls-files", "--", path))
@@ -209,17 +240,7 @@ class GitRepo:
                               f"{exc.stderr.strip()}") from None
 
 
-class GitError(HdversionError):
-    def __init__(self, args: tuple[str, ...], exc: GitCommandError) -> None:
-        stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
-        stderr = stderr.strip().removeprefix("stderr: ").strip("'").strip()
-        super().__init__(f"git {args[0]} failed: {stderr}")
-        self.stderr = stderr
-
-
-def _safe_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "hdversion"
+def _git_error(args: tuple[str, ...], exc: GitCommandError) -> GitError:
+    stderr = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr)
+    return GitError(args[0], stderr.strip().removeprefix("stderr: ").strip("'").strip())
 

@@ -54,6 +54,3 @@ def next_second(timestamp: str) -> str:
     moment = datetime.strptime(timestamp, TIMESTAMP_FORMAT) + timedelta(seconds=1)
     return moment.strftime(TIMESTAMP_FORMAT)
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -1,0 +1,35 @@
+"""hdversion backup"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion import api
+from hdversion.cli import render
+from hdversion.cli.handler import finish
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.progress import reporter_for
+
+
+def backup(
+    message: str = typer.Option("", "-m", "--message", help="Say why (kept in the tag)."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Record missing artifacts instead of failing."
+    ),
+    cloud: bool = CLOUD,
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Back up every critical artifact: DVC cache + local remote, then a git tag."""
+    extra = cloud_remote(cloud, storage, remote)
+    with reporter_for(as_json) as reporter:
+        result = api.backup(message=message, allow_missing=allow_missing,
+                            cloud_remotes=(extra,) if extra else (), reporter=reporter,
+                            wait=wait)
+    if as_json:
+        render.emit_json(render.backup_json(result))
+    else:
+        render.backup_summary(result)
+    finish(result.failure())

@@ -1,0 +1,30 @@
+"""hdversion list"""
+
+from __future__ import annotations
+
+from hdversion import api
+from hdversion.cli import render
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, cloud_remote
+
+
+def list_backups(
+    cloud: bool = CLOUD,
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    as_json: bool = JSON,
+) -> None:
+    """List backups, newest first; with a remote, whether each is complete there."""
+    where = cloud_remote(cloud, storage, remote)
+    catalog, lacking = api.list_backups(remote=where)
+    if as_json:
+        records = [render.backup_record(b) for b in catalog.backups]
+        if lacking is not None:
+            for record in records:
+                record["remote"] = where
+                record["missing_objects"] = lacking[record["tag"]]
+                record["complete"] = lacking[record["tag"]] == 0
+        render.emit_json(records)
+    else:
+        render.console.print(render.catalog_table(catalog, lacking, where))
+    for tag, why in catalog.invalid:
+        render.err_console.print(f"[yellow]warning:[/] skipped tag {tag}: {why}")

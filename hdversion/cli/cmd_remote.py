@@ -1,0 +1,57 @@
+"""hdversion remote add | list | test"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion import api
+from hdversion.cli import render
+from hdversion.cli.handler import finish
+from hdversion.cli.options import JSON
+from hdversion.errors import UsageError
+
+
+def add(
+    name: str = typer.Argument(..., help="s3, azure, gcp, or any name."),
+    url: str = typer.Argument(..., help="s3://bucket/prefix, azure://container/prefix, "
+                              "gs://bucket/prefix or a directory."),
+    endpoint_url: str | None = typer.Option(None, "--endpoint-url",
+                                            help="S3/GCS-compatible endpoint."),
+    option: list[str] | None = typer.Option(
+        None, "--option", "-o", help="Another DVC remote option KEY=VALUE (not a secret)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Add (or replace) a remote in .dvc/config, with download verification on."""
+    options: dict[str, str] = {}
+    for item in option or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option wants KEY=VALUE, got {item!r}")
+        options[key] = value
+    info = api.remote_add(name, url, endpoint_url, options)
+    if as_json:
+        render.emit_json(vars(info))
+    else:
+        render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on)")
+
+
+def list_remotes(as_json: bool = JSON) -> None:
+    """List the DVC remotes hdversion can use."""
+    infos = api.remote_list()
+    if as_json:
+        render.emit_json([vars(i) for i in infos])
+    else:
+        render.console.print(render.remotes_table(infos))
+
+
+def test(name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+    """Write, read back and delete a probe object: a clear verdict on a remote."""
+    report = api.remote_test(name)
+    if as_json:
+        render.emit_json({"remote": name, "ok": report.ok,
+                          "steps": [{"step": s, "ok": ok, "detail": d}
+                                    for s, ok, d in report.steps]})
+    else:
+        render.probe_summary(report)
+    finish(report.failure())

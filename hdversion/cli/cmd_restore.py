@@ -1,0 +1,46 @@
+"""hdversion restore"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hdversion import api
+from hdversion.cli import render
+from hdversion.cli.handler import finish
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.progress import reporter_for
+
+
+def restore(
+    timestamp: str | None = typer.Option(
+        None, "--timestamp", "-t", help="YYYYMMDD_HHMMSS (UTC); default: the latest."
+    ),
+    target: Path | None = typer.Option(
+        None, "--target", help="Restore into this directory; the workspace is left alone."
+    ),
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Restore only this path (file or directory); repeatable."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would change."),
+    force: bool = typer.Option(
+        False, "--force", help="Skip the safety backup of unsaved workspace changes."
+    ),
+    cloud: bool = CLOUD,
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Restore a backup, verified: nothing is touched until every object checks out."""
+    source = cloud_remote(cloud, storage, remote)
+    with reporter_for(as_json) as reporter:
+        result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
+                             dry_run=dry_run, force=force, remote=source, reporter=reporter,
+                             wait=wait)
+    if as_json:
+        render.emit_json(render.restore_json(result))
+    else:
+        render.restore_summary(result)
+    finish(result.failure())

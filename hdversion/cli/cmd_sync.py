@@ -1,0 +1,23 @@
+"""hdversion sync"""
+
+from __future__ import annotations
+
+from hdversion import api
+from hdversion.cli import render
+from hdversion.cli.handler import finish
+from hdversion.cli.options import JSON, REMOTE, STORAGE, WAIT, required_remote
+
+
+def sync(
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Push every backup that a remote lacks (checked against the remote's own listing)."""
+    report = api.sync(remote=required_remote(storage, remote, "sync"), wait=wait)
+    if as_json:
+        render.emit_json(render.sync_json(report))
+    else:
+        render.sync_summary(report)
+    finish(report.failure())

@@ -1,0 +1,70 @@
+"""From an error to an exit code, in one place: every failure is an HdversionError that
+carries its code (hdversion/errors.py); this prints its message (and JSON with --json) and
+exits with that code. Commands never pick a code themselves."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from hdversion.errors import ExitCode, HdversionError
+from hdversion.util.redact import redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _AfterOutput(Exception):
+    """A failure found after the command printed its result: the result already says it
+    (as JSON, too), so only the message goes to stderr."""
+
+    def __init__(self, error: HdversionError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def finish(failure: HdversionError | None) -> None:
+    """End a command whose result is printed: exit with the failure's code, if any."""
+    if failure is not None:
+        raise _AfterOutput(failure)
+
+
+def handled(command: F) -> F:
+    """Map expected failures to their exit codes with a message and no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except _AfterOutput as done:
+            _fail(done.error.message, done.error.hint, int(done.error.exit_code), False)
+        except HdversionError as exc:
+            _fail(exc.message, exc.hint, int(exc.exit_code), as_json)
+        except KeyboardInterrupt:
+            _fail("interrupted", None, int(ExitCode.INTERRUPTED), as_json)
+        except Exception as exc:
+            if os.environ.get("HDVERSION_DEBUG"):
+                raise
+            _fail(f"unexpected error: {type(exc).__name__}: {exc}",
+                  "set HDVERSION_DEBUG=1 for a traceback; the journal has the details",
+                  int(ExitCode.UNEXPECTED), as_json)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
+    message, hint = redact(message), redact(hint) if hint else None
+    if as_json:
+        print(json.dumps({"error": message, "hint": hint, "exit_code": code}))
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+    raise typer.Exit(code)

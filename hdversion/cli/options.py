@@ -1,0 +1,37 @@
+"""Options shared by several commands, and how they name a remote."""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.errors import UsageError
+from hdversion.model.storages import STORAGES
+
+_STORAGE_NAMES = "|".join(STORAGES)
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
+STORAGE = typer.Option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
+REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+WAIT = typer.Option(0.0, "--wait", min=0, metavar="SECONDS",
+                    help="Wait this long for another hdversion run to finish (default: fail "
+                    "at once with exit 6).")
+
+
+def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:
+    """The DVC remote named by --cloud/--storage/--remote, or None for the local one only."""
+    if storage is not None and storage not in STORAGES:
+        raise UsageError(f"unknown storage {storage!r}: choose one of {', '.join(STORAGES)}")
+    if remote and storage:
+        raise UsageError("give --storage or --remote, not both")
+    if cloud and not (storage or remote):
+        raise UsageError(f"--cloud needs --storage={_STORAGE_NAMES} (or --remote NAME)")
+    return remote or storage
+
+
+def required_remote(storage: str | None, remote: str | None, command: str) -> str:
+    if not (storage or remote):
+        raise UsageError(f"{command} needs --storage={_STORAGE_NAMES} (or --remote NAME)")
+    where = cloud_remote(True, storage, remote)
+    assert where is not None
+    return where

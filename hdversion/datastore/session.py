@@ -1,0 +1,143 @@
+"""Opening DVC: one Repo per operation, with every remote's configuration passed in memory.
+
+DVC is imported lazily (it costs ~0.3 s) and a Repo is opened per operation, because a
+long-lived one keeps stale state. Every remote that is a local directory is passed to DVC as
+an absolute path: with `revs=[...]` DVC re-reads the config from the revision and resolves a
+relative url against the wrong root (it pushed to `/backups` in our tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdversion.config.credentials import CloudCredentials
+from hdversion.errors import (
+    ConfigurationError,
+    DataStoreError,
+    LockedError,
+    NotARepositoryError,
+)
+from hdversion.model.storages import STORAGES, RemoteInfo, scheme_of
+from hdversion.paths import LOCAL_REMOTE_DIR
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+
+class DvcSession:
+    """The repository as DVC sees it, opened afresh for each operation."""
+
+    def __init__(self, root: Path, local_remote: str,
+                 credentials: CloudCredentials | None = None) -> None:
+        if not (root / ".dvc").is_dir():
+            raise NotARepositoryError(
+                f"not a DVC repository: {root}", hint="run `dvc init` in the project first"
+            )
+        self.root = root
+        self.local_remote = local_remote
+        self.credentials = credentials or CloudCredentials()
+        # The remotes as passed to DVC, computed once (DVC's config is re-read only after
+        # add_remote changes it).
+        self._overrides: dict[str, dict[str, Any]] | None = None
+        self._cache_root: Path | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[Repo]:
+        os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+        from dvc.exceptions import DvcException
+        from dvc.lock import LockError
+        from dvc.repo import Repo
+
+        # DVC narrates and draws progress bars of its own (its import sets these levels);
+        # hdversion reports for itself.
+        for name in ("dvc", "dvc_data", "dvc_objects"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+        try:
+            if self._overrides is None:
+                probe = Repo(str(self.root))
+                self._overrides = self._remote_overrides(probe.config)
+                probe.close()
+            overrides = self._overrides
+            repo = Repo(str(self.root), config={"remote": overrides} if overrides else None)
+        except DvcException as exc:
+            raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
+        repo.scm_context.quiet = True
+        try:
+            # Some DVC calls (commit, metrics, params) resolve paths against the cwd. DVC's
+            # progress bars write to sys.stderr when it is a terminal; hdversion draws its own.
+            with contextlib.chdir(self.root), open(os.devnull, "w") as null, \
+                    contextlib.redirect_stderr(null):
+                yield repo
+        except LockError:
+            raise LockedError(
+                "a dvc command is running in this repository (DVC's lock is held)",
+                hint="wait for it to finish, then run hdversion again",
+            ) from None
+        except DvcException as exc:
+            raise DataStoreError(f"DVC: {exc}") from None
+        finally:
+            repo.close()
+
+    def _remote_overrides(self, config: Any) -> dict[str, dict[str, Any]]:
+        """Every remote in full, as the workspace's config has it: with `revs=[...]` DVC reads
+        the config of that revision, which may lack remotes added since, or hold relative
+        urls it then resolves against the wrong root."""
+        configured = config["remote"]
+        overrides: dict[str, dict[str, Any]] = {
+            name: dict(conf) for name, conf in configured.items()
+        }
+        for storage in STORAGES:
+            url = self.credentials.default_url(storage)
+            if storage not in overrides and url:
+                overrides[storage] = {"url": url}
+        if self.local_remote not in overrides:
+            # The embedded default: a git-ignored directory in the repository.
+            overrides[self.local_remote] = {"url": str(self.root / LOCAL_REMOTE_DIR)}
+        for conf in overrides.values():
+            if "://" not in conf["url"]:
+                conf["url"] = str(Path(conf["url"]).resolve())
+            # Credentials from the file fill in what DVC's own config leaves open.
+            for key, value in self.credentials.remote_options(scheme_of(conf["url"])).items():
+                conf.setdefault(key, value)
+            # DVC then re-hashes every download and drops a corrupt object.
+            conf["verify"] = True
+        return overrides
+
+    # -- the cache -----------------------------------------------------------------------
+    def cache_path(self, md5: str) -> Path:
+        """Where DVC keeps an object: `dvc cache dir` may put the cache anywhere."""
+        if self._cache_root is None:
+            with self.open() as repo:
+                self._cache_root = Path(repo.cache.local.path)
+        return self._cache_root / md5[:2] / md5[2:]
+
+    # -- remote configuration ------------------------------------------------------------
+    def remotes(self) -> list[RemoteInfo]:
+        with self.open() as repo:
+            default = repo.config["core"].get("remote")
+            return [
+                RemoteInfo(name, str(conf["url"]), scheme_of(str(conf["url"])),
+                           name == default, bool(conf.get("verify")))
+                for name, conf in repo.config["remote"].items()
+            ]
+
+    def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
+        """Write a remote into .dvc/config (DVC's config stays the one source of truth)."""
+        with self.open() as repo, repo.config.edit("repo") as conf:
+            conf["remote"][name] = {"url": url, "verify": "true", **options}
+        self._overrides = None
+
+
+def check_remote(repo: Repo, remote: str) -> None:
+    if remote not in repo.config["remote"]:
+        hint = (f"hdversion remote add {remote} URL, or set the bucket in "
+                "config/cloud_credentials.json") if remote in STORAGES else \
+            "see `hdversion remote list`"
+        raise ConfigurationError(f"no DVC remote named '{remote}'", hint=hint)

@@ -1,0 +1,206 @@
+"""Making a backup. Write order is the invariant: the data is in the cache and in the local
+remote (checked by listing the remote itself) before the tag exists. A crash at any point
+leaves no tag, or a tag whose data is complete; at worst an untagged commit and unreferenced
+objects, which are harmless."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdversion import __version__
+from hdversion.datastore import Snapshot
+from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError, RemoteError
+from hdversion.model.catalog import Backup
+from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry
+from hdversion.model.timestamps import format_timestamp, next_second, tag_for
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.publish import RemoteOutcome, publish_tags, push_and_confirm
+from hdversion.paths import FILE_LIST
+from hdversion.util.atomic import discard, leftover_temp_files
+from hdversion.util.clock import now_utc
+from hdversion.util.hashing import md5_bytes
+from hdversion.util.identity import host_name, user_name
+from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import SILENT, Reporter
+
+
+@dataclass
+class BackupResult:
+    backup: Backup
+    files: tuple[FileEntry, ...]
+    remotes: list[RemoteOutcome] = field(default_factory=list)
+    git_remote: RemoteOutcome | None = None
+
+    @property
+    def complete(self) -> bool:
+        return all(r.ok for r in self.remotes) and (self.git_remote is None or self.git_remote.ok)
+
+    def failure(self) -> PartialError | None:
+        """What did not happen, naming the backup that stands."""
+        failed = [r.name for r in self.remotes if not r.ok]
+        if self.git_remote is not None and not self.git_remote.ok:
+            failed.append(f"git remote {self.git_remote.name}")
+        if not failed:
+            return None
+        return PartialError(
+            f"backup {self.backup.tag} was made and is complete in the local remote, but "
+            f"{', '.join(failed)} failed",
+            hint="fix the remote, then `hdversion sync` completes it",
+        )
+
+
+def backup(
+    path: Path | None = None,
+    message: str = "",
+    allow_missing: bool = False,
+    cloud_remotes: tuple[str, ...] = (),
+    reporter: Reporter = SILENT,
+    wait: float = 0,
+) -> BackupResult:
+    """Back up the project at `path` (default: the current directory)."""
+    project = Project.open(path)
+    with locked_operation(project, "backup", wait, message=message):
+        result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
+                               reporter=reporter)
+        project.journal("backup", "ok" if result.complete else "partial",
+                        tag=result.backup.tag, files=len(result.files),
+                        remotes={r.name: r.ok for r in result.remotes})
+        return result
+
+
+def create_backup(
+    project: Project,
+    message: str = "",
+    allow_missing: bool = False,
+    kind: Kind = "backup",
+    cloud_remotes: tuple[str, ...] = (),
+    reporter: Reporter = SILENT,
+) -> BackupResult:
+    """Back up the workspace; the caller holds the repository lock."""
+    workspace, git, settings = project.store.workspace, project.git, project.settings
+    outputs = workspace.outputs()
+    if not outputs:
+        raise ConfigurationError(
+            "nothing to back up: DVC tracks no artifacts (no dvc.yaml outputs, no .dvc files)",
+            hint="run the pipeline (dvc repro) or `dvc add` the files to protect",
+        )
+    # Outputs with `cache: false` are kept by git, not DVC: the backup commit holds them.
+    uncached = tuple(o.path for o in outputs if not o.cached)
+    git_files, missing_git = _git_tracked_files(project.root, settings.git_tracked_files,
+                                                required=settings.git_tracked_explicit)
+    uncached_files, missing_uncached = _git_tracked_files(project.root, uncached,
+                                                          required=True)
+    git_files.update(uncached_files)
+    missing_cached = [o.path for o in outputs if o.cached and not (project.root / o.path).exists()]
+    missing = missing_cached + missing_uncached + missing_git
+    if missing and not allow_missing:
+        raise MissingArtifactError(missing)
+    if len(missing_cached) == sum(o.cached for o in outputs) and not uncached_files:
+        raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
+    # Files staged by a killed restore are ours; inside a directory output DVC would take
+    # them in as data.
+    discard(leftover_temp_files(project.root, [o.path for o in outputs]))
+    reporter.step("committing artifacts to the DVC cache")
+    snapshot = workspace.snapshot(outputs)
+    tree = {**git_files, **snapshot.pointer_files}
+    files = tuple(
+        [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
+        + [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
+    )
+    file_list = FileList(files).to_bytes()
+    commit = git.commit_snapshot({**tree, FILE_LIST: file_list}, "hdversion backup")
+
+    reporter.step(f"pushing to remote '{settings.local_remote}'")
+    project.store.transfers.push(commit, settings.local_remote)
+    lacking = project.store.transfers.missing_in_remote(
+        settings.local_remote, {f.md5: f.size for f in snapshot.files})
+    if lacking:
+        raise RemoteError(
+            f"the local remote '{settings.local_remote}' lacks {len(lacking)} object(s) after "
+            "the push; no backup was tagged"
+        )
+
+    metrics, params = workspace.metrics(), workspace.params()
+    outputs_entries = _output_entries(snapshot, uncached, files)
+    pause_point(project.root, PausePoint.BEFORE_TAG)
+    moment = now_utc()
+    timestamp = format_timestamp(moment)
+    while True:
+        manifest = Manifest(
+            timestamp=timestamp,
+            created_at=moment.isoformat(timespec="microseconds"),
+            host=host_name(),
+            user=user_name(),
+            hdversion_version=__version__,
+            dvc_version=_dvc_version(),
+            base_commit=git.head_commit(),
+            branch=git.branch(),
+            message=message,
+            outputs=outputs_entries,
+            total_files=len(files),
+            total_size=sum(f.size for f in files),
+            files_md5=md5_bytes(file_list),
+            missing=tuple(missing),
+            metrics=metrics,
+            params=params,
+            kind=kind,
+        )
+        # Two backups in one second: the second takes the next free second, so every tag
+        # stays a valid timestamp (created_at keeps the true time).
+        if git.create_tag(tag_for(timestamp), commit, manifest.to_json()):
+            break
+        timestamp = next_second(timestamp)
+
+    result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest), files)
+    pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
+    for remote in cloud_remotes:
+        reporter.step(f"pushing to remote '{remote}'")
+        result.remotes.append(push_and_confirm(project, result.backup, files, remote))
+    reporter.step("pushing the tag to the git remote")
+    result.git_remote = publish_tags(project, [result.backup.tag])
+    return result
+
+
+def _output_entries(snapshot: Snapshot, uncached: tuple[str, ...],
+                    files: tuple[FileEntry, ...]) -> tuple[OutputEntry, ...]:
+    """One entry per DVC output: cached ones as DVC hashes them, `cache: false` ones from
+    the files the backup commit holds for them."""
+    entries = [OutputEntry(o.path, o.md5, o.size, o.nfiles, "dvc") for o in snapshot.outputs]
+    for path in uncached:
+        members = [f for f in files if f.path == path or f.path.startswith(path + "/")]
+        if not members:
+            continue  # missing, and recorded as such
+        if len(members) == 1 and members[0].path == path:
+            md5 = members[0].md5
+        else:
+            listing = "".join(f"{f.path}\0{f.md5}\n" for f in members).encode()
+            md5 = md5_bytes(listing) + ".dir"
+        entries.append(OutputEntry(path, md5, sum(f.size for f in members), len(members),
+                                   "git"))
+    return tuple(sorted(entries, key=lambda o: o.path))
+
+
+def _git_tracked_files(root: Path, paths: tuple[str, ...], required: bool
+                       ) -> tuple[dict[str, bytes], list[str]]:
+    """The bytes of files (or of every file in folders) to keep in the backup commit, and
+    those missing; a missing file is skipped unless `required`."""
+    found: dict[str, bytes] = {}
+    missing: list[str] = []
+    for path in dict.fromkeys(paths):
+        file = root / path
+        if file.is_file():
+            found[path] = file.read_bytes()
+        elif file.is_dir():
+            for member in sorted(p for p in file.rglob("*") if p.is_file()):
+                found[member.relative_to(root).as_posix()] = member.read_bytes()
+        elif required:
+            missing.append(path)
+    return found, missing
+
+
+def _dvc_version() -> str:
+    from importlib.metadata import version
+
+    return version("dvc")

@@ -1,0 +1,62 @@
+"""Cache objects hdversion can trust: each re-hashed before use (DVC's checkout trusts any
+read-only cache file), a corrupt one quarantined (moved aside, never deleted) and fetched
+again from a remote, then re-hashed once more."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdversion.model.manifest import FileEntry
+from hdversion.model.timestamps import format_timestamp
+from hdversion.ops.project import Project
+from hdversion.paths import QUARANTINE
+from hdversion.util.clock import now_utc
+from hdversion.util.hashing import md5_file
+from hdversion.util.progress import Advance, Reporter
+
+
+@dataclass
+class CacheCheck:
+    bad: list[FileEntry] = field(default_factory=list)  # still missing or corrupt
+    quarantined: list[str] = field(default_factory=list)  # md5s moved aside
+
+
+def object_ok(project: Project, entry: FileEntry, advance: Advance, check: CacheCheck) -> bool:
+    """Re-hash a cache object; quarantine it if corrupt so that a fetch can replace it."""
+    path = project.store.cache_path(entry.md5)
+    if not path.is_file():
+        return False
+    if path.stat().st_size == entry.size and md5_file(path, advance)[0] == entry.md5:
+        return True
+    quarantine(project.root, path, entry.md5)
+    check.quarantined.append(entry.md5)
+    return False
+
+
+def quarantine(root: Path, path: Path, md5: str) -> Path:
+    """Move a damaged object aside; kept, not deleted: even a damaged copy is somebody's."""
+    folder = root / QUARANTINE
+    folder.mkdir(parents=True, exist_ok=True)
+    moved = folder / f"{md5}.{format_timestamp(now_utc())}.{os.getpid()}"
+    shutil.move(path, moved)
+    return moved
+
+
+def ensure_cached(project: Project, commit: str, entries: list[FileEntry], remote: str,
+                  reporter: Reporter) -> CacheCheck:
+    """Make every entry's object good in the cache, fetching what is missing or corrupt
+    from `remote`; what is still bad afterwards is reported, not raised."""
+    check = CacheCheck()
+    total = sum(e.size for e in entries)
+    advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache", total)
+    unusable = [e for e in entries if not object_ok(project, e, advance, check)]
+    if unusable:
+        reporter.step(f"fetching {len(unusable)} object(s) from remote '{remote}'")
+        project.store.transfers.fetch(commit, remote)
+        advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)",
+                                 sum(e.size for e in unusable))
+        check.bad = [e for e in unusable if not object_ok(project, e, advance, check)]
+    return check

@@ -1,0 +1,76 @@
+"""The catalog as the repository holds it: backup tags read in one git call, tags fetched from
+the git remote when a wanted backup is not known here, and each backup's file list (version 2:
+a file in the backup commit, checked against its tag)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from hdversion.errors import ManifestError
+from hdversion.gitrepo import GitRepo
+from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.manifest import FileEntry, FileList
+from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
+from hdversion.ops.project import Project
+from hdversion.paths import FILE_LIST
+
+
+def read_catalog(git: GitRepo) -> Catalog:
+    return Catalog.from_tags(git.tags(TAG_PREFIX))
+
+
+def catalog_with(project: Project, timestamp: str | None) -> Catalog:
+    """The catalog, with the backup tags of the git remote fetched when the wanted backup is
+    not known here (a fresh clone, or a backup made on another machine)."""
+    if timestamp is not None:
+        parse_timestamp(timestamp)
+    catalog = read_catalog(project.git)
+    known = {b.timestamp for b in catalog.backups}
+    if (timestamp in known) or (timestamp is None and known):
+        return catalog
+    remote = project.settings.git_remote
+    if remote is not None and remote in project.git.remote_names():
+        project.git.fetch_tags(remote, TAG_PREFIX + "*")
+        catalog = read_catalog(project.git)
+    return catalog
+
+
+def files_of(git: GitRepo, backup: Backup) -> tuple[FileEntry, ...]:
+    """Every file of a backup, validated against its tag."""
+    return files_of_many(git, [backup])[backup.tag]
+
+
+def files_of_many(git: GitRepo, backups: Iterable[Backup]) -> dict[str, tuple[FileEntry, ...]]:
+    """The file lists of many backups (by tag), read in one git call."""
+    backups = list(backups)
+    files = {b.tag: b.manifest.inline_files for b in backups
+             if b.manifest.inline_files is not None}
+    stored = [b for b in backups if b.manifest.inline_files is None]
+    for backup, data in zip(stored, git.read_files([(b.commit, FILE_LIST) for b in stored]),
+                            strict=True):
+        if data is None:
+            raise ManifestError(f"backup {backup.tag} has no file list ({FILE_LIST}) in its "
+                                "commit: its manifest is invalid")
+        try:
+            files[backup.tag] = FileList.parse(data, backup.manifest).files
+        except ManifestError as exc:
+            raise ManifestError(f"backup {backup.tag}: {exc.message}") from None
+    return files
+
+
+def known_md5s(git: GitRepo, catalog: Catalog, wanted: set[str]) -> set[str]:
+    """Which of `wanted` some backup holds. The tags' outputs answer for whole files; file
+    lists are read only for what they leave open."""
+    found = {o.md5 for b in catalog.backups for o in b.manifest.outputs} & wanted
+    if found == wanted:
+        return found
+    try:
+        lists = files_of_many(git, catalog.backups)
+    except ManifestError:
+        lists = {}
+        for backup in catalog.backups:
+            # An invalid backup holds nothing we can count on.
+            with contextlib.suppress(ManifestError):
+                lists[backup.tag] = files_of(git, backup)
+    return found | ({f.md5 for files in lists.values() for f in files} & wanted)

@@ -1,0 +1,20 @@
+"""Listing backups: the catalog, and with a remote, how complete each backup is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hdversion.model.catalog import Catalog
+from hdversion.ops.catalog import read_catalog
+from hdversion.ops.project import Project
+from hdversion.ops.remotes import completeness
+
+
+def list_backups(path: Path | None = None, remote: str | None = None
+                 ) -> tuple[Catalog, dict[str, int] | None]:
+    """The catalog, and with a remote: how many objects each backup lacks there."""
+    project = Project.open(path)
+    catalog = read_catalog(project.git)
+    lacking = None if remote is None else completeness(project, remote, catalog.backups)
+    project.journal("list", "ok", backups=len(catalog.backups), remote=remote)
+    return catalog, lacking

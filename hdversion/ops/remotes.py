@@ -1,0 +1,90 @@
+"""Storage remotes: DVC remotes by name (`s3`, `azure`, `gcp` or any other), their set-up,
+a probe that proves one works, and which backups each holds completely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdversion.errors import ConfigurationError, UsageError
+from hdversion.model.catalog import Backup
+from hdversion.model.storages import STORAGES, RemoteInfo, url_prefix
+from hdversion.ops.catalog import files_of_many
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.publish import dvc_objects
+
+# Never written to the tracked .dvc/config: they belong in the credentials file, the
+# environment, or `dvc remote modify --local`.
+SECRET_OPTIONS = ("secret_access_key", "access_key_id", "session_token", "connection_string",
+                  "account_key", "sas_token", "client_secret", "password", "credentialpath")
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    remote: str
+    steps: list[tuple[str, bool, str]]
+
+    @property
+    def ok(self) -> bool:
+        return [(step, ok) for step, ok, _ in self.steps] == [
+            ("write", True), ("read back", True), ("delete", True)]
+
+    def failure(self) -> ConfigurationError | None:
+        if self.ok:
+            return None
+        step, _, detail = next((s for s in self.steps if not s[1]), ("test", False, ""))
+        return ConfigurationError(f"remote {self.remote} does not work: {step} failed"
+                                  + (f": {detail}" if detail else ""))
+
+
+def remote_add(name: str, url: str, endpoint_url: str | None = None,
+               options: dict[str, str] | None = None, path: Path | None = None
+               ) -> RemoteInfo:
+    project = Project.open(path)
+    with locked_operation(project, "remote-add", remote=name, url=url):
+        info = add_remote(project, name, url, endpoint_url, options or {})
+        project.journal("remote-add", "ok", remote=name, url=url)
+        return info
+
+
+def remote_list(path: Path | None = None) -> list[RemoteInfo]:
+    return Project.open(path).store.session.remotes()
+
+
+def remote_test(name: str, path: Path | None = None) -> ProbeReport:
+    project = Project.open(path)
+    report = ProbeReport(name, project.store.transfers.probe(name))
+    project.journal("remote-test", "ok" if report.ok else "error", remote=name)
+    return report
+
+
+def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
+               options: dict[str, str]) -> RemoteInfo:
+    if "://" not in url and not url.startswith(("/", ".")):
+        prefixes = ", ".join(url_prefix(s) for s in STORAGES)
+        raise UsageError(f"remote URL {url!r} needs a scheme ({prefixes}) or a path")
+    expected = url_prefix(name) if name in STORAGES else None
+    if expected and not url.startswith(expected):
+        raise UsageError(f"the remote named '{name}' must be a {expected} URL, got {url!r}")
+    leaked = sorted(k for k in options if k in SECRET_OPTIONS)
+    if leaked:
+        raise UsageError(
+            f"refusing to write secret option(s) {', '.join(leaked)} to the tracked "
+            ".dvc/config",
+            hint="put them in config/cloud_credentials.json, the environment, or "
+                 "`dvc remote modify --local`",
+        )
+    if endpoint_url:
+        options = {**options, "endpointurl": endpoint_url}
+    project.store.session.add_remote(name, url, options)
+    return next(r for r in project.store.session.remotes() if r.name == name)
+
+
+def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[str, int]:
+    """How many objects each backup lacks in the remote, from one pass over its listing."""
+    files = files_of_many(project.git, backups)
+    needed = {b.tag: dvc_objects(files[b.tag]) for b in backups}
+    wanted = {md5: size for objects in needed.values() for md5, size in objects.items()}
+    lacking = project.store.transfers.missing_in_remote(remote, wanted)
+    return {b.tag: len(needed[b.tag].keys() & lacking) for b in backups}

@@ -1,0 +1,55 @@
+"""Filling the gaps of a remote: every backup it lacks is pushed (oldest first) and confirmed
+by the remote's own listing; the backup tags go to the git remote."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdversion.errors import PartialError
+from hdversion.ops.catalog import files_of_many, read_catalog
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.publish import RemoteOutcome, publish_tags, push_and_confirm
+from hdversion.ops.remotes import completeness
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    remote: str
+    already_complete: list[str]
+    pushed: dict[str, RemoteOutcome]  # by backup tag
+    git_remote: RemoteOutcome
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.pushed.values()) and self.git_remote.ok
+
+    def failure(self) -> PartialError | None:
+        failed = [tag for tag, outcome in self.pushed.items() if not outcome.ok]
+        if self.ok:
+            return None
+        what = (f"{len(failed)} backup(s) could not be pushed to {self.remote}" if failed
+                else f"the tags could not be pushed to git remote {self.git_remote.name}")
+        return PartialError(what, hint="fix the remote and run `hdversion sync` again")
+
+
+def sync(path: Path | None = None, remote: str = "s3", wait: float = 0) -> SyncReport:
+    project = Project.open(path)
+    with locked_operation(project, "sync", wait, remote=remote):
+        report = sync_remote(project, remote)
+        project.journal("sync", "ok" if report.ok else "partial", remote=remote,
+                        pushed={t: o.ok for t, o in report.pushed.items()})
+        return report
+
+
+def sync_remote(project: Project, remote: str) -> SyncReport:
+    """Push every backup the remote lacks (oldest first); the caller holds the lock."""
+    backups = list(reversed(read_catalog(project.git).backups))
+    gaps = completeness(project, remote, backups)
+    files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
+    done = [b.tag for b in backups if gaps[b.tag] == 0]
+    pushed = {b.tag: push_and_confirm(project, b, files[b.tag], remote)
+              for b in backups if gaps[b.tag]}
+    tags = publish_tags(project, [b.tag for b in backups])
+    return SyncReport(remote, done, pushed, tags)

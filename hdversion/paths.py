@@ -1,0 +1,28 @@
+"""Every path hdversion uses by default, relative to the repository root, in one place."""
+
+from __future__ import annotations
+
+# The protected project's settings (the `backup:` section) and cloud secrets.
+CONFIG_PATH = "config/config.yaml"
+CREDENTIALS_PATH = "config/cloud_credentials.json"
+
+# Files backed up through git when the settings do not name them; a default that the
+# repository lacks is skipped (any DVC repository works), a file named in the settings is not.
+DEFAULT_GIT_TRACKED = ("config/config.yaml", "params.yaml", "dvc.yaml")
+
+# The embedded default local remote: a DVC remote of this name, or else this directory.
+DEFAULT_LOCAL_REMOTE = "local"
+LOCAL_REMOTE_DIR = "backups"
+
+JOURNAL = "logs/hdversion.jsonl"
+
+# hdversion's own state, inside DVC's tmp directory (never tracked, never pushed).
+LOCK = ".dvc/tmp/hdversion.lock"
+PAUSE_MARKER = ".dvc/tmp/hdversion-paused"
+QUARANTINE = ".dvc/tmp/hdversion-quarantine"
+
+# Files staged beside their targets before an atomic rename.
+TEMP_PREFIX = ".hdversion-tmp-"
+
+# The complete per-file list of a version-2 backup, inside the backup commit's tree.
+FILE_LIST = ".hdversion/manifest.json"

@@ -1,0 +1,22 @@
+"""Who and where a run is: user and host names with the fallbacks that cron and containers
+need (no passwd entry, no hostname)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+
+
+def user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def host_name() -> str:
+    return socket.gethostname() or "localhost"
+
+
+def user_at_host() -> str:
+    return f"{user_name()}@{host_name()}"

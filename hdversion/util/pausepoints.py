@@ -1,0 +1,37 @@
+"""Named points where a test can freeze a run, to kill or interrupt it at a known step.
+
+HDVERSION_TEST_PAUSE=<point>:<seconds> makes the run write the marker file (paths.PAUSE_MARKER)
+and wait there until the test deletes it or the seconds pass. Unset, a pause point costs one
+environment lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from enum import StrEnum
+from pathlib import Path
+
+from hdversion.paths import PAUSE_MARKER
+
+
+class PausePoint(StrEnum):
+    BEFORE_TAG = "before-tag"
+    """Data committed and pushed to the local remote, no tag yet."""
+    BEFORE_CLOUD_PUSH = "before-cloud-push"
+    """Tagged, the cloud remote not yet pushed."""
+    BEFORE_RENAME = "before-rename"
+    """Restore has staged every file and renamed none."""
+
+
+def pause_point(root: Path, point: PausePoint) -> None:
+    spec = os.environ.get("HDVERSION_TEST_PAUSE", "")
+    name, _, seconds = spec.partition(":")
+    if name != point.value:
+        return
+    marker = root / PAUSE_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(os.getpid()))
+    deadline = time.monotonic() + float(seconds or 30)
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
