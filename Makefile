@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[pipeline,dev]'
 	touch $(STAMP)
 
 # Azurite (the Azure Blob emulator) for the cloud tests, pinned in package-lock.json.
@@ -38,6 +38,6 @@ lint: $(STAMP)
 constraints:
 	rm -rf /tmp/hdversion-pin && $(PYTHON) -m venv /tmp/hdversion-pin
 	/tmp/hdversion-pin/bin/pip install --quiet --upgrade pip
-	/tmp/hdversion-pin/bin/pip install --quiet '.[dev]'
+	/tmp/hdversion-pin/bin/pip install --quiet '.[pipeline,dev]'
 	{ echo "# Pinned versions for reproducible installs (make constraints regenerates)."; \
 	  /tmp/hdversion-pin/bin/pip freeze --exclude hdversion; } > constraints.txt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -24,7 +25,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 # Or every test repository leaves state under /var/tmp/dvc.
-os.environ.setdefault("DVC_SITE_CACHE_DIR", tempfile.mkdtemp(prefix="hdversion-dvc-site-"))
+if "DVC_SITE_CACHE_DIR" not in os.environ:
+    _SITE = tempfile.mkdtemp(prefix="hdversion-dvc-site-")
+    os.environ["DVC_SITE_CACHE_DIR"] = _SITE
+    atexit.register(shutil.rmtree, _SITE, True)
 
 pytest_plugins = ["tests.cloud_fixtures"]
 

@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+# The ML stack is the `pipeline` extra: without it (a light install) these tests skip.
+pytest.importorskip("joblib")
+pytest.importorskip("keras")
+pytest.importorskip("numpy")
+pytest.importorskip("optuna")
+pytest.importorskip("pandas")
+
 import joblib
 import keras
 import numpy as np
 import optuna
 import pandas as pd
-import pytest
 import yaml
 
 from hdversion.pipeline import evaluate, prepare, train, tune
