@@ -93,7 +93,8 @@ def test_the_scan_sees_the_seams_and_the_layers() -> None:
     found = modules()
     assert any(n.startswith("dvc") for n in found["datastore/session.py"])
     assert "git" in found["gitrepo/repo.py"]
-    assert "hdversion.api" in found["cli/cmd_backup.py"]
+    assert "hdversion.cli.lazy" in found["cli/cmd_backup.py"]
+    assert "hdversion.api" in found["cli/lazy.py"]
     assert "hdversion.ops.backup" in found["api.py"]
 
 

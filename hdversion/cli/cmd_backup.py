@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from hdversion import api
-from hdversion.cli import render
 from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
-from hdversion.cli.progress import reporter_for
 
 
 def backup(
@@ -24,7 +22,7 @@ def backup(
 ) -> None:
     """Back up every critical artifact: DVC cache + local remote, then a git tag."""
     extra = cloud_remote(cloud, storage, remote)
-    with reporter_for(as_json) as reporter:
+    with progress.reporter_for(as_json) as reporter:
         result = api.backup(message=message, allow_missing=allow_missing,
                             cloud_remotes=(extra,) if extra else (), reporter=reporter,
                             wait=wait)

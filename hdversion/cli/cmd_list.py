@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hdversion import api
-from hdversion.cli import render
+from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, cloud_remote
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from hdversion import api
-from hdversion.cli import render
 from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON
 from hdversion.errors import UsageError
 

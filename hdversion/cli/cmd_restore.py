@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from hdversion import api
-from hdversion.cli import render
 from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
-from hdversion.cli.progress import reporter_for
 
 
 def restore(
@@ -35,7 +33,7 @@ def restore(
 ) -> None:
     """Restore a backup, verified: nothing is touched until every object checks out."""
     source = cloud_remote(cloud, storage, remote)
-    with reporter_for(as_json) as reporter:
+    with progress.reporter_for(as_json) as reporter:
         result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
                              dry_run=dry_run, force=force, remote=source, reporter=reporter,
                              wait=wait)

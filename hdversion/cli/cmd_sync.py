@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hdversion import api
-from hdversion.cli import render
 from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON, REMOTE, STORAGE, WAIT, required_remote
 
 
