@@ -45,6 +45,18 @@ class DataStoreError(HdversionError):
     """DVC refused an operation (a broken dvc.yaml, an output it cannot hash...)."""
 
 
+class ChangedDuringBackupError(HdversionError):
+    """An artifact changed while it was being backed up: the cache might hold bytes that do
+    not match their checksum, so no backup was made."""
+
+    def __init__(self, paths: str) -> None:
+        super().__init__(
+            f"artifact(s) changed during the backup, no backup was made: {paths}",
+            hint="wait until whatever writes them (training, dvc repro) is done, then run "
+                 "hdversion backup again",
+        )
+
+
 class GitError(HdversionError):
     """A git command failed; `stderr` holds what git said."""
 
@@ -78,6 +90,19 @@ class VerificationError(HdversionError):
 
 class ManifestError(VerificationError):
     """A backup's manifest does not parse or does not agree with itself: it is not trusted."""
+
+
+class UnsafePathError(VerificationError):
+    """A backup asks to write a path it does not protect: the restore is refused whole."""
+
+    def __init__(self, backup: str | None, path: str, why: str) -> None:
+        source = f"backup {backup}" if backup else "the restore"
+        super().__init__(
+            f"refusing to restore: {source} would write {path!r}, which is {why}; "
+            "no file was changed",
+            hint="a backup tag may have been forged or damaged; restore another backup",
+        )
+        self.path = path
 
 
 class LockedError(HdversionError):

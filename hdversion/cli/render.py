@@ -13,6 +13,7 @@ from rich.table import Table
 from hdversion.api import BackupResult, ProbeReport, RestoreResult, SyncReport
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.storages import RemoteInfo
+from hdversion.paths import QUARANTINE
 from hdversion.util.clock import now_utc
 from hdversion.util.redact import redact
 
@@ -121,9 +122,19 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
 
 
 def restore_summary(result: RestoreResult) -> None:
+    if result.latest:
+        console.print(f"restoring the latest backup, {result.backup.tag} "
+                      f"({age(result.backup.manifest.created_at)} old)")
     if result.safety_backup:
         console.print(
             f"[yellow]unsaved changes were backed up first as {result.safety_backup.tag}[/]"
+        )
+    if result.would_make_safety_backup:
+        console.print("[yellow]unsaved changes would be backed up first in a safety backup[/]")
+    if result.quarantined:
+        console.print(
+            f"[yellow]{len(result.quarantined)} corrupt cache object(s) moved to "
+            f"{QUARANTINE}/ and fetched again: {', '.join(result.quarantined)}[/]"
         )
     console.print(restore_table(result))
 
@@ -145,8 +156,11 @@ def restore_json(result: RestoreResult) -> dict[str, Any]:
         "timestamp": result.backup.timestamp,
         "target": str(result.target),
         "dry_run": result.dry_run,
-        "verified": result.all_verified,
+        "latest": result.latest,
+        # A dry run verifies nothing: it says so rather than claiming success.
+        "verified": None if result.dry_run else result.all_verified,
         "safety_backup": result.safety_backup.tag if result.safety_backup else None,
+        "would_make_safety_backup": result.would_make_safety_backup,
         "quarantined_objects": result.quarantined,
         "files": [vars(f) for f in result.files],
     }

@@ -34,7 +34,14 @@ class Settings:
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{CONFIG_PATH} is not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise ConfigurationError(
+                f"{CONFIG_PATH} is not valid YAML{where}: {problem}",
+                hint="check the indentation and the quoting there (a tab, or a ':' in an "
+                     "unquoted value, are the usual causes)",
+            ) from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{CONFIG_PATH}: the file must hold a mapping")
         section = data.get("backup") or {}
@@ -44,6 +51,14 @@ class Settings:
         tracked = section.get("git_tracked_files", list(DEFAULT_GIT_TRACKED))
         if not isinstance(tracked, list) or not all(isinstance(p, str) for p in tracked):
             raise ConfigurationError(f"{CONFIG_PATH}: backup.git_tracked_files must be a list")
+        for item in tracked:
+            parts = item.replace("\\", "/").split("/")
+            if item.startswith(("/", "~")) or ".." in parts or (len(item) > 1 and item[1] == ":"):
+                raise ConfigurationError(
+                    f"{CONFIG_PATH}: backup.git_tracked_files holds {item!r}; every entry "
+                    "must be a path relative to the repository, inside it",
+                    hint="write it relative to the repository root, e.g. config/config.yaml",
+                )
         return cls(
             git_tracked_files=tuple(tracked),
             git_tracked_explicit=explicit,

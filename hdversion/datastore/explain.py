@@ -1,9 +1,18 @@
-"""Explaining what DVC and the cloud SDKs say, and failing fast on a dead endpoint."""
+"""Explaining what DVC and the cloud SDKs say, and failing fast on a dead endpoint.
+
+Failures are classified by the SDKs' exception types (found anywhere in the exception's
+chain), not by the words of their messages: "credentials missing" and "credentials refused"
+are different fixes, and neither is "the bucket does not exist"."""
 
 from __future__ import annotations
 
+import errno
+import logging
 import re
 import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -12,6 +21,60 @@ from hdversion.util.redact import redact
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
+
+# botocore ClientError codes, and HTTP statuses, that mean the credentials were refused.
+_REFUSED_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
+                  "InvalidClientTokenId", "ExpiredToken", "AuthorizationFailure",
+                  "AuthenticationFailed", "InvalidToken"}
+_REFUSED_STATUS = {401, 403}
+
+
+# A local store that cannot take a file: the fix is the user's (space, permissions).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                errno.EDQUOT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+
+
+@contextmanager
+def dvc_errors() -> Iterator[list[BaseException]]:
+    """The exceptions DVC logs while it runs: a failed transfer is logged object by object
+    with its cause, and then raised only as a count ("N files failed to upload")."""
+    collector = _Collector()
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    for logger in loggers:
+        logger.addHandler(collector)
+    try:
+        yield collector.errors
+    finally:
+        for logger in loggers:
+            logger.removeHandler(collector)
+
+
+def write_error_in(errors: list[BaseException]) -> OSError | None:
+    """The first error that says a local store cannot take a file."""
+    for error in errors:
+        for link in _chain(error):
+            if isinstance(link, OSError) and link.errno in WRITE_ERRNOS:
+                return link
+    return None
+
+
+def database_error_in(errors: list[BaseException]) -> sqlite3.OperationalError | None:
+    """DVC's own databases (state, index) failing to write: on a full disk, often first."""
+    for error in errors:
+        for link in _chain(error):
+            if isinstance(link, sqlite3.OperationalError):
+                return link
+    return None
 
 
 def check_reachable(repo: Repo, remote: str) -> None:
@@ -32,17 +95,67 @@ def check_reachable(repo: Repo, remote: str) -> None:
         ) from None
 
 
+def classify(exc: BaseException) -> str | None:
+    """'missing', 'refused' (credentials), 'unreachable', or None, from exception types."""
+    for link in _chain(exc):
+        kind = _classify_one(link)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _classify_one(exc: BaseException) -> str | None:
+    module = type(exc).__module__
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if module.startswith("botocore"):
+        if names & {"NoCredentialsError", "PartialCredentialsError"}:
+            return "missing"
+        if "ClientError" in names:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in _REFUSED_CODES:
+                return "refused"
+        if names & {"EndpointConnectionError", "ConnectTimeoutError"}:
+            return "unreachable"
+    if module.startswith("azure.core"):
+        if "ClientAuthenticationError" in names or (
+                "HttpResponseError" in names
+                and getattr(exc, "status_code", None) in _REFUSED_STATUS):
+            return "refused"
+        if "ServiceRequestError" in names:
+            return "unreachable"
+    if module.startswith("google.auth") and "DefaultCredentialsError" in names:
+        return "missing"
+    if module.startswith(("google", "gcsfs")) and getattr(exc, "code", None) in _REFUSED_STATUS:
+        return "refused"
+    if isinstance(exc, PermissionError):
+        return "refused"  # s3fs and adlfs turn refused credentials into PermissionError
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return "unreachable"
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def explain(repo: Repo, remote: str, exc: BaseException) -> str:
     """Turn what DVC and the SDKs say into what the user needs to know."""
     url = str(repo.config["remote"][remote]["url"])
-    text = f"{type(exc).__name__}: {exc}"
-    lowered = text.lower()
-    if any(word in lowered for word in ("credential", "accessdenied", "access denied",
-                                        "signature", "authoriz", "forbidden", "403",
-                                        "invalidaccesskeyid", "authentication")):
-        return redact(f"credentials refused or missing for {url} ({text})")
-    if any(word in lowered for word in ("connect", "unreachable", "timed out", "timeout",
-                                        "refused", "name or service")):
+    # The SDKs put whole response bodies (XML) into their messages: the first line says it.
+    text = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    kind = classify(exc)
+    if kind == "missing":
+        return redact(f"credentials missing for {url}: none in "
+                      "config/cloud_credentials.json, the environment or the SDK's profile "
+                      f"({text})")
+    if kind == "refused":
+        return redact(f"credentials refused for {url} ({text})")
+    if kind == "unreachable":
         return redact(f"cannot reach {url} ({text})")
     try:
         # The SDKs answer "does not exist" also when they cannot connect: ask only once
@@ -53,10 +166,15 @@ def explain(repo: Repo, remote: str, exc: BaseException) -> str:
     try:
         odb = repo.cloud.get_remote_odb(remote)
         bucket = urlsplit(url).netloc if "://" in url else None
-        if bucket and not odb.fs.exists(bucket):
-            kind = "container" if url.startswith("azure://") else "bucket"
-            return f"the {kind} '{bucket}' does not exist ({url})"
+        if bucket:
+            odb.fs.fs.ls(bucket, detail=False)
+    except FileNotFoundError:
+        kind = "container" if url.startswith("azure://") else "bucket"
+        return f"the {kind} '{bucket}' does not exist ({url})"
     except Exception as probe_exc:  # a second failure explains the first
+        second = classify(probe_exc)
+        if second in ("missing", "refused"):
+            return redact(f"credentials {second} for {url} ({text})")
         text = f"{text}; {type(probe_exc).__name__}: {probe_exc}"
     return redact(text)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +25,10 @@ from hdversion.errors import (
     DataStoreError,
     LockedError,
     NotARepositoryError,
+    WriteError,
 )
-from hdversion.model.storages import STORAGES, RemoteInfo, scheme_of
-from hdversion.paths import LOCAL_REMOTE_DIR
+from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
+from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -82,6 +86,11 @@ class DvcSession:
             ) from None
         except DvcException as exc:
             raise DataStoreError(f"DVC: {exc}") from None
+        except sqlite3.OperationalError as exc:
+            # DVC's state and index databases are the first writes to fail on a full disk.
+            raise WriteError(f"DVC could not write its databases: {exc}",
+                             hint="is the disk full? free space, then run hdversion again"
+                             ) from None
         finally:
             repo.close()
 
@@ -98,6 +107,14 @@ class DvcSession:
             if storage not in overrides and url:
                 overrides[storage] = {"url": url}
         if self.local_remote not in overrides:
+            if self.local_remote != DEFAULT_LOCAL_REMOTE:
+                # A typo must not silently send backups somewhere nobody looks.
+                raise ConfigurationError(
+                    f"backup.local_remote in {CONFIG_PATH} names '{self.local_remote}', but "
+                    "DVC has no remote of that name",
+                    hint=f"fix the name, or `hdversion remote add {self.local_remote} PATH`; "
+                    f"remotes: {', '.join(sorted(overrides)) or 'none'}",
+                )
             # The embedded default: a git-ignored directory in the repository.
             overrides[self.local_remote] = {"url": str(self.root / LOCAL_REMOTE_DIR)}
         for conf in overrides.values():
@@ -118,6 +135,34 @@ class DvcSession:
                 self._cache_root = Path(repo.cache.local.path)
         return self._cache_root / md5[:2] / md5[2:]
 
+    # -- guards --------------------------------------------------------------------------
+    def ensure_idle(self) -> None:
+        """LockedError (exit 6) while a dvc command (dvc repro...) holds DVC's lock: its
+        outputs are being rewritten, so neither a backup nor a restore may start."""
+        with self.open() as repo, repo.lock:
+            pass
+
+    def remove_stale_temp(self) -> list[Path]:
+        """Remove the partial files (`<name>.<token>.tmp`) that a killed DVC transfer left in
+        the cache and in the local remote. Called under hdversion's lock; DVC's lock is taken
+        here, so nothing in this repository is writing them. A store outside the repository
+        may be shared with other clones: there, only files untouched for an hour go."""
+        removed: list[Path] = []
+        with self.open() as repo, repo.lock:
+            stores = [Path(repo.cache.local.path)]
+            local = repo.config["remote"].get(self.local_remote, {}).get("url", "")
+            if local and scheme_of(str(local)) == LOCAL_SCHEME:
+                stores.append(Path(str(local)) / "files" / "md5")
+            for store in stores:
+                inside = store.resolve().is_relative_to(self.root)
+                removed += _remove_partials(store, min_age=0 if inside else 3600)
+        return removed
+
+    def ensure_remote(self, remote: str) -> None:
+        """ConfigurationError (exit 7) unless DVC knows a remote of that name."""
+        with self.open() as repo:
+            check_remote(repo, remote)
+
     # -- remote configuration ------------------------------------------------------------
     def remotes(self) -> list[RemoteInfo]:
         with self.open() as repo:
@@ -133,6 +178,25 @@ class DvcSession:
         with self.open() as repo, repo.config.edit("repo") as conf:
             conf["remote"][name] = {"url": url, "verify": "true", **options}
         self._overrides = None
+
+
+_PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
+
+
+def _remove_partials(store: Path, min_age: float) -> list[Path]:
+    removed: list[Path] = []
+    if not store.is_dir():
+        return removed
+    now = time.time()
+    for folder in [store, *(p for p in store.iterdir() if p.is_dir() and len(p.name) == 2)]:
+        for entry in os.scandir(folder):
+            if not (entry.is_file(follow_symlinks=False) and _PARTIAL.search(entry.name)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - entry.stat().st_mtime >= min_age:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def check_remote(repo: Repo, remote: str) -> None:

@@ -7,10 +7,18 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
-from hdversion.datastore.explain import check_reachable, explain
+from hdversion.datastore.explain import (
+    check_reachable,
+    database_error_in,
+    dvc_errors,
+    explain,
+    write_error_in,
+)
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.errors import RemoteError
+from hdversion.errors import RemoteError, WriteError
+from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_file
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
@@ -35,13 +43,57 @@ class Transfers:
             check_remote(repo, remote)
             check_reachable(repo, remote)
             method = repo.push if verb == "push" else repo.fetch
+            with dvc_errors() as logged:
+                try:
+                    method(revs=[revision], remote=remote, workspace=False)
+                except Exception as exc:  # DVC and the cloud SDKs raise anything
+                    cause = logged[0] if logged else exc
+                    url = str(repo.config["remote"][remote]["url"])
+                    written = write_error_in([*logged, exc])
+                    if verb == "push" and written and scheme_of(url) == LOCAL_SCHEME:
+                        raise WriteError(
+                            f"cannot write to the local remote '{remote}' at {url}: "
+                            f"{written.strerror or written}",
+                            hint="free space there or fix its permissions, or move the "
+                            f"remote (dvc remote modify {remote} url /other/disk)") from None
+                    database = database_error_in([*logged, exc])
+                    if database:
+                        raise WriteError(f"DVC could not write its databases during the "
+                                         f"{verb}: {database}",
+                                         hint="is the disk full? free space, then run "
+                                         "hdversion again") from None
+                    if written and verb == "fetch":
+                        raise WriteError(f"cannot write to the DVC cache while fetching from "
+                                         f"'{remote}': {written.strerror or written}") from None
+                    raise RemoteError(
+                        f"{verb} {'to' if verb == 'push' else 'from'} remote '{remote}' "
+                        "failed: " + explain(repo, remote, cause)
+                    ) from None
+
+    def preflight(self, remote: str) -> None:
+        """Before any work: the remote is configured, its endpoint answers, the credentials
+        are accepted and the bucket (container) exists; RemoteError (exit 7) otherwise."""
+        with self.session.open() as repo:
+            check_remote(repo, remote)
+            check_reachable(repo, remote)
+            url = str(repo.config["remote"][remote]["url"])
+            if scheme_of(url) == LOCAL_SCHEME:
+                return
+            odb = repo.cloud.get_remote_odb(remote)
+            bucket = urlsplit(url).netloc
             try:
-                method(revs=[revision], remote=remote, workspace=False)
+                # A listing, not `exists`: the SDKs answer "no" to `exists` also for refused
+                # or missing credentials; a listing raises what is really wrong.
+                odb.fs.fs.ls(bucket, detail=False)
+            except FileNotFoundError:
+                kind = "container" if url.startswith("azure://") else "bucket"
+                raise RemoteError(f"remote '{remote}' cannot be used: the {kind} '{bucket}' "
+                                  f"does not exist ({url})",
+                                  hint=f"create it, or point the remote elsewhere "
+                                  f"(hdversion remote add {remote} URL)") from None
             except Exception as exc:  # DVC and the cloud SDKs raise anything
-                raise RemoteError(
-                    f"{verb} {'to' if verb == 'push' else 'from'} remote '{remote}' failed: "
-                    + explain(repo, remote, exc)
-                ) from None
+                raise RemoteError(f"remote '{remote}' cannot be used: "
+                                  + explain(repo, remote, exc)) from None
 
     def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
         """Upload objects straight from the cache, each re-hashed first, replacing whatever

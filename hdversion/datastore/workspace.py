@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,8 +10,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from hdversion.datastore.session import DvcSession
-from hdversion.errors import DataStoreError
-from hdversion.util.atomic import atomic_write_bytes
+from hdversion.errors import ChangedDuringBackupError, DataStoreError, WriteError
+from hdversion.util.pausepoints import PausePoint, pause_point
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -71,40 +72,51 @@ class Workspace:
     def snapshot(self, outputs: list[Output]) -> Snapshot:
         """Commit the workspace's outputs to the cache and describe them, file by file.
 
-        DVC's state database spares unchanged files a re-hash. The pointer files are restored
-        to their bytes afterwards: a backup leaves the working tree as it found it.
+        This is `dvc commit --force` without its two hazards for a backup: the pointer files
+        (dvc.lock, *.dvc) are never written in place (their new bytes are made in memory and
+        go into the backup commit, so no instant of a backup leaves them changed or empty),
+        and nothing is hashed for DVC's run cache (which fails on a missing output that another
+        stage depends on). DVC's state database spares unchanged files a re-hash.
         """
         from dvc.exceptions import DvcException
 
-        pointer_paths = sorted({o.pointer_file for o in outputs})
-        before = {p: _read_or_none(self.root / p) for p in pointer_paths}
         missing = tuple(o.path for o in outputs if not (self.root / o.path).exists())
+        before = _stat_outputs(self.root, outputs)
         try:
-            with self.session.open() as repo:
-                # allow_missing: the caller has already decided about missing files.
-                # relink=False: with the default (copy) link type, relinking would rewrite
-                # every workspace file from the cache.
-                repo.commit(None, force=True, allow_missing=True, relink=False)
-            with self.session.open() as repo:
-                after = {p: (self.root / p).read_bytes() for p in pointer_paths}
-                described = list(self._describe(repo, skip=set(missing)))
+            with self.session.open() as repo, repo.lock:
+                stages = list(repo.index.stages)
+                for stage in stages:
+                    stage.save(allow_missing=True, run_cache=False)
+                    # relink=False: with the default (copy) link type, relinking would
+                    # rewrite every workspace file from the cache.
+                    stage.commit(allow_missing=True, relink=False)
+                pointer_files = _pointer_bytes(self.root, stages)
+                pause_point(self.root, PausePoint.AFTER_DVC_COMMIT)
+                described = list(self._describe(stages, repo, skip=set(missing)))
+        except FileNotFoundError as exc:
+            raise ChangedDuringBackupError(f"{exc.filename or exc}") from None
+        except OSError as exc:
+            raise WriteError(f"cannot write to the DVC cache: {exc.strerror or exc}"
+                             + (f" ({exc.filename})" if exc.filename else ""),
+                             hint="free space or fix the permissions of the cache "
+                             "(dvc cache dir shows where it is)") from None
         except DvcException as exc:
             raise DataStoreError(f"DVC could not commit the artifacts: {exc}") from None
-        finally:
-            for path, data in before.items():
-                current = _read_or_none(self.root / path)
-                if current != data:
-                    _restore_bytes(self.root / path, data)
+        after = _stat_outputs(self.root, outputs)
+        if after != before:
+            changed = sorted(p for p in before.keys() | after.keys()
+                             if before.get(p) != after.get(p))
+            raise ChangedDuringBackupError(", ".join(changed[:5]))
         return Snapshot(
             outputs=tuple(output for output, _ in described),
             files=tuple(file for _, files in described for file in files),
-            missing=missing, pointer_files=after,
+            missing=missing, pointer_files=pointer_files,
         )
 
-    def _describe(self, repo: Repo, skip: set[str]
+    def _describe(self, stages: list[Any], repo: Repo, skip: set[str]
                   ) -> Iterator[tuple[TrackedOutput, list[TrackedFile]]]:
         cache = repo.cache.local
-        for out in repo.index.outs:
+        for out in (out for stage in stages for out in stage.outs):
             if not out.use_cache:
                 continue
             path = Path(out.fs_path).relative_to(self.root).as_posix()
@@ -131,21 +143,49 @@ class Workspace:
             return _flatten_show(repo.params.show())
 
 
+def _stat_outputs(root: Path, outputs: list[Output]) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file of the outputs: a change while DVC hashes them means the
+    cache may hold bytes that do not match their name."""
+    stats: dict[str, tuple[int, int]] = {}
+    for output in outputs:
+        top = root / output.path
+        members = [top] if top.is_file() else (
+            [p for p in top.rglob("*") if p.is_file()] if top.is_dir() else [])
+        for member in members:
+            with contextlib.suppress(FileNotFoundError):
+                info = member.stat()
+                stats[member.relative_to(root).as_posix()] = (info.st_size, info.st_mtime_ns)
+    return stats
+
+
+def _pointer_bytes(root: Path, stages: list[Any]) -> dict[str, bytes]:
+    """The pointer files as `dvc commit` would write them, made in memory: dvc.lock (updated
+    stage by stage, comments and order kept) and each .dvc file."""
+    from dvc.stage import PipelineStage, serialize
+    from dvc.utils.serialize import dumps_yaml, parse_yaml_for_update
+
+    locks: dict[Path, list[Any]] = {}
+    made: dict[str, bytes] = {}
+    for stage in stages:
+        if isinstance(stage, PipelineStage):
+            locks.setdefault(Path(stage.dvcfile.path).with_name("dvc.lock"), []).append(stage)
+        else:
+            path = Path(stage.dvcfile.path)
+            made[path.relative_to(root).as_posix()] = dumps_yaml(
+                serialize.to_single_stage_file(stage)).encode()
+    for lock_path, lock_stages in locks.items():
+        text = lock_path.read_text() if lock_path.exists() else ""
+        data = parse_yaml_for_update(text, str(lock_path)) if text.strip() else None
+        if not data:
+            data = {"schema": "2.0"}
+        data["stages"] = data.get("stages", {})
+        for stage in lock_stages:
+            data["stages"].update(serialize.to_lockfile(stage))
+        made[lock_path.relative_to(root).as_posix()] = dumps_yaml(data).encode()
+    return made
+
+
 def _flatten_show(shown: dict[str, Any]) -> dict[str, Any]:
     """DVC's show() nests {rev: {"data": {file: {"data": ...}}}}; keep {file: data}."""
     workspace = shown.get("", {}).get("data", {})
     return {name: entry.get("data", {}) for name, entry in workspace.items() if "data" in entry}
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _restore_bytes(path: Path, data: bytes | None) -> None:
-    if data is None:
-        path.unlink(missing_ok=True)
-    else:
-        atomic_write_bytes(path, data)

@@ -61,22 +61,37 @@ class Catalog:
         backups.sort(key=lambda b: b.timestamp, reverse=True)
         return cls(backups, invalid)
 
-    def get(self, timestamp: str | None) -> Backup:
-        """The backup with that timestamp, or the newest regular one when None.
+    def get(self, timestamp: str | None, now: str | None = None) -> Backup:
+        """The backup with that timestamp, or the latest regular one when None.
 
-        Safety backups hold the state a restore replaced; "restore the latest" right after a
-        restore must not bring that state back, so they are restored only by timestamp.
+        The latest is the newest that is not in the future (`now`, a timestamp): a clock
+        gone wrong on one machine, or a forged tag dated 2099, must not decide what "the
+        latest" is. Safety backups hold the state a restore replaced; "restore the latest"
+        right after a restore must not bring that state back, so they are restored only by
+        timestamp.
         """
         if timestamp is None:
-            regular = [b for b in self.backups if b.manifest.kind != "safety"]
+            regular = [b for b in self.backups if b.manifest.kind != "safety"
+                       and (now is None or b.timestamp <= now)]
             if not regular:
-                raise BackupNotFoundError("there are no backups yet", hint="run `hdversion backup`")
+                future = [b.tag for b in self.backups if now is not None and b.timestamp > now]
+                raise BackupNotFoundError(
+                    "there are no backups yet" if not future else
+                    f"no backup is older than now; dated in the future: {', '.join(future)}",
+                    hint="run `hdversion backup`" if not future else
+                    "restore one by --timestamp if you trust it",
+                )
             return regular[0]
         parse_timestamp(timestamp)
         for backup in self.backups:
             if backup.timestamp == timestamp:
                 return backup
+        tag = tag_for(timestamp)
+        for name, why in self.invalid:
+            if name == tag:
+                raise ManifestError(f"backup {tag} exists but its manifest is invalid: {why}",
+                                    hint="restore another backup; `hdversion list` shows them")
         raise BackupNotFoundError(
-            f"no backup {tag_for(timestamp)}",
+            f"no backup {tag}",
             hint="`hdversion list` shows the backups there are",
         )

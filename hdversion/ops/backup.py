@@ -5,18 +5,24 @@ objects, which are harmless."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion import __version__
 from hdversion.datastore import Snapshot
-from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError, RemoteError
+from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry
 from hdversion.model.timestamps import format_timestamp, next_second, tag_for
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, publish_tags, push_and_confirm
+from hdversion.ops.publish import (
+    RemoteOutcome,
+    confirm_pushed,
+    publish_tags,
+    push_and_confirm,
+)
 from hdversion.paths import FILE_LIST
 from hdversion.util.atomic import discard, leftover_temp_files
 from hdversion.util.clock import now_utc
@@ -24,6 +30,8 @@ from hdversion.util.hashing import md5_bytes
 from hdversion.util.identity import host_name, user_name
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
+
+log = logging.getLogger("hdversion")
 
 
 @dataclass
@@ -80,6 +88,15 @@ def create_backup(
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock."""
     workspace, git, settings = project.store.workspace, project.git, project.settings
+    # While `dvc repro` runs, outputs come and go: say that, not "missing artifacts".
+    project.store.session.ensure_idle()
+    # Refuse before any work: a cloud remote that cannot be used would otherwise leave a
+    # local backup that the failure message does not mention.
+    for remote in cloud_remotes:
+        reporter.step(f"checking remote '{remote}'")
+        project.store.transfers.preflight(remote)
+    for partial in project.store.session.remove_stale_temp():
+        log.warning("removed %s, a partial file left by a killed transfer", partial)
     outputs = workspace.outputs()
     if not outputs:
         raise ConfigurationError(
@@ -113,14 +130,8 @@ def create_backup(
     commit = git.commit_snapshot({**tree, FILE_LIST: file_list}, "hdversion backup")
 
     reporter.step(f"pushing to remote '{settings.local_remote}'")
-    project.store.transfers.push(commit, settings.local_remote)
-    lacking = project.store.transfers.missing_in_remote(
-        settings.local_remote, {f.md5: f.size for f in snapshot.files})
-    if lacking:
-        raise RemoteError(
-            f"the local remote '{settings.local_remote}' lacks {len(lacking)} object(s) after "
-            "the push; no backup was tagged"
-        )
+    # Raises (no tag is made) unless the local remote holds every object.
+    confirm_pushed(project, commit, files, settings.local_remote)
 
     metrics, params = workspace.metrics(), workspace.params()
     outputs_entries = _output_entries(snapshot, uncached, files)
@@ -157,7 +168,7 @@ def create_backup(
     pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
     for remote in cloud_remotes:
         reporter.step(f"pushing to remote '{remote}'")
-        result.remotes.append(push_and_confirm(project, result.backup, files, remote))
+        result.remotes.append(push_and_confirm(project, commit, files, remote))
     reporter.step("pushing the tag to the git remote")
     result.git_remote = publish_tags(project, [result.backup.tag])
     return result

@@ -45,11 +45,23 @@ def quarantine(root: Path, path: Path, md5: str) -> Path:
     return moved
 
 
+def check_dir_objects(project: Project, dir_objects: list[str], check: CacheCheck) -> None:
+    """DVC's `.dir` objects (a directory's listing) are named by the md5 of their bytes: a
+    damaged one, even valid JSON, is quarantined so that a fetch brings a good copy instead
+    of following a wrong listing."""
+    for name in dir_objects:
+        path = project.store.cache_path(name)
+        if path.is_file() and md5_file(path)[0] != name.removesuffix(".dir"):
+            quarantine(project.root, path, name)
+            check.quarantined.append(name)
+
+
 def ensure_cached(project: Project, commit: str, entries: list[FileEntry], remote: str,
-                  reporter: Reporter) -> CacheCheck:
+                  reporter: Reporter, dir_objects: list[str] | None = None) -> CacheCheck:
     """Make every entry's object good in the cache, fetching what is missing or corrupt
     from `remote`; what is still bad afterwards is reported, not raised."""
     check = CacheCheck()
+    check_dir_objects(project, dir_objects or [], check)
     total = sum(e.size for e in entries)
     advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache", total)
     unusable = [e for e in entries if not object_ok(project, e, advance, check)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from hdversion.datastore import DataStore
 from hdversion.gitrepo import GitRepo
 from hdversion.paths import CREDENTIALS_PATH, LOCAL_REMOTE_DIR
 from hdversion.util import journal
+
+log = logging.getLogger("hdversion")
 
 
 @dataclass
@@ -35,4 +38,10 @@ class Project:
         return cls(root=git.root, git=git, store=store, settings=settings)
 
     def journal(self, operation: str, result: str, **details: object) -> None:
-        journal.record(self.root, self.settings.journal, operation, result, **details)
+        """One line in the journal. A journal that cannot be written (a full disk) is a
+        warning: the outcome of the operation, not of its log line, decides the exit code."""
+        try:
+            journal.record(self.root, self.settings.journal, operation, result, **details)
+        except OSError as exc:
+            log.warning("could not write the journal %s: %s", self.settings.journal,
+                        exc.strerror or exc)

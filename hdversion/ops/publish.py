@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hdversion.errors import RemoteError
-from hdversion.model.catalog import Backup
+from hdversion.errors import HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry
 from hdversion.ops.project import Project
 
@@ -24,25 +23,33 @@ def dvc_objects(files: Iterable[FileEntry]) -> dict[str, int]:
     return {f.md5: f.size for f in files if f.store == "dvc"}
 
 
-def push_and_confirm(project: Project, backup: Backup, files: Iterable[FileEntry],
+def push_and_confirm(project: Project, commit: str, files: Iterable[FileEntry],
                      remote: str) -> RemoteOutcome:
-    """Push a backup's objects to a remote and confirm them there by listing."""
+    """`confirm_pushed`, its failure reported as an outcome instead of raised."""
+    try:
+        confirm_pushed(project, commit, files, remote)
+    except HdversionError as exc:
+        return RemoteOutcome(remote, False, exc.message)
+    return RemoteOutcome(remote, True)
+
+
+def confirm_pushed(project: Project, commit: str, files: Iterable[FileEntry],
+                   remote: str) -> None:
+    """Push a backup's objects (those of its commit) to a remote and confirm them there by
+    the remote's own listing; what the listing lacks (an upload killed half-way, a truncated
+    object) is uploaded again from verified cache copies. Raises what still fails."""
     objects = dvc_objects(files)
     transfers = project.store.transfers
-    try:
-        transfers.push(backup.commit, remote)
-        lacking = transfers.missing_in_remote(remote, objects)
-        if lacking:
-            # DVC skips what it believes the remote has; a truncated or damaged object there
-            # is replaced from a verified cache copy.
-            transfers.upload_verified(remote, lacking)
-            lacking = transfers.missing_in_remote(remote, objects)
-    except RemoteError as exc:
-        return RemoteOutcome(remote, False, exc.message)
+    transfers.push(commit, remote)
+    lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
-        return RemoteOutcome(remote, False, f"{len(lacking)} object(s) missing after the push "
-                             "(not in the local cache either)")
-    return RemoteOutcome(remote, True)
+        # DVC skips what it believes the remote has; a truncated or damaged object there
+        # is replaced from a verified cache copy.
+        transfers.upload_verified(remote, lacking)
+        lacking = transfers.missing_in_remote(remote, objects)
+    if lacking:
+        raise RemoteError(f"{len(lacking)} object(s) missing in remote '{remote}' after the "
+                          "push (not in the local cache either)")
 
 
 def publish_tags(project: Project, tags: list[str]) -> RemoteOutcome:

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +20,22 @@ from typing import BinaryIO
 from hdversion.errors import UsageError, VerificationError, WriteError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
+from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
+from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.backup import create_backup
 from hdversion.ops.cache_objects import ensure_cached
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
+from hdversion.ops.trust import check_destination, check_paths
+from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import commit_staged, discard, leftover_temp_files, stage_copy
+from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
+
+log = logging.getLogger("hdversion")
 
 
 @dataclass
@@ -34,7 +43,9 @@ class FileReport:
     path: str
     md5: str
     size: int
-    action: str  # "restored", "unchanged", "would restore"
+    # "restored", "unchanged", "would restore"; for a file in a directory output that the
+    # backup lacks: "removed", "would remove", or "extra, kept" (in a --target directory)
+    action: str
     verified: bool | None = None
 
 
@@ -44,12 +55,14 @@ class RestoreResult:
     target: Path
     dry_run: bool
     files: list[FileReport]
+    latest: bool = False  # the backup was picked as the latest, not named
     safety_backup: Backup | None = None
+    would_make_safety_backup: bool = False  # --dry-run: unsaved changes would be saved first
     quarantined: list[str] = field(default_factory=list)
 
     @property
     def all_verified(self) -> bool:
-        return self.dry_run or all(f.verified for f in self.files)
+        return self.dry_run or all(f.verified for f in self.files if f.verified is not None)
 
     def failure(self) -> VerificationError | None:
         bad = [f.path for f in self.files if f.verified is False]
@@ -99,55 +112,153 @@ def restore_backup(
     reporter: Reporter = SILENT,
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
+    session = project.store.session
     remote = remote or project.settings.local_remote
+    session.ensure_idle()
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
     catalog = catalog_with(project, timestamp)
-    backup = catalog.get(timestamp)
+    session.ensure_remote(remote)
+    backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
     dest = (target or project.root).resolve()
-    entries = _select(backup, files_of(project.git, backup), list(only))
+    files = files_of(project.git, backup)
+    pointers = _pointer_files(project, backup, files)
+    check_paths(files, pointers, project.settings.git_tracked_files, backup.tag)
+    entries = _select(backup, files, list(only))
+    check_destination(dest, [e.path for e in entries])
     current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
     changing = [e for e in entries if current[e.path] != e.md5]
+    extras = _extra_files(dest, files, pointers, list(only))
+    remove_extras = target is None
     reports = [
         FileReport(e.path, e.md5, e.size, "unchanged" if current[e.path] == e.md5 else
                    ("would restore" if dry_run else "restored"))
         for e in entries
+    ] + [
+        FileReport(path, "", (dest / path).stat().st_size,
+                   ("would remove" if dry_run else "removed") if remove_extras
+                   else "extra, kept")
+        for path in extras
     ]
-    result = RestoreResult(backup, dest, dry_run, reports)
-    if dry_run:
-        return result
-
-    sources = _verified_sources(project, backup, changing, remote, result, reporter)
-    # A run killed between staging and renaming leaves temporary files; they are ours.
-    discard(leftover_temp_files(dest, [e.path for e in entries]))
-
+    result = RestoreResult(backup, dest, dry_run, reports, latest=timestamp is None)
+    _check_targets(dest, changing)
+    unsaved: list[str] = []
     if target is None and not force:
         present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
                    if current[e.path] is not None}
+        present.update({path: md5_file(dest / path)[0] for path in extras})
         known = known_md5s(project.git, catalog, {m for m in present.values() if m})
         unsaved = [p for p, md5 in present.items() if md5 not in known]
-        if unsaved:
-            reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
-            result.safety_backup = create_backup(
-                project,
-                message=f"before restoring {backup.timestamp}",
-                allow_missing=True,
-                kind="safety",
-            ).backup
+    if dry_run:
+        result.would_make_safety_backup = bool(unsaved)
+        return result
 
+    dir_objects = [md5 for path, data in pointers.items()
+                   for out, md5 in declared_dir_objects(path, data).items()
+                   if any(_within(e.path, out) for e in changing)]
+    for partial in session.remove_stale_temp():
+        log.warning("removed %s, a partial file left by a killed transfer", partial)
+    sources = _verified_sources(project, backup, changing, remote, result, reporter,
+                                dir_objects)
+    # A run killed between staging and renaming leaves temporary files; they are ours.
+    discard(leftover_temp_files(dest, [e.path for e in entries]))
+
+    if unsaved:
+        reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
+        result.safety_backup = create_backup(
+            project,
+            message=f"before restoring {backup.timestamp}",
+            allow_missing=True,
+            kind="safety",
+        ).backup
+
+    session.ensure_idle()
     _write_all(dest, changing, sources,
                reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
+    if remove_extras:
+        for path in extras:
+            (dest / path).unlink(missing_ok=True)
+        _remove_empty_folders(dest, extras)
 
     # Unchanged files were hashed against the manifest moments ago; restored ones now.
     advance = reporter.bytes(f"verifying {len(changing)} restored file(s)", _size(changing))
     for report in reports:
         if report.action == "unchanged":
             report.verified = True
-            continue
-        path = dest / report.path
-        md5, _ = md5_file(path, advance) if path.is_file() else ("", 0)
-        report.verified = md5 == report.md5
+        elif report.action == "restored":
+            written = dest / report.path
+            md5, _ = md5_file(written, advance) if written.is_file() else ("", 0)
+            report.verified = md5 == report.md5
+        elif report.action == "removed":
+            report.verified = not (dest / report.path).exists()
     return result
+
+
+def _pointer_files(project: Project, backup: Backup, files: tuple[FileEntry, ...]
+                   ) -> dict[str, bytes]:
+    """The backup's own pointer files, from its commit, checked against the manifest."""
+    wanted = [f for f in files if f.store == "git" and is_pointer_file(f.path)]
+    found = project.git.read_files([(backup.commit, f.path) for f in wanted])
+    pointers: dict[str, bytes] = {}
+    for entry, data in zip(wanted, found, strict=True):
+        if data is None or md5_bytes(data) != entry.md5:
+            raise VerificationError(
+                f"backup {backup.tag}: its commit's {entry.path} does not match the manifest; "
+                "no file was changed")
+        pointers[entry.path] = data
+    return pointers
+
+
+def _extra_files(dest: Path, files: tuple[FileEntry, ...], pointers: dict[str, bytes],
+                 only: list[str]) -> list[str]:
+    """Files inside the backup's directory outputs that the backup lacks (a restored
+    directory output must equal the backup, as `dvc checkout` makes it)."""
+    listed = {f.path for f in files}
+    declared = {out for path, data in pointers.items() for out in declared_outputs(path, data)}
+    folders = [out for out in declared
+               if any(p.startswith(out + "/") for p in listed)
+               and (not only or any(_within(out, o.strip("/")) for o in only))]
+    extras: list[str] = []
+    for folder in folders:
+        top = dest / folder
+        if not top.is_dir() or top.is_symlink():
+            continue
+        for member in top.rglob("*"):
+            relative = member.relative_to(dest).as_posix()
+            if (member.is_file() or member.is_symlink()) and relative not in listed \
+                    and not member.name.startswith(TEMP_PREFIX):
+                extras.append(relative)
+    return sorted(extras)
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def _check_targets(dest: Path, entries: list[FileEntry]) -> None:
+    """Every target can take a file: checked before anything is staged, so that a directory
+    where a file should be (or a file where a folder should be) changes nothing."""
+    for entry in entries:
+        target = dest / entry.path
+        if target.is_dir() and not target.is_symlink():
+            raise WriteError(f"cannot restore {entry.path}: a directory is in its place; "
+                             "no file was changed", hint=f"move {target} away, then restore")
+        for parent in target.parents:
+            if parent == dest or dest not in parent.parents:
+                break
+            if parent.exists() and not parent.is_dir():
+                raise WriteError(
+                    f"cannot restore {entry.path}: {parent.relative_to(dest)} is a file, not "
+                    "a folder; no file was changed", hint=f"move {parent} away, then restore")
+
+
+def _remove_empty_folders(dest: Path, removed: list[str]) -> None:
+    for path in sorted(removed, key=lambda p: p.count("/"), reverse=True):
+        for parent in (dest / path).parents:
+            if parent == dest:
+                break
+            with contextlib.suppress(OSError):  # not empty, or already gone
+                parent.rmdir()
 
 
 def _size(entries: Iterable[FileEntry]) -> int:
@@ -198,7 +309,7 @@ class _Source:
 
 def _verified_sources(
     project: Project, backup: Backup, entries: list[FileEntry], remote: str,
-    result: RestoreResult, reporter: Reporter,
+    result: RestoreResult, reporter: Reporter, dir_objects: list[str],
 ) -> dict[str, _Source]:
     sources: dict[str, _Source] = {}
     bad: list[str] = []
@@ -210,7 +321,7 @@ def _verified_sources(
             sources[entry.path] = _Source(data=data)
 
     dvc_entries = [e for e in entries if e.store == "dvc"]
-    check = ensure_cached(project, backup.commit, dvc_entries, remote, reporter)
+    check = ensure_cached(project, backup.commit, dvc_entries, remote, reporter, dir_objects)
     result.quarantined += check.quarantined
     bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
             f"'{remote}')" for e in check.bad]

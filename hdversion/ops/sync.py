@@ -49,7 +49,7 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     gaps = completeness(project, remote, backups)
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
-    pushed = {b.tag: push_and_confirm(project, b, files[b.tag], remote)
+    pushed = {b.tag: push_and_confirm(project, b.commit, files[b.tag], remote)
               for b in backups if gaps[b.tag]}
     tags = publish_tags(project, [b.tag for b in backups])
     return SyncReport(remote, done, pushed, tags)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hdversion.errors import LockedError
+from hdversion.errors import ConfigurationError, LockedError
 from hdversion.paths import LOCK
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name
@@ -25,7 +25,15 @@ def repository_lock(root: Path, operation: str, timeout: float = 0) -> Iterator[
     from filelock import FileLock, Timeout
 
     path = root / LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot use {path.parent.relative_to(root)} for the lock: "
+            f"{exc.strerror or exc}",
+            hint=f"{path.parent.relative_to(root)} must be a folder DVC and hdversion can "
+                 "write; move away whatever is there",
+        ) from None
     info = path.with_suffix(".owner")
     lock = FileLock(str(path), timeout=timeout)
     try:

@@ -16,6 +16,9 @@ from hdversion.paths import PAUSE_MARKER
 
 
 class PausePoint(StrEnum):
+    AFTER_DVC_COMMIT = "after-dvc-commit"
+    """Backup: DVC has hashed the outputs into the cache; the pointer files' new bytes exist
+    only in memory."""
     BEFORE_TAG = "before-tag"
     """Data committed and pushed to the local remote, no tag yet."""
     BEFORE_CLOUD_PUSH = "before-cloud-push"

@@ -1,0 +1,471 @@
+"""What broke when hdversion was attacked (issue 8), each with the test that failed before
+the fix: hostile manifests, crash windows, common disasters, wrong answers, unclear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hdversion.model.manifest import FileEntry, FileList
+from hdversion.paths import FILE_LIST, QUARANTINE
+from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, start_paused
+from tests.test_errors import HOLD_DVC_LOCK, assert_clean_failure, lock_held
+from tests.test_restore import (
+    MODEL,
+    backup,
+    corrupt,
+    object_path,
+    restore,
+    workspace_state,
+)
+
+V1_FIXTURE = Path(__file__).parent / "fixtures" / "manifest-v1.json"
+EVIL = b"[core]\n\tfsmonitor = touch pwned-by-a-forged-backup\n"
+STUDIES = "models/optuna"
+
+
+def tag_message(project: Project, tag: str) -> dict:
+    return json.loads(project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"))
+
+
+def put_in_cache(project: Project, data: bytes) -> str:
+    md5 = md5_bytes(data)
+    path = object_path(project.root / ".dvc" / "cache", md5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return md5
+
+
+def git_env(project: Project, **extra: str) -> dict[str, str]:
+    return {**os.environ, "GIT_INDEX_FILE": str(project.root / ".git" / "forge-index"), **extra}
+
+
+def forge(project: Project, made: dict, timestamp: str, version: int,
+          files: list[dict]) -> None:
+    """A hand-made backup tag (as anyone who can push a tag to `origin` can make one) that
+    claims `files`, on the real backup's data."""
+    entries = [FileEntry(f["path"], f["md5"], f["size"], f["store"]) for f in files]
+    if version == 1:
+        message = json.loads(V1_FIXTURE.read_text())
+        message.update(timestamp=timestamp, files=[vars(e) for e in entries])
+        commit = made["commit"]
+    else:
+        listing = FileList(tuple(entries)).to_bytes()
+        env = git_env(project)
+
+        def git(*args: str, data: bytes | None = None) -> str:
+            return subprocess.run(["git", *args], cwd=project.root, env=env, input=data,
+                                  check=True, capture_output=True).stdout.decode().strip()
+
+        git("read-tree", made["commit"])
+        blob = git("hash-object", "-w", "--stdin", data=listing)
+        git("update-index", "--add", "--cacheinfo", f"100644,{blob},{FILE_LIST}")
+        commit = git("commit-tree", git("write-tree"), "-p", made["commit"], "-m", "forged")
+        message = tag_message(project, made["tag"])
+        message.update(timestamp=timestamp, files_md5=md5_bytes(listing),
+                       total_files=len(entries), total_size=sum(e.size for e in entries))
+    subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-", f"backup/{timestamp}",
+                    commit], cwd=project.root, check=True, capture_output=True,
+                   input=json.dumps(message, separators=(",", ":")).encode())
+
+
+# -- 1. a backup's manifest is untrusted input ------------------------------------------------
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("path", [".git/config", ".git/hooks/pre-commit", ".dvc/config",
+                                  "models/.git/config", "notes/not-protected.txt"])
+def test_a_forged_backup_cannot_write_what_it_does_not_protect(
+        project: Project, version: int, path: str) -> None:
+    made = backup(project)
+    md5 = put_in_cache(project, EVIL)
+    files = [*made["files"], {"path": path, "md5": md5, "size": len(EVIL), "store": "dvc"}]
+    forge(project, made, "20240101_000000", version, files)
+    project.damage(MODEL)
+    guarded = [project.root / p for p in (".git/config", ".dvc/config", path)]
+    before = {p: p.read_bytes() if p.exists() else None for p in guarded}
+    state = workspace_state(project)
+    result = project.cli("restore", "--force", "--timestamp", "20240101_000000")
+    assert_clean_failure(result, 5, repr(path), "no file was changed")
+    assert {p: p.read_bytes() if p.exists() else None for p in guarded} == before
+    assert workspace_state(project) == state
+    assert not (project.root / "pwned-by-a-forged-backup").exists()
+    project.git("status")  # git still works, and runs nothing of the attacker's
+
+
+def test_a_forged_pointer_file_cannot_declare_an_output_outside(project: Project) -> None:
+    """The pointer files themselves come from the backup: one that declares `../x` is
+    refused too."""
+    made = backup(project)
+    evil_dvc = b"outs:\n- md5: " + md5_bytes(EVIL).encode() + b"\n  size: 48\n  path: ../../x\n"
+    blob_md5 = md5_bytes(evil_dvc)
+    env = git_env(project)
+    subprocess.run(["git", "read-tree", made["commit"]], cwd=project.root, env=env, check=True)
+    blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=project.root, env=env,
+                          input=evil_dvc, capture_output=True, check=True).stdout.decode().strip()
+    subprocess.run(["git", "update-index", "--add", "--cacheinfo", f"100644,{blob},evil.dvc"],
+                   cwd=project.root, env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=project.root, env=env, capture_output=True,
+                          check=True).stdout.decode().strip()
+    commit = subprocess.run(["git", "commit-tree", tree, "-m", "forged"], cwd=project.root,
+                            env=env, capture_output=True, check=True).stdout.decode().strip()
+    forged = {**made, "commit": commit}
+    files = [*made["files"], {"path": "evil.dvc", "md5": blob_md5, "size": len(evil_dvc),
+                              "store": "git"}]
+    forge(project, forged, "20240101_000000", 1, files)
+    result = project.cli("restore", "--force", "--timestamp", "20240101_000000")
+    assert_clean_failure(result, 5, "outside the workspace")
+    assert not (project.root / "evil.dvc").exists()
+
+
+def test_restore_never_writes_through_a_symlink_that_leads_out(project: Project,
+                                                              tmp_path: Path) -> None:
+    backup(project)
+    outside = tmp_path / "somewhere-else"
+    outside.mkdir()
+    shutil.rmtree(project.root / "models")
+    (project.root / "models").symlink_to(outside)
+    result = project.cli("restore", "--force")
+    assert_clean_failure(result, 5, "symbolic link", "no file was changed")
+    assert list(outside.iterdir()) == []
+
+
+# -- 2-4. crash windows ------------------------------------------------------------------------
+
+POINTER_FILES = ("dvc.lock", "data/raw/heart.csv.dvc")
+
+
+def test_pointer_files_are_never_written_during_a_backup(project: Project) -> None:
+    """kill -9 just after DVC has committed the changed artifacts: dvc.lock and *.dvc are as
+    they were (not changed, not empty), and the next backup works without help."""
+    backup(project)
+    project.damage(MODEL, b"a model changed outside dvc repro")
+    before = {p: project.read(p) for p in POINTER_FILES}
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_COMMIT, "backup")
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    assert len(project.git("tag").split()) == 1
+    made = backup(project)
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    # The backup commit, not the workspace, records the new state.
+    assert project.git("show", f"{made['tag']}:dvc.lock").encode() != before["dvc.lock"]
+    assert project.git("status", "--porcelain") == ""
+
+
+def test_a_truncated_object_in_the_local_remote_is_pushed_again(project: Project) -> None:
+    """What a push killed half-way leaves: the next backup repairs it."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    obj = object_path(project.root / "backups", md5)
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes()[:100])
+    backup(project, "-m", "after a killed push")
+    assert md5_file(obj)[0] == md5
+
+
+def test_partial_files_of_killed_transfers_are_removed(project: Project) -> None:
+    backup(project)
+    token = "A" * 22
+    partials = [project.root / ".dvc/cache/files/md5/ab" / f".{token}.tmp",
+                project.root / "backups/files/md5/cd" / f"cdef.{token}.tmp"]
+    bystander = project.root / "backups/files/md5/cd/notes.tmp"
+    for path in [*partials, bystander]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\0" * 1000)
+    result = project.cli("backup")
+    assert result.returncode == 0, result.stderr
+    assert not any(p.exists() for p in partials)
+    assert bystander.exists()
+    assert "partial file" in result.stderr
+
+
+# -- 5. a file deleted next to a file edited ---------------------------------------------------
+
+def add_report_stage(project: Project) -> None:
+    """A second stage that reads the Keras model: deleting the model then leaves a missing
+    input of another stage."""
+    with (project.root / "dvc.yaml").open("a") as stream:
+        stream.write(
+            "  report:\n"
+            f"    cmd: {sys.executable} -c \"import shutil; "
+            f"shutil.copy('{MODEL}', 'report.bin')\"\n"
+            f"    deps: [{MODEL}]\n"
+            "    outs: [report.bin]\n")
+    assert project.dvc("repro", "-q").returncode == 0
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "report stage")
+
+
+def test_a_deleted_artifact_beside_an_edited_one_is_restored(project: Project) -> None:
+    add_report_stage(project)
+    made = backup(project)
+    model, report_bytes = project.read(MODEL), project.read("report.bin")
+    (project.root / MODEL).unlink()
+    project.damage("report.bin", b"edited by hand")
+    code, report, stderr = restore(project)
+    assert code == 0, stderr
+    assert report["tag"] == made["tag"] and report["verified"] is True
+    assert project.read(MODEL) == model and project.read("report.bin") == report_bytes
+    safety = report["safety_backup"]
+    listed = {b["tag"]: b for b in json.loads(project.cli("list", "--json").stdout)}
+    assert listed[safety]["missing"] == [MODEL]
+
+
+def test_backup_allow_missing_beside_an_edited_file(project: Project) -> None:
+    add_report_stage(project)
+    backup(project)
+    (project.root / MODEL).unlink()
+    project.damage("report.bin", b"edited by hand")
+    made = backup(project, "--allow-missing")
+    assert made["missing"] == [MODEL]
+    assert md5_bytes(b"edited by hand") in {f["md5"] for f in made["files"]}
+
+
+# -- 6-8, 11, 18. refuse before any work -------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["--cloud", "--storage", "s3"], ["--remote", "typo"]])
+def test_a_remote_that_does_not_exist_is_refused_before_any_work(project: Project,
+                                                                 args: list[str]) -> None:
+    result = project.cli("backup", *args)
+    assert_clean_failure(result, 7, "no DVC remote named")
+    assert project.git("tag") == ""
+    assert not (project.root / "backups").exists()
+
+
+def test_a_typo_in_the_local_remote_setting_is_refused(project: Project) -> None:
+    config = project.root / "config" / "config.yaml"
+    config.write_text(config.read_text() + "  local_remote: lcoal\n")
+    result = project.cli("backup")
+    assert_clean_failure(result, 7, "'lcoal'", "no remote of that name")
+    assert project.git("tag") == ""
+    assert not (project.root / "backups").exists()
+
+
+def test_restore_waits_for_no_dvc_command(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    with lock_held(HOLD_DVC_LOCK, project.root, 60):
+        result = project.cli("restore", "--force")
+    assert_clean_failure(result, 6, "dvc command is running")
+    assert project.read(MODEL) == b"damaged"
+
+
+def test_backup_during_dvc_repro_says_dvc_is_running(project: Project) -> None:
+    (project.root / MODEL).unlink()  # as an output is, while `dvc repro` rebuilds it
+    with lock_held(HOLD_DVC_LOCK, project.root, 60):
+        result = project.cli("backup")
+    assert_clean_failure(result, 6, "dvc command is running")
+    assert "missing" not in result.stderr
+
+
+def test_restore_from_a_remote_that_does_not_exist(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    result = project.cli("restore", "--force", "--remote", "nosuch")
+    assert_clean_failure(result, 7, "no DVC remote named 'nosuch'")
+    assert project.read(MODEL) == b"damaged"
+
+
+# -- 9, 10. a restored directory equals the backup; a bad target changes nothing ---------------
+
+def test_a_restored_directory_output_equals_the_backup(project: Project) -> None:
+    made = backup(project)
+    extra = project.root / STUDIES / "study_9.pkl"
+    extra.write_bytes(b"a study the backup does not have")
+    code, report, stderr = restore(project)
+    assert code == 0, stderr
+    assert not extra.exists()
+    actions = {f["path"]: f["action"] for f in report["files"]}
+    assert actions[f"{STUDIES}/study_9.pkl"] == "removed"
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+    # It went into the safety backup first, and comes back from there.
+    safety = report["safety_backup"]
+    assert safety and safety != made["tag"]
+    code, _, stderr = restore(project, "--timestamp", safety.split("/")[1], "--only", STUDIES)
+    assert code == 0, stderr
+    assert extra.read_bytes() == b"a study the backup does not have"
+
+
+def test_extra_files_in_a_target_directory_are_kept_and_reported(project: Project,
+                                                                 tmp_path: Path) -> None:
+    backup(project)
+    target = tmp_path / "restored"
+    assert restore(project, "--target", str(target))[0] == 0
+    extra = target / STUDIES / "mine.pkl"
+    extra.write_bytes(b"the user's own file")
+    code, report, _ = restore(project, "--target", str(target))
+    assert code == 0 and extra.read_bytes() == b"the user's own file"
+    assert {f["path"]: f["action"] for f in report["files"]}[f"{STUDIES}/mine.pkl"] == \
+        "extra, kept"
+
+
+def test_a_directory_where_a_file_should_be_changes_nothing(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    blocked = project.root / "models" / "sklearn_mlp_model.joblib"
+    blocked.unlink()
+    blocked.mkdir()
+    (blocked / "inside").write_text("x")
+    before = workspace_state(project)
+    result = project.cli("restore", "--force")
+    assert_clean_failure(result, 1, "a directory is in its place", "no file was changed")
+    assert workspace_state(project) == before
+    assert not list(project.root.rglob(".hdversion-tmp-*"))
+
+
+# -- 12, 13. the journal is a warning; the latest is not in the future -------------------------
+
+def test_an_unwritable_journal_does_not_fail_a_backup(project: Project) -> None:
+    (project.root / "logs" / "hdversion.jsonl").mkdir(parents=True)
+    result = project.cli("backup", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "could not write the journal" in result.stderr
+    assert project.git("tag").split() == [json.loads(result.stdout)["tag"]]
+
+
+def test_a_backup_dated_in_the_future_is_not_the_latest(project: Project) -> None:
+    made = backup(project)
+    message = tag_message(project, made["tag"])
+    message["timestamp"] = "20990101_000000"
+    subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-",
+                    "backup/20990101_000000", made["commit"]], cwd=project.root, check=True,
+                   input=json.dumps(message).encode(), capture_output=True)
+    project.damage(MODEL)
+    shown = project.cli("restore", "--dry-run")
+    assert f"restoring the latest backup, {made['tag']}" in shown.stdout
+    code, report, _ = restore(project, "--force")
+    assert code == 0 and report["tag"] == made["tag"] and report["latest"] is True
+
+
+# -- 14-17. clear errors -----------------------------------------------------------------------
+
+def test_invalid_yaml_in_the_settings_is_one_line_with_its_position(project: Project) -> None:
+    (project.root / "config" / "config.yaml").write_text("backup:\n  local_remote: [a\n")
+    result = project.cli("backup")
+    assert_clean_failure(result, 7, "config/config.yaml is not valid YAML at line 3")
+    assert len(result.stderr.splitlines()) == 2  # the error and its hint
+
+
+def test_an_absolute_path_in_the_settings_is_refused(project: Project) -> None:
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [/etc/passwd]\n")
+    assert_clean_failure(project.cli("backup"), 7, "'/etc/passwd'", "relative")
+
+
+def test_dvc_tmp_that_is_a_file(project: Project) -> None:
+    shutil.rmtree(project.root / ".dvc" / "tmp", ignore_errors=True)
+    (project.root / ".dvc" / "tmp").write_text("not a folder")
+    assert_clean_failure(project.cli("backup"), 7, ".dvc/tmp")
+
+
+def _limit_file_size(size: int) -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_full_disk_during_the_push(project: Project) -> None:
+    """A full disk as the process sees it: a write past RLIMIT_FSIZE fails with EFBIG (DVC's
+    own databases are then the first to fail)."""
+    project.damage(MODEL, os.urandom(300_000))  # larger than DVC's databases grow
+    backup(project)
+    shutil.rmtree(project.root / "backups")
+    result = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup"],
+                            cwd=project.root, capture_output=True, text=True,
+                            preexec_fn=lambda: _limit_file_size(150_000))
+    assert_clean_failure(result, 1, "could not write", "disk full")
+    assert len(project.git("tag").split()) == 1
+
+
+def test_a_local_remote_that_cannot_take_a_file(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"a new model")
+    blocked = object_path(project.root / "backups", md5_bytes(b"a new model")).parent
+    shutil.rmtree(blocked, ignore_errors=True)
+    blocked.write_text("a file where the remote needs a folder")
+    result = project.cli("backup")
+    assert_clean_failure(result, 1, "cannot write to the local remote 'local'")
+    assert len(project.git("tag").split()) == 1
+
+
+def test_an_artifact_rewritten_during_the_backup(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"first version")
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_COMMIT, "backup")
+    project.damage(MODEL, b"second version, written while hashing")
+    pause_marker(project.root).unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "changed during the backup" in err and MODEL in err
+    assert len(project.git("tag").split()) == 1
+
+
+def test_an_empty_cache_and_an_unreachable_remote_give_a_short_message(
+        project: Project) -> None:
+    backup(project)
+    project.cli("remote", "add", "far", "s3://bucket/x", "--endpoint-url",
+                "http://127.0.0.1:9", check=True)
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    project.damage(MODEL)
+    result = project.cli("restore", "--force", "--remote", "far")
+    assert_clean_failure(result, 7, "'far'", "cannot reach")
+    assert len(result.stderr) < 400, result.stderr
+
+
+def test_a_tag_with_an_invalid_manifest_is_named(project: Project) -> None:
+    made = backup(project)
+    project.git("tag", "-a", "-m", '{"schema": "hdversion/manifest", "version": 2}',
+                "backup/20240101_000000", made["commit"])
+    result = project.cli("restore", "--timestamp", "20240101_000000")
+    assert_clean_failure(result, 5, "backup/20240101_000000 exists but its manifest is invalid")
+
+
+def test_a_damaged_directory_listing_is_fetched_again(project: Project) -> None:
+    """A `.dir` object that is still valid JSON, but not the listing its name promises."""
+    made = backup(project)
+    listing = next(o["md5"] for o in made["outputs"] if o["path"] == STUDIES)
+    member = next(f for f in made["files"] if f["path"].startswith(STUDIES + "/"))
+    cache = project.root / ".dvc" / "cache"
+    dir_object = object_path(cache, listing)
+    dir_object.chmod(0o644)
+    dir_object.write_text("[]")
+    object_path(cache, member["md5"]).unlink()
+    project.damage(member["path"])
+    code, report, stderr = restore(project, "--force")
+    assert code == 0, stderr
+    assert listing in report["quarantined_objects"]
+    assert md5_file(dir_object)[0] == listing.removesuffix(".dir")
+    assert md5_file(project.root / member["path"])[0] == member["md5"]
+
+
+# -- 19. what the output says ------------------------------------------------------------------
+
+def test_quarantined_objects_are_shown_to_people(project: Project) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    corrupt(object_path(project.root / ".dvc" / "cache", md5))
+    project.damage(MODEL)
+    result = project.cli("restore", "--force")
+    assert result.returncode == 0, result.stderr
+    assert md5 in result.stdout and QUARANTINE in result.stdout
+
+
+def test_dry_run_announces_the_safety_backup_and_claims_no_verification(
+        project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"unsaved work")
+    code, report, _ = restore(project, "--dry-run")
+    assert code == 0
+    assert report["would_make_safety_backup"] is True and report["verified"] is None
+    human = project.cli("restore", "--dry-run")
+    assert "would be backed up first in a safety backup" in human.stdout
+    assert len(project.git("tag").split()) == 1
