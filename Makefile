@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export KERAS_BACKEND := jax
 export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
 
-.PHONY: install demo test lint constraints clean-demo
+.PHONY: install demo test reliability lint constraints clean-demo
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP) node_modules/.installed
 	$(VENV)/bin/ruff check hdversion tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The long tier: kill -9 at every pause point and at random instants (docs/reliability.md).
+reliability: $(STAMP) node_modules/.installed
+	rm -f build/reliability.jsonl
+	$(VENV)/bin/pytest -m reliability $(PYTEST_ARGS)
+	$(PY) scripts/reliability_report.py build/reliability.jsonl
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hdversion tests bench

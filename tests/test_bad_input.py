@@ -1,0 +1,275 @@
+"""Bad input, as a table: each case's exit code and message, run through the real CLI.
+
+docs/reliability.md holds the same table; each case checks that its row there is current,
+so the documentation cannot drift from what hdversion does. After a deliberate change,
+`HDVERSION_WRITE_TABLE=1 pytest tests/test_bad_input.py` writes the new rows to
+build/bad-input.md, to paste into the documentation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, run_cli
+from tests.test_errors import HOLD_DVC_LOCK, HOLD_HDVERSION_LOCK, lock_held
+from tests.test_hardening import EVIL, forge, put_in_cache
+from tests.test_restore import MODEL, backup, corrupt, object_path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+TABLE_OUT = Path(__file__).resolve().parents[1] / "build" / "bad-input.md"
+DVC = str(Path(sys.executable).with_name("dvc"))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: tuple[str, ...]
+    code: int
+    phrase: str  # what the message must say
+    setup: Callable[[Project], None] | None = None
+    lock: str | None = None  # run while this lock holder script holds its lock
+
+
+def config(text: str) -> Callable[[Project], None]:
+    def write(project: Project) -> None:
+        (project.root / "config" / "config.yaml").write_text(text)
+    return write
+
+
+def credentials(text: str, tracked: bool = False) -> Callable[[Project], None]:
+    def write(project: Project) -> None:
+        path = project.root / "config" / "cloud_credentials.json"
+        path.write_text(text)
+        path.chmod(0o600)
+        if tracked:
+            project.git("add", "-f", str(path))
+        else:
+            with (project.root / ".gitignore").open("a") as ignore:
+                ignore.write("config/cloud_credentials.json\n")
+    return write
+
+
+def made(extra: Callable[[Project, dict], None] | None = None) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        data = backup(project)
+        if extra:
+            extra(project, data)
+    return setup
+
+
+def forged_git_config(project: Project, data: dict) -> None:
+    md5 = put_in_cache(project, EVIL)
+    forge(project, data, "20240101_000000", 2,
+          [*data["files"], {"path": ".git/config", "md5": md5, "size": len(EVIL),
+                            "store": "dvc"}])
+
+
+def invalid_manifest(project: Project, data: dict) -> None:
+    project.git("tag", "-a", "-m", '{"schema": "hdversion/manifest", "version": 2}',
+                "backup/20240101_000000", data["commit"])
+
+
+def corrupt_everywhere(project: Project, data: dict) -> None:
+    md5 = next(f["md5"] for f in data["files"] if f["path"] == MODEL)
+    corrupt(object_path(project.root / ".dvc" / "cache", md5))
+    corrupt(object_path(project.root / "backups", md5))
+    project.damage(MODEL)
+
+
+def models_link_out(project: Project, data: dict) -> None:
+    outside = project.root.parent / "outside"
+    outside.mkdir()
+    shutil.rmtree(project.root / "models")
+    (project.root / "models").symlink_to(outside)
+
+
+def directory_in_place(project: Project, data: dict) -> None:
+    project.damage(MODEL)
+    blocked = project.root / "models" / "sklearn_mlp_model.joblib"
+    blocked.unlink()
+    blocked.mkdir()
+
+
+def remote_blocked(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"new")
+    from hdversion.util.hashing import md5_bytes
+    folder = object_path(project.root / "backups", md5_bytes(b"new")).parent
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.write_text("not a folder")
+
+
+def unreachable_s3(project: Project) -> None:
+    run_cli(project.root, "remote", "add", "s3", "s3://bucket/p", "--endpoint-url",
+            "http://127.0.0.1:9", check=True)
+
+
+def not_git(project: Project) -> None:
+    shutil.rmtree(project.root / ".git")
+
+
+def not_dvc(project: Project) -> None:
+    shutil.rmtree(project.root / ".dvc")
+
+
+def nothing_tracked(project: Project) -> None:
+    for name in ("dvc.yaml", "dvc.lock", "data/raw/heart.csv.dvc"):
+        (project.root / name).unlink()
+
+
+def missing(path: str) -> Callable[[Project], None]:
+    def remove(project: Project) -> None:
+        (project.root / path).unlink()
+    return remove
+
+
+def tmp_is_a_file(project: Project) -> None:
+    shutil.rmtree(project.root / ".dvc" / "tmp", ignore_errors=True)
+    (project.root / ".dvc" / "tmp").write_text("x")
+
+
+GOOD_CONFIG = "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+
+CASES = [
+    # 2: usage
+    Case("timestamp with dashes", ("restore", "-t", "2025-03-31"), 2, "malformed timestamp"),
+    Case("timestamp with month 13", ("restore", "-t", "20251399_120000"), 2,
+         "invalid date or time"),
+    Case("empty timestamp", ("restore", "-t", ""), 2, "malformed timestamp"),
+    Case("unknown storage", ("backup", "--storage", "dropbox"), 2, "unknown storage"),
+    Case("--cloud without a storage", ("backup", "--cloud"), 2, "--cloud needs --storage"),
+    Case("--storage and --remote", ("backup", "--storage", "s3", "--remote", "x"), 2,
+         "not both"),
+    Case("sync without a remote", ("sync",), 2, "sync needs --storage"),
+    Case("remote s3 with a gs:// URL", ("remote", "add", "s3", "gs://b/p"), 2,
+         "must be a s3:// URL"),
+    Case("remote URL without a scheme", ("remote", "add", "x", "bucket"), 2,
+         "needs a scheme"),
+    Case("a secret as a remote option",
+         ("remote", "add", "s3", "s3://b/p", "-o", "secret_access_key=abcdef"), 2,
+         "refusing to write secret"),
+    Case("remote option without =", ("remote", "add", "x", "/tmp/x", "-o", "novalue"), 2,
+         "KEY=VALUE"),
+    Case("--only a path the backup lacks", ("restore", "--only", "no/such/file"), 2,
+         "has no file", made()),
+    # 4: no such backup
+    Case("restore with no backups", ("restore",), 4, "no backups yet"),
+    Case("restore an unknown timestamp", ("restore", "-t", "19990101_000000"), 4,
+         "no backup backup/19990101_000000", made()),
+    # 5: verification
+    Case("a forged tag writing .git/config", ("restore", "--force", "-t", "20240101_000000"),
+         5, "'.git/config'", made(forged_git_config)),
+    Case("a tag with an invalid manifest", ("restore", "-t", "20240101_000000"), 5,
+         "exists but its manifest is invalid", made(invalid_manifest)),
+    Case("an object corrupt in the cache and the remote", ("restore", "--force"), 5,
+         "no workspace file was changed", made(corrupt_everywhere)),
+    Case("models/ a symlink leading out", ("restore", "--force"), 5, "symbolic link",
+         made(models_link_out)),
+    # 6: locked
+    Case("another hdversion holds the lock", ("backup",), 6, "holds the repository lock",
+         lock="hdversion"),
+    Case("dvc repro holds DVC's lock (backup)", ("backup",), 6, "dvc command is running",
+         lock="dvc"),
+    Case("dvc repro holds DVC's lock (restore)", ("restore", "--force"), 6,
+         "dvc command is running", made(), lock="dvc"),
+    # 7: configuration and repository state
+    Case("not a git repository", ("backup",), 7, "not a git repository", not_git),
+    Case("not a DVC repository", ("backup",), 7, "not a DVC repository", not_dvc),
+    Case("nothing tracked by DVC", ("backup",), 7, "nothing to back up", nothing_tracked),
+    Case("an artifact missing", ("backup",), 7, "missing critical artifact", missing(MODEL)),
+    Case("a configured git-tracked file missing", ("backup",), 7, "params.yaml",
+         missing("params.yaml")),
+    Case("settings: invalid YAML", ("backup",), 7, "not valid YAML at line",
+         config("backup:\n  local_remote: [a\n")),
+    Case("settings: not a mapping", ("backup",), 7, "must hold a mapping", config("- a\n")),
+    Case("settings: backup not a mapping", ("backup",), 7, "'backup' must be a mapping",
+         config("backup: [1]\n")),
+    Case("settings: git_tracked_files not a list", ("backup",), 7, "must be a list",
+         config("backup:\n  git_tracked_files: params.yaml\n")),
+    Case("settings: an absolute git-tracked path", ("backup",), 7, "relative",
+         config("backup:\n  git_tracked_files: [/etc/passwd]\n")),
+    Case("settings: a git-tracked path with ..", ("backup",), 7, "inside it",
+         config("backup:\n  git_tracked_files: [../secrets.yaml]\n")),
+    Case("settings: a typo in local_remote", ("backup",), 7, "no remote of that name",
+         config(GOOD_CONFIG + "  local_remote: lcoal\n")),
+    Case("backup --remote that does not exist", ("backup", "--remote", "typo"), 7,
+         "no DVC remote named 'typo'"),
+    Case("backup --cloud with no such remote", ("backup", "--cloud", "--storage", "s3"), 7,
+         "no DVC remote named 's3'"),
+    Case("restore --remote that does not exist", ("restore", "--remote", "nosuch"), 7,
+         "no DVC remote named 'nosuch'", made()),
+    Case("backup --cloud, endpoint unreachable", ("backup", "--cloud", "--storage", "s3"), 7,
+         "cannot reach remote 's3'", unreachable_s3),
+    Case("remote test of an unknown remote", ("remote", "test", "nosuch"), 7,
+         "no DVC remote named 'nosuch'"),
+    Case("credentials file tracked by git", ("backup",), 7, "tracked by git",
+         credentials("{}", tracked=True)),
+    Case("credentials file not JSON", ("backup",), 7, "not valid JSON", credentials("{")),
+    Case("credentials file with an unknown key", ("backup",), 7, "unknown key(s) aws_key",
+         credentials('{"aws_key": "x"}')),
+    Case(".dvc/tmp is a file", ("backup",), 7, ".dvc/tmp", tmp_is_a_file),
+    # 1: write errors
+    Case("a directory where a file should be", ("restore", "--force"), 1,
+         "a directory is in its place", made(directory_in_place)),
+    Case("the local remote cannot take a file", ("backup",), 1,
+         "cannot write to the local remote", remote_blocked),
+]
+
+HOLDERS = {"hdversion": HOLD_HDVERSION_LOCK, "dvc": HOLD_DVC_LOCK}
+
+
+def row(case: Case, message: str) -> str:
+    shown = message.replace("|", "\\|")
+    return f"| {case.name} | `hdversion {' '.join(case.argv)}` | {case.code} | {shown} |"
+
+
+def first_line(stderr: str, root: Path, case: Case) -> str:
+    """The error line, with what differs from run to run (paths, pids, backup times) named."""
+    line = next((ln for ln in stderr.splitlines() if ln.startswith("error: ")), "")
+    line = line.removeprefix("error: ").replace(str(root), "<repo>")
+    line = line.replace(str(root.parent), "<tmp>")
+    line = re.sub(r"pid \d+ on \S+ since \S+\)", "pid <pid> on <host> since <time>)", line)
+    return re.sub(r"\b\d{8}_\d{6}\b",
+                  lambda m: m.group(0) if m.group(0) in " ".join(case.argv) else "<T>", line)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(project: Project, case: Case) -> None:
+    if case.setup:
+        case.setup(project)
+    before = set(project.git("tag").split()) if (project.root / ".git").exists() else set()
+    if case.lock:
+        with lock_held(HOLDERS[case.lock], project.root, 60):
+            result = project.cli(*case.argv)
+    else:
+        result = project.cli(*case.argv)
+    assert result.returncode == case.code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.startswith("error: ")
+    assert case.phrase in result.stderr, result.stderr
+    if case.argv[0] == "backup" and (project.root / ".git").exists():
+        assert set(project.git("tag").split()) == before  # a failed backup leaves no tag
+    expected = row(case, first_line(result.stderr, project.root, case))
+    if os.environ.get("HDVERSION_WRITE_TABLE"):
+        TABLE_OUT.parent.mkdir(parents=True, exist_ok=True)
+        with TABLE_OUT.open("a") as stream:
+            stream.write(expected + "\n")
+    assert expected in DOC.read_text(), f"docs/reliability.md lacks the current row:\n{expected}"
+
+
+def test_the_table_has_enough_cases() -> None:
+    assert len(CASES) >= 40
+    assert len({c.name for c in CASES}) == len(CASES)
+    documented = [ln for ln in DOC.read_text().splitlines() if ln.startswith("| ")
+                  and "`hdversion" in ln]
+    assert len(documented) == len(CASES)
+
+

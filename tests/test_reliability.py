@@ -1,0 +1,170 @@
+"""The long reliability tier (`make reliability`): kill -9 at every pause point and at random
+instants, then check what must always hold. Figures go to docs/reliability.md.
+
+After every kill:
+- `git fsck` passes and every backup tag restores, verified, byte-identical to its manifest;
+- no workspace or pointer file is changed or partial (a killed backup writes none; a killed
+  restore leaves each file old or new);
+- the next run succeeds without help and leaves no staged file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import HDVERSION, Project, start_paused
+from tests.test_restore import MODEL, backup, restore, workspace_state
+
+pytestmark = pytest.mark.reliability
+
+RESULTS = Path(os.environ.get("HDVERSION_RELIABILITY_RESULTS",
+                              Path(__file__).resolve().parents[1] / "build" /
+                              "reliability.jsonl"))
+SEED = int(os.environ.get("HDVERSION_RELIABILITY_SEED", "20261126"))
+RANDOM_KILLS = int(os.environ.get("HDVERSION_RELIABILITY_KILLS", "50"))
+ARTIFACTS = (MODEL, "models/sklearn_mlp_model.joblib", "data/processed/processed_data.npz")
+
+
+def record(**fields: object) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as stream:
+        stream.write(json.dumps(fields, sort_keys=True) + "\n")
+
+
+def check_every_backup_restores(project: Project, tmp_path: Path) -> int:
+    """git fsck, then every backup restored into a fresh directory, verified against its
+    manifest (restore re-hashes every file it writes). Returns the number of backups."""
+    fsck = subprocess.run(["git", "fsck", "--no-progress"], cwd=project.root,
+                          capture_output=True, text=True)
+    assert fsck.returncode == 0, fsck.stderr
+    listed = json.loads(project.cli("list", "--json", check=True).stdout)
+    for entry in listed:
+        target = tmp_path / f"check-{entry['timestamp']}-{time.monotonic_ns()}"
+        code, report, stderr = restore(project, "--timestamp", entry["timestamp"],
+                                       "--target", str(target))
+        assert code == 0 and report["verified"] is True, (entry["tag"], stderr)
+        assert report["files"] and all(f["verified"] for f in report["files"])
+    return len(listed)
+
+
+def no_staged_files(project: Project) -> bool:
+    return not [p for p in project.root.rglob(TEMP_PREFIX + "*") if ".git" not in p.parts]
+
+
+@pytest.mark.parametrize("point", [PausePoint.AFTER_DVC_COMMIT, PausePoint.BEFORE_TAG])
+def test_kill_a_backup_at_each_pause_point(project: Project, tmp_path: Path,
+                                          point: PausePoint) -> None:
+    backup(project)
+    project.damage(MODEL, os.urandom(50_000))
+    before = workspace_state(project)
+    proc = start_paused(project.root, point, "backup")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert workspace_state(project) == before
+    assert len(project.git("tag").split()) == 1  # a killed backup leaves no tag
+    backup(project)  # the next run succeeds without help
+    assert workspace_state(project) == before
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="pause-point", operation="backup", point=point.value, backups=count, ok=True)
+
+
+def test_kill_a_restore_before_its_renames(project: Project, tmp_path: Path) -> None:
+    made = backup(project)
+    for path in ARTIFACTS:
+        project.damage(path, b"old " + path.encode())
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for path in ARTIFACTS:
+        assert project.read(path) == b"old " + path.encode()
+    code, report, stderr = restore(project, "--force")
+    assert code == 0 and report["tag"] == made["tag"], stderr
+    assert no_staged_files(project)
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="pause-point", operation="restore", point="before-rename", backups=count,
+           ok=True)
+
+
+def _kill_at(args: list[str], cwd: Path, delay: float) -> int | None:
+    proc = subprocess.Popen([HDVERSION, *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=delay)
+        return proc.returncode  # finished before the kill
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return None
+
+
+def _duration(args: list[str], cwd: Path) -> float:
+    started = time.monotonic()
+    subprocess.run([HDVERSION, *args], cwd=cwd, check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def test_kill_backups_at_random_instants(project: Project, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    backup(project)
+    project.damage(MODEL, os.urandom(50_000))
+    span = _duration(["backup"], project.root)  # how long one backup takes here
+    killed = finished = 0
+    for i in range(RANDOM_KILLS):
+        project.damage(MODEL, rng.randbytes(50_000))
+        before = workspace_state(project)
+        tags_before = set(project.git("tag").split())
+        outcome = _kill_at(["backup"], project.root, rng.uniform(0, span * 1.1))
+        if outcome is None:
+            killed += 1
+        else:
+            finished += 1
+            assert outcome == 0
+        assert workspace_state(project) == before, f"kill {i}: the workspace changed"
+        new_tags = set(project.git("tag").split()) - tags_before
+        assert len(new_tags) <= 1
+        for tag in new_tags:  # a tag that exists has all its data
+            code, report, stderr = restore(project, "--timestamp", tag.split("/")[1],
+                                           "--target", str(tmp_path / f"t{i}"))
+            assert code == 0 and report["verified"] is True, stderr
+    backup(project)  # and the next run succeeds without help
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="random", operation="backup", seed=SEED, runs=RANDOM_KILLS, killed=killed,
+           finished=finished, span_s=round(span, 2), backups=count, ok=True)
+
+
+def test_kill_restores_at_random_instants(project: Project, tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    made = backup(project)
+    good = {path: project.read(path) for path in ARTIFACTS}
+    for path in ARTIFACTS:
+        project.damage(path, b"x")
+    span = _duration(["restore", "--force"], project.root)
+    killed = finished = 0
+    for i in range(RANDOM_KILLS):
+        old = {path: rng.randbytes(1000) for path in ARTIFACTS}
+        for path, data in old.items():
+            project.damage(path, data)
+        outcome = _kill_at(["restore", "--force"], project.root, rng.uniform(0, span * 1.1))
+        killed += outcome is None
+        finished += outcome is not None
+        for path in ARTIFACTS:
+            now = project.read(path)
+            assert now in (old[path], good[path]), f"kill {i}: {path} is neither old nor new"
+    code, report, stderr = restore(project, "--force")
+    assert code == 0 and report["tag"] == made["tag"], stderr
+    assert no_staged_files(project)
+    assert all(md5_file(project.root / p)[0] == md5_bytes(good[p]) for p in ARTIFACTS)
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="random", operation="restore", seed=SEED + 1, runs=RANDOM_KILLS,
+           killed=killed, finished=finished, span_s=round(span, 2), backups=count, ok=True)
