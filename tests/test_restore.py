@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
-
-import pytest
 
 from hdversion.paths import QUARANTINE, TEMP_PREFIX
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
-from tests.conftest import Project, start_paused
+from tests.conftest import HDVERSION, Project, pause_marker, start_paused
 
 MODEL = "models/keras_mlp_model.h5"
 
@@ -189,31 +188,27 @@ def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: P
     assert workspace_state(project) == before
 
 
-def test_write_error_half_way_leaves_old_files(project: Project,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdversion import api
-    from hdversion.errors import HdversionError
-    from hdversion.ops import restore as restore_module
-    from hdversion.util import atomic
+def test_write_error_half_way_leaves_old_files(project: Project) -> None:
+    """A real write error: the restore runs under RLIMIT_FSIZE, so the large model cannot be
+    staged while the small files can. Nothing is renamed, the staged files are gone."""
+    import resource
+    import subprocess
 
+    big = os.urandom(300_000)  # larger than the limit below, and than DVC's databases grow
+    project.damage(MODEL, big)
     backup(project)
     project.damage(MODEL, b"old keras")
     project.damage("models/sklearn_mlp_model.joblib", b"old sklearn")
     project.damage("data/processed/processed_data.npz", b"old data")
     before = workspace_state(project)
-    calls = {"n": 0}
-    real = atomic.stage_copy
 
-    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(28, "No space left on device")
-        return real(*args, **kwargs)
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
 
-    monkeypatch.setattr(restore_module, "stage_copy", failing)
-    with pytest.raises(HdversionError, match="no file was changed"):
-        api.restore(project.root, force=True)
-    assert calls["n"] == 2
+    result = subprocess.run([HDVERSION, "restore", "--force"], cwd=project.root,
+                            capture_output=True, text=True, preexec_fn=limit)
+    assert result.returncode == 1, result.stderr
+    assert "no file was changed" in result.stderr and "File too large" in result.stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
 
@@ -283,27 +278,20 @@ def test_no_safety_backup_for_content_of_another_size_that_is_backed_up(project:
     assert code == 0 and report["safety_backup"] is None
 
 
-def test_a_file_changed_after_writing_fails_the_final_check(project: Project,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_a_file_changed_after_writing_fails_the_final_check(project: Project) -> None:
     """The final re-hash catches what happens after the rename (another writer, a bad disk):
-    no real device shows that on demand, so the rename is wrapped to spoil the file."""
-    from hdversion import api
-    from hdversion.ops import restore as restore_module
-
+    the restore is paused after its renames and the model is spoiled there."""
     backup(project)
     project.damage(MODEL)
-    real = restore_module.commit_staged
-
-    def rename_then_spoil(tmp: Path, target: Path) -> None:
-        real(tmp, target)
-        if target.name == Path(MODEL).name:
-            target.write_bytes(b"changed behind our back")
-
-    monkeypatch.setattr(restore_module, "commit_staged", rename_then_spoil)
-    result = api.restore(project.root, force=True)
-    assert not result.all_verified
-    assert [f.path for f in result.files if f.verified is False] == [MODEL]
+    proc = start_paused(project.root, PausePoint.AFTER_RENAME, "restore", "--force", "--json")
+    (project.root / MODEL).write_bytes(b"changed behind our back")
+    pause_marker(project.root).unlink()
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 5, stderr
+    report = json.loads(stdout)
+    assert report["verified"] is False
+    assert [f["path"] for f in report["files"] if f["verified"] is False] == [MODEL]
+    assert MODEL in stderr
 
 
 def test_a_cache_outside_the_repository(project: Project, tmp_path: Path) -> None:

@@ -173,13 +173,14 @@ def restore_backup(
         ).backup
 
     session.ensure_idle()
-    _write_all(dest, changing, sources,
+    _write_all(project.root, dest, changing, sources,
                reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
     if remove_extras:
         for path in extras:
             (dest / path).unlink(missing_ok=True)
         _remove_empty_folders(dest, extras)
 
+    pause_point(project.root, PausePoint.AFTER_RENAME)
     # Unchanged files were hashed against the manifest moments ago; restored ones now.
     advance = reporter.bytes(f"verifying {len(changing)} restored file(s)", _size(changing))
     for report in reports:
@@ -335,8 +336,8 @@ def _verified_sources(
     return sources
 
 
-def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source],
-               advance: Advance) -> None:
+def _write_all(root: Path, dest: Path, entries: list[FileEntry],
+               sources: dict[str, _Source], advance: Advance) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for entry in entries:
@@ -354,7 +355,7 @@ def _write_all(dest: Path, entries: list[FileEntry], sources: dict[str, _Source]
         raise
     renamed = 0
     try:
-        pause_point(dest, PausePoint.BEFORE_RENAME)
+        pause_point(root, PausePoint.BEFORE_RENAME)
         for tmp, target in staged:
             commit_staged(tmp, target)
             renamed += 1

@@ -25,6 +25,8 @@ class PausePoint(StrEnum):
     """Tagged, the cloud remote not yet pushed."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
+    AFTER_RENAME = "after-rename"
+    """Restore has renamed every file into place and not yet hashed them again."""
 
 
 def pause_point(root: Path, point: PausePoint) -> None:
