@@ -469,3 +469,64 @@ def test_dry_run_announces_the_safety_backup_and_claims_no_verification(
     human = project.cli("restore", "--dry-run")
     assert "would be backed up first in a safety backup" in human.stdout
     assert len(project.git("tag").split()) == 1
+
+
+# -- kills of sync, and many writers -----------------------------------------------------------
+
+def test_a_sync_killed_between_two_backups_is_finished_by_the_next(project: Project,
+                                                                  tmp_path: Path) -> None:
+    """Sync to a second disk (any DVC remote), killed after the first backup went over."""
+    first = backup(project)
+    project.damage(MODEL, b"second model")
+    second = backup(project)
+    project.cli("remote", "add", "disk2", str(tmp_path / "disk2"), check=True)
+    proc = start_paused(project.root, PausePoint.BETWEEN_SYNC_PUSHES, "sync", "--remote",
+                        "disk2")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    listed = json.loads(project.cli("list", "--json", "--remote", "disk2", check=True).stdout)
+    complete = {b["tag"]: b["complete"] for b in listed}
+    assert complete == {first["tag"]: True, second["tag"]: False}
+    done = project.cli("sync", "--remote", "disk2", "--json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(project.cli("list", "--json", "--remote", "disk2", check=True).stdout)
+    assert all(b["complete"] for b in listed)
+    # The second disk alone restores it (the cache and the local remote are gone).
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    shutil.rmtree(project.root / "backups")
+    project.damage(MODEL)
+    code, report, stderr = restore(project, "--force", "--remote", "disk2")
+    assert code == 0 and report["tag"] == second["tag"], stderr
+    assert project.read(MODEL) == b"second model"
+
+
+def test_a_second_run_fails_fast_or_waits(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"new")
+    first = start_paused(project.root, PausePoint.BEFORE_TAG, "backup", "--json")
+    refused = project.cli("backup", "--wait", "0")
+    assert_clean_failure(refused, 6, "holds the repository lock")
+    waiting = subprocess.Popen([str(Path(sys.executable).with_name("hdversion")), "backup",
+                                "--json", "--wait", "120"], cwd=project.root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pause_marker(project.root).unlink()
+    out_first, _ = first.communicate(timeout=120)
+    out_waiting, err_waiting = waiting.communicate(timeout=180)
+    assert first.returncode == 0 and waiting.returncode == 0, err_waiting
+    tags = {json.loads(out_first)["tag"], json.loads(out_waiting)["tag"]}
+    assert len(tags) == 2 and tags <= set(project.git("tag").split())
+
+
+def test_four_simultaneous_backups_all_succeed(project: Project, tmp_path: Path) -> None:
+    runs = [subprocess.Popen([str(Path(sys.executable).with_name("hdversion")), "backup",
+                              "--json", "--wait", "300", "-m", f"run {i}"], cwd=project.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(4)]
+    outputs = [run.communicate(timeout=400) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], [err for _, err in outputs]
+    tags = {json.loads(out)["tag"] for out, _ in outputs}
+    assert len(tags) == 4 and tags == set(project.git("tag").split())
+    for tag in tags:
+        code, report, stderr = restore(project, "--timestamp", tag.split("/")[1], "--target",
+                                       str(tmp_path / tag.replace("/", "-")))
+        assert code == 0 and report["verified"] is True, stderr

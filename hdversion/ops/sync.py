@@ -12,6 +12,7 @@ from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, publish_tags, push_and_confirm
 from hdversion.ops.remotes import completeness
+from hdversion.util.pausepoints import PausePoint, pause_point
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,11 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     gaps = completeness(project, remote, backups)
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
-    pushed = {b.tag: push_and_confirm(project, b.commit, files[b.tag], remote)
-              for b in backups if gaps[b.tag]}
+    pushed: dict[str, RemoteOutcome] = {}
+    for backup in (b for b in backups if gaps[b.tag]):
+        if pushed:
+            pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
+        pushed[backup.tag] = push_and_confirm(project, backup.commit, files[backup.tag],
+                                              remote)
     tags = publish_tags(project, [b.tag for b in backups])
     return SyncReport(remote, done, pushed, tags)

@@ -23,6 +23,8 @@ class PausePoint(StrEnum):
     """Data committed and pushed to the local remote, no tag yet."""
     BEFORE_CLOUD_PUSH = "before-cloud-push"
     """Tagged, the cloud remote not yet pushed."""
+    BETWEEN_SYNC_PUSHES = "between-sync-pushes"
+    """Sync has pushed (and confirmed) one backup and not yet the next."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
     AFTER_RENAME = "after-rename"
