@@ -53,6 +53,7 @@ os.environ["AWS_CONFIG_FILE"] = _EMPTY_AWS_CONFIG
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = _EMPTY_AWS_CONFIG
 
 import itertools  # noqa: E402
+import subprocess  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import TypeVar  # noqa: E402
@@ -77,12 +78,50 @@ _counter = itertools.count()
 ServerT = TypeVar("ServerT", bound=StorageServer)
 
 
+# Every credential a server accepts or refuses; after the session none may appear in what
+# the tests' runs left behind (see no_secret_left_behind).
+SECRETS: set[str] = set()
+
+
+def _register_secrets(server: StorageServer) -> None:
+    wrong = server.wrong_credentials_config() or {}
+    for value in [*server.dvc_remote_config("any")[1].values(), *wrong.values()]:
+        key = value.split("AccountKey=")[-1].split(";")[0] if "AccountKey=" in value else value
+        if len(key) >= 12:
+            SECRETS.add(key)
+
+
 def _serve(server: ServerT) -> Iterator[ServerT]:
     try:
         server.start()
+        _register_secrets(server)
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the session: no credential in any file, journal, config or backup tag that a
+    test's runs left, except the credentials files the tests themselves wrote."""
+    yield
+    if not SECRETS:
+        return
+    base = tmp_path_factory.getbasetemp()
+    leaks: list[str] = []
+    for path in base.rglob("*"):
+        if path.name == "cloud_credentials.json" or "/.git/objects/" in path.as_posix():
+            continue
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 5_000_000:
+            continue
+        data = path.read_bytes()
+        leaks += [f"{path}" for secret in SECRETS if secret.encode() in data]
+        if path.name == "HEAD" and path.parent.name == ".git":
+            tags = subprocess.run(["git", "for-each-ref", "--format=%(contents)", "refs/tags"],
+                                  cwd=path.parent.parent, capture_output=True, text=True)
+            leaks += [f"{path.parent.parent} (a tag message)" for secret in SECRETS
+                      if secret in tags.stdout]
+    assert not leaks, f"credentials left behind in: {sorted(set(leaks))[:10]}"
 
 
 @pytest.fixture(scope="session")
