@@ -530,3 +530,85 @@ def test_four_simultaneous_backups_all_succeed(project: Project, tmp_path: Path)
         code, report, stderr = restore(project, "--timestamp", tag.split("/")[1], "--target",
                                        str(tmp_path / tag.replace("/", "-")))
         assert code == 0 and report["verified"] is True, stderr
+
+
+# -- odd repository states ---------------------------------------------------------------------
+
+def test_backup_and_restore_on_a_detached_head(project: Project) -> None:
+    project.git("checkout", "-q", "--detach")
+    made = backup(project)
+    assert made["branch"] is None and made["base_commit"]
+    project.damage(MODEL)
+    code, report, stderr = restore(project)
+    assert code == 0 and report["verified"] is True, stderr
+    assert project.git("rev-parse", "--abbrev-ref", "HEAD").strip() == "HEAD"
+
+
+def plain_repository(root: Path, name: str, data: bytes, commit: bool) -> None:
+    root.mkdir(parents=True)
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+
+    sh("git", "init", "-q", "-b", "main")
+    sh("git", "config", "user.name", "Test")
+    sh("git", "config", "user.email", "test@example.invalid")
+    sh(str(Path(sys.executable).with_name("dvc")), "init", "-q")
+    target = root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    sh(str(Path(sys.executable).with_name("dvc")), "add", "-q", name)
+    if commit:
+        sh("git", "add", "-A")
+        sh("git", "commit", "-q", "-m", "first")
+
+
+def test_a_repository_without_any_commit(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    plain_repository(root, "model.bin", b"weights", commit=False)
+    made = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup", "--json"],
+                          cwd=root, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["base_commit"] is None
+    (root / "model.bin").chmod(0o644)
+    (root / "model.bin").write_bytes(b"ruined")
+    restored = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "restore",
+                               "--json"], cwd=root, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert (root / "model.bin").read_bytes() == b"weights"
+    assert subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root,
+                          capture_output=True).returncode != 0  # still no commit
+
+
+def test_unicode_and_spaces_in_paths(tmp_path: Path) -> None:
+    root = tmp_path / "projet à tester"
+    name = "données/modèle final ✓.bin"
+    plain_repository(root, name, b"poids du modele", commit=True)
+    made = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup", "--json"],
+                          cwd=root, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert name in {f["path"] for f in json.loads(made.stdout)["files"]}
+    (root / name).chmod(0o644)
+    (root / name).write_bytes(b"abime")
+    restored = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "restore",
+                               "--json"], cwd=root, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert (root / name).read_bytes() == b"poids du modele"
+    listed = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "list"],
+                            cwd=root, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_a_non_empty_target_directory(project: Project, tmp_path: Path) -> None:
+    """Files of the user's in --target are left alone; files the backup has are replaced."""
+    made = backup(project)
+    target = tmp_path / "target"
+    (target / "models").mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    (target / MODEL).write_bytes(b"an older model")
+    code, report, stderr = restore(project, "--target", str(target))
+    assert code == 0 and report["verified"] is True, stderr
+    assert (target / "notes.txt").read_text() == "mine"
+    expected = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    assert md5_file(target / MODEL)[0] == expected
+    assert report["safety_backup"] is None

@@ -79,21 +79,24 @@ def test_kill_a_backup_at_each_pause_point(project: Project, tmp_path: Path,
     record(kind="pause-point", operation="backup", point=point.value, backups=count, ok=True)
 
 
-def test_kill_a_restore_before_its_renames(project: Project, tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", [PausePoint.BEFORE_RENAME, PausePoint.AFTER_RENAME])
+def test_kill_a_restore_at_each_pause_point(project: Project, tmp_path: Path,
+                                            point: PausePoint) -> None:
     made = backup(project)
+    good = {path: project.read(path) for path in ARTIFACTS}
     for path in ARTIFACTS:
         project.damage(path, b"old " + path.encode())
-    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
+    proc = start_paused(project.root, point, "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for path in ARTIFACTS:
-        assert project.read(path) == b"old " + path.encode()
+        expected = b"old " + path.encode() if point == PausePoint.BEFORE_RENAME else good[path]
+        assert project.read(path) == expected
     code, report, stderr = restore(project, "--force")
     assert code == 0 and report["tag"] == made["tag"], stderr
     assert no_staged_files(project)
     count = check_every_backup_restores(project, tmp_path)
-    record(kind="pause-point", operation="restore", point="before-rename", backups=count,
-           ok=True)
+    record(kind="pause-point", operation="restore", point=point.value, backups=count, ok=True)
 
 
 def _kill_at(args: list[str], cwd: Path, delay: float) -> int | None:
