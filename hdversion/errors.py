@@ -88,6 +88,10 @@ class VerificationError(HdversionError):
     exit_code = ExitCode.VERIFICATION_FAILED
 
 
+class DamagedObjectError(VerificationError):
+    """A remote holds an object that is damaged (DVC could not read it back)."""
+
+
 class ManifestError(VerificationError):
     """A backup's manifest does not parse or does not agree with itself: it is not trusted."""
 

@@ -1,5 +1,5 @@
 """Print the figures of a `make reliability` run (build/reliability.jsonl) as the Markdown
-table that docs/reliability.md records."""
+tables that docs/reliability.md records."""
 
 from __future__ import annotations
 
@@ -11,19 +11,24 @@ from pathlib import Path
 
 def main(path: str) -> None:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line]
-    print(f"Machine: {platform.machine()}, Python {platform.python_version()}, "
-          f"{len(rows)} scenario(s).\n")
-    print("| scenario | operation | runs | killed | finished first | backups checked | "
+    kills = [r for r in rows if r["kind"] in ("pause-point", "random")]
+    damage = [r for r in rows if r["kind"] == "corruption"]
+    print(f"Machine: {platform.machine()}, {len(rows)} scenario(s), Python "
+          f"{platform.python_version()}.\n")
+    print("| kill -9 | operation | runs | killed | finished first | backups checked | "
           "every invariant held |")
     print("|---|---|---|---|---|---|---|")
-    for row in rows:
+    for row in kills:
         scenario = (f"pause point `{row['point']}`" if row["kind"] == "pause-point"
                     else f"random instants (seed {row['seed']}, span {row['span_s']} s)")
-        runs = row.get("runs", 1)
-        killed = row.get("killed", 1)
-        finished = row.get("finished", 0)
-        print(f"| {scenario} | {row['operation']} | {runs} | {killed} | {finished} | "
-              f"{row['backups']} | {'yes' if row['ok'] else 'NO'} |")
+        print(f"| {scenario} | {row['operation']} | {row.get('runs', 1)} | "
+              f"{row.get('killed', 1)} | {row.get('finished', 0)} | {row['backups']} | "
+              f"{'yes' if row['ok'] else 'NO'} |")
+    if damage:
+        print("\n| damage | object | store | outcome |")
+        print("|---|---|---|---|")
+        for row in damage:
+            print(f"| {row['damage']} | {row['object']} | {row['store']} | {row['outcome']} |")
 
 
 if __name__ == "__main__":

@@ -44,12 +44,30 @@ class _Collector(logging.Handler):
             self.errors.append(record.exc_info[1])
 
 
+DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
+
+
+@contextmanager
+def silenced_dvc() -> Iterator[None]:
+    """DVC's own console handlers (bound to the real stderr when DVC was imported) are set
+    aside while DVC runs: hdversion explains failures itself, in its own words."""
+    loggers = [logging.getLogger(name) for name in DVC_LOGGERS]
+    saved = [logger.handlers[:] for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [h for h in logger.handlers if isinstance(h, _Collector)]
+    try:
+        yield
+    finally:
+        for logger, handlers in zip(loggers, saved, strict=True):
+            logger.handlers = handlers
+
+
 @contextmanager
 def dvc_errors() -> Iterator[list[BaseException]]:
     """The exceptions DVC logs while it runs: a failed transfer is logged object by object
     with its cause, and then raised only as a count ("N files failed to upload")."""
     collector = _Collector()
-    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    loggers = [logging.getLogger(name) for name in DVC_LOGGERS]
     for logger in loggers:
         logger.addHandler(collector)
     try:
@@ -57,6 +75,18 @@ def dvc_errors() -> Iterator[list[BaseException]]:
     finally:
         for logger in loggers:
             logger.removeHandler(collector)
+
+
+def data_error_in(errors: list[BaseException]) -> BaseException | None:
+    """An object missing or corrupt in a remote (not a failure to reach it): a fetch that
+    meets one goes on, and the caller's own check of the cache says what is unusable."""
+    for error in errors:
+        for link in _chain(error):
+            names = {cls.__name__ for cls in type(link).__mro__}
+            if isinstance(link, FileNotFoundError) or names & {"ObjectFormatError",
+                                                                "DownloadError"}:
+                return link
+    return None
 
 
 def write_error_in(errors: list[BaseException]) -> OSError | None:

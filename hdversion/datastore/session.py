@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hdversion.config.credentials import CloudCredentials
+from hdversion.datastore.explain import silenced_dvc
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,
@@ -77,7 +78,7 @@ class DvcSession:
             # Some DVC calls (commit, metrics, params) resolve paths against the cwd. DVC's
             # progress bars write to sys.stderr when it is a terminal; hdversion draws its own.
             with contextlib.chdir(self.root), open(os.devnull, "w") as null, \
-                    contextlib.redirect_stderr(null):
+                    contextlib.redirect_stderr(null), silenced_dvc():
                 yield repo
         except LockError:
             raise LockedError(

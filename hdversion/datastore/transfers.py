@@ -11,13 +11,15 @@ from urllib.parse import urlsplit
 
 from hdversion.datastore.explain import (
     check_reachable,
+    classify,
+    data_error_in,
     database_error_in,
     dvc_errors,
     explain,
     write_error_in,
 )
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.errors import RemoteError, WriteError
+from hdversion.errors import DamagedObjectError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_file
 
@@ -62,6 +64,14 @@ class Transfers:
                                          f"{verb}: {database}",
                                          hint="is the disk full? free space, then run "
                                          "hdversion again") from None
+                    damaged = data_error_in([*logged, exc]) if classify(cause) is None \
+                        else None
+                    if damaged is not None and verb == "fetch":
+                        return  # missing or corrupt in the remote: the caller checks
+                    if damaged is not None:
+                        raise DamagedObjectError(
+                            f"push to remote '{remote}' met a damaged object there: "
+                            f"{type(damaged).__name__}: {damaged}") from None
                     if written and verb == "fetch":
                         raise WriteError(f"cannot write to the DVC cache while fetching from "
                                          f"'{remote}': {written.strerror or written}") from None
@@ -104,7 +114,8 @@ class Transfers:
             odb = repo.cloud.get_remote_odb(remote)
             for md5 in sorted(md5s):
                 source = self.session.cache_path(md5)
-                if not source.is_file() or md5_file(source)[0] != md5:
+                # A `.dir` listing is named by the md5 of its bytes too.
+                if not source.is_file() or md5_file(source)[0] != md5.removesuffix(".dir"):
                     continue
                 try:
                     odb.fs.put_file(str(source), odb.oid_to_path(md5))

@@ -20,6 +20,7 @@ from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,
     confirm_pushed,
+    needed_objects,
     publish_tags,
     push_and_confirm,
 )
@@ -131,10 +132,11 @@ def create_backup(
 
     reporter.step(f"pushing to remote '{settings.local_remote}'")
     # Raises (no tag is made) unless the local remote holds every object.
-    confirm_pushed(project, commit, files, settings.local_remote)
+    outputs_entries = _output_entries(snapshot, uncached, files)
+    objects = needed_objects(project, files, outputs_entries)
+    confirm_pushed(project, commit, objects, settings.local_remote)
 
     metrics, params = workspace.metrics(), workspace.params()
-    outputs_entries = _output_entries(snapshot, uncached, files)
     pause_point(project.root, PausePoint.BEFORE_TAG)
     moment = now_utc()
     timestamp = format_timestamp(moment)
@@ -168,7 +170,7 @@ def create_backup(
     pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
     for remote in cloud_remotes:
         reporter.step(f"pushing to remote '{remote}'")
-        result.remotes.append(push_and_confirm(project, commit, files, remote))
+        result.remotes.append(push_and_confirm(project, commit, objects, remote))
     reporter.step("pushing the tag to the git remote")
     result.git_remote = publish_tags(project, [result.backup.tag])
     return result

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hdversion.errors import HdversionError, RemoteError
-from hdversion.model.manifest import FileEntry
+from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
+from hdversion.model.manifest import FileEntry, OutputEntry
 from hdversion.ops.project import Project
 
 
@@ -23,24 +23,43 @@ def dvc_objects(files: Iterable[FileEntry]) -> dict[str, int]:
     return {f.md5: f.size for f in files if f.store == "dvc"}
 
 
-def push_and_confirm(project: Project, commit: str, files: Iterable[FileEntry],
+def needed_objects(project: Project, files: Iterable[FileEntry],
+                   outputs: Iterable[OutputEntry]) -> dict[str, int]:
+    """Every DVC object a backup needs in a remote: its files, and the listing (`.dir`
+    object) of each directory output, without which DVC cannot fetch the directory. A listing
+    is counted where the cache holds it (its size is known only there)."""
+    objects = dvc_objects(files)
+    for output in outputs:
+        if output.is_dir and output.store == "dvc":
+            listing = project.store.cache_path(output.md5)
+            if listing.is_file():
+                objects[output.md5] = listing.stat().st_size
+    return objects
+
+
+def push_and_confirm(project: Project, commit: str, objects: dict[str, int],
                      remote: str) -> RemoteOutcome:
     """`confirm_pushed`, its failure reported as an outcome instead of raised."""
     try:
-        confirm_pushed(project, commit, files, remote)
+        confirm_pushed(project, commit, objects, remote)
     except HdversionError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True)
 
 
-def confirm_pushed(project: Project, commit: str, files: Iterable[FileEntry],
+def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
                    remote: str) -> None:
     """Push a backup's objects (those of its commit) to a remote and confirm them there by
     the remote's own listing; what the listing lacks (an upload killed half-way, a truncated
     object) is uploaded again from verified cache copies. Raises what still fails."""
-    objects = dvc_objects(files)
     transfers = project.store.transfers
-    transfers.push(commit, remote)
+    try:
+        transfers.push(commit, remote)
+    except DamagedObjectError:
+        # DVC reads what it believes the remote has (a directory's listing) and stops at a
+        # damaged one: replace what the listing shows wrong, then push again.
+        transfers.upload_verified(remote, transfers.missing_in_remote(remote, objects))
+        transfers.push(commit, remote)
     lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
         # DVC skips what it believes the remote has; a truncated or damaged object there

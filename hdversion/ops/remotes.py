@@ -12,7 +12,7 @@ from hdversion.model.storages import STORAGES, RemoteInfo, url_prefix
 from hdversion.ops.catalog import files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import dvc_objects
+from hdversion.ops.publish import needed_objects
 
 # Never written to the tracked .dvc/config: they belong in the credentials file, the
 # environment, or `dvc remote modify --local`.
@@ -84,7 +84,8 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
 def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[str, int]:
     """How many objects each backup lacks in the remote, from one pass over its listing."""
     files = files_of_many(project.git, backups)
-    needed = {b.tag: dvc_objects(files[b.tag]) for b in backups}
+    needed = {b.tag: needed_objects(project, files[b.tag], b.manifest.outputs)
+              for b in backups}
     wanted = {md5: size for objects in needed.values() for md5, size in objects.items()}
     lacking = project.store.transfers.missing_in_remote(remote, wanted)
     return {b.tag: len(needed[b.tag].keys() & lacking) for b in backups}

@@ -10,7 +10,12 @@ from hdversion.errors import PartialError
 from hdversion.ops.catalog import files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, publish_tags, push_and_confirm
+from hdversion.ops.publish import (
+    RemoteOutcome,
+    needed_objects,
+    publish_tags,
+    push_and_confirm,
+)
 from hdversion.ops.remotes import completeness
 from hdversion.util.pausepoints import PausePoint, pause_point
 
@@ -54,7 +59,7 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     for backup in (b for b in backups if gaps[b.tag]):
         if pushed:
             pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
-        pushed[backup.tag] = push_and_confirm(project, backup.commit, files[backup.tag],
-                                              remote)
+        objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
+        pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
     tags = publish_tags(project, [b.tag for b in backups])
     return SyncReport(remote, done, pushed, tags)
