@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Test processes: most tests wait on a CLI subprocess, so two workers keep both cores busy.
+JOBS ?= 2
 STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export KERAS_BACKEND := jax
@@ -28,7 +30,7 @@ demo: $(STAMP)
 test: $(STAMP) node_modules/.installed
 	$(VENV)/bin/ruff check hdversion tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(JOBS) $(PYTEST_ARGS)
 
 # The long tier: kill -9 at every pause point and at random instants (docs/reliability.md).
 reliability: $(STAMP) node_modules/.installed

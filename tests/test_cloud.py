@@ -276,6 +276,7 @@ def test_remote_test_and_list(cloud: Cloud) -> None:
     assert not [name for name, value in secrets.items() if value and value in config]
 
 
+@pytest.mark.reliability  # long tier: a race with upload speed, not yet exact
 def test_s3_server_stopped_in_the_middle_of_a_push(project: Project, s3_server: StorageServer,
                                                     bucket_factory: Callable[[StorageServer], str]
                                                     ) -> None:

@@ -139,3 +139,16 @@ def test_not_json() -> None:
         Manifest.from_json("{")
     with pytest.raises(ManifestError):
         Manifest.from_json(json.dumps([1, 2]))
+
+
+def test_a_tag_message_stays_small_whatever_the_number_of_files() -> None:
+    """20,000 files in one directory output: the tag holds one entry for it; the file list
+    (in the commit) holds the files and is checked against it."""
+    members = tuple(FileEntry(f"data/images/img_{i:05d}.bin", f"{i:032x}", 12)
+                    for i in range(20_000))
+    listing = FileList(members).to_bytes()
+    tag = manifest(outputs=[{"path": "data/images", "md5": "a" * 32 + ".dir",
+                             "size": 240_000, "nfiles": 20_000, "store": "dvc"}],
+                   total_files=20_000, total_size=240_000, files_md5=md5_bytes(listing))
+    assert len(tag.to_json().encode()) < 16 * 1024
+    assert len(FileList.parse(listing, tag).files) == 20_000

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from hdversion.paths import FILE_LIST
 from hdversion.util.hashing import md5_file
@@ -25,6 +28,7 @@ def tag_message(project: Project, tag: str) -> str:
     return project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").strip()
 
 
+@pytest.mark.reliability  # long tier; the fast tier checks 2,000 files and the model 20,000
 def test_tag_message_stays_small_with_20000_files(project: Project) -> None:
     """A directory output of 20,000 files: the tag holds one entry for it, the commit the
     per-file list; list and restore still work."""
@@ -56,6 +60,22 @@ def test_tag_message_stays_small_with_20000_files(project: Project) -> None:
     assert code == 0, stderr
     assert [f["path"] for f in report["files"]] == [member]
     assert project.read(member) == original
+
+
+def test_a_directory_of_2000_files_restores_from_its_file_list(project: Project) -> None:
+    folder = project.root / "data" / "images"
+    folder.mkdir(parents=True)
+    for i in range(2_000):
+        (folder / f"img_{i:04d}.bin").write_bytes(i.to_bytes(4, "big") * 3)
+    assert project.dvc("add", "-q", "data/images").returncode == 0
+    made = backup(project)
+    manifest = json.loads(tag_message(project, made["tag"]))
+    [images] = [o for o in manifest["outputs"] if o["path"] == "data/images"]
+    assert images["nfiles"] == 2_000 and "files" not in manifest
+    shutil.rmtree(folder)
+    code, report, stderr = restore(project, "--force", "--only", "data/images")
+    assert code == 0 and report["verified"] is True, stderr
+    assert len(list(folder.iterdir())) == 2_000
 
 
 def write_v1_tag(project: Project, timestamp: str, files: list[dict[str, object]]) -> str:
