@@ -69,6 +69,8 @@ from tests.storage_servers import (  # noqa: E402
 )
 
 BACKEND_NAMES: list[BackendName] = ["s3", "azure", "gcp"]
+# The backends whose servers check credentials (the GCS emulator accepts any).
+AUTHENTICATING: list[BackendName] = ["s3", "azure"]
 _FIXTURE_OF: dict[BackendName, str] = {
     "s3": "s3_server",
     "azure": "azure_server",

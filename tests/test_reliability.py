@@ -252,3 +252,42 @@ def test_damage_in_the_local_remote(project: Project, how: str, kind: str) -> No
         outcome += "; the next backup repaired the remote"
     record(kind="corruption", store="local remote", object=kind, damage=how, outcome=outcome,
            ok=True)
+
+
+def test_kill_syncs_at_random_instants(project: Project, tmp_path: Path) -> None:
+    """Sync to a second disk (any DVC remote) killed at random instants: whatever the disk
+    holds is whole, and the next sync completes it so that the disk alone restores."""
+    import shutil
+
+    rng = random.Random(SEED + 2)
+    for i in range(3):
+        project.damage(MODEL, rng.randbytes(200_000))
+        backup(project, "-m", f"backup {i}")
+    disk = tmp_path / "disk2"
+    project.cli("remote", "add", "disk2", str(disk), check=True)
+    args = ["sync", "--remote", "disk2"]
+    span = _duration(args, project.root)
+    killed = finished = 0
+    for _ in range(RANDOM_KILLS):
+        shutil.rmtree(disk, ignore_errors=True)
+        outcome = _kill_at(args, project.root, rng.uniform(0, span * 1.1))
+        killed += outcome is None
+        finished += outcome is not None
+        for obj in (disk / "files" / "md5").rglob("*") if disk.exists() else []:
+            if obj.is_file() and not obj.name.endswith(".tmp"):
+                name = obj.parent.name + obj.name
+                assert md5_file(obj)[0] == name.removesuffix(".dir"), f"{obj} is not whole"
+    done = project.cli(*args)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(project.cli("list", "--json", "--remote", "disk2", check=True).stdout)
+    assert all(b["complete"] for b in listed)
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    shutil.rmtree(project.root / "backups")
+    count = 0
+    for entry in listed:
+        code, report, stderr = restore(project, "--timestamp", entry["timestamp"], "--remote",
+                                       "disk2", "--target", str(tmp_path / entry["timestamp"]))
+        assert code == 0 and report["verified"] is True, stderr
+        count += 1
+    record(kind="random", operation="sync", seed=SEED + 2, runs=RANDOM_KILLS, killed=killed,
+           finished=finished, span_s=round(span, 2), backups=count, ok=True)

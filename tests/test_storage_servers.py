@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cloud_fixtures import AUTHENTICATING
 from tests.storage_servers import StorageServer, port_accepts
 
 pytestmark = pytest.mark.cloud
@@ -89,12 +90,13 @@ def test_push_to_missing_bucket_fails(
     assert result.returncode != 0, result.stdout + result.stderr
 
 
+# The GCS emulator accepts any credentials: only the backends that authenticate.
+@pytest.mark.parametrize("cloud_backend", AUTHENTICATING, indirect=True)
 def test_push_with_wrong_credentials_fails(
     cloud_backend: StorageServer, bucket: str, dvc: DvcRun, tmp_path: Path
 ) -> None:
     wrong = cloud_backend.wrong_credentials_config()
-    if wrong is None:
-        pytest.skip(f"{cloud_backend.name} emulator accepts any credentials")
+    assert wrong is not None, f"{cloud_backend.name} should check credentials"
     (tmp_path / "repo" / "data.bin").write_bytes(b"some bytes\n")
     dvc("add", "-q", "data.bin")
     public, _ = cloud_backend.dvc_remote_config(bucket)
