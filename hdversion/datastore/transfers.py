@@ -22,6 +22,7 @@ from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.errors import DamagedObjectError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_file
+from hdversion.util.pausepoints import PausePoint, pause_point
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
@@ -113,6 +114,8 @@ class Transfers:
             check_remote(repo, remote)
             odb = repo.cloud.get_remote_odb(remote)
             for md5 in sorted(md5s):
+                if uploaded:
+                    pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
                 source = self.session.cache_path(md5)
                 # A `.dir` listing is named by the md5 of its bytes too.
                 if not source.is_file() or md5_file(source)[0] != md5.removesuffix(".dir"):

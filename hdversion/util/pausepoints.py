@@ -23,6 +23,9 @@ class PausePoint(StrEnum):
     """Data committed and pushed to the local remote, no tag yet."""
     BEFORE_CLOUD_PUSH = "before-cloud-push"
     """Tagged, the cloud remote not yet pushed."""
+    BETWEEN_UPLOADS = "between-uploads"
+    """A verified upload (objects a remote lacks or holds damaged) has sent one object and
+    not yet the next."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
     """Sync has pushed (and confirmed) one backup and not yet the next."""
     BEFORE_RENAME = "before-rename"
