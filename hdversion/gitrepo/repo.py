@@ -114,15 +114,6 @@ class GitRepo:
             return None
         return name or None
 
-    def read_file(self, rev: str, path: str) -> bytes | None:
-        """A file's bytes at a revision, or None if the revision has no such file."""
-        try:
-            out = self._git("cat-file", "blob", f"{rev}:{path}", binary=True)
-        except GitError:
-            return None
-        assert isinstance(out, bytes)
-        return out
-
     def read_files(self, specs: list[tuple[str, str]]) -> list[bytes | None]:
         """Many (revision, path) files in one `git cat-file --batch` call; None where a
         revision lacks the file."""

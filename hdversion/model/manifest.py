@@ -57,7 +57,7 @@ class OutputEntry:
         return self.md5.endswith(".dir")
 
     def holds(self, path: str) -> bool:
-        return path == self.path or path.startswith(self.path + "/")
+        return within(path, self.path)
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,11 @@ def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"{key} must be an object")
     return dict(value)
+
+
+def within(path: str, top: str) -> bool:
+    """`path` is `top` or lies inside the folder `top` (relative paths, forward slashes)."""
+    return path == top or path.startswith(top + "/")
 
 
 def check_path(path: Any) -> str:

@@ -13,7 +13,7 @@ from hdversion import __version__
 from hdversion.datastore import Snapshot
 from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError
 from hdversion.model.catalog import Backup
-from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry
+from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
 from hdversion.model.timestamps import format_timestamp, next_second, tag_for
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
@@ -89,15 +89,15 @@ def create_backup(
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock."""
     workspace, git, settings = project.store.workspace, project.git, project.settings
-    # While `dvc repro` runs, outputs come and go: say that, not "missing artifacts".
-    project.store.session.ensure_idle()
+    # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
+    # not "missing artifacts".
+    for partial in project.store.session.remove_stale_temp():
+        log.warning("removed %s, a partial file left by a killed transfer", partial)
     # Refuse before any work: a cloud remote that cannot be used would otherwise leave a
     # local backup that the failure message does not mention.
     for remote in cloud_remotes:
         reporter.step(f"checking remote '{remote}'")
         project.store.transfers.preflight(remote)
-    for partial in project.store.session.remove_stale_temp():
-        log.warning("removed %s, a partial file left by a killed transfer", partial)
     outputs = workspace.outputs()
     if not outputs:
         raise ConfigurationError(
@@ -182,7 +182,7 @@ def _output_entries(snapshot: Snapshot, uncached: tuple[str, ...],
     the files the backup commit holds for them."""
     entries = [OutputEntry(o.path, o.md5, o.size, o.nfiles, "dvc") for o in snapshot.outputs]
     for path in uncached:
-        members = [f for f in files if f.path == path or f.path.startswith(path + "/")]
+        members = [f for f in files if within(f.path, path)]
         if not members:
             continue  # missing, and recorded as such
         if len(members) == 1 and members[0].path == path:

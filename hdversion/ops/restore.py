@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from hdversion.errors import UsageError, VerificationError, WriteError
 from hdversion.model.catalog import Backup
-from hdversion.model.manifest import FileEntry
+from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.backup import create_backup
@@ -155,7 +155,7 @@ def restore_backup(
 
     dir_objects = [md5 for path, data in pointers.items()
                    for out, md5 in declared_dir_objects(path, data).items()
-                   if any(_within(e.path, out) for e in changing)]
+                   if any(within(e.path, out) for e in changing)]
     for partial in session.remove_stale_temp():
         log.warning("removed %s, a partial file left by a killed transfer", partial)
     sources = _verified_sources(project, backup, changing, remote, result, reporter,
@@ -217,8 +217,8 @@ def _extra_files(dest: Path, files: tuple[FileEntry, ...], pointers: dict[str, b
     listed = {f.path for f in files}
     declared = {out for path, data in pointers.items() for out in declared_outputs(path, data)}
     folders = [out for out in declared
-               if any(p.startswith(out + "/") for p in listed)
-               and (not only or any(_within(out, o.strip("/")) for o in only))]
+               if any(within(p, out) and p != out for p in listed)
+               and (not only or any(within(out, o.strip("/")) for o in only))]
     extras: list[str] = []
     for folder in folders:
         top = dest / folder
@@ -230,10 +230,6 @@ def _extra_files(dest: Path, files: tuple[FileEntry, ...], pointers: dict[str, b
                     and not member.name.startswith(TEMP_PREFIX):
                 extras.append(relative)
     return sorted(extras)
-
-
-def _within(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + "/")
 
 
 def _check_targets(dest: Path, entries: list[FileEntry]) -> None:
@@ -272,7 +268,7 @@ def _select(backup: Backup, files: tuple[FileEntry, ...], only: list[str]) -> li
     chosen: list[FileEntry] = []
     for raw in only:
         path = raw.strip("/")
-        matched = [f for f in files if f.path == path or f.path.startswith(path + "/")]
+        matched = [f for f in files if within(f.path, path)]
         if not matched:
             raise UsageError(f"backup {backup.timestamp} has no file {raw!r}")
         chosen += [f for f in matched if f not in chosen]
@@ -314,8 +310,9 @@ def _verified_sources(
 ) -> dict[str, _Source]:
     sources: dict[str, _Source] = {}
     bad: list[str] = []
-    for entry in (e for e in entries if e.store == "git"):
-        data = project.git.read_file(backup.commit, entry.path)
+    git_entries = [e for e in entries if e.store == "git"]
+    blobs = project.git.read_files([(backup.commit, e.path) for e in git_entries])
+    for entry, data in zip(git_entries, blobs, strict=True):
         if data is None or md5_bytes(data) != entry.md5:
             bad.append(f"{entry.path} (git blob of {backup.tag})")
         else:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from hdversion.errors import UnsafePathError
-from hdversion.model.manifest import FileEntry, check_path
+from hdversion.model.manifest import FileEntry, check_path, within
 from hdversion.model.pointers import declared_outputs, is_pointer_file
 
 FORBIDDEN_PARTS = (".git", ".dvc")
@@ -39,7 +39,7 @@ def check_paths(files: Iterable[FileEntry], pointer_bytes: Mapping[str, bytes],
             raise UnsafePathError(backup, path, "inside .git or .dvc")
         if is_pointer_file(path) and entry.store == "git":
             continue
-        if any(_within(path, out) for out in outputs + tracked):
+        if any(within(path, out) for out in outputs + tracked):
             continue
         raise UnsafePathError(backup, path, "neither a DVC output of the backup's pointer "
                               "files, a pointer file, nor a configured git-tracked file")
@@ -54,7 +54,3 @@ def check_destination(dest: Path, paths: Iterable[str]) -> None:
         if real != real_dest and real_dest not in real.parents:
             raise UnsafePathError(None, path, "reached through a symbolic link that leads "
                                   f"outside {dest}")
-
-
-def _within(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + "/")
