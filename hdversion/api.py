@@ -4,11 +4,14 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 
 from hdversion.ops.backup import BackupResult, backup
 from hdversion.ops.listing import list_backups
+from hdversion.ops.pins import PinResult, pin, unpin
+from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
 from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
-    "BackupResult", "ProbeReport", "RestoreResult", "SyncReport", "backup", "list_backups",
-    "remote_add", "remote_list", "remote_test", "restore", "sync",
+    "BackupResult", "PinResult", "ProbeReport", "PruneResult", "RestoreResult", "SyncReport",
+    "backup", "list_backups", "pin", "prune", "remote_add", "remote_list", "remote_test",
+    "restore", "sync", "unpin",
 ]

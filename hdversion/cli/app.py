@@ -10,7 +10,15 @@ import sys
 import typer
 
 from hdversion import __version__
-from hdversion.cli import cmd_backup, cmd_list, cmd_remote, cmd_restore, cmd_sync
+from hdversion.cli import (
+    cmd_backup,
+    cmd_list,
+    cmd_pin,
+    cmd_prune,
+    cmd_remote,
+    cmd_restore,
+    cmd_sync,
+)
 from hdversion.cli.handler import handled
 
 app = typer.Typer(
@@ -44,6 +52,9 @@ app.command("backup")(handled(cmd_backup.backup))
 app.command("list")(handled(cmd_list.list_backups))
 app.command("restore")(handled(cmd_restore.restore))
 app.command("sync")(handled(cmd_sync.sync))
+app.command("prune")(handled(cmd_prune.prune))
+app.command("pin")(handled(cmd_pin.pin))
+app.command("unpin")(handled(cmd_pin.unpin))
 app.add_typer(remote_app, name="remote")
 remote_app.command("add")(handled(cmd_remote.add))
 remote_app.command("list")(handled(cmd_remote.list_remotes))

@@ -14,9 +14,9 @@ def list_backups(
 ) -> None:
     """List backups, newest first; with a remote, whether each is complete there."""
     where = cloud_remote(cloud, storage, remote)
-    catalog, lacking = api.list_backups(remote=where)
+    catalog, lacking, pins = api.list_backups(remote=where)
     if as_json:
-        records = [render.backup_record(b) for b in catalog.backups]
+        records = [render.backup_record(b, pins.get(b.tag)) for b in catalog.backups]
         if lacking is not None:
             for record in records:
                 record["remote"] = where
@@ -24,6 +24,6 @@ def list_backups(
                 record["complete"] = lacking[record["tag"]] == 0
         render.emit_json(records)
     else:
-        render.console.print(render.catalog_table(catalog, lacking, where))
+        render.console.print(render.catalog_table(catalog, lacking, where, pins))
     for tag, why in catalog.invalid:
         render.err_console.print(f"[yellow]warning:[/] skipped tag {tag}: {why}")

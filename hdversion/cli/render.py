@@ -8,10 +8,19 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from hdversion.api import BackupResult, ProbeReport, RestoreResult, SyncReport
+from hdversion.api import (
+    BackupResult,
+    PinResult,
+    ProbeReport,
+    PruneResult,
+    RestoreResult,
+    SyncReport,
+)
 from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.pins import Pin
 from hdversion.model.storages import RemoteInfo
 from hdversion.paths import QUARANTINE
 from hdversion.util.clock import now_utc
@@ -58,31 +67,38 @@ def key_metric(backup: Backup) -> str:
     return "-"
 
 
-def backup_record(backup: Backup) -> dict[str, Any]:
+def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
     """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
-    every file, keep their `files`)."""
+    every file, keep their `files`), and its pin."""
     manifest = backup.manifest.to_dict()
     manifest.pop("schema")
     manifest["version"] = backup.manifest.version
     if backup.manifest.inline_files is not None:
         manifest.pop("files_md5")
         manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
-    return {"tag": backup.tag, "commit": backup.commit, **manifest}
+    pinned = None if pin is None else {"reason": pin.reason, "pinned_at": pin.pinned_at,
+                                       "by": pin.by}
+    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": pinned}
 
 
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
-                  remote: str | None = None) -> Table:
+                  remote: str | None = None, pins: dict[str, Pin] | None = None) -> Table:
+    pins = pins or {}
     table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
     for column in ("timestamp", "age", "files", "size", "ROC-AUC", "message"):
         table.add_column(column, justify="right" if column in ("files", "size") else "left")
     if lacking is not None:
         table.add_column(f"in {remote}")
     for backup in catalog.backups:
-        message = backup.manifest.message
+        # Tag messages come from the git remote: never markup.
+        message = escape(backup.manifest.message)
         if backup.manifest.kind == "safety":
             message = f"[yellow]safety[/] {message}"
         if backup.manifest.missing:
             message += f" [red]({len(backup.manifest.missing)} missing)[/]"
+        if backup.tag in pins:
+            reason = pins[backup.tag].reason
+            message = f"[cyan]pinned{': ' + escape(reason) if reason else ''}[/] {message}"
         row = [backup.timestamp, age(backup.manifest.created_at),
                str(backup.manifest.total_files), human_size(backup.manifest.total_size),
                key_metric(backup), message]
@@ -197,3 +213,78 @@ def probe_summary(report: ProbeReport) -> None:
         console.print(f"  {step}: " + ("[green]ok[/]" if ok else f"[red]FAILED[/] {detail}"))
     verdict = "[green]works[/]" if report.ok else "[red]does not work[/]"
     console.print(f"remote {report.remote} {verdict}")
+
+
+def prune_table(result: PruneResult) -> Table:
+    verb = "would remove" if result.dry_run else "removed"
+    removed = len(result.plan.removed)
+    table = Table(title=f"{len(result.plan.decisions)} backup(s): keep "
+                  f"{len(result.plan.kept)}, {verb} {removed} "
+                  f"(policy: {escape(result.plan.policy.describe())})")
+    metric = result.plan.policy.metric
+    for column in ("timestamp", "age", *([metric.lstrip("-")] if metric else []),
+                   "decision", "reason"):
+        table.add_column(column)
+    for decision in result.plan.decisions:
+        manifest = decision.backup.manifest
+        row = [decision.backup.timestamp + (" [yellow]safety[/]"
+                                            if manifest.kind == "safety" else ""),
+               age(manifest.created_at)]
+        if metric:
+            row.append("-" if decision.metric is None else f"{decision.metric:.4g}")
+        gone = "[red]remove[/]" if result.dry_run else "[red]removed[/]"
+        row += ["[green]keep[/]" if decision.keep else gone, escape("; ".join(decision.reasons))]
+        table.add_row(*row)
+    return table
+
+
+def prune_summary(result: PruneResult) -> None:
+    console.print(prune_table(result))
+    for note in result.plan.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    verb = "would free" if result.dry_run else "freed"
+    for sweep in result.stores:
+        done = len(sweep.garbage) if result.dry_run else sweep.deleted
+        line = (f"{sweep.store.name}: {verb} {human_size(sweep.bytes)} "
+                f"({done} object(s))")
+        if sweep.recent:
+            line += f"; {sweep.recent} unused object(s) younger than the grace period kept"
+        console.print(line)
+    if result.git_remote is not None and result.git_remote.ok and result.removed_tags:
+        console.print(f"tags deleted on git remote {result.git_remote.name}")
+
+
+def prune_json(result: PruneResult) -> dict[str, Any]:
+    return {
+        "dry_run": result.dry_run,
+        "policy": result.plan.policy.describe(),
+        "now": result.plan.now.isoformat(timespec="seconds"),
+        "backups": [{"tag": d.backup.tag, "timestamp": d.backup.timestamp,
+                     "kind": d.backup.manifest.kind, "keep": d.keep,
+                     "reasons": list(d.reasons), "metric": d.metric}
+                    for d in result.plan.decisions],
+        "removed": result.removed_tags,
+        "notes": result.plan.notes,
+        "warnings": result.warnings,
+        "stores": [{"store": s.store.name, "url": s.store.url, "shared": s.store.shared,
+                    "objects": len(s.garbage), "bytes": s.bytes, "deleted": s.deleted,
+                    "kept_recent": s.recent} for s in result.stores],
+        "git_remote": None if result.git_remote is None else vars(result.git_remote),
+        "incomplete": result.incomplete,
+    }
+
+
+def pin_summary(result: PinResult) -> None:
+    tag = f"backup/{result.pin.timestamp}"
+    if result.pinned:
+        reason = f": {escape(result.pin.reason)}" if result.pin.reason else ""
+        console.print(f"[cyan]pinned[/] {tag}{reason}")
+    else:
+        console.print(f"unpinned {tag}")
+
+
+def pin_json(result: PinResult) -> dict[str, Any]:
+    return {"timestamp": result.pin.timestamp, "pinned": result.pinned,
+            "reason": result.pin.reason, "git_remote": vars(result.git_remote)}

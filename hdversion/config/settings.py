@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdversion.errors import ConfigurationError
+from hdversion.errors import ConfigurationError, UsageError
+from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Duration, Policy
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
 
 
@@ -23,6 +24,7 @@ class Settings:
     local_remote: str = DEFAULT_LOCAL_REMOTE
     git_remote: str | None = "origin"  # None: backup tags stay local
     journal: str = JOURNAL
+    retention: Policy | None = None  # the `retention:` section; None when absent
 
     @classmethod
     def load(cls, root: Path) -> Settings:
@@ -65,7 +67,44 @@ class Settings:
             local_remote=str(section.get("local_remote", DEFAULT_LOCAL_REMOTE)),
             git_remote=_git_remote(section),
             journal=str(section.get("journal", JOURNAL)),
+            retention=_retention(data.get("retention")),
         )
+
+
+_COUNTS = {"keep_last": "last", "keep_best": "best",
+           **{f"keep_{name}": name for name in BUCKETS}}
+_DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}
+
+
+def _retention(section: object) -> Policy | None:
+    """The `retention:` section as a validated policy. An unknown key is refused, not
+    ignored: `keep_dialy: 7` would otherwise keep far less than the user meant."""
+    if section is None:
+        return None
+    where = f"{CONFIG_PATH}: retention"
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"{where} must be a mapping (e.g. keep_daily: 7)")
+    known = [*_COUNTS, *_DURATIONS, "metric"]
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
+                                 hint=f"the keys are: {', '.join(known)}")
+    fields: dict[str, object] = {"safety_within": DEFAULT_SAFETY_WITHIN}
+    try:
+        for key, name in _COUNTS.items():
+            if key in section:
+                value = section[key]
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise UsageError(f"{key} must be a whole number, not {value!r}")
+                fields[name] = value
+        for key, name in _DURATIONS.items():
+            if key in section:
+                fields[name] = Duration.parse(str(section[key]))
+        if "metric" in section:
+            fields["metric"] = str(section["metric"])
+        return Policy(**fields).validate()  # type: ignore[arg-type]
+    except UsageError as exc:
+        raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
 def _git_remote(section: dict[str, object]) -> str | None:

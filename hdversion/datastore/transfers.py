@@ -180,9 +180,17 @@ class Transfers:
 
 def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:
     """md5 -> size of every object under the given prefixes (or all of them)."""
+    entries = listed_entries(odb, prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None)
+    return {md5: size for md5, (size, _entry) in entries.items()}
+
+
+def listed_entries(odb: Any, prefixes: list[str] | None
+                   ) -> dict[str, tuple[int | None, dict[str, Any]]]:
+    """md5 -> (size, the listing's entry) of every object under the given key prefixes, or
+    of the whole remote (one recursive listing) when `prefixes` is None."""
     fs = odb.fs.fs  # the fsspec file system: its listings carry sizes
     entries: list[dict[str, Any]] = []
-    if len(prefixes) > PER_PREFIX_LISTINGS:
+    if prefixes is None:
         with contextlib.suppress(FileNotFoundError):
             found = fs.find(odb.path, detail=True)
             # fsspec gives {path: info}; DVC's local file system yields plain paths.
@@ -196,12 +204,12 @@ def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:
                 entries += fs.ls(odb.fs.join(odb.path, prefix), detail=True)
             except FileNotFoundError:
                 continue
-    objects: dict[str, int | None] = {}
+    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
     for entry in entries:
         parts = PurePosixPath(str(entry["name"])).parts
         if len(parts) >= 2 and len(parts[-2]) == 2:
             size = entry.get("size")
-            objects[parts[-2] + parts[-1]] = int(size) if size is not None else None
+            objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
     return objects
 
 

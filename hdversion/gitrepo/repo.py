@@ -150,17 +150,24 @@ class GitRepo:
 
     def tags(self, prefix: str) -> list[TagRecord]:
         """Every tag under refs/tags/<prefix>, messages included, in one git call."""
+        return self.refs("refs/tags/", prefix)
+
+    def refs(self, namespace: str, prefix: str = "") -> list[TagRecord]:
+        """Every ref under <namespace><prefix> that names a tag object (or a commit), with
+        its message, in one git call; names are given without the namespace."""
         fmt = _FIELD.join(
-            ["%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(contents)"]
+            ["%(refname)", "%(objecttype)", "%(*objectname)", "%(objectname)", "%(contents)"]
         ) + _RECORD
-        out = self._text("for-each-ref", f"--format={fmt}", f"refs/tags/{prefix}")
+        out = self._text("for-each-ref", f"--format={fmt}", f"{namespace}{prefix}")
         records = []
         for chunk in out.split(_RECORD):
             chunk = chunk.lstrip("\n")
             if not chunk:
                 continue
-            name, object_type, target, message = chunk.split("\0", 3)
-            records.append(TagRecord(name, object_type, target, message.strip()))
+            name, object_type, peeled, target, message = chunk.split("\0", 4)
+            records.append(TagRecord(name.removeprefix(namespace), object_type,
+                                     peeled if object_type == "tag" else target,
+                                     message.strip()))
         return records
 
     # -- writing -------------------------------------------------------------------------
@@ -196,6 +203,23 @@ class GitRepo:
             raise
         return True
 
+    def delete_refs(self, refs: Iterable[str]) -> None:
+        """Delete refs (full names) in one transaction: all of them or none."""
+        script = "".join(f"delete {ref}\n" for ref in refs)
+        if script:
+            self._text("update-ref", "--stdin", stdin=script.encode())
+
+    def create_ref_tag(self, ref: str, commit: str, message: str) -> None:
+        """Point `ref` (outside refs/tags) at a new annotated tag object for `commit`: a
+        message that travels with the ref, and a commit that git gc keeps."""
+        name = ref.rsplit("/", 1)[-1]
+        env = self._identity_env()
+        tagger = self._text("var", "GIT_COMMITTER_IDENT", env=env)
+        body = (f"object {commit}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
+                f"{message}\n")
+        tag_object = self._text("mktag", stdin=body.encode())
+        self._text("update-ref", ref, tag_object)
+
     def ensure_ignored(self, paths: Iterable[str]) -> None:
         """Keep hdversion's own files (journal, local remote) out of `git status`, through
         .git/info/exclude so that no tracked file changes."""
@@ -212,20 +236,45 @@ class GitRepo:
         return [line for line in self._text("remote").splitlines() if line]
 
     def push_tags(self, remote: str, names: Iterable[str]) -> None:
-        refs = [f"refs/tags/{name}:refs/tags/{name}" for name in names]
-        if not refs:
+        self.push_refs(remote, [f"refs/tags/{name}" for name in names])
+
+    def push_refs(self, remote: str, refs: Iterable[str]) -> None:
+        specs = [f"{ref}:{ref}" for ref in refs]
+        if not specs:
             return
         try:
-            self._text("push", "--quiet", remote, *refs)
+            self._text("push", "--quiet", remote, *specs)
         except GitError as exc:
             raise RemoteError(f"could not push backup tags to git remote '{remote}': "
                               f"{exc.stderr.strip()}") from None
 
-    def fetch_tags(self, remote: str, pattern: str) -> None:
-        """Fetch tags matching a refspec pattern (e.g. 'backup/*') from a git remote."""
+    def delete_remote_refs(self, remote: str, refs: Iterable[str]) -> None:
+        """Delete refs on a git remote, atomically where the server can (all or none)."""
+        specs = [f":{ref}" for ref in refs]
+        if not specs:
+            return
         try:
-            self._text("fetch", "--quiet", "--no-tags", remote,
-                       f"+refs/tags/{pattern}:refs/tags/{pattern}")
+            self._text("push", "--quiet", "--atomic", remote, *specs)
+        except GitError as exc:
+            raise RemoteError(f"could not delete refs on git remote '{remote}': "
+                              f"{exc.stderr.strip()}") from None
+
+    def remote_refs(self, remote: str, *patterns: str) -> set[str]:
+        """The refs (full names) a git remote has under the patterns."""
+        try:
+            out = self._text("ls-remote", "--refs", remote, *patterns)
+        except GitError as exc:
+            raise RemoteError(f"could not read git remote '{remote}': "
+                              f"{exc.stderr.strip()}") from None
+        return {line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line}
+
+    def fetch_tags(self, remote: str, pattern: str, *more: str) -> None:
+        """Fetch refs matching refspec patterns (e.g. 'backup/*' under refs/tags; full
+        names for `more`) from a git remote."""
+        specs = [f"+refs/tags/{pattern}:refs/tags/{pattern}",
+                 *(f"+{ref}:{ref}" for ref in more)]
+        try:
+            self._text("fetch", "--quiet", "--no-tags", remote, *specs)
         except GitError as exc:
             raise RemoteError(f"could not fetch backup tags from git remote '{remote}': "
                               f"{exc.stderr.strip()}") from None

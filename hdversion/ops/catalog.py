@@ -11,6 +11,7 @@ from hdversion.errors import ManifestError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
+from hdversion.model.pins import PIN_NAMESPACE
 from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
@@ -29,11 +30,19 @@ def catalog_with(project: Project, timestamp: str | None) -> Catalog:
     known = {b.timestamp for b in catalog.backups}
     if (timestamp in known) or (timestamp is None and known):
         return catalog
-    remote = project.settings.git_remote
-    if remote is not None and remote in project.git.remote_names():
-        project.git.fetch_tags(remote, TAG_PREFIX + "*")
+    if fetch_catalog(project):
         catalog = read_catalog(project.git)
     return catalog
+
+
+def fetch_catalog(project: Project) -> str | None:
+    """Fetch every backup tag and pin from the git remote; the remote's name, or None when
+    there is none. RemoteError (exit 7) when it cannot be read."""
+    remote = project.settings.git_remote
+    if remote is None or remote not in project.git.remote_names():
+        return None
+    project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*")
+    return remote
 
 
 def files_of(git: GitRepo, backup: Backup) -> tuple[FileEntry, ...]:

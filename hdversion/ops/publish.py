@@ -71,15 +71,25 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
                           "push (not in the local cache either)")
 
 
-def publish_tags(project: Project, tags: list[str]) -> RemoteOutcome:
-    """Push backup tags to the git remote, so that other clones see the backups."""
+def git_remote_of(project: Project) -> tuple[str | None, str]:
+    """The git remote that receives backup tags and pins, or None and why there is none."""
     remote = project.settings.git_remote
     if remote is None:
-        return RemoteOutcome("", True, "tag push disabled (git_remote is empty): kept locally")
+        return None, "tag push disabled (git_remote is empty): kept locally"
     if remote not in project.git.remote_names():
-        return RemoteOutcome(remote, True, f"no git remote '{remote}': tag kept locally")
+        return None, f"no git remote '{remote}': kept locally"
+    return remote, ""
+
+
+def publish_tags(project: Project, tags: list[str], refs: list[str] | None = None
+                 ) -> RemoteOutcome:
+    """Push backup tags (and other refs: pins) to the git remote, so that other clones see
+    the backups."""
+    remote, why = git_remote_of(project)
+    if remote is None:
+        return RemoteOutcome(project.settings.git_remote or "", True, why)
     try:
-        project.git.push_tags(remote, tags)
+        project.git.push_refs(remote, [f"refs/tags/{t}" for t in tags] + (refs or []))
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True, "pushed")

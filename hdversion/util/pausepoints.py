@@ -28,6 +28,13 @@ class PausePoint(StrEnum):
     not yet the next."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
     """Sync has pushed (and confirmed) one backup and not yet the next."""
+    BEFORE_TAG_DELETE = "before-tag-delete"
+    """Prune has decided, checked every kept backup in the stores and deleted no tag yet."""
+    AFTER_TAG_DELETE = "after-tag-delete"
+    """Prune has deleted the removed backups' tags (on origin and here) and no data yet."""
+    BETWEEN_DELETES = "between-deletes"
+    """Prune has deleted one object of a store (a batch, in a cloud remote) and not yet
+    the next."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
     AFTER_RENAME = "after-rename"

@@ -1,0 +1,34 @@
+"""hdversion pin / unpin"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render
+from hdversion.cli.options import JSON, WAIT
+
+TIMESTAMP = typer.Argument(..., metavar="TIMESTAMP", help="The backup, YYYYMMDD_HHMMSS (UTC).")
+
+
+def pin(
+    timestamp: str = TIMESTAMP,
+    message: str = typer.Option("", "--message", "-m", help="Why (e.g. 'in production')."),
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Pin a backup: prune never removes it. The pin is pushed to the git remote."""
+    result = api.pin(timestamp, message, wait=wait)
+    render.emit_json(render.pin_json(result)) if as_json else render.pin_summary(result)
+    finish(result.failure())
+
+
+def unpin(
+    timestamp: str = TIMESTAMP,
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Remove a pin, here and on the git remote."""
+    result = api.unpin(timestamp, wait=wait)
+    render.emit_json(render.pin_json(result)) if as_json else render.pin_summary(result)
+    finish(result.failure())

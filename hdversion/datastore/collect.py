@@ -1,0 +1,178 @@
+"""Garbage collection, done by hdversion rather than `dvc gc`: what the refs DVC knows use,
+what each store holds (with sizes and ages, from the store's own listing), and deleting
+named objects from the cache or a remote.
+
+`dvc gc` decides from the refs of this clone only and deletes without a grace period; on a
+shared remote it has deleted other clones' backups (dvc-pitfalls.md). Here the caller decides
+what is garbage, from every backup it knows, and only the deleting is left to this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hdversion.datastore.explain import check_reachable, explain
+from hdversion.datastore.session import DvcSession, check_remote
+from hdversion.datastore.transfers import listed_entries
+from hdversion.errors import DataStoreError, RemoteError, WriteError
+from hdversion.model.storages import LOCAL_SCHEME, scheme_of
+from hdversion.util.pausepoints import PausePoint, pause_point
+
+CACHE = "cache"  # the store name of the DVC cache; every other name is a DVC remote
+# Objects deleted from a cloud remote per request (S3 takes up to 1,000 keys in one).
+CLOUD_BATCH = 500
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    md5: str  # `<md5>` or `<md5>.dir`
+    size: int | None
+    mtime: float | None  # seconds since the epoch; None when the store does not say
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    name: str  # CACHE or a remote's name
+    url: str
+    shared: bool  # outside this repository: other clones may be writing to it
+
+
+class Collector:
+    def __init__(self, session: DvcSession) -> None:
+        self.session = session
+
+    def used_by_refs(self, revisions: Iterable[str]) -> set[str]:
+        """Every object (file and `.dir` listing) that the workspace, every branch head and
+        the given revisions use, as DVC reads their pointer files. A directory whose listing
+        is neither in the cache nor in the local remote cannot be expanded: that is an
+        error, not an empty set, because its files would then look unused."""
+        with self.session.open() as repo:
+            try:
+                used = repo.used_objs(all_branches=True, revs=sorted(set(revisions)) or None,
+                                      remote=self.session.local_remote, force=False)
+            except Exception as exc:  # DVC raises its own and anything under it
+                raise DataStoreError(
+                    f"cannot tell which data the branches, the workspace and the other tags "
+                    f"use ({type(exc).__name__}: {exc}); nothing was removed",
+                    hint="fix what DVC complains about (a broken dvc.yaml, a directory "
+                         "listing missing from the cache: `dvc fetch`), then prune again",
+                ) from None
+        return {info.value for objects in used.values() for info in objects if info.value}
+
+    def store(self, name: str) -> StoreInfo:
+        with self.session.open() as repo:
+            if name == CACHE:
+                path = Path(repo.cache.local.path)
+                return StoreInfo(CACHE, str(path), not _inside(path, self.session.root))
+            check_remote(repo, name)
+            url = str(repo.config["remote"][name]["url"])
+        shared = scheme_of(url) != LOCAL_SCHEME or not _inside(Path(url), self.session.root)
+        return StoreInfo(name, url, shared)
+
+    def listing(self, name: str) -> dict[str, StoredObject]:
+        """Every object a store holds, from its own listing."""
+        with self.session.open() as repo:
+            if name == CACHE:
+                return _local_listing(Path(repo.cache.local.path))
+            check_remote(repo, name)
+            check_reachable(repo, name)
+            odb = repo.cloud.get_remote_odb(name)
+            url = str(repo.config["remote"][name]["url"])
+            if scheme_of(url) == LOCAL_SCHEME:
+                return _local_listing(Path(odb.path))
+            try:
+                entries = listed_entries(odb, None)
+            except Exception as exc:  # DVC and the cloud SDKs raise anything
+                raise RemoteError(f"cannot list remote '{name}': "
+                                  + explain(repo, name, exc)) from None
+        return {md5: StoredObject(md5, size, _mtime(entry))
+                for md5, (size, entry) in entries.items()}
+
+    def delete(self, name: str, md5s: Iterable[str]) -> set[str]:
+        """Delete objects from a store; returns those deleted. A pause point lies between
+        two deletions (between two batches in a cloud remote)."""
+        wanted = sorted(set(md5s))
+        deleted: set[str] = set()
+        if not wanted:
+            return deleted
+        with self.session.open() as repo:
+            if name == CACHE:
+                return _delete_local(self.session.root, Path(repo.cache.local.path), wanted)
+            check_remote(repo, name)
+            odb = repo.cloud.get_remote_odb(name)
+            url = str(repo.config["remote"][name]["url"])
+            if scheme_of(url) == LOCAL_SCHEME:
+                return _delete_local(self.session.root, Path(odb.path), wanted)
+            check_reachable(repo, name)
+            for start in range(0, len(wanted), CLOUD_BATCH):
+                if deleted:
+                    pause_point(self.session.root, PausePoint.BETWEEN_DELETES)
+                batch = wanted[start:start + CLOUD_BATCH]
+                try:
+                    odb.fs.fs.rm([odb.oid_to_path(md5) for md5 in batch])
+                except FileNotFoundError:
+                    pass  # gone already: what a deletion wants
+                except Exception as exc:  # DVC and the cloud SDKs raise anything
+                    raise RemoteError(f"deleting from remote '{name}' failed after "
+                                      f"{len(deleted)} object(s): "
+                                      + explain(repo, name, exc)) from None
+                deleted.update(batch)
+        return deleted
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _local_listing(top: Path) -> dict[str, StoredObject]:
+    found: dict[str, StoredObject] = {}
+    if not top.is_dir():
+        return found
+    for folder in os.scandir(top):
+        if not (folder.is_dir(follow_symlinks=False) and len(folder.name) == 2):
+            continue
+        for entry in os.scandir(folder.path):
+            # Partial transfers (`<name>.<token>.tmp`) are not objects.
+            if not entry.is_file(follow_symlinks=False) or entry.name.endswith(".tmp"):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                info = entry.stat(follow_symlinks=False)
+                md5 = folder.name + entry.name
+                found[md5] = StoredObject(md5, info.st_size, info.st_mtime)
+    return found
+
+
+def _delete_local(root: Path, top: Path, md5s: list[str]) -> set[str]:
+    deleted: set[str] = set()
+    for md5 in md5s:
+        if deleted:
+            pause_point(root, PausePoint.BETWEEN_DELETES)
+        try:
+            (top / md5[:2] / md5[2:]).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(f"cannot delete {md5} from {top}: {exc.strerror or exc}",
+                             hint="check the permissions there, then prune again") from None
+        deleted.add(md5)
+    return deleted
+
+
+def _mtime(entry: dict[str, Any]) -> float | None:
+    """When an object was written, as each SDK's listing spells it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None

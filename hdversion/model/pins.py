@@ -1,0 +1,55 @@
+"""Pins: backups that retention never removes (the model in production).
+
+A pin is a git ref `refs/hdversion/pins/<timestamp>` holding an annotated tag object (so that
+it carries a reason, and keeps the backup commit alive); it is pushed to and fetched from the
+git remote like the backup tags. A tag message cannot change, a ref can come and go: that is
+why a pin is not part of the backup's manifest. Pins fetched from a remote are untrusted: a
+message that does not parse still pins (keeping too much is the safe mistake), with no reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hdversion.model.timestamps import is_timestamp
+
+PIN_NAMESPACE = "refs/hdversion/pins/"
+SCHEMA = "hdversion/pin"
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class Pin:
+    timestamp: str
+    reason: str = ""
+    pinned_at: str = ""
+    by: str = ""
+    commit: str = ""
+
+    @property
+    def ref(self) -> str:
+        return PIN_NAMESPACE + self.timestamp
+
+    def to_json(self) -> str:
+        return json.dumps({"schema": SCHEMA, "timestamp": self.timestamp,
+                           "reason": self.reason, "pinned_at": self.pinned_at, "by": self.by},
+                          sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_ref(cls, name: str, commit: str, message: str) -> Pin | None:
+        """The pin a ref holds (`name` without the namespace); None for a name that is not
+        a backup timestamp."""
+        if not is_timestamp(name):
+            return None
+        try:
+            data: Any = json.loads(message)
+        except json.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            return cls(name, commit=commit)
+        fields = {key: data.get(key) for key in ("reason", "pinned_at", "by")}
+        text = {key: value[:MAX_REASON] if isinstance(value, str) else ""
+                for key, value in fields.items()}
+        return cls(name, text["reason"], text["pinned_at"], text["by"], commit)

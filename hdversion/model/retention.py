@@ -1,0 +1,250 @@
+"""Retention: which backups a policy keeps, and why. A pure function of (backups, policy, pins,
+now), in the manner of restic's `forget`:
+
+- a backup is kept when any rule keeps it; each rule says why ("daily 2026-11-20");
+- `last N` keeps the N newest; each bucket rule (hourly ... yearly) walks the backups newest
+  first and keeps the newest of each period (UTC; weeks are ISO weeks) until it has kept N;
+- `within D` keeps the backups younger than D, counted from now;
+- `best N by METRIC` keeps the N with the highest value (`-METRIC`: the lowest); a backup
+  without the metric is never chosen by it; a tie goes to the newer backup;
+- pinned backups, and backups dated in the future (a clock gone wrong: no age to judge),
+  are always kept; so is the newest regular backup, whatever the policy;
+- safety backups (the state a restore replaced) have their own rule, `safety_within`, and
+  never count in, or are chosen by, the rules for regular backups.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hdversion.errors import UsageError
+from hdversion.model.catalog import Backup
+from hdversion.model.timestamps import parse_timestamp
+
+_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A span as restic writes it: `1y6m` (years, months), `2w`, `7d`, `12h`, or a mix."""
+
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _DURATION_RE.match(text.strip())
+        if not text.strip() or match is None:
+            raise UsageError(f"malformed duration {text!r}: write it like 7d, 12h, 2w, 6m "
+                             "(months), 1y or 1y6m (y, m, w, d, h, largest first)")
+        return cls(*(int(part or 0) for part in match.groups()))
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.years or self.months or self.weeks or self.days or self.hours)
+
+    def before(self, moment: datetime) -> datetime:
+        """`moment` minus this span; years and months by the calendar (Mar 31 - 1m is the last
+        day of February)."""
+        month_index = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
+        year, month = divmod(month_index, 12)
+        day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+        shifted = moment.replace(year=year, month=month + 1, day=day)
+        return shifted - timedelta(weeks=self.weeks, days=self.days, hours=self.hours)
+
+    def __str__(self) -> str:
+        parts = zip((self.years, self.months, self.weeks, self.days, self.hours), "ymwdh",
+                    strict=True)
+        return "".join(f"{n}{unit}" for n, unit in parts if n) or "0h"
+
+
+DEFAULT_SAFETY_WITHIN = Duration(days=14)
+
+# name -> (option, period key of a UTC moment)
+BUCKETS: dict[str, tuple[str, Callable[[datetime], str]]] = {
+    "hourly": ("--keep-hourly", lambda t: t.strftime("%Y-%m-%d %H:00")),
+    "daily": ("--keep-daily", lambda t: t.strftime("%Y-%m-%d")),
+    "weekly": ("--keep-weekly", lambda t: "{}-W{:02d}".format(*t.isocalendar()[:2])),
+    "monthly": ("--keep-monthly", lambda t: t.strftime("%Y-%m")),
+    "yearly": ("--keep-yearly", lambda t: t.strftime("%Y")),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    last: int = 0
+    hourly: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+    yearly: int = 0
+    within: Duration | None = None
+    best: int = 0
+    metric: str | None = None
+    safety_within: Duration = DEFAULT_SAFETY_WITHIN
+
+    def validate(self) -> Policy:
+        """UsageError (exit 2) for a policy that cannot be meant: negative counts, a metric
+        without `best` or the reverse, or rules that keep nothing (the original's `keep=0`
+        deleted every backup)."""
+        counts = {"--keep": self.last, "--keep-best": self.best,
+                  **{option: getattr(self, name) for name, (option, _) in BUCKETS.items()}}
+        negative = [f"{option} {value}" for option, value in counts.items() if value < 0]
+        if negative:
+            raise UsageError(f"retention counts cannot be negative: {', '.join(negative)}")
+        if self.best and not self.metric:
+            raise UsageError("--keep-best needs --metric NAME (e.g. ensemble.roc_auc, or "
+                             "-loss when lower is better)")
+        if self.metric and not self.best:
+            raise UsageError("--metric is used by --keep-best N: give both")
+        if self.metric is not None and not self.metric.lstrip("-"):
+            raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
+        if not any(counts.values()) and (self.within is None or self.within.is_zero):
+            raise UsageError(
+                "this retention policy keeps no backup: every rule is 0 or absent",
+                hint="keep at least one, e.g. --keep 5 or --keep-daily 7; prune always keeps "
+                     "the newest backup, but a policy of nothing is a mistake",
+            )
+        return self
+
+    def describe(self) -> str:
+        parts = [f"last {self.last}"] if self.last else []
+        parts += [f"{name} {getattr(self, name)}" for name in BUCKETS if getattr(self, name)]
+        if self.within is not None and not self.within.is_zero:
+            parts.append(f"within {self.within}")
+        if self.best:
+            parts.append(f"best {self.best} by {self.metric}")
+        parts.append(f"safety backups within {self.safety_within}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Decision:
+    backup: Backup
+    keep: bool
+    reasons: tuple[str, ...]
+    metric: float | None = None  # the value the policy's metric has in this backup
+
+
+@dataclass(frozen=True)
+class Plan:
+    policy: Policy
+    now: datetime
+    decisions: list[Decision]  # newest first, as the catalog lists them
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[Backup]:
+        return [d.backup for d in self.decisions if d.keep]
+
+    @property
+    def removed(self) -> list[Backup]:
+        return [d.backup for d in self.decisions if not d.keep]
+
+
+def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
+    """The number a dotted key names in a backup's metrics ({file: data}); `file:key` picks
+    the file. None when absent, not a number, or not finite."""
+    name = name.lstrip("-")
+    files: Iterable[tuple[str, Any]] = sorted(metrics.items())
+    for file, _ in files:
+        if name.startswith(f"{file}:"):
+            files, name = [(file, metrics[file])], name[len(file) + 1:]
+            break
+    for _, data in files:
+        value: Any = data
+        for key in name.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
+         pins: Mapping[str, str] | None = None) -> Plan:
+    """Keep or remove each backup, with the reasons. `pins`: tag -> reason (may be empty)."""
+    pins = pins or {}
+    ordered = sorted(backups, key=lambda b: b.timestamp, reverse=True)
+    reasons: dict[str, list[str]] = {b.tag: [] for b in ordered}
+    moments = {b.tag: parse_timestamp(b.timestamp) for b in ordered}
+    notes: list[str] = []
+
+    future = [b for b in ordered if moments[b.tag] > now]
+    regular = [b for b in ordered if b.manifest.kind != "safety" and moments[b.tag] <= now]
+    safety = [b for b in ordered if b.manifest.kind == "safety" and moments[b.tag] <= now]
+
+    for backup in ordered:
+        if backup.tag in pins:
+            reasons[backup.tag].append(f"pinned: {pins[backup.tag]}" if pins[backup.tag]
+                                       else "pinned")
+    for backup in future:
+        reasons[backup.tag].append("dated in the future")
+
+    for rank, backup in enumerate(regular[:policy.last], start=1):
+        reasons[backup.tag].append(f"last {rank}/{policy.last}")
+    for name, (_, period_of) in BUCKETS.items():
+        left, previous = getattr(policy, name), None
+        for backup in regular:
+            if left <= 0:
+                break
+            period = period_of(moments[backup.tag])
+            if period != previous:
+                reasons[backup.tag].append(f"{name} {period}")
+                previous, left = period, left - 1
+    if policy.within is not None and not policy.within.is_zero:
+        cutoff = policy.within.before(now)
+        young = [b for b in regular if moments[b.tag] >= cutoff]
+        for backup in young:
+            reasons[backup.tag].append(f"within {policy.within}")
+        if regular and not young:
+            notes.append(f"--keep-within {policy.within} keeps nothing: the newest backup, "
+                         f"{regular[0].tag}, is {_age(now - moments[regular[0].tag])} old "
+                         "(have backups stopped?); prune keeps the newest backup anyway")
+    values: dict[str, float | None] = {}
+    if policy.metric:
+        values = {b.tag: metric_value(b.manifest.metrics, policy.metric) for b in ordered}
+    if policy.best and policy.metric:
+        sign = -1.0 if policy.metric.startswith("-") else 1.0
+        scored = [b for b in regular if values[b.tag] is not None]
+        # Highest first; a tie goes to the newer backup (`regular` is newest first and the
+        # sort is stable).
+        scored.sort(key=lambda b: -sign * (values[b.tag] or 0.0))
+        for rank, backup in enumerate(scored[:policy.best], start=1):
+            reasons[backup.tag].append(f"best {rank} by {policy.metric}")
+        if regular and not scored:
+            notes.append(f"--keep-best keeps nothing: no backup has the metric "
+                         f"{policy.metric.lstrip('-')}")
+    if regular and not reasons[regular[0].tag]:
+        reasons[regular[0].tag].append("newest backup (always kept)")
+    safety_cutoff = policy.safety_within.before(now)
+    for backup in safety:
+        if moments[backup.tag] >= safety_cutoff:
+            reasons[backup.tag].append(f"safety backup within {policy.safety_within}")
+
+    decisions = []
+    for backup in ordered:
+        why = reasons[backup.tag]
+        if not why:
+            why = [f"safety backup older than {policy.safety_within}"
+                   if backup.manifest.kind == "safety" else "not kept by any rule"]
+            keep = False
+        else:
+            keep = True
+        decisions.append(Decision(backup, keep, tuple(why), values.get(backup.tag)))
+    return Plan(policy, now, decisions, notes)
+
+
+def _age(span: timedelta) -> str:
+    if span >= timedelta(days=2):
+        return f"{span.days}d"
+    return f"{int(span.total_seconds() // 3600)}h"

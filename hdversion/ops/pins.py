@@ -1,0 +1,89 @@
+"""Pinning a backup (retention never removes it) and unpinning it, here and on the git
+remote; reading the pins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdversion.errors import BackupNotFoundError, PartialError
+from hdversion.gitrepo import GitRepo
+from hdversion.model.pins import PIN_NAMESPACE, Pin
+from hdversion.model.timestamps import parse_timestamp, tag_for
+from hdversion.ops.catalog import catalog_with
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.publish import RemoteOutcome, git_remote_of
+from hdversion.util.clock import now_utc
+from hdversion.util.identity import host_name, user_name
+
+
+def read_pins(git: GitRepo) -> dict[str, Pin]:
+    """The pins by backup tag."""
+    pins = (Pin.from_ref(r.name, r.target, r.message) for r in git.refs(PIN_NAMESPACE))
+    return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
+
+
+@dataclass(frozen=True)
+class PinResult:
+    pin: Pin
+    pinned: bool  # False: unpinned
+    git_remote: RemoteOutcome
+
+    def failure(self) -> PartialError | None:
+        if self.git_remote.ok:
+            return None
+        done = "pinned" if self.pinned else "unpinned"
+        return PartialError(
+            f"backup {tag_for(self.pin.timestamp)} is {done} here, but not on git remote "
+            f"{self.git_remote.name}: {self.git_remote.detail}",
+            hint="other clones follow the git remote: run the command again when it answers")
+
+
+def pin(timestamp: str, reason: str = "", path: Path | None = None,
+        wait: float = 0) -> PinResult:
+    parse_timestamp(timestamp)
+    project = Project.open(path)
+    with locked_operation(project, "pin", wait, timestamp=timestamp):
+        backup = catalog_with(project, timestamp).get(timestamp)
+        made = Pin(timestamp, reason, now_utc().isoformat(timespec="seconds"),
+                   f"{user_name()}@{host_name()}", backup.commit)
+        project.git.create_ref_tag(made.ref, backup.commit, made.to_json())
+        outcome = _publish(project, [made.ref], delete=False)
+        project.journal("pin", "ok" if outcome.ok else "partial", tag=backup.tag,
+                        reason=reason)
+        return PinResult(made, True, outcome)
+
+
+def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResult:
+    parse_timestamp(timestamp)
+    project = Project.open(path)
+    with locked_operation(project, "unpin", wait, timestamp=timestamp):
+        tag = tag_for(timestamp)
+        known = read_pins(project.git).get(tag)
+        if known is None:
+            raise BackupNotFoundError(f"backup {tag} is not pinned",
+                                      hint="`hdversion list` shows the pins")
+        # The git remote first: a pin left there would come back with the next fetch.
+        outcome = _publish(project, [known.ref], delete=True)
+        if outcome.ok:
+            project.git.delete_refs([known.ref])
+        project.journal("unpin", "ok" if outcome.ok else "partial", tag=tag)
+        return PinResult(known, not outcome.ok, outcome)
+
+
+def _publish(project: Project, refs: list[str], delete: bool) -> RemoteOutcome:
+    from hdversion.errors import RemoteError
+
+    remote, why = git_remote_of(project)
+    if remote is None:
+        return RemoteOutcome("", True, why)
+    try:
+        if delete:
+            present = project.git.remote_refs(remote, *refs)
+            project.git.delete_remote_refs(remote, [r for r in refs if r in present])
+        else:
+            project.git.push_refs(remote, refs)
+    except RemoteError as exc:
+        return RemoteOutcome(remote, False, exc.message)
+    return RemoteOutcome(remote, True, "pushed")

@@ -1,0 +1,255 @@
+"""Prune: remove the backups that a retention policy does not keep, then collect the data that
+nothing remaining uses, from the cache, the local remote and (when named) a cloud remote.
+
+The order is the safety argument:
+1. fetch every backup tag and pin from the git remote (other clones' backups count);
+2. decide (model/retention.py), and compute what stays: the files of every kept backup
+   (their file lists), and what DVC says the workspace, the branch heads, every other tag
+   and every pin use;
+3. check that every kept backup is whole in the stores at hand; stop if not, before any
+   deletion;
+4. delete the removed backups' tags on the git remote, then here (a tag left on the remote
+   would come back with the next fetch, its data gone);
+5. sweep each store: delete what it holds that nothing keeps. In a store other clones may
+   share, an object younger than the grace period stays: it may belong to a backup whose
+   tag is not pushed yet.
+A kill at any instant leaves every kept backup whole; running prune again sweeps what is
+left (the sweep needs no memory of what was removed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from hdversion.datastore import CACHE, StoredObject, StoreInfo
+from hdversion.errors import ManifestError, PartialError, RemoteError, VerificationError
+from hdversion.model.catalog import Backup
+from hdversion.model.retention import Duration, Plan, Policy, plan
+from hdversion.model.timestamps import TAG_PREFIX
+from hdversion.ops.catalog import fetch_catalog, files_of, files_of_many, read_catalog
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.pins import read_pins
+from hdversion.ops.project import Project
+from hdversion.ops.publish import RemoteOutcome, git_remote_of
+from hdversion.util.clock import now_utc
+from hdversion.util.pausepoints import PausePoint, pause_point
+
+log = logging.getLogger("hdversion")
+
+DEFAULT_POLICY = Policy(last=5)  # the original's `prune`: keep the last 5
+DEFAULT_GRACE = Duration(hours=1)
+
+
+@dataclass
+class StoreSweep:
+    store: StoreInfo
+    garbage: dict[str, int | None]  # md5 -> size: what nothing keeps (to be) deleted
+    recent: int  # unused objects left for the grace period (or of unknown age)
+    deleted: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(size or 0 for size in self.garbage.values())
+
+
+@dataclass
+class PruneResult:
+    plan: Plan
+    dry_run: bool
+    stores: list[StoreSweep]
+    removed_tags: list[str]  # deleted, or (dry run) to be deleted
+    git_remote: RemoteOutcome | None
+    incomplete: dict[str, int] = field(default_factory=dict)  # kept tag -> objects lacking
+    warnings: list[str] = field(default_factory=list)
+
+    def failure(self) -> VerificationError | PartialError | None:
+        if self.incomplete:
+            return _incomplete_error(self.incomplete)
+        if self.git_remote is not None and not self.git_remote.ok:
+            return PartialError(
+                f"{len(self.removed_tags)} backup(s) removed here, but their tags are still "
+                f"on git remote {self.git_remote.name}: {self.git_remote.detail}",
+                hint="run prune again when the git remote answers")
+        return None
+
+
+def prune(
+    path: Path | None = None,
+    policy: Policy | None = None,
+    safety_within: Duration | None = None,
+    remote: str | None = None,
+    dry_run: bool = False,
+    fetch_tags: bool = True,
+    grace: Duration = DEFAULT_GRACE,
+    allow_incomplete: bool = False,
+    wait: float = 0,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Apply a retention policy (default: the settings' `retention:`, else keep the last 5);
+    `safety_within` replaces the policy's rule for safety backups. `remote`: also collect in
+    this DVC remote (a cloud one, usually)."""
+    project = Project.open(path)
+    chosen = policy or project.settings.retention or DEFAULT_POLICY
+    if safety_within is not None:
+        chosen = replace(chosen, safety_within=safety_within)
+    chosen.validate()
+    with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
+        result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
+                               grace=grace, allow_incomplete=allow_incomplete,
+                               now=now or now_utc())
+        project.journal("prune", "dry-run" if dry_run else
+                        ("ok" if result.failure() is None else "partial"),
+                        policy=chosen.describe(), removed=result.removed_tags,
+                        freed={s.store.name: s.bytes for s in result.stores})
+        return result
+
+
+def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_run: bool,
+                  fetch_tags: bool, grace: Duration, allow_incomplete: bool,
+                  now: datetime) -> PruneResult:
+    """Prune under the caller's lock."""
+    store = project.store
+    stores = [project.settings.local_remote, *([remote] if remote else []), CACHE]
+    if remote:
+        store.transfers.preflight(remote)
+    if not dry_run:
+        for partial in store.session.remove_stale_temp():
+            log.warning("removed %s, a partial file left by a killed transfer", partial)
+    git_remote, _ = git_remote_of(project)
+    if fetch_tags and git_remote is not None:
+        try:
+            fetch_catalog(project)
+        except RemoteError as exc:
+            raise RemoteError(
+                f"{exc.message}; prune decides on every clone's backups and pins, so it "
+                "does not run on this clone's tags alone (nothing was removed)",
+                hint="fix the connection to the git remote, or pass --no-fetch-tags if this "
+                     "clone is the only one that makes backups") from None
+
+    catalog = read_catalog(project.git)
+    pins = read_pins(project.git)
+    decided = plan(catalog.backups, policy, now, {t: p.reason for t, p in pins.items()})
+    removed = [b.tag for b in decided.removed]
+    warnings = [f"tag {tag} is not a valid backup ({why}): left alone, its data kept"
+                for tag, why in catalog.invalid]
+
+    needed, sizes, unreadable = _needed_objects(project, decided.kept)
+    warnings += [f"backup {tag}: {why}; its data is kept as DVC reads its commit"
+                 for tag, why in unreadable.items()]
+    # Everything that is not a valid backup counts as DVC reads it: branch heads, the
+    # workspace, every other tag (and invalid backup tags), pins whose tag is gone.
+    valid = {b.tag for b in catalog.backups}
+    others = [r.name for r in project.git.refs("refs/tags/") if r.name not in valid]
+    others += [b.commit for b in decided.kept if b.tag in unreadable]
+    others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
+    keep = set().union(*needed.values()) | store.collector.used_by_refs(others)
+
+    listings = {name: store.collector.listing(name) for name in stores}
+    incomplete = _lacking(needed, listings, sizes)
+    if incomplete and not allow_incomplete and not dry_run:
+        raise _incomplete_error(incomplete)
+
+    cutoff = grace.before(now).timestamp()
+    sweeps = [_sweep(store.collector.store(name), listings[name], keep, cutoff)
+              for name in stores]
+    result = PruneResult(decided, dry_run, sweeps, removed, None,
+                         {} if allow_incomplete else incomplete, warnings)
+    if dry_run:
+        return result
+
+    pause_point(project.root, PausePoint.BEFORE_TAG_DELETE)
+    refs = [f"refs/tags/{tag}" for tag in removed]
+    if refs and git_remote is not None:
+        result.git_remote = _delete_on_remote(project, git_remote, refs, fetch_tags)
+        if not result.git_remote.ok and any(s.store.shared for s in sweeps):
+            # Other clones follow the git remote: its tags still name these backups, so
+            # the data that shared stores hold for them stays.
+            sweeps[:] = [s for s in sweeps if not s.store.shared]
+    project.git.delete_refs(refs)
+    pause_point(project.root, PausePoint.AFTER_TAG_DELETE)
+    for sweep in sweeps:
+        sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))
+    return result
+
+
+def _needed_objects(project: Project, kept: list[Backup]
+                    ) -> tuple[dict[str, set[str]], dict[str, int], dict[str, str]]:
+    """The objects each kept backup needs (its files' and its directory listings), the
+    files' sizes, and the backups whose file list cannot be read (tag -> why)."""
+    unreadable: dict[str, str] = {}
+    try:
+        lists = files_of_many(project.git, kept)
+    except ManifestError:
+        lists = {}
+        for backup in kept:
+            try:
+                lists[backup.tag] = files_of(project.git, backup)
+            except ManifestError as exc:
+                unreadable[backup.tag] = exc.message
+    needed: dict[str, set[str]] = {}
+    sizes: dict[str, int] = {}
+    for backup in kept:
+        if backup.tag in unreadable:
+            continue
+        files = [f for f in lists[backup.tag] if f.store == "dvc"]
+        sizes.update((f.md5, f.size) for f in files)
+        needed[backup.tag] = {f.md5 for f in files} | {
+            o.md5 for o in backup.manifest.outputs if o.is_dir and o.store == "dvc"}
+    return needed, sizes, unreadable
+
+
+def _lacking(needed: dict[str, set[str]], listings: dict[str, dict[str, StoredObject]],
+             sizes: dict[str, int]) -> dict[str, int]:
+    """Kept backup -> how many of its objects no store holds whole (absent, or another
+    size than the backup recorded)."""
+    def held(md5: str) -> bool:
+        for listing in listings.values():
+            stored = listing.get(md5)
+            if stored is not None and (stored.size is None or md5 not in sizes
+                                       or stored.size == sizes[md5]):
+                return True
+        return False
+
+    lacking = {tag: sum(not held(md5) for md5 in objects) for tag, objects in needed.items()}
+    return {tag: count for tag, count in lacking.items() if count}
+
+
+def _sweep(info: StoreInfo, listing: dict[str, StoredObject], keep: set[str],
+           cutoff: float) -> StoreSweep:
+    garbage: dict[str, int | None] = {}
+    recent = 0
+    for md5, stored in listing.items():
+        if md5 in keep:
+            continue
+        if info.shared and (stored.mtime is None or stored.mtime > cutoff):
+            recent += 1
+            continue
+        garbage[md5] = stored.size
+    return StoreSweep(info, garbage, recent)
+
+
+def _delete_on_remote(project: Project, remote: str, refs: list[str],
+                      fetched: bool) -> RemoteOutcome:
+    try:
+        present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
+        project.git.delete_remote_refs(remote, [r for r in refs if r in present])
+    except RemoteError as exc:
+        if fetched:
+            raise RemoteError(f"{exc.message}; nothing was removed",
+                              hint="run prune again when the git remote answers") from None
+        return RemoteOutcome(remote, False, exc.message)
+    return RemoteOutcome(remote, True, "deleted")
+
+
+def _incomplete_error(incomplete: dict[str, int]) -> VerificationError:
+    listed = ", ".join(f"{tag} ({count} object(s))" for tag, count in sorted(incomplete.items()))
+    return VerificationError(
+        f"backup(s) that prune would keep already lack data in every store at hand: {listed}; "
+        "nothing was removed",
+        hint="a backup made in another clone may be whole only in a shared remote: name it "
+             "(--remote NAME or --cloud --storage X); `hdversion sync` repairs a remote from "
+             "the cache; --allow-incomplete prunes anyway (nothing a kept backup uses is "
+             "removed either way)")
