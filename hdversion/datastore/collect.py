@@ -22,6 +22,7 @@ from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.transfers import listed_entries
 from hdversion.errors import DataStoreError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
+from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 
 CACHE = "cache"  # the store name of the DVC cache; every other name is a DVC remote
@@ -48,22 +49,43 @@ class Collector:
         self.session = session
 
     def used_by_refs(self, revisions: Iterable[str]) -> set[str]:
-        """Every object (file and `.dir` listing) that the workspace, every branch head and
-        the given revisions use, as DVC reads their pointer files. A directory whose listing
-        is neither in the cache nor in the local remote cannot be expanded: that is an
-        error, not an empty set, because its files would then look unused."""
+        """Every object that the outputs of the workspace, of every branch head and of the
+        given revisions name, as DVC reads their pointer files: file objects, and `.dir`
+        listings unexpanded (a listing may be in no local store; the caller expands it)."""
+        used: set[str] = set()
         with self.session.open() as repo:
             try:
-                used = repo.used_objs(all_branches=True, revs=sorted(set(revisions)) or None,
-                                      remote=self.session.local_remote, force=False)
+                for _rev in repo.brancher(revs=sorted(set(revisions)) or None,
+                                          all_branches=True):
+                    for out in repo.index.outs:
+                        if out.use_cache and out.hash_info and out.hash_info.value:
+                            used.add(str(out.hash_info.value))
             except Exception as exc:  # DVC raises its own and anything under it
                 raise DataStoreError(
                     f"cannot tell which data the branches, the workspace and the other tags "
                     f"use ({type(exc).__name__}: {exc}); nothing was removed",
-                    hint="fix what DVC complains about (a broken dvc.yaml, a directory "
-                         "listing missing from the cache: `dvc fetch`), then prune again",
+                    hint="fix what DVC complains about (a broken dvc.yaml in a branch?), "
+                         "then prune again",
                 ) from None
-        return {info.value for objects in used.values() for info in objects if info.value}
+        return used
+
+    def read_object(self, md5: str, stores: Iterable[str]) -> bytes | None:
+        """An object's bytes from the first store that holds it whole (its md5 checked), or
+        None. For `.dir` listings: small, and needed to know what a directory holds."""
+        with self.session.open() as repo:
+            for name in stores:
+                try:
+                    if name == CACHE:
+                        data = (Path(repo.cache.local.path) / md5[:2] / md5[2:]).read_bytes()
+                    else:
+                        check_remote(repo, name)
+                        odb = repo.cloud.get_remote_odb(name)
+                        data = odb.fs.cat_file(odb.oid_to_path(md5))
+                except Exception:  # absent or unreadable here: try the next store
+                    continue
+                if md5_bytes(data) == md5.removesuffix(".dir"):
+                    return bytes(data)
+        return None
 
     def store(self, name: str) -> StoreInfo:
         with self.session.open() as repo:

@@ -3,7 +3,9 @@ backup's own copies, to decide which paths a restore may write. Plain YAML, no D
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
 from typing import Any
 
 from hdversion.errors import ManifestError
@@ -57,3 +59,21 @@ def _declared(path: str, data: bytes) -> list[tuple[str, object]]:
                                 f"workspace: {out_path!r}")
         declared.append((normal, out.get("md5")))
     return declared
+
+
+def dir_listing_md5s(data: bytes) -> set[str]:
+    """The file objects a DVC `.dir` listing names (JSON: [{"md5": ..., "relpath": ...}]);
+    ManifestError for anything else: a listing read from a remote is untrusted."""
+    try:
+        entries = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ManifestError("a directory listing is not JSON") from None
+    if not isinstance(entries, list):
+        raise ManifestError("a directory listing is not a list")
+    found: set[str] = set()
+    for entry in entries:
+        md5 = entry.get("md5") if isinstance(entry, dict) else None
+        if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5):
+            raise ManifestError("a directory listing names an object without a valid md5")
+        found.add(md5)
+    return found

@@ -19,14 +19,23 @@ left (the sweep needs no memory of what was removed).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from hdversion.datastore import CACHE, StoredObject, StoreInfo
-from hdversion.errors import ManifestError, PartialError, RemoteError, VerificationError
+from hdversion.errors import (
+    DataStoreError,
+    ManifestError,
+    PartialError,
+    RemoteError,
+    VerificationError,
+)
 from hdversion.model.catalog import Backup
+from hdversion.model.manifest import FileEntry
+from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Duration, Plan, Policy, plan
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.catalog import fetch_catalog, files_of, files_of_many, read_catalog
@@ -145,7 +154,9 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     others = [r.name for r in project.git.refs("refs/tags/") if r.name not in valid]
     others += [b.commit for b in decided.kept if b.tag in unreadable]
     others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
-    keep = set().union(*needed.values()) | store.collector.used_by_refs(others)
+    from_refs = store.collector.used_by_refs(others)
+    keep = set().union(*needed.values()) | from_refs
+    keep |= _expand_listings(project, catalog.backups, keep, from_refs, stores)
 
     listings = {name: store.collector.listing(name) for name in stores}
     incomplete = _lacking(needed, listings, sizes)
@@ -175,18 +186,64 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     return result
 
 
+def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
+                     must_know: set[str], stores: list[str]) -> set[str]:
+    """The files of every directory listing (`.dir` object) among `objects`. A listing is
+    read from the stores (its bytes checked against its name), else taken from the file
+    list of a backup that has that directory. A listing that the branches or the workspace
+    use (`must_know`) and that is nowhere stops the prune: its files would look unused."""
+    listings = sorted(md5 for md5 in objects if md5.endswith(".dir"))
+    if not listings:
+        return set()
+    from_backups: dict[str, set[str]] = {}
+    lists = _readable_file_lists(project, [b for b in backups if any(
+        o.md5 in objects for o in b.manifest.outputs)])
+    for backup in backups:
+        for output in backup.manifest.outputs:
+            if output.md5 in objects and output.is_dir and backup.tag in lists:
+                from_backups.setdefault(output.md5, set()).update(
+                    f.md5 for f in lists[backup.tag] if output.holds(f.path))
+    files: set[str] = set()
+    for md5 in listings:
+        data = project.store.collector.read_object(md5, sorted(stores, key=lambda s: s != CACHE))
+        if data is not None:
+            try:
+                files |= dir_listing_md5s(data)
+                continue
+            except ManifestError:
+                pass
+        if md5 in from_backups:
+            files |= from_backups[md5]
+        elif md5 in must_know:
+            raise DataStoreError(
+                f"cannot tell which files the directory listing {md5} holds (the workspace, "
+                "a branch or a tag uses it, and no store has it); nothing was removed",
+                hint="fetch it (`dvc fetch`), or name the remote that has it (--remote NAME)")
+    return files
+
+
+def _readable_file_lists(project: Project, backups: list[Backup]
+                         ) -> dict[str, tuple[FileEntry, ...]]:
+    try:
+        return files_of_many(project.git, backups)
+    except ManifestError:
+        lists = {}
+        for backup in backups:
+            with contextlib.suppress(ManifestError):
+                lists[backup.tag] = files_of(project.git, backup)
+        return lists
+
+
 def _needed_objects(project: Project, kept: list[Backup]
                     ) -> tuple[dict[str, set[str]], dict[str, int], dict[str, str]]:
     """The objects each kept backup needs (its files' and its directory listings), the
     files' sizes, and the backups whose file list cannot be read (tag -> why)."""
     unreadable: dict[str, str] = {}
-    try:
-        lists = files_of_many(project.git, kept)
-    except ManifestError:
-        lists = {}
-        for backup in kept:
+    lists = _readable_file_lists(project, kept)
+    for backup in kept:
+        if backup.tag not in lists:
             try:
-                lists[backup.tag] = files_of(project.git, backup)
+                files_of(project.git, backup)
             except ManifestError as exc:
                 unreadable[backup.tag] = exc.message
     needed: dict[str, set[str]] = {}
