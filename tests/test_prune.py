@@ -79,7 +79,7 @@ def restores_identically(history: History, data: dict, target: Path) -> None:
         assert md5_file(target / entry["path"])[0] == entry["md5"], entry["path"]
 
 
-def build_history(base: Path, template: Path) -> History:
+def build_history(base: Path, template: Path, seeds: tuple[int, ...] = SEEDS) -> History:
     origin = base / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
     root = base / "project"
@@ -88,7 +88,7 @@ def build_history(base: Path, template: Path) -> History:
     project.git("remote", "add", "origin", str(origin))
     project.git("push", "-q", "origin", "main")
     backups = []
-    for seed in SEEDS:
+    for seed in seeds:
         project.retrain(seed)
         result = project.cli("backup", "--json", "-m", f"seed {seed}")
         assert result.returncode == 0, result.stderr
@@ -182,7 +182,7 @@ def test_pinned_backups_stay_and_pins_travel_through_origin(history: History,
     assert pinned.returncode == 0, pinned.stderr
     assert f"refs/hdversion/pins/{oldest['timestamp']}" in history.origin_refs()
     listed = json.loads(history.cli("list", "--json").stdout)
-    assert [b["pinned"] for b in listed if b["tag"] == oldest["tag"]][0]["reason"] \
+    assert next(b["pinned"] for b in listed if b["tag"] == oldest["tag"])["reason"] \
         == "in production"
     assert "pinned: in production" in history.cli("list").stdout
 
