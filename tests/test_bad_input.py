@@ -136,6 +136,23 @@ def tmp_is_a_file(project: Project) -> None:
     (project.root / ".dvc" / "tmp").write_text("x")
 
 
+def origin_gone(project: Project) -> None:
+    backup(project)
+    project.git("remote", "add", "origin", str(project.root.parent / "no-such-origin.git"))
+
+
+def lost_everywhere(project: Project, data: dict) -> None:
+    md5 = next(f["md5"] for f in data["files"] if f["path"] == MODEL)
+    object_path(project.root / ".dvc" / "cache", md5).unlink()
+    object_path(project.root / "backups", md5).unlink()
+
+
+def stores(root: Path) -> set[Path]:
+    """Every object in the cache and the local remote."""
+    return {p for top in (root / ".dvc" / "cache", root / "backups")
+            for p in top.glob("files/md5/*/*")}
+
+
 GOOD_CONFIG = "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
 
 CASES = [
@@ -161,7 +178,17 @@ CASES = [
     Case("--only a path the backup lacks", ("restore", "--only", "no/such/file"), 2,
          "has no file", made()),
     # 4: no such backup
+    Case("prune keeping nothing", ("prune", "--keep", "0"), 2, "keeps no backup"),
+    Case("prune with a negative count", ("prune", "--keep", "-1"), 2, "cannot be negative"),
+    Case("prune --keep-best without --metric", ("prune", "--keep-best", "2"), 2,
+         "needs --metric"),
+    Case("prune with a malformed duration", ("prune", "--keep-within", "7x"), 2,
+         "malformed duration"),
+    Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
+    Case("pin an unknown backup", ("pin", "19990101_000000"), 4, "no backup"),
+    Case("unpin a backup that is not pinned", ("unpin", "19990101_000000"), 4,
+         "is not pinned"),
     Case("restore an unknown timestamp", ("restore", "-t", "19990101_000000"), 4,
          "no backup backup/19990101_000000", made()),
     # 5: verification
@@ -171,11 +198,15 @@ CASES = [
          "exists but its manifest is invalid", made(invalid_manifest)),
     Case("an object corrupt in the cache and the remote", ("restore", "--force"), 5,
          "no workspace file was changed", made(corrupt_everywhere)),
+    Case("prune: a kept backup lacks data in every store", ("prune",), 5,
+         "lack data in every store", made(lost_everywhere)),
     Case("models/ a symlink leading out", ("restore", "--force"), 5, "symbolic link",
          made(models_link_out)),
     # 6: locked
     Case("another hdversion holds the lock", ("backup",), 6, "holds the repository lock",
          lock="hdversion"),
+    Case("prune while another hdversion holds the lock", ("prune",), 6,
+         "holds the repository lock", made(), lock="hdversion"),
     Case("dvc repro holds DVC's lock (backup)", ("backup",), 6, "dvc command is running",
          lock="dvc"),
     Case("dvc repro holds DVC's lock (restore)", ("restore", "--force"), 6,
@@ -200,6 +231,13 @@ CASES = [
          config("backup:\n  git_tracked_files: [../secrets.yaml]\n")),
     Case("settings: a typo in local_remote", ("backup",), 7, "no remote of that name",
          config(GOOD_CONFIG + "  local_remote: lcoal\n")),
+    Case("settings: a typo in retention", ("prune",), 7, "unknown key(s): keep_dialy",
+         config(GOOD_CONFIG + "retention:\n  keep_dialy: 7\n")),
+    Case("settings: a retention that keeps nothing", ("prune",), 7, "keeps no backup",
+         config(GOOD_CONFIG + "retention:\n  keep_last: 0\n")),
+    Case("prune --cloud with no such remote", ("prune", "--cloud", "--storage", "s3"), 7,
+         "no DVC remote named 's3'"),
+    Case("prune, the git remote unreachable", ("prune",), 7, "--no-fetch-tags", origin_gone),
     Case("backup --remote that does not exist", ("backup", "--remote", "typo"), 7,
          "no DVC remote named 'typo'"),
     Case("backup --cloud with no such remote", ("backup", "--cloud", "--storage", "s3"), 7,
@@ -246,6 +284,7 @@ def test_bad_input(project: Project, case: Case) -> None:
     if case.setup:
         case.setup(project)
     before = set(project.git("tag").split()) if (project.root / ".git").exists() else set()
+    objects = stores(project.root)
     if case.lock:
         with lock_held(HOLDERS[case.lock], project.root, 60):
             result = project.cli(*case.argv)
@@ -255,8 +294,11 @@ def test_bad_input(project: Project, case: Case) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.startswith("error: ")
     assert case.phrase in result.stderr, result.stderr
-    if case.argv[0] == "backup" and (project.root / ".git").exists():
-        assert set(project.git("tag").split()) == before  # a failed backup leaves no tag
+    if case.argv[0] in ("backup", "prune", "pin", "unpin") and (project.root / ".git").exists():
+        # A failed backup leaves no tag; a failed prune removes none, and no data.
+        assert set(project.git("tag").split()) == before
+    if case.argv[0] == "prune":
+        assert stores(project.root) == objects
     expected = row(case, first_line(result.stderr, project.root, case))
     if os.environ.get("HDVERSION_WRITE_TABLE"):
         TABLE_OUT.parent.mkdir(parents=True, exist_ok=True)

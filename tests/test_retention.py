@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import Kind, Manifest
 from hdversion.model.retention import BUCKETS, Duration, Plan, Policy, metric_value, plan
-from hdversion.model.timestamps import format_timestamp, tag_for
+from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday, ISO week 2026-W47
 AUC = "ensemble.roc_auc"
@@ -357,7 +358,7 @@ def test_golden_plan(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-@pytest.mark.parametrize("zone", [UTC, PLUS_5, MINUS_8], ids=["utc", "plus5", "minus8"])
+@pytest.mark.parametrize("zone", [PLUS_5, MINUS_8], ids=["plus5", "minus8"])
 def test_the_plan_depends_on_the_instant_not_on_the_timezone_of_now(case: Case,
                                                                     zone: tzinfo) -> None:
     pins = {tag_for(t): reason for t, reason in case.pins.items()}
@@ -373,9 +374,6 @@ def test_decisions_carry_the_value_of_the_metric() -> None:
     assert [d.metric for d in plan(history, Policy(last=1), NOW).decisions] == [None] * 3
 
 
-@pytest.mark.xfail(strict=True, reason="Duration.before does calendar arithmetic in now's "
-                   "timezone: within 1m from 2026-03-01 02:00+05:00 cuts at 2026-01-31 21:00 "
-                   "UTC, from the same instant in UTC (2026-02-28 21:00) at 2026-01-28 21:00")
 def test_within_months_do_not_depend_on_the_timezone_of_now() -> None:
     history = regular("20260130_120000", "20260228_120000")
     instant = datetime(2026, 2, 28, 21, 0, tzinfo=UTC)
@@ -384,16 +382,12 @@ def test_within_months_do_not_depend_on_the_timezone_of_now() -> None:
         summary(plan(history, policy, instant))
 
 
-@pytest.mark.xfail(strict=True, reason="metric_value calls math.isfinite on a huge int "
-                   "(JSON allows 1e400 written as an integer): OverflowError, so plan crashes")
 def test_a_metric_too_large_for_a_float_is_lacking_not_a_crash() -> None:
     history = [auc("20261119_120000", 10**400), auc("20261120_120000", 0.5)]
     result = plan(history, Policy(best=1, metric=AUC), NOW)
     assert result.decisions[1].reasons == ("not kept by any rule",)
 
 
-@pytest.mark.xfail(strict=True, reason="Duration.parse accepts 3000y, then Duration.before "
-                   "raises ValueError (year out of range), an unexpected error, not a plan")
 def test_a_duration_longer_than_the_calendar_is_refused_or_keeps_everything() -> None:
     try:
         policy = Policy(within=Duration.parse("3000y")).validate()
@@ -429,9 +423,7 @@ TWO_FILES = {"b.json": {"x": 2, "nested": {"y": 5}}, "a.json": {"x": 1}}
     pytest.param(TWO_FILES, "-b.json:x", 2.0, id="file-and-key-lower-is-better"),
     pytest.param(TWO_FILES, "a.json:nested.y", None, id="file-lacking-the-key"),
     pytest.param(TWO_FILES, "c.json:x", None, id="no-such-file"),
-    pytest.param({"m.json": {"n": 10**400}}, "n", None, id="huge-int",
-                 marks=pytest.mark.xfail(strict=True, raises=OverflowError,
-                                         reason="math.isfinite overflows on a huge int")),
+    pytest.param({"m.json": {"n": 10**400}}, "n", None, id="huge-int"),
 ])
 def test_metric_value(metrics: dict[str, Any], name: str, expected: float | None) -> None:
     assert metric_value(metrics, name) == expected
@@ -605,9 +597,7 @@ def test_without_a_retention_section_there_is_no_policy(tmp_path: Path, text: st
     pytest.param("keep_last: 2\n  metric: loss", "give both", id="metric-without-best"),
     pytest.param("[keep_daily]", "must be a mapping", id="a-list"),
     pytest.param("7", "must be a mapping", id="a-number"),
-    pytest.param("keep_best: 2\n  metric: null", "needs --metric", id="null-metric",
-                 marks=pytest.mark.xfail(strict=True, reason="_retention turns `metric: null` "
-                                         "into the metric named 'None' (str(None))")),
+    pytest.param("keep_best: 2\n  metric: null", "needs --metric", id="null-metric"),
 ])
 def test_a_bad_retention_section_is_a_configuration_error(tmp_path: Path, section: str,
                                                           message: str) -> None:
@@ -631,25 +621,36 @@ def test_an_unknown_key_hint_lists_the_keys(tmp_path: Path) -> None:
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = 3 * 366 * 24 * 3600  # seconds: histories and `now` lie within three years of BASE
+RULES = ("last", *BUCKETS, "within", "best")
 METRICS = (AUC, f"-{AUC}", f"metrics.json:{AUC}", "-loss")
 REMOVAL = ("not kept by any rule", "safety backup older than")
+KINDS: tuple[Kind, ...] = ("backup", "backup", "safety")  # twice as many regular as safety
 
 durations = st.builds(Duration, years=st.integers(0, 1), months=st.integers(0, 14),
                       weeks=st.integers(0, 6), days=st.integers(0, 40),
                       hours=st.integers(0, 48))
-counts = st.integers(0, 4)
 metric_values = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
                           st.integers(-10, 10), st.booleans(), st.just("0.5"))
 
 
+def with_count(policy: Policy, rule: str, count: int) -> Policy:
+    changes: dict[str, Any] = {rule: count}  # the rule's name is a field of Policy
+    return replace(policy, **changes)
+
+
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
-    best = draw(st.integers(0, 3))
-    policy = Policy(last=draw(counts), hourly=draw(counts), daily=draw(counts),
-                    weekly=draw(counts), monthly=draw(counts), yearly=draw(counts),
-                    within=draw(st.none() | durations), best=best,
-                    metric=draw(st.sampled_from(METRICS)) if best else None,
-                    safety_within=draw(durations))
+    # A few rules at a time, or the newest backup would nearly always be kept by one of them
+    # and "always kept" would go untested.
+    policy = Policy(safety_within=draw(durations))
+    for rule in draw(st.sets(st.sampled_from(RULES), min_size=1, max_size=3)):
+        if rule == "within":
+            policy = replace(policy, within=draw(durations))
+        elif rule == "best":
+            policy = replace(policy, best=draw(st.integers(1, 3)),
+                             metric=draw(st.sampled_from(METRICS)))
+        else:
+            policy = with_count(policy, rule, draw(st.integers(1, 4)))
     try:
         return policy.validate()
     except UsageError:
@@ -668,16 +669,16 @@ class Scenario:
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     entries = draw(st.lists(
-        st.tuples(st.integers(0, SPAN), st.sampled_from(("backup", "backup", "safety")),
-                  metric_values, metric_values),
+        st.tuples(st.integers(0, SPAN), st.sampled_from(KINDS), metric_values, metric_values),
         max_size=25, unique_by=lambda entry: entry[0]))
     history = []
     for offset, kind, score, cost in entries:
-        data = {"ensemble": {"roc_auc": score}} if score is not None else {}
+        data: dict[str, Any] = {}
+        if score is not None:
+            data["ensemble"] = {"roc_auc": score}
         if cost is not None:
             data["loss"] = cost
-        history.append(backup(format_timestamp(BASE + timedelta(seconds=offset)),
-                              "safety" if kind == "safety" else "backup",
+        history.append(backup(format_timestamp(BASE + timedelta(seconds=offset)), kind,
                               {"metrics.json": data} if data else {}))
     pinned = draw(st.sets(st.sampled_from(range(len(history))))) if history else set()
     pins = {history[i].tag: draw(st.sampled_from(("", "prod"))) for i in pinned}
@@ -695,7 +696,7 @@ def kept_tags(result: Plan) -> set[str]:
     return {b.tag for b in result.kept}
 
 
-PROPERTIES = settings(max_examples=250, deadline=None)
+PROPERTIES = settings(max_examples=100, deadline=None)
 
 
 @given(scenarios())
@@ -707,9 +708,13 @@ def test_every_decision_is_explained(scenario: Scenario) -> None:
     assert [d.backup.timestamp for d in result.decisions] == sorted(
         (b.timestamp for b in scenario.history), reverse=True)
     assert all(by_tag[tag].keep for tag in scenario.pins)
-    newest = past_regular(scenario)
-    if newest:
-        assert by_tag[max(newest, key=lambda b: b.timestamp).tag].keep
+    past = past_regular(scenario)
+    if past:
+        assert by_tag[max(past, key=lambda b: b.timestamp).tag].keep
+    within = scenario.policy.within
+    if within is not None:
+        cutoff = within.before(scenario.now)
+        assert all(by_tag[b.tag].keep for b in past if parse_timestamp(b.timestamp) >= cutoff)
     for decision in result.decisions:
         removed = [r for r in decision.reasons if r.startswith(REMOVAL)]
         assert decision.reasons
@@ -724,19 +729,15 @@ def test_every_decision_is_explained(scenario: Scenario) -> None:
 @given(scenarios(), st.randoms(use_true_random=False), st.sampled_from([PLUS_5, MINUS_8]))
 @PROPERTIES
 def test_the_plan_is_deterministic_and_ignores_the_input_order(
-        scenario: Scenario, random: Any, zone: tzinfo) -> None:
+        scenario: Scenario, random: Random, zone: tzinfo) -> None:
     expected = summary(plan(scenario.history, scenario.policy, scenario.now, scenario.pins))
     shuffled = list(scenario.history)
     random.shuffle(shuffled)
     assert summary(plan(shuffled, scenario.policy, scenario.now, scenario.pins)) == expected
     assert summary(plan(iter(shuffled), scenario.policy, scenario.now, scenario.pins)) == \
         expected
-    within = scenario.policy.within
-    calendar = [d for d in (within, scenario.policy.safety_within)
-                if d is not None and (d.years or d.months)]
-    if not calendar:  # months follow now's timezone (see the xfail test above)
-        assert summary(plan(scenario.history, scenario.policy, scenario.now.astimezone(zone),
-                            scenario.pins)) == expected
+    assert summary(plan(scenario.history, scenario.policy, scenario.now.astimezone(zone),
+                        scenario.pins)) == expected
 
 
 @given(scenarios())
@@ -755,10 +756,10 @@ def with_extra_rule(policy: Policy, rule: str, amount: int) -> Policy:
         return replace(policy, within=replace(within, days=within.days + amount))
     if rule == "best":
         return replace(policy, best=policy.best + amount, metric=policy.metric or AUC)
-    return replace(policy, **{rule: getattr(policy, rule) + amount})
+    return with_count(policy, rule, getattr(policy, rule) + amount)
 
 
-@given(scenarios(), st.sampled_from(["last", *BUCKETS, "within", "best"]), st.integers(1, 3))
+@given(scenarios(), st.sampled_from(RULES), st.integers(1, 3))
 @PROPERTIES
 def test_an_extra_rule_never_removes_a_kept_backup(scenario: Scenario, rule: str,
                                                    amount: int) -> None:

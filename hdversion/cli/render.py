@@ -222,7 +222,7 @@ def prune_table(result: PruneResult) -> Table:
                   f"{len(result.plan.kept)}, {verb} {removed} "
                   f"(policy: {escape(result.plan.policy.describe())})")
     metric = result.plan.policy.metric
-    for column in ("timestamp", "age", *([metric.lstrip("-")] if metric else []),
+    for column in ("timestamp", "age", *([metric.removeprefix("-")] if metric else []),
                    "decision", "reason"):
         table.add_column(column)
     for decision in result.plan.decisions:

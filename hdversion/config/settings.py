@@ -100,8 +100,11 @@ def _retention(section: object) -> Policy | None:
         for key, name in _DURATIONS.items():
             if key in section:
                 fields[name] = Duration.parse(str(section[key]))
-        if "metric" in section:
-            fields["metric"] = str(section["metric"])
+        metric = section.get("metric")
+        if metric is not None:
+            if not isinstance(metric, str):
+                raise UsageError(f"metric must be a name (e.g. ensemble.roc_auc), not {metric!r}")
+            fields["metric"] = metric
         return Policy(**fields).validate()  # type: ignore[arg-type]
     except UsageError as exc:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None

@@ -20,14 +20,16 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.timestamps import parse_timestamp
 
-_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$")
+_DURATION_RE = re.compile(
+    r"^(?:([0-9]+)y)?(?:([0-9]+)m)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?$")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,16 @@ class Duration:
         return not (self.years or self.months or self.weeks or self.days or self.hours)
 
     def before(self, moment: datetime) -> datetime:
-        """`moment` minus this span; years and months by the calendar (Mar 31 - 1m is the last
-        day of February)."""
+        """`moment` minus this span, in UTC (the same instant gives the same answer whatever
+        zone it is written in); years and months by the calendar (Mar 31 - 1m is the last day
+        of February). A span longer than the calendar reaches back gives its first day."""
+        moment = moment.astimezone(UTC)
+        try:
+            return self._before(moment)
+        except (ValueError, OverflowError):
+            return _EARLIEST
+
+    def _before(self, moment: datetime) -> datetime:
         month_index = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
         year, month = divmod(month_index, 12)
         day = min(moment.day, calendar.monthrange(year, month + 1)[1])
@@ -106,7 +116,7 @@ class Policy:
                              "-loss when lower is better)")
         if self.metric and not self.best:
             raise UsageError("--metric is used by --keep-best N: give both")
-        if self.metric is not None and not self.metric.lstrip("-"):
+        if self.metric is not None and not self.metric.removeprefix("-"):
             raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
         if not any(counts.values()) and (self.within is None or self.within.is_zero):
             raise UsageError(
@@ -154,7 +164,7 @@ class Plan:
 def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     """The number a dotted key names in a backup's metrics ({file: data}); `file:key` picks
     the file. None when absent, not a number, or not finite."""
-    name = name.lstrip("-")
+    name = name.removeprefix("-")
     files: Iterable[tuple[str, Any]] = sorted(metrics.items())
     for file, _ in files:
         if name.startswith(f"{file}:"):
@@ -164,9 +174,13 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
         value: Any = data
         for key in name.split("."):
             value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool) \
-                and math.isfinite(value):
-            return float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of hundreds of digits: no usable value
+                continue
+            if math.isfinite(number):
+                return number
     return None
 
 
@@ -223,7 +237,7 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
             reasons[backup.tag].append(f"best {rank} by {policy.metric}")
         if regular and not scored:
             notes.append(f"--keep-best keeps nothing: no backup has the metric "
-                         f"{policy.metric.lstrip('-')}")
+                         f"{policy.metric.removeprefix('-')}")
     if regular and not reasons[regular[0].tag]:
         reasons[regular[0].tag].append("newest backup (always kept)")
     safety_cutoff = policy.safety_within.before(now)
