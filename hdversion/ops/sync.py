@@ -1,5 +1,5 @@
 """Filling the gaps of a remote: every backup it lacks is pushed (oldest first) and confirmed
-by the remote's own listing; the backup tags go to the git remote."""
+by the remote's own listing; the backup tags and pins go to the git remote."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from hdversion.errors import PartialError
 from hdversion.ops.catalog import files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
+from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,
@@ -61,5 +62,6 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
             pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
         objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
         pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
-    tags = publish_tags(project, [b.tag for b in backups])
+    pins = [pin.ref for pin in read_pins(project.git).values()]
+    tags = publish_tags(project, [b.tag for b in backups], pins)
     return SyncReport(remote, done, pushed, tags)
