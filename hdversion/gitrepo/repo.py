@@ -138,6 +138,17 @@ class GitRepo:
                     at += int(header[2]) + 1
         return found
 
+    def unchanged_since_head(self, paths: Iterable[str]) -> set[str]:
+        """Which of the paths HEAD holds with the same content as the working tree: saved in
+        git already."""
+        wanted = sorted(set(paths))
+        if not wanted or self.head_commit() is None:
+            return set()
+        in_head = set(self._text("ls-tree", "-r", "--name-only", "HEAD", "--",
+                                 *wanted).splitlines())
+        changed = set(self._text("diff", "--name-only", "HEAD", "--", *wanted).splitlines())
+        return in_head - changed
+
     def is_tracked(self, path: str) -> bool:
         return bool(self._text("ls-files", "--", path))
 
@@ -205,9 +216,18 @@ class GitRepo:
 
     def delete_refs(self, refs: Iterable[str]) -> None:
         """Delete refs (full names) in one transaction: all of them or none."""
-        script = "".join(f"delete {ref}\n" for ref in refs)
+        self.update_refs(delete=refs)
+
+    def update_refs(self, delete: Iterable[str] = (), create: Mapping[str, str] | None = None
+                    ) -> None:
+        """Delete refs and point others at objects (ref -> sha), in one transaction."""
+        script = "".join(f"delete {ref}\n" for ref in delete) + "".join(
+            f"update {ref} {sha}\n" for ref, sha in (create or {}).items())
         if script:
             self._text("update-ref", "--stdin", stdin=script.encode())
+
+    def write_blob(self, data: bytes) -> str:
+        return self._text("hash-object", "-w", "--stdin", stdin=data)
 
     def create_ref_tag(self, ref: str, commit: str, message: str) -> None:
         """Point `ref` (outside refs/tags) at a new annotated tag object for `commit`: a
@@ -248,9 +268,12 @@ class GitRepo:
             raise RemoteError(f"could not push backup tags to git remote '{remote}': "
                               f"{exc.stderr.strip()}") from None
 
-    def delete_remote_refs(self, remote: str, refs: Iterable[str]) -> None:
-        """Delete refs on a git remote, atomically where the server can (all or none)."""
-        specs = [f":{ref}" for ref in refs]
+    def delete_remote_refs(self, remote: str, refs: Iterable[str],
+                           create: Mapping[str, str] | None = None) -> None:
+        """Delete refs on a git remote and point others at objects (ref -> sha), atomically
+        where the server can (all or none)."""
+        specs = [f":{ref}" for ref in refs] + [f"{sha}:{ref}" for ref, sha in
+                                               (create or {}).items()]
         if not specs:
             return
         try:
@@ -271,8 +294,12 @@ class GitRepo:
     def fetch_tags(self, remote: str, pattern: str, *more: str) -> None:
         """Fetch refs matching refspec patterns (e.g. 'backup/*' under refs/tags; full
         names for `more`) from a git remote."""
-        specs = [f"+refs/tags/{pattern}:refs/tags/{pattern}",
-                 *(f"+{ref}:{ref}" for ref in more)]
+        self.fetch_refs(remote, f"refs/tags/{pattern}", *more)
+
+    def fetch_refs(self, remote: str, *patterns: str) -> None:
+        """Fetch refs matching full-name patterns (refs/hdversion/pins/*) from a git remote,
+        replacing what differs here."""
+        specs = [f"+{ref}:{ref}" for ref in patterns]
         try:
             self._text("fetch", "--quiet", "--no-tags", remote, *specs)
         except GitError as exc:

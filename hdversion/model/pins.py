@@ -16,6 +16,10 @@ from typing import Any
 from hdversion.model.timestamps import is_timestamp
 
 PIN_NAMESPACE = "refs/hdversion/pins/"
+# A pruned backup leaves a tombstone `refs/hdversion/pruned/<timestamp>` here and on the git
+# remote: another clone that still has the tag deletes it on its next fetch instead of
+# pushing it back (its data is gone).
+PRUNED_NAMESPACE = "refs/hdversion/pruned/"
 SCHEMA = "hdversion/pin"
 MAX_REASON = 500
 

@@ -115,7 +115,9 @@ def create_backup(
     missing = missing_cached + missing_uncached + missing_git
     if missing and not allow_missing:
         raise MissingArtifactError(missing)
-    if len(missing_cached) == sum(o.cached for o in outputs) and not uncached_files:
+    # A safety backup saves whatever is unsaved, git-tracked files alone included.
+    if len(missing_cached) == sum(o.cached for o in outputs) and not uncached_files \
+            and not (kind == "safety" and git_files):
         raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
     # Files staged by a killed restore are ours; inside a directory output DVC would take
     # them in as data.

@@ -11,7 +11,7 @@ from hdversion.errors import ManifestError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
-from hdversion.model.pins import PIN_NAMESPACE
+from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE
 from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
@@ -36,13 +36,31 @@ def catalog_with(project: Project, timestamp: str | None) -> Catalog:
 
 
 def fetch_catalog(project: Project) -> str | None:
-    """Fetch every backup tag and pin from the git remote; the remote's name, or None when
-    there is none. RemoteError (exit 7) when it cannot be read."""
+    """Fetch every backup tag, pin and tombstone from the git remote, and delete here the
+    tags of backups pruned elsewhere; the remote's name, or None when there is none.
+    RemoteError (exit 7) when it cannot be read."""
     remote = project.settings.git_remote
     if remote is None or remote not in project.git.remote_names():
         return None
-    project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*")
+    project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*",
+                           PRUNED_NAMESPACE + "*")
+    apply_tombstones(project.git)
     return remote
+
+
+def pruned_timestamps(git: GitRepo) -> set[str]:
+    """Backups pruned here or in another clone (their tombstones)."""
+    return {record.name for record in git.refs(PRUNED_NAMESPACE)}
+
+
+def apply_tombstones(git: GitRepo) -> list[str]:
+    """Delete the tags of backups that a prune removed (here or elsewhere): their data is
+    gone, and a tag kept here would be pushed back to the git remote by the next sync."""
+    pruned = pruned_timestamps(git)
+    stale = [f"refs/tags/{r.name}" for r in git.tags(TAG_PREFIX)
+             if r.name.removeprefix(TAG_PREFIX) in pruned]
+    git.delete_refs(stale)
+    return stale
 
 
 def files_of(git: GitRepo, backup: Backup) -> tuple[FileEntry, ...]:

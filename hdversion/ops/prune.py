@@ -20,6 +20,7 @@ left (the sweep needs no memory of what was removed).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,15 +36,22 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
+from hdversion.model.pins import PRUNED_NAMESPACE
 from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Duration, Plan, Policy, plan
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.catalog import fetch_catalog, files_of, files_of_many, read_catalog
+from hdversion.ops.catalog import (
+    fetch_catalog,
+    files_of,
+    files_of_many,
+    read_catalog,
+)
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.util.clock import now_utc
+from hdversion.util.identity import host_name, user_name
 from hdversion.util.pausepoints import PausePoint, pause_point
 
 log = logging.getLogger("hdversion")
@@ -58,6 +66,7 @@ class StoreSweep:
     garbage: dict[str, int | None]  # md5 -> size: what nothing keeps (to be) deleted
     recent: int  # unused objects left for the grace period (or of unknown age)
     deleted: int = 0
+    skipped: str = ""  # why this store was not swept
 
     @property
     def bytes(self) -> int:
@@ -80,8 +89,13 @@ class PruneResult:
         if self.git_remote is not None and not self.git_remote.ok:
             return PartialError(
                 f"{len(self.removed_tags)} backup(s) removed here, but their tags are still "
-                f"on git remote {self.git_remote.name}: {self.git_remote.detail}",
+                f"on git remote {self.git_remote.name}: {self.git_remote.detail}; shared "
+                "stores were not swept",
                 hint="run prune again when the git remote answers")
+        skipped = [f"{s.store.name} ({s.skipped})" for s in self.stores if s.skipped]
+        if skipped:
+            return PartialError(f"not swept: {', '.join(skipped)}",
+                                hint="run prune without --no-fetch-tags to sweep them")
         return None
 
 
@@ -173,18 +187,27 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
 
     pause_point(project.root, PausePoint.BEFORE_TAG_DELETE)
     refs = [f"refs/tags/{tag}" for tag in removed]
-    if refs and git_remote is not None:
-        result.git_remote = _delete_on_remote(project, git_remote, refs, fetch_tags)
-        if not result.git_remote.ok and any(s.store.shared for s in sweeps):
-            # Other clones follow the git remote: its tags still name these backups, so
-            # the data that shared stores hold for them stays.
-            sweeps[:] = [s for s in sweeps if not s.store.shared]
-    project.git.delete_refs(refs)
+    stamp = project.git.write_blob(json.dumps(
+        {"pruned_at": now.isoformat(timespec="seconds"), "policy": policy.describe(),
+         "by": f"{user_name()}@{host_name()}"}, sort_keys=True).encode())
+    tombstones = {PRUNED_NAMESPACE + tag.removeprefix(TAG_PREFIX): stamp for tag in removed}
+    if git_remote is not None:
+        # The tags go on the git remote first, each leaving a tombstone there (one atomic
+        # push): a tag deleted here first would come back with the next fetch.
+        result.git_remote = _delete_on_remote(project, git_remote, refs, tombstones,
+                                              fetch_tags)
+        unknown = _unknown_on_remote(project, git_remote, result.git_remote, fetch_tags)
+        for sweep in sweeps:
+            if sweep.store.shared and unknown:
+                # Other clones follow the git remote: what its tags name stays in the
+                # stores they share.
+                sweep.skipped, sweep.garbage = unknown, {}
+    project.git.update_refs(delete=refs, create=tombstones)
     pause_point(project.root, PausePoint.AFTER_TAG_DELETE)
     for sweep in sweeps:
-        sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))
+        if not sweep.skipped:
+            sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))
     return result
-
 
 def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
                      must_know: set[str], stores: list[str]) -> set[str]:
@@ -289,16 +312,44 @@ def _sweep(info: StoreInfo, listing: dict[str, StoredObject], keep: set[str],
 
 
 def _delete_on_remote(project: Project, remote: str, refs: list[str],
-                      fetched: bool) -> RemoteOutcome:
+                      tombstones: dict[str, str], fetched: bool) -> RemoteOutcome:
+    """Delete backup tags on the git remote, with their tombstones; also those of backups
+    pruned here before whose deletion there did not happen (a run killed half-way)."""
+    pruned_here = {PRUNED_NAMESPACE + r.name: r.target
+                   for r in project.git.refs(PRUNED_NAMESPACE)}
     try:
         present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
-        project.git.delete_remote_refs(remote, [r for r in refs if r in present])
+        stale = {r: PRUNED_NAMESPACE + r.removeprefix(f"refs/tags/{TAG_PREFIX}")
+                 for r in present}
+        stale = {r: t for r, t in stale.items() if t in pruned_here}
+        project.git.delete_remote_refs(
+            remote, [r for r in refs if r in present] + list(stale),
+            create={**{t: pruned_here[t] for t in stale.values()}, **tombstones})
     except RemoteError as exc:
         if fetched:
             raise RemoteError(f"{exc.message}; nothing was removed",
                               hint="run prune again when the git remote answers") from None
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True, "deleted")
+
+
+def _unknown_on_remote(project: Project, remote: str, outcome: RemoteOutcome,
+                       fetched: bool) -> str:
+    """Why shared stores must not be swept, or "" when this clone knows every backup the
+    git remote names (it fetched them, or the remote has no tag this clone lacks)."""
+    if not outcome.ok:
+        return f"the tags are still on git remote {remote}"
+    if fetched:
+        return ""
+    try:
+        present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
+    except RemoteError:
+        return f"git remote {remote} cannot be read (--no-fetch-tags)"
+    local = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
+    if present - local:
+        return (f"git remote {remote} has {len(present - local)} backup tag(s) this clone "
+                "lacks (--no-fetch-tags)")
+    return ""
 
 
 def _incomplete_error(incomplete: dict[str, int]) -> VerificationError:

@@ -149,6 +149,9 @@ def restore_backup(
         present.update({path: md5_file(dest / path)[0] for path in extras})
         known = known_md5s(project.git, catalog, {m for m in present.values() if m})
         unsaved = [p for p, md5 in present.items() if md5 not in known]
+        # A file that HEAD holds as it is (params.yaml in a fresh clone) is saved in git.
+        in_git = project.git.unchanged_since_head(unsaved)
+        unsaved = [p for p in unsaved if p not in in_git]
     if dry_run:
         result.would_make_safety_backup = bool(unsaved)
         return result

@@ -3,16 +3,19 @@ by the remote's own listing; the backup tags and pins go to the git remote."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdversion.errors import PartialError
-from hdversion.ops.catalog import files_of_many, read_catalog
+from hdversion.errors import PartialError, RemoteError
+from hdversion.model.pins import PRUNED_NAMESPACE
+from hdversion.ops.catalog import apply_tombstones, files_of_many, pruned_timestamps, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,
+    git_remote_of,
     needed_objects,
     publish_tags,
     push_and_confirm,
@@ -52,7 +55,10 @@ def sync(path: Path | None = None, remote: str = "s3", wait: float = 0) -> SyncR
 
 def sync_remote(project: Project, remote: str) -> SyncReport:
     """Push every backup the remote lacks (oldest first); the caller holds the lock."""
-    backups = list(reversed(read_catalog(project.git).backups))
+    # A backup pruned in another clone must not come back from this one.
+    pruned = _fetch_tombstones(project)
+    backups = [b for b in reversed(read_catalog(project.git).backups)
+               if b.timestamp not in pruned]
     gaps = completeness(project, remote, backups)
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
@@ -65,3 +71,14 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     pins = [pin.ref for pin in read_pins(project.git).values()]
     tags = publish_tags(project, [b.tag for b in backups], pins)
     return SyncReport(remote, done, pushed, tags)
+
+
+def _fetch_tombstones(project: Project) -> set[str]:
+    """The backups pruned anywhere, as far as the git remote can tell now (a failure to
+    fetch leaves what this clone knows)."""
+    remote, _ = git_remote_of(project)
+    if remote is not None:
+        with contextlib.suppress(RemoteError):
+            project.git.fetch_refs(remote, PRUNED_NAMESPACE + "*")
+    apply_tombstones(project.git)
+    return pruned_timestamps(project.git)
