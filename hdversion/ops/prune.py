@@ -209,6 +209,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
             sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))
     return result
 
+
 def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
                      must_know: set[str], stores: list[str]) -> set[str]:
     """The files of every directory listing (`.dir` object) among `objects`. A listing is
