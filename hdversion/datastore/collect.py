@@ -69,23 +69,28 @@ class Collector:
                 ) from None
         return used
 
-    def read_object(self, md5: str, stores: Iterable[str]) -> bytes | None:
-        """An object's bytes from the first store that holds it whole (its md5 checked), or
-        None. For `.dir` listings: small, and needed to know what a directory holds."""
+    def read_objects(self, md5s: Iterable[str], stores: list[str]) -> dict[str, bytes]:
+        """Objects' bytes, each from the first store that holds it whole (its md5 checked);
+        those no store has are left out. For `.dir` listings: small, and needed to know
+        what a directory holds."""
+        found: dict[str, bytes] = {}
         with self.session.open() as repo:
-            for name in stores:
-                try:
-                    if name == CACHE:
-                        data = (Path(repo.cache.local.path) / md5[:2] / md5[2:]).read_bytes()
-                    else:
-                        check_remote(repo, name)
-                        odb = repo.cloud.get_remote_odb(name)
-                        data = odb.fs.cat_file(odb.oid_to_path(md5))
-                except Exception:  # absent or unreadable here: try the next store
-                    continue
-                if md5_bytes(data) == md5.removesuffix(".dir"):
-                    return bytes(data)
-        return None
+            for md5 in md5s:
+                for name in stores:
+                    try:
+                        if name == CACHE:
+                            data = (Path(repo.cache.local.path) / md5[:2] / md5[2:]
+                                    ).read_bytes()
+                        else:
+                            check_remote(repo, name)
+                            odb = repo.cloud.get_remote_odb(name)
+                            data = bytes(odb.fs.cat_file(odb.oid_to_path(md5)))
+                    except Exception:  # absent or unreadable here: try the next store
+                        continue
+                    if md5_bytes(data) == md5.removesuffix(".dir"):
+                        found[md5] = data
+                        break
+        return found
 
     def store(self, name: str) -> StoreInfo:
         with self.session.open() as repo:

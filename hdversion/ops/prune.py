@@ -228,8 +228,10 @@ def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
                 from_backups.setdefault(output.md5, set()).update(
                     f.md5 for f in lists[backup.tag] if output.holds(f.path))
     files: set[str] = set()
+    stored = project.store.collector.read_objects(
+        listings, sorted(stores, key=lambda s: s != CACHE))
     for md5 in listings:
-        data = project.store.collector.read_object(md5, sorted(stores, key=lambda s: s != CACHE))
+        data = stored.get(md5)
         if data is not None:
             try:
                 files |= dir_listing_md5s(data)
