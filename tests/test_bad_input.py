@@ -203,9 +203,10 @@ CASES = [
     Case("models/ a symlink leading out", ("restore", "--force"), 5, "symbolic link",
          made(models_link_out)),
     # 6: locked
-    Case("another hdversion holds the lock", ("backup",), 6, "holds the repository lock",
+    Case("another hdversion holds the lock", ("backup", "--wait", "0"), 6,
+         "holds the repository lock",
          lock="hdversion"),
-    Case("prune while another hdversion holds the lock", ("prune",), 6,
+    Case("prune while another hdversion holds the lock", ("prune", "--wait", "0"), 6,
          "holds the repository lock", made(), lock="hdversion"),
     Case("dvc repro holds DVC's lock (backup)", ("backup",), 6, "dvc command is running",
          lock="dvc"),

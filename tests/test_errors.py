@@ -120,7 +120,7 @@ def lock_held(script: str, root: Path, seconds: float) -> Iterator[subprocess.Po
 
 def test_lock_held_by_live_process(project: Project) -> None:
     with lock_held(HOLD_HDVERSION_LOCK, project.root, 60) as holder:
-        result = project.cli("backup")
+        result = project.cli("backup", "--wait", "0")
         assert_clean_failure(result, 6, "lock", "test-holder", f"pid {holder.pid}")
         assert project.git("tag") == ""
         journal = (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()
@@ -136,6 +136,22 @@ def test_wait_for_the_lock(project: Project) -> None:
         waited = project.cli("backup", "--wait", "60")
         assert waited.returncode == 0, waited.stderr
         assert holder.poll() is not None  # it ran only once the holder had finished
+
+
+def test_by_default_a_second_run_waits_and_says_so(project: Project) -> None:
+    with lock_held(HOLD_HDVERSION_LOCK, project.root, 2) as holder:
+        waited = project.cli("backup")
+        assert waited.returncode == 0, waited.stderr
+        assert holder.poll() is not None
+        assert "holds the repository lock" in waited.stderr
+        assert "waiting up to 600 s" in waited.stderr
+    # A short wait that runs out is exit 6, as --wait 0 is.
+    with lock_held(HOLD_HDVERSION_LOCK, project.root, 60):
+        gave_up = project.cli("backup", "--wait", "1")
+        assert gave_up.returncode == 6, gave_up.stderr
+        assert "error: another hdversion run holds the repository lock after 1 s of waiting" \
+            in gave_up.stderr
+    assert project.git("tag").count("backup/") == 1
 
 
 def test_dvc_lock_held_by_a_dvc_command(project: Project) -> None:

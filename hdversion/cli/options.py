@@ -13,9 +13,9 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout
 CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
 STORAGE = typer.Option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
 REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
-WAIT = typer.Option(0.0, "--wait", min=0, metavar="SECONDS",
-                    help="Wait this long for another hdversion run to finish (default: fail "
-                    "at once with exit 6).")
+WAIT = typer.Option(600.0, "--wait", min=0, metavar="SECONDS",
+                    help="Wait this long for another hdversion run in this repository to "
+                    "finish, saying so; 0 fails at once with exit 6.")
 
 
 def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:

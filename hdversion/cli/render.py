@@ -32,7 +32,8 @@ err_console = Console(file=sys.stderr, highlight=False)
 
 
 def emit_json(data: Any) -> None:
-    print(redact(json.dumps(data, indent=2, sort_keys=True, default=str)))
+    """One line: `>> logs/cron.jsonl` stays a valid JSON Lines file."""
+    print(redact(json.dumps(data, sort_keys=True, default=str)))
 
 
 def human_size(size: int) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion.config.credentials import CloudCredentials
@@ -22,6 +23,7 @@ class Project:
     git: GitRepo
     store: DataStore
     settings: Settings
+    started: float = field(default_factory=time.monotonic)  # for each journal line's duration
 
     @classmethod
     def open(cls, path: Path | None = None) -> Project:
@@ -41,7 +43,8 @@ class Project:
         """One line in the journal. A journal that cannot be written (a full disk) is a
         warning: the outcome of the operation, not of its log line, decides the exit code."""
         try:
-            journal.record(self.root, self.settings.journal, operation, result, **details)
+            journal.record(self.root, self.settings.journal, operation, result,
+                           duration_s=round(time.monotonic() - self.started, 3), **details)
         except OSError as exc:
             log.warning("could not write the journal %s: %s", self.settings.journal,
                         exc.strerror or exc)

@@ -89,7 +89,7 @@ def restore(
     """Restore a backup of the project at `path` (default: the current directory)."""
     project = Project.open(path)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
-                          target=str(target or "")):
+                          target=str(target or ""), only=list(only)):
         result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
                                 reporter)
         project.journal(
@@ -97,6 +97,7 @@ def restore(
             "dry-run" if dry_run else ("ok" if result.all_verified else "verification-failed"),
             tag=result.backup.tag, files=len(result.files),
             safety_backup=result.safety_backup.tag if result.safety_backup else None,
+            target=str(target or ""), only=list(only),
         )
         return result
 

@@ -8,6 +8,7 @@ writes who it is beside the lock, for the message another run prints.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from hdversion.errors import ConfigurationError, LockedError
 from hdversion.paths import LOCK
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name
+
+log = logging.getLogger("hdversion")
 
 
 @contextmanager
@@ -35,12 +38,21 @@ def repository_lock(root: Path, operation: str, timeout: float = 0) -> Iterator[
                  "write; move away whatever is there",
         ) from None
     info = path.with_suffix(".owner")
-    lock = FileLock(str(path), timeout=timeout)
+    lock = FileLock(str(path))
     try:
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if timeout <= 0:
+                raise
+            # Unattended runs wait by default; a person reading the log sees why it is slow.
+            log.warning("another hdversion run holds the repository lock (%s); waiting up to "
+                        "%.0f s (--wait)", _describe(info), timeout)
+            lock.acquire(timeout=timeout)
     except Timeout:
+        waited = f" after {timeout:.0f} s of waiting" if timeout > 0 else ""
         raise LockedError(
-            f"another hdversion run holds the repository lock ({_describe(info)})",
+            f"another hdversion run holds the repository lock{waited} ({_describe(info)})",
             hint="wait for it to finish; a lock left by a killed run is released automatically",
         ) from None
     try:
