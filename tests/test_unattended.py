@@ -4,6 +4,7 @@ Lines file), a journal line with its duration for every run, waiting for the loc
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from tests.conftest import Project
@@ -40,3 +41,58 @@ def test_json_output_is_one_line_per_run_and_appends_as_json_lines(project: Proj
     restored = journal[2]
     assert restored["target"] == str(tmp_path / "out") and restored["only"] == ["models"]
     assert journal[4]["exit_code"] == 4 and journal[4]["only"] == []
+
+
+def test_list_and_restore_fetch_the_catalog_first(project: Project, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    other = Project(tmp_path / "other")
+    subprocess.run(["git", "clone", "-q", str(origin), str(other.root)], check=True)
+
+    def listed(*args: str) -> list[str]:
+        result = other.cli("list", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return [b["tag"] for b in json.loads(result.stdout)]
+
+    first = json.loads(project.cli("backup", "--json", check=True).stdout)
+    assert listed("--offline") == []
+    assert listed() == [first["tag"]]  # fetched from origin first
+    project.retrain(2)
+    second = json.loads(project.cli("backup", "--json", check=True).stdout)
+    assert project.cli("pin", second["timestamp"], "-m", "prod").returncode == 0
+    project.cli("prune", "--keep", "1", check=True)
+    # The other clone learns of the pin and of the pruned backup (its tombstone).
+    result = other.cli("list", "--json")
+    assert [(b["tag"], (b["pinned"] or {}).get("reason")) for b in json.loads(result.stdout)] \
+        == [(second["tag"], "prod")]
+
+    # A git remote that does not answer is a warning: the clone lists what it knows.
+    other.git("remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    result = other.cli("list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "warning: could not fetch backup tags" in result.stderr
+    assert [b["tag"] for b in json.loads(result.stdout)] == [second["tag"]]
+    restored = other.cli("restore", "--json", "--offline", "-t", "19990101_000000")
+    assert restored.returncode == 4 and "warning" not in restored.stderr
+
+
+def test_a_fetch_never_replaces_a_backup_tag_here(project: Project, tmp_path: Path) -> None:
+    """Two machines that tagged the same second: each keeps its own backup."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    mine = json.loads(project.cli("backup", "--json", check=True).stdout)
+    # Origin gets another backup under the same name.
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    subprocess.run(["git", "-C", str(other), "tag", "-f", "-a", "-m", "other machine",
+                    mine["tag"], "HEAD"], check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(other), "push", "-q", "-f", "origin",
+                    f"refs/tags/{mine['tag']}"], check=True)
+    result = project.cli("list", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "would clobber" in result.stderr or "rejected" in result.stderr, result.stderr
+    assert project.git("rev-parse", f"{mine['tag']}^{{commit}}").strip() == mine["commit"]

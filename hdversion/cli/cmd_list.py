@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote
 
 
 def list_backups(
     cloud: bool = CLOUD,
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
+    offline: bool = OFFLINE,
     as_json: bool = JSON,
 ) -> None:
     """List backups, newest first; with a remote, whether each is complete there."""
     where = cloud_remote(cloud, storage, remote)
-    catalog, lacking, pins = api.list_backups(remote=where)
+    catalog, lacking, pins = api.list_backups(remote=where, offline=offline)
     if as_json:
         records = [render.backup_record(b, pins.get(b.tag)) for b in catalog.backups]
         if lacking is not None:

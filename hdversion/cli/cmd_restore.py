@@ -8,7 +8,7 @@ import typer
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
 
 
 def restore(
@@ -29,6 +29,7 @@ def restore(
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
     wait: float = WAIT,
+    offline: bool = OFFLINE,
     as_json: bool = JSON,
 ) -> None:
     """Restore a backup, verified: nothing is touched until every object checks out."""
@@ -36,7 +37,7 @@ def restore(
     with progress.reporter_for(as_json) as reporter:
         result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
                              dry_run=dry_run, force=force, remote=source, reporter=reporter,
-                             wait=wait)
+                             wait=wait, offline=offline)
     if as_json:
         render.emit_json(render.restore_json(result))
     else:

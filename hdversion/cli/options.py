@@ -13,6 +13,8 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout
 CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
 STORAGE = typer.Option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
 REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+OFFLINE = typer.Option(False, "--offline",
+                       help="Do not fetch backup tags and pins from the git remote first.")
 WAIT = typer.Option(600.0, "--wait", min=0, metavar="SECONDS",
                     help="Wait this long for another hdversion run in this repository to "
                     "finish, saying so; 0 fails at once with exit 6.")

@@ -59,7 +59,7 @@ class GitRepo:
 
     # -- plumbing ------------------------------------------------------------------------
     def _git(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-             binary: bool = False) -> str | bytes:
+             binary: bool = False, timeout: float | None = None) -> str | bytes:
         from git.exc import GitCommandError
 
         full_env = {**self._identity_env(), **(env or {})}
@@ -74,6 +74,7 @@ class GitRepo:
                     istream=feed if stdin is not None else None,
                     stdout_as_string=not binary,
                     strip_newline_in_stdout=not binary,
+                    kill_after_timeout=timeout,
                 )
             except GitCommandError as exc:
                 raise _git_error(args, exc) from None
@@ -81,8 +82,8 @@ class GitRepo:
         return out
 
     def _text(self, *args: str, env: Mapping[str, str] | None = None,
-              stdin: bytes | None = None) -> str:
-        out = self._git(*args, env=env, stdin=stdin)
+              stdin: bytes | None = None, timeout: float | None = None) -> str:
+        out = self._git(*args, env=env, stdin=stdin, timeout=timeout)
         assert isinstance(out, str)
         return out
 
@@ -291,20 +292,31 @@ class GitRepo:
                               f"{exc.stderr.strip()}") from None
         return {line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line}
 
-    def fetch_tags(self, remote: str, pattern: str, *more: str) -> None:
-        """Fetch refs matching refspec patterns (e.g. 'backup/*' under refs/tags; full
-        names for `more`) from a git remote."""
-        self.fetch_refs(remote, f"refs/tags/{pattern}", *more)
+    def fetch_tags(self, remote: str, pattern: str, *more: str,
+                   timeout: float | None = None) -> None:
+        """Fetch tags matching `pattern` (e.g. 'backup/*' under refs/tags) and refs matching
+        full-name patterns `more` (pins...) from a git remote. A tag here is never replaced
+        by a different one of the same name (that would lose a backup): git refuses it, and
+        so does this."""
+        self._fetch(remote, [f"refs/tags/{pattern}:refs/tags/{pattern}",
+                             *(f"+{ref}:{ref}" for ref in more)], timeout)
 
-    def fetch_refs(self, remote: str, *patterns: str) -> None:
+    def fetch_refs(self, remote: str, *patterns: str, timeout: float | None = None) -> None:
         """Fetch refs matching full-name patterns (refs/hdversion/pins/*) from a git remote,
         replacing what differs here."""
-        specs = [f"+{ref}:{ref}" for ref in patterns]
+        self._fetch(remote, [f"+{ref}:{ref}" for ref in patterns], timeout)
+
+    def _fetch(self, remote: str, specs: list[str], timeout: float | None) -> None:
         try:
-            self._text("fetch", "--quiet", "--no-tags", remote, *specs)
+            # Not --quiet: git names a rejected ref ("would clobber existing tag") only then.
+            self._text("fetch", "--no-tags", remote, *specs, timeout=timeout)
         except GitError as exc:
+            lines = [ln.strip() for ln in exc.stderr.splitlines()
+                     if "rejected" in ln or ln.startswith(("fatal:", "error:"))]
+            why = "; ".join(lines) or exc.stderr.strip() or (
+                f"no answer within {timeout:.0f} s" if timeout else "git fetch failed")
             raise RemoteError(f"could not fetch backup tags from git remote '{remote}': "
-                              f"{exc.stderr.strip()}") from None
+                              f"{why}") from None
 
 
 def _git_error(args: tuple[str, ...], exc: GitCommandError) -> GitError:

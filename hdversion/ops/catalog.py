@@ -5,9 +5,10 @@ a file in the backup commit, checked against its tag)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable
 
-from hdversion.errors import ManifestError
+from hdversion.errors import ManifestError, RemoteError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
@@ -16,26 +17,34 @@ from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
 
+log = logging.getLogger("hdversion")
+
 
 def read_catalog(git: GitRepo) -> Catalog:
     return Catalog.from_tags(git.tags(TAG_PREFIX))
 
 
-def catalog_with(project: Project, timestamp: str | None) -> Catalog:
-    """The catalog, with the backup tags of the git remote fetched when the wanted backup is
-    not known here (a fresh clone, or a backup made on another machine)."""
+# Seconds `list` and `restore` give the git remote: a dead server must not hang them.
+FETCH_TIMEOUT = 30.0
+
+
+def catalog_with(project: Project, timestamp: str | None = None,
+                 offline: bool = False) -> Catalog:
+    """The catalog, fresh: backup tags, pins and tombstones fetched from the git remote first
+    (backups made on other machines, backups pruned there). Unless `offline`; a fetch that
+    fails is a warning, and the catalog is what this clone knows."""
     if timestamp is not None:
         parse_timestamp(timestamp)
-    catalog = read_catalog(project.git)
-    known = {b.timestamp for b in catalog.backups}
-    if (timestamp in known) or (timestamp is None and known):
-        return catalog
-    if fetch_catalog(project):
-        catalog = read_catalog(project.git)
-    return catalog
+    if not offline:
+        try:
+            fetch_catalog(project, timeout=FETCH_TIMEOUT)
+        except RemoteError as exc:
+            log.warning("%s; using the backups this clone knows (--offline skips the fetch)",
+                        exc.message)
+    return read_catalog(project.git)
 
 
-def fetch_catalog(project: Project) -> str | None:
+def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
     """Fetch every backup tag, pin and tombstone from the git remote, and delete here the
     tags of backups pruned elsewhere; the remote's name, or None when there is none.
     RemoteError (exit 7) when it cannot be read."""
@@ -43,7 +52,7 @@ def fetch_catalog(project: Project) -> str | None:
     if remote is None or remote not in project.git.remote_names():
         return None
     project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*",
-                           PRUNED_NAMESPACE + "*")
+                           PRUNED_NAMESPACE + "*", timeout=timeout)
     apply_tombstones(project.git)
     return remote
 

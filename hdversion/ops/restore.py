@@ -85,13 +85,15 @@ def restore(
     remote: str | None = None,
     reporter: Reporter = SILENT,
     wait: float = 0,
+    offline: bool = False,
 ) -> RestoreResult:
-    """Restore a backup of the project at `path` (default: the current directory)."""
+    """Restore a backup of the project at `path` (default: the current directory); the
+    backup tags of the git remote are fetched first unless `offline`."""
     project = Project.open(path)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
                           target=str(target or ""), only=list(only)):
         result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
-                                reporter)
+                                reporter, offline)
         project.journal(
             "restore",
             "dry-run" if dry_run else ("ok" if result.all_verified else "verification-failed"),
@@ -111,6 +113,7 @@ def restore_backup(
     force: bool = False,
     remote: str | None = None,
     reporter: Reporter = SILENT,
+    offline: bool = False,
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
     session = project.store.session
@@ -118,7 +121,7 @@ def restore_backup(
     session.ensure_idle()
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
-    catalog = catalog_with(project, timestamp)
+    catalog = catalog_with(project, timestamp, offline)
     session.ensure_remote(remote)
     backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
     dest = (target or project.root).resolve()
