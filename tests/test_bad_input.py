@@ -236,6 +236,8 @@ CASES = [
          config(GOOD_CONFIG + "retention:\n  keep_dialy: 7\n")),
     Case("settings: a retention that keeps nothing", ("prune",), 7, "keeps no backup",
          config(GOOD_CONFIG + "retention:\n  keep_last: 0\n")),
+    Case("settings: a typo in hooks", ("backup",), 7, "unknown key(s): on_succes",
+         config(GOOD_CONFIG + "hooks:\n  on_succes: [true]\n")),
     Case("prune --cloud with no such remote", ("prune", "--cloud", "--storage", "s3"), 7,
          "no DVC remote named 's3'"),
     Case("prune, the git remote unreachable", ("prune",), 7, "--no-fetch-tags", origin_gone),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from tests.conftest import Project
@@ -96,3 +98,57 @@ def test_a_fetch_never_replaces_a_backup_tag_here(project: Project, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "would clobber" in result.stderr or "rejected" in result.stderr, result.stderr
     assert project.git("rev-parse", f"{mine['tag']}^{{commit}}").strip() == mine["commit"]
+
+
+def hooks_config(project: Project, body: str) -> None:
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        "hooks:\n" + textwrap.indent(textwrap.dedent(body), "  "))
+
+
+RECORD = ('echo "$HDVERSION_EVENT $HDVERSION_RESULT $HDVERSION_EXIT_CODE $HDVERSION_TAG" '
+          '>> hooks.log; printf "%s\\n" "$HDVERSION_JSON" >> hooks.jsonl; echo noise')
+
+
+def test_hooks_hear_each_outcome_and_never_change_it(project: Project, tmp_path: Path) -> None:
+    hdversion = Path(sys.executable).with_name("hdversion")
+    hooks_config(project, f"""\
+        on_success:
+          - '{RECORD}'
+          - '{hdversion} list --json --offline > listed.json'
+        on_failure: ['{RECORD}']
+        timeout: 20
+        """)
+    made = project.cli("backup", "--json")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.count("\n") == 1  # the hook's "noise" went to stderr
+    tag = json.loads(made.stdout)["tag"]
+    failed = project.cli("restore", "--json", "-t", "19990101_000000")
+    assert failed.returncode == 4
+    assert project.cli("prune", "--keep", "1", "--dry-run").returncode == 0  # no hook
+    lines = (project.root / "hooks.log").read_text().splitlines()
+    assert lines == [f"backup success 0 {tag}", "restore failure 4 "]
+    reported = [json.loads(line) for line in
+                (project.root / "hooks.jsonl").read_text().splitlines()]
+    assert reported[0]["operation"] == "backup" and reported[0]["tag"] == tag
+    assert reported[1]["exit_code"] == 4 and "no backup" in reported[1]["error"]
+    # A hook may run hdversion: the lock is free by then.
+    assert [b["tag"] for b in json.loads((project.root / "listed.json").read_text())] == [tag]
+
+
+def test_a_failing_or_hanging_hook_is_a_warning_not_a_failure(project: Project) -> None:
+    hooks_config(project, """\
+        on_success: ['exit 3', 'sleep 60']
+        timeout: 1
+        """)
+    made = project.cli("backup", "--json")
+    assert made.returncode == 0, made.stderr
+    assert "hook 'exit 3' failed (exit 3)" in made.stderr
+    assert "hook 'sleep 60' failed (timed out after 1 s)" in made.stderr
+    tag = json.loads(made.stdout)["tag"]
+    assert tag in project.git("tag")
+    journal = [json.loads(line) for line in
+               (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()]
+    assert [(j["operation"], j["result"]) for j in journal] == [
+        ("backup", "ok"), ("hook", "error"), ("hook", "error")]
+    assert journal[2]["command"] == "sleep 60" and journal[2]["exit_code"] is None

@@ -17,6 +17,16 @@ from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMO
 
 
 @dataclass(frozen=True)
+class Hooks:
+    """Commands run (through the shell, in the repository) after a backup, restore, prune or
+    auto run, with its outcome in HDVERSION_* environment variables."""
+
+    on_success: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+    timeout: float = 60.0  # seconds each hook may take before it is killed
+
+
+@dataclass(frozen=True)
 class Settings:
     git_tracked_files: tuple[str, ...] = DEFAULT_GIT_TRACKED
     # False when git_tracked_files are the defaults: then a missing one is skipped.
@@ -25,6 +35,7 @@ class Settings:
     git_remote: str | None = "origin"  # None: backup tags stay local
     journal: str = JOURNAL
     retention: Policy | None = None  # the `retention:` section; None when absent
+    hooks: Hooks = Hooks()
 
     @classmethod
     def load(cls, root: Path) -> Settings:
@@ -68,6 +79,7 @@ class Settings:
             git_remote=_git_remote(section),
             journal=str(section.get("journal", JOURNAL)),
             retention=_retention(data.get("retention")),
+            hooks=_hooks(data.get("hooks")),
         )
 
 
@@ -108,6 +120,34 @@ def _retention(section: object) -> Policy | None:
         return Policy(**fields).validate()  # type: ignore[arg-type]
     except UsageError as exc:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _hooks(section: object) -> Hooks:
+    where = f"{CONFIG_PATH}: hooks"
+    if section is None:
+        return Hooks()
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"{where} must be a mapping (on_success, on_failure, timeout)")
+    known = ("on_success", "on_failure", "timeout")
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
+                                 hint=f"the keys are: {', '.join(known)}")
+    commands: dict[str, tuple[str, ...]] = {}
+    for key in ("on_success", "on_failure"):
+        value = section.get(key) or []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(c, str) and c.strip()
+                                                  for c in value):
+            raise ConfigurationError(f"{where}.{key} must be a list of shell commands")
+        commands[key] = tuple(value)
+    timeout = section.get("timeout", 60)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not 0 < timeout <= 3600:
+        raise ConfigurationError(f"{where}.timeout must be a number of seconds, 1 to 3600, "
+                                 f"not {timeout!r}")
+    return Hooks(commands["on_success"], commands["on_failure"], float(timeout))
 
 
 def _git_remote(section: dict[str, object]) -> str | None:

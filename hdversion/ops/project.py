@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hdversion.config.credentials import CloudCredentials
 from hdversion.config.settings import Settings
@@ -24,6 +25,8 @@ class Project:
     store: DataStore
     settings: Settings
     started: float = field(default_factory=time.monotonic)  # for each journal line's duration
+    # Journal entries of outcomes that hooks hear of, run once the repository lock is free.
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def open(cls, path: Path | None = None) -> Project:
@@ -42,9 +45,12 @@ class Project:
     def journal(self, operation: str, result: str, **details: object) -> None:
         """One line in the journal. A journal that cannot be written (a full disk) is a
         warning: the outcome of the operation, not of its log line, decides the exit code."""
+        entry = {"operation": operation, "result": result, **details}
         try:
-            journal.record(self.root, self.settings.journal, operation, result,
-                           duration_s=round(time.monotonic() - self.started, 3), **details)
+            entry = journal.record(self.root, self.settings.journal, operation, result,
+                                   duration_s=round(time.monotonic() - self.started, 3),
+                                   **details)
         except OSError as exc:
             log.warning("could not write the journal %s: %s", self.settings.journal,
                         exc.strerror or exc)
+        self.outcomes.append(entry)

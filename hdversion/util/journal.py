@@ -13,7 +13,9 @@ from hdversion.util.identity import host_name, user_name
 from hdversion.util.redact import redact
 
 
-def record(root: Path, journal: str, operation: str, result: str, **details: Any) -> None:
+def record(root: Path, journal: str, operation: str, result: str, **details: Any
+           ) -> dict[str, Any]:
+    """Append one line; returns the entry as written."""
     path = root / journal
     entry = {
         "time": now_utc().isoformat(timespec="milliseconds"),
@@ -33,3 +35,4 @@ def record(root: Path, journal: str, operation: str, result: str, **details: Any
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+    return entry
