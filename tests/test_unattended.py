@@ -152,3 +152,19 @@ def test_a_failing_or_hanging_hook_is_a_warning_not_a_failure(project: Project) 
     assert [(j["operation"], j["result"]) for j in journal] == [
         ("backup", "ok"), ("hook", "error"), ("hook", "error")]
     assert journal[2]["command"] == "sleep 60" and journal[2]["exit_code"] is None
+
+
+def test_the_next_backup_pushes_the_tags_whose_push_failed(project: Project,
+                                                          tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(tmp_path / "not-yet.git"))
+    failed = project.cli("backup", "--json")
+    assert failed.returncode == 3, failed.stderr  # made, but its tag is not on origin
+    first = json.loads(failed.stdout)["tag"]
+    project.git("remote", "set-url", "origin", str(origin))
+    project.retrain(2)
+    second = json.loads(project.cli("backup", "--json", check=True).stdout)["tag"]
+    on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin)], check=True,
+                               capture_output=True, text=True).stdout
+    assert f"refs/tags/{first}" in on_origin and f"refs/tags/{second}" in on_origin

@@ -15,6 +15,7 @@ from hdversion.errors import ConfigurationError, MissingArtifactError, PartialEr
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
 from hdversion.model.timestamps import format_timestamp, next_second, tag_for
+from hdversion.ops.catalog import pruned_timestamps
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
@@ -23,6 +24,7 @@ from hdversion.ops.publish import (
     needed_objects,
     publish_tags,
     push_and_confirm,
+    unpublished_tags,
 )
 from hdversion.paths import FILE_LIST
 from hdversion.util.atomic import discard, leftover_temp_files
@@ -142,6 +144,9 @@ def create_backup(
     pause_point(project.root, PausePoint.BEFORE_TAG)
     moment = now_utc()
     timestamp = format_timestamp(moment)
+    pruned = pruned_timestamps(git)  # a pruned backup's name is never used again
+    while timestamp in pruned:
+        timestamp = next_second(timestamp)
     while True:
         manifest = Manifest(
             timestamp=timestamp,
@@ -167,6 +172,8 @@ def create_backup(
         if git.create_tag(tag_for(timestamp), commit, manifest.to_json()):
             break
         timestamp = next_second(timestamp)
+        while timestamp in pruned:
+            timestamp = next_second(timestamp)
 
     result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest), files)
     pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
@@ -174,7 +181,8 @@ def create_backup(
         reporter.step(f"pushing to remote '{remote}'")
         result.remotes.append(push_and_confirm(project, commit, objects, remote))
     reporter.step("pushing the tag to the git remote")
-    result.git_remote = publish_tags(project, [result.backup.tag])
+    earlier = [t for t in unpublished_tags(project) if t != result.backup.tag]
+    result.git_remote = publish_tags(project, [result.backup.tag, *earlier])
     return result
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
+from hdversion.model.pins import PRUNED_NAMESPACE
+from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.project import Project
 
 
@@ -93,3 +95,20 @@ def publish_tags(project: Project, tags: list[str], refs: list[str] | None = Non
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True, "pushed")
+
+
+def unpublished_tags(project: Project) -> list[str]:
+    """Backup tags made here whose push to the git remote failed (or never happened): the
+    next backup pushes them too. Backups pruned anywhere are not among them. Empty when the
+    git remote cannot be read (the backup's own push then says why)."""
+    remote, _ = git_remote_of(project)
+    if remote is None:
+        return []
+    try:
+        there = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
+    except RemoteError:
+        return []
+    pruned = {r.name for r in project.git.refs(PRUNED_NAMESPACE)}
+    return [r.name for r in project.git.tags(TAG_PREFIX)
+            if f"refs/tags/{r.name}" not in there
+            and r.name.removeprefix(TAG_PREFIX) not in pruned]
