@@ -2,6 +2,7 @@
 the current directory), holding the repository lock where it writes, and journaling its
 outcome. The CLI calls these and renders the results; programs and notebooks can too."""
 
+from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
 from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
@@ -11,7 +12,8 @@ from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
-    "BackupResult", "PinResult", "ProbeReport", "PruneResult", "RestoreResult", "SyncReport",
-    "backup", "list_backups", "pin", "prune", "remote_add", "remote_list", "remote_test",
+    "AutoResult", "BackupResult", "PinResult", "ProbeReport", "PruneResult", "RestoreResult",
+    "SyncReport",
+    "auto", "backup", "list_backups", "pin", "prune", "remote_add", "remote_list", "remote_test",
     "restore", "sync", "unpin",
 ]

@@ -168,3 +168,38 @@ def test_the_next_backup_pushes_the_tags_whose_push_failed(project: Project,
     on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin)], check=True,
                                capture_output=True, text=True).stdout
     assert f"refs/tags/{first}" in on_origin and f"refs/tags/{second}" in on_origin
+
+
+def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        f"retention:\n  keep_last: 2\nhooks:\n  on_success: ['{RECORD}']\n"
+        f"  on_failure: ['{RECORD}']\n")
+    tags = []
+    for seed in (2, 3, 4):
+        project.retrain(seed)
+        result = project.cli("auto", "--json")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("\n") == 1
+        data = json.loads(result.stdout)
+        tags.append(data["tag"])
+        assert data["exit_code"] == 0 and data["error"] is None
+    assert data["removed"] == [tags[0]] and data["freed"]["local"] > 0
+    assert set(project.git("tag").split()) == set(tags[1:])
+    quiet = project.cli("auto")
+    assert quiet.returncode == 0 and quiet.stdout.count("\n") == 1, quiet.stdout
+    assert quiet.stdout.startswith("backup backup/") and "pruned 1 backup(s)" in quiet.stdout
+
+    # A backup that fails prunes nothing, and the exit code is the backup's.
+    (project.root / "models" / "keras_mlp_model.h5").unlink()
+    before = set(project.git("tag").split())
+    failed = project.cli("auto", "--json")
+    assert failed.returncode == 7, failed.stderr
+    assert json.loads(failed.stdout)["backup_error"].startswith("missing critical artifact")
+    assert set(project.git("tag").split()) == before
+    journal = [json.loads(line) for line in
+               (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()]
+    assert [(j["operation"], j["exit_code"]) for j in journal] == [("auto", 0)] * 4 + [
+        ("auto", 7)]
+    hooks = (project.root / "hooks.log").read_text().splitlines()
+    assert hooks[-1] == "auto failure 7 " and hooks[0].startswith("auto success 0 backup/")

@@ -11,6 +11,7 @@ import typer
 
 from hdversion import __version__
 from hdversion.cli import (
+    cmd_auto,
     cmd_backup,
     cmd_list,
     cmd_pin,
@@ -53,6 +54,7 @@ app.command("list")(handled(cmd_list.list_backups))
 app.command("restore")(handled(cmd_restore.restore))
 app.command("sync")(handled(cmd_sync.sync))
 app.command("prune")(handled(cmd_prune.prune))
+app.command("auto")(handled(cmd_auto.auto))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
 app.add_typer(remote_app, name="remote")

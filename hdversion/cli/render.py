@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hdversion.api import (
+    AutoResult,
     BackupResult,
     PinResult,
     ProbeReport,
@@ -293,3 +294,39 @@ def pin_summary(result: PinResult) -> None:
 def pin_json(result: PinResult) -> dict[str, Any]:
     return {"timestamp": result.pin.timestamp, "pinned": result.pinned,
             "reason": result.pin.reason, "git_remote": vars(result.git_remote)}
+
+
+def auto_line(result: AutoResult) -> None:
+    """One line, for a cron log: what was made and what was removed."""
+    parts = []
+    if result.backup is not None:
+        manifest = result.backup.backup.manifest
+        parts.append(f"backup {result.backup.backup.tag} ({manifest.total_files} files, "
+                     f"{human_size(manifest.total_size)})")
+    else:
+        parts.append("no backup")
+    if result.prune is not None:
+        freed = sum(s.bytes for s in result.prune.stores if not s.skipped)
+        parts.append(f"pruned {len(result.prune.removed_tags)} backup(s), "
+                     f"freed {human_size(freed)}")
+    failure = result.failure()
+    parts.append("ok" if failure is None else f"exit {int(failure.exit_code)}")
+    console.print("; ".join(parts), soft_wrap=True)
+
+
+def auto_json(result: AutoResult) -> dict[str, Any]:
+    failure = result.failure()
+    return {
+        "tag": result.backup.backup.tag if result.backup else None,
+        "backup": None if result.backup is None else {
+            "complete": result.backup.complete,
+            "remotes": [vars(r) for r in result.backup.remotes],
+            "git_remote": vars(result.backup.git_remote) if result.backup.git_remote else None},
+        "backup_error": result.backup_error.message if result.backup_error else None,
+        "removed": result.prune.removed_tags if result.prune else [],
+        "freed": {s.store.name: s.bytes for s in result.prune.stores if not s.skipped}
+        if result.prune else {},
+        "prune_error": result.prune_error.message if result.prune_error else None,
+        "exit_code": 0 if failure is None else int(failure.exit_code),
+        "error": failure.message if failure else None,
+    }

@@ -1,0 +1,45 @@
+"""hdversion auto"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.cli import retention as opt
+from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+
+
+def auto(
+    message: str = typer.Option("", "-m", "--message", help="Say why (default: auto)."),
+    cloud: bool = CLOUD,
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    keep: int | None = opt.KEEP,
+    keep_hourly: int | None = opt.KEEP_HOURLY,
+    keep_daily: int | None = opt.KEEP_DAILY,
+    keep_weekly: int | None = opt.KEEP_WEEKLY,
+    keep_monthly: int | None = opt.KEEP_MONTHLY,
+    keep_yearly: int | None = opt.KEEP_YEARLY,
+    keep_within: str | None = opt.KEEP_WITHIN,
+    keep_best: int | None = opt.KEEP_BEST,
+    metric: str | None = opt.METRIC,
+    keep_safety_within: str | None = opt.KEEP_SAFETY_WITHIN,
+    no_fetch_tags: bool = opt.NO_FETCH_TAGS,
+    grace: str = opt.GRACE,
+    wait: float = WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Back up, then prune with the retention policy: for cron and CI. One line of output;
+    the exit code is the worse of the two steps (a failed backup prunes nothing)."""
+    where = cloud_remote(cloud, storage, remote)
+    policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+                             keep_yearly, keep_within, keep_best, metric)
+    result = api.auto(message=message, cloud_remotes=(where,) if where else (),
+                      policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
+                      fetch_tags=not no_fetch_tags, grace=opt.grace_of(grace), wait=wait)
+    if as_json:
+        render.emit_json(render.auto_json(result))
+    else:
+        render.auto_line(result)
+    finish(result.failure())

@@ -1,0 +1,79 @@
+"""Unattended runs: back up, then apply the retention policy, under one lock, reported as
+one outcome (one journal line, one hook event, the worse exit code of the two steps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hdversion.errors import HdversionError
+from hdversion.model.retention import Duration, Policy
+from hdversion.ops.backup import BackupResult, create_backup
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.prune import DEFAULT_GRACE, DEFAULT_POLICY, PruneResult, prune_project
+from hdversion.util.clock import now_utc
+
+
+@dataclass
+class AutoResult:
+    backup: BackupResult | None  # None: the backup failed (`backup_error`), no prune ran
+    prune: PruneResult | None  # None: it failed (`prune_error`) or did not run
+    backup_error: HdversionError | None = None
+    prune_error: HdversionError | None = None
+
+    def failure(self) -> HdversionError | None:
+        """The worse of the two steps' failures: a partial backup (exit 3) counts less than
+        any other failure."""
+        found = [f for f in (self.backup_error,
+                             self.backup.failure() if self.backup else None,
+                             self.prune_error,
+                             self.prune.failure() if self.prune else None) if f is not None]
+        if not found:
+            return None
+        return max(found, key=lambda f: 0 if int(f.exit_code) == 3 else 1)
+
+
+def auto(
+    path: Path | None = None,
+    message: str = "",
+    cloud_remotes: tuple[str, ...] = (),
+    policy: Policy | None = None,
+    safety_within: Duration | None = None,
+    fetch_tags: bool = True,
+    grace: Duration = DEFAULT_GRACE,
+    wait: float = 0,
+) -> AutoResult:
+    """Back up, then prune with the policy (default: the settings' `retention:`, else keep
+    the last 5) in the local stores and in the first cloud remote. A backup that fails
+    stops the run before any prune; a partial one (a remote failed) is still pruned after."""
+    project = Project.open(path)
+    chosen = policy or project.settings.retention or DEFAULT_POLICY
+    if safety_within is not None:
+        chosen = replace(chosen, safety_within=safety_within)
+    chosen.validate()
+    with locked_operation(project, "auto", wait, message=message):
+        result = AutoResult(None, None)
+        try:
+            result.backup = create_backup(project, message or "auto",
+                                          cloud_remotes=cloud_remotes)
+        except HdversionError as exc:
+            result.backup_error = exc
+        if result.backup is not None:
+            try:
+                result.prune = prune_project(
+                    project, chosen, cloud_remotes[0] if cloud_remotes else None,
+                    dry_run=False, fetch_tags=fetch_tags, grace=grace,
+                    allow_incomplete=False, now=now_utc())
+            except HdversionError as exc:
+                result.prune_error = exc
+        failure = result.failure()
+        project.journal(
+            "auto", "ok" if failure is None else
+            ("partial" if int(failure.exit_code) == 3 else "error"),
+            exit_code=0 if failure is None else int(failure.exit_code),
+            error=failure.message if failure else None,
+            tag=result.backup.backup.tag if result.backup else None,
+            removed=result.prune.removed_tags if result.prune else [],
+            policy=chosen.describe())
+        return result
