@@ -9,11 +9,12 @@ from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
 from hdversion.ops.restore import RestoreResult, restore
+from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
     "AutoResult", "BackupResult", "PinResult", "ProbeReport", "PruneResult", "RestoreResult",
-    "SyncReport",
+    "ScheduleResult", "SyncReport",
     "auto", "backup", "list_backups", "pin", "prune", "remote_add", "remote_list", "remote_test",
-    "restore", "sync", "unpin",
+    "restore", "schedule", "sync", "unpin",
 ]

@@ -4,6 +4,8 @@ Lines file), a journal line with its duration for every run, waiting for the loc
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -203,3 +205,81 @@ def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
         ("auto", 7)]
     hooks = (project.root / "hooks.log").read_text().splitlines()
     assert hooks[-1] == "auto failure 7 " and hooks[0].startswith("auto success 0 backup/")
+
+
+FAKE_CRONTAB = """#!/bin/sh
+# Debian's crontab, as far as hdversion uses it (-l, -), kept in $HOME.
+f="$HOME/crontab.txt"
+case "$1" in
+  -l) if [ -f "$f" ]; then cat "$f"; else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;
+  -) cat > "$f" ;;
+  *) exit 2 ;;
+esac
+"""
+
+
+def crontab_env(tmp_path: Path) -> dict[str, str]:
+    """The real crontab in a temporary HOME where Debian's cron is installed, else a fake
+    with its behaviour (-l, -)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    real = shutil.which("crontab")
+    if real and os.environ.get("CI"):
+        return {"HOME": str(home), "HDVERSION_CRONTAB": real}
+    fake = tmp_path / "crontab"
+    fake.write_text(FAKE_CRONTAB)
+    fake.chmod(0o755)
+    return {"HOME": str(home), "HDVERSION_CRONTAB": str(fake)}
+
+
+def test_schedule_installs_its_lines_once_and_removes_only_them(project: Project,
+                                                                tmp_path: Path) -> None:
+    env = crontab_env(tmp_path)
+    crontab = Path(env["HDVERSION_CRONTAB"])
+    subprocess.run([str(crontab), "-"], input="0 1 * * * /usr/bin/true  # the user's own\n",
+                   text=True, env={**os.environ, **env}, check=True)
+
+    def installed() -> list[str]:
+        return subprocess.run([str(crontab), "-l"], capture_output=True, text=True,
+                              env={**os.environ, **env}, check=True).stdout.splitlines()
+
+    printed = project.cli("schedule", "--every", "6h", "--json", env=env)
+    assert printed.returncode == 0, printed.stderr
+    lines = json.loads(printed.stdout)["lines"]
+    assert installed() == ["0 1 * * * /usr/bin/true  # the user's own"]  # printing changes nothing
+    for _ in range(2):  # a second install changes nothing
+        assert project.cli("schedule", "--every", "6h", "--install", env=env).returncode == 0
+        assert installed() == ["0 1 * * * /usr/bin/true  # the user's own", *lines]
+    assert lines[0].startswith("0 */6 * * * cd ") and " auto --json >> logs/backup_cron.log" \
+        in lines[0]
+    # What cron would run, with cron's bare environment: a backup, logged as a JSON line.
+    command = lines[0].split(" ", 5)[5]
+    ran = subprocess.run(["/bin/sh", "-c", command], env={"PATH": "/usr/bin:/bin",
+                                                          "HOME": env["HOME"]},
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    logged = (project.root / "logs" / "backup_cron.log").read_text().splitlines()
+    assert json.loads(logged[-1])["tag"] in project.git("tag")
+
+    assert project.cli("schedule", "--uninstall", env=env).returncode == 0
+    assert installed() == ["0 1 * * * /usr/bin/true  # the user's own"]
+
+
+def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    result = project.cli("schedule", "--systemd", "--at", "04:15", "--prune-weekly",
+                         "--install", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "config" / "systemd" / "user"
+    units = sorted(p.name for p in folder.iterdir())
+    assert units == ["hdversion-project-backup.service", "hdversion-project-backup.timer",
+                     "hdversion-project-prune.service", "hdversion-project-prune.timer"]
+    assert "OnCalendar=*-*-* 04:15:00" in (folder / units[1]).read_text()
+    assert f"WorkingDirectory={project.root}" in (folder / units[0]).read_text()
+    assert project.cli("schedule", "--systemd", "--at", "04:15", "--prune-weekly",
+                       "--uninstall", env=env).returncode == 0
+    assert not list(folder.iterdir())
+    for bad, phrase in ((("--at", "7pm"), "malformed --at"), (("--every", "7h"), "divide 24"),
+                        (("--at", "01:00", "--every", "6h"), "not both")):
+        refused = project.cli("schedule", *bad)
+        assert refused.returncode == 2 and phrase in refused.stderr, refused.stderr

@@ -18,6 +18,7 @@ from hdversion.cli import (
     cmd_prune,
     cmd_remote,
     cmd_restore,
+    cmd_schedule,
     cmd_sync,
 )
 from hdversion.cli.handler import handled
@@ -55,6 +56,7 @@ app.command("restore")(handled(cmd_restore.restore))
 app.command("sync")(handled(cmd_sync.sync))
 app.command("prune")(handled(cmd_prune.prune))
 app.command("auto")(handled(cmd_auto.auto))
+app.command("schedule")(handled(cmd_schedule.schedule))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
 app.add_typer(remote_app, name="remote")

@@ -18,6 +18,7 @@ from hdversion.api import (
     ProbeReport,
     PruneResult,
     RestoreResult,
+    ScheduleResult,
     SyncReport,
 )
 from hdversion.model.catalog import Backup, Catalog
@@ -330,3 +331,30 @@ def auto_json(result: AutoResult) -> dict[str, Any]:
         "exit_code": 0 if failure is None else int(failure.exit_code),
         "error": failure.message if failure else None,
     }
+
+
+def schedule_summary(result: ScheduleResult) -> None:
+    if result.units:
+        for name, content in result.units.items():
+            if result.action == "printed":
+                console.print(f"[bold]# {name}[/]\n{escape(content)}", soft_wrap=True)
+        if result.action == "written":
+            console.print(f"wrote {len(result.units)} unit(s) to {result.where}; enable them "
+                          "with: systemctl --user daemon-reload && systemctl --user enable "
+                          f"--now {' '.join(n for n in result.units if n.endswith('.timer'))}",
+                          soft_wrap=True)
+        elif result.action == "uninstalled":
+            console.print(f"removed {len(result.units)} unit(s) from {result.where}")
+        return
+    if result.action == "uninstalled":
+        console.print("removed this repository's lines from the crontab")
+        return
+    for line in result.lines:
+        console.print(escape(line), soft_wrap=True, highlight=False)
+    if result.action == "installed":
+        err_console.print(f"installed in the crontab ({result.schedule.describe})")
+
+
+def schedule_json(result: ScheduleResult) -> dict[str, Any]:
+    return {"action": result.action, "schedule": result.schedule.describe,
+            "lines": result.lines, "units": result.units, "where": result.where}

@@ -1,0 +1,42 @@
+"""hdversion schedule"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.cli.lazy import api, render
+from hdversion.cli.options import JSON, REMOTE, STORAGE, cloud_remote
+
+
+def schedule(
+    at: str | None = typer.Option(None, "--at", metavar="HH:MM",
+                                  help="Run daily at this time (the cron daemon's clock; "
+                                  "default 02:30)."),
+    every: str | None = typer.Option(None, "--every", metavar="6h",
+                                     help="Run every N hours (6h) or minutes (30m)."),
+    prune_weekly: bool = typer.Option(
+        False, "--prune-weekly", help="Run `backup` on the schedule and `prune` on Sundays at "
+        "03:00, instead of `auto` (backup and prune) each time."),
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    install: bool = typer.Option(False, "--install", help="Add the lines to your crontab "
+                                 "(again: replaced, not doubled)."),
+    uninstall: bool = typer.Option(False, "--uninstall",
+                                   help="Remove this repository's lines from your crontab."),
+    systemd: bool = typer.Option(False, "--systemd", help="A systemd user service and timer "
+                                 "instead of crontab lines (--install writes them)."),
+    as_json: bool = JSON,
+) -> None:
+    """Print (or install) the crontab lines that run `hdversion auto` from this repository,
+    logging to logs/backup_cron.log."""
+    from hdversion.errors import UsageError
+
+    if install and uninstall:
+        raise UsageError("give --install or --uninstall, not both")
+    where = cloud_remote(bool(storage or remote), storage, remote)
+    result = api.schedule(at=at, every=every, prune_weekly=prune_weekly, remote=where,
+                          install=install, uninstall=uninstall, systemd=systemd)
+    if as_json:
+        render.emit_json(render.schedule_json(result))
+    else:
+        render.schedule_summary(result)

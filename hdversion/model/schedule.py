@@ -1,0 +1,91 @@
+"""When unattended runs happen: crontab lines and systemd timers, made from a few options.
+Plain text, no I/O: the ops layer reads and writes the crontab."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from hdversion.errors import UsageError
+
+CRON_LOG = "logs/backup_cron.log"  # where the original scheduled_backup.py logged
+MARK = "# hdversion-schedule "  # every line we write ends with this and the repository
+
+
+@dataclass(frozen=True)
+class Schedule:
+    minute: str
+    hour: str
+    calendar: str  # systemd OnCalendar=
+    describe: str
+
+    @classmethod
+    def parse(cls, at: str | None, every: str | None) -> Schedule:
+        if at and every:
+            raise UsageError("give --at or --every, not both")
+        if every:
+            match = re.fullmatch(r"([0-9]+)([hm])", every.strip())
+            if not match:
+                raise UsageError(f"malformed --every {every!r}: write it like 6h or 30m")
+            count, unit = int(match.group(1)), match.group(2)
+            limit = 24 if unit == "h" else 60
+            if not 0 < count < limit or limit % count:
+                examples = "1h, 2h, 3h, 4h, 6h, 8h, 12h" if unit == "h" else "5m, 10m, 30m"
+                raise UsageError(f"--every {every}: the number must divide {limit} "
+                                 f"(e.g. {examples})")
+            if unit == "h":
+                return cls("0", f"*/{count}", f"*-*-* 00/{count}:00:00", f"every {every}")
+            return cls(f"*/{count}", "*", f"*-*-* *:00/{count}:00", f"every {every}")
+        text = at or "02:30"
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", text.strip())
+        if not match:
+            raise UsageError(f"malformed --at {text!r}: write it like 02:30 (24-hour clock)")
+        hour, minute = int(match.group(1)), int(match.group(2))
+        return cls(str(minute), str(hour), f"*-*-* {hour:02d}:{minute:02d}:00",
+                   f"daily at {hour:02d}:{minute:02d}")
+
+
+def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
+             ) -> list[tuple[str, str]]:
+    """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`."""
+    extra = " ".join(shlex.quote(a) for a in remote_args)
+    main = "backup" if prune_weekly else "auto"
+    runs = [(main, f"{shlex.quote(hdversion)} {main} {extra} --json".replace("  ", " "))]
+    if prune_weekly:
+        runs.append(("prune", f"{shlex.quote(hdversion)} prune {extra} --json"
+                     .replace("  ", " ")))
+    return runs
+
+
+def cron_lines(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],
+               prune_weekly: bool) -> list[str]:
+    lines = []
+    for name, command in commands(hdversion, remote_args, prune_weekly):
+        when = f"{schedule.minute} {schedule.hour} * * *" if name != "prune" else "0 3 * * 0"
+        lines.append(f"{when} cd {shlex.quote(root)} && {command} >> {CRON_LOG} 2>&1 "
+                     f"{MARK}{root}")
+    return lines
+
+
+def without_ours(crontab: str, root: str) -> list[str]:
+    """The crontab's lines except the ones we wrote for this repository."""
+    return [line for line in crontab.splitlines() if not line.endswith(f"{MARK}{root}")]
+
+
+def systemd_units(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],
+                  prune_weekly: bool, name: str) -> dict[str, str]:
+    """File name -> content of a user service and timer per scheduled run."""
+    units: dict[str, str] = {}
+    for run, command in commands(hdversion, remote_args, prune_weekly):
+        unit = f"hdversion-{name}-{run}"
+        calendar = schedule.calendar if run != "prune" else "Sun *-*-* 03:00:00"
+        units[f"{unit}.service"] = (
+            f"[Unit]\nDescription=hdversion {run} of {root}\n\n[Service]\nType=oneshot\n"
+            f"WorkingDirectory={root}\n"
+            f"ExecStart=/bin/sh -c {shlex.quote(f'{command} >> {CRON_LOG} 2>&1')}\n")
+        units[f"{unit}.timer"] = (
+            f"[Unit]\nDescription=hdversion {run} of {root}, {schedule.describe}\n\n"
+            f"[Timer]\nOnCalendar={calendar}\nPersistent=true\n\n"
+            "[Install]\nWantedBy=timers.target\n")
+    return units
