@@ -7,13 +7,13 @@ import typer
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes
 
 
 def auto(
     message: str = typer.Option("", "-m", "--message", help="Say why (default: auto)."),
     cloud: bool = CLOUD,
-    storage: str | None = STORAGE,
+    storage: list[str] | None = STORAGE_LIST,
     remote: str | None = REMOTE,
     keep: int | None = opt.KEEP,
     keep_hourly: int | None = opt.KEEP_HOURLY,
@@ -32,10 +32,10 @@ def auto(
 ) -> None:
     """Back up, then prune with the retention policy: for cron and CI. One line of output;
     the exit code is the worse of the two steps (a failed backup prunes nothing)."""
-    where = cloud_remote(cloud, storage, remote)
+    where = cloud_remotes(cloud, storage, remote)
     policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                              keep_yearly, keep_within, keep_best, metric)
-    result = api.auto(message=message, cloud_remotes=(where,) if where else (),
+    result = api.auto(message=message, cloud_remotes=where, require_cloud=cloud,
                       policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
                       fetch_tags=not no_fetch_tags, grace=opt.grace_of(grace), wait=wait)
     if as_json:

@@ -6,7 +6,7 @@ import typer
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes
 
 
 def backup(
@@ -15,17 +15,17 @@ def backup(
         False, "--allow-missing", help="Record missing artifacts instead of failing."
     ),
     cloud: bool = CLOUD,
-    storage: str | None = STORAGE,
+    storage: list[str] | None = STORAGE_LIST,
     remote: str | None = REMOTE,
     wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:
     """Back up every critical artifact: DVC cache + local remote, then a git tag."""
-    extra = cloud_remote(cloud, storage, remote)
+    extra = cloud_remotes(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
         result = api.backup(message=message, allow_missing=allow_missing,
-                            cloud_remotes=(extra,) if extra else (), reporter=reporter,
-                            wait=wait)
+                            cloud_remotes=extra, reporter=reporter, wait=wait,
+                            require_cloud=cloud)
     if as_json:
         render.emit_json(render.backup_json(result))
     else:

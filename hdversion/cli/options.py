@@ -12,6 +12,9 @@ _STORAGE_NAMES = "|".join(STORAGES)
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
 STORAGE = typer.Option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
+STORAGE_LIST = typer.Option(None, "--storage",
+                            help=f"Cloud storage: {', '.join(STORAGES)}; repeat for several "
+                            "(3-2-1). Default: backup.remotes in config/config.yaml.")
 REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
 OFFLINE = typer.Option(False, "--offline",
                        help="Do not fetch backup tags and pins from the git remote first.")
@@ -37,3 +40,17 @@ def required_remote(storage: str | None, remote: str | None, command: str) -> st
     where = cloud_remote(True, storage, remote)
     assert where is not None
     return where
+
+
+def cloud_remotes(cloud: bool, storages: list[str] | None, remote: str | None
+                  ) -> tuple[str, ...] | None:
+    """The remotes named by --storage (repeatable) and --remote, or None for the configured
+    set (`backup.remotes`); `--cloud` alone asks for that set."""
+    for storage in storages or []:
+        if storage not in STORAGES:
+            raise UsageError(f"unknown storage {storage!r}: choose one of "
+                             f"{', '.join(STORAGES)}")
+    if remote and storages:
+        raise UsageError("give --storage or --remote, not both")
+    names = tuple(dict.fromkeys([*(storages or []), *([remote] if remote else [])]))
+    return names or None

@@ -34,6 +34,7 @@ class Settings:
     local_remote: str = DEFAULT_LOCAL_REMOTE
     git_remote: str | None = "origin"  # None: backup tags stay local
     journal: str = JOURNAL
+    remotes: tuple[str, ...] = ()  # cloud remotes every backup goes to by default (3-2-1)
     retention: Policy | None = None  # the `retention:` section; None when absent
     hooks: Hooks = Hooks()
 
@@ -78,6 +79,7 @@ class Settings:
             local_remote=str(section.get("local_remote", DEFAULT_LOCAL_REMOTE)),
             git_remote=_git_remote(section),
             journal=str(section.get("journal", JOURNAL)),
+            remotes=_remotes(section.get("remotes")),
             retention=_retention(data.get("retention")),
             hooks=_hooks(data.get("hooks")),
         )
@@ -120,6 +122,17 @@ def _retention(section: object) -> Policy | None:
         return Policy(**fields).validate()  # type: ignore[arg-type]
     except UsageError as exc:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _remotes(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{CONFIG_PATH}: backup.remotes must be a list of DVC "
+                                 "remote names (e.g. [s3, gcp])")
+    return tuple(dict.fromkeys(value))
 
 
 def _hooks(section: object) -> Hooks:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hdversion.errors import HdversionError
 from hdversion.model.retention import Duration, Policy
-from hdversion.ops.backup import BackupResult, create_backup
+from hdversion.ops.backup import BackupResult, configured_remotes, create_backup
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.prune import DEFAULT_GRACE, DEFAULT_POLICY, PruneResult, prune_project
@@ -37,17 +37,20 @@ class AutoResult:
 def auto(
     path: Path | None = None,
     message: str = "",
-    cloud_remotes: tuple[str, ...] = (),
+    cloud_remotes: tuple[str, ...] | None = None,
     policy: Policy | None = None,
     safety_within: Duration | None = None,
     fetch_tags: bool = True,
     grace: Duration = DEFAULT_GRACE,
     wait: float = 0,
+    require_cloud: bool = False,
 ) -> AutoResult:
     """Back up, then prune with the policy (default: the settings' `retention:`, else keep
     the last 5) in the local stores and in the first cloud remote. A backup that fails
-    stops the run before any prune; a partial one (a remote failed) is still pruned after."""
+    stops the run before any prune; a partial one (a remote failed) is still pruned after.
+    `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too."""
     project = Project.open(path)
+    cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     chosen = policy or project.settings.retention or DEFAULT_POLICY
     if safety_within is not None:
         chosen = replace(chosen, safety_within=safety_within)
@@ -61,10 +64,17 @@ def auto(
             result.backup_error = exc
         if result.backup is not None:
             try:
-                result.prune = prune_project(
-                    project, chosen, cloud_remotes[0] if cloud_remotes else None,
-                    dry_run=False, fetch_tags=fetch_tags, grace=grace,
-                    allow_incomplete=False, now=now_utc())
+                # The first run removes the tags and sweeps the local stores; each further
+                # remote is then swept of what nothing keeps.
+                for remote in cloud_remotes or (None,):
+                    pruned = prune_project(project, chosen, remote, dry_run=False,
+                                           fetch_tags=fetch_tags, grace=grace,
+                                           allow_incomplete=False, now=now_utc())
+                    if result.prune is None:
+                        result.prune = pruned
+                    else:
+                        result.prune.stores += [s for s in pruned.stores
+                                                if s.store.name == remote]
             except HdversionError as exc:
                 result.prune_error = exc
         failure = result.failure()

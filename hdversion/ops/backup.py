@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hdversion import __version__
 from hdversion.datastore import Snapshot
-from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError
+from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
 from hdversion.model.timestamps import format_timestamp, next_second, tag_for
@@ -66,12 +66,15 @@ def backup(
     path: Path | None = None,
     message: str = "",
     allow_missing: bool = False,
-    cloud_remotes: tuple[str, ...] = (),
+    cloud_remotes: tuple[str, ...] | None = (),
     reporter: Reporter = SILENT,
     wait: float = 0,
+    require_cloud: bool = False,
 ) -> BackupResult:
-    """Back up the project at `path` (default: the current directory)."""
+    """Back up the project at `path` (default: the current directory) to the local remote
+    and `cloud_remotes` (None: the settings' `backup.remotes`)."""
     project = Project.open(path)
+    cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
                                reporter=reporter)
@@ -79,6 +82,16 @@ def backup(
                         tag=result.backup.tag, files=len(result.files),
                         remotes={r.name: r.ok for r in result.remotes})
         return result
+
+
+def configured_remotes(project: Project, named: tuple[str, ...] | None,
+                       required: bool) -> tuple[str, ...]:
+    """The cloud remotes of a run: those named, else the settings' `backup.remotes`."""
+    remotes = named if named is not None else project.settings.remotes
+    if required and not remotes:
+        raise UsageError("--cloud needs --storage=s3|azure|gcp (or --remote NAME), or "
+                         "backup.remotes in config/config.yaml")
+    return remotes
 
 
 def create_backup(

@@ -1,0 +1,64 @@
+"""Several cloud remotes (the 3-2-1 rule) against the real S3 and GCS servers on 127.0.0.1:
+every backup goes to each, each is checked by its own listing and reported; one that fails
+is exit 3 with the local backup standing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, start_paused
+from tests.storage_servers import StorageServer
+from tests.test_cloud import PREFIX, configure
+from tests.test_prune import objects_of
+
+pytestmark = pytest.mark.cloud
+
+
+def keys(server: StorageServer, bucket: str) -> set[str]:
+    return {key for key in server.list_keys(bucket) if key.startswith(f"{PREFIX}/files/")}
+
+
+def expected_keys(data: dict) -> set[str]:
+    return {f"{PREFIX}/files/md5/{m[:2]}/{m[2:]}" for m in objects_of(data)}
+
+
+def test_backup_to_several_remotes_reports_each(
+        project: Project, s3_server: StorageServer, gcs_server: StorageServer,
+        bucket_factory: Callable[[StorageServer], str]) -> None:
+    s3_bucket, gcs_bucket = bucket_factory(s3_server), bucket_factory(gcs_server)
+    configure(project, s3_server, s3_bucket)
+    public, _ = gcs_server.dvc_remote_config(gcs_bucket)
+    options = [f"-o{key}={value}" for key, value in public.items()]
+    assert project.cli("remote", "add", "gcp", gcs_server.url_for(gcs_bucket, PREFIX),
+                       *options).returncode == 0
+
+    result = project.cli("backup", "--json", "--storage", "s3", "--storage", "gcp")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [(r["name"], r["ok"]) for r in data["remotes"]] == [("s3", True), ("gcp", True)]
+    assert expected_keys(data) <= keys(s3_server, s3_bucket)
+    assert expected_keys(data) <= keys(gcs_server, gcs_bucket)
+
+    # The settings' default set, and one remote down: exit 3, the backup stands.
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        "  remotes: [s3, gcp]\n")
+    project.retrain(2)
+    # Both remotes answer the check before any work; then the GCS server goes down.
+    proc = start_paused(project.root, PausePoint.BEFORE_CLOUD_PUSH, "backup", "--json")
+    gcs_server.stop()
+    try:
+        pause_marker(project.root).unlink()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        gcs_server.start()
+    assert proc.returncode == 3, err
+    assert "gcp failed" in err
+    data = json.loads(out)
+    assert [(r["name"], r["ok"]) for r in data["remotes"]] == [("s3", True), ("gcp", False)]
+    assert data["tag"] in project.git("tag")
+    assert expected_keys(data) <= keys(s3_server, s3_bucket)
