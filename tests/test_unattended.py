@@ -283,3 +283,44 @@ def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) ->
                         (("--at", "01:00", "--every", "6h"), "not both")):
         refused = project.cli("schedule", *bad)
         assert refused.returncode == 2 and phrase in refused.stderr, refused.stderr
+
+
+def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(project: Project,
+                                                                  tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from hdversion.model.timestamps import format_timestamp
+    from hdversion.util.clock import now_utc
+
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    # Another machine took every name of the next half minute on origin.
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    start = now_utc()
+    taken = [f"backup/{format_timestamp(start + timedelta(seconds=s))}" for s in range(-2, 30)]
+    for tag in taken:
+        subprocess.run(["git", "-C", str(other), "tag", "-a", "-m", "other machine", tag],
+                       check=True, capture_output=True)
+    subprocess.run(["git", "-C", str(other), "push", "-q", "origin", "--tags"], check=True)
+
+    def origin_tags() -> dict[str, str]:
+        out = subprocess.run(["git", "ls-remote", "--tags", "--refs", str(origin)],
+                             check=True, capture_output=True, text=True).stdout
+        return {ref.removeprefix("refs/tags/"): sha for sha, ref in
+                (line.split("\t") for line in out.splitlines())}
+
+    before = origin_tags()
+    result = project.cli("backup", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["tag"] not in taken and "was taken on the git remote" in result.stderr
+    after = origin_tags()
+    assert {t: after[t] for t in taken} == before  # nobody's tag overwritten
+    assert data["tag"] in after
+    assert project.git("rev-parse", f"{data['tag']}^{{commit}}").strip() == data["commit"]
+    assert project.git("tag", "-l", "backup/*").split() == [data["tag"]]  # no stale name
+    listed = json.loads(project.cli("list", "--json", "--offline").stdout)
+    assert [b["tag"] for b in listed] == [data["tag"]]

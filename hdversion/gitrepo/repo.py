@@ -285,12 +285,23 @@ class GitRepo:
 
     def remote_refs(self, remote: str, *patterns: str) -> set[str]:
         """The refs (full names) a git remote has under the patterns."""
+        return set(self.remote_ref_ids(remote, *patterns))
+
+    def remote_ref_ids(self, remote: str, *patterns: str) -> dict[str, str]:
+        """Ref (full name) -> object id, of the refs a git remote has under the patterns."""
         try:
             out = self._text("ls-remote", "--refs", remote, *patterns)
         except GitError as exc:
             raise RemoteError(f"could not read git remote '{remote}': "
                               f"{exc.stderr.strip()}") from None
-        return {line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line}
+        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {ref: sha for sha, ref in pairs}
+
+    def ref_id(self, ref: str) -> str | None:
+        try:
+            return self._text("rev-parse", "--verify", "--quiet", ref) or None
+        except GitError:
+            return None
 
     def fetch_tags(self, remote: str, pattern: str, *more: str,
                    timeout: float | None = None) -> None:

@@ -6,21 +6,28 @@ objects, which are harmless."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdversion import __version__
 from hdversion.datastore import Snapshot
-from hdversion.errors import ConfigurationError, MissingArtifactError, PartialError, UsageError
+from hdversion.errors import (
+    ConfigurationError,
+    HdversionError,
+    MissingArtifactError,
+    PartialError,
+    UsageError,
+)
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
-from hdversion.model.timestamps import format_timestamp, next_second, tag_for
+from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.catalog import pruned_timestamps
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,
     confirm_pushed,
+    git_remote_of,
     needed_objects,
     publish_tags,
     push_and_confirm,
@@ -194,9 +201,55 @@ def create_backup(
         reporter.step(f"pushing to remote '{remote}'")
         result.remotes.append(push_and_confirm(project, commit, objects, remote))
     reporter.step("pushing the tag to the git remote")
-    earlier = [t for t in unpublished_tags(project) if t != result.backup.tag]
-    result.git_remote = publish_tags(project, [result.backup.tag, *earlier])
+    result.git_remote = _publish(project, result)
     return result
+
+
+def _publish(project: Project, result: BackupResult) -> RemoteOutcome:
+    """Push the new tag (and earlier ones whose push failed). Another machine may have
+    taken the same name on the git remote in the same second: then the backup moves to the
+    next name free everywhere and is pushed again; neither backup is lost or overwritten."""
+    for _ in range(5):
+        earlier = [t for t in unpublished_tags(project) if t != result.backup.tag]
+        outcome = publish_tags(project, [result.backup.tag, *earlier])
+        taken = _taken_on_remote(project) if not outcome.ok else {}
+        ours = project.git.ref_id(f"refs/tags/{result.backup.tag}")
+        if outcome.ok or taken.get(result.backup.tag, ours) == ours:
+            return outcome
+        moved = _retag(project, result.backup, set(taken))
+        log.warning("backup tag %s was taken on the git remote by another machine: this "
+                    "backup is now %s", result.backup.tag, moved.tag)
+        result.backup = moved
+    return outcome
+
+
+def _taken_on_remote(project: Project) -> dict[str, str]:
+    """Backup tag -> its object id on the git remote ({} when it cannot be read)."""
+    remote, _ = git_remote_of(project)
+    if remote is None:
+        return {}
+    try:
+        refs = project.git.remote_ref_ids(remote, f"refs/tags/{TAG_PREFIX}*")
+    except HdversionError:
+        return {}
+    return {ref.removeprefix("refs/tags/"): sha for ref, sha in refs.items()}
+
+
+def _retag(project: Project, backup: Backup, taken: set[str]) -> Backup:
+    """The same backup under the next timestamp that no tag here or there, nor a pruned
+    backup, has."""
+    git = project.git
+    used = taken | {r.name for r in git.tags(TAG_PREFIX)} | {
+        tag_for(t) for t in pruned_timestamps(git)}
+    timestamp = next_second(backup.timestamp)
+    while True:
+        if tag_for(timestamp) not in used:
+            manifest = replace(backup.manifest, timestamp=timestamp)
+            if git.create_tag(tag_for(timestamp), backup.commit, manifest.to_json()):
+                break
+        timestamp = next_second(timestamp)
+    git.delete_refs([f"refs/tags/{backup.tag}"])
+    return Backup(tag_for(timestamp), timestamp, backup.commit, manifest)
 
 
 def _output_entries(snapshot: Snapshot, uncached: tuple[str, ...],
