@@ -5,7 +5,11 @@ is exit 3 with the local backup standing."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +66,41 @@ def test_backup_to_several_remotes_reports_each(
     assert [(r["name"], r["ok"]) for r in data["remotes"]] == [("s3", True), ("gcp", False)]
     assert data["tag"] in project.git("tag")
     assert expected_keys(data) <= keys(s3_server, s3_bucket)
+
+
+def test_the_ci_script_backs_up_to_s3_and_pushes_the_tag(
+        project: Project, s3_server: StorageServer,
+        bucket_factory: Callable[[StorageServer], str], tmp_path: Path) -> None:
+    """scripts/ci_backup.sh, as .github/workflows/backup.yml runs it: against the S3 server
+    and a bare origin, credentials only in the environment, no git identity."""
+    bucket = bucket_factory(s3_server)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    project.git("config", "--unset", "user.name")
+    project.git("config", "--unset", "user.email")
+    public, secrets = s3_server.dvc_remote_config(bucket)
+    env = {**os.environ, "HDVERSION": str(Path(sys.executable).with_name("hdversion")),
+           "HDVERSION_S3_URL": s3_server.url_for(bucket, PREFIX),
+           "HDVERSION_S3_ENDPOINT": public["endpointurl"],
+           "AWS_ACCESS_KEY_ID": secrets["access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": secrets["secret_access_key"],
+           "GITHUB_SHA": "0123abc", "HOME": str(tmp_path)}
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ci_backup.sh"
+    done = subprocess.run(["bash", str(script)], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["exit_code"] == 0 and data["backup"]["remotes"] == [
+        {"name": "s3", "ok": True, "detail": ""}]
+    on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin)], check=True,
+                               capture_output=True, text=True).stdout
+    assert f"refs/tags/{data['tag']}" in on_origin
+    assert any(key.startswith(f"{PREFIX}/files/md5/") for key in s3_server.list_keys(bucket))
+    assert "0123abc" in project.git("tag", "-n1", data["tag"])
+    # Without the secrets it says what is missing, before any work.
+    missing = subprocess.run(["bash", str(script)], cwd=project.root,
+                             env={k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"},
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "AWS_SECRET_ACCESS_KEY" in missing.stderr
