@@ -13,6 +13,7 @@ from hdversion import __version__
 from hdversion.cli import (
     cmd_auto,
     cmd_backup,
+    cmd_copy,
     cmd_list,
     cmd_pin,
     cmd_prune,
@@ -54,6 +55,7 @@ app.command("backup")(handled(cmd_backup.backup))
 app.command("list")(handled(cmd_list.list_backups))
 app.command("restore")(handled(cmd_restore.restore))
 app.command("sync")(handled(cmd_sync.sync))
+app.command("copy")(handled(cmd_copy.copy))
 app.command("prune")(handled(cmd_prune.prune))
 app.command("auto")(handled(cmd_auto.auto))
 app.command("schedule")(handled(cmd_schedule.schedule))

@@ -14,6 +14,7 @@ from rich.table import Table
 from hdversion.api import (
     AutoResult,
     BackupResult,
+    CopyReport,
     PinResult,
     ProbeReport,
     PruneResult,
@@ -358,3 +359,19 @@ def schedule_summary(result: ScheduleResult) -> None:
 def schedule_json(result: ScheduleResult) -> dict[str, Any]:
     return {"action": result.action, "schedule": result.schedule.describe,
             "lines": result.lines, "units": result.units, "where": result.where}
+
+
+def copy_summary(report: CopyReport) -> None:
+    for tag, outcome in report.copied.items():
+        state = "[green]copied[/]" if outcome.ok else f"[red]FAILED[/]: {escape(outcome.detail)}"
+        console.print(f"{tag}: {state}")
+    for tag in report.damaged:
+        console.print(f"{tag}: [red]no good copy to copy[/]")
+    console.print(f"{len(report.copied)} backup(s) copied from {report.source} to "
+                  f"{report.target}; {len(report.already)} were there already")
+
+
+def copy_json(report: CopyReport) -> dict[str, Any]:
+    return {"source": report.source, "target": report.target, "already": report.already,
+            "copied": {t: vars(o) for t, o in report.copied.items()},
+            "damaged": report.damaged}

@@ -1,0 +1,103 @@
+"""Copying backups between remotes (the 3-2-1 rule after the fact): what the target lacks is
+brought into the cache from the source, re-hashed there, uploaded to the target from the
+verified copy and confirmed by the target's own listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdversion.errors import HdversionError, PartialError, UsageError, VerificationError
+from hdversion.model.catalog import Backup
+from hdversion.ops.cache_objects import ensure_cached
+from hdversion.ops.catalog import catalog_with, files_of_many
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.ops.publish import RemoteOutcome, needed_objects
+from hdversion.util.progress import SILENT, Reporter
+
+
+@dataclass
+class CopyReport:
+    source: str
+    target: str
+    already: list[str] = field(default_factory=list)  # tags complete in the target before
+    copied: dict[str, RemoteOutcome] = field(default_factory=dict)  # tag -> outcome
+    damaged: list[str] = field(default_factory=list)  # tags with no good copy anywhere
+
+    def failure(self) -> HdversionError | None:
+        failed = [tag for tag, outcome in self.copied.items() if not outcome.ok]
+        if self.damaged:
+            return VerificationError(
+                f"no good copy of {', '.join(self.damaged)} in the cache or in "
+                f"'{self.source}': nothing of them was written to '{self.target}'",
+                hint="`hdversion list --remote NAME` shows where else a backup is whole")
+        if failed:
+            return PartialError(f"{len(failed)} backup(s) could not be copied to "
+                                f"'{self.target}': {', '.join(failed)}",
+                                hint="fix the remote and run the copy again")
+        return None
+
+
+def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
+         path: Path | None = None, reporter: Reporter = SILENT, wait: float = 0
+         ) -> CopyReport:
+    """Copy backups (default: every one the target lacks) from one remote to another."""
+    if source == target:
+        raise UsageError("--from and --to name the same remote")
+    project = Project.open(path)
+    with locked_operation(project, "copy", wait, source=source, target=target):
+        for remote in (source, target):
+            project.store.transfers.preflight(remote)
+        catalog = catalog_with(project)
+        if timestamps:
+            backups = [catalog.get(t) for t in timestamps]
+        else:
+            backups = list(reversed(catalog.backups))
+        report = copy_backups(project, source, target, backups, reporter)
+        project.journal("copy", "ok" if report.failure() is None else "error",
+                        source=source, target=target,
+                        copied={t: o.ok for t, o in report.copied.items()},
+                        damaged=report.damaged)
+        return report
+
+
+def copy_backups(project: Project, source: str, target: str, backups: list[Backup],
+                 reporter: Reporter) -> CopyReport:
+    transfers = project.store.transfers
+    report = CopyReport(source, target)
+    files = files_of_many(project.git, backups)
+    for backup in backups:
+        entries = [f for f in files[backup.tag] if f.store == "dvc"]
+        listings = [o.md5 for o in backup.manifest.outputs if o.is_dir and o.store == "dvc"]
+        if any(_size(project, m) is None for m in listings):
+            # A directory's listing, which the target needs too, is not here: bring it.
+            transfers.fetch(backup.commit, source)
+        wanted = {f.md5: f.size for f in entries}
+        wanted.update({m: size for m in listings if (size := _size(project, m)) is not None})
+        lacking = transfers.missing_in_remote(target, wanted)
+        if not lacking and all(_size(project, m) is not None for m in listings):
+            report.already.append(backup.tag)
+            continue
+        reporter.step(f"copying {backup.tag}: {len(lacking)} object(s)")
+        check = ensure_cached(project, backup.commit,
+                              [f for f in entries if f.md5 in lacking], source, reporter,
+                              listings)
+        if check.bad:
+            report.damaged.append(backup.tag)
+            continue
+        objects = needed_objects(project, entries, backup.manifest.outputs)
+        try:
+            transfers.upload_verified(target, set(transfers.missing_in_remote(target, objects)))
+            still = transfers.missing_in_remote(target, objects)
+        except HdversionError as exc:
+            report.copied[backup.tag] = RemoteOutcome(target, False, exc.message)
+            continue
+        report.copied[backup.tag] = RemoteOutcome(
+            target, not still, f"{len(still)} object(s) still missing" if still else "")
+    return report
+
+
+def _size(project: Project, md5: str) -> int | None:
+    path = project.store.cache_path(md5)
+    return path.stat().st_size if path.is_file() else None
