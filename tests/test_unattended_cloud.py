@@ -144,3 +144,51 @@ def test_copy_replicates_what_the_target_lacks_re_hashing_it(
                            "--target", str(tmp_path / "out"))
     assert restored.returncode == 0, restored.stderr
     assert json.loads(restored.stdout)["verified"]
+
+
+@pytest.mark.reliability
+def test_four_clones_back_up_to_one_bucket_and_one_origin_at_once(
+        project: Project, s3_server: StorageServer,
+        bucket_factory: Callable[[StorageServer], str], tmp_path: Path) -> None:
+    """CI jobs on four machines at once: no tag lost or overwritten, every backup restores."""
+    bucket = bucket_factory(s3_server)
+    configure(project, s3_server, bucket)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("add", ".dvc/config", ".gitignore")
+    project.git("commit", "-q", "-m", "s3 remote")
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    _, secrets = s3_server.dvc_remote_config(bucket)
+    clones = []
+    for number in range(4):
+        root = tmp_path / f"machine{number}"
+        shutil.copytree(project.root, root, symlinks=True)  # the same data, another clone
+        clone = Project(root)
+        clone.retrain(10 + number)
+        clones.append(clone)
+    hdversion = str(Path(sys.executable).with_name("hdversion"))
+    runs = [subprocess.Popen([hdversion, "backup", "--json", "--storage", "s3"], cwd=c.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for c in clones]
+    results = [(p.communicate(timeout=600), p.returncode) for p in runs]
+    for (_out, err), code in results:
+        assert code == 0, err
+    made = [json.loads(out) for (out, _), _ in results]
+    tags = {m["tag"] for m in made}
+    assert len(tags) == 4
+    on_origin = subprocess.run(["git", "ls-remote", "--tags", "--refs", str(origin)],
+                               check=True, capture_output=True, text=True).stdout
+    for data in made:
+        assert f"refs/tags/{data['tag']}" in on_origin
+    fresh = tmp_path / "fresh"
+    subprocess.run(["git", "clone", "-q", str(origin), str(fresh)], check=True)
+    from tests.test_cloud import write_credentials
+    write_credentials(fresh, secrets)
+    for data in made:
+        out = tmp_path / f"restored-{data['timestamp']}"
+        restored = subprocess.run([hdversion, "restore", "--json", "--storage", "s3", "-t",
+                                   data["timestamp"], "--target", str(out)], cwd=fresh,
+                                  capture_output=True, text=True, timeout=300)
+        assert restored.returncode == 0, restored.stderr
+        assert json.loads(restored.stdout)["verified"]
