@@ -520,14 +520,16 @@ def test_a_second_run_fails_fast_or_waits(project: Project) -> None:
 
 @pytest.mark.reliability
 def test_four_simultaneous_backups_all_succeed(project: Project, tmp_path: Path) -> None:
+    # No --wait: a second run waits for the first by default.
     runs = [subprocess.Popen([str(Path(sys.executable).with_name("hdversion")), "backup",
-                              "--json", "--wait", "300", "-m", f"run {i}"], cwd=project.root,
+                              "--json", "-m", f"run {i}"], cwd=project.root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for i in range(4)]
     outputs = [run.communicate(timeout=400) for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0, 0], [err for _, err in outputs]
     tags = {json.loads(out)["tag"] for out, _ in outputs}
     assert len(tags) == 4 and tags == set(project.git("tag").split())
+    assert sum("waiting up to 600 s" in err for _, err in outputs) >= 1
     for tag in tags:
         code, report, stderr = restore(project, "--timestamp", tag.split("/")[1], "--target",
                                        str(tmp_path / tag.replace("/", "-")))
