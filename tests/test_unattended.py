@@ -219,12 +219,13 @@ esac
 
 
 def crontab_env(tmp_path: Path) -> dict[str, str]:
-    """The real crontab in a temporary HOME where Debian's cron is installed, else a fake
-    with its behaviour (-l, -)."""
+    """A fake of Debian's crontab (-l, -) keeping its table in a temporary HOME. The real
+    program writes the user's table under /var/spool/cron whatever HOME is, so it is used
+    only where asked (HDVERSION_TEST_REAL_CRONTAB=1, on a throwaway machine)."""
     home = tmp_path / "home"
     home.mkdir()
     real = shutil.which("crontab")
-    if real and os.environ.get("CI"):
+    if real and os.environ.get("HDVERSION_TEST_REAL_CRONTAB") == "1":
         return {"HOME": str(home), "HDVERSION_CRONTAB": real}
     fake = tmp_path / "crontab"
     fake.write_text(FAKE_CRONTAB)
