@@ -325,3 +325,30 @@ def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(project: Proje
     assert project.git("tag", "-l", "backup/*").split() == [data["tag"]]  # no stale name
     listed = json.loads(project.cli("list", "--json", "--offline").stdout)
     assert [b["tag"] for b in listed] == [data["tag"]]
+
+
+def test_a_forged_tombstone_on_origin_buries_nothing(project: Project, tmp_path: Path) -> None:
+    """Tombstones come from origin: one that does not name the very tag object (or does not
+    parse) neither deletes the tag in another clone nor makes its prune delete it there."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    other = Project(tmp_path / "other")
+    subprocess.run(["git", "clone", "-q", str(origin), str(other.root)], check=True)
+    assert [b["tag"] for b in json.loads(other.cli("list", "--json").stdout)] == [made["tag"]]
+    # Someone pushes tombstones for it: one naming another object, one that is not JSON.
+    forged = json.dumps({"schema": "hdversion/pruned", "tag_object": "0" * 40})
+    for body, name in ((forged, made["timestamp"]), ("rm -rf", "20000101_000000")):
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=project.root, input=body, text=True,
+            capture_output=True, check=True).stdout.strip()
+        project.git("push", "-q", "origin", f"{blob}:refs/hdversion/pruned/{name}")
+    listed = other.cli("list", "--json")
+    assert [b["tag"] for b in json.loads(listed.stdout)] == [made["tag"]], listed.stderr
+    assert made["tag"] in other.git("tag")
+    other.cli("prune", "--keep", "1", "--allow-incomplete", check=True)
+    on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin)], check=True,
+                               capture_output=True, text=True).stdout
+    assert f"refs/tags/{made['tag']}" in on_origin

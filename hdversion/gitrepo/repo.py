@@ -33,6 +33,7 @@ class TagRecord:
     object_type: str  # "tag" for annotated tags
     target: str  # the commit the tag points to
     message: str
+    object_id: str = ""  # the ref's own object (the tag object of an annotated tag)
 
 
 class GitRepo:
@@ -118,14 +119,19 @@ class GitRepo:
     def read_files(self, specs: list[tuple[str, str]]) -> list[bytes | None]:
         """Many (revision, path) files in one `git cat-file --batch` call; None where a
         revision lacks the file."""
-        if not specs:
+        return self.read_objects([f"{rev}:{path}" for rev, path in specs])
+
+    def read_objects(self, names: list[str]) -> list[bytes | None]:
+        """Many blobs (by id, or `rev:path`) in one `git cat-file --batch` call; None for
+        what is missing or not a blob."""
+        if not names:
             return []
-        feed = "".join(f"{rev}:{path}\n" for rev, path in specs).encode()
+        feed = "".join(f"{name}\n" for name in names).encode()
         out = self._git("cat-file", "--batch", stdin=feed, binary=True)
         assert isinstance(out, bytes)
         found: list[bytes | None] = []
         at = 0
-        for _ in specs:
+        for _ in names:
             end = out.index(b"\n", at)
             header = out[at:end].split()
             at = end + 1
@@ -179,7 +185,7 @@ class GitRepo:
             name, object_type, peeled, target, message = chunk.split("\0", 4)
             records.append(TagRecord(name.removeprefix(namespace), object_type,
                                      peeled if object_type == "tag" else target,
-                                     message.strip()))
+                                     message.strip(), target))
         return records
 
     # -- writing -------------------------------------------------------------------------

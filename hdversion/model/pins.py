@@ -10,6 +10,7 @@ message that does not parse still pins (keeping too much is the safe mistake), w
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ PIN_NAMESPACE = "refs/hdversion/pins/"
 # remote: another clone that still has the tag deletes it on its next fetch instead of
 # pushing it back (its data is gone).
 PRUNED_NAMESPACE = "refs/hdversion/pruned/"
+TOMBSTONE_SCHEMA = "hdversion/pruned"
+_OBJECT_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 SCHEMA = "hdversion/pin"
 MAX_REASON = 500
 
@@ -57,3 +60,23 @@ class Pin:
         text = {key: value[:MAX_REASON] if isinstance(value, str) else ""
                 for key, value in fields.items()}
         return cls(name, text["reason"], text["pinned_at"], text["by"], commit)
+
+
+def tombstone_json(tag_object: str, pruned_at: str, policy: str, by: str) -> str:
+    """A tombstone names the exact tag object it buries: a tag of the same name made
+    elsewhere is not buried with it."""
+    return json.dumps({"schema": TOMBSTONE_SCHEMA, "tag_object": tag_object,
+                       "pruned_at": pruned_at, "policy": policy, "by": by}, sort_keys=True)
+
+
+def tombstone_target(data: bytes | None) -> str | None:
+    """The tag object a tombstone buries; None for anything else (tombstones come from the
+    git remote: a malformed or forged one buries nothing)."""
+    try:
+        parsed = json.loads(data or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(parsed, dict) or parsed.get("schema") != TOMBSTONE_SCHEMA:
+        return None
+    target = parsed.get("tag_object")
+    return target if isinstance(target, str) and _OBJECT_ID.match(target) else None

@@ -12,7 +12,7 @@ from hdversion.errors import ManifestError, RemoteError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
-from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE
+from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE, tombstone_target
 from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
@@ -58,16 +58,27 @@ def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
 
 
 def pruned_timestamps(git: GitRepo) -> set[str]:
-    """Backups pruned here or in another clone (their tombstones)."""
+    """Timestamps that carry a tombstone (never given to a new backup)."""
     return {record.name for record in git.refs(PRUNED_NAMESPACE)}
+
+
+def tombstones(git: GitRepo) -> dict[str, str]:
+    """Timestamp -> the tag object that a prune (here or in another clone) removed, for the
+    tombstones that parse."""
+    records = git.refs(PRUNED_NAMESPACE)
+    targets = git.read_objects([r.object_id for r in records])
+    return {r.name: target for r, data in zip(records, targets, strict=True)
+            if (target := tombstone_target(data)) is not None}
 
 
 def apply_tombstones(git: GitRepo) -> list[str]:
     """Delete the tags of backups that a prune removed (here or elsewhere): their data is
-    gone, and a tag kept here would be pushed back to the git remote by the next sync."""
-    pruned = pruned_timestamps(git)
+    gone, and a tag kept here would be pushed back to the git remote by the next sync. Only
+    the very tag object a tombstone names is deleted: a forged or stray tombstone deletes
+    nothing."""
+    buried = tombstones(git)
     stale = [f"refs/tags/{r.name}" for r in git.tags(TAG_PREFIX)
-             if r.name.removeprefix(TAG_PREFIX) in pruned]
+             if buried.get(r.name.removeprefix(TAG_PREFIX)) == r.object_id]
     git.delete_refs(stale)
     return stale
 

@@ -20,7 +20,6 @@ left (the sweep needs no memory of what was removed).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,7 +35,7 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
-from hdversion.model.pins import PRUNED_NAMESPACE
+from hdversion.model.pins import PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Duration, Plan, Policy, plan
 from hdversion.model.timestamps import TAG_PREFIX
@@ -45,6 +44,7 @@ from hdversion.ops.catalog import (
     files_of,
     files_of_many,
     read_catalog,
+    tombstones,
 )
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
@@ -187,22 +187,24 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
 
     pause_point(project.root, PausePoint.BEFORE_TAG_DELETE)
     refs = [f"refs/tags/{tag}" for tag in removed]
-    stamp = project.git.write_blob(json.dumps(
-        {"pruned_at": now.isoformat(timespec="seconds"), "policy": policy.describe(),
-         "by": f"{user_name()}@{host_name()}"}, sort_keys=True).encode())
-    tombstones = {PRUNED_NAMESPACE + tag.removeprefix(TAG_PREFIX): stamp for tag in removed}
+    tag_objects = {f"refs/tags/{r.name}": r.object_id for r in project.git.tags(TAG_PREFIX)}
+    buried = {
+        PRUNED_NAMESPACE + tag.removeprefix(TAG_PREFIX): project.git.write_blob(
+            tombstone_json(tag_objects[f"refs/tags/{tag}"],
+                           now.isoformat(timespec="seconds"), policy.describe(),
+                           f"{user_name()}@{host_name()}").encode())
+        for tag in removed}
     if git_remote is not None:
         # The tags go on the git remote first, each leaving a tombstone there (one atomic
         # push): a tag deleted here first would come back with the next fetch.
-        result.git_remote = _delete_on_remote(project, git_remote, refs, tombstones,
-                                              fetch_tags)
+        result.git_remote = _delete_on_remote(project, git_remote, refs, buried, fetch_tags)
         unknown = _unknown_on_remote(project, git_remote, result.git_remote, fetch_tags)
         for sweep in sweeps:
             if sweep.store.shared and unknown:
                 # Other clones follow the git remote: what its tags name stays in the
                 # stores they share.
                 sweep.skipped, sweep.garbage = unknown, {}
-    project.git.update_refs(delete=refs, create=tombstones)
+    project.git.update_refs(delete=refs, create=buried)
     pause_point(project.root, PausePoint.AFTER_TAG_DELETE)
     for sweep in sweeps:
         if not sweep.skipped:
@@ -315,19 +317,20 @@ def _sweep(info: StoreInfo, listing: dict[str, StoredObject], keep: set[str],
 
 
 def _delete_on_remote(project: Project, remote: str, refs: list[str],
-                      tombstones: dict[str, str], fetched: bool) -> RemoteOutcome:
+                      new_tombstones: dict[str, str], fetched: bool) -> RemoteOutcome:
     """Delete backup tags on the git remote, with their tombstones; also those of backups
-    pruned here before whose deletion there did not happen (a run killed half-way)."""
-    pruned_here = {PRUNED_NAMESPACE + r.name: r.target
-                   for r in project.git.refs(PRUNED_NAMESPACE)}
+    pruned here before whose deletion there did not happen (a run killed half-way): only a
+    tag there that is the very tag object a tombstone names."""
+    buried = tombstones(project.git)
+    ids = {PRUNED_NAMESPACE + r.name: r.object_id for r in project.git.refs(PRUNED_NAMESPACE)}
     try:
-        present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
-        stale = {r: PRUNED_NAMESPACE + r.removeprefix(f"refs/tags/{TAG_PREFIX}")
-                 for r in present}
-        stale = {r: t for r, t in stale.items() if t in pruned_here}
+        present = project.git.remote_ref_ids(remote, f"refs/tags/{TAG_PREFIX}*")
+        stale = {ref: PRUNED_NAMESPACE + ref.removeprefix(f"refs/tags/{TAG_PREFIX}")
+                 for ref, sha in present.items()
+                 if buried.get(ref.removeprefix(f"refs/tags/{TAG_PREFIX}")) == sha}
         project.git.delete_remote_refs(
             remote, [r for r in refs if r in present] + list(stale),
-            create={**{t: pruned_here[t] for t in stale.values()}, **tombstones})
+            create={**{t: ids[t] for t in stale.values()}, **new_tombstones})
     except RemoteError as exc:
         if fetched:
             raise RemoteError(f"{exc.message}; nothing was removed",

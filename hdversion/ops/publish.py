@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
-from hdversion.model.pins import PRUNED_NAMESPACE
 from hdversion.model.timestamps import TAG_PREFIX
+from hdversion.ops.catalog import pruned_timestamps
 from hdversion.ops.project import Project
 
 
@@ -108,7 +108,7 @@ def unpublished_tags(project: Project) -> list[str]:
         there = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
     except RemoteError:
         return []
-    pruned = {r.name for r in project.git.refs(PRUNED_NAMESPACE)}
+    pruned = pruned_timestamps(project.git)
     return [r.name for r in project.git.tags(TAG_PREFIX)
             if f"refs/tags/{r.name}" not in there
             and r.name.removeprefix(TAG_PREFIX) not in pruned]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hdversion.errors import PartialError, RemoteError
 from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.catalog import apply_tombstones, files_of_many, pruned_timestamps, read_catalog
+from hdversion.ops.catalog import apply_tombstones, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
@@ -56,9 +56,8 @@ def sync(path: Path | None = None, remote: str = "s3", wait: float = 0) -> SyncR
 def sync_remote(project: Project, remote: str) -> SyncReport:
     """Push every backup the remote lacks (oldest first); the caller holds the lock."""
     # A backup pruned in another clone must not come back from this one.
-    pruned = _fetch_tombstones(project)
-    backups = [b for b in reversed(read_catalog(project.git).backups)
-               if b.timestamp not in pruned]
+    _fetch_tombstones(project)
+    backups = list(reversed(read_catalog(project.git).backups))
     gaps = completeness(project, remote, backups)
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
@@ -73,12 +72,11 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     return SyncReport(remote, done, pushed, tags)
 
 
-def _fetch_tombstones(project: Project) -> set[str]:
-    """The backups pruned anywhere, as far as the git remote can tell now (a failure to
-    fetch leaves what this clone knows)."""
+def _fetch_tombstones(project: Project) -> None:
+    """Drop the tags of backups pruned anywhere, as far as the git remote can tell now (a
+    failure to fetch leaves what this clone knows)."""
     remote, _ = git_remote_of(project)
     if remote is not None:
         with contextlib.suppress(RemoteError):
             project.git.fetch_refs(remote, PRUNED_NAMESPACE + "*")
     apply_tombstones(project.git)
-    return pruned_timestamps(project.git)
