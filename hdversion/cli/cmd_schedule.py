@@ -6,6 +6,7 @@ import typer
 
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON, REMOTE, STORAGE, cloud_remote
+from hdversion.errors import UsageError
 
 
 def schedule(
@@ -29,8 +30,6 @@ def schedule(
 ) -> None:
     """Print (or install) the crontab lines that run `hdversion auto` from this repository,
     logging to logs/backup_cron.log."""
-    from hdversion.errors import UsageError
-
     if install and uninstall:
         raise UsageError("give --install or --uninstall, not both")
     where = cloud_remote(bool(storage or remote), storage, remote)

@@ -25,8 +25,7 @@ WAIT = typer.Option(600.0, "--wait", min=0, metavar="SECONDS",
 
 def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:
     """The DVC remote named by --cloud/--storage/--remote, or None for the local one only."""
-    if storage is not None and storage not in STORAGES:
-        raise UsageError(f"unknown storage {storage!r}: choose one of {', '.join(STORAGES)}")
+    _check_storages([storage] if storage is not None else [])
     if remote and storage:
         raise UsageError("give --storage or --remote, not both")
     if cloud and not (storage or remote):
@@ -46,11 +45,15 @@ def cloud_remotes(cloud: bool, storages: list[str] | None, remote: str | None
                   ) -> tuple[str, ...] | None:
     """The remotes named by --storage (repeatable) and --remote, or None for the configured
     set (`backup.remotes`); `--cloud` alone asks for that set."""
-    for storage in storages or []:
-        if storage not in STORAGES:
-            raise UsageError(f"unknown storage {storage!r}: choose one of "
-                             f"{', '.join(STORAGES)}")
+    _check_storages(storages or [])
     if remote and storages:
         raise UsageError("give --storage or --remote, not both")
     names = tuple(dict.fromkeys([*(storages or []), *([remote] if remote else [])]))
     return names or None
+
+
+def _check_storages(storages: list[str]) -> None:
+    for storage in storages:
+        if storage not in STORAGES:
+            raise UsageError(f"unknown storage {storage!r}: choose one of "
+                             f"{', '.join(STORAGES)}")

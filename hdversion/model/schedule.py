@@ -49,13 +49,8 @@ class Schedule:
 def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
              ) -> list[tuple[str, str]]:
     """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`."""
-    extra = " ".join(shlex.quote(a) for a in remote_args)
-    main = "backup" if prune_weekly else "auto"
-    runs = [(main, f"{shlex.quote(hdversion)} {main} {extra} --json".replace("  ", " "))]
-    if prune_weekly:
-        runs.append(("prune", f"{shlex.quote(hdversion)} prune {extra} --json"
-                     .replace("  ", " ")))
-    return runs
+    verbs = ["backup", "prune"] if prune_weekly else ["auto"]
+    return [(verb, shlex.join([hdversion, verb, *remote_args, "--json"])) for verb in verbs]
 
 
 def cron_lines(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],

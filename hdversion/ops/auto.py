@@ -3,7 +3,7 @@ one outcome (one journal line, one hook event, the worse exit code of the two st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from hdversion.errors import HdversionError
@@ -11,7 +11,7 @@ from hdversion.model.retention import Duration, Policy
 from hdversion.ops.backup import BackupResult, configured_remotes, create_backup
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.prune import DEFAULT_GRACE, DEFAULT_POLICY, PruneResult, prune_project
+from hdversion.ops.prune import DEFAULT_GRACE, PruneResult, prune_project, resolve_policy
 from hdversion.util.clock import now_utc
 
 
@@ -51,10 +51,7 @@ def auto(
     `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too."""
     project = Project.open(path)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
-    chosen = policy or project.settings.retention or DEFAULT_POLICY
-    if safety_within is not None:
-        chosen = replace(chosen, safety_within=safety_within)
-    chosen.validate()
+    chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "auto", wait, message=message):
         result = AutoResult(None, None)
         try:

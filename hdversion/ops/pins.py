@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdversion.errors import BackupNotFoundError, PartialError
+from hdversion.errors import BackupNotFoundError, PartialError, RemoteError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.pins import PIN_NAMESPACE, Pin
 from hdversion.model.timestamps import parse_timestamp, tag_for
@@ -73,8 +73,6 @@ def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResul
 
 
 def _publish(project: Project, refs: list[str], delete: bool) -> RemoteOutcome:
-    from hdversion.errors import RemoteError
-
     remote, why = git_remote_of(project)
     if remote is None:
         return RemoteOutcome("", True, why)

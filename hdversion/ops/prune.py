@@ -19,7 +19,6 @@ left (the sweep needs no memory of what was removed).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -115,10 +114,7 @@ def prune(
     `safety_within` replaces the policy's rule for safety backups. `remote`: also collect in
     this DVC remote (a cloud one, usually)."""
     project = Project.open(path)
-    chosen = policy or project.settings.retention or DEFAULT_POLICY
-    if safety_within is not None:
-        chosen = replace(chosen, safety_within=safety_within)
-    chosen.validate()
+    chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
         result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
                                grace=grace, allow_incomplete=allow_incomplete,
@@ -128,6 +124,16 @@ def prune(
                         policy=chosen.describe(), removed=result.removed_tags,
                         freed={s.store.name: s.bytes for s in result.stores})
         return result
+
+
+def resolve_policy(project: Project, policy: Policy | None,
+                   safety_within: Duration | None) -> Policy:
+    """The policy given, else the settings' `retention:`, else keep the last 5; with
+    `safety_within` replacing its rule for safety backups. Validated."""
+    chosen = policy or project.settings.retention or DEFAULT_POLICY
+    if safety_within is not None:
+        chosen = replace(chosen, safety_within=safety_within)
+    return chosen.validate()
 
 
 def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_run: bool,
@@ -159,7 +165,11 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     warnings = [f"tag {tag} is not a valid backup ({why}): left alone, its data kept"
                 for tag, why in catalog.invalid]
 
-    needed, sizes, unreadable = _needed_objects(project, decided.kept)
+    # Every backup's file list, read once (one git call): what the kept ones need, and what
+    # a directory listing held when no store has it.
+    lists, unreadable = _readable_file_lists(project, catalog.backups)
+    needed, sizes = _needed_objects(decided.kept, lists)
+    unreadable = {t: why for t, why in unreadable.items() if t in {b.tag for b in decided.kept}}
     warnings += [f"backup {tag}: {why}; its data is kept as DVC reads its commit"
                  for tag, why in unreadable.items()]
     # Everything that is not a valid backup counts as DVC reads it: branch heads, the
@@ -170,7 +180,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
     from_refs = store.collector.used_by_refs(others)
     keep = set().union(*needed.values()) | from_refs
-    keep |= _expand_listings(project, catalog.backups, keep, from_refs, stores)
+    keep |= _expand_listings(project, catalog.backups, lists, keep, from_refs, stores)
 
     listings = {name: store.collector.listing(name) for name in stores}
     incomplete = _lacking(needed, listings, sizes)
@@ -212,7 +222,8 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     return result
 
 
-def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
+def _expand_listings(project: Project, backups: list[Backup],
+                     lists: dict[str, tuple[FileEntry, ...]], objects: set[str],
                      must_know: set[str], stores: list[str]) -> set[str]:
     """The files of every directory listing (`.dir` object) among `objects`. A listing is
     read from the stores (its bytes checked against its name), else taken from the file
@@ -222,8 +233,6 @@ def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
     if not listings:
         return set()
     from_backups: dict[str, set[str]] = {}
-    lists = _readable_file_lists(project, [b for b in backups if any(
-        o.md5 in objects for o in b.manifest.outputs)])
     for backup in backups:
         for output in backup.manifest.outputs:
             if output.md5 in objects and output.is_dir and backup.tag in lists:
@@ -251,39 +260,36 @@ def _expand_listings(project: Project, backups: list[Backup], objects: set[str],
 
 
 def _readable_file_lists(project: Project, backups: list[Backup]
-                         ) -> dict[str, tuple[FileEntry, ...]]:
+                         ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, str]]:
+    """The file lists (by tag) of the backups whose list is valid, and why the others are
+    not (tag -> why)."""
     try:
-        return files_of_many(project.git, backups)
+        return files_of_many(project.git, backups), {}
     except ManifestError:
-        lists = {}
+        lists: dict[str, tuple[FileEntry, ...]] = {}
+        unreadable: dict[str, str] = {}
         for backup in backups:
-            with contextlib.suppress(ManifestError):
-                lists[backup.tag] = files_of(project.git, backup)
-        return lists
-
-
-def _needed_objects(project: Project, kept: list[Backup]
-                    ) -> tuple[dict[str, set[str]], dict[str, int], dict[str, str]]:
-    """The objects each kept backup needs (its files' and its directory listings), the
-    files' sizes, and the backups whose file list cannot be read (tag -> why)."""
-    unreadable: dict[str, str] = {}
-    lists = _readable_file_lists(project, kept)
-    for backup in kept:
-        if backup.tag not in lists:
             try:
-                files_of(project.git, backup)
+                lists[backup.tag] = files_of(project.git, backup)
             except ManifestError as exc:
                 unreadable[backup.tag] = exc.message
+        return lists, unreadable
+
+
+def _needed_objects(kept: list[Backup], lists: dict[str, tuple[FileEntry, ...]]
+                    ) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """The objects each kept backup with a readable file list needs (its files' and its
+    directory listings), and the files' sizes."""
     needed: dict[str, set[str]] = {}
     sizes: dict[str, int] = {}
     for backup in kept:
-        if backup.tag in unreadable:
+        if backup.tag not in lists:
             continue
         files = [f for f in lists[backup.tag] if f.store == "dvc"]
         sizes.update((f.md5, f.size) for f in files)
         needed[backup.tag] = {f.md5 for f in files} | {
             o.md5 for o in backup.manifest.outputs if o.is_dir and o.store == "dvc"}
-    return needed, sizes, unreadable
+    return needed, sizes
 
 
 def _lacking(needed: dict[str, set[str]], listings: dict[str, dict[str, StoredObject]],
