@@ -12,10 +12,11 @@ from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_t
 from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.sync import SyncReport, sync
+from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
     "AutoResult", "BackupResult", "CopyReport", "PinResult", "ProbeReport", "PruneResult",
-    "RestoreResult", "ScheduleResult", "SyncReport",
+    "RestoreResult", "ScheduleResult", "SyncReport", "VerifyResult",
     "auto", "backup", "copy", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "sync", "unpin",
+    "remote_test", "restore", "schedule", "sync", "unpin", "verify",
 ]

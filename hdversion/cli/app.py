@@ -21,6 +21,7 @@ from hdversion.cli import (
     cmd_restore,
     cmd_schedule,
     cmd_sync,
+    cmd_verify,
 )
 from hdversion.cli.handler import handled
 
@@ -61,6 +62,7 @@ app.command("auto")(handled(cmd_auto.auto))
 app.command("schedule")(handled(cmd_schedule.schedule))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
+app.command("verify")(handled(cmd_verify.verify))
 app.add_typer(remote_app, name="remote")
 remote_app.command("add")(handled(cmd_remote.add))
 remote_app.command("list")(handled(cmd_remote.list_remotes))

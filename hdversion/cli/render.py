@@ -21,6 +21,7 @@ from hdversion.api import (
     RestoreResult,
     ScheduleResult,
     SyncReport,
+    VerifyResult,
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
@@ -156,6 +157,10 @@ def restore_summary(result: RestoreResult) -> None:
             f"[yellow]{len(result.quarantined)} corrupt cache object(s) moved to "
             f"{QUARANTINE}/ and fetched again: {', '.join(result.quarantined)}[/]"
         )
+    for name, count in result.fetched_from.items():
+        console.print(f"{count} object(s) fetched from remote '{escape(name)}'")
+    for name, why in result.unusable_remotes.items():
+        err_console.print(f"[yellow]warning:[/] remote '{escape(name)}' skipped: {escape(why)}")
     console.print(restore_table(result))
 
 
@@ -182,6 +187,8 @@ def restore_json(result: RestoreResult) -> dict[str, Any]:
         "safety_backup": result.safety_backup.tag if result.safety_backup else None,
         "would_make_safety_backup": result.would_make_safety_backup,
         "quarantined_objects": result.quarantined,
+        "fetched_from": result.fetched_from,
+        "unusable_remotes": result.unusable_remotes,
         "files": [vars(f) for f in result.files],
     }
 
@@ -375,3 +382,50 @@ def copy_json(report: CopyReport) -> dict[str, Any]:
     return {"source": report.source, "target": report.target, "already": report.already,
             "copied": {t: vars(o) for t, o in report.copied.items()},
             "damaged": report.damaged}
+
+
+def verify_summary(result: VerifyResult) -> None:
+    if result.read_data:
+        how = "read back and hashed"
+        if result.subset is not None:
+            how += f", subset {escape(result.subset.text)}"
+            if result.seed is not None:
+                how += f" (seed {result.seed}; repeat with --seed {result.seed})"
+    else:
+        how = "present at their size in the listing (--read-data hashes them)"
+    console.print(f"remote '{escape(result.remote)}': {result.objects} object(s) {how}"
+                  + (f"; {result.read} read, {human_size(result.bytes_read)}"
+                     if result.read_data else ""))
+    table = Table(title="verified backups")
+    for column in ("backup", "objects", "read", "verdict"):
+        table.add_column(column, no_wrap=column == "backup", min_width=len("backup/") + 15
+                         if column == "backup" else None)
+    for check in result.checks:
+        if check.error:
+            verdict = f"[red]INVALID: {escape(check.error)}[/]"
+        elif check.problems:
+            missing = sum(1 for p in check.problems if p.missing)
+            verdict = f"[red]{missing} missing, {len(check.problems) - missing} damaged[/]"
+        else:
+            verdict = "[green]ok[/]"
+        table.add_row(check.backup.tag, str(check.objects),
+                      str(check.read) if result.read_data else "-", verdict)
+    console.print(table)
+    for check in result.checks:
+        for problem in check.problems:
+            err_console.print(f"  {check.backup.tag}: {escape(', '.join(problem.paths))} "
+                              f"({problem.md5}): {escape(problem.problem)}")
+
+
+def verify_json(result: VerifyResult) -> dict[str, Any]:
+    return {
+        "remote": result.remote, "ok": result.ok, "read_data": result.read_data,
+        "subset": result.subset.text if result.subset else None, "seed": result.seed,
+        "objects": result.objects, "read": result.read, "bytes_read": result.bytes_read,
+        "backups": [{
+            "tag": c.backup.tag, "ok": c.ok, "objects": c.objects, "read": c.read,
+            "error": c.error,
+            "problems": [{"md5": p.md5, "paths": list(p.paths), "problem": p.problem,
+                          "missing": p.missing} for p in c.problems],
+        } for c in result.checks],
+    }

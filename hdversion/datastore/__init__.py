@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.collect import CACHE, Collector, StoredObject, StoreInfo
+from hdversion.datastore.collect import CACHE, Collector, ObjectDigest, StoredObject, StoreInfo
 from hdversion.datastore.session import DvcSession
 from hdversion.datastore.transfers import Transfers
 from hdversion.datastore.workspace import Output, Snapshot, TrackedFile, TrackedOutput, Workspace
 
-__all__ = ["CACHE", "DataStore", "Output", "Snapshot", "StoreInfo", "StoredObject",
+__all__ = ["CACHE", "DataStore", "ObjectDigest", "Output", "Snapshot", "StoreInfo", "StoredObject",
            "TrackedFile", "TrackedOutput"]
 
 

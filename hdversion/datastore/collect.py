@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +24,14 @@ from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.transfers import listed_entries
 from hdversion.errors import DataStoreError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
-from hdversion.util.hashing import md5_bytes
+from hdversion.util.hashing import md5_bytes, md5_file, md5_stream
 from hdversion.util.pausepoints import PausePoint, pause_point
 
 CACHE = "cache"  # the store name of the DVC cache; every other name is a DVC remote
 # Objects deleted from a cloud remote per request (S3 takes up to 1,000 keys in one).
 CLOUD_BATCH = 500
+# Objects read back at once from a cloud remote by `verify --read-data`.
+READ_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,15 @@ class StoredObject:
     md5: str  # `<md5>` or `<md5>.dir`
     size: int | None
     mtime: float | None  # seconds since the epoch; None when the store does not say
+
+
+@dataclass(frozen=True)
+class ObjectDigest:
+    """What a store's copy of an object hashes to, read back whole."""
+
+    md5: str | None  # None when it could not be read (see `error`)
+    size: int
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,48 @@ class Collector:
                                   + explain(repo, name, exc)) from None
         return {md5: StoredObject(md5, size, _mtime(entry))
                 for md5, (size, entry) in entries.items()}
+
+    def digests(self, name: str, md5s: Iterable[str], advance: Callable[[int], None],
+                workers: int = READ_WORKERS) -> dict[str, ObjectDigest]:
+        """Read objects back from a store and hash them (`restic check --read-data`): what
+        the bytes there really are, whatever the listing says. Several at a time from a
+        cloud remote, where each read waits on the network; streamed, never held whole."""
+        wanted = sorted(set(md5s))
+        lock = threading.Lock()
+
+        def counted(size: int) -> None:
+            with lock:  # the progress display is not thread-safe
+                advance(size)
+
+        with self.session.open() as repo:
+            top: Path | None
+            odb: Any = None
+            if name == CACHE:
+                top = Path(repo.cache.local.path)
+            else:
+                check_remote(repo, name)
+                check_reachable(repo, name)
+                odb = repo.cloud.get_remote_odb(name)
+                url = str(repo.config["remote"][name]["url"])
+                top = Path(odb.path) if scheme_of(url) == LOCAL_SCHEME else None
+
+            def digest(md5: str) -> ObjectDigest:
+                try:
+                    if top is not None:
+                        found, size = md5_file(top / md5[:2] / md5[2:], counted)
+                    else:
+                        with odb.fs.fs.open(odb.oid_to_path(md5), "rb") as stream:
+                            found, size = md5_stream(stream, counted)
+                except FileNotFoundError:
+                    return ObjectDigest(None, 0, "missing")
+                except Exception as exc:  # the SDKs raise anything; the verdict says what
+                    return ObjectDigest(None, 0, f"unreadable: {type(exc).__name__}: {exc}")
+                return ObjectDigest(found, size)
+
+            if top is not None or len(wanted) < 2:
+                return {md5: digest(md5) for md5 in wanted}
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                return dict(zip(wanted, pool.map(digest, wanted), strict=True))
 
     def delete(self, name: str, md5s: Iterable[str]) -> set[str]:
         """Delete objects from a store; returns those deleted. A pause point lies between

@@ -1,6 +1,6 @@
 """Cache objects hdversion can trust: each re-hashed before use (DVC's checkout trusts any
 read-only cache file), a corrupt one quarantined (moved aside, never deleted) and fetched
-again from a remote, then re-hashed once more."""
+again from the remotes in turn, each fetched copy re-hashed once more."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdversion.errors import ConfigurationError
 from hdversion.model.manifest import FileEntry
 from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.project import Project
@@ -22,6 +23,16 @@ from hdversion.util.progress import Advance, Reporter
 class CacheCheck:
     bad: list[FileEntry] = field(default_factory=list)  # still missing or corrupt
     quarantined: list[str] = field(default_factory=list)  # md5s moved aside
+    fetched_from: dict[str, int] = field(default_factory=dict)  # remote -> objects it gave
+    # Remotes that could not be used (unreachable, no credentials, not configured): why.
+    unusable_remotes: dict[str, ConfigurationError] = field(default_factory=dict)
+
+    def failure_of_every_remote(self, remotes: list[str]) -> ConfigurationError | None:
+        """The first remote's error when objects are still bad and no remote could even be
+        asked: the data may be fine there, so this is not a verification failure."""
+        if self.bad and remotes and all(r in self.unusable_remotes for r in remotes):
+            return self.unusable_remotes[remotes[0]]
+        return None
 
 
 def object_ok(project: Project, entry: FileEntry, advance: Advance, check: CacheCheck) -> bool:
@@ -56,19 +67,42 @@ def check_dir_objects(project: Project, dir_objects: list[str], check: CacheChec
             check.quarantined.append(name)
 
 
-def ensure_cached(project: Project, commit: str, entries: list[FileEntry], remote: str,
-                  reporter: Reporter, dir_objects: list[str] | None = None) -> CacheCheck:
-    """Make every entry's object good in the cache, fetching what is missing or corrupt
-    from `remote`; what is still bad afterwards is reported, not raised."""
+def ensure_cached(project: Project, commit: str, entries: list[FileEntry],
+                  remotes: list[str], reporter: Reporter,
+                  dir_objects: list[str] | None = None) -> CacheCheck:
+    """Make every entry's object good in the cache, fetching what is missing or corrupt from
+    each remote in turn until none is left: one damaged or unreachable store does not stop a
+    restore that another can serve. What is still bad afterwards is reported, not raised."""
     check = CacheCheck()
     check_dir_objects(project, dir_objects or [], check)
     total = sum(e.size for e in entries)
     advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache", total)
     unusable = [e for e in entries if not object_ok(project, e, advance, check)]
-    if unusable:
+    for remote in remotes:
+        if not unusable:
+            break
+        # A listing fetched from the previous remote may be the damaged one.
+        check_dir_objects(project, dir_objects or [], check)
         reporter.step(f"fetching {len(unusable)} object(s) from remote '{remote}'")
-        project.store.transfers.fetch(commit, remote)
+        try:
+            project.store.transfers.fetch(commit, remote)
+        except ConfigurationError as exc:  # a full disk (WriteError) stops everything
+            check.unusable_remotes[remote] = exc
+            continue
         advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)",
                                  sum(e.size for e in unusable))
-        check.bad = [e for e in unusable if not object_ok(project, e, advance, check)]
+        still = [e for e in unusable if not object_ok(project, e, advance, check)]
+        if len(still) < len(unusable):
+            check.fetched_from[remote] = len(unusable) - len(still)
+        unusable = still
+    check.bad = unusable
     return check
+
+
+def fallback_order(project: Project, first: str | None) -> list[str]:
+    """The remotes a restore asks in turn: the one named (if any), the local remote, the
+    default set of cloud remotes (`backup.remotes`), then every other DVC remote."""
+    known = [r.name for r in project.store.session.remotes()]
+    wanted = [*([first] if first else []), project.settings.local_remote,
+              *project.settings.remotes, *sorted(known)]
+    return [name for name in dict.fromkeys(wanted) if name in known or name == first]

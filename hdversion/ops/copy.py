@@ -81,8 +81,10 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
             continue
         reporter.step(f"copying {backup.tag}: {len(lacking)} object(s)")
         check = ensure_cached(project, backup.commit,
-                              [f for f in entries if f.md5 in lacking], source, reporter,
+                              [f for f in entries if f.md5 in lacking], [source], reporter,
                               listings)
+        if (unreachable := check.failure_of_every_remote([source])) is not None:
+            raise unreachable
         if check.bad:
             report.damaged.append(backup.tag)
             continue

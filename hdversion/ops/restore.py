@@ -23,7 +23,7 @@ from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.backup import create_backup
-from hdversion.ops.cache_objects import ensure_cached
+from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
@@ -59,6 +59,8 @@ class RestoreResult:
     safety_backup: Backup | None = None
     would_make_safety_backup: bool = False  # --dry-run: unsaved changes would be saved first
     quarantined: list[str] = field(default_factory=list)
+    fetched_from: dict[str, int] = field(default_factory=dict)  # remote -> objects it gave
+    unusable_remotes: dict[str, str] = field(default_factory=dict)  # remote -> why skipped
 
     @property
     def all_verified(self) -> bool:
@@ -117,12 +119,12 @@ def restore_backup(
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
     session = project.store.session
-    remote = remote or project.settings.local_remote
     session.ensure_idle()
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
     catalog = catalog_with(project, timestamp, offline)
-    session.ensure_remote(remote)
+    if remote is not None:
+        session.ensure_remote(remote)
     backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
     dest = (target or project.root).resolve()
     files = files_of(project.git, backup)
@@ -312,7 +314,7 @@ class _Source:
 
 
 def _verified_sources(
-    project: Project, backup: Backup, entries: list[FileEntry], remote: str,
+    project: Project, backup: Backup, entries: list[FileEntry], remote: str | None,
     result: RestoreResult, reporter: Reporter, dir_objects: list[str],
 ) -> dict[str, _Source]:
     sources: dict[str, _Source] = {}
@@ -326,16 +328,31 @@ def _verified_sources(
             sources[entry.path] = _Source(data=data)
 
     dvc_entries = [e for e in entries if e.store == "dvc"]
-    check = ensure_cached(project, backup.commit, dvc_entries, remote, reporter, dir_objects)
+    remotes = fallback_order(project, remote)
+    check = ensure_cached(project, backup.commit, dvc_entries, remotes, reporter, dir_objects)
     result.quarantined += check.quarantined
-    bad += [f"{e.path} (object {e.md5} missing or corrupt in cache and in remote "
-            f"'{remote}')" for e in check.bad]
+    result.fetched_from = check.fetched_from
+    result.unusable_remotes = {name: exc.message for name, exc in
+                               check.unusable_remotes.items()}
+    # The remote asked for could not be used, or none could: a remote's failure (exit 7),
+    # not the data's; the data may be fine there.
+    if check.bad and remote in check.unusable_remotes and not bad:
+        raise check.unusable_remotes[remote]
+    if (unreachable := check.failure_of_every_remote(remotes)) is not None and not bad:
+        raise unreachable
+    asked = ", ".join(f"'{r}'" for r in remotes if r not in check.unusable_remotes)
+    skipped = "; ".join(f"remote '{r}' skipped: {exc.message}"
+                        for r, exc in check.unusable_remotes.items())
+    bad += [f"{e.path} (object {e.md5} missing or corrupt in the cache"
+            + (f" and in remote(s) {asked}" if asked else "") + ")" for e in check.bad]
     for entry in dvc_entries:
         sources.setdefault(entry.path, _Source(path=project.store.cache_path(entry.md5)))
     if bad:
         raise VerificationError(
-            "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad),
-            hint="try another remote (--remote / --cloud) or another backup",
+            "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad)
+            + (f" ({skipped})" if skipped else ""),
+            hint="run `hdversion verify` to see what each remote holds, or restore another "
+                 "backup",
         )
     return sources
 

@@ -1,0 +1,211 @@
+"""Checking that backups can be restored from a store, like `restic check`.
+
+Without `--read-data`: every object each backup needs is in the store's own listing, at its
+size (one listing of the store, not a request per object). With it: the objects are read
+back and hashed, which finds what a listing cannot, a same-size corruption. Files kept in
+git are checked in the backup commit either way (a cheap read of the object database).
+
+Nothing is changed anywhere: verify reports, and the hint says how to repair.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hdversion.errors import HdversionError, ManifestError, UsageError, VerificationError
+from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.manifest import FileEntry
+from hdversion.model.timestamps import format_timestamp
+from hdversion.model.verification import (
+    ObjectProblem,
+    Subset,
+    content_problem,
+    size_problem,
+)
+from hdversion.ops.catalog import catalog_with, files_of
+from hdversion.ops.project import Project
+from hdversion.util.clock import now_utc
+from hdversion.util.hashing import md5_bytes
+from hdversion.util.progress import SILENT, Reporter
+
+
+@dataclass
+class BackupCheck:
+    backup: Backup
+    objects: int = 0  # objects of the store this backup needs
+    read: int = 0  # of them, read back and hashed
+    problems: list[ObjectProblem] = field(default_factory=list)
+    error: str | None = None  # the backup cannot be checked at all (invalid file list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.error is None
+
+
+@dataclass
+class VerifyResult:
+    remote: str
+    read_data: bool
+    subset: Subset | None
+    seed: int | None  # the random subset's seed, to repeat the run
+    checks: list[BackupCheck]
+    objects: int = 0  # distinct objects checked in the listing
+    read: int = 0  # distinct objects read back
+    bytes_read: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def failure(self) -> VerificationError | None:
+        bad = [c for c in self.checks if not c.ok]
+        if not bad:
+            return None
+        missing = sum(1 for c in bad for p in c.problems if p.missing)
+        damaged = sum(1 for c in bad for p in c.problems if not p.missing)
+        return VerificationError(
+            f"{len(bad)} backup(s) cannot be fully restored from '{self.remote}' "
+            f"({missing} missing, {damaged} damaged object reference(s)"
+            + (f", {sum(1 for c in bad if c.error)} invalid" if any(c.error for c in bad)
+               else "") + "): " + ", ".join(c.backup.tag for c in bad),
+            hint="`hdversion copy --from OTHER --to " + self.remote + " T` repairs a remote "
+                 "from a good copy (verified on the way); `hdversion sync` re-uploads from "
+                 "the local cache",
+        )
+
+
+def verify(
+    path: Path | None = None,
+    timestamps: Iterable[str] = (),
+    every: bool = False,
+    remote: str | None = None,
+    read_data: bool = False,
+    subset: str | None = None,
+    seed: int | None = None,
+    offline: bool = False,
+    reporter: Reporter = SILENT,
+) -> VerifyResult:
+    """Check backups of the project at `path` in a store (default: the local remote): the
+    given timestamps, every backup (`every`), or else the latest."""
+    wanted = list(timestamps)
+    if wanted and every:
+        raise UsageError("give timestamps or --all, not both")
+    if read_data and subset is not None:
+        raise UsageError("give --read-data or --read-data-subset, not both")
+    chosen = Subset.parse(subset) if subset is not None else None
+    if chosen is not None and chosen.random and seed is None:
+        seed = secrets.randbits(32)
+    project = Project.open(path)
+    store = remote or project.settings.local_remote
+    project.store.session.ensure_remote(store)
+    catalog = catalog_with(project, None, offline)
+    backups = _chosen(catalog, wanted, every)
+    result = VerifyResult(store, read_data or chosen is not None, chosen,
+                          seed if chosen is not None and chosen.random else None,
+                          [BackupCheck(b) for b in backups])
+    try:
+        _check(project, result, reporter)
+    except HdversionError as exc:
+        project.journal("verify", "error", remote=store, error=exc.message)
+        raise
+    project.journal("verify", "ok" if result.ok else "problems", remote=store,
+                    backups=[c.backup.tag for c in result.checks],
+                    bad=[c.backup.tag for c in result.checks if not c.ok],
+                    read_data=result.read_data,
+                    subset=chosen.text if chosen else None, seed=result.seed)
+    return result
+
+
+def _chosen(catalog: Catalog, timestamps: list[str], every: bool) -> list[Backup]:
+    if every:
+        return list(catalog.backups)
+    if not timestamps:
+        return [catalog.get(None, now=format_timestamp(now_utc()))]
+    chosen: list[Backup] = []
+    for timestamp in dict.fromkeys(timestamps):
+        chosen.append(catalog.get(timestamp.removeprefix("backup/")))
+    return chosen
+
+
+def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
+    collector = project.store.collector
+    # md5 -> (expected size or None, [(check, paths)]) over every backup checked.
+    needs: dict[str, int | None] = {}
+    users: dict[str, list[tuple[BackupCheck, tuple[str, ...]]]] = defaultdict(list)
+    for check in result.checks:
+        try:
+            files = files_of(project.git, check.backup)
+        except ManifestError as exc:
+            check.error = exc.message
+            continue
+        check.problems += _git_problems(project, check.backup, files)
+        for md5, (size, paths) in _objects(project, check.backup, files).items():
+            needs[md5] = size
+            users[md5].append((check, paths))
+            check.objects += 1
+
+    reporter.step(f"listing remote '{result.remote}'")
+    listing = collector.listing(result.remote)
+    verdicts: dict[str, str] = {}
+    for md5, size in needs.items():
+        stored = listing.get(md5)
+        problem = "missing" if stored is None else size_problem(size, stored.size)
+        if problem is not None:
+            verdicts[md5] = problem
+    result.objects = len(needs)
+
+    if result.read_data:
+        present = [md5 for md5 in needs if md5 not in verdicts]
+        to_read = (result.subset.choose(present, result.seed or 0)
+                   if result.subset is not None else sorted(present))
+        total = sum(listing[m].size or 0 for m in to_read)
+        advance = reporter.bytes(f"reading {len(to_read)} object(s) back from "
+                                 f"'{result.remote}'", total)
+        for md5, digest in collector.digests(result.remote, to_read, advance).items():
+            result.read += 1
+            result.bytes_read += digest.size
+            for check, _paths in users[md5]:
+                check.read += 1
+            problem = content_problem(md5, digest.md5, digest.size, digest.error)
+            if problem is not None:
+                verdicts[md5] = problem
+
+    for md5, problem in sorted(verdicts.items()):
+        for check, paths in users[md5]:
+            check.problems.append(ObjectProblem(md5, paths, problem))
+
+
+def _objects(project: Project, backup: Backup, files: tuple[FileEntry, ...]
+             ) -> dict[str, tuple[int | None, tuple[str, ...]]]:
+    """The store objects a backup needs: md5 -> (size if known, the paths needing it).
+    A directory's listing is known by size only where the cache holds it."""
+    objects: dict[str, tuple[int | None, tuple[str, ...]]] = {}
+    for entry in files:
+        if entry.store == "dvc":
+            _size, paths = objects.get(entry.md5, (entry.size, ()))
+            objects[entry.md5] = (entry.size, (*paths, entry.path))
+    for output in backup.manifest.outputs:
+        if output.is_dir and output.store == "dvc":
+            cached = project.store.cache_path(output.md5)
+            size = cached.stat().st_size if cached.is_file() else None
+            objects[output.md5] = (size, (f"{output.path}/ (directory listing)",))
+    return objects
+
+
+def _git_problems(project: Project, backup: Backup, files: tuple[FileEntry, ...]
+                  ) -> list[ObjectProblem]:
+    in_git = [f for f in files if f.store == "git"]
+    blobs = project.git.read_files([(backup.commit, f.path) for f in in_git])
+    problems: list[ObjectProblem] = []
+    for entry, data in zip(in_git, blobs, strict=True):
+        if data is None:
+            problems.append(ObjectProblem(entry.md5, (entry.path,),
+                                          "missing (not in the backup commit)"))
+        elif md5_bytes(data) != entry.md5:
+            problems.append(ObjectProblem(entry.md5, (entry.path,),
+                                          "corrupt: the backup commit holds other bytes"))
+    return problems
