@@ -113,6 +113,46 @@ class Workspace:
             missing=missing, pointer_files=pointer_files,
         )
 
+    def describe(self) -> tuple[list[tuple[TrackedOutput, list[TrackedFile]]], list[str]]:
+        """The cached outputs as they are in the workspace now, hashed the way DVC hashes
+        them, and the outputs that are absent. Read-only: no commit, nothing written to the
+        cache or the pointer files, DVC's lock not taken (DVC's state database, a cache of
+        hashes by size and mtime, spares unchanged files a re-hash)."""
+        from dvc.exceptions import DvcException
+        from dvc_data.hashfile.build import build
+        from dvc_data.hashfile.tree import Tree
+
+        described: list[tuple[TrackedOutput, list[TrackedFile]]] = []
+        missing: list[str] = []
+        try:
+            with self.session.open() as repo:
+                for out in repo.index.outs:
+                    if not out.use_cache:
+                        continue
+                    path = Path(out.fs_path).relative_to(self.root).as_posix()
+                    if not out.exists:
+                        missing.append(path)
+                        continue
+                    # dry_run: hashes only; the objects go nowhere (DVC stages them in
+                    # memory).
+                    _, meta, obj = build(out.cache, out.fs_path, out.fs, out.hash_name,
+                                         ignore=out.dvcignore, dry_run=True)
+                    md5 = str(obj.hash_info.value)
+                    if isinstance(obj, Tree):
+                        files = [TrackedFile(PurePosixPath(path, *key).as_posix(),
+                                             str(info.value), int(entry.size or 0))
+                                 for key, entry, info in obj]
+                    else:
+                        files = [TrackedFile(path, md5, int(meta.size or 0))]
+                    described.append((TrackedOutput(path, md5, sum(f.size for f in files),
+                                                    len(files)), files))
+        except FileNotFoundError as exc:
+            raise DataStoreError(f"an artifact vanished while it was being read: "
+                                 f"{exc.filename or exc}", hint="run it again") from None
+        except DvcException as exc:
+            raise DataStoreError(f"DVC could not hash the artifacts: {exc}") from None
+        return described, missing
+
     def _describe(self, stages: list[Any], repo: Repo, skip: set[str]
                   ) -> Iterator[tuple[TrackedOutput, list[TrackedFile]]]:
         cache = repo.cache.local
