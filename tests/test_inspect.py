@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hdversion import api
+from hdversion.cli import render_inspect
 from hdversion.errors import BackupNotFoundError, ManifestError, UsageError
 from hdversion.model.timestamps import next_second, tag_for
 from hdversion.util.hashing import md5_file
@@ -66,8 +67,9 @@ def test_show_reads_one_backup_in_full(history: History) -> None:
     assert result.failure() is None
 
 
-def test_show_cli_human_and_json(history: History) -> None:
-    shown = history.project.cli("show", history.second, check=True).stdout
+def test_show_human_and_json(history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    render_inspect.show_summary(api.show(history.second, history.project.root))
+    shown = capsys.readouterr().out
     # Tag text is never markup: the message appears as written.
     assert "second [bold]markup[/bold]" in shown
     for text in ("models/optuna/", "study_1.pkl", "ensemble.roc_auc = 0.802", "seed = 2",
@@ -115,9 +117,11 @@ def test_diff_of_two_backups(history: History) -> None:
     assert auc.delta == pytest.approx(0.001)
 
 
-def test_diff_cli_shows_metric_delta_and_param_change(history: History) -> None:
-    out = history.project.cli("diff", history.first, history.second, "--offline",
-                              check=True).stdout
+def test_diff_text_shows_metric_delta_and_param_change(
+        history: History, capsys: pytest.CaptureFixture[str]) -> None:
+    render_inspect.diff_summary(api.diff(history.first, history.second, history.project.root,
+                                         offline=True))
+    out = capsys.readouterr().out
     assert "ensemble.roc_auc  0.801 → 0.802 (+0.001)" in out
     assert "seed  1 → 2" in out
     assert "changed  models/keras_mlp_model.h5" in out
@@ -128,8 +132,8 @@ def test_diff_with_an_unchanged_workspace(history: History) -> None:
     assert result.new is None and result.comparison.unchanged and result.missing == ()
 
 
-def test_workspace_diff_after_retrain_delete_and_edit(history: History, tmp_path: Path
-                                                     ) -> None:
+def test_workspace_diff_after_retrain_delete_and_edit(
+        history: History, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "project"
     shutil.copytree(history.project.root, root, symlinks=True)
     project = Project(root)
@@ -155,7 +159,8 @@ def test_workspace_diff_after_retrain_delete_and_edit(history: History, tmp_path
     assert not any(edited in name.replace("/", "") for name in cache)
     assert project.git("status", "--porcelain") == git_status
 
-    out = project.cli("diff", history.second, "--offline", check=True).stdout
+    render_inspect.diff_summary(result)
+    out = capsys.readouterr().out
     assert "removed  models/sklearn_mlp_model.joblib" in out
     assert "missing in the workspace: models/sklearn_mlp_model.joblib" in out
     assert "0.802 → 0.803 (+0.001)" in out

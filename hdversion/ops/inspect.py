@@ -132,10 +132,10 @@ def workspace_state(project: Project) -> WorkspaceState:
     written to the cache), the git-kept files a backup would take (the critical files the
     settings name, `cache: false` outputs), params and metrics."""
     workspace, settings = project.store.workspace, project.settings
-    described, missing = workspace.describe()
-    files = {f.path: FileState(f.md5, f.size) for _, members in described for f in members}
-    uncached = tuple(o.path for o in workspace.outputs() if not o.cached)
-    absent = list(missing)
+    view = workspace.describe()
+    files = {f.path: FileState(f.md5, f.size) for _, members in view.outputs
+             for f in members}
+    uncached, absent = view.uncached, list(view.missing)
     for name, required in ([(p, settings.git_tracked_explicit)
                             for p in settings.git_tracked_files]
                            + [(p, True) for p in uncached]):
@@ -149,7 +149,7 @@ def workspace_state(project: Project) -> WorkspaceState:
             if not is_pointer_file(relative):
                 md5, size = md5_file(member)
                 files[relative] = FileState(md5, size)
-    return WorkspaceState(files, workspace.params(), workspace.metrics(), tuple(absent))
+    return WorkspaceState(files, view.params, view.metrics, tuple(absent))
 
 
 def all_remotes(project: Project) -> list[str]:
