@@ -17,6 +17,7 @@ from hdversion import api
 from hdversion.cli import render_inspect
 from hdversion.errors import ExitCode, PartialError, RemoteError, StaleBackupError
 from hdversion.model.catalog import Backup
+from hdversion.model.manifest import Kind
 from hdversion.model.retention import Duration
 from hdversion.model.timestamps import format_timestamp, tag_for
 from hdversion.util.clock import now_utc
@@ -49,9 +50,9 @@ def only_backup(project: Project) -> Backup:
     return backup
 
 
-def forge(project: Project, backup: Backup, timestamp: str, kind: str) -> str:
+def forge(project: Project, backup: Backup, timestamp: str, kind: Kind) -> str:
     """Another tag on the same backup commit and data, dated `timestamp`."""
-    manifest = replace(backup.manifest, timestamp=timestamp, kind=kind)  # type: ignore[arg-type]
+    manifest = replace(backup.manifest, timestamp=timestamp, kind=kind)
     project.git("tag", "-a", "--cleanup=verbatim", "-m", manifest.to_json(),
                 tag_for(timestamp), backup.commit)
     return tag_for(timestamp)
@@ -63,7 +64,7 @@ def test_no_backup_at_all_is_stale(project: Project) -> None:
     assert isinstance(result.failure(), StaleBackupError)
     assert api.status(project.root).failure() is None  # without --max-age: a report
     cli = project.cli("status", "--max-age", "26h")
-    assert cli.returncode == ExitCode.STALE == 8, cli.stderr
+    assert cli.returncode == 8 == int(ExitCode.STALE), cli.stderr
     assert "no backups yet" in cli.stdout and "no backup is complete" in cli.stderr
 
 
@@ -129,7 +130,8 @@ def test_an_unreachable_remote_is_reported_never_taken_as_fine(
     assert isinstance(shown.failure(), PartialError)
     assert [(h.remote, h.reachable) for h in shown.remotes] == [("local", True),
                                                                  ("offsite", False)]
-    assert shown.failure().exit_code == 3  # type: ignore[union-attr]
+    partial = shown.failure()
+    assert partial is not None and partial.exit_code == 3
     render_inspect.show_summary(shown)
     assert "offsite: unreachable: cannot reach" in capsys.readouterr().out
     # Once backups must reach it, a backup it does not hold is not complete: stale (8).

@@ -185,14 +185,15 @@ def status_summary(result: StatusResult) -> None:
         latest = result.latest
         console.print(f"[bold]latest backup:[/] {escape(latest.tag)} "
                       f"({age(latest.manifest.created_at)} ago)")
-    if result.changes is not None:
-        if result.changes.comparison.files or result.changes.comparison.params:
-            console.print("[bold]since the latest backup:[/]")
-            diff_summary(result.changes, title=False)
-        else:
+    changes = result.changes
+    if changes is not None and (changes.comparison.files or changes.comparison.params):
+        console.print("[bold]since the latest backup:[/]")
+        diff_summary(changes, title=False)  # names the missing artifacts too
+    else:
+        if changes is not None:
             console.print("no changes since the latest backup")
-    elif result.missing:
-        console.print("[red]missing artifacts:[/] " + escape(", ".join(result.missing)))
+        if result.missing:
+            console.print("[red]missing artifacts:[/] " + escape(", ".join(result.missing)))
     console.print("[bold]remotes:[/]")
     for remote in result.remotes:
         role = "required" if remote.required else "optional"
