@@ -5,18 +5,21 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
 from hdversion.ops.copy import CopyReport, copy
+from hdversion.ops.inspect import DiffResult, ShowResult, diff, show
 from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
 from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.schedule import ScheduleResult, schedule
+from hdversion.ops.status import StatusResult, status
 from hdversion.ops.sync import SyncReport, sync
 from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
-    "AutoResult", "BackupResult", "CopyReport", "PinResult", "ProbeReport", "PruneResult",
-    "RestoreResult", "ScheduleResult", "SyncReport", "VerifyResult",
-    "auto", "backup", "copy", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "sync", "unpin", "verify",
+    "AutoResult", "BackupResult", "CopyReport", "DiffResult", "PinResult", "ProbeReport",
+    "PruneResult", "RestoreResult", "ScheduleResult", "ShowResult", "StatusResult", "SyncReport",
+    "VerifyResult",
+    "auto", "backup", "copy", "diff", "list_backups", "pin", "prune", "remote_add", "remote_list",
+    "remote_test", "restore", "schedule", "show", "status", "sync", "unpin", "verify",
 ]

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     VERIFICATION_FAILED = 5
     LOCKED = 6
     CONFIGURATION = 7
+    STALE = 8
     INTERRUPTED = 130
 
 
@@ -136,3 +137,10 @@ class MissingArtifactError(ConfigurationError):
 
 class RemoteError(ConfigurationError):
     """A storage remote (or the git remote) could not be reached or refused the operation."""
+
+
+class StaleBackupError(HdversionError):
+    """For monitoring (`status --max-age`): the newest complete backup is older than the
+    allowed age, or there is none."""
+
+    exit_code = ExitCode.STALE

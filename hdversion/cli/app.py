@@ -14,12 +14,15 @@ from hdversion.cli import (
     cmd_auto,
     cmd_backup,
     cmd_copy,
+    cmd_diff,
     cmd_list,
     cmd_pin,
     cmd_prune,
     cmd_remote,
     cmd_restore,
     cmd_schedule,
+    cmd_show,
+    cmd_status,
     cmd_sync,
     cmd_verify,
 )
@@ -60,6 +63,9 @@ app.command("copy")(handled(cmd_copy.copy))
 app.command("prune")(handled(cmd_prune.prune))
 app.command("auto")(handled(cmd_auto.auto))
 app.command("schedule")(handled(cmd_schedule.schedule))
+app.command("show")(handled(cmd_show.show))
+app.command("diff")(handled(cmd_diff.diff))
+app.command("status")(handled(cmd_status.status))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
 app.command("verify")(handled(cmd_verify.verify))

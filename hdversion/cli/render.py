@@ -90,7 +90,9 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
                   remote: str | None = None, pins: dict[str, Pin] | None = None) -> Table:
     pins = pins or {}
     table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
-    for column in ("timestamp", "age", "files", "size", "ROC-AUC", "message"):
+    # The timestamp is what a user copies into restore/show: never cut, wrapped or folded.
+    table.add_column("timestamp", no_wrap=True, min_width=len("YYYYMMDD_HHMMSS"))
+    for column in ("age", "files", "size", "ROC-AUC", "message"):
         table.add_column(column, justify="right" if column in ("files", "size") else "left")
     if lacking is not None:
         table.add_column(f"in {remote}")

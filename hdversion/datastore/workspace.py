@@ -53,6 +53,17 @@ class Snapshot:
     pointer_files: dict[str, bytes]
 
 
+@dataclass(frozen=True)
+class WorkspaceView:
+    """The workspace described without committing anything (for diff and status)."""
+
+    outputs: tuple[tuple[TrackedOutput, list[TrackedFile]], ...]  # cached outputs present
+    missing: tuple[str, ...]  # cached outputs absent
+    uncached: tuple[str, ...]  # `cache: false` outputs (git keeps them)
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+
+
 class Workspace:
     def __init__(self, session: DvcSession) -> None:
         self.session = session
@@ -112,6 +123,51 @@ class Workspace:
             files=tuple(file for _, files in described for file in files),
             missing=missing, pointer_files=pointer_files,
         )
+
+    def describe(self) -> WorkspaceView:
+        """The workspace as it is now, hashed the way DVC hashes it, in one opening of DVC.
+        Read-only: no commit, nothing written to the cache or the pointer files, DVC's lock
+        not taken (DVC's state database, a cache of hashes by size and mtime, spares
+        unchanged files a re-hash)."""
+        from dvc.exceptions import DvcException
+        from dvc_data.hashfile.build import build
+        from dvc_data.hashfile.tree import Tree
+
+        described: list[tuple[TrackedOutput, list[TrackedFile]]] = []
+        missing: list[str] = []
+        uncached: list[str] = []
+        try:
+            with self.session.open() as repo:
+                for out in repo.index.outs:
+                    path = Path(out.fs_path).relative_to(self.root).as_posix()
+                    if not out.use_cache:
+                        uncached.append(path)
+                        continue
+                    if not out.exists:
+                        missing.append(path)
+                        continue
+                    # dry_run: hashes only; the objects go nowhere (DVC stages them in
+                    # memory).
+                    _, meta, obj = build(out.cache, out.fs_path, out.fs, out.hash_name,
+                                         ignore=out.dvcignore, dry_run=True)
+                    md5 = str(obj.hash_info.value)
+                    if isinstance(obj, Tree):
+                        files = [TrackedFile(PurePosixPath(path, *key).as_posix(),
+                                             str(info.value), int(entry.size or 0))
+                                 for key, entry, info in obj]
+                    else:
+                        files = [TrackedFile(path, md5, int(meta.size or 0))]
+                    described.append((TrackedOutput(path, md5, sum(f.size for f in files),
+                                                    len(files)), files))
+                metrics = _flatten_show(repo.metrics.show())
+                params = _flatten_show(repo.params.show())
+        except FileNotFoundError as exc:
+            raise DataStoreError(f"an artifact vanished while it was being read: "
+                                 f"{exc.filename or exc}", hint="run it again") from None
+        except DvcException as exc:
+            raise DataStoreError(f"DVC could not hash the artifacts: {exc}") from None
+        return WorkspaceView(tuple(described), tuple(missing), tuple(uncached), metrics,
+                             params)
 
     def _describe(self, stages: list[Any], repo: Repo, skip: set[str]
                   ) -> Iterator[tuple[TrackedOutput, list[TrackedFile]]]:

@@ -28,6 +28,14 @@ def parse_timestamp(text: str) -> datetime:
         raise UsageError(f"invalid date or time in timestamp {text!r}") from None
 
 
+def backup_timestamp(text: str) -> str:
+    """A backup named by the user as `YYYYMMDD_HHMMSS` or as its tag `backup/YYYYMMDD_HHMMSS`
+    (what `git tag` prints); a clear UsageError for anything else."""
+    timestamp = text.removeprefix(TAG_PREFIX)
+    parse_timestamp(timestamp)
+    return timestamp
+
+
 def is_timestamp(text: str) -> bool:
     if not _TIMESTAMP_RE.match(text):
         return False

@@ -1,0 +1,27 @@
+"""hdversion show"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render, render_inspect
+from hdversion.cli.options import JSON
+
+
+def show(
+    timestamp: str = typer.Argument(..., metavar="TIMESTAMP",
+                                    help="YYYYMMDD_HHMMSS (UTC) or backup/YYYYMMDD_HHMMSS."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Do not fetch tags from the git remote, nor list the "
+        "storage remotes."),
+    as_json: bool = JSON,
+) -> None:
+    """One backup in full: manifest, files by output, metrics, params, pin, and which
+    remotes hold it completely."""
+    result = api.show(timestamp, offline=offline)
+    if as_json:
+        render.emit_json(render_inspect.show_json(result))
+    else:
+        render_inspect.show_summary(result)
+    finish(result.failure())

@@ -1,0 +1,33 @@
+"""hdversion status"""
+
+from __future__ import annotations
+
+import typer
+
+from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, render, render_inspect
+from hdversion.cli.options import JSON
+from hdversion.errors import UsageError
+from hdversion.model.retention import Duration
+
+
+def status(
+    max_age: str | None = typer.Option(
+        None, "--max-age", metavar="DURATION",
+        help="For monitoring: exit 8 when the newest backup complete in the local remote and "
+        "every backup.remotes remote is older than this (e.g. 26h, 7d), or there is none."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Do not fetch tags from the git remote, nor list the "
+        "storage remotes (--max-age then trusts the catalog alone)."),
+    as_json: bool = JSON,
+) -> None:
+    """What changed since the latest backup, missing artifacts, and what each remote holds."""
+    limit = None if max_age is None else Duration.parse(max_age)
+    if limit is not None and limit.is_zero:
+        raise UsageError("--max-age must be longer than 0 (e.g. 26h)")
+    result = api.status(max_age=limit, offline=offline)
+    if as_json:
+        render.emit_json(render_inspect.status_json(result))
+    else:
+        render_inspect.status_summary(result)
+    finish(result.failure())

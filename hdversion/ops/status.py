@@ -1,0 +1,116 @@
+"""The state of the protection at a glance, for people and for monitoring: what changed
+since the latest backup, which artifacts are missing, what each remote holds, and (with a
+maximum age) whether the newest complete backup is recent enough. Read-only, like `list`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from hdversion.errors import HdversionError, RemoteError, StaleBackupError
+from hdversion.model.catalog import Backup
+from hdversion.model.retention import Duration
+from hdversion.model.timestamps import format_timestamp, parse_timestamp
+from hdversion.ops.catalog import catalog_with
+from hdversion.ops.inspect import (
+    DiffResult,
+    RemoteHolding,
+    all_remotes,
+    compare_with,
+    holdings,
+    workspace_state,
+)
+from hdversion.ops.project import Project
+from hdversion.util.clock import now_utc
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    remote: str
+    required: bool  # the local remote and backup.remotes: every backup is meant to be there
+    error: str | None  # why it could not be read; None when it was (or --offline)
+    latest_complete: str | None  # the newest regular backup complete there (tag)
+    checked: bool = True  # False with --offline
+
+
+@dataclass
+class StatusResult:
+    now: datetime
+    latest: Backup | None  # the newest regular backup (None: there is none)
+    changes: DiffResult | None  # latest backup -> workspace
+    missing: tuple[str, ...]  # artifacts the workspace lacks
+    remotes: list[RemoteState]
+    newest_complete: Backup | None  # newest regular backup complete in every required remote
+    max_age: Duration | None = None
+    offline: bool = False
+
+    @property
+    def stale(self) -> bool:
+        if self.max_age is None:
+            return False
+        if self.newest_complete is None:
+            return True
+        return parse_timestamp(self.newest_complete.timestamp) < self.max_age.before(self.now)
+
+    def failure(self) -> HdversionError | None:
+        unread = [r for r in self.remotes if r.error is not None]
+        if self.stale:
+            where = ("the catalog (--offline: no remote was listed)" if self.offline else
+                     "every required remote (" + ", ".join(
+                         r.remote for r in self.remotes if r.required) + ")")
+            if self.newest_complete is None:
+                why = f"no backup is complete in {where}"
+            else:
+                why = (f"the newest backup complete in {where} is "
+                       f"{self.newest_complete.tag}, older than {self.max_age}")
+            if unread:
+                why += "; unreadable: " + ", ".join(r.remote for r in unread)
+            return StaleBackupError(why, hint="run `hdversion backup` (or `hdversion sync` "
+                                    "to complete the remotes); check the schedule")
+        if unread:
+            return RemoteError("cannot read remote(s): " + "; ".join(
+                f"{r.remote}: {r.error}" for r in unread),
+                hint="`hdversion remote test NAME` checks a remote")
+        return None
+
+
+def status(path: Path | None = None, max_age: Duration | None = None,
+           offline: bool = False, now: datetime | None = None) -> StatusResult:
+    """The project's backup status. `now` (default: the clock) decides what is stale and
+    which backups are dated in the future (those never count as the latest)."""
+    now = now or now_utc()
+    project = Project.open(path)
+    catalog = catalog_with(project, None, offline)
+    present = format_timestamp(now)
+    regular = [b for b in catalog.backups
+               if b.manifest.kind == "backup" and b.timestamp <= present]
+    latest = regular[0] if regular else None
+    if latest is not None:
+        changes: DiffResult | None = compare_with(project, catalog, latest, None)
+        missing = changes.missing if changes else ()
+    else:
+        changes, missing = None, workspace_state(project).missing
+    required = (project.settings.local_remote, *project.settings.remotes)
+    names = list(dict.fromkeys([*all_remotes(project), *required]))
+    if offline:
+        remotes = [RemoteState(n, n in required, None, None, checked=False) for n in names]
+        # Offline, the catalog alone answers: a tag exists only once its data is complete in
+        # the local remote (the write order), cloud remotes are not known.
+        newest = latest
+    else:
+        held = holdings(project, names, regular)
+        remotes = [RemoteState(h.remote, h.remote in required, h.error,
+                               _newest_in(h, regular)) for h in held]
+        newest = next((b for b in regular if all(
+            h.complete(b.tag) for h in held if h.remote in required)), None)
+    result = StatusResult(now, latest, changes, missing, remotes, newest, max_age, offline)
+    project.journal("status", "ok" if result.failure() is None else "error",
+                    latest=latest.tag if latest else None,
+                    newest_complete=newest.tag if newest else None,
+                    stale=result.stale, max_age=str(max_age) if max_age else None)
+    return result
+
+
+def _newest_in(holding: RemoteHolding, backups: list[Backup]) -> str | None:
+    return next((b.tag for b in backups if holding.complete(b.tag)), None)
