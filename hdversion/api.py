@@ -9,13 +9,15 @@ from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
+from hdversion.ops.report import BackupRow, ReportData, ReportResult, report
 from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
-    "AutoResult", "BackupResult", "CopyReport", "PinResult", "ProbeReport", "PruneResult",
-    "RestoreResult", "ScheduleResult", "SyncReport",
+    "AutoResult", "BackupResult", "BackupRow", "CopyReport", "PinResult", "ProbeReport",
+    "PruneResult", "ReportData", "ReportResult", "RestoreResult", "ScheduleResult",
+    "SyncReport",
     "auto", "backup", "copy", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "sync", "unpin",
+    "remote_test", "report", "restore", "schedule", "sync", "unpin",
 ]

@@ -18,6 +18,7 @@ from hdversion.cli import (
     cmd_pin,
     cmd_prune,
     cmd_remote,
+    cmd_report,
     cmd_restore,
     cmd_schedule,
     cmd_sync,
@@ -61,6 +62,7 @@ app.command("auto")(handled(cmd_auto.auto))
 app.command("schedule")(handled(cmd_schedule.schedule))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
+app.command("report")(handled(cmd_report.report))
 app.add_typer(remote_app, name="remote")
 remote_app.command("add")(handled(cmd_remote.add))
 remote_app.command("list")(handled(cmd_remote.list_remotes))
