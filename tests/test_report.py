@@ -90,11 +90,9 @@ def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     md5 = sorted({f.md5 for f in second.files if f.store == "dvc"}
                  - {f.md5 for f in first.files})[0]
     (base / "spare" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
-    assert project.dvc("remote", "add", "spare", str(base / "spare")).returncode == 0
-    assert project.dvc("remote", "add", "dead", "s3://bucket/x").returncode == 0
+    api.remote_add("spare", str(base / "spare"), path=root)
     # Nothing listens on port 9 of the loopback: connection refused at once.
-    assert project.dvc("remote", "modify", "dead", "endpointurl",
-                       "http://127.0.0.1:9").returncode == 0
+    api.remote_add("dead", "s3://bucket/x", endpoint_url="http://127.0.0.1:9", path=root)
     page = base / "backups.html"
     result = project.cli("report", "-o", str(page), "--json", "--remote", "local",
                          "--remote", "spare")
@@ -138,8 +136,10 @@ class Dom(HTMLParser):
         self.text.append(data)
 
     def find(self, tag: str, cls: str | None = None) -> list[dict[str, str]]:
+        """Elements `tag` having every class in `cls` (space-separated)."""
+        wanted = set((cls or "").split())
         return [a for t, a in self.elements
-                if t == tag and (cls is None or cls in a.get("class", "").split())]
+                if t == tag and wanted <= set(a.get("class", "").split())]
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +161,14 @@ def test_the_browser_draws_one_point_per_backup_with_the_metric(
     assert {p["data-tag"] for p in points} == {history.tags[r] for r in
                                                ("pinned", "hostile", "safety", "forged")}
     assert [float(p["data-value"]) for p in points] == [0.5, 0.801, 0.802, 0.803]
-    assert [p["data-tag"] for p in dom.find("circle", "safety")] == [history.tags["safety"]]
-    assert [p["data-tag"] for p in dom.find("circle", "pinned")] == [history.tags["pinned"]]
+    assert [p["data-tag"] for p in dom.find("circle", "point safety")] == [history.tags["safety"]]
+    assert [p["data-tag"] for p in dom.find("circle", "point pinned")] == [history.tags["pinned"]]
     assert dom.find("svg")[0]["data-points"] == "4"
     missing = [a for t, a in dom.elements if a.get("id") == "metric-missing"]
     assert missing[0]["data-count"] == "1"
+    # The strip above the table: every backup at its time, the forged 2020 one included.
+    marks = dom.find("circle", "mark")
+    assert len(marks) == 5 and {m["data-tag"] for m in marks} == set(history.tags.values())
 
 
 def test_the_timeline_marks_pins_safety_backups_and_what_each_remote_holds(
@@ -192,7 +195,7 @@ def test_markup_from_tags_stays_text(history: History, rendered: tuple[Dom, list
     dom, _ = rendered
     tags = {t for t, _ in dom.elements}
     assert "script" not in tags and "img" not in tags and "b" in tags  # <b> is our own
-    assert len(dom.find("svg")) == 1  # the chart; the forged metric name made none
+    assert [a["id"] for a in dom.find("svg")] == ["metric-chart", "timeline-strip"]
     assert not any(k.startswith("on") for _, a in dom.elements for k in a)
     assert dom.find("b") and all(a == {} for a in dom.find("b"))
     text = "".join(dom.text)
@@ -271,6 +274,14 @@ def test_another_metric_is_charted(history: History, tmp_path: Path) -> None:
                         offline=True, path=history.root)
     assert [b.tag for b in result.data.points] == [history.tags["no_metric"]]
     assert result.data.lacking_metric == 4 and result.failure() is None
+    # The forged tag's metric name is markup: charted, it stays text.
+    out = tmp_path / "hostile.html"
+    result = api.report(out, render_report.page, metric=HOSTILE_METRIC, offline=True,
+                        path=history.root)
+    assert [b.tag for b in result.data.points] == [history.tags["forged"]]
+    dom = Dom(out.read_text())
+    assert [a["id"] for a in dom.find("svg")] == ["metric-chart", "timeline-strip"]
+    assert HOSTILE_METRIC in "".join(dom.text) and HOSTILE_METRIC not in out.read_text()
 
 
 def refused(history: History, out: Path, code: ExitCode, **kwargs: object) -> str:
@@ -321,8 +332,43 @@ def test_an_old_page_is_replaced_whole_and_a_failed_render_leaves_it(
     no_leftovers(tmp_path)
 
 
-def test_no_backups_yet_is_a_page_that_says_so(project: Project, tmp_path: Path) -> None:
+def test_no_backups_yet_is_a_page_that_says_so(project: Project, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "empty.html"
-    result = project.cli("report", "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    assert "no backups yet" in out.read_text() and "0 backup(s)" in result.stdout
+    result = api.report(out, render_report.page, path=project.root)
+    assert result.failure() is None and result.data.backups == []
+    assert "There are no backups yet" in out.read_text()
+    render_report.summary(result)
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"wrote {out}" in said and "0 backup(s)" in said and "local: 0 complete" in said
+
+
+# --- the renderer alone ---------------------------------------------------------------------
+
+def row(timestamp: str, metric: float | None, **changes: object) -> api.BackupRow:
+    fields: dict = dict(tag=f"backup/{timestamp}", timestamp=timestamp, created_at="",
+                        kind="backup", message="m", host="h", user="u", branch=None,
+                        total_files=1, total_size=10, missing=(), metric=metric, pin=None,
+                        lacking={})
+    return api.BackupRow(**{**fields, **changes})
+
+
+def data_of(*rows: api.BackupRow) -> api.ReportData:
+    return api.ReportData("p", "now", "0", "ensemble.roc_auc", list(rows), [], [])
+
+
+@pytest.mark.parametrize(("rows", "points", "note"), [
+    ((), 0, "no backups yet"),
+    ((row("20260101_000000", 0.9),), 1, "Every backup records"),
+    ((row("20260102_000000", 0.9), row("20260101_000000", 0.9)), 2, "Every backup"),
+    ((row("20260102_000000", None),), 0, "No backup records"),
+    ((row("20260102_000000", 1e308), row("20260101_000000", -1e308)), 0, "too far apart"),
+])
+def test_the_chart_of_edge_cases(rows: tuple[api.BackupRow, ...], points: int, note: str
+                                 ) -> None:
+    html = render_report.page(data_of(*rows))
+    dom = Dom(html)
+    assert len(dom.find("circle", "point")) == points
+    assert note in html and "nan" not in html.lower() and "inf" not in html.lower()
+    for circle in dom.find("circle"):
+        assert all(float(circle[k]) == float(circle[k]) for k in ("cx", "cy"))

@@ -20,8 +20,9 @@ def report(
                                help="The metric to chart across backups (a dotted key of "
                                "metrics.json; `file:key` picks the file)."),
     storages: list[str] | None = typer.Option(
-        None, "--storage", help=f"Show what this cloud storage holds ({', '.join(STORAGES)}); "
-        "repeatable. Default: the local remote."),
+        None, "--storage", metavar="NAME",
+        help=f"Show what this cloud storage holds ({', '.join(STORAGES)}); repeatable. "
+        "Default: the local remote."),
     remotes: list[str] | None = typer.Option(
         None, "--remote", metavar="NAME", help="Show what this DVC remote holds; repeatable."),
     offline: bool = OFFLINE,

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from hdversion.api import BackupRow, ReportData, ReportResult
 from hdversion.cli.render import console, human_size
+from hdversion.model.timestamps import parse_timestamp
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'"
 
@@ -43,8 +44,8 @@ ul.remotes li.down{color:#c62828}
 svg text{font:12px system-ui,sans-serif;fill:#5a6472}
 svg .axis{stroke:#9aa3ad}svg .grid{stroke:#eceff2}
 svg .line{fill:none;stroke:#1b7fbf;stroke-width:2}
-svg .point{fill:#1b7fbf;stroke:#fff;stroke-width:1.5}
-svg .point.safety{fill:#f5b83d}
+svg .point,svg .mark{fill:#1b7fbf;stroke:#fff;stroke-width:1.5}
+svg .point.safety,svg .mark.safety{fill:#f5b83d}
 svg .pin-ring{fill:none;stroke:#0d4f7a;stroke-width:2}
 """
 
@@ -114,9 +115,12 @@ def _chart(data: ReportData) -> str:
 def _svg(points: list[BackupRow], metric: str) -> str:
     values = [p.metric for p in points if p.metric is not None]
     low, high = min(values), max(values)
-    if math.isclose(low, high):
-        pad = max(abs(low) * 0.01, 0.01)
-        low, high = low - pad, high + pad
+    # A margin, so that no point sits on the frame; a flat series gets a band around it.
+    pad = (high - low) * 0.08 if not math.isclose(low, high) else max(abs(low) * 0.01, 0.01)
+    low, high = low - pad, high + pad
+    if not math.isfinite((high - low) * 4):
+        return '<p class="note" id="no-chart">The values are too far apart to draw.</p>'
+    digits = max(0, 1 - math.floor(math.log10((high - low) / 4)))
     inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
@@ -132,7 +136,7 @@ def _svg(points: list[BackupRow], metric: str) -> str:
         value = low + (high - low) * step / 4
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" '
                    f'y2="{y(value):.1f}"/><text x="{LEFT - 8}" y="{y(value) + 4:.1f}" '
-                   f'text-anchor="end">{value:.4g}</text>')
+                   f'text-anchor="end">{value:.{digits}f}</text>')
     out.append(f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" '
                f'y2="{HEIGHT - BOTTOM}"/><line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
                f'y1="{HEIGHT - BOTTOM}" y2="{HEIGHT - BOTTOM}"/>')
@@ -165,6 +169,40 @@ def _timeline(data: ReportData) -> str:
     if not data.backups:
         return ('<section id="timeline"><h2>Timeline</h2><p class="note">There are no '
                 "backups yet: <code>hdversion backup</code> makes one.</p></section>")
+    return ('<section id="timeline"><h2>Timeline</h2>' + _strip(data.backups)
+            + _table(data) + "</section>")
+
+
+def _strip(backups: list[BackupRow]) -> str:
+    """Every backup at its time on one axis (the chart spaces them evenly; this shows the
+    gaps)."""
+    moments = [parse_timestamp(b.timestamp).timestamp() for b in backups]
+    first, last = min(moments), max(moments)
+    inner = WIDTH - LEFT - RIGHT
+    middle = 26
+    out = [f'<svg id="timeline-strip" role="img" viewBox="0 0 {WIDTH} 60" width="{WIDTH}" '
+           f'height="60" aria-label="backups in time">'
+           f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{middle}" '
+           f'y2="{middle}"/>']
+    for backup, moment in zip(backups, moments, strict=True):
+        cx = LEFT + (inner / 2 if last == first else inner * (moment - first) / (last - first))
+        classes = "mark" + (" safety" if backup.kind == "safety" else "") + (
+            " pinned" if backup.pin else "")
+        if backup.pin:
+            out.append(f'<circle class="pin-ring" cx="{cx:.1f}" cy="{middle}" r="9"/>')
+        out.append(f'<circle class="{classes}" cx="{cx:.1f}" cy="{middle}" r="5" '
+                   f'data-tag="{_e(backup.tag)}"><title>{_e(backup.tag)}'
+                   f"{' (safety)' if backup.kind == 'safety' else ''}"
+                   f"{' (pinned)' if backup.pin else ''}</title></circle>")
+    oldest, newest = backups[-1].timestamp, backups[0].timestamp
+    out.append(f'<text x="{LEFT}" y="52" text-anchor="start">{_when(oldest)}</text>')
+    if newest != oldest:
+        out.append(f'<text x="{WIDTH - RIGHT}" y="52" text-anchor="end">{_when(newest)}'
+                   "</text>")
+    return "".join(out) + "</svg>"
+
+
+def _table(data: ReportData) -> str:
     metric = data.metric.removeprefix("-")
     largest = max(b.total_size for b in data.backups) or 1
     head = ["time (UTC)", "kind", metric, "files", "size",
@@ -195,8 +233,8 @@ def _timeline(data: ReportData) -> str:
         rows.append(f'<tr class="{classes}" data-tag="{_e(backup.tag)}" '
                     f'data-kind="{_e(backup.kind)}">' + "".join(cells) + "</tr>")
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return (f'<section id="timeline"><h2>Timeline</h2><table><thead><tr>{header}</tr>'
-            f"</thead><tbody>{''.join(rows)}</tbody></table></section>")
+    return (f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table>")
 
 
 def _remote_cell(backup: BackupRow, remote: str) -> str:
