@@ -372,3 +372,27 @@ def test_the_chart_of_edge_cases(rows: tuple[api.BackupRow, ...], points: int, n
     assert note in html and "nan" not in html.lower() and "inf" not in html.lower()
     for circle in dom.find("circle"):
         assert all(float(circle[k]) == float(circle[k]) for k in ("cx", "cy"))
+
+
+def test_a_backup_whose_file_list_is_not_its_own_is_marked_and_exit_5(
+        history: History, tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(history.root, root, symlinks=True)
+    project = Project(root)
+    message = json.loads(project.git("cat-file", "-p", history.tags["pinned"])
+                         .split("\n\n", 1)[1])
+    message.update(timestamp="20200202_000000", files_md5="0" * 32)
+    body = tmp_path / "message"
+    body.write_text(json.dumps(message, sort_keys=True, separators=(",", ":")))
+    project.git("tag", "-a", "--cleanup=verbatim", "-F", str(body), "backup/20200202_000000",
+                f"{history.tags['pinned']}^{{commit}}")
+    out = tmp_path / "r.html"
+    result = api.report(out, render_report.page, offline=True, path=root)
+    failure = result.failure()
+    assert failure is not None and failure.exit_code == ExitCode.VERIFICATION_FAILED
+    assert "backup/20200202_000000" in failure.message
+    rows = {b.tag: b for b in result.data.backups}
+    assert rows["backup/20200202_000000"].invalid_files
+    assert rows["backup/20200202_000000"].lacking == {"local": None}
+    assert all(rows[t].lacking == {"local": 0} for t in history.tags.values())
+    assert out.read_text().count(">file list invalid</td>") == 1
