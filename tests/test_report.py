@@ -24,6 +24,8 @@ from hdversion.cli import render_report
 from hdversion.errors import ExitCode, HdversionError
 from hdversion.paths import TEMP_PREFIX
 from tests.conftest import Project
+from tests.storage_servers import StorageServer
+from tests.test_cloud import configure
 
 HOSTILE_MESSAGE = "<script>alert(1)</script>"
 HOSTILE_HOST = '"><img src=x onerror=alert(2)>'
@@ -396,3 +398,32 @@ def test_a_backup_whose_file_list_is_not_its_own_is_marked_and_exit_5(
     assert rows["backup/20200202_000000"].lacking == {"local": None}
     assert all(rows[t].lacking == {"local": 0} for t in history.tags.values())
     assert out.read_text().count(">file list invalid</td>") == 1
+
+
+@pytest.mark.reliability  # three backends: the long tier
+@pytest.mark.cloud
+def test_what_a_cloud_remote_holds(history: History, cloud_backend: StorageServer,
+                                   bucket: str, tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(history.root, root, symlinks=True)
+    project = Project(root)
+    configure(project, cloud_backend, bucket)
+    copied = history.tags["hostile"].removeprefix("backup/")
+    assert api.copy("local", cloud_backend.name, (copied,), path=root).failure() is None
+    out = tmp_path / "r.html"
+    result = api.report(out, render_report.page, remotes=(cloud_backend.name,), offline=True,
+                        path=root)
+    assert result.failure() is None
+    [remote] = result.data.remotes
+    assert (remote.reachable, remote.complete, remote.incomplete) == (True, 1, 4)
+    cells = {b.tag: b.lacking[cloud_backend.name] for b in result.data.backups}
+    assert cells.pop(history.tags["hostile"]) == 0
+    assert all(n for n in cells.values())
+    cloud_backend.stop()
+    try:
+        down = api.report(out, render_report.page, remotes=(cloud_backend.name,),
+                          offline=True, path=root)
+    finally:
+        cloud_backend.start()
+    assert down.failure() is not None and down.failure().exit_code == ExitCode.PARTIAL
+    assert "could not be read" in out.read_text()

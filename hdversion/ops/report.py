@@ -149,7 +149,8 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
     catalog = catalog_with(project, None, offline)
     data = gather(project, catalog, metric, names)
     if data.backups and data.metric_names and not data.points:
-        shown = ", ".join(data.metric_names[:_MAX_NAMES_SHOWN])
+        # Quoted: a forged tag's metric name must not reach the terminal as control codes.
+        shown = ", ".join(repr(n[:80]) for n in data.metric_names[:_MAX_NAMES_SHOWN])
         raise UsageError(f"no backup records the metric {metric!r}; nothing was written",
                          hint=f"metrics the backups record: {shown}")
     page = render(data).encode("utf-8")
