@@ -23,6 +23,7 @@ from hdversion import api
 from hdversion.cli import render_report
 from hdversion.errors import ExitCode, HdversionError
 from hdversion.paths import TEMP_PREFIX
+from hdversion.util.redact import register_secret
 from tests.conftest import Project
 from tests.storage_servers import StorageServer
 from tests.test_cloud import configure
@@ -427,3 +428,12 @@ def test_what_a_cloud_remote_holds(history: History, cloud_backend: StorageServe
         cloud_backend.start()
     assert down.failure() is not None and down.failure().exit_code == ExitCode.PARTIAL
     assert "could not be read" in out.read_text()
+
+
+def test_no_secret_reaches_the_page(history: History, tmp_path: Path) -> None:
+    secret = "Sup3rSecretKeyValue"
+    register_secret(secret)
+    out = tmp_path / "r.html"
+    api.report(out, lambda data: f"<!DOCTYPE html><p>error: key {secret} refused</p>",
+               offline=True, path=history.root)
+    assert secret not in out.read_text() and "key *** refused" in out.read_text()

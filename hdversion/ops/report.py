@@ -32,6 +32,7 @@ from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.atomic import atomic_write_bytes
 from hdversion.util.clock import now_utc
+from hdversion.util.redact import redact
 
 DEFAULT_METRIC = "ensemble.roc_auc"
 HTML_SUFFIXES = (".html", ".htm")
@@ -153,14 +154,18 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
         shown = ", ".join(repr(n[:80]) for n in data.metric_names[:_MAX_NAMES_SHOWN])
         raise UsageError(f"no backup records the metric {metric!r}; nothing was written",
                          hint=f"metrics the backups record: {shown}")
-    page = render(data).encode("utf-8")
+    # The page is a file people pass around: no secret in it (an SDK's error text may
+    # quote a key), as in everything hdversion prints or journals.
+    page = redact(render(data)).encode("utf-8")
     check_output(output)  # again: the gathering took a while
     try:
         atomic_write_bytes(output, page)
     except OSError as exc:
         raise WriteError(f"cannot write {output}: {exc.strerror or exc}") from None
     result = ReportResult(output, len(page), data)
-    project.journal("report", "ok" if result.failure() is None else "partial",
+    failure = result.failure()
+    project.journal("report", "ok" if failure is None else "partial"
+                    if isinstance(failure, PartialError) else "error",
                     output=str(output), backups=len(data.backups), metric=metric,
                     remotes={r.name: r.reachable for r in data.remotes})
     return result
