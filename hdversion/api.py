@@ -10,6 +10,7 @@ from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
+from hdversion.ops.report import BackupRow, ReportData, ReportResult, report
 from hdversion.ops.restore import RestoreResult, restore
 from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.status import StatusResult, status
@@ -17,9 +18,10 @@ from hdversion.ops.sync import SyncReport, sync
 from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
-    "AutoResult", "BackupResult", "CopyReport", "DiffResult", "PinResult", "ProbeReport",
-    "PruneResult", "RestoreResult", "ScheduleResult", "ShowResult", "StatusResult", "SyncReport",
-    "VerifyResult",
-    "auto", "backup", "copy", "diff", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "show", "status", "sync", "unpin", "verify",
+    "AutoResult", "BackupResult", "BackupRow", "CopyReport", "DiffResult", "PinResult",
+    "ProbeReport", "PruneResult", "ReportData", "ReportResult", "RestoreResult",
+    "ScheduleResult", "ShowResult", "StatusResult", "SyncReport", "VerifyResult",
+    "auto", "backup", "copy", "diff", "list_backups", "pin", "prune", "remote_add",
+    "remote_list", "remote_test", "report", "restore", "schedule", "show", "status", "sync",
+    "unpin", "verify",
 ]

@@ -19,6 +19,7 @@ from hdversion.cli import (
     cmd_pin,
     cmd_prune,
     cmd_remote,
+    cmd_report,
     cmd_restore,
     cmd_schedule,
     cmd_show,
@@ -69,6 +70,7 @@ app.command("status")(handled(cmd_status.status))
 app.command("pin")(handled(cmd_pin.pin))
 app.command("unpin")(handled(cmd_pin.unpin))
 app.command("verify")(handled(cmd_verify.verify))
+app.command("report")(handled(cmd_report.report))
 app.add_typer(remote_app, name="remote")
 remote_app.command("add")(handled(cmd_remote.add))
 remote_app.command("list")(handled(cmd_remote.list_remotes))
