@@ -116,6 +116,26 @@ def test_a_missing_object_and_a_truncated_one_without_reading(project: Project) 
     assert problems["data/processed/processed_data.npz"].startswith("size differs: 100 bytes")
     assert "1 missing, 1 damaged" in stderr
 
+    # --repair replaces both from the cache's good copies, and reads them back.
+    code, report, stderr = verify(project, "--repair")
+    assert code == 0, stderr
+    assert report["repair"] and all(p["repaired"] for p in report["backups"][0]["problems"])
+    code, report, _ = verify(project, "--read-data")
+    assert code == 0 and report["backups"][0]["problems"] == []
+
+
+def test_repair_without_a_good_copy_anywhere_is_exit_5(project: Project) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    flip_a_byte(object_path(project.root / ".dvc" / "cache", md5))
+    flip_a_byte(object_path(project.root / "backups", md5))
+    code, report, _ = verify(project, "--read-data", "--repair")
+    assert code == 5
+    [problem] = report["backups"][0]["problems"]
+    assert problem["md5"] == md5 and not problem["repaired"]
+    # The damaged remote copy is left as it was: even a damaged copy is somebody's.
+    assert object_path(project.root / "backups", md5).is_file()
+
 
 @pytest.fixture(scope="module")
 def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory
@@ -264,6 +284,12 @@ def test_verify_read_data_finds_same_size_corruption_in_s3(
     assert code == 5
     assert [p["md5"] for p in report["backups"][0]["problems"]] == [md5]
     assert report["read"] == len(objects_of(made))
+
+    # --repair uploads the cache's good copy over it; a second read finds nothing.
+    code, report, _ = verify(project, "--storage", "s3", "--read-data", "--repair")
+    assert code == 0 and report["backups"][0]["problems"][0]["repaired"]
+    assert verify(project, "--storage", "s3", "--read-data")[1]["ok"]
+    s3_server.corrupt_object(bucket, key, b"\0" * size)
 
     # The restore from S3 refuses that object and takes the local remote's good copy.
     shutil.rmtree(project.root / ".dvc" / "cache")

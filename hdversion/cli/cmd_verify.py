@@ -6,7 +6,7 @@ import typer
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
 
 
 def verify(
@@ -25,17 +25,21 @@ def verify(
         "of 7 groups by hash (seven runs read everything once)."),
     seed: int | None = typer.Option(None, "--seed", min=0,
                                     help="Repeat a random subset (the seed a run printed)."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Replace each missing or damaged object in that remote by a "
+        "good copy from the cache or another remote (re-hashed), then read it back."),
     offline: bool = OFFLINE,
+    wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:
     """Check that backups can be restored from a remote (default: the local one): every
     object present at its size, and with --read-data, read back and hashed. Exit 5 when
-    any object is missing or damaged."""
+    any object is missing or damaged (and was not repaired)."""
     where = cloud_remote(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
         result = api.verify(timestamps=tuple(timestamps or ()), every=every, remote=where,
                             read_data=read_data, subset=subset, seed=seed, offline=offline,
-                            reporter=reporter)
+                            reporter=reporter, repair=repair, wait=wait)
     if as_json:
         render.emit_json(render.verify_json(result))
     else:

@@ -405,9 +405,13 @@ def verify_summary(result: VerifyResult) -> None:
     for check in result.checks:
         if check.error:
             verdict = f"[red]INVALID: {escape(check.error)}[/]"
+        elif check.ok and check.problems:
+            verdict = f"[yellow]repaired {len(check.repaired)} object(s)[/]"
         elif check.problems:
-            missing = sum(1 for p in check.problems if p.missing)
-            verdict = f"[red]{missing} missing, {len(check.problems) - missing} damaged[/]"
+            left = [p for p in check.problems if p.md5 not in check.repaired]
+            missing = sum(1 for p in left if p.missing)
+            verdict = f"[red]{missing} missing, {len(left) - missing} damaged[/]" + (
+                f" ({len(check.repaired)} repaired)" if check.repaired else "")
         else:
             verdict = "[green]ok[/]"
         table.add_row(check.backup.tag, str(check.objects),
@@ -415,19 +419,22 @@ def verify_summary(result: VerifyResult) -> None:
     console.print(table)
     for check in result.checks:
         for problem in check.problems:
+            fixed = " [green](repaired)[/]" if problem.md5 in check.repaired else ""
             err_console.print(f"  {check.backup.tag}: {escape(', '.join(problem.paths))} "
-                              f"({problem.md5}): {escape(problem.problem)}")
+                              f"({problem.md5}): {escape(problem.problem)}{fixed}")
 
 
 def verify_json(result: VerifyResult) -> dict[str, Any]:
     return {
         "remote": result.remote, "ok": result.ok, "read_data": result.read_data,
+        "repair": result.repair,
         "subset": result.subset.text if result.subset else None, "seed": result.seed,
         "objects": result.objects, "read": result.read, "bytes_read": result.bytes_read,
         "backups": [{
             "tag": c.backup.tag, "ok": c.ok, "objects": c.objects, "read": c.read,
             "error": c.error,
             "problems": [{"md5": p.md5, "paths": list(p.paths), "problem": p.problem,
-                          "missing": p.missing} for p in c.problems],
+                          "missing": p.missing, "repaired": p.md5 in c.repaired}
+                         for p in c.problems],
         } for c in result.checks],
     }

@@ -5,14 +5,18 @@ size (one listing of the store, not a request per object). With it: the objects 
 back and hashed, which finds what a listing cannot, a same-size corruption. Files kept in
 git are checked in the backup commit either way (a cheap read of the object database).
 
-Nothing is changed anywhere: verify reports, and the hint says how to repair.
+Verify changes nothing, unless `--repair`: then each missing or damaged object is brought
+into the cache from another store (re-hashed there), uploaded over the bad copy, and read
+back once more. Like `restic repair`, it needs a good copy somewhere; it says which objects
+it could not repair, and exits 5 for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +30,9 @@ from hdversion.model.verification import (
     content_problem,
     size_problem,
 )
+from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
+from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
@@ -40,10 +46,11 @@ class BackupCheck:
     read: int = 0  # of them, read back and hashed
     problems: list[ObjectProblem] = field(default_factory=list)
     error: str | None = None  # the backup cannot be checked at all (invalid file list)
+    repaired: list[str] = field(default_factory=list)  # md5s of problems fixed by --repair
 
     @property
     def ok(self) -> bool:
-        return not self.problems and self.error is None
+        return self.error is None and all(p.md5 in self.repaired for p in self.problems)
 
 
 @dataclass
@@ -56,6 +63,7 @@ class VerifyResult:
     objects: int = 0  # distinct objects checked in the listing
     read: int = 0  # distinct objects read back
     bytes_read: int = 0
+    repair: bool = False
 
     @property
     def ok(self) -> bool:
@@ -65,8 +73,9 @@ class VerifyResult:
         bad = [c for c in self.checks if not c.ok]
         if not bad:
             return None
-        missing = sum(1 for c in bad for p in c.problems if p.missing)
-        damaged = sum(1 for c in bad for p in c.problems if not p.missing)
+        left = [p for c in bad for p in c.problems if p.md5 not in c.repaired]
+        missing = sum(1 for p in left if p.missing)
+        damaged = len(left) - missing
         return VerificationError(
             f"{len(bad)} backup(s) cannot be fully restored from '{self.remote}' "
             f"({missing} missing, {damaged} damaged object reference(s)"
@@ -88,9 +97,12 @@ def verify(
     seed: int | None = None,
     offline: bool = False,
     reporter: Reporter = SILENT,
+    repair: bool = False,
+    wait: float = 0,
 ) -> VerifyResult:
     """Check backups of the project at `path` in a store (default: the local remote): the
-    given timestamps, every backup (`every`), or else the latest."""
+    given timestamps, every backup (`every`), or else the latest. With `repair`, replace
+    what is missing or damaged there from good copies elsewhere (under the lock)."""
     wanted = list(timestamps)
     if wanted and every:
         raise UsageError("give timestamps or --all, not both")
@@ -102,22 +114,39 @@ def verify(
     project = Project.open(path)
     store = remote or project.settings.local_remote
     project.store.session.ensure_remote(store)
-    catalog = catalog_with(project, None, offline)
-    backups = _chosen(catalog, wanted, every)
-    result = VerifyResult(store, read_data or chosen is not None, chosen,
-                          seed if chosen is not None and chosen.random else None,
-                          [BackupCheck(b) for b in backups])
-    try:
-        _check(project, result, reporter)
-    except HdversionError as exc:
-        project.journal("verify", "error", remote=store, error=exc.message)
-        raise
-    project.journal("verify", "ok" if result.ok else "problems", remote=store,
-                    backups=[c.backup.tag for c in result.checks],
-                    bad=[c.backup.tag for c in result.checks if not c.ok],
-                    read_data=result.read_data,
-                    subset=chosen.text if chosen else None, seed=result.seed)
+    # Checking only reads, and may take hours on a bucket: it does not hold back backups.
+    # Repairing writes to a store that prune may be deleting from: it takes the lock.
+    guard = locked_operation(project, "verify", wait, remote=store) if repair \
+        else contextlib.nullcontext()
+    with guard:
+        catalog = catalog_with(project, None, offline)
+        backups = _chosen(catalog, wanted, every)
+        result = VerifyResult(store, read_data or chosen is not None, chosen,
+                              seed if chosen is not None and chosen.random else None,
+                              [BackupCheck(b) for b in backups], repair=repair)
+        with _journaled_errors(project, store, repair):
+            _check(project, result, reporter)
+            if repair:
+                _repair(project, result, reporter)
+        project.journal("verify", "ok" if result.ok else "problems", remote=store,
+                        backups=[c.backup.tag for c in result.checks],
+                        bad=[c.backup.tag for c in result.checks if not c.ok],
+                        repaired=sorted({m for c in result.checks for m in c.repaired}),
+                        read_data=result.read_data,
+                        subset=chosen.text if chosen else None, seed=result.seed)
     return result
+
+
+@contextlib.contextmanager
+def _journaled_errors(project: Project, store: str, locked: bool) -> Iterator[None]:
+    """The journal line of a failed check (the lock's own guard writes it when locked)."""
+    try:
+        yield
+    except HdversionError as exc:
+        if not locked:
+            project.journal("verify", "error", remote=store, error=exc.message,
+                            exit_code=int(exc.exit_code))
+        raise
 
 
 def _chosen(catalog: Catalog, timestamps: list[str], every: bool) -> list[Backup]:
@@ -209,3 +238,33 @@ def _git_problems(project: Project, backup: Backup, files: tuple[FileEntry, ...]
             problems.append(ObjectProblem(entry.md5, (entry.path,),
                                           "corrupt: the backup commit holds other bytes"))
     return problems
+
+
+def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
+    """Replace each missing or damaged object in the checked store by a good copy: into the
+    cache from any other store (re-hashed), uploaded from there, then read back."""
+    store = result.remote
+    others = [r for r in fallback_order(project, None) if r != store]
+    broken = {p.md5 for c in result.checks for p in c.problems
+              if not p.problem.startswith(("missing (not in the backup commit)",
+                                           "corrupt: the backup commit"))}
+    if not broken:
+        return
+    for check in result.checks:
+        needed = [p.md5 for p in check.problems if p.md5 in broken]
+        if not needed or check.error:
+            continue
+        files = files_of(project.git, check.backup)
+        entries = [f for f in files if f.store == "dvc" and f.md5 in needed]
+        listings = [m for m in needed if m.endswith(".dir")]
+        ensure_cached(project, check.backup.commit, entries, others, reporter, listings)
+    reporter.step(f"uploading {len(broken)} good object(s) to '{store}'")
+    project.store.transfers.upload_verified(store, broken)
+    total = sum(project.store.cache_path(m).stat().st_size for m in broken
+                if project.store.cache_path(m).is_file())
+    advance = reporter.bytes(f"reading {len(broken)} repaired object(s) back", total)
+    good = {md5 for md5, digest in project.store.collector.digests(store, broken,
+                                                                    advance).items()
+            if content_problem(md5, digest.md5, digest.size, digest.error) is None}
+    for check in result.checks:
+        check.repaired = sorted({p.md5 for p in check.problems} & good)
