@@ -5,6 +5,8 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
 from hdversion.ops.copy import CopyReport, copy
+from hdversion.ops.export import ExportResult, export
+from hdversion.ops.import_archive import ImportResult, import_archive
 from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
@@ -14,8 +16,8 @@ from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
-    "AutoResult", "BackupResult", "CopyReport", "PinResult", "ProbeReport", "PruneResult",
-    "RestoreResult", "ScheduleResult", "SyncReport",
-    "auto", "backup", "copy", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "sync", "unpin",
+    "AutoResult", "BackupResult", "CopyReport", "ExportResult", "ImportResult", "PinResult",
+    "ProbeReport", "PruneResult", "RestoreResult", "ScheduleResult", "SyncReport",
+    "auto", "backup", "copy", "export", "import_archive", "list_backups", "pin", "prune",
+    "remote_add", "remote_list", "remote_test", "restore", "schedule", "sync", "unpin",
 ]
