@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from hdversion import api
 from hdversion.errors import HdversionError
@@ -127,18 +128,17 @@ def test_import_into_the_workspace_keeps_unsaved_changes_in_a_safety_backup(
     project = workspace_copy(exported, tmp_path)
     project.damage(MODEL, b"retrained, never backed up")
     (project.root / "params.yaml").write_text("seed: 99\n")
-    result = project.cli("import", str(exported.zst), "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["archive"] == str(exported.zst)
-    assert report["verified"] is True and report["safety_backup"]
+    result = api.import_archive(exported.zst, path=project.root)
+    assert result.failure() is None and result.cached
+    safety = result.restore.safety_backup
+    assert safety is not None and all(f.verified for f in result.restore.files)
     for path, data in exported.data.items():
         assert project.read(path) == data, path
-    # the replaced content is kept: restoring the safety backup brings it back
-    safety = report["safety_backup"].removeprefix("backup/")
-    back = project.cli("restore", "--timestamp", safety, "--force", "--offline")
-    assert back.returncode == 0, back.stderr
-    assert project.read(MODEL) == b"retrained, never backed up"
+    # the replaced content is kept in the safety backup
+    kept = json.loads(project.git("show", f"{safety.tag}:.hdversion/manifest.json"))
+    md5s = {f["path"]: f["md5"] for f in kept["files"]}
+    assert md5s[MODEL] == hashlib.md5(b"retrained, never backed up").hexdigest()
+    assert md5s["params.yaml"] == hashlib.md5(b"seed: 99\n").hexdigest()
 
 
 def test_import_on_a_second_clone_with_no_remote(exported: Exported, tmp_path: Path) -> None:
@@ -179,6 +179,11 @@ def build(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Pa
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return path
+
+
+def zstd(archive: Path) -> bytes:
+    """The same tar stream, compressed with zstd instead of gzip."""
+    return zstandard.ZstdCompressor().compress(gzip.decompress(archive.read_bytes()))
 
 
 def info(name: str, size: int = 0, kind: bytes = tarfile.REGTYPE, link: str = ""
@@ -243,6 +248,8 @@ HOSTILE: dict[str, tuple[Callable[[list, Path], Path], str]] = {
                      "lacks 1 file"),
     "truncated": (lambda g, p: (p.write_bytes(build(p, g).read_bytes()[:-3000]), p)[1],
                   "damaged or truncated"),
+    "truncated zstd": (lambda g, p: (p.write_bytes(zstd(build(p, g))[:-3000]), p)[1],
+                       "damaged or truncated"),
     "not an archive": (lambda g, p: (p.write_bytes(b"PK\x03\x04 a zip"), p)[1],
                        "not a .tar.gz or .tar.zst"),
     "forged path into .git": (lambda g, p: build(p, forged_manifest(
@@ -311,3 +318,52 @@ def test_gzip_archive_reads_back_with_plain_tar(exported: Exported, tmp_path: Pa
     with gzip.open(exported.gz) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         names = [m.name for m in tar]
     assert names[0] == MANIFEST_MEMBER
+
+
+# -- export's own failures -----------------------------------------------------------------
+
+def cache_object(root: Path, md5: str) -> Path:
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_export_refetches_a_corrupt_object_and_refuses_when_no_good_copy(
+        exported: Exported, tmp_path: Path) -> None:
+    project = workspace_copy(exported, tmp_path)
+    md5 = exported.files[MODEL][0]
+    obj = cache_object(project.root, md5)
+    obj.chmod(0o644)
+    obj.write_bytes(b"bit rot")
+    result = api.export(exported.timestamp, tmp_path / "a.tar.gz", path=project.root,
+                        offline=True)
+    assert result.quarantined == [md5]
+    assert result.output.read_bytes() == exported.gz.read_bytes()  # the good bytes
+    # now damaged in the cache and in the local remote: no archive at all
+    for damaged in (cache_object(project.root, md5),
+                    project.root / "backups" / "files" / "md5" / md5[:2] / md5[2:]):
+        damaged.chmod(0o644)
+        damaged.write_bytes(b"bit rot")
+    with pytest.raises(HdversionError) as refused:
+        api.export(exported.timestamp, tmp_path / "b.tar.gz", path=project.root, offline=True)
+    assert refused.value.exit_code == 5 and MODEL in refused.value.message
+    assert not (tmp_path / "b.tar.gz").exists()
+    assert not list(tmp_path.glob(".hdversion-tmp-*"))
+
+
+def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdversion.ops import export as export_op
+
+    original = export_op._add_verified
+    added: list[str] = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        if len(added) == 3:
+            raise KeyboardInterrupt
+        added.append("one")
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export_op, "_add_verified", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.export(exported.timestamp, tmp_path / "c.tar.gz", path=exported.project.root,
+                   offline=True)
+    assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
