@@ -367,3 +367,17 @@ def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path
         api.export(exported.timestamp, tmp_path / "c.tar.gz", path=exported.project.root,
                    offline=True)
     assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
+
+
+def test_interrupted_import_leaves_nothing(exported: Exported, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdversion.ops import restore as restore_op
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # every file extracted and verified, none renamed yet
+
+    monkeypatch.setattr(restore_op, "_write_all", interrupted)
+    target = tmp_path / "target"
+    with pytest.raises(KeyboardInterrupt):
+        api.import_archive(exported.gz, target=target, path=tmp_path)
+    assert not target.exists()  # the private extraction folder went with it
