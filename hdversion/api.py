@@ -5,6 +5,8 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
 from hdversion.ops.copy import CopyReport, copy
+from hdversion.ops.export import ExportResult, export
+from hdversion.ops.import_archive import ImportResult, import_archive
 from hdversion.ops.inspect import DiffResult, ShowResult, diff, show
 from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
@@ -18,10 +20,11 @@ from hdversion.ops.sync import SyncReport, sync
 from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
-    "AutoResult", "BackupResult", "BackupRow", "CopyReport", "DiffResult", "PinResult",
-    "ProbeReport", "PruneResult", "ReportData", "ReportResult", "RestoreResult",
-    "ScheduleResult", "ShowResult", "StatusResult", "SyncReport", "VerifyResult",
-    "auto", "backup", "copy", "diff", "list_backups", "pin", "prune", "remote_add",
-    "remote_list", "remote_test", "report", "restore", "schedule", "show", "status", "sync",
-    "unpin", "verify",
+    "AutoResult", "BackupResult", "BackupRow", "CopyReport", "DiffResult", "ExportResult",
+    "ImportResult", "PinResult", "ProbeReport", "PruneResult", "ReportData", "ReportResult",
+    "RestoreResult", "ScheduleResult", "ShowResult", "StatusResult", "SyncReport",
+    "VerifyResult",
+    "auto", "backup", "copy", "diff", "export", "import_archive", "list_backups", "pin",
+    "prune", "remote_add", "remote_list", "remote_test", "report", "restore", "schedule",
+    "show", "status", "sync", "unpin", "verify",
 ]

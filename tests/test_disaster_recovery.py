@@ -21,7 +21,6 @@ from tests.conftest import Project
 from tests.storage_servers import StorageServer
 from tests.test_cloud import PREFIX, configure
 from tests.test_restore import MODEL, backup
-from tests.test_verify import flip_a_byte
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "disaster-recovery.md"
 SKLEARN = "models/sklearn_mlp_model.joblib"
@@ -56,7 +55,8 @@ def run_runbook(name: str, cwd: Path, env: dict[str, str] | None = None) -> Ran:
     codes = [int(c) for c in codes_file.read_text().split()] if codes_file.exists() else []
     codes_file.unlink(missing_ok=True)
     ran = Ran(lines, codes, result.stdout + result.stderr)
-    assert codes == [expected_code(ln) for ln in lines], (list(zip(lines, codes)), ran.output)
+    assert codes == [expected_code(ln) for ln in lines], (
+        list(zip(lines, codes, strict=False)), ran.output)
     return ran
 
 
@@ -107,7 +107,7 @@ def in_s3(project: Project, tmp_path: Path, s3_server: StorageServer,
 
 @pytest.mark.cloud
 def test_runbook_machine_lost(in_s3: tuple[Project, dict, dict], tmp_path: Path) -> None:
-    project, made, env = in_s3
+    _, made, env = in_s3
     new_machine = tmp_path / "new-machine"
     new_machine.mkdir()
     run_runbook("machine-lost", new_machine, env)
@@ -116,7 +116,7 @@ def test_runbook_machine_lost(in_s3: tuple[Project, dict, dict], tmp_path: Path)
 
 @pytest.mark.cloud
 def test_runbook_bucket_only(in_s3: tuple[Project, dict, dict], tmp_path: Path) -> None:
-    project, made, env = in_s3
+    _, made, env = in_s3
     nothing = tmp_path / "no-clone"
     nothing.mkdir()
     run_runbook("bucket-only", nothing, env)

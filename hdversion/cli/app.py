@@ -15,6 +15,8 @@ from hdversion.cli import (
     cmd_backup,
     cmd_copy,
     cmd_diff,
+    cmd_export,
+    cmd_import,
     cmd_list,
     cmd_pin,
     cmd_prune,
@@ -61,6 +63,8 @@ app.command("list")(handled(cmd_list.list_backups))
 app.command("restore")(handled(cmd_restore.restore))
 app.command("sync")(handled(cmd_sync.sync))
 app.command("copy")(handled(cmd_copy.copy))
+app.command("export")(handled(cmd_export.export))
+app.command("import")(handled(cmd_import.import_archive))
 app.command("prune")(handled(cmd_prune.prune))
 app.command("auto")(handled(cmd_auto.auto))
 app.command("schedule")(handled(cmd_schedule.schedule))

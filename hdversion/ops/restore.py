@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from hdversion.errors import UsageError, VerificationError, WriteError
-from hdversion.model.catalog import Backup
+from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.model.timestamps import format_timestamp
@@ -129,13 +129,55 @@ def restore_backup(
     dest = (target or project.root).resolve()
     files = files_of(project.git, backup)
     pointers = _pointer_files(project, backup, files)
-    check_paths(files, pointers, project.settings.git_tracked_files, backup.tag)
+
+    def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
+        dir_objects = [md5 for path, data in pointers.items()
+                       for out, md5 in declared_dir_objects(path, data).items()
+                       if any(within(e.path, out) for e in changing)]
+        for partial in session.remove_stale_temp():
+            log.warning("removed %s, a partial file left by a killed transfer", partial)
+        return _verified_sources(project, backup, changing, remote, result, reporter,
+                                 dir_objects)
+
+    return restore_entries(
+        project, backup, files, pointers, dest, project.settings.git_tracked_files,
+        sources_for, workspace=target is None, only=only, dry_run=dry_run, force=force,
+        catalog=catalog, reporter=reporter, latest=timestamp is None)
+
+
+SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
+
+
+def restore_entries(
+    project: Project | None,
+    backup: Backup,
+    files: tuple[FileEntry, ...],
+    pointers: dict[str, bytes],
+    dest: Path,
+    git_tracked: Iterable[str],
+    sources_for: SourcesFor,
+    *,
+    workspace: bool,
+    only: Iterable[str] = (),
+    dry_run: bool = False,
+    force: bool = False,
+    catalog: Catalog | None = None,
+    reporter: Reporter = SILENT,
+    latest: bool = False,
+) -> RestoreResult:
+    """Restore `files` (already checked against their manifest) into `dest`: the paths are
+    checked, only differing files are written, their verified bytes coming from
+    `sources_for(changing files, result)` (a backup's cache objects and git blobs, or an
+    archive's members). In the `workspace` (which needs `project` and `catalog`), unsaved
+    changes go to a safety backup first unless `force`, and extras inside directory
+    outputs are removed. `project` is None only for a target outside any repository."""
+    check_paths(files, pointers, git_tracked, backup.tag)
     entries = _select(backup, files, list(only))
     check_destination(dest, [e.path for e in entries])
     current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
     changing = [e for e in entries if current[e.path] != e.md5]
     extras = _extra_files(dest, files, pointers, list(only))
-    remove_extras = target is None
+    remove_extras = workspace
     reports = [
         FileReport(e.path, e.md5, e.size, "unchanged" if current[e.path] == e.md5 else
                    ("would restore" if dry_run else "restored"))
@@ -146,10 +188,11 @@ def restore_backup(
                    else "extra, kept")
         for path in extras
     ]
-    result = RestoreResult(backup, dest, dry_run, reports, latest=timestamp is None)
+    result = RestoreResult(backup, dest, dry_run, reports, latest=latest)
     _check_targets(dest, changing)
     unsaved: list[str] = []
-    if target is None and not force:
+    if workspace and not force:
+        assert project is not None and catalog is not None
         present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
                    if current[e.path] is not None}
         present.update({path: md5_file(dest / path)[0] for path in extras})
@@ -162,17 +205,12 @@ def restore_backup(
         result.would_make_safety_backup = bool(unsaved)
         return result
 
-    dir_objects = [md5 for path, data in pointers.items()
-                   for out, md5 in declared_dir_objects(path, data).items()
-                   if any(within(e.path, out) for e in changing)]
-    for partial in session.remove_stale_temp():
-        log.warning("removed %s, a partial file left by a killed transfer", partial)
-    sources = _verified_sources(project, backup, changing, remote, result, reporter,
-                                dir_objects)
+    sources = sources_for(changing, result)
     # A run killed between staging and renaming leaves temporary files; they are ours.
     discard(leftover_temp_files(dest, [e.path for e in entries]))
 
     if unsaved:
+        assert project is not None
         reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
         result.safety_backup = create_backup(
             project,
@@ -181,15 +219,17 @@ def restore_backup(
             kind="safety",
         ).backup
 
-    session.ensure_idle()
-    _write_all(project.root, dest, changing, sources,
+    if project is not None:
+        project.store.session.ensure_idle()
+    root = project.root if project is not None else dest
+    _write_all(root, dest, changing, sources,
                reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
     if remove_extras:
         for path in extras:
             (dest / path).unlink(missing_ok=True)
         _remove_empty_folders(dest, extras)
 
-    pause_point(project.root, PausePoint.AFTER_RENAME)
+    pause_point(root, PausePoint.AFTER_RENAME)
     # Unchanged files were hashed against the manifest moments ago; restored ones now.
     advance = reporter.bytes(f"verifying {len(changing)} restored file(s)", _size(changing))
     for report in reports:
@@ -300,8 +340,9 @@ def _full_md5(path: Path, known: str | None) -> str | None:
     return md5_file(path)[0] if known == SIZE_DIFFERS else known
 
 
-class _Source:
-    """Where a file's verified bytes come from: a cache object or a git blob."""
+class Source:
+    """Where a file's verified bytes come from: a cache object, a git blob, or a file an
+    import extracted from an archive."""
 
     def __init__(self, path: Path | None = None, data: bytes | None = None) -> None:
         self.path, self.data = path, data
@@ -316,8 +357,8 @@ class _Source:
 def _verified_sources(
     project: Project, backup: Backup, entries: list[FileEntry], remote: str | None,
     result: RestoreResult, reporter: Reporter, dir_objects: list[str],
-) -> dict[str, _Source]:
-    sources: dict[str, _Source] = {}
+) -> dict[str, Source]:
+    sources: dict[str, Source] = {}
     bad: list[str] = []
     git_entries = [e for e in entries if e.store == "git"]
     blobs = project.git.read_files([(backup.commit, e.path) for e in git_entries])
@@ -325,7 +366,7 @@ def _verified_sources(
         if data is None or md5_bytes(data) != entry.md5:
             bad.append(f"{entry.path} (git blob of {backup.tag})")
         else:
-            sources[entry.path] = _Source(data=data)
+            sources[entry.path] = Source(data=data)
 
     dvc_entries = [e for e in entries if e.store == "dvc"]
     remotes = fallback_order(project, remote)
@@ -346,7 +387,7 @@ def _verified_sources(
     bad += [f"{e.path} (object {e.md5} missing or corrupt in the cache"
             + (f" and in remote(s) {asked}" if asked else "") + ")" for e in check.bad]
     for entry in dvc_entries:
-        sources.setdefault(entry.path, _Source(path=project.store.cache_path(entry.md5)))
+        sources.setdefault(entry.path, Source(path=project.store.cache_path(entry.md5)))
     if bad:
         raise VerificationError(
             "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad)
@@ -358,7 +399,7 @@ def _verified_sources(
 
 
 def _write_all(root: Path, dest: Path, entries: list[FileEntry],
-               sources: dict[str, _Source], advance: Advance) -> None:
+               sources: dict[str, Source], advance: Advance) -> None:
     staged: list[tuple[Path, Path]] = []
     try:
         for entry in entries:

@@ -1,0 +1,36 @@
+"""hdversion export"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hdversion.cli.handler import finish
+from hdversion.cli.lazy import api, progress, render_archive
+from hdversion.cli.options import JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
+
+
+def export(
+    timestamp: str = typer.Argument(..., metavar="TIMESTAMP",
+                                    help="The backup to export (YYYYMMDD_HHMMSS)."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
+                                help="The archive to write: .tar.gz, or .tar.zst when the "
+                                "name ends so."),
+    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
+    storage: str | None = STORAGE,
+    remote: str | None = REMOTE,
+    wait: float = WAIT,
+    offline: bool = OFFLINE,
+    as_json: bool = JSON,
+) -> None:
+    """Write one backup into one archive (its files and manifest), to carry it anywhere."""
+    source = cloud_remote(False, storage, remote)
+    with progress.reporter_for(as_json) as reporter:
+        result = api.export(timestamp, output, remote=source, force=force, reporter=reporter,
+                            wait=wait, offline=offline)
+    if as_json:
+        render_archive.emit_json(render_archive.export_json(result))
+    else:
+        render_archive.export_summary(result)
+    finish(result.failure())

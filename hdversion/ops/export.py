@@ -1,0 +1,214 @@
+"""Exporting a backup to one archive (`.tar.gz`, or `.tar.zst`): `manifest.json` first (both
+parts of the backup's manifest), then every file of the backup, DVC objects and git-stored
+files alike, so that the archive alone rebuilds the backup on a machine with no remote.
+
+Every object is re-hashed in the cache first (fetched from the remote when missing or
+corrupt) and hashed again on its way into the archive; the archive is written beside its
+final name and renamed into place only when whole."""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from hdversion.errors import HdversionError, UsageError, VerificationError, WriteError
+from hdversion.model.archive import MANIFEST_MEMBER, ArchiveManifest, member_name
+from hdversion.model.catalog import Backup
+from hdversion.model.manifest import FileEntry
+from hdversion.model.timestamps import format_timestamp
+from hdversion.ops.cache_objects import ensure_cached, fallback_order
+from hdversion.ops.catalog import catalog_with, files_of
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.paths import FILE_LIST, TEMP_PREFIX
+from hdversion.util.clock import now_utc
+from hdversion.util.hashing import md5_bytes
+from hdversion.util.progress import SILENT, Advance, Reporter
+from hdversion.util.tarstream import compression_for, tar_writer
+
+
+@dataclass
+class ExportResult:
+    backup: Backup
+    output: Path
+    compression: str  # "gz" or "zst"
+    files: int
+    data_size: int  # bytes of the backup's files
+    archive_size: int  # bytes of the archive
+    quarantined: list[str] = field(default_factory=list)
+
+    def failure(self) -> HdversionError | None:
+        return None  # anything that did not happen was raised: no archive was written
+
+
+def export(timestamp: str, output: Path, path: Path | None = None, remote: str | None = None,
+           force: bool = False, reporter: Reporter = SILENT, wait: float = 0,
+           offline: bool = False) -> ExportResult:
+    """Write backup `timestamp` of the project at `path` into the archive `output`."""
+    output = output.absolute()
+    _check_output(output, force)
+    project = Project.open(path)
+    with locked_operation(project, "export", wait, timestamp=timestamp, output=str(output)):
+        catalog = catalog_with(project, timestamp, offline)
+        backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
+        result = export_backup(project, backup, output, remote, force, reporter)
+        project.journal("export", "ok", tag=backup.tag, output=str(output),
+                        files=result.files, size=result.archive_size)
+        return result
+
+
+def export_backup(project: Project, backup: Backup, output: Path, remote: str | None,
+                  force: bool, reporter: Reporter) -> ExportResult:
+    files = files_of(project.git, backup)
+    manifest = _archive_manifest(project, backup)
+    blobs = _git_blobs(project, backup, [f for f in files if f.store == "git"])
+    dvc_entries = [f for f in files if f.store == "dvc"]
+    if dvc_entries and remote is not None:
+        project.store.session.ensure_remote(remote)
+    remotes = fallback_order(project, remote) if dvc_entries else []
+    check = ensure_cached(project, backup.commit, dvc_entries, remotes, reporter)
+    if check.bad and remote in check.unusable_remotes:
+        raise check.unusable_remotes[remote]
+    if (unreachable := check.failure_of_every_remote(remotes)) is not None:
+        raise unreachable
+    if check.bad:
+        asked = ", ".join(f"'{r}'" for r in remotes if r not in check.unusable_remotes)
+        raise VerificationError(
+            f"cannot export {backup.tag}, no archive was written; missing or corrupt in the "
+            f"cache and in remote(s) {asked}: " + ", ".join(e.path for e in check.bad),
+            hint="try another remote (--remote / --storage) or another backup")
+    compression = compression_for(output.name)
+    mtime = calendar.timegm(time.strptime(backup.timestamp, "%Y%m%d_%H%M%S"))
+    advance = reporter.bytes(f"writing {output.name}", sum(f.size for f in files))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=output.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            with tar_writer(stream, compression) as tar:
+                _add(tar, MANIFEST_MEMBER, io.BytesIO(manifest), len(manifest), mtime)
+                for entry in files:
+                    source: BinaryIO = (io.BytesIO(blobs[entry.path]) if entry.store == "git"
+                                        else project.store.cache_path(entry.md5).open("rb"))
+                    with source:
+                        _add_verified(tar, entry, source, mtime, advance)
+            stream.flush()
+            os.fsync(stream.fileno())
+        _commit_new(tmp, output, force)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"could not write {output}: {exc}; no archive was written") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportResult(backup, output, compression, len(files), sum(f.size for f in files),
+                        output.stat().st_size, check.quarantined)
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.is_dir():
+        raise UsageError(f"{output} is a directory; give the archive's file name")
+    if output.exists() and not force:
+        raise UsageError(f"{output} exists; nothing was written",
+                         hint="pass --force to replace it, or choose another name")
+
+
+def _archive_manifest(project: Project, backup: Backup) -> bytes:
+    """Both parts of the backup's manifest, as the tag and the commit hold them."""
+    records = [r for r in project.git.tags(backup.tag) if r.name == backup.tag]
+    if not records:
+        raise VerificationError(f"backup {backup.tag} disappeared while exporting")
+    file_list = None
+    if backup.manifest.inline_files is None:
+        file_list = project.git.read_files([(backup.commit, FILE_LIST)])[0]
+    return ArchiveManifest.build(backup.tag, backup.commit, records[0].message,
+                                 file_list).to_bytes()
+
+
+def _git_blobs(project: Project, backup: Backup, entries: list[FileEntry]) -> dict[str, bytes]:
+    found = project.git.read_files([(backup.commit, e.path) for e in entries])
+    blobs: dict[str, bytes] = {}
+    for entry, data in zip(entries, found, strict=True):
+        if data is None or md5_bytes(data) != entry.md5:
+            raise VerificationError(f"backup {backup.tag}: its commit's {entry.path} does not "
+                                    "match the manifest; no archive was written")
+        blobs[entry.path] = data
+    return blobs
+
+
+def _info(name: str, size: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    return info
+
+
+def _add(tar: tarfile.TarFile, name: str, data: BinaryIO, size: int, mtime: int) -> None:
+    tar.addfile(_info(name, size, mtime), data)
+
+
+class _Hashing:
+    """A reader that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO, advance: Advance) -> None:
+        self.raw, self.advance = raw, advance
+        self.digest = hashlib.md5(usedforsecurity=False)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        self.advance(len(data))
+        return data
+
+
+def _add_verified(tar: tarfile.TarFile, entry: FileEntry, source: BinaryIO, mtime: int,
+                  advance: Advance) -> None:
+    """Add a file, hashing it on the way: the cache copy re-hashed moments ago might have
+    changed since."""
+    reader = _Hashing(source, advance)
+    try:
+        tar.addfile(_info(member_name(entry.path), entry.size, mtime), reader)
+    except OSError as exc:
+        if "unexpected end of data" in str(exc):  # the source is shorter than the manifest
+            raise VerificationError(f"{entry.path} changed while exporting (shorter than the "
+                                    "manifest); no archive was written") from None
+        raise
+    if reader.digest.hexdigest() != entry.md5:
+        raise VerificationError(f"{entry.path} changed while exporting (md5 differs from the "
+                                "manifest); no archive was written")
+
+
+def _commit_new(tmp: Path, output: Path, force: bool) -> None:
+    """Rename the finished archive into place; without `force`, never over a file that
+    appeared meanwhile (a hard link fails where the name exists)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    if force:
+        os.replace(tmp, output)
+    else:
+        try:
+            os.link(tmp, output)
+        except FileExistsError:
+            raise UsageError(f"{output} appeared while exporting; nothing was written",
+                             hint="pass --force to replace it") from None
+        except OSError:  # a file system without hard links
+            if output.exists():
+                raise UsageError(f"{output} appeared while exporting; nothing was written",
+                                 hint="pass --force to replace it") from None
+            os.replace(tmp, output)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fd = os.open(output.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,383 @@
+"""hdversion export / import: round trips (gzip and zstd, into a directory, into the workspace
+with its safety backup, into a second clone with no remote at all) and hostile archives, each
+refused with its exit code before anything is written."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from hdversion import api
+from hdversion.errors import HdversionError
+from hdversion.model.archive import MANIFEST_MEMBER
+from hdversion.model.manifest import FileEntry, FileList
+from hdversion.util import tarstream
+from tests.conftest import Project, run_cli
+
+MODEL = "models/keras_mlp_model.h5"
+SKIP = (".git", "logs")  # the journal is written by every run, refused or not
+
+
+@dataclass
+class Exported:
+    project: Project
+    tag: str
+    timestamp: str
+    files: dict[str, tuple[str, int]]  # path -> (md5, size) of the backup
+    data: dict[str, bytes]  # path -> bytes of the backup
+    gz: Path
+    zst: Path
+
+
+@pytest.fixture(scope="module")
+def exported(project_template: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> Exported:
+    base = tmp_path_factory.mktemp("export")
+    root = base / "project"
+    shutil.copytree(project_template, root, symlinks=True)
+    made = api.backup(root, message="to carry", cloud_remotes=())
+    backup = made.backup
+    files = {f.path: (f.md5, f.size) for f in made.files}
+    data = {path: (root / path).read_bytes() for path in files}
+    gz = api.export(backup.timestamp, base / "carry.tar.gz", path=root, offline=True).output
+    zst = api.export(backup.timestamp, base / "carry.tar.zst", path=root, offline=True).output
+    return Exported(Project(root), backup.tag, backup.timestamp, files, data, gz, zst)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of a tree but git's and the journal, by content."""
+    found: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if relative.split("/")[0] in SKIP or path.is_dir():
+            continue
+        found[relative] = path.read_bytes() if not path.is_symlink() else b"->"
+    return found
+
+
+def workspace_copy(exported: Exported, tmp_path: Path) -> Project:
+    root = tmp_path / "work"
+    shutil.copytree(exported.project.root, root, symlinks=True)
+    return Project(root)
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+def test_archive_starts_with_both_parts_of_the_manifest(exported: Exported) -> None:
+    with tarfile.open(exported.gz) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile(MANIFEST_MEMBER).read())  # type: ignore[union-attr]
+    assert names[0] == MANIFEST_MEMBER
+    assert sorted(names[1:]) == sorted(f"files/{p}" for p in exported.files)
+    assert manifest["tag"] == exported.tag
+    listing = manifest["file_list"].encode()
+    assert hashlib.md5(listing).hexdigest() == manifest["manifest"]["files_md5"]
+    # git-stored files travel too: the archive alone rebuilds every file of the backup
+    assert {"dvc.lock", "params.yaml", "config/config.yaml"} <= set(exported.files)
+
+
+@pytest.mark.parametrize("kind", ["gz", "zst"])
+def test_round_trip_into_an_empty_directory(exported: Exported, tmp_path: Path,
+                                            kind: str) -> None:
+    archive = exported.gz if kind == "gz" else exported.zst
+    magic = b"\x28\xb5\x2f\xfd" if kind == "zst" else b"\x1f\x8b"
+    assert archive.read_bytes().startswith(magic)
+    target = tmp_path / "carried"
+    result = api.import_archive(archive, target=target, path=tmp_path)  # no repository
+    assert result.failure() is None
+    assert {f.path for f in result.restore.files} == set(exported.files)
+    assert all(f.verified for f in result.restore.files)
+    assert snapshot(target) == exported.data  # byte-identical, nothing else (no temp files)
+
+
+def test_export_refuses_an_existing_file_and_an_unknown_backup(exported: Exported) -> None:
+    before = exported.gz.read_bytes()
+    refused = run_cli(exported.project.root, "export", exported.timestamp, "-o",
+                      str(exported.gz), "--offline")
+    assert refused.returncode == 2, refused.stderr
+    assert "exists" in refused.stderr
+    assert exported.gz.read_bytes() == before
+    unknown = run_cli(exported.project.root, "export", "20200101_000000", "-o",
+                      str(exported.gz.with_name("none.tar.gz")), "--offline")
+    assert unknown.returncode == 4, unknown.stderr
+    assert not exported.gz.with_name("none.tar.gz").exists()
+    assert not list(exported.gz.parent.glob(".hdversion-tmp-*"))
+
+
+def test_export_force_replaces_and_is_reproducible(exported: Exported) -> None:
+    before = exported.gz.read_bytes()
+    api.export(exported.timestamp, exported.gz, path=exported.project.root, force=True,
+               offline=True)
+    assert exported.gz.read_bytes() == before  # same backup, same bytes
+
+
+def test_import_into_the_workspace_keeps_unsaved_changes_in_a_safety_backup(
+        exported: Exported, tmp_path: Path) -> None:
+    project = workspace_copy(exported, tmp_path)
+    project.damage(MODEL, b"retrained, never backed up")
+    (project.root / "params.yaml").write_text("seed: 99\n")
+    result = api.import_archive(exported.zst, path=project.root)
+    assert result.failure() is None and result.cached
+    safety = result.restore.safety_backup
+    assert safety is not None and all(f.verified for f in result.restore.files)
+    for path, data in exported.data.items():
+        assert project.read(path) == data, path
+    # the replaced content is kept in the safety backup
+    kept = json.loads(project.git("show", f"{safety.tag}:.hdversion/manifest.json"))
+    md5s = {f["path"]: f["md5"] for f in kept["files"]}
+    assert md5s[MODEL] == hashlib.md5(b"retrained, never backed up").hexdigest()
+    assert md5s["params.yaml"] == hashlib.md5(b"seed: 99\n").hexdigest()
+
+
+def test_import_on_a_second_clone_with_no_remote(exported: Exported, tmp_path: Path) -> None:
+    """The runbook: carry a backup to an air-gapped machine (a clone without the backup's
+    tags, its DVC cache or any remote)."""
+    clone = tmp_path / "airgapped"
+    subprocess.run(["git", "clone", "-q", "--no-tags", str(exported.project.root), str(clone)],
+                   check=True, capture_output=True)
+    subprocess.run(["git", "remote", "remove", "origin"], cwd=clone, check=True)
+    for name in ("user.name", "user.email"):
+        subprocess.run(["git", "config", name, "x@example.invalid"], cwd=clone, check=True)
+    project = Project(clone)
+    assert not (clone / MODEL).exists()
+    result = project.cli("import", str(exported.gz))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    for path, data in exported.data.items():
+        assert project.read(path) == data, path
+    # the workspace is sane: DVC sees no change, and a backup of it is made here
+    status = project.dvc("status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout or "{}") == {}, status.stdout
+    made = project.cli("backup", "--json")
+    assert made.returncode == 0, made.stderr
+    backed = json.loads(made.stdout)
+    assert {(f["path"], f["md5"]) for f in backed["files"]} >= {
+        (p, md5) for p, (md5, _) in exported.files.items()}
+
+
+# -- hostile archives ----------------------------------------------------------------------
+
+def members_of(archive: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(archive) as tar:
+        return [(m, tar.extractfile(m).read()) for m in tar.getmembers()]  # type: ignore[union-attr]
+
+
+def build(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def zstd(archive: Path) -> bytes:
+    """The same tar stream, compressed with zstd instead of gzip."""
+    return zstandard.ZstdCompressor().compress(gzip.decompress(archive.read_bytes()))
+
+
+def info(name: str, size: int = 0, kind: bytes = tarfile.REGTYPE, link: str = ""
+         ) -> tarfile.TarInfo:
+    made = tarfile.TarInfo(name)
+    made.size, made.type, made.linkname, made.mode = size, kind, link, 0o644
+    return made
+
+
+def replaced(good: list[tuple[tarfile.TarInfo, bytes]], name: str,
+             new: tuple[tarfile.TarInfo, bytes | None]) -> list:
+    return [new if m.name == name else (m, d) for m, d in good]
+
+
+def forged_manifest(good: list[tuple[tarfile.TarInfo, bytes]], extra: FileEntry,
+                    data: bytes) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    """A self-consistent archive (summary, list and md5s agree) that smuggles in a path."""
+    manifest = json.loads(good[0][1])
+    listing = json.loads(manifest["file_list"])
+    listing["files"].append(vars(extra))
+    entries = tuple(FileEntry(**f) for f in listing["files"])
+    raw = FileList(entries).to_bytes()
+    manifest["file_list"] = raw.decode()
+    manifest["manifest"].update(files_md5=hashlib.md5(raw).hexdigest(),
+                                total_files=len(entries),
+                                total_size=sum(e.size for e in entries))
+    body = json.dumps(manifest).encode()
+    return [(info(MANIFEST_MEMBER, len(body)), body), *good[1:],
+            (info(f"files/{extra.path}", len(data)), data)]
+
+
+BOMB = 50 * 1024 * 1024
+
+HOSTILE: dict[str, tuple[Callable[[list, Path], Path], str]] = {
+    "absolute path": (lambda g, p: build(p, [*g, (info("/tmp/evil", 4), b"evil")]),
+                      "absolute path"),
+    "dot-dot": (lambda g, p: build(p, [*g, (info("files/../../evil", 4), b"evil")]), "'..'"),
+    "symlink": (lambda g, p: build(p, replaced(g, f"files/{MODEL}", (
+        info(f"files/{MODEL}", kind=tarfile.SYMTYPE, link="/etc/passwd"), None))), "a link"),
+    "hardlink": (lambda g, p: build(p, replaced(g, f"files/{MODEL}", (
+        info(f"files/{MODEL}", kind=tarfile.LNKTYPE, link="files/params.yaml"), None))),
+        "a link"),
+    "fifo": (lambda g, p: build(p, replaced(g, f"files/{MODEL}", (
+        info(f"files/{MODEL}", kind=tarfile.FIFOTYPE), None))), "device or FIFO"),
+    "device": (lambda g, p: build(p, replaced(g, f"files/{MODEL}", (
+        info(f"files/{MODEL}", kind=tarfile.CHRTYPE), None))), "device or FIFO"),
+    "directory": (lambda g, p: build(p, [*g, (info("files/models/x", kind=tarfile.DIRTYPE),
+                                              None)]), "a directory"),
+    "name not in the manifest": (lambda g, p: build(p, [*g, (info("files/models/extra.pkl", 4),
+                                                             b"evil")]), "not in the"),
+    "member twice": (lambda g, p: build(p, [*g, g[-1]]), "twice"),
+    "gzip bomb": (lambda g, p: build(p, replaced(g, f"files/{MODEL}", (
+        info(f"files/{MODEL}", BOMB), bytes(BOMB)))), f"holds {BOMB} bytes"),
+    "changed byte": (lambda g, p: build(p, [(m, d[:-1] + bytes([d[-1] ^ 1])
+                                              if m.name == f"files/{MODEL}" else d)
+                                             for m, d in g]), "does not match its manifest"),
+    "file list not matching its summary": (lambda g, p: build(p, [(info(
+        MANIFEST_MEMBER, len(d := g[0][1].replace(b'\\"size\\":40000', b'\\"size\\":40001'))),
+        d), *g[1:]]), "does not match its tag"),
+    "manifest not first": (lambda g, p: build(p, [*g[1:], g[0]]), "first member"),
+    "missing file": (lambda g, p: build(p, [x for x in g if x[0].name != f"files/{MODEL}"]),
+                     "lacks 1 file"),
+    "truncated": (lambda g, p: (p.write_bytes(build(p, g).read_bytes()[:-3000]), p)[1],
+                  "damaged or truncated"),
+    "truncated zstd": (lambda g, p: (p.write_bytes(zstd(build(p, g))[:-3000]), p)[1],
+                       "damaged or truncated"),
+    "not an archive": (lambda g, p: (p.write_bytes(b"PK\x03\x04 a zip"), p)[1],
+                       "not a .tar.gz or .tar.zst"),
+    "forged path into .git": (lambda g, p: build(p, forged_manifest(
+        g, FileEntry(".git/hooks/post-checkout", hashlib.md5(b"#!/bin/sh\n").hexdigest(), 10,
+                     "git"), b"#!/bin/sh\n")), "inside .git"),
+    "forged path outside the outputs": (lambda g, p: build(p, forged_manifest(
+        g, FileEntry("elsewhere.sh", hashlib.md5(b"#!/bin/sh\n").hexdigest(), 10, "dvc"),
+        b"#!/bin/sh\n")), "neither a DVC output"),
+}
+
+
+@pytest.fixture
+def read_counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The decompressed bytes every archive read yielded, run by run."""
+    counts: list[int] = []
+    original = tarstream.BoundedReader.read
+
+    def read(self: tarstream.BoundedReader, size: int = -1) -> bytes:
+        data = original(self, size)
+        counts.append(len(data))
+        return data
+
+    monkeypatch.setattr(tarstream.BoundedReader, "read", read)
+    yield counts
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_archive_is_refused_before_anything_is_written(
+        exported: Exported, tmp_path: Path, case: str, read_counter: list[int]) -> None:
+    make, phrase = HOSTILE[case]
+    archive = make(members_of(exported.gz), tmp_path / "hostile.tar.gz")
+    root = exported.project.root
+    before = snapshot(root)
+    target = tmp_path / "target"
+    for where in (target, None):  # a fresh directory, and the workspace
+        read_counter.clear()
+        started = time.monotonic()
+        with pytest.raises(HdversionError) as refused:
+            api.import_archive(archive, target=where, path=root)
+        assert refused.value.exit_code == 5, refused.value.message
+        assert phrase in refused.value.message, refused.value.message
+        if case == "gzip bomb":  # refused at the member's header, not after inflating it
+            assert sum(read_counter) < 1024 * 1024 and time.monotonic() - started < 5
+    assert not target.exists()
+    assert snapshot(root) == before  # every file byte-identical, no temp file left
+    assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))
+
+
+def test_hostile_archive_through_the_cli(exported: Exported, tmp_path: Path) -> None:
+    archive = HOSTILE["dot-dot"][0](members_of(exported.gz), tmp_path / "evil.tar.gz")
+    result = run_cli(tmp_path, "import", str(archive), "--target", str(tmp_path / "t"),
+                     "--json")
+    assert result.returncode == 5, result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 5
+    assert "'..'" in result.stderr and not (tmp_path / "t").exists()
+
+
+def test_import_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(HdversionError) as refused:
+        api.import_archive(tmp_path / "nothing.tar.gz", target=tmp_path / "t", path=tmp_path)
+    assert refused.value.exit_code == 2
+
+
+def test_gzip_archive_reads_back_with_plain_tar(exported: Exported, tmp_path: Path) -> None:
+    """No lock-in: the archive is an ordinary tarball."""
+    with gzip.open(exported.gz) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        names = [m.name for m in tar]
+    assert names[0] == MANIFEST_MEMBER
+
+
+# -- export's own failures -----------------------------------------------------------------
+
+def cache_object(root: Path, md5: str) -> Path:
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_export_refetches_a_corrupt_object_and_refuses_when_no_good_copy(
+        exported: Exported, tmp_path: Path) -> None:
+    project = workspace_copy(exported, tmp_path)
+    md5 = exported.files[MODEL][0]
+    obj = cache_object(project.root, md5)
+    obj.chmod(0o644)
+    obj.write_bytes(b"bit rot")
+    result = api.export(exported.timestamp, tmp_path / "a.tar.gz", path=project.root,
+                        offline=True)
+    assert result.quarantined == [md5]
+    assert result.output.read_bytes() == exported.gz.read_bytes()  # the good bytes
+    # now damaged in the cache and in the local remote: no archive at all
+    for damaged in (cache_object(project.root, md5),
+                    project.root / "backups" / "files" / "md5" / md5[:2] / md5[2:]):
+        damaged.chmod(0o644)
+        damaged.write_bytes(b"bit rot")
+    with pytest.raises(HdversionError) as refused:
+        api.export(exported.timestamp, tmp_path / "b.tar.gz", path=project.root, offline=True)
+    assert refused.value.exit_code == 5 and MODEL in refused.value.message
+    assert not (tmp_path / "b.tar.gz").exists()
+    assert not list(tmp_path.glob(".hdversion-tmp-*"))
+
+
+def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdversion.ops import export as export_op
+
+    original = export_op._add_verified
+    added: list[str] = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        if len(added) == 3:
+            raise KeyboardInterrupt
+        added.append("one")
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(export_op, "_add_verified", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        api.export(exported.timestamp, tmp_path / "c.tar.gz", path=exported.project.root,
+                   offline=True)
+    assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
+
+
+def test_interrupted_import_leaves_nothing(exported: Exported, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from hdversion.ops import restore as restore_op
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # every file extracted and verified, none renamed yet
+
+    monkeypatch.setattr(restore_op, "_write_all", interrupted)
+    target = tmp_path / "target"
+    with pytest.raises(KeyboardInterrupt):
+        api.import_archive(exported.gz, target=target, path=tmp_path)
+    assert not target.exists()  # the private extraction folder went with it
