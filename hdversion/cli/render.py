@@ -166,14 +166,19 @@ def restore_summary(result: RestoreResult) -> None:
     console.print(restore_table(result))
 
 
-def restore_table(result: RestoreResult) -> Table:
-    verb = "would restore" if result.dry_run else "restored"
-    table = Table(title=f"{verb} {result.backup.tag} into {result.target}")
+def restore_table(result: RestoreResult, source: str = "") -> Table:
+    """The files of a restore (or an import, from `source`); every path escaped, as paths
+    come from tags, manifests and archives."""
+    verb = ("would " if result.dry_run else "") + ("import" if source else "restore")
+    verb += "d" if not result.dry_run else ""
+    table = Table(title=escape(f"{verb} {result.backup.tag}"
+                               + (f" from {source}" if source else "")
+                               + f" into {result.target}"))
     for column in ("file", "size", "action", "verified"):
         table.add_column(column)
     for report in result.files:
         verified = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[report.verified]
-        table.add_row(report.path, human_size(report.size), report.action, verified)
+        table.add_row(escape(report.path), human_size(report.size), report.action, verified)
     return table
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from hdversion.api import ExportResult, ImportResult
-from hdversion.cli.render import console, emit_json, human_size, restore_json
+from hdversion.cli.render import console, emit_json, human_size, restore_json, restore_table
 
 __all__ = ["emit_json", "export_json", "export_summary", "import_json", "import_summary"]
 
@@ -42,16 +41,7 @@ def import_summary(result: ImportResult) -> None:
                       f"{escape(restored.safety_backup.tag)}[/]")
     if restored.would_make_safety_backup:
         console.print("[yellow]unsaved changes would be backed up first in a safety backup[/]")
-    verb = "would import" if restored.dry_run else "imported"
-    # Every name comes from the archive: escaped, a path like `[/]` is only a path.
-    table = Table(title=escape(f"{verb} {restored.backup.tag} from {result.archive.name} "
-                               f"into {restored.target}"))
-    for column in ("file", "size", "action", "verified"):
-        table.add_column(column)
-    for report in restored.files:
-        verified = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[report.verified]
-        table.add_row(escape(report.path), human_size(report.size), report.action, verified)
-    console.print(table)
+    console.print(restore_table(restored, result.archive.name))
 
 
 def import_json(result: ImportResult) -> dict[str, Any]:
