@@ -4,6 +4,12 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 
 from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
+from hdversion.ops.bucket_recovery import (
+    BucketCatalog,
+    BucketRestoreResult,
+    list_bucket,
+    restore_from_bucket,
+)
 from hdversion.ops.copy import CopyReport, copy
 from hdversion.ops.listing import list_backups
 from hdversion.ops.pins import PinResult, pin, unpin
@@ -14,8 +20,8 @@ from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.sync import SyncReport, sync
 
 __all__ = [
-    "AutoResult", "BackupResult", "CopyReport", "PinResult", "ProbeReport", "PruneResult",
-    "RestoreResult", "ScheduleResult", "SyncReport",
-    "auto", "backup", "copy", "list_backups", "pin", "prune", "remote_add", "remote_list",
-    "remote_test", "restore", "schedule", "sync", "unpin",
+    "AutoResult", "BackupResult", "BucketCatalog", "BucketRestoreResult", "CopyReport",
+    "PinResult", "ProbeReport", "PruneResult", "RestoreResult", "ScheduleResult", "SyncReport",
+    "auto", "backup", "copy", "list_backups", "list_bucket", "pin", "prune", "remote_add",
+    "remote_list", "remote_test", "restore", "restore_from_bucket", "schedule", "sync", "unpin",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from hdversion.cli import bucket
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote
 
@@ -12,8 +15,15 @@ def list_backups(
     remote: str | None = REMOTE,
     offline: bool = OFFLINE,
     as_json: bool = JSON,
+    remote_url: str | None = bucket.REMOTE_URL,
+    endpoint_url: str | None = bucket.ENDPOINT_URL,
+    credentials: Path | None = bucket.CREDENTIALS,
 ) -> None:
     """List backups, newest first; with a remote, whether each is complete there."""
+    bucket.refuse(remote_url, endpoint_url, credentials, cloud=cloud, storage=storage,
+                  remote=remote, offline=offline)
+    if remote_url is not None:
+        return bucket.list_bucket(remote_url, endpoint_url, credentials, as_json)
     where = cloud_remote(cloud, storage, remote)
     catalog, lacking, pins = api.list_backups(remote=where, offline=offline)
     if as_json:

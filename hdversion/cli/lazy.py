@@ -27,10 +27,11 @@ def _lazy(name: str) -> ModuleType:
 
 if TYPE_CHECKING:
     from hdversion import api
-    from hdversion.cli import progress, render
+    from hdversion.cli import progress, render, render_bucket
 else:
     api = _lazy("hdversion.api")
     render = _lazy("hdversion.cli.render")
     progress = _lazy("hdversion.cli.progress")
+    render_bucket = _lazy("hdversion.cli.render_bucket")
 
-__all__ = ["api", "progress", "render"]
+__all__ = ["api", "progress", "render", "render_bucket"]
