@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from hdversion.config.credentials import CloudCredentials
 from hdversion.datastore.explain import classify, endpoint_of
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.errors import RemoteError, UsageError, WriteError
+from hdversion.errors import HdversionError, RemoteError, UsageError, WriteError
 from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
@@ -154,8 +154,8 @@ class Bucket:
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except (KeyMissing, RemoteError, WriteError, UsageError):
-            raise
+        except (KeyMissing, HdversionError):
+            raise  # ours, from the caller's own checks (a size, a hash) or explained already
         except Exception as exc:  # the SDKs raise anything
             raise RemoteError(self.explain(doing, exc)) from None
 
