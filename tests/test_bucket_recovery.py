@@ -337,8 +337,25 @@ def test_s3_bucket_alone(project: Project, s3_server: StorageServer,
                          bucket_factory: Callable[[StorageServer], str],
                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = bucket_factory(s3_server)
-    cloud_round_trip(project, s3_server, bucket, tmp_path)
+    made = cloud_round_trip(project, s3_server, bucket, tmp_path)
     url = s3_server.url_for(bucket, PREFIX)
+    # A damaged object (same size), then a missing one, in the bucket: 5, nothing written.
+    [model] = [f for f in made["files"] if f["path"] == "models/keras_mlp_model.h5"]
+    key = f"{PREFIX}/{object_key(model['md5'])}"
+    data = bytearray(s3_server.read_object(bucket, key))
+    data[100] ^= 0xFF
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", env_credentials(s3_server)["AWS_ACCESS_KEY_ID"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY",
+                       env_credentials(s3_server)["AWS_SECRET_ACCESS_KEY"])
+    for damage in (lambda: s3_server.corrupt_object(bucket, key, bytes(data)),
+                   lambda: s3_server.delete_object(bucket, key)):
+        damage()
+        with pytest.raises(HdversionError) as caught:
+            restore_from_bucket(url, tmp_path / "damaged", endpoint_url=s3_server.endpoint)
+        assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
+        assert not (tmp_path / "damaged").exists()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     # No credentials at all, refused ones, an endpoint nobody answers, a missing bucket: 7,
     # each naming the URL.
     for env, endpoint, where in [

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from hdversion.config.credentials import CloudCredentials
@@ -62,11 +62,8 @@ class Bucket:
             self.fs.fs.ls(bucket, detail=False)
 
     def size(self, key: str) -> int:
-        with self._errors("cannot read"):
-            try:
-                info = self.fs.info(self.path(key))
-            except FileNotFoundError:
-                raise KeyMissing(key) from None
+        with self._errors("cannot read", missing=key):
+            info = self.fs.info(self.path(key))
         if info.get("type") == "directory" or info.get("size") is None:
             raise KeyMissing(key)
         return int(info["size"])
@@ -81,13 +78,15 @@ class Bucket:
 
     @contextmanager
     def open(self, key: str) -> Iterator[IO[bytes]]:
-        with self._errors("cannot read"):
-            try:
-                stream = self.fs.open(self.path(key), mode="rb")
-            except (FileNotFoundError, IsADirectoryError):
-                raise KeyMissing(key) from None
-        with self._errors("cannot read"), stream:
-            yield stream
+        """A stream of the object; its reads raise KeyMissing or RemoteError (never an
+        SDK's own exception), and what the caller's code raises passes untouched."""
+        with self._errors("cannot read", missing=key):
+            stream = self.fs.open(self.path(key), mode="rb")
+        try:
+            yield cast(IO[bytes], _Reading(self, key, stream))
+        finally:
+            with contextlib.suppress(Exception):
+                stream.close()
 
     def backup_folders(self) -> list[str]:
         """The names under `hdversion/backups/` (timestamps, if the remote is honest)."""
@@ -151,11 +150,15 @@ class Bucket:
         return True
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
+    def _errors(self, doing: str, missing: str | None = None) -> Iterator[None]:
         try:
             yield
         except (KeyMissing, HdversionError):
             raise  # ours, from the caller's own checks (a size, a hash) or explained already
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            if missing is not None:
+                raise KeyMissing(missing) from None
+            raise RemoteError(self.explain(doing, exc)) from None
         except Exception as exc:  # the SDKs raise anything
             raise RemoteError(self.explain(doing, exc)) from None
 
@@ -173,6 +176,17 @@ class Bucket:
         if isinstance(exc, FileNotFoundError):
             return redact(f"{doing} {where}: the bucket or container does not exist")
         return redact(f"{doing} {where}: {type(exc).__name__}: {text}")
+
+
+class _Reading:
+    """An object's stream whose failures are the remote's (KeyMissing, RemoteError)."""
+
+    def __init__(self, bucket: Bucket, key: str, stream: Any) -> None:
+        self.bucket, self.key, self.stream = bucket, key, stream
+
+    def read(self, size: int = -1) -> bytes:
+        with self.bucket._errors("cannot read", missing=self.key):
+            return bytes(self.stream.read(size))
 
 
 def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:
@@ -196,8 +210,8 @@ def open_url(url: str, endpoint_url: str | None = None,
     when it cannot be used; UsageError (exit 2) for a URL of no known kind."""
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
     scheme = scheme_of(url)
-    if scheme == LOCAL_SCHEME:
-        if url.startswith("file:"):
+    if scheme in (LOCAL_SCHEME, "file"):
+        if scheme == "file":
             url = urlsplit(url).path
         path = Path(url).expanduser().resolve()
         if endpoint_url:

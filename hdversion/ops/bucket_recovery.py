@@ -147,6 +147,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     small = _read_small_blobs(bucket, backup, files)
     pointers = {path: data for path, data in small.items() if is_pointer_file(path)}
     check_paths(files, pointers, _tracked(small), backup.tag)
+    _check_no_file_is_a_folder(backup, files)
     dest_resolved = dest.resolve()
     action = "would restore" if dry_run else "restored"
     result = BucketRestoreResult(backup, dest_resolved, dry_run,
@@ -172,6 +173,19 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
         md5, _ = md5_file(written, advance) if written.is_file() else ("", 0)
         report.verified = md5 == report.md5
     return result
+
+
+def _check_no_file_is_a_folder(backup: Backup, files: tuple[FileEntry, ...]) -> None:
+    """A path that is a file and also the folder of another cannot be restored: refused
+    before the first write, not found out half-way through the renames."""
+    paths = {f.path for f in files}
+    for path in sorted(paths):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in paths:
+                raise ManifestError(f"backup {backup.tag} lists {folder} as a file and as "
+                                    f"the folder of {path}: its manifest is not trusted")
 
 
 def _check_target(dest: Path) -> None:
@@ -268,9 +282,6 @@ def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], des
     try:
         for entry in files:
             target = dest / entry.path
-            if target.is_dir():
-                raise VerificationError(f"{entry.path} is both a file and a folder in "
-                                        f"{backup.tag}: its manifest is not trusted")
             key = object_key(entry.md5) if entry.store == "dvc" else \
                 blob_key(backup.timestamp, entry.md5)
             try:
