@@ -164,8 +164,16 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     except BaseException:
         _remove_created(dest_resolved, files, created)
         raise
-    for tmp, path in staged:
-        commit_staged(tmp, path)
+    renamed = 0
+    try:
+        for tmp, path in staged:
+            commit_staged(tmp, path)
+            renamed += 1
+    except BaseException:
+        # Interrupted or refused between renames: each file is whole; the staged copies not
+        # yet in place are removed.
+        discard(tmp for tmp, _ in staged[renamed:])
+        raise
     advance = reporter.bytes(f"verifying {len(files)} restored file(s)",
                              sum(f.size for f in files))
     for report in result.files:

@@ -58,16 +58,16 @@ def publish_manifest(project: Project, remote: str, backup: Backup,
 
 
 def publish_from_commit(project: Project, remote: str, backup: Backup,
-                        files: tuple[FileEntry, ...], bucket: Bucket | None = None
-                        ) -> RemoteOutcome | None:
+                        files: tuple[FileEntry, ...], bucket: Bucket | None = None,
+                        maybe_there: bool = True) -> RemoteOutcome | None:
     """Write the manifest of an existing backup (read from its commit) unless the remote has
-    one; None when it had one already (or the backup is of version 1, which has no file
-    list to write)."""
+    one (asked only if `maybe_there`); None when it had one already (or the backup is of
+    version 1, which has no file list to write)."""
     if backup.manifest.inline_files is not None:
         return None
     try:
         bucket = bucket or bucket_of_remote(project.store.session, remote)
-        if bucket.has(manifest_key(backup.timestamp)):
+        if maybe_there and bucket.has(manifest_key(backup.timestamp)):
             return None
     except HdversionError as exc:
         return RemoteOutcome(remote, False, f"manifest not written: {exc.message}")

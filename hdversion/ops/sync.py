@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion.datastore.bucket import bucket_of_remote
-from hdversion.errors import ManifestError, PartialError, RemoteError
+from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
 from hdversion.model.pins import PRUNED_NAMESPACE
 from hdversion.ops.catalog import apply_tombstones, files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
@@ -80,14 +80,23 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     # failed) become recoverable from the remote alone.
     complete = [b for b in backups if b.tag in done or (b.tag in pushed and pushed[b.tag].ok)]
     if complete:
-        bucket = bucket_of_remote(project.store.session, remote)
+        try:
+            bucket = bucket_of_remote(project.store.session, remote)
+            # One listing, then a request only where a folder is there (its manifest may
+            # not be).
+            present = set(bucket.backup_folders())
+        except HdversionError as exc:
+            failed = RemoteOutcome(remote, False, f"manifests not written: {exc.message}")
+            manifests = {b.tag: failed for b in complete}
+            complete = []
         for backup in complete:
             try:
                 listed = files.get(backup.tag) or files_of(project.git, backup)
             except ManifestError as exc:
                 manifests[backup.tag] = RemoteOutcome(remote, False, exc.message)
                 continue
-            outcome = publish_from_commit(project, remote, backup, listed, bucket)
+            outcome = publish_from_commit(project, remote, backup, listed, bucket,
+                                          maybe_there=backup.timestamp in present)
             if outcome is not None:
                 manifests[backup.tag] = outcome
     pins = [pin.ref for pin in read_pins(project.git).values()]
