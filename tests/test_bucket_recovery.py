@@ -356,6 +356,13 @@ def test_s3_bucket_alone(project: Project, s3_server: StorageServer,
         assert not (tmp_path / "damaged").exists()
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    # A credentials file instead of the environment (config/cloud_credentials.json's format).
+    secrets = tmp_path / "cloud_credentials.json"  # the name no_secret_left_behind spares
+    secrets.write_text(json.dumps({"aws_access_key_id": env_credentials(s3_server)[
+        "AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env_credentials(s3_server)[
+        "AWS_SECRET_ACCESS_KEY"], "s3_endpoint_url": s3_server.endpoint}))
+    assert [b.tag for b in list_bucket(url, credentials=secrets).catalog.backups] == [
+        made["tag"]]
     # No credentials at all, refused ones, an endpoint nobody answers, a missing bucket: 7,
     # each naming the URL.
     for env, endpoint, where in [
