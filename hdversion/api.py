@@ -4,6 +4,12 @@ outcome. The CLI calls these and renders the results; programs and notebooks can
 
 from hdversion.ops.auto import AutoResult, auto
 from hdversion.ops.backup import BackupResult, backup
+from hdversion.ops.bucket_recovery import (
+    BucketCatalog,
+    BucketRestoreResult,
+    list_bucket,
+    restore_from_bucket,
+)
 from hdversion.ops.copy import CopyReport, copy
 from hdversion.ops.export import ExportResult, export
 from hdversion.ops.import_archive import ImportResult, import_archive
@@ -20,11 +26,11 @@ from hdversion.ops.sync import SyncReport, sync
 from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
-    "AutoResult", "BackupResult", "BackupRow", "CopyReport", "DiffResult", "ExportResult",
-    "ImportResult", "PinResult", "ProbeReport", "PruneResult", "ReportData", "ReportResult",
-    "RestoreResult", "ScheduleResult", "ShowResult", "StatusResult", "SyncReport",
-    "VerifyResult",
-    "auto", "backup", "copy", "diff", "export", "import_archive", "list_backups", "pin",
-    "prune", "remote_add", "remote_list", "remote_test", "report", "restore", "schedule",
-    "show", "status", "sync", "unpin", "verify",
+    "AutoResult", "BackupResult", "BackupRow", "BucketCatalog", "BucketRestoreResult",
+    "CopyReport", "DiffResult", "ExportResult", "ImportResult", "PinResult", "ProbeReport",
+    "PruneResult", "ReportData", "ReportResult", "RestoreResult", "ScheduleResult",
+    "ShowResult", "StatusResult", "SyncReport", "VerifyResult",
+    "auto", "backup", "copy", "diff", "export", "import_archive", "list_backups",
+    "list_bucket", "pin", "prune", "remote_add", "remote_list", "remote_test", "report",
+    "restore", "restore_from_bucket", "schedule", "show", "status", "sync", "unpin", "verify",
 ]

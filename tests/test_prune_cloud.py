@@ -96,7 +96,8 @@ class Clone:
         return set(self.project.git("tag", "-l", "backup/*").split())
 
     def keys(self) -> set[str]:
-        return set(self.server.list_keys(self.bucket))
+        """The DVC objects in the bucket (its `hdversion/` folders are not objects)."""
+        return {k for k in self.server.list_keys(self.bucket) if "/files/md5/" in k}
 
     def local_stores(self) -> tuple[set[str], set[str]]:
         return stored(self.root / ".dvc" / "cache"), stored(self.root / "backups")

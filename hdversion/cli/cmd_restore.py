@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from hdversion.cli import bucket
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
@@ -31,8 +32,16 @@ def restore(
     wait: float = WAIT,
     offline: bool = OFFLINE,
     as_json: bool = JSON,
+    remote_url: str | None = bucket.REMOTE_URL,
+    endpoint_url: str | None = bucket.ENDPOINT_URL,
+    credentials: Path | None = bucket.CREDENTIALS,
 ) -> None:
     """Restore a backup, verified: nothing is touched until every object checks out."""
+    bucket.refuse(remote_url, endpoint_url, credentials, cloud=cloud, storage=storage,
+                  remote=remote, only=only, force=force, offline=offline)
+    if remote_url is not None:
+        return bucket.restore_bucket(remote_url, timestamp, target, endpoint_url, credentials,
+                                     dry_run, as_json)
     source = cloud_remote(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
         result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),

@@ -27,13 +27,22 @@ def _lazy(name: str) -> ModuleType:
 
 if TYPE_CHECKING:
     from hdversion import api
-    from hdversion.cli import progress, render, render_archive, render_inspect, render_report
+    from hdversion.cli import (
+        progress,
+        render,
+        render_archive,
+        render_bucket,
+        render_inspect,
+        render_report,
+    )
 else:
     api = _lazy("hdversion.api")
     render = _lazy("hdversion.cli.render")
     progress = _lazy("hdversion.cli.progress")
     render_archive = _lazy("hdversion.cli.render_archive")
+    render_bucket = _lazy("hdversion.cli.render_bucket")
     render_inspect = _lazy("hdversion.cli.render_inspect")
     render_report = _lazy("hdversion.cli.render_report")
 
-__all__ = ["api", "progress", "render", "render_archive", "render_inspect", "render_report"]
+__all__ = ["api", "progress", "render", "render_archive", "render_bucket", "render_inspect",
+           "render_report"]

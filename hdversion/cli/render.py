@@ -40,6 +40,11 @@ def emit_json(data: Any) -> None:
     print(redact(json.dumps(data, sort_keys=True, default=str)))
 
 
+def warn(text: str) -> None:
+    """A warning on stderr; the text (from tags, remotes) is never read as markup."""
+    err_console.print(f"[yellow]warning:[/] {escape(text)}")
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB"):

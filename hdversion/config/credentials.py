@@ -52,16 +52,22 @@ class CloudCredentials:
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             log.warning("%s is readable by other users (chmod 600 %s)", CREDENTIALS_PATH,
                         CREDENTIALS_PATH)
+        return cls.read(path, CREDENTIALS_PATH)
+
+    @classmethod
+    def read(cls, path: Path, name: str | None = None) -> CloudCredentials:
+        """The credentials in a file of this format (`--credentials FILE` too)."""
+        name = name or str(path)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"{CREDENTIALS_PATH} is not valid JSON: {exc}") from None
+            raise ConfigurationError(f"{name} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise ConfigurationError(f"{CREDENTIALS_PATH} must hold a JSON object")
+            raise ConfigurationError(f"{name} must hold a JSON object")
         unknown = sorted(set(data) - set(KNOWN_KEYS))
         if unknown:
             raise ConfigurationError(
-                f"{CREDENTIALS_PATH}: unknown key(s) {', '.join(unknown)}; "
+                f"{name}: unknown key(s) {', '.join(unknown)}; "
                 f"known: {', '.join(KNOWN_KEYS)}"
             )
         values = {k: str(v) for k, v in data.items() if v not in (None, "")}

@@ -111,7 +111,7 @@ def check_reachable(repo: Repo, remote: str) -> None:
     """Fail in seconds on an endpoint that refuses connections: the SDKs retry a dead
     endpoint for up to a minute and a half (Azure) before they give up."""
     conf = repo.config["remote"][remote]
-    endpoint = _endpoint(conf)
+    endpoint = endpoint_of(conf)
     if endpoint is None:
         return
     parsed = urlsplit(endpoint)
@@ -209,7 +209,7 @@ def explain(repo: Repo, remote: str, exc: BaseException) -> str:
     return redact(text)
 
 
-def _endpoint(conf: dict[str, Any]) -> str | None:
+def endpoint_of(conf: dict[str, Any]) -> str | None:
     """The HTTP endpoint a cloud remote talks to, where the config names one."""
     if conf.get("endpointurl"):
         return str(conf["endpointurl"])

@@ -33,6 +33,7 @@ from hdversion.ops.publish import (
     push_and_confirm,
     unpublished_tags,
 )
+from hdversion.ops.remote_manifests import publish_manifest
 from hdversion.paths import FILE_LIST
 from hdversion.util.atomic import discard, leftover_temp_files
 from hdversion.util.clock import now_utc
@@ -50,14 +51,18 @@ class BackupResult:
     files: tuple[FileEntry, ...]
     remotes: list[RemoteOutcome] = field(default_factory=list)
     git_remote: RemoteOutcome | None = None
+    # The manifest written beside the objects, per remote (the local one first).
+    manifests: list[RemoteOutcome] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return all(r.ok for r in self.remotes) and (self.git_remote is None or self.git_remote.ok)
+        return all(r.ok for r in self.remotes + self.manifests) and (
+            self.git_remote is None or self.git_remote.ok)
 
     def failure(self) -> PartialError | None:
         """What did not happen, naming the backup that stands."""
         failed = [r.name for r in self.remotes if not r.ok]
+        failed += [f"the manifest in {r.name} ({r.detail})" for r in self.manifests if not r.ok]
         if self.git_remote is not None and not self.git_remote.ok:
             failed.append(f"git remote {self.git_remote.name}")
         if not failed:
@@ -87,7 +92,8 @@ def backup(
                                reporter=reporter)
         project.journal("backup", "ok" if result.complete else "partial",
                         tag=result.backup.tag, files=len(result.files),
-                        remotes={r.name: r.ok for r in result.remotes})
+                        remotes={r.name: r.ok for r in result.remotes},
+                        manifests={r.name: r.ok for r in result.manifests})
         return result
 
 
@@ -202,6 +208,12 @@ def create_backup(
         result.remotes.append(push_and_confirm(project, commit, objects, remote))
     reporter.step("pushing the tag to the git remote")
     result.git_remote = _publish(project, result)
+    # Last, under the backup's final name (_publish may have moved it): the manifest beside
+    # the objects in every remote that holds them, so that the remote alone can restore it.
+    for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
+        reporter.step(f"writing the manifest into remote '{remote}'")
+        result.manifests.append(
+            publish_manifest(project, remote, result.backup, files, file_list, tree))
     return result
 
 

@@ -42,6 +42,7 @@ from hdversion.ops.catalog import (
     fetch_catalog,
     files_of,
     files_of_many,
+    pruned_timestamps,
     read_catalog,
     tombstones,
 )
@@ -49,6 +50,7 @@ from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
+from hdversion.ops.remote_manifests import delete_manifests
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -81,6 +83,8 @@ class PruneResult:
     git_remote: RemoteOutcome | None
     incomplete: dict[str, int] = field(default_factory=dict)  # kept tag -> objects lacking
     warnings: list[str] = field(default_factory=list)
+    # store -> timestamps whose folder (manifest, git-stored files) was deleted there
+    manifests_deleted: dict[str, list[str]] = field(default_factory=dict)
 
     def failure(self) -> VerificationError | PartialError | None:
         if self.incomplete:
@@ -216,6 +220,13 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                 sweep.skipped, sweep.garbage = unknown, {}
     project.git.update_refs(delete=refs, create=buried)
     pause_point(project.root, PausePoint.AFTER_TAG_DELETE)
+    # The pruned backups' manifests go before their objects, so that a manifest in a remote
+    # always means its data is there. Every tombstone counts, so that a run killed after the
+    # tags went (here or in another clone) is finished now.
+    buried_timestamps = pruned_timestamps(project.git)
+    for name in stores:
+        if name != CACHE:
+            result.manifests_deleted[name] = delete_manifests(project, name, buried_timestamps)
     for sweep in sweeps:
         if not sweep.skipped:
             sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))

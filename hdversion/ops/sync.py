@@ -4,12 +4,13 @@ by the remote's own listing; the backup tags and pins go to the git remote."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hdversion.errors import PartialError, RemoteError
+from hdversion.datastore.bucket import bucket_of_remote
+from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
 from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.catalog import apply_tombstones, files_of_many, read_catalog
+from hdversion.ops.catalog import apply_tombstones, files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
@@ -20,6 +21,7 @@ from hdversion.ops.publish import (
     publish_tags,
     push_and_confirm,
 )
+from hdversion.ops.remote_manifests import publish_from_commit
 from hdversion.ops.remotes import completeness
 from hdversion.util.pausepoints import PausePoint, pause_point
 
@@ -30,16 +32,22 @@ class SyncReport:
     already_complete: list[str]
     pushed: dict[str, RemoteOutcome]  # by backup tag
     git_remote: RemoteOutcome
+    # by backup tag: the manifests written into the remote (those it lacked)
+    manifests: dict[str, RemoteOutcome] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.pushed.values()) and self.git_remote.ok
+        return all(o.ok for o in [*self.pushed.values(), *self.manifests.values()]) \
+            and self.git_remote.ok
 
     def failure(self) -> PartialError | None:
         failed = [tag for tag, outcome in self.pushed.items() if not outcome.ok]
+        no_manifest = [tag for tag, outcome in self.manifests.items() if not outcome.ok]
         if self.ok:
             return None
         what = (f"{len(failed)} backup(s) could not be pushed to {self.remote}" if failed
+                else f"the manifests of {len(no_manifest)} backup(s) could not be written "
+                f"into {self.remote}: {self.manifests[no_manifest[0]].detail}" if no_manifest
                 else f"the tags could not be pushed to git remote {self.git_remote.name}")
         return PartialError(what, hint="fix the remote and run `hdversion sync` again")
 
@@ -62,14 +70,38 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
     pushed: dict[str, RemoteOutcome] = {}
+    manifests: dict[str, RemoteOutcome] = {}
     for backup in (b for b in backups if gaps[b.tag]):
         if pushed:
             pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
         objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
         pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
+    # Backups made before manifests were written into remotes (or whose manifest write
+    # failed) become recoverable from the remote alone.
+    complete = [b for b in backups if b.tag in done or (b.tag in pushed and pushed[b.tag].ok)]
+    if complete:
+        try:
+            bucket = bucket_of_remote(project.store.session, remote)
+            # One listing, then a request only where a folder is there (its manifest may
+            # not be).
+            present = set(bucket.backup_folders())
+        except HdversionError as exc:
+            failed = RemoteOutcome(remote, False, f"manifests not written: {exc.message}")
+            manifests = {b.tag: failed for b in complete}
+            complete = []
+        for backup in complete:
+            try:
+                listed = files.get(backup.tag) or files_of(project.git, backup)
+            except ManifestError as exc:
+                manifests[backup.tag] = RemoteOutcome(remote, False, exc.message)
+                continue
+            outcome = publish_from_commit(project, remote, backup, listed, bucket,
+                                          maybe_there=backup.timestamp in present)
+            if outcome is not None:
+                manifests[backup.tag] = outcome
     pins = [pin.ref for pin in read_pins(project.git).values()]
     tags = publish_tags(project, [b.tag for b in backups], pins)
-    return SyncReport(remote, done, pushed, tags)
+    return SyncReport(remote, done, pushed, tags, manifests)
 
 
 def _fetch_tombstones(project: Project) -> None:

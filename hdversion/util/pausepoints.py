@@ -35,6 +35,9 @@ class PausePoint(StrEnum):
     BETWEEN_DELETES = "between-deletes"
     """Prune has deleted one object of a store (a batch, in a cloud remote) and not yet
     the next."""
+    BEFORE_REMOTE_MANIFEST = "before-remote-manifest"
+    """A backup's git-stored files are written into a remote beside its objects, its
+    manifest not yet."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
     AFTER_RENAME = "after-rename"

@@ -1,0 +1,300 @@
+"""A remote read and written as a plain store of keys, outside DVC's object layout: the
+per-backup folders (`model/bucket.py`) that make a remote self-describing.
+
+Opened two ways: from a configured DVC remote of a project (for writing after a backup, for
+prune and sync), or from nothing but a URL, an optional endpoint and the credentials of the
+environment or a credentials file (`list/restore --remote-url`: no clone, no git).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+from urllib.parse import urlsplit
+
+from hdversion.config.credentials import CloudCredentials
+from hdversion.datastore.explain import classify, endpoint_of
+from hdversion.datastore.session import DvcSession, check_remote
+from hdversion.errors import HdversionError, RemoteError, UsageError, WriteError
+from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
+from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
+from hdversion.model.timestamps import is_timestamp
+from hdversion.util.atomic import atomic_write_bytes
+from hdversion.util.redact import redact
+
+
+class KeyMissing(Exception):
+    """The remote has no object under that key."""
+
+
+@dataclass
+class Bucket:
+    url: str  # as the user gave it (for messages: redacted)
+    fs: Any  # a DVC (dvc_objects) FileSystem
+    root: str  # the URL's path as the file system names it
+    local: bool
+
+    # -- naming --------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        return f"{self.root.rstrip('/')}/{key}"
+
+    def where(self, key: str = "") -> str:
+        return redact(f"{self.url.rstrip('/')}/{key}" if key else self.url)
+
+    # -- reading -------------------------------------------------------------------------
+    def check(self) -> None:
+        """RemoteError (exit 7) unless the remote answers, takes the credentials and its
+        bucket (container, directory) exists."""
+        if self.local:
+            if not Path(self.root).is_dir():
+                raise RemoteError(f"remote {self.where()} does not exist (no such directory)")
+            return
+        bucket = self.root.split("/", 1)[0]
+        with self._errors("cannot read"):
+            # A listing, not `exists`: the SDKs answer "no" to `exists` also for refused
+            # credentials; a listing raises what is really wrong.
+            self.fs.fs.ls(bucket, detail=False)
+
+    def size(self, key: str) -> int:
+        with self._errors("cannot read", missing=key):
+            info = self.fs.info(self.path(key))
+        if info.get("type") == "directory" or info.get("size") is None:
+            raise KeyMissing(key)
+        return int(info["size"])
+
+    def read(self, key: str, limit: int) -> bytes:
+        """The bytes under `key`; ValueError when there are more than `limit`."""
+        with self.open(key) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"{key} holds more than {limit} bytes")
+        return bytes(data)
+
+    @contextmanager
+    def open(self, key: str) -> Iterator[IO[bytes]]:
+        """A stream of the object; its reads raise KeyMissing or RemoteError (never an
+        SDK's own exception), and what the caller's code raises passes untouched."""
+        with self._errors("cannot read", missing=key):
+            stream = self.fs.open(self.path(key), mode="rb")
+        try:
+            yield cast(IO[bytes], _Reading(self, key, stream))
+        finally:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def backup_folders(self) -> list[str]:
+        """The names under `hdversion/backups/` (timestamps, if the remote is honest)."""
+        top = self.path(BACKUPS_DIR)
+        with self._errors("cannot list"):
+            try:
+                entries = self.fs.ls(top, detail=False)
+            except FileNotFoundError:
+                return []
+        names = {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
+        return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1])
+
+    def has(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except KeyMissing:
+            return False
+        return True
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, key: str, data: bytes) -> None:
+        """Write one object whole: a directory gets it by rename, an object store by one
+        PUT (never visible half-written)."""
+        if self.local:
+            try:
+                atomic_write_bytes(Path(self.path(key)), data)
+            except OSError as exc:
+                raise WriteError(f"cannot write {self.where(key)}: {exc.strerror or exc}"
+                                 ) from None
+            return
+        with self._errors("cannot write to"):
+            self.fs.pipe_file(self.path(key), data)
+
+    def delete_backup(self, timestamp: str) -> bool:
+        """Delete a backup's folder, its manifest first: a crash half-way leaves a folder
+        without a manifest, which no reader trusts and the next prune deletes. True when
+        there was something to delete."""
+        if not is_timestamp(timestamp):
+            raise UsageError(f"not a backup timestamp: {timestamp!r}")
+        folder = self.path(backup_dir(timestamp))
+        with self._errors("cannot delete from"):
+            try:
+                found = list(self.fs.find(folder))
+            except FileNotFoundError:
+                found = []
+            if not found:
+                return False
+            manifest = self.path(manifest_key(timestamp))
+            ordered = sorted(found, key=lambda p: not str(p).endswith("/" + MANIFEST_NAME))
+            for path in ordered:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(path)
+                if path == manifest and self.local:
+                    _fsync_dir(Path(manifest).parent)
+            if self.local:
+                for folder_path in sorted({str(Path(p).parent) for p in found}, reverse=True):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(folder_path)
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+        return True
+
+    @contextmanager
+    def _errors(self, doing: str, missing: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except (KeyMissing, HdversionError):
+            raise  # ours, from the caller's own checks (a size, a hash) or explained already
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            if missing is not None:
+                raise KeyMissing(missing) from None
+            raise RemoteError(self.explain(doing, exc)) from None
+        except Exception as exc:  # the SDKs raise anything
+            raise RemoteError(self.explain(doing, exc)) from None
+
+    def explain(self, doing: str, exc: BaseException) -> str:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        kind = classify(exc)
+        where = self.where()
+        if kind == "missing":
+            return redact(f"credentials missing for {where}: none in the environment, the "
+                          f"SDK's profile or --credentials ({type(exc).__name__}: {text})")
+        if kind == "refused":
+            return redact(f"credentials refused for {where} ({type(exc).__name__}: {text})")
+        if kind == "unreachable":
+            return redact(f"cannot reach {where} ({type(exc).__name__}: {text})")
+        if isinstance(exc, FileNotFoundError):
+            return redact(f"{doing} {where}: the bucket or container does not exist")
+        return redact(f"{doing} {where}: {type(exc).__name__}: {text}")
+
+
+class _Reading:
+    """An object's stream whose failures are the remote's (KeyMissing, RemoteError)."""
+
+    def __init__(self, bucket: Bucket, key: str, stream: Any) -> None:
+        self.bucket, self.key, self.stream = bucket, key, stream
+
+    def read(self, size: int = -1) -> bytes:
+        with self.bucket._errors("cannot read", missing=self.key):
+            return bytes(self.stream.read(size))
+
+
+def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:
+    """The configured DVC remote `remote` of a project, as a Bucket (its root is the
+    remote's URL: DVC's objects are under `files/md5` there)."""
+    with session.open() as repo:
+        check_remote(repo, remote)
+        url = str(repo.config["remote"][remote]["url"])
+        odb = repo.cloud.get_remote_odb(remote)
+        fs = odb.fs
+        # odb.path is <url>/files/md5
+        root = odb.path.rstrip(fs.sep).rsplit(fs.sep, 2)[0]
+    return Bucket(url, fs, root, scheme_of(url) == LOCAL_SCHEME)
+
+
+def open_url(url: str, endpoint_url: str | None = None,
+             credentials: CloudCredentials | None = None) -> Bucket:
+    """A remote from its URL alone. Credentials come from the environment as each SDK reads
+    it (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS / STORAGE_EMULATOR_HOST), or
+    from a credentials file (config/cloud_credentials.json's format). RemoteError (exit 7)
+    when it cannot be used; UsageError (exit 2) for a URL of no known kind."""
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    scheme = scheme_of(url)
+    if scheme in (LOCAL_SCHEME, "file"):
+        if scheme == "file":
+            url = urlsplit(url).path
+        path = Path(url).expanduser().resolve()
+        if endpoint_url:
+            raise UsageError("--endpoint-url is for a cloud URL (s3://, azure://, gs://)")
+        from dvc_objects.fs.local import LocalFileSystem
+
+        bucket = Bucket(str(path), LocalFileSystem(), str(path),  # type: ignore[no-untyped-call]
+                        True)
+        bucket.check()
+        return bucket
+    if scheme not in STORAGES.values():
+        raise UsageError(f"unknown remote URL {url!r}: use s3://, azure://, gs:// or a "
+                         "directory")
+    options = _options(scheme, endpoint_url, credentials or CloudCredentials())
+    from dvc.fs import get_cloud_fs
+
+    try:
+        cls, conf, root = get_cloud_fs(None, url=url, **options)
+        fs = cls(**conf)
+    except Exception as exc:  # DVC and the SDKs raise anything
+        raise RemoteError(redact(f"cannot open {url}: {type(exc).__name__}: {exc}")) from None
+    bucket = Bucket(url, fs, str(root), False)
+    _check_endpoint(bucket, options)
+    bucket.check()
+    return bucket
+
+
+def _options(scheme: str, endpoint_url: str | None,
+             credentials: CloudCredentials) -> dict[str, Any]:
+    """DVC remote options for a URL opened without a project."""
+    options: dict[str, Any] = dict(credentials.remote_options(scheme))
+    if scheme == "s3":
+        if endpoint_url:
+            options["endpointurl"] = endpoint_url
+    elif scheme == "azure":
+        env = os.environ
+        if "connection_string" not in options:
+            if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+                options["connection_string"] = env["AZURE_STORAGE_CONNECTION_STRING"]
+            elif env.get("AZURE_STORAGE_ACCOUNT"):
+                options["account_name"] = env["AZURE_STORAGE_ACCOUNT"]
+                if env.get("AZURE_STORAGE_KEY"):
+                    options["account_key"] = env["AZURE_STORAGE_KEY"]
+                if env.get("AZURE_STORAGE_SAS_TOKEN"):
+                    options["sas_token"] = env["AZURE_STORAGE_SAS_TOKEN"]
+            else:
+                raise RemoteError(
+                    "credentials missing for azure: set AZURE_STORAGE_CONNECTION_STRING (or "
+                    "AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY), or pass --credentials FILE")
+        if endpoint_url:
+            raise UsageError("--endpoint-url is not used for azure://: the connection "
+                             "string names the endpoint (BlobEndpoint=...)")
+    elif scheme == "gs":
+        if endpoint_url:
+            options["endpointurl"] = endpoint_url
+        if options.get("endpointurl") and not os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+            # An emulator (a named endpoint, no service account): it takes no login.
+            options["allow_anonymous_login"] = True
+        elif os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+            options["credentialpath"] = os.environ["GOOGLE_APPLICATION_CREDENTIALS"]
+    return options
+
+
+def _check_endpoint(bucket: Bucket, options: dict[str, Any]) -> None:
+    """Fail in seconds on an endpoint that refuses connections: the SDKs retry a dead one
+    for up to a minute and a half."""
+    endpoint = endpoint_of(options)
+    if endpoint is None:
+        return
+    parsed = urlsplit(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=5):
+            pass
+    except OSError as exc:
+        raise RemoteError(redact(f"cannot reach {bucket.url} at {endpoint}: "
+                                 f"{exc.strerror or exc}")) from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
