@@ -145,6 +145,7 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
         "files": [vars(f) for f in result.files],
         "complete": result.complete,
         "remotes": [vars(r) for r in result.remotes],
+        "manifests": [vars(r) for r in result.manifests],
         "git_remote": vars(result.git_remote) if result.git_remote else None,
     }
 
@@ -211,6 +212,9 @@ def sync_summary(report: SyncReport) -> None:
     for tag, outcome in report.pushed.items():
         status = "[green]pushed[/]" if outcome.ok else f"[red]FAILED: {outcome.detail}[/]"
         console.print(f"  {tag}: {status}")
+    for tag, outcome in report.manifests.items():
+        status = "[green]written[/]" if outcome.ok else f"[red]FAILED: {escape(outcome.detail)}[/]"
+        console.print(f"  manifest of {tag}: {status}")
     console.print(f"  git tags to {report.git_remote.name}: {report.git_remote.detail}")
 
 
@@ -218,6 +222,7 @@ def sync_json(report: SyncReport) -> dict[str, Any]:
     return {"remote": report.remote, "ok": report.ok,
             "already_complete": report.already_complete,
             "pushed": {tag: vars(o) for tag, o in report.pushed.items()},
+            "manifests": {tag: vars(o) for tag, o in report.manifests.items()},
             "git_remote": vars(report.git_remote)}
 
 
@@ -300,6 +305,7 @@ def prune_json(result: PruneResult) -> dict[str, Any]:
                    for s in result.stores],
         "git_remote": None if result.git_remote is None else vars(result.git_remote),
         "incomplete": result.incomplete,
+        "manifests_deleted": result.manifests_deleted,
     }
 
 
