@@ -146,7 +146,10 @@ def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory
     project = Project(root)
     first = backup(project)
     project.retrain(2)
-    return project, first, backup(project)
+    second = backup(project)
+    assert project.cli("remote", "add", "far", "s3://bucket/p", "--endpoint-url",
+                       "http://127.0.0.1:9").returncode == 0
+    return project, first, second
 
 
 def test_subsets_all_and_named_backups(history: tuple[Project, dict, dict]) -> None:
@@ -183,6 +186,8 @@ def test_subsets_all_and_named_backups(history: tuple[Project, dict, dict]) -> N
     (("--read-data-subset", "0%"), 2, "read-data-subset"),
     (("--storage", "dropbox"), 2, "unknown storage"),
     (("--remote", "nowhere"), 7, "no DVC remote named 'nowhere'"),
+    (("--remote", "far"), 7, "cannot reach remote 'far'"),
+    (("--remote", "far", "--repair"), 7, "cannot reach remote 'far'"),
 ])
 def test_bad_verify_input(history: tuple[Project, dict, dict], args: tuple[str, ...],
                           code: int, phrase: str) -> None:
