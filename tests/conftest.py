@@ -171,3 +171,26 @@ def project(project_template: Path, tmp_path: Path) -> Iterator[Project]:
     root = tmp_path / "project"
     shutil.copytree(project_template, root, symlinks=True)
     yield Project(root)
+
+
+# Tests parametrized over the three cloud backends where the backend-specific part (the SDK's
+# errors, listings, sizes and times) is what is tested: every backend runs in the fast tier.
+# The other cloud tests exercise hdversion's own logic, which is the same on every backend:
+# S3 runs in the fast tier, Azure and GCS in `make reliability` (docs/reliability.md).
+EVERY_BACKEND_IN_THE_FAST_TIER = {
+    "test_backup_list_restore_through_the_cloud",
+    "test_wrong_credentials_are_refused_before_any_work_and_never_printed",
+    "test_missing_bucket_is_named",
+    "test_remote_test_and_list",
+    "test_dry_run_bytes_then_grace_then_exact_deletion_in_each_backend",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("cloud_backend") if callspec else None
+        if backend not in (None, "s3") and \
+                getattr(item, "originalname", item.name) not in EVERY_BACKEND_IN_THE_FAST_TIER:
+            item.add_marker(pytest.mark.reliability)

@@ -171,6 +171,8 @@ def test_roc_plot_is_a_png(tiny_run: Run) -> None:
 # --- determinism --------------------------------------------------------------------------
 
 
+# A second full run of the pipeline: the long tier (make reliability).
+@pytest.mark.reliability
 def test_same_params_give_identical_results(tiny_run: Run, tmp_path: Path) -> None:
     """A second run, in this process, and a third via the CLI in a fresh process."""
     again = paths_under(tmp_path / "again")
@@ -261,6 +263,10 @@ def test_failing_stage_leaves_previous_outputs_untouched(
 # --- the real data set --------------------------------------------------------------------
 
 
+# The real data set through every stage: the long tier (make reliability); the fast tier
+# runs every stage on the tiny configuration (tiny_run above, and dvc repro in
+# tests/pipeline/test_dvc_repro_and_backup.py).
+@pytest.mark.reliability
 def test_pipeline_on_the_real_data(
     shared_heart_csv: Path, tmp_path: Path, record_property: Any
 ) -> None:
