@@ -10,26 +10,26 @@ MODEL=models/keras_mlp_model.h5
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "1/7 Train the pipeline (dvc repro: data, prepare, tune, train, evaluate)"
+step "1/8 Train the pipeline (dvc repro: data, prepare, tune, train, evaluate)"
 dvc repro
 dvc metrics show
 
-step "2/7 Back up every artifact (DVC cache + local remote, then a git tag)"
+step "2/8 Back up every artifact (DVC cache + local remote, then a git tag)"
 hdversion backup -m "demo: trained models"
 good=$(md5sum "$MODEL" | cut -d' ' -f1)
 
-step "3/7 Damage the Keras model"
+step "3/8 Damage the Keras model"
 chmod u+w "$MODEL"
 head -c 4096 /dev/urandom > "$MODEL"
 echo "$MODEL now hashes to $(md5sum "$MODEL" | cut -d' ' -f1) (was $good)"
 
-step "4/7 List the backups"
+step "4/8 List the backups"
 hdversion list
 
-step "5/7 Restore the latest backup (the damaged file is kept in a safety backup first)"
+step "5/8 Restore the latest backup (the damaged file is kept in a safety backup first)"
 hdversion restore
 
-step "6/7 Verify"
+step "6/8 The restored model: the right bytes, loads in Keras"
 now=$(md5sum "$MODEL" | cut -d' ' -f1)
 if [ "$now" != "$good" ]; then
     echo "FAILED: $MODEL hashes to $now, expected $good" >&2
@@ -39,5 +39,8 @@ python -c "import keras; keras.models.load_model('$MODEL').summary(print_fn=lamb
 dvc status
 echo "OK: $MODEL restored ($now), loads in Keras, DVC reports the workspace up to date."
 
-step "7/7 What a retention policy would keep (prune --dry-run changes nothing)"
+step "7/8 Check the backups: every object read back from the local remote and hashed"
+hdversion verify --all --read-data
+
+step "8/8 What a retention policy would keep (prune --dry-run changes nothing)"
 hdversion prune --keep 1 --dry-run
