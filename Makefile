@@ -30,7 +30,7 @@ demo: $(STAMP)
 test: $(STAMP) node_modules/.installed
 	$(VENV)/bin/ruff check hdversion tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 # The long tier: kill -9 at every pause point and at random instants (docs/reliability.md).
 reliability: $(STAMP) node_modules/.installed
