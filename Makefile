@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export KERAS_BACKEND := jax
 export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
 
-.PHONY: install demo test reliability lint constraints clean-demo
+.PHONY: install demo test reliability bench lint constraints clean-demo
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ reliability: $(STAMP) node_modules/.installed
 	rm -f build/reliability.jsonl
 	$(VENV)/bin/pytest -m reliability $(PYTEST_ARGS)
 	$(PY) scripts/reliability_report.py build/reliability.jsonl
+
+# Benchmarks: ratios against baselines measured in the same run (bench/README.md).
+bench: $(STAMP)
+	$(PY) bench/run.py --size-mib 1024 --tags 1000 --repeat 3
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hdversion tests bench
