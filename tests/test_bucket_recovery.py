@@ -417,3 +417,30 @@ def test_azure_and_gcs_bucket_alone(project: Project, backend: str,
     server: StorageServer = request.getfixturevalue(
         {"azure": "azure_server", "gcp": "gcs_server"}[backend])
     cloud_round_trip(project, server, bucket_factory(server), tmp_path)
+
+
+def test_a_backup_killed_before_its_remote_manifest_is_completed_by_sync(
+        project: Project, tmp_path: Path) -> None:
+    """kill -9 at the last step of a backup (its blobs are in the local remote, its
+    manifest not yet): the backup stands, the bucket lists nothing half-made, and the next
+    `sync` writes the manifest so that the remote alone restores it."""
+    from hdversion.util.pausepoints import PausePoint
+    from tests.conftest import pause_marker, start_paused
+
+    proc = start_paused(project.root, PausePoint.BEFORE_REMOTE_MANIFEST, "backup", "--json")
+    proc.kill()
+    proc.wait()
+    pause_marker(project.root).unlink(missing_ok=True)
+    [tag] = project.git("tag").split()
+    remote = project.root / "backups"
+    assert json.loads(run_cli(tmp_path, "list", "--json", "--remote-url",
+                              str(remote), check=True).stdout) == []
+    assert run_cli(project.root, "sync", "--remote", "local", check=True).returncode == 0
+    listed = json.loads(run_cli(tmp_path, "list", "--json", "--remote-url", str(remote),
+                                check=True).stdout)
+    assert [r["tag"] for r in listed] == [tag]
+    target = tmp_path / "restored"
+    run_cli(tmp_path, "restore", "--remote-url", str(remote), "--target", str(target),
+            check=True)
+    assert md5_file(target / "models/keras_mlp_model.h5")[0] == \
+        md5_file(project.root / "models/keras_mlp_model.h5")[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.explain import classify, endpoint_of
+from hdversion.datastore.explain import classify, endpoint_of, probe_endpoint
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.errors import HdversionError, RemoteError, UsageError, WriteError
 from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
@@ -276,19 +275,7 @@ def _options(scheme: str, endpoint_url: str | None,
 
 
 def _check_endpoint(bucket: Bucket, options: dict[str, Any]) -> None:
-    """Fail in seconds on an endpoint that refuses connections: the SDKs retry a dead one
-    for up to a minute and a half."""
-    endpoint = endpoint_of(options)
-    if endpoint is None:
-        return
-    parsed = urlsplit(endpoint)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=5):
-            pass
-    except OSError as exc:
-        raise RemoteError(redact(f"cannot reach {bucket.url} at {endpoint}: "
-                                 f"{exc.strerror or exc}")) from None
+    probe_endpoint(endpoint_of(options), bucket.url)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -110,8 +110,11 @@ def database_error_in(errors: list[BaseException]) -> sqlite3.OperationalError |
 def check_reachable(repo: Repo, remote: str) -> None:
     """Fail in seconds on an endpoint that refuses connections: the SDKs retry a dead
     endpoint for up to a minute and a half (Azure) before they give up."""
-    conf = repo.config["remote"][remote]
-    endpoint = endpoint_of(conf)
+    probe_endpoint(endpoint_of(repo.config["remote"][remote]), f"remote '{remote}'")
+
+
+def probe_endpoint(endpoint: str | None, what: str) -> None:
+    """RemoteError within 5 s unless `endpoint` (if any) accepts a TCP connection."""
     if endpoint is None:
         return
     parsed = urlsplit(endpoint)
@@ -121,8 +124,7 @@ def check_reachable(repo: Repo, remote: str) -> None:
             pass
     except OSError as exc:
         raise RemoteError(
-            f"cannot reach remote '{remote}' at {endpoint}: {exc.strerror or exc}"
-        ) from None
+            redact(f"cannot reach {what} at {endpoint}: {exc.strerror or exc}")) from None
 
 
 def classify(exc: BaseException) -> str | None:
