@@ -19,7 +19,7 @@ from hdversion.ops.pins import PinResult, pin, unpin
 from hdversion.ops.prune import PruneResult, prune
 from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
 from hdversion.ops.report import BackupRow, ReportData, ReportResult, report
-from hdversion.ops.restore import RestoreResult, restore
+from hdversion.ops.restore import FileReport, RestoreResult, restore
 from hdversion.ops.schedule import ScheduleResult, schedule
 from hdversion.ops.status import StatusResult, status
 from hdversion.ops.sync import SyncReport, sync
@@ -27,7 +27,8 @@ from hdversion.ops.verify import VerifyResult, verify
 
 __all__ = [
     "AutoResult", "BackupResult", "BackupRow", "BucketCatalog", "BucketRestoreResult",
-    "CopyReport", "DiffResult", "ExportResult", "ImportResult", "PinResult", "ProbeReport",
+    "CopyReport", "DiffResult", "ExportResult", "FileReport", "ImportResult", "PinResult",
+    "ProbeReport",
     "PruneResult", "ReportData", "ReportResult", "RestoreResult", "ScheduleResult",
     "ShowResult", "StatusResult", "SyncReport", "VerifyResult",
     "auto", "backup", "copy", "diff", "export", "import_archive", "list_backups",

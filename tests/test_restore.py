@@ -174,6 +174,72 @@ def test_corrupt_cache_object_is_quarantined_and_fetched_again(project: Project)
     assert [p.read_bytes() for p in quarantine] == [b"bit rot"]
 
 
+def flip_a_byte(path: Path) -> None:
+    """Same-size damage: only hashing the bytes finds it."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def test_same_size_damage_in_the_cache_is_found_as_it_is_written(project: Project) -> None:
+    """The cache is hashed once, as the file is staged: a bad object is quarantined there,
+    fetched again, and the file restored from the good copy."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    cached = object_path(project.root / ".dvc" / "cache", md5)
+    flip_a_byte(cached)
+    project.damage(MODEL)
+    code, report, stderr = restore(project, "--force")
+    assert code == 0, stderr
+    assert report["quarantined_objects"] == [md5] and report["verified"] is True
+    assert md5_file(project.root / MODEL)[0] == md5 == md5_file(cached)[0]
+    assert not list((project.root / "models").glob(TEMP_PREFIX + "*"))
+
+
+def test_an_empty_cache_reads_the_local_remote_in_place_and_falls_back_on_damage(
+        project: Project, tmp_path: Path) -> None:
+    """With the cache gone, objects are read straight from the local remote (and put in the
+    cache in the same pass); a damaged one there gives way to the next remote, and never
+    enters the cache."""
+    made = backup(project)
+    spare = tmp_path / "spare"
+    assert project.cli("remote", "add", "spare", str(spare)).returncode == 0
+    synced = project.cli("sync", "--remote", "spare")
+    assert synced.returncode == 0, synced.stderr
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    flip_a_byte(object_path(project.root / "backups", md5))
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    for entry in made["files"]:
+        if entry["store"] == "dvc":
+            project.damage(entry["path"])
+    code, report, stderr = restore(project, "--force")
+    assert code == 0, stderr
+    assert report["verified"] is True
+    assert report["fetched_from"]["local"] >= 1 and report["fetched_from"]["spare"] == 1
+    for entry in made["files"]:
+        assert md5_file(project.root / entry["path"])[0] == entry["md5"]
+        if entry["store"] == "dvc":
+            assert md5_file(object_path(project.root / ".dvc" / "cache", entry["md5"]))[0] \
+                == entry["md5"]
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_damage_in_the_only_remote_with_an_empty_cache_changes_nothing(project: Project
+                                                                       ) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    flip_a_byte(object_path(project.root / "backups", md5))
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    project.damage(MODEL, b"current model")
+    before = workspace_state(project)
+    code, _, stderr = restore(project, "--force")
+    assert code == 5 and MODEL in stderr
+    assert workspace_state(project) == before
+    assert not object_path(project.root / ".dvc" / "cache", md5).exists()
+    assert not list((project.root / ".dvc" / "cache").rglob(TEMP_PREFIX + "*"))
+
+
 def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: Project) -> None:
     made = backup(project)
     md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)

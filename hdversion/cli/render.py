@@ -15,6 +15,7 @@ from hdversion.api import (
     AutoResult,
     BackupResult,
     CopyReport,
+    FileReport,
     PinResult,
     ProbeReport,
     PruneResult,
@@ -182,10 +183,36 @@ def restore_table(result: RestoreResult, source: str = "") -> Table:
                                + f" into {result.target}"))
     for column in ("file", "size", "action", "verified"):
         table.add_column(column)
-    for report in result.files:
-        verified = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[report.verified]
-        table.add_row(escape(report.path), human_size(report.size), report.action, verified)
+    for path, count, size, action, verified in _grouped_rows(result.files):
+        shown = escape(path) + (f" ({count:,} files)" if count > 1 else "")
+        mark = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[verified]
+        table.add_row(shown, human_size(size), action, mark)
     return table
+
+
+# More files than this in one folder, alike in action and verdict, make one row: a directory
+# output of 10,000 files is a line, not a screenfuls (`--json` keeps every file).
+GROUP_OVER = 10
+
+
+def _grouped_rows(files: list[FileReport]) -> list[tuple[str, int, int, str, bool | None]]:
+    groups: dict[tuple[str, str, bool | None], list[FileReport]] = {}
+    for report in files:
+        folder = report.path.rpartition("/")[0]
+        groups.setdefault((folder, report.action, report.verified), []).append(report)
+    rows: list[tuple[str, int, int, str, bool | None]] = []
+    for report in files:
+        folder = report.path.rpartition("/")[0]
+        members = groups.get((folder, report.action, report.verified))
+        if members is None:
+            continue  # already shown as a group
+        if len(members) > GROUP_OVER and report.verified is not False:
+            del groups[(folder, report.action, report.verified)]
+            rows.append((folder + "/", len(members), sum(m.size for m in members),
+                         report.action, report.verified))
+        else:
+            rows.append((report.path, 1, report.size, report.action, report.verified))
+    return rows
 
 
 def restore_json(result: RestoreResult) -> dict[str, Any]:

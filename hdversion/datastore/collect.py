@@ -10,7 +10,6 @@ what is garbage, from every backup it knows, and only the deleting is left to th
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from typing import Any
 
 from hdversion.datastore.explain import check_reachable, explain
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.datastore.transfers import listed_entries
+from hdversion.datastore.transfers import listed_entries, listed_folder
 from hdversion.errors import DataStoreError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_bytes, md5_file, md5_stream
@@ -213,21 +212,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _local_listing(top: Path) -> dict[str, StoredObject]:
-    found: dict[str, StoredObject] = {}
-    if not top.is_dir():
-        return found
-    for folder in os.scandir(top):
-        if not (folder.is_dir(follow_symlinks=False) and len(folder.name) == 2):
-            continue
-        for entry in os.scandir(folder.path):
-            # Partial transfers (`<name>.<token>.tmp`) are not objects.
-            if not entry.is_file(follow_symlinks=False) or entry.name.endswith(".tmp"):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                info = entry.stat(follow_symlinks=False)
-                md5 = folder.name + entry.name
-                found[md5] = StoredObject(md5, info.st_size, info.st_mtime)
-    return found
+    return {md5: StoredObject(md5, size, _mtime(entry))
+            for md5, (size, entry) in listed_folder(top).items()}
 
 
 def _delete_local(root: Path, top: Path, md5s: list[str]) -> set[str]:

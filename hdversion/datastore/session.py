@@ -29,7 +29,7 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
-from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR
+from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR, TEMP_PREFIX
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -136,6 +136,17 @@ class DvcSession:
                 self._cache_root = Path(repo.cache.local.path)
         return self._cache_root / md5[:2] / md5[2:]
 
+    def local_object_path(self, remote: str, md5: str) -> Path | None:
+        """Where a remote that is a directory keeps an object (DVC 3's layout, as in the
+        cache), so that a restore can read it in place; None for a cloud remote."""
+        if self._overrides is None:
+            with self.open():
+                pass
+        conf = (self._overrides or {}).get(remote)
+        if conf is None or scheme_of(str(conf["url"])) != LOCAL_SCHEME:
+            return None
+        return Path(str(conf["url"])) / "files" / "md5" / md5[:2] / md5[2:]
+
     # -- guards --------------------------------------------------------------------------
     def ensure_idle(self) -> None:
         """LockedError (exit 6) while a dvc command (dvc repro...) holds DVC's lock: its
@@ -191,7 +202,10 @@ def _remove_partials(store: Path, min_age: float) -> list[Path]:
     now = time.time()
     for folder in [store, *(p for p in store.iterdir() if p.is_dir() and len(p.name) == 2)]:
         for entry in os.scandir(folder):
-            if not (entry.is_file(follow_symlinks=False) and _PARTIAL.search(entry.name)):
+            # DVC's partial transfers, and restore's cache copies (written beside the object
+            # as it is staged) that a kill left.
+            partial = _PARTIAL.search(entry.name) or entry.name.startswith(TEMP_PREFIX)
+            if not (partial and entry.is_file(follow_symlinks=False)):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 if now - entry.stat().st_mtime >= min_age:

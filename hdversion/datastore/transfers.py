@@ -4,8 +4,9 @@ remote holds, read from the remote's own listing."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from hdversion.datastore.explain import (
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.errors import DamagedObjectError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
+from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint, pause_point
 
@@ -188,6 +190,8 @@ def listed_entries(odb: Any, prefixes: list[str] | None
                    ) -> dict[str, tuple[int | None, dict[str, Any]]]:
     """md5 -> (size, the listing's entry) of every object under the given key prefixes, or
     of the whole remote (one recursive listing) when `prefixes` is None."""
+    if odb.fs.protocol == "local":
+        return listed_folder(Path(odb.path), prefixes)
     fs = odb.fs.fs  # the fsspec file system: its listings carry sizes
     entries: list[dict[str, Any]] = []
     if prefixes is None:
@@ -210,6 +214,34 @@ def listed_entries(odb: Any, prefixes: list[str] | None
         if len(parts) >= 2 and len(parts[-2]) == 2:
             size = entry.get("size")
             objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
+    return objects
+
+
+def listed_folder(root: Path, prefixes: list[str] | None = None
+                  ) -> dict[str, tuple[int | None, dict[str, Any]]]:
+    """A store that is a directory (the cache, a local remote), listed like `listed_entries`
+    but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
+    per object cost 0.3 ms (3 s for 10,000). Partial transfers are not objects."""
+    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
+    try:
+        folders = prefixes if prefixes is not None else [
+            e.name for e in os.scandir(root)
+            if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return objects
+    for prefix in folders:
+        try:
+            listing = list(os.scandir(root / prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in listing:
+            if entry.name.endswith(".tmp") or entry.name.startswith(TEMP_PREFIX):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    objects[prefix + entry.name] = (info.st_size, {
+                        "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -179,10 +180,13 @@ class Workspace:
             if path in skip or out.hash_info is None or not out.hash_info.value:
                 continue
             if out.hash_info.isdir:
+                # A listing records each file's size; a stat of each cache object would
+                # cost 10,000 system calls for as many files.
                 files = [
                     TrackedFile(PurePosixPath(path, *key).as_posix(), info.value,
-                                os.path.getsize(cache.oid_to_path(info.value)))
-                    for key, _meta, info in out.get_obj()
+                                meta.size if meta is not None and meta.size is not None
+                                else os.path.getsize(cache.oid_to_path(info.value)))
+                    for key, meta, info in out.get_obj()
                 ]
             else:
                 md5 = out.hash_info.value
@@ -201,16 +205,27 @@ class Workspace:
 
 def _stat_outputs(root: Path, outputs: list[Output]) -> dict[str, tuple[int, int]]:
     """(size, mtime) of every file of the outputs: a change while DVC hashes them means the
-    cache may hold bytes that do not match their name."""
+    cache may hold bytes that do not match their name. Walked with scandir, whose entries
+    carry their stat: pathlib's rglob and stat cost 0.2 ms a file."""
     stats: dict[str, tuple[int, int]] = {}
+    prefix = len(str(root)) + 1
     for output in outputs:
-        top = root / output.path
-        members = [top] if top.is_file() else (
-            [p for p in top.rglob("*") if p.is_file()] if top.is_dir() else [])
-        for member in members:
-            with contextlib.suppress(FileNotFoundError):
-                info = member.stat()
-                stats[member.relative_to(root).as_posix()] = (info.st_size, info.st_mtime_ns)
+        folders = [str(root / output.path)]
+        with contextlib.suppress(OSError):
+            info = os.stat(folders[0])
+            if not stat.S_ISDIR(info.st_mode):
+                stats[output.path] = (info.st_size, info.st_mtime_ns)
+                continue
+        while folders:
+            with contextlib.suppress(OSError), os.scandir(folders.pop()) as listing:
+                for entry in listing:
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        elif entry.is_file():
+                            info = entry.stat()
+                            key = entry.path[prefix:].replace(os.sep, "/")
+                            stats[key] = (info.st_size, info.st_mtime_ns)
     return stats
 
 

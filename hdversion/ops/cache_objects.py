@@ -1,6 +1,8 @@
 """Cache objects hdversion can trust: each re-hashed before use (DVC's checkout trusts any
 read-only cache file), a corrupt one quarantined (moved aside, never deleted) and fetched
-again from the remotes in turn, each fetched copy re-hashed once more."""
+again from the remotes in turn, each fetched copy re-hashed once more. A restore, which hashes
+every byte as it stages it, asks only for the sizes here (`deep=False`) and comes back for
+an object whose bytes turned out wrong."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from hdversion.errors import ConfigurationError
 from hdversion.model.manifest import FileEntry
 from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.project import Project
-from hdversion.paths import QUARANTINE
+from hdversion.paths import QUARANTINE, TEMP_PREFIX
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import md5_file
+from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.progress import Advance, Reporter
 
 
@@ -35,12 +37,15 @@ class CacheCheck:
         return None
 
 
-def object_ok(project: Project, entry: FileEntry, advance: Advance, check: CacheCheck) -> bool:
-    """Re-hash a cache object; quarantine it if corrupt so that a fetch can replace it."""
+def object_ok(project: Project, entry: FileEntry, advance: Advance, check: CacheCheck,
+              deep: bool = True) -> bool:
+    """Re-hash a cache object (or, not `deep`, compare its size); quarantine it if corrupt so
+    that a fetch can replace it."""
     path = project.store.cache_path(entry.md5)
     if not path.is_file():
         return False
-    if path.stat().st_size == entry.size and md5_file(path, advance)[0] == entry.md5:
+    if path.stat().st_size == entry.size and (
+            not deep or md5_file(path, advance)[0] == entry.md5):
         return True
     quarantine(project.root, path, entry.md5)
     check.quarantined.append(entry.md5)
@@ -69,15 +74,17 @@ def check_dir_objects(project: Project, dir_objects: list[str], check: CacheChec
 
 def ensure_cached(project: Project, commit: str, entries: list[FileEntry],
                   remotes: list[str], reporter: Reporter,
-                  dir_objects: list[str] | None = None) -> CacheCheck:
+                  dir_objects: list[str] | None = None, deep: bool = True,
+                  check: CacheCheck | None = None) -> CacheCheck:
     """Make every entry's object good in the cache, fetching what is missing or corrupt from
     each remote in turn until none is left: one damaged or unreachable store does not stop a
-    restore that another can serve. What is still bad afterwards is reported, not raised."""
-    check = CacheCheck()
+    restore that another can serve. What is still bad afterwards is reported, not raised.
+    Not `deep`: objects are only compared by size (the caller hashes them as it reads)."""
+    check = check or CacheCheck()
     check_dir_objects(project, dir_objects or [], check)
-    total = sum(e.size for e in entries)
+    total = sum(e.size for e in entries) if deep else 0
     advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache", total)
-    unusable = [e for e in entries if not object_ok(project, e, advance, check)]
+    unusable = [e for e in entries if not object_ok(project, e, advance, check, deep)]
     for remote in remotes:
         if not unusable:
             break
@@ -90,8 +97,8 @@ def ensure_cached(project: Project, commit: str, entries: list[FileEntry],
             check.unusable_remotes[remote] = exc
             continue
         advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)",
-                                 sum(e.size for e in unusable))
-        still = [e for e in unusable if not object_ok(project, e, advance, check)]
+                                 sum(e.size for e in unusable) if deep else 0)
+        still = [e for e in unusable if not object_ok(project, e, advance, check, deep)]
         if len(still) < len(unusable):
             check.fetched_from[remote] = len(unusable) - len(still)
         unusable = still
@@ -106,3 +113,21 @@ def fallback_order(project: Project, first: str | None) -> list[str]:
     wanted = [*([first] if first else []), project.settings.local_remote,
               *project.settings.remotes, *sorted(known)]
     return [name for name in dict.fromkeys(wanted) if name in known or name == first]
+
+
+def copy_listings(project: Project, dir_objects: list[str], remote: str) -> None:
+    """Bring the directory listings (`.dir` objects) the cache lacks from a remote that is a
+    directory, each checked against its name: a restore that reads that remote's objects in
+    place, without DVC's fetch, still leaves the cache whole for DVC."""
+    for name in dir_objects:
+        cached = project.store.cache_path(name)
+        stored = project.store.session.local_object_path(remote, name)
+        if cached.is_file() or stored is None or not stored.is_file():
+            continue
+        data = stored.read_bytes()
+        if md5_bytes(data) == name.removesuffix(".dir"):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{TEMP_PREFIX}{cached.name}.{os.getpid()}")
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, cached)

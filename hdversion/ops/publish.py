@@ -51,10 +51,15 @@ def push_and_confirm(project: Project, commit: str, objects: dict[str, int],
 
 def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
                    remote: str) -> None:
-    """Push a backup's objects (those of its commit) to a remote and confirm them there by
-    the remote's own listing; what the listing lacks (an upload killed half-way, a truncated
-    object) is uploaded again from verified cache copies. Raises what still fails."""
+    """Push a backup's objects (those of its commit) to a remote, unless the remote's own
+    listing shows them all there already, and confirm them there by that listing; what it
+    lacks (an upload killed half-way, a truncated object) is uploaded again from verified
+    cache copies. Raises what still fails."""
     transfers = project.store.transfers
+    # The remote's own listing first: when it holds every object at its size (an unchanged
+    # backup), DVC's push, which would ask the same question more slowly, is not needed.
+    if not transfers.missing_in_remote(remote, objects):
+        return
     try:
         transfers.push(commit, remote)
     except DamagedObjectError:

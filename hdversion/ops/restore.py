@@ -1,10 +1,14 @@
-"""Restoring a backup, verified before and after, never leaving a half-written file.
+"""Restoring a backup, verified as it is written, never leaving a half-written file.
 
-1. Every object the restore needs is re-hashed in the cache (DVC's checkout trusts its cache);
-   a corrupt one is quarantined and fetched again. Nothing is touched until all are good.
+1. Every object the restore needs is found: in the cache, else read in place from a remote
+   that is a directory (and copied into the cache in the same pass), else fetched from the
+   remotes in turn. Nothing is touched until every file is staged and verified.
 2. Changes in the workspace that no backup holds are saved first in a safety backup.
-3. Every file is staged beside its target, then all are renamed into place.
-4. Every restored file is hashed again and compared with the manifest.
+3. Every file is staged beside its target, hashed as it is written: one read of the source,
+   one write. A cache object whose bytes turn out wrong is quarantined and fetched again
+   (DVC's checkout trusts any read-only cache file). Then all are renamed into place.
+4. Each file in place is checked to be the one staged (same inode, size and mtime): a
+   change made after the rename, by another writer, fails the restore.
 """
 
 from __future__ import annotations
@@ -12,24 +16,32 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from hdversion.errors import UsageError, VerificationError, WriteError
+from hdversion.errors import ConfigurationError, UsageError, VerificationError, WriteError
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.backup import create_backup
-from hdversion.ops.cache_objects import ensure_cached, fallback_order
+from hdversion.ops.cache_objects import (
+    CacheCheck,
+    check_dir_objects,
+    copy_listings,
+    ensure_cached,
+    fallback_order,
+    quarantine,
+)
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.atomic import commit_staged, discard, leftover_temp_files, stage_copy
+from hdversion.util.atomic import commit_all, discard, leftover_temp_files, stage_copy
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -222,23 +234,21 @@ def restore_entries(
     if project is not None:
         project.store.session.ensure_idle()
     root = project.root if project is not None else dest
-    _write_all(root, dest, changing, sources,
-               reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
+    written = _write_all(root, dest, changing, sources,
+                         reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
     if remove_extras:
         for path in extras:
             (dest / path).unlink(missing_ok=True)
         _remove_empty_folders(dest, extras)
 
     pause_point(root, PausePoint.AFTER_RENAME)
-    # Unchanged files were hashed against the manifest moments ago; restored ones now.
-    advance = reporter.bytes(f"verifying {len(changing)} restored file(s)", _size(changing))
+    # Unchanged files were hashed against the manifest moments ago, restored ones as they were
+    # written; what is in place now must be the very file that was staged.
     for report in reports:
         if report.action == "unchanged":
             report.verified = True
         elif report.action == "restored":
-            written = dest / report.path
-            md5, _ = md5_file(written, advance) if written.is_file() else ("", 0)
-            report.verified = md5 == report.md5
+            report.verified = _identity(dest / report.path) == written[report.path]
         elif report.action == "removed":
             report.verified = not (dest / report.path).exists()
     return result
@@ -284,14 +294,16 @@ def _extra_files(dest: Path, files: tuple[FileEntry, ...], pointers: dict[str, b
 def _check_targets(dest: Path, entries: list[FileEntry]) -> None:
     """Every target can take a file: checked before anything is staged, so that a directory
     where a file should be (or a file where a folder should be) changes nothing."""
+    checked: set[Path] = set()  # each folder once, not once per file in it
     for entry in entries:
         target = dest / entry.path
         if target.is_dir() and not target.is_symlink():
             raise WriteError(f"cannot restore {entry.path}: a directory is in its place; "
                              "no file was changed", hint=f"move {target} away, then restore")
         for parent in target.parents:
-            if parent == dest or dest not in parent.parents:
+            if parent == dest or dest not in parent.parents or parent in checked:
                 break
+            checked.add(parent)
             if parent.exists() and not parent.is_dir():
                 raise WriteError(
                     f"cannot restore {entry.path}: {parent.relative_to(dest)} is a file, not "
@@ -341,17 +353,126 @@ def _full_md5(path: Path, known: str | None) -> str | None:
 
 
 class Source:
-    """Where a file's verified bytes come from: a cache object, a git blob, or a file an
-    import extracted from an archive."""
+    """Where a file's verified bytes come from: a cache object, a git blob, a file an import
+    extracted from an archive, or an object in a remote that is a directory (`also`: copied
+    into the cache as it is read). `on_bad` gives the next source when these bytes turn out
+    wrong, or None when there is none."""
 
-    def __init__(self, path: Path | None = None, data: bytes | None = None) -> None:
-        self.path, self.data = path, data
+    def __init__(self, path: Path | None = None, data: bytes | None = None,
+                 also: Path | None = None,
+                 on_bad: Callable[[Source], Source | None] | None = None) -> None:
+        self.path, self.data, self.also, self.on_bad = path, data, also, on_bad
 
     def open(self) -> BinaryIO:
         if self.data is not None:
             return io.BytesIO(self.data)
         assert self.path is not None
         return self.path.open("rb")
+
+    def stage(self, target: Path, md5: str, advance: Advance) -> Path:
+        with self.open() as stream:
+            return stage_copy(stream, target, md5, advance, also=self.also)
+
+
+class _CacheSources:
+    """A backup's DVC-stored files, each read once as it is staged: from the cache (only sizes
+    are compared up front), else from the first remote in place where it is a directory, else
+    fetched. A source whose bytes are wrong is quarantined and the object fetched again."""
+
+    def __init__(self, project: Project, backup: Backup, remote: str | None,
+                 result: RestoreResult, reporter: Reporter, dir_objects: list[str]) -> None:
+        self.project, self.backup, self.remote = project, backup, remote
+        self.result, self.reporter, self.dir_objects = result, reporter, dir_objects
+        self.remotes = fallback_order(project, remote)
+        self.check = CacheCheck()
+
+    def sources(self, entries: list[FileEntry]) -> tuple[dict[str, Source], list[str]]:
+        """Each entry's source, and the entries no store can give (as messages)."""
+        store = self.project.store
+        sources: dict[str, Source] = {}
+        missing = [e for e in entries if not _sized(store.cache_path(e.md5), e.size)]
+        for entry in missing:
+            cached = store.cache_path(entry.md5)
+            if cached.is_file():  # the wrong size: damaged, kept aside
+                quarantine(self.project.root, cached, entry.md5)
+                self.result.quarantined.append(entry.md5)
+        if missing and self.remotes:
+            first = self.remotes[0]
+            in_place = {e.md5: path for e in missing
+                        if (path := store.session.local_object_path(first, e.md5)) is not None
+                        and _sized(path, e.size)}
+            if in_place:
+                check_dir_objects(self.project, self.dir_objects, self.check)
+                self._publish()
+                copy_listings(self.project, self.dir_objects, first)
+                for entry in missing:
+                    if entry.md5 in in_place:
+                        sources[entry.path] = Source(path=in_place[entry.md5],
+                                                     also=store.cache_path(entry.md5),
+                                                     on_bad=self._recover(entry, first))
+                self._count(first, len(in_place))
+            missing = [e for e in missing if e.path not in sources]
+        if missing:
+            ensure_cached(self.project, self.backup.commit, missing, self.remotes,
+                          self.reporter, self.dir_objects, deep=False, check=self.check)
+            self._publish()
+        for entry in entries:
+            sources.setdefault(entry.path, Source(path=store.cache_path(entry.md5),
+                                                  on_bad=self._recover(entry, None)))
+        return sources, self._unusable(self.check.bad)
+
+    def _recover(self, entry: FileEntry, remote_read: str | None
+                 ) -> Callable[[Source], Source | None]:
+        def recover(bad: Source) -> Source | None:
+            cached = self.project.store.cache_path(entry.md5)
+            if remote_read is None and bad.path == cached and cached.is_file():
+                quarantine(self.project.root, cached, entry.md5)
+                self.result.quarantined.append(entry.md5)
+            # Every store in turn, each copy re-hashed: the one just read is skipped by the
+            # hash (DVC drops a corrupt download, and the cache copy is checked again).
+            check = ensure_cached(self.project, self.backup.commit, [entry], self.remotes,
+                                  self.reporter, self.dir_objects, check=CacheCheck())
+            self.check.quarantined += check.quarantined
+            self.result.quarantined += check.quarantined
+            self.check.unusable_remotes.update(check.unusable_remotes)
+            for name, count in check.fetched_from.items():
+                self._count(name, count)
+            self._publish()
+            if check.bad:
+                raise self._failure(check, [entry]) or VerificationError(
+                    "cannot restore, no workspace file was changed; unusable data: "
+                    + "; ".join(self._unusable(check.bad)))
+            return Source(path=cached)
+        return recover
+
+    def _count(self, remote: str, objects: int) -> None:
+        self.result.fetched_from[remote] = self.result.fetched_from.get(remote, 0) + objects
+
+    def _publish(self) -> None:
+        self.result.quarantined += [q for q in self.check.quarantined
+                                    if q not in self.result.quarantined]
+        for name, count in self.check.fetched_from.items():
+            self._count(name, count)
+        self.check.fetched_from = {}
+        self.result.unusable_remotes.update({name: exc.message for name, exc in
+                                             self.check.unusable_remotes.items()})
+
+    def _unusable(self, bad: list[FileEntry]) -> list[str]:
+        asked = ", ".join(f"'{r}'" for r in self.remotes
+                          if r not in self.check.unusable_remotes)
+        return [f"{e.path} (object {e.md5} missing or corrupt in the cache"
+                + (f" and in remote(s) {asked}" if asked else "") + ")" for e in bad]
+
+    def _failure(self, check: CacheCheck, bad: list[FileEntry]) -> ConfigurationError | None:
+        """The remote asked for could not be used, or none could: a remote's failure (exit
+        7), not the data's; the data may be fine there."""
+        if bad and self.remote in check.unusable_remotes:
+            return check.unusable_remotes[self.remote]
+        return check.failure_of_every_remote(self.remotes)
+
+    def skipped(self) -> str:
+        return "; ".join(f"remote '{r}' skipped: {exc.message}"
+                         for r, exc in self.check.unusable_remotes.items())
 
 
 def _verified_sources(
@@ -368,27 +489,14 @@ def _verified_sources(
         else:
             sources[entry.path] = Source(data=data)
 
-    dvc_entries = [e for e in entries if e.store == "dvc"]
-    remotes = fallback_order(project, remote)
-    check = ensure_cached(project, backup.commit, dvc_entries, remotes, reporter, dir_objects)
-    result.quarantined += check.quarantined
-    result.fetched_from = check.fetched_from
-    result.unusable_remotes = {name: exc.message for name, exc in
-                               check.unusable_remotes.items()}
-    # The remote asked for could not be used, or none could: a remote's failure (exit 7),
-    # not the data's; the data may be fine there.
-    if check.bad and remote in check.unusable_remotes and not bad:
-        raise check.unusable_remotes[remote]
-    if (unreachable := check.failure_of_every_remote(remotes)) is not None and not bad:
-        raise unreachable
-    asked = ", ".join(f"'{r}'" for r in remotes if r not in check.unusable_remotes)
-    skipped = "; ".join(f"remote '{r}' skipped: {exc.message}"
-                        for r, exc in check.unusable_remotes.items())
-    bad += [f"{e.path} (object {e.md5} missing or corrupt in the cache"
-            + (f" and in remote(s) {asked}" if asked else "") + ")" for e in check.bad]
-    for entry in dvc_entries:
-        sources.setdefault(entry.path, Source(path=project.store.cache_path(entry.md5)))
+    cache = _CacheSources(project, backup, remote, result, reporter, dir_objects)
+    found, unusable = cache.sources([e for e in entries if e.store == "dvc"])
+    if not bad and (failure := cache._failure(cache.check, cache.check.bad)) is not None:
+        raise failure
+    bad += unusable
+    sources.update(found)
     if bad:
+        skipped = cache.skipped()
         raise VerificationError(
             "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad)
             + (f" ({skipped})" if skipped else ""),
@@ -398,14 +506,41 @@ def _verified_sources(
     return sources
 
 
+Identity = tuple[int, int, int]
+
+
+def _identity(path: Path) -> Identity | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _sized(path: Path, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size
+    except OSError:
+        return False
+
+
 def _write_all(root: Path, dest: Path, entries: list[FileEntry],
-               sources: dict[str, Source], advance: Advance) -> None:
+               sources: dict[str, Source], advance: Advance) -> dict[str, Identity | None]:
+    """Stage every file (hashed as written; a bad source gives way to the next), then put
+    them all in place; each file's identity as staged."""
     staged: list[tuple[Path, Path]] = []
     try:
         for entry in entries:
             target = dest / entry.path
-            with sources[entry.path].open() as stream:
-                staged.append((stage_copy(stream, target, entry.md5, advance), target))
+            source: Source | None = sources[entry.path]
+            while source is not None:
+                try:
+                    staged.append((source.stage(target, entry.md5, advance), target))
+                    break
+                except VerificationError:
+                    if source.on_bad is None:
+                        raise
+                    source = source.on_bad(source)
     except VerificationError:
         discard(tmp for tmp, _ in staged)
         raise
@@ -415,14 +550,7 @@ def _write_all(root: Path, dest: Path, entries: list[FileEntry],
     except BaseException:
         discard(tmp for tmp, _ in staged)
         raise
-    renamed = 0
-    try:
-        pause_point(root, PausePoint.BEFORE_RENAME)
-        for tmp, target in staged:
-            commit_staged(tmp, target)
-            renamed += 1
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM) between renames: each file is whole, old or new;
-        # the staged copies not yet in place are removed.
-        discard(tmp for tmp, _ in staged[renamed:])
-        raise
+    identities = {entry.path: _identity(tmp)
+                  for entry, (tmp, _) in zip(entries, staged, strict=True)}
+    commit_all(staged, before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME))
+    return identities
