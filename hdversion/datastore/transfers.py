@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +39,45 @@ class Transfers:
     def push(self, revision: str, remote: str) -> None:
         """Upload every object a revision needs; DVC skips what the remote already has."""
         self._transfer("push", revision, remote)
+
+    def copy_to_directory(self, remote: str, md5s: Iterable[str]) -> bool:
+        """Copy objects from the cache into a remote that is a directory, as DVC's push would
+        but without its per-object questions to the remote (the caller has listed it): False,
+        copying nothing, when the remote is not a directory. An object the cache lacks is
+        skipped (the caller's listing afterwards says what is still missing). Each copy is
+        written beside its place and renamed: a kill leaves no partial object."""
+        wanted = sorted(md5s)
+        if not wanted or self.session.local_object_path(remote, wanted[0]) is None:
+            return False
+
+        def copy(md5: str) -> None:
+            source = self.session.cache_path(md5)
+            target = self.session.local_object_path(remote, md5)
+            assert target is not None
+            if not source.is_file():
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{os.getpid()}")
+            try:
+                shutil.copyfile(source, tmp)
+                os.chmod(tmp, 0o444)  # as DVC keeps its objects
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+        try:
+            # A few at a time: small objects wait on file creation more than on the disk.
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(copy, wanted))
+        except OSError as exc:
+            url = self.session.local_object_path(remote, "00")
+            raise WriteError(f"cannot write to the local remote '{remote}': "
+                             f"{exc.strerror or exc}"
+                             + (f" ({url.parent.parent.parent})" if url else ""),
+                             hint="free space or fix the permissions of that directory"
+                             ) from None
+        return True
 
     def fetch(self, revision: str, remote: str) -> None:
         """Download into the cache the objects a revision needs. DVC only warns on a missing

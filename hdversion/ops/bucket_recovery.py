@@ -41,7 +41,7 @@ from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_fo
 from hdversion.ops.restore import FileReport, RestoreResult
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
-from hdversion.util.atomic import commit_staged, discard, stage_copy
+from hdversion.util.atomic import commit_all, discard, stage_copy
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import CHUNK, md5_bytes, md5_file
 from hdversion.util.progress import SILENT, Reporter
@@ -164,16 +164,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     except BaseException:
         _remove_created(dest_resolved, files, created)
         raise
-    renamed = 0
-    try:
-        for tmp, path in staged:
-            commit_staged(tmp, path)
-            renamed += 1
-    except BaseException:
-        # Interrupted or refused between renames: each file is whole; the staged copies not
-        # yet in place are removed.
-        discard(tmp for tmp, _ in staged[renamed:])
-        raise
+    commit_all(staged)
     advance = reporter.bytes(f"verifying {len(files)} restored file(s)",
                              sum(f.size for f in files))
     for report in result.files:

@@ -19,7 +19,8 @@ def locked_operation(project: Project, name: str, wait: float = 0, **details: ob
     operation journals its own success. The hooks run once the lock is free."""
     try:
         try:
-            with repository_lock(project.root, name, timeout=wait):
+            with repository_lock(project.root, name, timeout=wait), \
+                    project.store.session.shared():
                 yield
         except HdversionError as exc:
             project.journal(name, "error", error=exc.message, exit_code=int(exc.exit_code),

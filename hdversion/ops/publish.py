@@ -58,10 +58,14 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     transfers = project.store.transfers
     # The remote's own listing first: when it holds every object at its size (an unchanged
     # backup), DVC's push, which would ask the same question more slowly, is not needed.
-    if not transfers.missing_in_remote(remote, objects):
+    lacking = transfers.missing_in_remote(remote, objects)
+    if not lacking:
         return
     try:
-        transfers.push(commit, remote)
+        # A remote that is a directory is filled straight from the cache: one copy of each
+        # missing object, no question asked per object.
+        if not transfers.copy_to_directory(remote, lacking):
+            transfers.push(commit, remote)
     except DamagedObjectError:
         # DVC reads what it believes the remote has (a directory's listing) and stops at a
         # damaged one: replace what the listing shows wrong, then push again.
