@@ -30,7 +30,8 @@ from common import (
 
 OUTPUTS = ("models/big.bin", "models/shards")
 BACKUP, UNCHANGED = "peers: backup after dvc add", "peers: unchanged backup"
-VS_RESTIC, VS_PULL = "peers: restore, empty cache / restic", "peers: restore, empty cache / dvc pull"
+VS_RESTIC = "peers: restore, empty cache / restic"
+VS_PULL = "peers: restore, empty cache / dvc pull"
 RESTIC_ROWS = (BACKUP, UNCHANGED, VS_RESTIC)
 
 
