@@ -8,24 +8,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import (
-    CACHE,
     DVC,
     KIB,
     PYTHON_PASS,
     Context,
-    Listing,
     Timing,
+    hdversion,
+    header,
+    medians,
+    sh,
+)
+from projects import (
+    CACHE,
+    Listing,
     add_tags,
     commit_all,
     expect_tree,
     forget_backups,
     forget_hashes,
-    hdversion,
-    header,
-    medians,
     new_project,
     remove,
-    sh,
     three_file_project,
     write_files,
 )

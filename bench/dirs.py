@@ -9,14 +9,16 @@ from common import (
     KIB,
     Context,
     Timing,
-    commit_all,
-    expect_tree,
     hdversion,
     header,
     medians,
+    sh,
+)
+from projects import (
+    commit_all,
+    expect_tree,
     new_project,
     remove,
-    sh,
     write_files,
 )
 

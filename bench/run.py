@@ -13,6 +13,7 @@ ratio (median of --repeat interleaved runs) and ok / OVER TARGET.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -38,8 +39,7 @@ def transfer_module() -> ModuleType | None:
     options."""
     if not (BENCH_DIR / "transfer.py").exists():
         return None
-    import transfer
-    return transfer
+    return importlib.import_module("transfer")
 
 
 def run_transfer(ctx: Context) -> None:
@@ -109,6 +109,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(results.rows, indent=2))
     failed = [row["name"] for row in results.rows if "error" in row]
     if failed:
