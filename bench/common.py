@@ -79,7 +79,7 @@ class Results:
         (for a throughput, `higher_is_better`: the target is a floor)."""
         ratio = seconds / baseline_seconds
         if target is None:
-            verdict = ""
+            verdict = "(no target)"
         elif higher_is_better:
             verdict = f"(target >= {target}) " + ("ok" if ratio >= target else "UNDER TARGET")
         else:
