@@ -74,13 +74,15 @@ class Results:
     rows: list[dict[str, object]] = field(default_factory=list)
 
     def add(self, name: str, seconds: float, baseline: str, baseline_seconds: float,
-            target: float | None, detail: str = "", higher_is_better: bool = False) -> None:
-        """A measure against its baseline; the ratio is hdversion's over the baseline's
-        (for a throughput, `higher_is_better`: the target is a floor)."""
-        ratio = seconds / baseline_seconds
+            target: float | None, detail: str = "", throughput: bool = False) -> None:
+        """A measure against its baseline: the ratio is hdversion's time over the baseline's,
+        with `target` its ceiling; or, for a `throughput` (the same bytes moved by both),
+        hdversion's throughput over the baseline's (the baseline's time over hdversion's),
+        with `target` its floor."""
+        ratio = baseline_seconds / seconds if throughput else seconds / baseline_seconds
         if target is None:
             verdict = "(no target)"
-        elif higher_is_better:
+        elif throughput:
             verdict = f"(target >= {target}) " + ("ok" if ratio >= target else "UNDER TARGET")
         else:
             verdict = f"(target <= {target}) " + ("ok" if ratio <= target else "OVER TARGET")
@@ -89,8 +91,7 @@ class Results:
               f"ratio {ratio:7.2f} {verdict}", flush=True)
         self.rows.append({"name": name, "detail": detail, "seconds": seconds,
                           "baseline": baseline, "baseline_seconds": baseline_seconds,
-                          "ratio": ratio, "target": target,
-                          "higher_is_better": higher_is_better})
+                          "ratio": ratio, "target": target, "throughput": throughput})
 
     def add_storage(self, stored: int, unique: int, detail: str) -> None:
         ratio = stored / unique

@@ -11,6 +11,7 @@ from common import (
     DVC,
     MIB,
     PYTHON_PASS,
+    CommandFailed,
     Context,
     Timing,
     hdversion,
@@ -114,9 +115,12 @@ def run(ctx: Context) -> None:
         results.add(cold, seconds["cold"], "cp + md5sum", seconds["baseline"], 2.0,
                     "outputs and cache deleted, from the local remote")
 
-    unique = sum(expected.values())
-    results.add_storage(stored_bytes(root / REMOTE), unique,
-                        f"local remote after {len(backup_tags(root))} backups")
+    backups = len(backup_tags(root))
+    if backups:
+        results.add_storage(stored_bytes(root / REMOTE), sum(expected.values()),
+                            f"local remote after {backups} backups")
+    else:
+        results.fail("storage", "no backup was made")
     remove(copy)
     list_rows(ctx, root)
 
@@ -128,6 +132,8 @@ def list_rows(ctx: Context, root: Path) -> None:
     big_list, small_list = "list --json, directory-output backups", "list --json, 3-file backups"
     with results.group(big_list, small_list, "--help"):
         tags = backup_tags(root)
+        if not tags:
+            raise CommandFailed("no backup was made to copy the tags of")
         add_tags(root, tags[-1], max(0, args.tags - len(tags)))
         big = Listing(root, max(args.tags, len(tags)))
         three = ctx.work / "rows" / "three"

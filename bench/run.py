@@ -34,9 +34,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 
 def transfer_module() -> ModuleType | None:
     """The push/pull part lives in bench/transfer.py (built separately). Its contract:
-    `run(ctx: common.Context) -> None` adds rows with `ctx.results.add(...,
-    higher_is_better=True)` for throughputs; an optional `add_arguments(parser)` adds its
-    options."""
+    `run(ctx: common.Context) -> None` adds its rows with `ctx.results.add(...,
+    throughput=True)` (seconds in, the throughput ratio out); an optional
+    `add_arguments(parser)` adds its options."""
     if not (BENCH_DIR / "transfer.py").exists():
         return None
     return importlib.import_module("transfer")
