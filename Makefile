@@ -38,9 +38,10 @@ reliability: $(STAMP) node_modules/.installed
 	$(VENV)/bin/pytest -m reliability $(PYTEST_ARGS)
 	$(PY) scripts/reliability_report.py build/reliability.jsonl
 
-# Benchmarks: ratios against baselines measured in the same run (bench/README.md).
+# Benchmarks: ratios against baselines measured in the same run, every part at issue 12's
+# sizes (bench/README.md; `bench/run.py --only PART` runs one part).
 bench: $(STAMP)
-	$(PY) bench/run.py --size-mib 1024 --tags 1000 --repeat 3
+	$(PY) bench/run.py --repeat 3 --chart bench/scale.png --json build/bench.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hdversion tests bench
