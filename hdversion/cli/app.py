@@ -5,7 +5,6 @@ rich cost several times Python's own start-up, more than listing a thousand back
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 
@@ -20,7 +19,9 @@ def _interrupt_on_sigterm(signum: int, frame: object) -> None:
 
 
 def setup() -> None:
-    """What every run needs before any command: SIGTERM handled, warnings on stderr."""
+    """What every command needs: SIGTERM handled, warnings on stderr."""
+    import logging  # here: --help and --version need none of it
+
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
@@ -29,7 +30,6 @@ def setup() -> None:
 
 
 def main() -> None:
-    setup()
     args = sys.argv[1:]
     if not args or args[0] in commands.HELP_NAMES:
         print(commands.usage())
@@ -37,6 +37,7 @@ def main() -> None:
     if args[0] == "--version":
         print(f"hdversion {__version__}")
         sys.exit(0)
+    setup()
     entry = commands.find(args[0])
     if entry is not None and entry.plain:
         from hdversion.cli.argv import run_plain
