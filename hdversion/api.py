@@ -1,37 +1,93 @@
 """The Python API: one function per command, each opening the project at `path` (default:
 the current directory), holding the repository lock where it writes, and journaling its
-outcome. The CLI calls these and renders the results; programs and notebooks can too."""
+outcome. The CLI calls these and renders the results; programs and notebooks can too.
 
-from hdversion.ops.auto import AutoResult, auto
-from hdversion.ops.backup import BackupResult, backup
-from hdversion.ops.bucket_recovery import (
-    BucketCatalog,
-    BucketRestoreResult,
-    list_bucket,
-    restore_from_bucket,
-)
-from hdversion.ops.copy import CopyReport, copy
-from hdversion.ops.export import ExportResult, export
-from hdversion.ops.import_archive import ImportResult, import_archive
-from hdversion.ops.inspect import DiffResult, ShowResult, diff, show
-from hdversion.ops.listing import list_backups
-from hdversion.ops.pins import PinResult, pin, unpin
-from hdversion.ops.prune import PruneResult, prune
-from hdversion.ops.remotes import ProbeReport, remote_add, remote_list, remote_test
-from hdversion.ops.report import BackupRow, ReportData, ReportResult, report
-from hdversion.ops.restore import FileReport, RestoreResult, restore
-from hdversion.ops.schedule import ScheduleResult, schedule
-from hdversion.ops.status import StatusResult, status
-from hdversion.ops.sync import SyncReport, sync
-from hdversion.ops.verify import VerifyResult, verify
+Each name is loaded from its operation's module on first use: `hdversion list` then imports
+the listing alone, not the backup, prune or archive code (nor what those load).
+"""
 
-__all__ = [
-    "AutoResult", "BackupResult", "BackupRow", "BucketCatalog", "BucketRestoreResult",
-    "CopyReport", "DiffResult", "ExportResult", "FileReport", "ImportResult", "PinResult",
-    "ProbeReport",
-    "PruneResult", "ReportData", "ReportResult", "RestoreResult", "ScheduleResult",
-    "ShowResult", "StatusResult", "SyncReport", "VerifyResult",
-    "auto", "backup", "copy", "diff", "export", "import_archive", "list_backups",
-    "list_bucket", "pin", "prune", "remote_add", "remote_list", "remote_test", "report",
-    "restore", "restore_from_bucket", "schedule", "show", "status", "sync", "unpin", "verify",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
+    from hdversion.ops.auto import AutoResult as AutoResult
+    from hdversion.ops.auto import auto as auto
+    from hdversion.ops.backup import BackupResult as BackupResult
+    from hdversion.ops.backup import backup as backup
+    from hdversion.ops.bucket_recovery import BucketCatalog as BucketCatalog
+    from hdversion.ops.bucket_recovery import BucketRestoreResult as BucketRestoreResult
+    from hdversion.ops.bucket_recovery import list_bucket as list_bucket
+    from hdversion.ops.bucket_recovery import restore_from_bucket as restore_from_bucket
+    from hdversion.ops.copy import CopyReport as CopyReport
+    from hdversion.ops.copy import copy as copy
+    from hdversion.ops.export import ExportResult as ExportResult
+    from hdversion.ops.export import export as export
+    from hdversion.ops.import_archive import ImportResult as ImportResult
+    from hdversion.ops.import_archive import import_archive as import_archive
+    from hdversion.ops.inspect import DiffResult as DiffResult
+    from hdversion.ops.inspect import ShowResult as ShowResult
+    from hdversion.ops.inspect import diff as diff
+    from hdversion.ops.inspect import show as show
+    from hdversion.ops.listing import list_backups as list_backups
+    from hdversion.ops.pins import PinResult as PinResult
+    from hdversion.ops.pins import pin as pin
+    from hdversion.ops.pins import unpin as unpin
+    from hdversion.ops.prune import PruneResult as PruneResult
+    from hdversion.ops.prune import prune as prune
+    from hdversion.ops.remotes import ProbeReport as ProbeReport
+    from hdversion.ops.remotes import remote_add as remote_add
+    from hdversion.ops.remotes import remote_list as remote_list
+    from hdversion.ops.remotes import remote_test as remote_test
+    from hdversion.ops.report import BackupRow as BackupRow
+    from hdversion.ops.report import ReportData as ReportData
+    from hdversion.ops.report import ReportResult as ReportResult
+    from hdversion.ops.report import report as report
+    from hdversion.ops.restore import FileReport as FileReport
+    from hdversion.ops.restore import RestoreResult as RestoreResult
+    from hdversion.ops.restore import restore as restore
+    from hdversion.ops.schedule import ScheduleResult as ScheduleResult
+    from hdversion.ops.schedule import schedule as schedule
+    from hdversion.ops.status import StatusResult as StatusResult
+    from hdversion.ops.status import status as status
+    from hdversion.ops.sync import SyncReport as SyncReport
+    from hdversion.ops.sync import sync as sync
+    from hdversion.ops.verify import VerifyResult as VerifyResult
+    from hdversion.ops.verify import verify as verify
+
+# Name -> its module under hdversion.ops (tests/test_cli_registry.py checks that this and the
+# imports above name the same things).
+_HOME = {
+    "auto": "auto", "AutoResult": "auto",
+    "backup": "backup", "BackupResult": "backup",
+    "list_bucket": "bucket_recovery", "restore_from_bucket": "bucket_recovery",
+    "BucketCatalog": "bucket_recovery", "BucketRestoreResult": "bucket_recovery",
+    "copy": "copy", "CopyReport": "copy",
+    "export": "export", "ExportResult": "export",
+    "import_archive": "import_archive", "ImportResult": "import_archive",
+    "diff": "inspect", "show": "inspect", "DiffResult": "inspect", "ShowResult": "inspect",
+    "list_backups": "listing",
+    "pin": "pins", "unpin": "pins", "PinResult": "pins",
+    "prune": "prune", "PruneResult": "prune",
+    "remote_add": "remotes", "remote_list": "remotes", "remote_test": "remotes",
+    "ProbeReport": "remotes",
+    "report": "report", "BackupRow": "report", "ReportData": "report",
+    "ReportResult": "report",
+    "restore": "restore", "RestoreResult": "restore", "FileReport": "restore",
+    "schedule": "schedule", "ScheduleResult": "schedule",
+    "status": "status", "StatusResult": "status",
+    "sync": "sync", "SyncReport": "sync",
+    "verify": "verify", "VerifyResult": "verify",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hdversion.ops.{home}"), name)
+    globals()[name] = value
+    return value

@@ -190,7 +190,7 @@ def test_help_and_version_do_not_import_dvc(tmp_path: Path) -> None:
     import sys
 
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from hdversion.cli.app import app; "
+        [sys.executable, "-c", "import sys; from hdversion.cli.typer_app import app; "
          "sys.argv=['hdversion','--help']\ntry: app()\nexcept SystemExit: pass\n"
          "print(sorted(m for m in sys.modules if m.split('.')[0] in "
          "('dvc','git','keras','sklearn','pandas')))"],

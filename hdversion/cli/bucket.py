@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render, render_bucket
+from hdversion.cli.options import option
 from hdversion.errors import UsageError
 
-REMOTE_URL = typer.Option(
+REMOTE_URL = option(
     None, "--remote-url", metavar="URL",
     help="Read the backups from this remote alone (s3://bucket/prefix, azure://container/"
     "prefix, gs://bucket/prefix or a directory): no clone, no git needed.")
-ENDPOINT_URL = typer.Option(
+ENDPOINT_URL = option(
     None, "--endpoint-url", metavar="URL",
     help="With --remote-url: the S3 or GCS endpoint (MinIO, an emulator...).")
-CREDENTIALS = typer.Option(
+CREDENTIALS = option(
     None, "--credentials", metavar="FILE",
     help="With --remote-url: credentials in config/cloud_credentials.json's format "
     "(default: the environment, as each SDK reads it).")

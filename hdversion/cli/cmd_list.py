@@ -1,14 +1,20 @@
-"""hdversion list"""
+"""hdversion list
+
+Its options are all `Opt`: `hdversion list ...` runs without typer (cli/app.py), and with
+--json without rich: listing a thousand backups must cost little more than starting Python.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
-from hdversion.cli import bucket
+from hdversion.cli import bucket, records
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote, option
+
+LAST = option(None, "--last", min=1, metavar="N", help="Only the N newest (after --kind).")
+KIND = option(None, "--kind", metavar="backup|safety",
+           help="Only regular backups, or only safety backups.")
 
 
 def list_backups(
@@ -16,10 +22,8 @@ def list_backups(
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
     offline: bool = OFFLINE,
-    last: int | None = typer.Option(None, "--last", min=1, metavar="N",
-                                    help="Only the N newest (after --kind)."),
-    kind: str | None = typer.Option(None, "--kind", metavar="backup|safety",
-                                    help="Only regular backups, or only safety backups."),
+    last: int | None = LAST,
+    kind: str | None = KIND,
     as_json: bool = JSON,
     remote_url: str | None = bucket.REMOTE_URL,
     endpoint_url: str | None = bucket.ENDPOINT_URL,
@@ -34,13 +38,13 @@ def list_backups(
     catalog, lacking, pins = api.list_backups(remote=where, offline=offline, last=last,
                                               kind=kind)
     if as_json:
-        records = [render.backup_record(b, pins.get(b.tag)) for b in catalog.backups]
+        listed = [records.backup_record(b, pins.get(b.tag)) for b in catalog.backups]
         if lacking is not None:
-            for record in records:
+            for record in listed:
                 record["remote"] = where
                 record["missing_objects"] = lacking[record["tag"]]
                 record["complete"] = lacking[record["tag"]] == 0
-        render.emit_json(records)
+        records.emit_json(listed)
     else:
         render.console.print(render.catalog_table(catalog, lacking, where, pins))
     for tag, why in catalog.invalid:

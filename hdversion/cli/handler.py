@@ -1,6 +1,9 @@
 """From an error to an exit code, in one place: every failure is an HdversionError that
 carries its code (hdversion/errors.py); this prints its message (and JSON with --json) and
-exits with that code. Commands never pick a code themselves."""
+exits with that code. Commands never pick a code themselves.
+
+It exits by SystemExit, not typer.Exit: a command run without typer (`list`, see
+cli/app.py) goes through here too, and typer lets SystemExit through unchanged."""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import typer
 
 from hdversion.errors import ExitCode, HdversionError
 from hdversion.util.redact import redact
@@ -42,8 +43,6 @@ def handled(command: F) -> F:
         as_json = bool(kwargs.get("as_json"))
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
         except _AfterOutput as done:
             _fail(done.error.message, done.error.hint, int(done.error.exit_code), False)
         except HdversionError as exc:
@@ -67,4 +66,4 @@ def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
     print(f"error: {message}", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)
-    raise typer.Exit(code)
+    raise SystemExit(code)

@@ -1,26 +1,48 @@
-"""Options shared by several commands, and how they name a remote."""
+"""Options shared by several commands, and how they name a remote.
+
+They are declared as `Opt`, without typer: the typer app turns each into a typer option
+(cli/typer_app.py), and a command whose options are all `Opt` is also read straight from
+argv without loading typer (cli/argv.py), from the same declaration."""
 
 from __future__ import annotations
 
-import typer
+from typing import Any, NamedTuple
 
 from hdversion.errors import UsageError
 from hdversion.model.storages import STORAGES
 
 _STORAGE_NAMES = "|".join(STORAGES)
 
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-CLOUD = typer.Option(False, "--cloud", help="Also use a cloud remote (see --storage).")
-STORAGE = typer.Option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
-STORAGE_LIST = typer.Option(None, "--storage",
-                            help=f"Cloud storage: {', '.join(STORAGES)}; repeat for several "
-                            "(3-2-1). Default: backup.remotes in config/config.yaml.")
-REMOTE = typer.Option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
-OFFLINE = typer.Option(False, "--offline",
-                       help="Do not fetch backup tags and pins from the git remote first.")
-WAIT = typer.Option(600.0, "--wait", min=0, metavar="SECONDS",
-                    help="Wait this long for another hdversion run in this repository to "
-                    "finish, saying so; 0 fails at once with exit 6.")
+
+class Opt(NamedTuple):
+    """An option as `typer.Option(default, name, help=..., metavar=..., min=...)` declares
+    it; its type is the parameter's annotation."""
+
+    default: Any
+    name: str
+    help: str
+    metavar: str | None = None
+    min: int | None = None
+
+
+def option(default: Any, name: str, help: str, metavar: str | None = None,
+           min: int | None = None) -> Any:
+    """An `Opt`, typed Any as typer.Option is: it stands in for the parameter's value."""
+    return Opt(default, name, help, metavar, min)
+
+
+JSON = option(False, "--json", help="Print machine-readable JSON on stdout.")
+CLOUD = option(False, "--cloud", help="Also use a cloud remote (see --storage).")
+STORAGE = option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
+STORAGE_LIST = option(None, "--storage",
+                   help=f"Cloud storage: {', '.join(STORAGES)}; repeat for several "
+                   "(3-2-1). Default: backup.remotes in config/config.yaml.")
+REMOTE = option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+OFFLINE = option(False, "--offline",
+              help="Do not fetch backup tags and pins from the git remote first.")
+WAIT = option(600.0, "--wait", min=0, metavar="SECONDS",
+           help="Wait this long for another hdversion run in this repository to "
+           "finish, saying so; 0 fails at once with exit 6.")
 
 
 def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:

@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hdversion.api import (
-    AutoResult,
-    BackupResult,
-    CopyReport,
-    FileReport,
-    PinResult,
-    ProbeReport,
-    PruneResult,
-    RestoreResult,
-    ScheduleResult,
-    SyncReport,
-    VerifyResult,
-)
+# Re-exported: every command renders JSON through `render`; `list --json` imports records alone.
+from hdversion.cli.records import backup_record as backup_record
+from hdversion.cli.records import emit_json as emit_json
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
 from hdversion.model.storages import RemoteInfo
 from hdversion.paths import QUARANTINE
 from hdversion.util.clock import now_utc
-from hdversion.util.redact import redact
+
+if TYPE_CHECKING:
+    from hdversion.api import (
+        AutoResult,
+        BackupResult,
+        CopyReport,
+        FileReport,
+        PinResult,
+        ProbeReport,
+        PruneResult,
+        RestoreResult,
+        ScheduleResult,
+        SyncReport,
+        VerifyResult,
+    )
 
 console = Console(highlight=False)
 # Bound to the real stderr: the DVC seam redirects sys.stderr while DVC runs.
 err_console = Console(file=sys.stderr, highlight=False)
-
-
-def emit_json(data: Any) -> None:
-    """One line: `>> logs/cron.jsonl` stays a valid JSON Lines file."""
-    print(redact(json.dumps(data, sort_keys=True, default=str)))
 
 
 def warn(text: str) -> None:
@@ -76,20 +74,6 @@ def key_metric(backup: Backup) -> str:
             if isinstance(value, dict) and isinstance(value.get("roc_auc"), int | float):
                 return f"{value['roc_auc']:.3f}"
     return "-"
-
-
-def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
-    """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
-    every file, keep their `files`), and its pin."""
-    manifest = backup.manifest.to_dict()
-    manifest.pop("schema")
-    manifest["version"] = backup.manifest.version
-    if backup.manifest.inline_files is not None:
-        manifest.pop("files_md5")
-        manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
-    pinned = None if pin is None else {"reason": pin.reason, "pinned_at": pin.pinned_at,
-                                       "by": pin.by}
-    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": pinned}
 
 
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hdversion.errors import ConfigurationError, UsageError
-from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Duration, Policy
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
+
+if TYPE_CHECKING:
+    from hdversion.model.retention import Policy
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,6 @@ class Settings:
         )
 
 
-_COUNTS = {"keep_last": "last", "keep_best": "best",
-           **{f"keep_{name}": name for name in BUCKETS}}
 _DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}
 
 
@@ -95,17 +96,22 @@ def _retention(section: object) -> Policy | None:
     ignored: `keep_dialy: 7` would otherwise keep far less than the user meant."""
     if section is None:
         return None
+    # Imported only for a `retention:` section: `list` and most runs need no policy.
+    from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Duration, Policy
+
+    counts = {"keep_last": "last", "keep_best": "best",
+              **{f"keep_{name}": name for name in BUCKETS}}
     where = f"{CONFIG_PATH}: retention"
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (e.g. keep_daily: 7)")
-    known = [*_COUNTS, *_DURATIONS, "metric"]
+    known = [*counts, *_DURATIONS, "metric"]
     unknown = sorted(str(key) for key in section if key not in known)
     if unknown:
         raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
                                  hint=f"the keys are: {', '.join(known)}")
     fields: dict[str, object] = {"safety_within": DEFAULT_SAFETY_WITHIN}
     try:
-        for key, name in _COUNTS.items():
+        for key, name in counts.items():
             if key in section:
                 value = section[key]
                 if not isinstance(value, int) or isinstance(value, bool):

@@ -1,21 +1,35 @@
 """The seam to DVC: the only package that imports dvc. Split by job: opening DVC with its
 in-memory config (session), the workspace (outputs, commit, metrics/params), transfers
 (push, fetch, remote listing, verified upload), garbage collection (collect) and
-explaining errors (explain)."""
+explaining errors (explain).
+
+This face imports none of them: a command that only reads backup tags (`list`) checks that
+DVC is set up here, and needs nothing more."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.collect import CACHE, Collector, ObjectDigest, StoredObject, StoreInfo
-from hdversion.datastore.session import DvcSession
-from hdversion.datastore.transfers import Transfers
-from hdversion.datastore.workspace import Output, Snapshot, TrackedFile, TrackedOutput, Workspace
+from hdversion.errors import NotARepositoryError
 
-__all__ = ["CACHE", "DataStore", "ObjectDigest", "Output", "Snapshot", "StoreInfo", "StoredObject",
-           "TrackedFile", "TrackedOutput"]
+if TYPE_CHECKING:
+    from hdversion.config.credentials import CloudCredentials
+    from hdversion.datastore.collect import Collector
+    from hdversion.datastore.session import DvcSession
+    from hdversion.datastore.transfers import Transfers
+    from hdversion.datastore.workspace import Workspace
+
+__all__ = ["DataStore", "check_repository"]
+
+
+def check_repository(root: Path) -> None:
+    """NotARepositoryError unless DVC is set up in `root`."""
+    if not (root / ".dvc").is_dir():
+        raise NotARepositoryError(
+            f"not a DVC repository: {root}", hint="run `dvc init` in the project first"
+        )
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,11 @@ class DataStore:
     @classmethod
     def open(cls, root: Path, local_remote: str,
              credentials: CloudCredentials | None = None) -> DataStore:
+        from hdversion.datastore.collect import Collector
+        from hdversion.datastore.session import DvcSession
+        from hdversion.datastore.transfers import Transfers
+        from hdversion.datastore.workspace import Workspace
+
         session = DvcSession(root, local_remote, credentials)
         return cls(session, Workspace(session), Transfers(session), Collector(session))
 

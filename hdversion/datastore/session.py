@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hdversion.config.credentials import CloudCredentials
+from hdversion.datastore import check_repository
 from hdversion.datastore.explain import silenced_dvc
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,
     LockedError,
-    NotARepositoryError,
     WriteError,
 )
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
@@ -40,10 +40,7 @@ class DvcSession:
 
     def __init__(self, root: Path, local_remote: str,
                  credentials: CloudCredentials | None = None) -> None:
-        if not (root / ".dvc").is_dir():
-            raise NotARepositoryError(
-                f"not a DVC repository: {root}", hint="run `dvc init` in the project first"
-            )
+        check_repository(root)
         self.root = root
         self.local_remote = local_remote
         self.credentials = credentials or CloudCredentials()

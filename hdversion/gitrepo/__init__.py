@@ -1,4 +1,5 @@
-"""The seam to git: the only package that imports GitPython."""
+"""The seam to git: the only package that runs git (as a subprocess: no GitPython, whose
+import alone costs more than reading a thousand backup tags)."""
 
 from hdversion.gitrepo.repo import GitRepo, TagRecord
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdversion import __version__
-from hdversion.datastore import Snapshot
+from hdversion.datastore.workspace import Snapshot
 from hdversion.errors import (
     ConfigurationError,
     HdversionError,

@@ -12,8 +12,8 @@ from hdversion.errors import ManifestError, RemoteError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
-from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE, tombstone_target
-from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
+from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE, Pin, tombstone_target
+from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp, tag_for
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
 
@@ -55,6 +55,12 @@ def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
                            PRUNED_NAMESPACE + "*", timeout=timeout)
     apply_tombstones(project.git)
     return remote
+
+
+def read_pins(git: GitRepo) -> dict[str, Pin]:
+    """The pins by backup tag."""
+    pins = (Pin.from_ref(r.name, r.target, r.message) for r in git.refs(PIN_NAMESPACE))
+    return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
 
 
 def pruned_timestamps(git: GitRepo) -> set[str]:

@@ -8,10 +8,8 @@ from hdversion.errors import UsageError
 from hdversion.model.catalog import Catalog
 from hdversion.model.manifest import KINDS
 from hdversion.model.pins import Pin
-from hdversion.ops.catalog import catalog_with
-from hdversion.ops.pins import read_pins
+from hdversion.ops.catalog import catalog_with, read_pins
 from hdversion.ops.project import Project
-from hdversion.ops.remotes import completeness
 
 
 def list_backups(path: Path | None = None, remote: str | None = None, offline: bool = False,
@@ -30,6 +28,11 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
         catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]
     if last is not None:
         catalog.backups = catalog.backups[:last]
-    lacking = None if remote is None else completeness(project, remote, catalog.backups)
+    lacking = None
+    if remote is not None:
+        # Imported here: without a remote, `list` reads tags alone (no DVC to load).
+        from hdversion.ops.remotes import completeness
+
+        lacking = completeness(project, remote, catalog.backups)
     project.journal("list", "ok", backups=len(catalog.backups), remote=remote)
     return catalog, lacking, read_pins(project.git)

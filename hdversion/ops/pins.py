@@ -7,21 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdversion.errors import BackupNotFoundError, PartialError, RemoteError
-from hdversion.gitrepo import GitRepo
-from hdversion.model.pins import PIN_NAMESPACE, Pin
+from hdversion.model.pins import Pin
 from hdversion.model.timestamps import parse_timestamp, tag_for
-from hdversion.ops.catalog import catalog_with
+from hdversion.ops.catalog import catalog_with, read_pins
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
-
-
-def read_pins(git: GitRepo) -> dict[str, Pin]:
-    """The pins by backup tag."""
-    pins = (Pin.from_ref(r.name, r.target, r.message) for r in git.refs(PIN_NAMESPACE))
-    return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
 
 
 @dataclass(frozen=True)

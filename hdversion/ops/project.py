@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from hdversion.config.credentials import CloudCredentials
 from hdversion.config.settings import Settings
-from hdversion.datastore import DataStore
+from hdversion.datastore import DataStore, check_repository
 from hdversion.gitrepo import GitRepo
 from hdversion.paths import CREDENTIALS_PATH, LOCAL_REMOTE_DIR
 from hdversion.util import journal
@@ -22,8 +23,8 @@ log = logging.getLogger("hdversion")
 class Project:
     root: Path
     git: GitRepo
-    store: DataStore
     settings: Settings
+    credentials: CloudCredentials
     started: float = field(default_factory=time.monotonic)  # for each journal line's duration
     # Journal entries of outcomes that hooks hear of, run once the repository lock is free.
     outcomes: list[dict[str, Any]] = field(default_factory=list)
@@ -38,9 +39,14 @@ class Project:
             is_tracked=has_file and git.is_tracked(CREDENTIALS_PATH),
             is_ignored=not has_file or git.is_ignored(CREDENTIALS_PATH),
         )
-        store = DataStore.open(git.root, settings.local_remote, credentials)
+        check_repository(git.root)
         git.ensure_ignored([Path(settings.journal).parent.as_posix(), LOCAL_REMOTE_DIR])
-        return cls(root=git.root, git=git, store=store, settings=settings)
+        return cls(root=git.root, git=git, settings=settings, credentials=credentials)
+
+    @cached_property
+    def store(self) -> DataStore:
+        """DVC's side of the project, opened on first use: `list` reads tags alone."""
+        return DataStore.open(self.root, self.settings.local_remote, self.credentials)
 
     def journal(self, operation: str, result: str, **details: object) -> None:
         """One line in the journal. A journal that cannot be written (a full disk) is a

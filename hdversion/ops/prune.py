@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from hdversion.datastore import CACHE, StoredObject, StoreInfo
+from hdversion.datastore.collect import CACHE, StoredObject, StoreInfo
 from hdversion.errors import (
     DataStoreError,
     ManifestError,
@@ -44,10 +44,10 @@ from hdversion.ops.catalog import (
     files_of_many,
     pruned_timestamps,
     read_catalog,
+    read_pins,
     tombstones,
 )
 from hdversion.ops.operation import locked_operation
-from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.ops.remote_manifests import delete_manifests

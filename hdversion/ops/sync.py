@@ -10,9 +10,14 @@ from pathlib import Path
 from hdversion.datastore.bucket import bucket_of_remote
 from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
 from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.catalog import apply_tombstones, files_of, files_of_many, read_catalog
+from hdversion.ops.catalog import (
+    apply_tombstones,
+    files_of,
+    files_of_many,
+    read_catalog,
+    read_pins,
+)
 from hdversion.ops.operation import locked_operation
-from hdversion.ops.pins import read_pins
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,

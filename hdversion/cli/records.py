@@ -1,0 +1,30 @@
+"""JSON for machines: one line on stdout, and a backup as `list --json` shows it. No rich
+here: `list --json` of a thousand backups loads nothing to draw tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hdversion.model.catalog import Backup
+from hdversion.model.pins import Pin
+from hdversion.util.redact import redact
+
+
+def emit_json(data: Any) -> None:
+    """One line: `>> logs/cron.jsonl` stays a valid JSON Lines file."""
+    print(redact(json.dumps(data, sort_keys=True, default=str)))
+
+
+def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
+    """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
+    every file, keep their `files`), and its pin."""
+    manifest = backup.manifest.to_dict()
+    manifest.pop("schema")
+    manifest["version"] = backup.manifest.version
+    if backup.manifest.inline_files is not None:
+        manifest.pop("files_md5")
+        manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
+    pinned = None if pin is None else {"reason": pin.reason, "pinned_at": pin.pinned_at,
+                                       "by": pin.by}
+    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": pinned}

@@ -1,0 +1,178 @@
+"""The command line without typer: the top-level help, --version and the plain forms of
+`list` are answered from the command table and the `Opt` declarations, loading neither typer
+(nor pydantic, which typer loads), nor rich for JSON, nor DVC or GitPython; and they say
+exactly what the typer app says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from hdversion import api
+from hdversion.cli import commands
+from hdversion.cli.argv import parse
+from hdversion.cli.typer_app import app, typer_signature
+from tests.conftest import REPO_ROOT, Project
+
+NEVER = ("typer", "pydantic", "dvc", "git", "rich")
+# The last commit whose `list --json` is "today's" output for the byte comparison.
+BEFORE = "57bbd20af00e29f4dc985ea32b48cb7ad48954df"
+
+
+def run_main(cwd: Path, *args: str, typer_app: bool = False) -> tuple[int, str, str, list[str]]:
+    """Exit code, stdout, stderr, and the heavy packages loaded, of `hdversion ARGS` run by
+    main() (or straight by the typer app)."""
+    entry = ("from hdversion.cli.app import setup\nsetup()\n"
+             "from hdversion.cli.typer_app import app as main" if typer_app
+             else "from hdversion.cli.app import main")
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('MODULES', sorted({m.split('.')[0] for m in sys.modules"
+        f" if m.split('.')[0] in {NEVER!r}}}), file=sys.stderr))\n"
+        f"sys.argv = ['hdversion', *{list(args)!r}]\n"
+        f"{entry}\nmain()\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                            text=True, timeout=120)
+    stderr, _, modules = result.stderr.rpartition("MODULES ")
+    return result.returncode, result.stdout, stderr, json.loads(modules.replace("'", '"'))
+
+
+def test_the_top_level_help_lists_what_the_typer_app_has() -> None:
+    root: Any = typer.main.get_command(app)
+    assert list(root.commands) == [c.name for c in commands.COMMANDS]
+    for entry in commands.COMMANDS:
+        built = root.commands[entry.name]
+        assert (built.short_help or built.help) == entry.help, entry.name
+        assert list(getattr(built, "commands", {})) == [s.name for s in entry.subcommands]
+        for sub in entry.subcommands:
+            assert built.commands[sub.name].short_help == sub.help
+    ctx = root.make_context("hdversion", ["--help"], resilient_parsing=True)
+    options = {name: param.help for param in root.get_params(ctx) for name in param.opts}
+    assert options == {"--version": commands.VERSION_HELP,
+                       **dict.fromkeys(commands.HELP_NAMES, commands.HELP_HELP)}
+    usage = commands.usage()
+    for entry in commands.COMMANDS:
+        assert any(line.split(None, 1) == [entry.name, entry.help]
+                   for line in usage.splitlines()), entry.name
+    for name in ("--version", *commands.HELP_NAMES):
+        assert name in usage
+
+
+@pytest.mark.parametrize("args, code", [(("--help",), 0), (("-h",), 0), ((), 2),
+                                        (("--version",), 0)])
+def test_help_and_version_load_no_typer(tmp_path: Path, args: tuple[str, ...],
+                                        code: int) -> None:
+    returncode, stdout, _, loaded = run_main(tmp_path, *args)
+    assert returncode == code and loaded == []
+    from hdversion import __version__
+
+    expected = f"hdversion {__version__}" if args == ("--version",) else commands.usage()
+    assert stdout == expected + "\n"
+
+
+LIST = commands.find("list")
+assert LIST is not None
+
+
+def typer_kwargs(args: list[str]) -> dict[str, Any] | None:
+    """What typer calls `list` with, or None when it refuses the arguments."""
+    seen: list[dict[str, Any]] = []
+
+    def record(**kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    record.__signature__ = typer_signature(commands.function_of(LIST))  # type: ignore[attr-defined]
+    single = typer.Typer(add_completion=False)
+    single.command()(record)
+    try:
+        typer.main.get_command(single).main(args, standalone_mode=False)
+    except Exception:  # a usage error, or typer.Exit
+        return None
+    return seen[0] if seen else None
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--json"], ["--json", "--json"], ["--offline"], ["--last", "3"], ["--last=3"],
+    ["--last", "1", "--last", "7"], ["--kind", "safety"], ["--kind=backup", "--json"],
+    ["--kind", "anything"], ["--storage", "s3", "--cloud"], ["--remote", "mine"],
+    ["--remote-url", "s3://b/p", "--endpoint-url", "http://x", "--credentials", "c.json"],
+    ["--kind", "a=b"],
+])
+def test_plain_arguments_are_read_as_typer_reads_them(args: list[str]) -> None:
+    assert parse(commands.function_of(LIST), args) == typer_kwargs(args) is not None
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["-h"], ["--last", "0"], ["--last", "x"], ["--last", "-1"], ["--last", "01"],
+    ["--last"], ["--json=1"], ["--bogus"], ["--"], ["extra"], ["--kind", "--json"],
+    ["--kind", ""], ["--jso"],
+])
+def test_anything_else_is_left_to_typer(args: list[str]) -> None:
+    assert parse(commands.function_of(LIST), args) is None
+
+
+def test_the_api_loads_each_name_from_its_operation() -> None:
+    typed = set()
+    for line in (REPO_ROOT / "hdversion" / "api.py").read_text().splitlines():
+        if line.startswith("    from hdversion.ops."):
+            typed.add(line.split(" as ")[-1])
+    assert typed == set(api.__all__)
+    for name in api.__all__:
+        assert getattr(api, name).__module__.startswith("hdversion.ops.")
+
+
+def test_list_reads_tags_without_typer_dvc_or_gitpython(project: Project,
+                                                       tmp_path: Path) -> None:
+    """Backups, a safety backup, a pin, broken tags and an origin to fetch from: each plain
+    form of `list` loads none of the heavy packages (rich only for the table), prints what
+    the typer app prints, and `list --json` prints today's bytes."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    made = json.loads(project.cli("backup", "--json", "-m", "seed = 1", check=True).stdout)
+    message = json.loads(project.git("tag", "-l", "--format=%(contents)", made["tag"]))
+    message.update(timestamp="20200101_000000", kind="safety", message="before a restore")
+    project.git("tag", "-a", "-m", json.dumps(message), "backup/20200101_000000",
+                made["commit"])
+    project.cli("pin", made["timestamp"], "-m", "in production", check=True)
+    plain_forms = (["list", "--json"], ["list"],
+                   ["list", "--offline", "--kind", "backup", "--last", "1", "--json"])
+    for args in plain_forms:
+        code, _, err, loaded = run_main(project.root, *args)
+        assert code == 0 and "warning" not in err, err
+        assert loaded == ([] if "--json" in args else ["rich"]), args
+    records = json.loads(run_main(project.root, "list", "--json")[1])
+    assert [(r["kind"], r["message"]) for r in records] == [
+        ("backup", "seed = 1"), ("safety", "before a restore")]
+    assert records[0]["pinned"]["reason"] == "in production"
+
+    project.git("tag", "backup/not-a-time")
+    project.git("tag", "-a", "-m", "{broken", "backup/20190101_000000")
+    for args in plain_forms:
+        plain = run_main(project.root, *args)
+        typed = run_main(project.root, *args, typer_app=True)
+        if "--json" not in args:  # the table's ages move on between the runs
+            plain, typed = plain[::2], typed[::2]
+        assert plain[:3] == typed[:3], args
+
+    old = tmp_path / "old"
+    archive = subprocess.run(["git", "archive", BEFORE, "hdversion"], cwd=REPO_ROOT,
+                             capture_output=True)
+    if archive.returncode != 0:
+        pytest.skip(f"commit {BEFORE[:7]} is not in this clone: nothing to compare with")
+    old.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    today = subprocess.run([sys.executable, "-m", "hdversion", "list", "--json"],
+                           cwd=project.root, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(old)})
+    now = subprocess.run([sys.executable, "-m", "hdversion", "list", "--json"],
+                         cwd=project.root, capture_output=True)
+    assert today.returncode == now.returncode == 0
+    assert now.stdout == today.stdout and now.stderr == today.stderr
