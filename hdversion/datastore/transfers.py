@@ -71,12 +71,13 @@ class Transfers:
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(copy, wanted))
         except OSError as exc:
-            url = self.session.local_object_path(remote, "00")
-            raise WriteError(f"cannot write to the local remote '{remote}': "
-                             f"{exc.strerror or exc}"
-                             + (f" ({url.parent.parent.parent})" if url else ""),
-                             hint="free space or fix the permissions of that directory"
-                             ) from None
+            top = self.session.local_object_path(remote, "00")
+            where = f" at {top.parent.parent.parent}" if top else ""
+            raise WriteError(f"cannot write to the local remote '{remote}'{where}: "
+                             f"{exc.strerror or exc}",
+                             hint="is the disk full? free space there or fix its permissions, "
+                             f"or move the remote (dvc remote modify {remote} url "
+                             "/other/disk)") from None
         return True
 
     def fetch(self, revision: str, remote: str) -> None:
