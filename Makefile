@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export KERAS_BACKEND := jax
 export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
+# hdversion is installed editable: with this set (some CI images set it) no .pyc is ever
+# written, and every one of the test suite's CLI calls compiles the package again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test reliability bench lint constraints clean-demo
 
