@@ -34,6 +34,10 @@ from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+# Concurrent transfers to a bucket or container when its remote sets no `jobs`: boto3's
+# TransferManager runs 10, the AWS CLI 10; latency, not CPU, is what they wait on.
+OBJECT_STORE_JOBS = 16
+
 
 class DvcSession:
     """The repository as DVC sees it, opened afresh for each operation."""
@@ -65,11 +69,7 @@ class DvcSession:
             logging.getLogger(name).setLevel(logging.ERROR)
 
         try:
-            if self._overrides is None:
-                probe = Repo(str(self.root))
-                self._overrides = self._remote_overrides(probe.config)
-                probe.close()
-            overrides = self._overrides
+            overrides = self._remote_config()
             repo = Repo(str(self.root), config={"remote": overrides} if overrides else None)
         except DvcException as exc:
             raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
@@ -94,6 +94,28 @@ class DvcSession:
                              ) from None
         finally:
             repo.close()
+
+    def _remote_config(self) -> dict[str, dict[str, Any]]:
+        if self._overrides is None:
+            os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+            from dvc.exceptions import DvcException
+            from dvc.repo import Repo
+
+            try:
+                probe = Repo(str(self.root))
+            except DvcException as exc:
+                raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
+            try:
+                self._overrides = self._remote_overrides(probe.config)
+            finally:
+                probe.close()
+        return self._overrides
+
+    def is_object_store(self, remote: str) -> bool:
+        """Whether a remote is a cloud bucket or container (not a directory); False for a
+        remote DVC does not know."""
+        conf = self._remote_config().get(remote)
+        return conf is not None and scheme_of(str(conf["url"])) != LOCAL_SCHEME
 
     def _remote_overrides(self, config: Any) -> dict[str, dict[str, Any]]:
         """Every remote in full, as the workspace's config has it: with `revs=[...]` DVC reads
@@ -126,6 +148,10 @@ class DvcSession:
                 conf.setdefault(key, value)
             # DVC then re-hashes every download and drops a corrupt object.
             conf["verify"] = True
+            if scheme_of(conf["url"]) != LOCAL_SCHEME:
+                # Requests in flight at once: DVC's default (4 per CPU) leaves a bucket's
+                # bandwidth idle on a small machine; `-o jobs=N` on the remote wins.
+                conf.setdefault("jobs", OBJECT_STORE_JOBS)
         return overrides
 
     # -- the cache -----------------------------------------------------------------------
