@@ -55,6 +55,7 @@ class DvcSession:
         # add_remote changes it).
         self._overrides: dict[str, dict[str, Any]] | None = None
         self._cache_root: Path | None = None
+        self._remote_odbs: dict[str, Any] = {}
 
     @contextmanager
     def open(self) -> Iterator[Repo]:
@@ -154,6 +155,21 @@ class DvcSession:
                 conf.setdefault("jobs", OBJECT_STORE_JOBS)
         return overrides
 
+    def remote_odb(self, repo: Repo, name: str) -> Any:
+        """DVC's object database of a remote. A bucket's is made once per session: DVC makes
+        a new SDK client for every Repo (0.25-0.5 s each on S3), and an operation opens
+        several. Each use starts with the client's listing cache emptied, as a new client
+        would: what a remote holds is never taken from an earlier listing."""
+        odb = self._remote_odbs.get(name)
+        if odb is None:
+            odb = repo.cloud.get_remote_odb(name)
+            if not self.is_object_store(name):
+                return odb
+            self._remote_odbs[name] = odb
+        else:
+            odb.fs.fs.invalidate_cache()
+        return odb
+
     # -- the cache -----------------------------------------------------------------------
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object: `dvc cache dir` may put the cache anywhere."""
@@ -205,6 +221,7 @@ class DvcSession:
         with self.open() as repo, repo.config.edit("repo") as conf:
             conf["remote"][name] = {"url": url, "verify": "true", **options}
         self._overrides = None
+        self._remote_odbs.clear()
 
 
 _PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")

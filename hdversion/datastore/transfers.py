@@ -29,6 +29,12 @@ from hdversion.util.pausepoints import PausePoint, pause_point
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
+# S3 uploads (see _put): the part size of large files (boto3's is 8 MiB), how many large
+# files go at once and how many parts of each.
+S3_PART = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+LARGE_AT_ONCE = 2
+PARTS_AT_ONCE = 8
 
 
 class Transfers:
@@ -108,22 +114,20 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             cache = Path(repo.cache.local.path)
             try:
                 listed = _listed_objects(odb, sorted({md5[:2] for md5 in objects}))
                 # What the cache lacks is left to the caller's check of the remote.
                 absent = [md5 for md5 in objects if md5 not in listed
                           and _cached(cache, md5).is_file()]
-                # Largest first, so that a big file's parts overlap the small files. A
-                # directory's listing goes last, as DVC orders it: DVC takes a listing in a
-                # remote to mean that the directory's files are there.
-                absent.sort(key=lambda md5: -objects[md5])
+                # A directory's listing goes last, as DVC orders it: DVC takes a listing in
+                # a remote to mean that the directory's files are there.
                 for wave in ([m for m in absent if not m.endswith(".dir")],
                              [m for m in absent if m.endswith(".dir")]):
                     if wave:
-                        odb.fs.put([str(_cached(cache, md5)) for md5 in wave],
-                                   [odb.oid_to_path(md5) for md5 in wave])
+                        _put(odb, [(_cached(cache, md5), odb.oid_to_path(md5), objects[md5])
+                                   for md5 in wave])
             except Exception as exc:  # DVC and the cloud SDKs raise anything
                 raise RemoteError(f"push to remote '{remote}' failed: "
                                   + explain(repo, remote, exc)) from None
@@ -132,7 +136,7 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             cache = Path(repo.cache.local.path)
             wanted = sorted((md5 for md5 in objects if not _cached(cache, md5).is_file()),
                             key=lambda md5: -objects[md5])
@@ -179,7 +183,7 @@ class Transfers:
             url = str(repo.config["remote"][remote]["url"])
             if scheme_of(url) == LOCAL_SCHEME:
                 return
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             bucket = urlsplit(url).netloc
             try:
                 # A listing, not `exists`: the SDKs answer "no" to `exists` also for refused
@@ -201,7 +205,7 @@ class Transfers:
         uploaded: set[str] = set()
         with self.session.open() as repo:
             check_remote(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             for md5 in sorted(md5s):
                 if uploaded:
                     pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
@@ -229,7 +233,7 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             try:
                 listed = _listed_objects(odb, prefixes)
             except Exception as exc:  # DVC and the cloud SDKs raise anything
@@ -247,7 +251,7 @@ class Transfers:
                 check_reachable(repo, name)
             except RemoteError as exc:
                 return [("connect", False, exc.message)]
-            odb = repo.cloud.get_remote_odb(name)
+            odb = self.session.remote_odb(repo, name)
             # odb.path is <url>/files/md5; the probe goes to the remote's root.
             root = _parent(_parent(odb.path, odb.fs.sep), odb.fs.sep)
             probe = odb.fs.join(root, f"hdversion-probe-{secrets.token_hex(8)}")
@@ -298,6 +302,41 @@ def listed_entries(odb: Any, prefixes: list[str] | None
             size = entry.get("size")
             objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
     return objects
+
+
+def _put(odb: Any, files: list[tuple[Path, str, int]]) -> None:
+    """Upload files (local path, remote path, size) at once, `jobs` at a time.
+
+    On S3, the large files go in parts of S3_PART (s3fs's own 50 MiB parts cost the server
+    more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
+    PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
+    memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
+    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files."""
+    fs = odb.fs.fs
+    if odb.fs.protocol != "s3" or not fs.async_impl:
+        odb.fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
+        return
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    small = [(str(path), key) for path, key, size in files if size < 2 * S3_PART]
+    large = [(str(path), key, size) for path, key, size in files if size >= 2 * S3_PART]
+    # S3 takes at most 10,000 parts of an object.
+    part = max([S3_PART, *(-(-size // S3_MAX_PARTS) for _, _, size in large)])
+
+    async def put_all() -> None:
+        puts = []
+        if small:
+            puts.append(fs._put([p for p, _ in small], [k for _, k in small],
+                                batch_size=odb.fs.jobs))
+        if large:
+            puts.append(fs._put([p for p, _, _ in large], [k for _, k, _ in large],
+                                batch_size=LARGE_AT_ONCE, chunksize=part,
+                                max_concurrency=PARTS_AT_ONCE))
+        await asyncio.gather(*puts)
+
+    sync(fs.loop, put_all)
 
 
 def _cached(cache: Path, md5: str) -> Path:
