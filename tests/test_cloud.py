@@ -227,7 +227,8 @@ def test_fetch_of_named_objects_takes_only_whole_ones(cloud: Cloud) -> None:
     cache = cloud.project.root / ".dvc" / "cache"
     shutil.rmtree(cache)
     store = HdProject.open(cloud.project.root).store
-    store.transfers.fetch(data["tag"], cloud.name, objects)
+    # A size may be unknown (a directory's listing): the md5 alone decides then.
+    store.transfers.fetch(data["tag"], cloud.name, {**objects, whole[0]: None})
     for md5 in whole:
         path = store.cache_path(md5)
         assert md5_file(path)[0] == md5 and not path.stat().st_mode & 0o222

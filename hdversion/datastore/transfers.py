@@ -56,15 +56,17 @@ class Transfers:
         else:
             self._transfer("push", revision, remote)
 
-    def fetch(self, revision: str, remote: str, objects: Mapping[str, int] | None = None
-              ) -> None:
+    def fetch(self, revision: str, remote: str,
+              objects: Mapping[str, int | None] | None = None) -> None:
         """Download into the cache the objects a revision needs. A missing or damaged object
         is skipped (DVC only warns), so callers check the cache afterwards.
 
-        Given `objects` (md5 -> size), those the cache lacks come straight from a bucket or
-        container, all at once, each hashed as it lands and renamed into the cache only
-        when whole: what DVC's fetch with `verify` does, without rebuilding the revision's
-        index first or hashing every download one after the other at the end."""
+        Given `objects` (md5 -> size, None where unknown: a directory's `.dir` listing),
+        those the cache lacks come straight from a bucket or container, all at once, each
+        hashed as it lands and renamed into the cache only when whole: what DVC's fetch with
+        `verify` does, without rebuilding the revision's index first or hashing every
+        download one after the other at the end. Only the objects named come: a directory
+        output needs its listing named too (later pushes from this cache need it)."""
         if objects is not None and self.session.is_object_store(remote):
             self._download_absent(remote, objects)
         else:
@@ -132,14 +134,14 @@ class Transfers:
                 raise RemoteError(f"push to remote '{remote}' failed: "
                                   + explain(repo, remote, exc)) from None
 
-    def _download_absent(self, remote: str, objects: Mapping[str, int]) -> None:
+    def _download_absent(self, remote: str, objects: Mapping[str, int | None]) -> None:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
             odb = self.session.remote_odb(repo, remote)
             cache = Path(repo.cache.local.path)
             wanted = sorted((md5 for md5 in objects if not _cached(cache, md5).is_file()),
-                            key=lambda md5: -objects[md5])
+                            key=lambda md5: -(objects[md5] or 0))
 
             def download(md5: str) -> None:
                 target = _cached(cache, md5)
@@ -150,7 +152,8 @@ class Transfers:
                 try:
                     odb.fs.get_file(odb.oid_to_path(md5), str(partial))
                     digest, size = md5_file(partial)
-                    if digest != md5.removesuffix(".dir") or size != objects[md5]:
+                    expected = objects[md5]
+                    if digest != md5.removesuffix(".dir") or expected not in (None, size):
                         return  # damaged in the remote: never into the cache
                     # DVC's cache files are read-only; DVC trusts any file that is.
                     partial.chmod(0o444)
