@@ -210,6 +210,32 @@ def test_server_down_during_cloud_push_is_partial_then_sync(cloud: Cloud) -> Non
     assert [b["complete"] for b in cloud.listed()] == [True]
 
 
+def test_fetch_of_named_objects_takes_only_whole_ones(cloud: Cloud) -> None:
+    """A fetch given its objects (the bucket-to-cache path that skips DVC's index): what the
+    cache lacks arrives read-only; a damaged object, even at its right size, and a missing
+    one never reach the cache, and nothing partial is left beside them."""
+    from hdversion.ops.project import Project as HdProject
+
+    data = cloud.backup()
+    objects = {f["md5"]: f["size"] for f in dvc_files(data).values()}
+    assert len(objects) >= 3
+    flipped, lost, *whole = sorted(objects)
+    good = cloud.server.read_object(cloud.bucket, cloud.object_key(flipped))
+    cloud.server.corrupt_object(cloud.bucket, cloud.object_key(flipped),
+                                bytes([good[0] ^ 0xFF]) + good[1:])
+    cloud.server.delete_object(cloud.bucket, cloud.object_key(lost))
+    cache = cloud.project.root / ".dvc" / "cache"
+    shutil.rmtree(cache)
+    store = HdProject.open(cloud.project.root).store
+    # A size may be unknown (a directory's listing): the md5 alone decides then.
+    store.transfers.fetch(data["tag"], cloud.name, {**objects, whole[0]: None})
+    for md5 in whole:
+        path = store.cache_path(md5)
+        assert md5_file(path)[0] == md5 and not path.stat().st_mode & 0o222
+    assert not store.cache_path(flipped).exists() and not store.cache_path(lost).exists()
+    assert not [p for p in cache.rglob("*.tmp")]
+
+
 def test_corrupt_object_in_bucket_refuses_before_touching_workspace(cloud: Cloud) -> None:
     data = cloud.backup()
     md5 = dvc_files(data)[MODEL]["md5"]

@@ -194,7 +194,7 @@ def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:
     with session.open() as repo:
         check_remote(repo, remote)
         url = str(repo.config["remote"][remote]["url"])
-        odb = repo.cloud.get_remote_odb(remote)
+        odb = session.remote_odb(repo, remote)
         fs = odb.fs
         # odb.path is <url>/files/md5
         root = odb.path.rstrip(fs.sep).rsplit(fs.sep, 2)[0]

@@ -95,7 +95,7 @@ class Collector:
                                     ).read_bytes()
                         else:
                             check_remote(repo, name)
-                            odb = repo.cloud.get_remote_odb(name)
+                            odb = self.session.remote_odb(repo, name)
                             data = bytes(odb.fs.cat_file(odb.oid_to_path(md5)))
                     except Exception:  # absent or unreadable here: try the next store
                         continue
@@ -121,7 +121,7 @@ class Collector:
                 return _local_listing(Path(repo.cache.local.path))
             check_remote(repo, name)
             check_reachable(repo, name)
-            odb = repo.cloud.get_remote_odb(name)
+            odb = self.session.remote_odb(repo, name)
             url = str(repo.config["remote"][name]["url"])
             if scheme_of(url) == LOCAL_SCHEME:
                 return _local_listing(Path(odb.path))
@@ -153,7 +153,7 @@ class Collector:
             else:
                 check_remote(repo, name)
                 check_reachable(repo, name)
-                odb = repo.cloud.get_remote_odb(name)
+                odb = self.session.remote_odb(repo, name)
                 url = str(repo.config["remote"][name]["url"])
                 top = Path(odb.path) if scheme_of(url) == LOCAL_SCHEME else None
 
@@ -186,7 +186,7 @@ class Collector:
             if name == CACHE:
                 return _delete_local(self.session.root, Path(repo.cache.local.path), wanted)
             check_remote(repo, name)
-            odb = repo.cloud.get_remote_odb(name)
+            odb = self.session.remote_odb(repo, name)
             url = str(repo.config["remote"][name]["url"])
             if scheme_of(url) == LOCAL_SCHEME:
                 return _delete_local(self.session.root, Path(odb.path), wanted)

@@ -34,6 +34,10 @@ from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR,
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+# Concurrent transfers to a bucket or container when its remote sets no `jobs`: boto3's
+# TransferManager runs 10, the AWS CLI 10; latency, not CPU, is what they wait on.
+OBJECT_STORE_JOBS = 16
+
 
 class DvcSession:
     """The repository as DVC sees it, opened afresh for each operation."""
@@ -49,6 +53,7 @@ class DvcSession:
         self._overrides: dict[str, dict[str, Any]] | None = None
         self._cache_root: Path | None = None
         self._shared: _Shared | None = None
+        self._remote_odbs: dict[str, Any] = {}
 
     @contextmanager
     def open(self) -> Iterator[Repo]:
@@ -66,11 +71,7 @@ class DvcSession:
             if self._shared is not None and self._shared.repo is not None:
                 repo = self._shared.repo
             else:
-                if self._overrides is None:
-                    probe = Repo(str(self.root))
-                    self._overrides = self._remote_overrides(probe.config)
-                    probe.close()
-                overrides = self._overrides
+                overrides = self._remote_config()
                 repo = Repo(str(self.root),
                             config={"remote": overrides} if overrides else None)
                 if self._shared is not None:
@@ -119,6 +120,28 @@ class DvcSession:
             if shared.repo is not None:
                 shared.repo.close()
 
+    def _remote_config(self) -> dict[str, dict[str, Any]]:
+        if self._overrides is None:
+            os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+            from dvc.exceptions import DvcException
+            from dvc.repo import Repo
+
+            try:
+                probe = Repo(str(self.root))
+            except DvcException as exc:
+                raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
+            try:
+                self._overrides = self._remote_overrides(probe.config)
+            finally:
+                probe.close()
+        return self._overrides
+
+    def is_object_store(self, remote: str) -> bool:
+        """Whether a remote is a cloud bucket or container (not a directory); False for a
+        remote DVC does not know."""
+        conf = self._remote_config().get(remote)
+        return conf is not None and scheme_of(str(conf["url"])) != LOCAL_SCHEME
+
     def _remote_overrides(self, config: Any) -> dict[str, dict[str, Any]]:
         """Every remote in full, as the workspace's config has it: with `revs=[...]` DVC reads
         the config of that revision, which may lack remotes added since, or hold relative
@@ -150,7 +173,26 @@ class DvcSession:
                 conf.setdefault(key, value)
             # DVC then re-hashes every download and drops a corrupt object.
             conf["verify"] = True
+            if scheme_of(conf["url"]) != LOCAL_SCHEME:
+                # Requests in flight at once: DVC's default (4 per CPU) leaves a bucket's
+                # bandwidth idle on a small machine; `-o jobs=N` on the remote wins.
+                conf.setdefault("jobs", OBJECT_STORE_JOBS)
         return overrides
+
+    def remote_odb(self, repo: Repo, name: str) -> Any:
+        """DVC's object database of a remote. A bucket's is made once per session: DVC makes
+        a new SDK client for every Repo (0.25-0.5 s each on S3), and an operation opens
+        several. Each use starts with the client's listing cache emptied, as a new client
+        would: what a remote holds is never taken from an earlier listing."""
+        odb = self._remote_odbs.get(name)
+        if odb is None:
+            odb = repo.cloud.get_remote_odb(name)
+            if not self.is_object_store(name):
+                return odb
+            self._remote_odbs[name] = odb
+        else:
+            odb.fs.fs.invalidate_cache()
+        return odb
 
     # -- the cache -----------------------------------------------------------------------
     def cache_path(self, md5: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,15 +31,48 @@ from hdversion.util.pausepoints import PausePoint, pause_point
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
+# S3 uploads (see _put): the part size of large files (boto3's is 8 MiB), how many large
+# files go at once and how many parts of each.
+S3_PART = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+LARGE_AT_ONCE = 2
+PARTS_AT_ONCE = 8
 
 
 class Transfers:
     def __init__(self, session: DvcSession) -> None:
         self.session = session
 
-    def push(self, revision: str, remote: str) -> None:
-        """Upload every object a revision needs; DVC skips what the remote already has."""
-        self._transfer("push", revision, remote)
+    def push(self, revision: str, remote: str, objects: Mapping[str, int] | None = None
+             ) -> None:
+        """Upload every object a revision needs; what the remote already has is skipped.
+
+        Given `objects` (md5 -> size, everything the revision needs), a bucket or container
+        is filled by hdversion itself: one listing, then every object it lacks uploaded at
+        once. DVC's push of a revision costs more than the upload on a cloud remote: it
+        rebuilds the revision's index, asks the remote again per directory, and sends a
+        directory's files, its listing and the other files in three waves one after the
+        other, so a large file starts only when the small ones are done."""
+        if objects is not None and self.session.is_object_store(remote):
+            self._upload_absent(remote, objects)
+        else:
+            self._transfer("push", revision, remote)
+
+    def fetch(self, revision: str, remote: str,
+              objects: Mapping[str, int | None] | None = None) -> None:
+        """Download into the cache the objects a revision needs. A missing or damaged object
+        is skipped (DVC only warns), so callers check the cache afterwards.
+
+        Given `objects` (md5 -> size, None where unknown: a directory's `.dir` listing),
+        those the cache lacks come straight from a bucket or container, all at once, each
+        hashed as it lands and renamed into the cache only when whole: what DVC's fetch with
+        `verify` does, without rebuilding the revision's index first or hashing every
+        download one after the other at the end. Only the objects named come: a directory
+        output needs its listing named too (later pushes from this cache need it)."""
+        if objects is not None and self.session.is_object_store(remote):
+            self._download_absent(remote, objects)
+        else:
+            self._transfer("fetch", revision, remote)
 
     def copy_to_directory(self, remote: str, md5s: Iterable[str]) -> bool:
         """Copy objects from the cache into a remote that is a directory, as DVC's push would
@@ -80,11 +114,6 @@ class Transfers:
                              "/other/disk)") from None
         return True
 
-    def fetch(self, revision: str, remote: str) -> None:
-        """Download into the cache the objects a revision needs. DVC only warns on a missing
-        object, so callers check the cache afterwards."""
-        self._transfer("fetch", revision, remote)
-
     def _transfer(self, verb: str, revision: str, remote: str) -> None:
         with self.session.open() as repo:
             check_remote(repo, remote)
@@ -125,6 +154,71 @@ class Transfers:
                         "failed: " + explain(repo, remote, cause)
                     ) from None
 
+    def _upload_absent(self, remote: str, objects: Mapping[str, int]) -> None:
+        with self.session.open() as repo:
+            check_remote(repo, remote)
+            check_reachable(repo, remote)
+            odb = self.session.remote_odb(repo, remote)
+            cache = Path(repo.cache.local.path)
+            try:
+                listed = _listed_objects(odb, sorted({md5[:2] for md5 in objects}))
+                # What the cache lacks is left to the caller's check of the remote.
+                absent = [md5 for md5 in objects if md5 not in listed
+                          and _cached(cache, md5).is_file()]
+                # A directory's listing goes last, as DVC orders it: DVC takes a listing in
+                # a remote to mean that the directory's files are there.
+                for wave in ([m for m in absent if not m.endswith(".dir")],
+                             [m for m in absent if m.endswith(".dir")]):
+                    if wave:
+                        _put(odb, [(_cached(cache, md5), odb.oid_to_path(md5), objects[md5])
+                                   for md5 in wave])
+            except Exception as exc:  # DVC and the cloud SDKs raise anything
+                raise RemoteError(f"push to remote '{remote}' failed: "
+                                  + explain(repo, remote, exc)) from None
+
+    def _download_absent(self, remote: str, objects: Mapping[str, int | None]) -> None:
+        with self.session.open() as repo:
+            check_remote(repo, remote)
+            check_reachable(repo, remote)
+            odb = self.session.remote_odb(repo, remote)
+            cache = Path(repo.cache.local.path)
+            wanted = sorted((md5 for md5 in objects if not _cached(cache, md5).is_file()),
+                            key=lambda md5: -(objects[md5] or 0))
+
+            def download(md5: str) -> None:
+                target = _cached(cache, md5)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # Named like DVC's partial files, so that a killed run's are removed by the
+                # next (DvcSession.remove_stale_temp).
+                partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
+                try:
+                    odb.fs.get_file(odb.oid_to_path(md5), str(partial))
+                    digest, size = md5_file(partial)
+                    expected = objects[md5]
+                    if digest != md5.removesuffix(".dir") or expected not in (None, size):
+                        return  # damaged in the remote: never into the cache
+                    # DVC's cache files are read-only; DVC trusts any file that is.
+                    partial.chmod(0o444)
+                    os.replace(partial, target)
+                except FileNotFoundError:
+                    return  # missing in the remote
+                finally:
+                    partial.unlink(missing_ok=True)
+
+            # Each thread waits on its download, then hashes what landed (hashlib lets go
+            # of the GIL), so hashing overlaps the other downloads.
+            try:
+                _ = odb.fs.fs  # connects once, not in every thread
+                with ThreadPoolExecutor(max_workers=odb.fs.jobs) as pool:
+                    list(pool.map(download, wanted))
+            except Exception as exc:  # DVC and the cloud SDKs raise anything
+                written = write_error_in([exc])
+                if written is not None:
+                    raise WriteError(f"cannot write to the DVC cache while fetching from "
+                                     f"'{remote}': {written.strerror or written}") from None
+                raise RemoteError(f"fetch from remote '{remote}' failed: "
+                                  + explain(repo, remote, exc)) from None
+
     def preflight(self, remote: str) -> None:
         """Before any work: the remote is configured, its endpoint answers, the credentials
         are accepted and the bucket (container) exists; RemoteError (exit 7) otherwise."""
@@ -134,7 +228,7 @@ class Transfers:
             url = str(repo.config["remote"][remote]["url"])
             if scheme_of(url) == LOCAL_SCHEME:
                 return
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             bucket = urlsplit(url).netloc
             try:
                 # A listing, not `exists`: the SDKs answer "no" to `exists` also for refused
@@ -156,7 +250,7 @@ class Transfers:
         uploaded: set[str] = set()
         with self.session.open() as repo:
             check_remote(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             for md5 in sorted(md5s):
                 if uploaded:
                     pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
@@ -184,7 +278,7 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-            odb = repo.cloud.get_remote_odb(remote)
+            odb = self.session.remote_odb(repo, remote)
             try:
                 listed = _listed_objects(odb, prefixes)
             except Exception as exc:  # DVC and the cloud SDKs raise anything
@@ -194,8 +288,6 @@ class Transfers:
 
     def probe(self, name: str) -> list[tuple[str, bool, str]]:
         """Write, read back and delete a probe object: each step with its verdict."""
-        import secrets
-
         steps: list[tuple[str, bool, str]] = []
         payload = secrets.token_bytes(64)
         with self.session.open() as repo:
@@ -204,7 +296,7 @@ class Transfers:
                 check_reachable(repo, name)
             except RemoteError as exc:
                 return [("connect", False, exc.message)]
-            odb = repo.cloud.get_remote_odb(name)
+            odb = self.session.remote_odb(repo, name)
             # odb.path is <url>/files/md5; the probe goes to the remote's root.
             root = _parent(_parent(odb.path, odb.fs.sep), odb.fs.sep)
             probe = odb.fs.join(root, f"hdversion-probe-{secrets.token_hex(8)}")
@@ -285,6 +377,45 @@ def listed_folder(root: Path, prefixes: list[str] | None = None
                     objects[prefix + entry.name] = (info.st_size, {
                         "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects
+
+
+def _put(odb: Any, files: list[tuple[Path, str, int]]) -> None:
+    """Upload files (local path, remote path, size) at once, `jobs` at a time.
+
+    On S3, the large files go in parts of S3_PART (s3fs's own 50 MiB parts cost the server
+    more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
+    PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
+    memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
+    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files."""
+    fs = odb.fs.fs
+    if odb.fs.protocol != "s3" or not fs.async_impl:
+        odb.fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
+        return
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    small = [(str(path), key) for path, key, size in files if size < 2 * S3_PART]
+    large = [(str(path), key, size) for path, key, size in files if size >= 2 * S3_PART]
+    # S3 takes at most 10,000 parts of an object.
+    part = max([S3_PART, *(-(-size // S3_MAX_PARTS) for _, _, size in large)])
+
+    async def put_all() -> None:
+        puts = []
+        if small:
+            puts.append(fs._put([p for p, _ in small], [k for _, k in small],
+                                batch_size=odb.fs.jobs))
+        if large:
+            puts.append(fs._put([p for p, _, _ in large], [k for _, k, _ in large],
+                                batch_size=LARGE_AT_ONCE, chunksize=part,
+                                max_concurrency=PARTS_AT_ONCE))
+        await asyncio.gather(*puts)
+
+    sync(fs.loop, put_all)
+
+
+def _cached(cache: Path, md5: str) -> Path:
+    return cache / md5[:2] / md5[2:]
 
 
 def _parent(path: str, sep: str) -> str:

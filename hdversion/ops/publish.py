@@ -65,12 +65,12 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
         # A remote that is a directory is filled straight from the cache: one copy of each
         # missing object, no question asked per object.
         if not transfers.copy_to_directory(remote, lacking):
-            transfers.push(commit, remote)
+            transfers.push(commit, remote, objects)
     except DamagedObjectError:
         # DVC reads what it believes the remote has (a directory's listing) and stops at a
         # damaged one: replace what the listing shows wrong, then push again.
         transfers.upload_verified(remote, transfers.missing_in_remote(remote, objects))
-        transfers.push(commit, remote)
+        transfers.push(commit, remote, objects)
     lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
         # DVC skips what it believes the remote has; a truncated or damaged object there
