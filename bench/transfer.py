@@ -302,6 +302,21 @@ def compared(name: str, seconds: float, baseline_name: str, baseline: float
     return row
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transfer-size-mib", type=int, default=256,
+                        help="bytes pushed and pulled by the transfer part (default 256)")
+
+
+def run(ctx: Any) -> None:
+    """bench/run.py's part: each row added as a throughput against boto3's (target >= 0.8)."""
+    print(f"\n== transfer: {ctx.args.transfer_size_mib} MiB to moto's S3 server", flush=True)
+    for row in bench_transfer(ctx.scratch("transfer"), ctx.args.transfer_size_mib,
+                              ctx.args.repeat):
+        ctx.results.add(str(row["name"]), float(row["seconds"]),  # type: ignore[arg-type]
+                        str(row["baseline"]), float(row["baseline_seconds"]),  # type: ignore[arg-type]
+                        1 / TARGET, throughput=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
