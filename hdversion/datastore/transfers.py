@@ -4,6 +4,7 @@ remote holds, read from the remote's own listing."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -90,7 +91,10 @@ class Transfers:
             assert target is not None
             if not source.is_file():
                 return
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:  # a file where the remote needs a folder
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
             tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{os.getpid()}")
             try:
                 shutil.copyfile(source, tmp)
