@@ -100,7 +100,7 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
         discard(tmp for tmp, _ in staged[renamed:])
         raise
     for folder in dict.fromkeys(path.parent for _, path in staged):
-        _fsync_dir(folder)
+        _fsync_path(folder)
 
 
 def discard(staged: Iterable[Path]) -> None:
@@ -168,15 +168,8 @@ def _fsync_all(paths: Sequence[Path]) -> None:
 
 
 def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder's entries: the renames into it)."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
