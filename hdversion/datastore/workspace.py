@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from hdversion.datastore.ingest import ingest_new_files
 from hdversion.datastore.session import DvcSession
 from hdversion.errors import ChangedDuringBackupError, DataStoreError, WriteError
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -97,6 +98,7 @@ class Workspace:
         try:
             with self.session.open() as repo, repo.lock:
                 stages = list(repo.index.stages)
+                ingest_new_files(repo)
                 for stage in stages:
                     stage.save(allow_missing=True, run_cache=False)
                     # relink=False: with the default (copy) link type, relinking would

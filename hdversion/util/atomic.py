@@ -32,11 +32,11 @@ def stage_copy(
     """Write a stream beside `path` (and, with `also`, the same bytes beside that path too, in
     the same pass); return the staged file, or raise (leaving nothing) unless the bytes hash
     to `expected_md5`. Staged files are made durable by `commit_all`, all at once."""
-    tmp, stream = _open_beside(path)
+    tmp, stream = open_beside(path)
     extra: tuple[Path, BinaryIO] | None = None
     try:
         if also is not None:
-            extra = _open_beside(also)
+            extra = open_beside(also)
         digest = hashlib.md5(usedforsecurity=False)
         with stream:
             while chunk := source.read(CHUNK):
@@ -67,7 +67,7 @@ def stage_copy(
 
 
 def stage_bytes(path: Path, data: bytes) -> Path:
-    tmp, stream = _open_beside(path)
+    tmp, stream = open_beside(path)
     try:
         with stream:
             stream.write(data)
@@ -132,7 +132,7 @@ _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
     | getattr(os, "O_CLOEXEC", 0)
 
 
-def _open_beside(path: Path) -> tuple[Path, BinaryIO]:
+def open_beside(path: Path) -> tuple[Path, BinaryIO]:
     """A new temporary file beside `path`, named by pid and a counter: unique like mkstemp's,
     a third of its cost (10,000 small files are restored in one go)."""
     folder = path.parent

@@ -1,0 +1,156 @@
+"""New artifact bytes read once before DVC's commit: every file of the cached outputs that
+DVC's state database does not know is hashed on every core (DVC hashes a single file, and a
+directory's files under 2 MiB, one after another) and, where DVC would copy it into the cache,
+written there in the same read. DVC's commit then finds each hash in its state database and
+each object already in place, and only writes the pointer files' entries and `.dir` listings.
+
+The cache object is written beside its place and renamed only when its name is the md5 of the
+bytes just written, read-only as DVC keeps its objects: a kill leaves a temporary file (removed
+by the next run), never a wrong object. A hash goes into the state database only when the file
+is unchanged (size, mtime, inode) across its read; otherwise DVC hashes it again itself and the
+backup's own before/after comparison reports the change."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.atomic import open_beside
+from hdversion.util.hashing import CHUNK
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+
+HASH_NAME = "md5"  # DVC 3's; an output with DVC 2's md5-dos2unix is left to DVC
+
+
+def ingest_new_files(repo: Repo) -> int:
+    """Hash (and, where DVC copies, cache) the cached outputs' files DVC has not hashed yet;
+    the number of files read."""
+    infos = dict(_output_files(repo))
+    if not infos:
+        return 0
+    unknown = [path for path, _, hash_info in repo.state.get_many(list(infos), repo.fs, infos)
+               if hash_info is None or hash_info.name != HASH_NAME]
+    if not unknown:
+        return 0
+    odb = repo.cache.local
+    tee = _cache_copies(odb.cache_types, Path(odb.path))
+    # The biggest first: one long file then overlaps with all the small ones.
+    unknown.sort(key=lambda p: -int(infos[p].get("size") or 0))
+    workers = min(len(unknown), os.cpu_count() or 1)
+
+    def one(path: str) -> tuple[str, Any, dict[str, Any]] | None:
+        md5 = _read(path, infos[path], odb if tee else None)
+        return None if md5 is None else (path, _hash_info(md5), infos[path])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        hashed = [item for item in pool.map(one, unknown) if item is not None]
+    repo.state.save_many(hashed, repo.fs)
+    return len(unknown)
+
+
+def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, DVC's file info) of every file of the outputs DVC caches, walked the way DVC's
+    own build walks them (.dvcignore applied), so that the infos key its state database."""
+    fs = repo.fs
+    for out in repo.index.outs:
+        if not out.use_cache or out.hash_name != HASH_NAME:
+            continue
+        path = out.fs_path
+        with contextlib.suppress(FileNotFoundError):
+            info = fs.info(path)
+            if info["type"] == "file":
+                yield path, info
+                continue
+            if info["type"] != "directory":
+                continue
+            for root, _dirs, files in repo.dvcignore.walk(fs, path, detail=True):
+                for name, file_info in files.items():
+                    yield f"{root}{fs.sep}{name}", file_info
+
+
+def _read(path: str, info: dict[str, Any], odb: Any | None) -> str | None:
+    """The md5 of the file's bytes, None if it changed while read (or vanished). With `odb`,
+    the bytes also become the cache object of that md5, unless it is there already."""
+    digest = hashlib.md5(usedforsecurity=False)
+    tmp: Path | None = None
+    try:
+        with open(path, "rb") as source:
+            if not _same(os.fstat(source.fileno()), info):
+                return None
+            if odb is None:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+            else:
+                tmp, copy = open_beside(Path(odb.path) / "object")
+                with copy:
+                    while chunk := source.read(CHUNK):
+                        digest.update(chunk)
+                        copy.write(chunk)
+            if not _same(os.stat(path), info):
+                return None
+        md5 = digest.hexdigest()
+        if tmp is not None:
+            target = Path(odb.oid_to_path(md5))  # type: ignore[union-attr]
+            if target.is_file():
+                return md5
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+            tmp = None
+        return md5
+    except FileNotFoundError:
+        return None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _same(stat: os.stat_result, info: dict[str, Any]) -> bool:
+    return (stat.st_size == info.get("size") and stat.st_ino == info.get("ino")
+            and stat.st_mtime == info.get("mtime"))
+
+
+def _cache_copies(cache_types: list[str], cache_dir: Path) -> bool:
+    """Whether DVC would copy a new file into the cache: its first link type that works is
+    `copy`. A reflink (free on a copy-on-write file system) or a link is left to DVC."""
+    for link in cache_types:
+        if link == "copy":
+            return True
+        if link == "reflink" and not _reflink_works(cache_dir):
+            continue
+        return False
+    return False
+
+
+def _reflink_works(cache_dir: Path) -> bool:
+    from dvc_objects.fs.system import reflink
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    probe = cache_dir / f"{TEMP_PREFIX}{os.getpid()}-reflink"
+    clone = probe.with_name(probe.name + "-clone")
+    try:
+        probe.write_bytes(b"hdversion")
+        reflink(str(probe), str(clone))  # type: ignore[no-untyped-call]
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)
+        clone.unlink(missing_ok=True)
+
+
+def _hash_info(md5: str) -> Any:
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    return HashInfo(HASH_NAME, md5)

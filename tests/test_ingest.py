@@ -1,0 +1,72 @@
+"""New artifact bytes are read once before DVC's commit (datastore/ingest.py): hashed, teed
+into the cache where DVC would copy, and their hashes given to DVC's state database."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from dvc.repo import Repo
+
+from hdversion.datastore.ingest import _cache_copies, _read, _reflink_works, ingest_new_files
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.hashing import md5_bytes
+from tests.conftest import Project
+
+
+def _cache_object(root: Path, md5: str) -> Path:
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_new_files_are_read_once_cached_and_known_to_dvc(project: Project) -> None:
+    with Repo(str(project.root)) as repo:
+        ingest_new_files(repo)  # the copied project's files have new inodes: all unknown
+    model, study = b"retrained model bytes", b"a new study"
+    project.damage("models/keras_mlp_model.h5", model)
+    project.damage("models/optuna/study_1.pkl", study)
+    # DVC's .dvcignore keeps a file out of a directory output: it must not enter the cache.
+    (project.root / ".dvcignore").write_text("*.swp\n")
+    (project.root / "models" / "optuna" / "notes.swp").write_bytes(b"editor scratch")
+
+    with Repo(str(project.root)) as repo:
+        assert ingest_new_files(repo) == 2
+        for path, data in (("models/keras_mlp_model.h5", model),
+                           ("models/optuna/study_1.pkl", study)):
+            cached = _cache_object(project.root, md5_bytes(data))
+            assert cached.read_bytes() == data
+            assert cached.stat().st_mode & 0o777 == 0o444
+            _meta, hash_info = repo.state.get(str(project.root / path), repo.fs)
+            assert hash_info is not None and hash_info.value == md5_bytes(data)
+        assert ingest_new_files(repo) == 0  # known now: nothing is read again
+    assert not _cache_object(project.root, md5_bytes(b"editor scratch")).exists()
+    assert not list((project.root / ".dvc" / "cache").rglob(TEMP_PREFIX + "*"))
+
+    backup = json.loads(project.cli("backup", "--json", check=True).stdout)
+    recorded = {f["path"]: f["md5"] for f in backup["files"]}
+    assert recorded["models/keras_mlp_model.h5"] == md5_bytes(model)
+    assert recorded["models/optuna/study_1.pkl"] == md5_bytes(study)
+    assert "models/optuna/notes.swp" not in recorded
+
+
+def test_a_file_changed_while_read_is_left_to_dvc(project: Project) -> None:
+    path = project.root / "models" / "keras_mlp_model.h5"
+    with Repo(str(project.root)) as repo:
+        info = repo.fs.info(str(path))
+        odb = repo.cache.local
+        os.utime(path, ns=(0, 1_000_000_000))  # written again since it was listed
+        assert _read(str(path), info, odb) is None
+        assert _read(str(path), repo.fs.info(str(path)), odb) == md5_bytes(path.read_bytes())
+        path.unlink()
+        assert _read(str(path), info, odb) is None
+    assert not list((project.root / ".dvc" / "cache").rglob(TEMP_PREFIX + "*"))
+
+
+def test_links_are_left_to_dvc(tmp_path: Path) -> None:
+    assert _cache_copies(["copy"], tmp_path)
+    assert not _cache_copies(["hardlink"], tmp_path)
+    assert not _cache_copies(["symlink", "copy"], tmp_path)
+    # A reflink is free where the file system has it; elsewhere DVC falls back to a copy.
+    assert _cache_copies(["reflink", "copy"], tmp_path) is not _reflink_works(tmp_path)
+    assert not _cache_copies(["reflink"], tmp_path) or not _reflink_works(tmp_path)
+    assert not list(tmp_path.iterdir())  # the reflink probe left nothing
