@@ -41,7 +41,14 @@ from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.atomic import commit_all, discard, leftover_temp_files, stage_copy
+from hdversion.util.atomic import (
+    commit_all,
+    discard,
+    leftover_temp_files,
+    make_durable,
+    stage_all,
+    stage_copy,
+)
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -526,31 +533,57 @@ def _sized(path: Path, size: int) -> bool:
 
 def _write_all(root: Path, dest: Path, entries: list[FileEntry],
                sources: dict[str, Source], advance: Advance) -> dict[str, Identity | None]:
-    """Stage every file (hashed as written; a bad source gives way to the next), then put
-    them all in place; each file's identity as staged."""
-    staged: list[tuple[Path, Path]] = []
+    """Stage every file, hashed as written, on every core (the biggest first, so that one
+    long file overlaps with the small ones), then put them all in place; each file's identity
+    as staged. A file whose source turns out wrong is staged again afterwards, one by one,
+    from the next source (which may fetch)."""
+    by_size = sorted(entries, key=lambda e: -e.size)
+
+    def first_try(entry: FileEntry) -> Path | None:
+        source = sources[entry.path]
+        try:
+            return source.stage(dest / entry.path, entry.md5, advance)
+        except VerificationError:
+            if source.on_bad is None:
+                raise
+            return None
+
+    staged: dict[str, Path] = {}
     try:
-        for entry in entries:
-            target = dest / entry.path
-            source: Source | None = sources[entry.path]
-            while source is not None:
-                try:
-                    staged.append((source.stage(target, entry.md5, advance), target))
-                    break
-                except VerificationError:
-                    if source.on_bad is None:
-                        raise
-                    source = source.on_bad(source)
+        for entry, tmp in zip(by_size, stage_all(by_size, first_try), strict=True):
+            if tmp is not None:
+                staged[entry.path] = tmp
+        retried: list[Path] = []
+        for entry in by_size:
+            if entry.path not in staged:
+                staged[entry.path] = _stage_from_next(entry, dest / entry.path,
+                                                      sources[entry.path], advance)
+                retried.append(staged[entry.path])
+        make_durable(retried)
     except VerificationError:
-        discard(tmp for tmp, _ in staged)
+        discard(staged.values())
         raise
     except OSError as exc:
-        discard(tmp for tmp, _ in staged)
+        discard(staged.values())
         raise WriteError(f"restore failed while writing, no file was changed: {exc}") from None
     except BaseException:
-        discard(tmp for tmp, _ in staged)
+        discard(staged.values())
         raise
-    identities = {entry.path: _identity(tmp)
-                  for entry, (tmp, _) in zip(entries, staged, strict=True)}
-    commit_all(staged, before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME))
+    identities = {path: _identity(tmp) for path, tmp in staged.items()}
+    commit_all([(staged[e.path], dest / e.path) for e in entries],
+               before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True)
     return identities
+
+
+def _stage_from_next(entry: FileEntry, target: Path, bad: Source, advance: Advance) -> Path:
+    """Stage a file whose first source was wrong from the next good one; VerificationError
+    when none is left."""
+    source = bad.on_bad(bad) if bad.on_bad is not None else None
+    while source is not None:
+        try:
+            return source.stage(target, entry.md5, advance)
+        except VerificationError:
+            if source.on_bad is None:
+                raise
+            source = source.on_bad(source)
+    raise VerificationError(f"{entry.path}: no source has the right bytes")

@@ -13,13 +13,15 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from hdversion.errors import VerificationError
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import CHUNK
+
+Job = TypeVar("Job")
 
 
 def stage_copy(
@@ -81,13 +83,46 @@ def commit_staged(tmp: Path, path: Path) -> None:
     commit_all([(tmp, path)])
 
 
+def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None]) -> list[Path | None]:
+    """`stage` over every job on every core, each staged file's fsync started as soon as it
+    is written, so that the disk flushes while the next files are hashed; returns (in the
+    jobs' order) once every staged file is durable. `stage` returns None for a job it could
+    not stage (the caller retries those one by one). On any error, or an interrupt, every
+    file staged so far is removed and the error raised."""
+    workers = max(2, os.cpu_count() or 1)
+    staged: list[Path | None] = [None] * len(jobs)
+    flushes: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=16) as flusher, \
+            ThreadPoolExecutor(max_workers=workers) as stager:
+        def one(index: int) -> None:
+            tmp = stage(jobs[index])
+            staged[index] = tmp
+            if tmp is not None:
+                flushes.append(flusher.submit(_fsync_path, tmp))
+
+        tasks = [stager.submit(one, i) for i in range(len(jobs))]
+        try:
+            for task in tasks:
+                task.result()
+            for flush in list(flushes):
+                flush.result()
+        except BaseException:
+            stager.shutdown(wait=True, cancel_futures=True)
+            flusher.shutdown(wait=True, cancel_futures=True)
+            discard(tmp for tmp in staged if tmp is not None)
+            raise
+    return staged
+
+
 def commit_all(staged: Sequence[tuple[Path, Path]],
-               before_first: Callable[[], None] | None = None) -> None:
-    """Put staged files in place: all made durable first (the fsyncs run in parallel), then
-    each renamed over its target, then each folder fsynced once so that the renames last.
-    Interrupted between renames (Ctrl-C, SIGTERM), each file is whole, old or new, and the
-    staged copies not yet in place are removed."""
-    _fsync_all([tmp for tmp, _ in staged])
+               before_first: Callable[[], None] | None = None, durable: bool = False) -> None:
+    """Put staged files in place: all made durable first (the fsyncs run in parallel; not
+    again when `durable`, as `stage_all` leaves them), then each renamed over its target, then
+    each folder fsynced once so that the renames last. Interrupted between renames (Ctrl-C,
+    SIGTERM), each file is whole, old or new, and the staged copies not yet in place are
+    removed."""
+    if not durable:
+        make_durable([tmp for tmp, _ in staged])
     renamed = 0
     try:
         if before_first is not None:
@@ -157,7 +192,7 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _fsync_all(paths: Sequence[Path]) -> None:
+def make_durable(paths: Sequence[Path]) -> None:
     if len(paths) < 2:
         for path in paths:
             _fsync_path(path)

@@ -1,0 +1,44 @@
+"""util/atomic's staging on every core: results in order, nothing left behind on an error."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.atomic import commit_all, stage_all, stage_copy
+from hdversion.util.hashing import md5_bytes
+
+
+def _stager(folder: Path, fail_on: int | None = None) -> Callable[[int], Path | None]:
+    def stage(job: int) -> Path | None:
+        if job == fail_on:
+            raise OSError(28, "No space left on device")
+        if job % 5 == 4:
+            return None  # left for the caller to retry
+        data = str(job).encode() * (job + 1) * 1000
+        return stage_copy(io.BytesIO(data), folder / f"f{job}", md5_bytes(data))
+    return stage
+
+
+def test_stage_all_keeps_the_jobs_order_and_the_files_staged(tmp_path: Path) -> None:
+    jobs = list(range(20))
+    staged = stage_all(jobs, _stager(tmp_path))
+    assert [tmp is None for tmp in staged] == [job % 5 == 4 for job in jobs]
+    for job, tmp in zip(jobs, staged, strict=True):
+        if tmp is not None:
+            assert tmp.read_bytes() == str(job).encode() * (job + 1) * 1000
+    commit_all([(tmp, tmp_path / f"f{job}") for job, tmp in zip(jobs, staged, strict=True)
+                if tmp is not None], durable=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"f{job}" for job in jobs if job % 5 != 4)
+
+
+def test_an_error_in_one_job_removes_every_staged_file(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="No space"):
+        stage_all(list(range(40)), _stager(tmp_path, fail_on=17))
+    assert not list(tmp_path.glob(TEMP_PREFIX + "*"))
+    assert not list(tmp_path.iterdir())
