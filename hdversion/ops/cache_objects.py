@@ -92,7 +92,10 @@ def ensure_cached(project: Project, commit: str, entries: list[FileEntry],
         check_dir_objects(project, dir_objects or [], check)
         reporter.step(f"fetching {len(unusable)} object(s) from remote '{remote}'")
         try:
-            project.store.transfers.fetch(commit, remote)
+            # Named objects: a bucket or container is asked for only what is missing here.
+            wanted: dict[str, int | None] = {e.md5: e.size for e in unusable}
+            wanted.update(dict.fromkeys(dir_objects or []))
+            project.store.transfers.fetch(commit, remote, objects=wanted)
         except ConfigurationError as exc:  # a full disk (WriteError) stops everything
             check.unusable_remotes[remote] = exc
             continue
