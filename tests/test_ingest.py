@@ -9,10 +9,17 @@ from pathlib import Path
 
 from dvc.repo import Repo
 
-from hdversion.datastore.ingest import _cache_copies, _read, _reflink_works, ingest_new_files
+from hdversion.datastore.ingest import (
+    _cache_copies,
+    _read,
+    _reflink_works,
+    _Store,
+    ingest_new_files,
+)
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes
-from tests.conftest import Project
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, start_paused
 
 
 def _cache_object(root: Path, md5: str) -> Path:
@@ -29,18 +36,21 @@ def test_new_files_are_read_once_cached_and_known_to_dvc(project: Project) -> No
     (project.root / ".dvcignore").write_text("*.swp\n")
     (project.root / "models" / "optuna" / "notes.swp").write_bytes(b"editor scratch")
 
+    remote = project.root / "backups" / "files" / "md5"
     with Repo(str(project.root)) as repo:
-        assert ingest_new_files(repo) == 2
+        assert ingest_new_files(repo, remote) == 2
         for path, data in (("models/keras_mlp_model.h5", model),
                            ("models/optuna/study_1.pkl", study)):
-            cached = _cache_object(project.root, md5_bytes(data))
-            assert cached.read_bytes() == data
-            assert cached.stat().st_mode & 0o777 == 0o444
+            md5 = md5_bytes(data)
+            for copy in (_cache_object(project.root, md5), remote / md5[:2] / md5[2:]):
+                assert copy.read_bytes() == data
+                assert copy.stat().st_mode & 0o777 == 0o444
             _meta, hash_info = repo.state.get(str(project.root / path), repo.fs)
             assert hash_info is not None and hash_info.value == md5_bytes(data)
         assert ingest_new_files(repo) == 0  # known now: nothing is read again
     assert not _cache_object(project.root, md5_bytes(b"editor scratch")).exists()
     assert not list((project.root / ".dvc" / "cache").rglob(TEMP_PREFIX + "*"))
+    assert not list(remote.rglob(TEMP_PREFIX + "*"))
 
     backup = json.loads(project.cli("backup", "--json", check=True).stdout)
     recorded = {f["path"]: f["md5"] for f in backup["files"]}
@@ -49,11 +59,26 @@ def test_new_files_are_read_once_cached_and_known_to_dvc(project: Project) -> No
     assert "models/optuna/notes.swp" not in recorded
 
 
+def test_a_backup_tees_new_bytes_into_the_local_remote(project: Project) -> None:
+    project.cli("backup", check=True)
+    data = b"retrained once more"
+    project.damage("models/keras_mlp_model.h5", data)
+    md5 = md5_bytes(data)
+    in_remote = project.root / "backups" / "files" / "md5" / md5[:2] / md5[2:]
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_COMMIT, "backup")
+    try:
+        assert in_remote.read_bytes() == data  # there before the push
+    finally:
+        pause_marker(project.root).unlink()
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+
 def test_a_file_changed_while_read_is_left_to_dvc(project: Project) -> None:
     path = project.root / "models" / "keras_mlp_model.h5"
     with Repo(str(project.root)) as repo:
         info = repo.fs.info(str(path))
-        odb = repo.cache.local
+        odb = [_Store(Path(repo.cache.local.path))]
         os.utime(path, ns=(0, 1_000_000_000))  # written again since it was listed
         assert _read(str(path), info, odb) is None
         assert _read(str(path), repo.fs.info(str(path)), odb) == md5_bytes(path.read_bytes())
@@ -70,3 +95,14 @@ def test_links_are_left_to_dvc(tmp_path: Path) -> None:
     assert _cache_copies(["reflink", "copy"], tmp_path) is not _reflink_works(tmp_path)
     assert not _cache_copies(["reflink"], tmp_path) or not _reflink_works(tmp_path)
     assert not list(tmp_path.iterdir())  # the reflink probe left nothing
+
+
+def test_a_local_remote_that_cannot_be_written_is_left_to_the_push(project: Project) -> None:
+    project.damage("models/keras_mlp_model.h5", b"retrained")
+    (project.root / "backups").write_text("a file where the remote's folder should be")
+    with Repo(str(project.root)) as repo:
+        assert ingest_new_files(repo, project.root / "backups" / "files" / "md5") > 0
+    assert _cache_object(project.root, md5_bytes(b"retrained")).read_bytes() == b"retrained"
+    result = project.cli("backup")
+    assert result.returncode != 0
+    assert "cannot write to the local remote" in result.stderr

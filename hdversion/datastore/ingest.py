@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import open_beside
@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 HASH_NAME = "md5"  # DVC 3's; an output with DVC 2's md5-dos2unix is left to DVC
 
 
-def ingest_new_files(repo: Repo) -> int:
+def ingest_new_files(repo: Repo, remote_objects: Path | None = None) -> int:
     """Hash (and, where DVC copies, cache) the cached outputs' files DVC has not hashed yet;
-    the number of files read."""
+    the number of files read. `remote_objects`, the object folder of a local remote that is a
+    directory, receives a copy of each in the same read (best effort: at the first error
+    there, the backup's push fills it instead, and reports what fails)."""
     infos = dict(_output_files(repo))
     if not infos:
         return 0
@@ -41,19 +43,60 @@ def ingest_new_files(repo: Repo) -> int:
     if not unknown:
         return 0
     odb = repo.cache.local
-    tee = _cache_copies(odb.cache_types, Path(odb.path))
+    stores = [_Store(Path(odb.path))] if _cache_copies(odb.cache_types, Path(odb.path)) else []
+    if stores and remote_objects is not None:
+        stores.append(_Store(remote_objects, best_effort=True))
     # The biggest first: one long file then overlaps with all the small ones.
     unknown.sort(key=lambda p: -int(infos[p].get("size") or 0))
     workers = min(len(unknown), os.cpu_count() or 1)
 
     def one(path: str) -> tuple[str, Any, dict[str, Any]] | None:
-        md5 = _read(path, infos[path], odb if tee else None)
+        md5 = _read(path, infos[path], stores)
         return None if md5 is None else (path, _hash_info(md5), infos[path])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         hashed = [item for item in pool.map(one, unknown) if item is not None]
     repo.state.save_many(hashed, repo.fs)
     return len(unknown)
+
+
+class _Store:
+    """A content-addressed object folder (DVC 3's layout) that new objects are teed into."""
+
+    def __init__(self, root: Path, best_effort: bool = False) -> None:
+        self.root, self.best_effort, self.usable = root, best_effort, True
+        self._folders: set[str] = set()
+
+    def open(self) -> tuple[Path, BinaryIO] | None:
+        if not self.usable:
+            return None
+        try:
+            return open_beside(self.root / "object")
+        except OSError:
+            self.give_up()
+            return None
+
+    def put(self, tmp: Path, md5: str) -> None:
+        """Name the written copy by its md5, unless that object is there already."""
+        folder = self.root / md5[:2]
+        target = folder / md5[2:]
+        try:
+            if target.is_file():
+                return
+            if md5[:2] not in self._folders:
+                folder.mkdir(exist_ok=True)
+                self._folders.add(md5[:2])
+            os.chmod(tmp, 0o444)  # as DVC keeps its objects
+            os.replace(tmp, target)
+        except OSError:
+            self.give_up()
+
+    def give_up(self) -> None:
+        """Called while an OSError is handled: re-raised for the cache (the backup cannot go
+        on without it), swallowed for a best-effort store, which is then left alone."""
+        if not self.best_effort:
+            raise  # the OSError being handled
+        self.usable = False
 
 
 def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -76,41 +119,53 @@ def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
                     yield f"{root}{fs.sep}{name}", file_info
 
 
-def _read(path: str, info: dict[str, Any], odb: Any | None) -> str | None:
-    """The md5 of the file's bytes, None if it changed while read (or vanished). With `odb`,
-    the bytes also become the cache object of that md5, unless it is there already."""
+def _read(path: str, info: dict[str, Any], stores: list[_Store]) -> str | None:
+    """The md5 of the file's bytes, None if it changed while read (or vanished). The bytes
+    also become the object of that md5 in each store, unless it is there already."""
     digest = hashlib.md5(usedforsecurity=False)
-    tmp: Path | None = None
+    copies: list[tuple[_Store, Path, BinaryIO]] = []
     try:
         with open(path, "rb") as source:
             if not _same(os.fstat(source.fileno()), info):
                 return None
-            if odb is None:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-            else:
-                tmp, copy = open_beside(Path(odb.path) / "object")
-                with copy:
-                    while chunk := source.read(CHUNK):
-                        digest.update(chunk)
-                        copy.write(chunk)
-            if not _same(os.stat(path), info):
+            for store in stores:
+                if (opened := store.open()) is not None:
+                    copies.append((store, *opened))
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                for store, tmp, stream in list(copies):
+                    try:
+                        stream.write(chunk)
+                    except OSError:
+                        store.give_up()
+                        copies.remove((store, tmp, stream))
+                        _close_and_remove(tmp, stream)
+            # The descriptor's own stat: a write to this file while it was read changes it.
+            if not _same(os.fstat(source.fileno()), info):
                 return None
         md5 = digest.hexdigest()
-        if tmp is not None:
-            target = Path(odb.oid_to_path(md5))  # type: ignore[union-attr]
-            if target.is_file():
-                return md5
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-            tmp = None
+        while copies:
+            store, tmp, stream = copies.pop()
+            try:
+                stream.close()
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                store.give_up()
+                continue
+            store.put(tmp, md5)
+            tmp.unlink(missing_ok=True)  # there already, or the rename failed
         return md5
     except FileNotFoundError:
         return None
     finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        for _store, tmp, stream in copies:
+            _close_and_remove(tmp, stream)
+
+
+def _close_and_remove(tmp: Path, stream: BinaryIO) -> None:
+    with contextlib.suppress(OSError):
+        stream.close()
+    tmp.unlink(missing_ok=True)
 
 
 def _same(stat: os.stat_result, info: dict[str, Any]) -> bool:

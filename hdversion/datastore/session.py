@@ -205,13 +205,19 @@ class DvcSession:
     def local_object_path(self, remote: str, md5: str) -> Path | None:
         """Where a remote that is a directory keeps an object (DVC 3's layout, as in the
         cache), so that a restore can read it in place; None for a cloud remote."""
+        folder = self.local_objects_folder(remote)
+        return None if folder is None else folder / md5[:2] / md5[2:]
+
+    def local_objects_folder(self, remote: str) -> Path | None:
+        """The folder of a remote that is a directory that holds its objects; None for a
+        cloud remote."""
         if self._overrides is None:
             with self.open():
                 pass
         conf = (self._overrides or {}).get(remote)
         if conf is None or scheme_of(str(conf["url"])) != LOCAL_SCHEME:
             return None
-        return Path(str(conf["url"])) / "files" / "md5" / md5[:2] / md5[2:]
+        return Path(str(conf["url"])) / "files" / "md5"
 
     # -- guards --------------------------------------------------------------------------
     def ensure_idle(self) -> None:

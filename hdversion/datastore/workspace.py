@@ -98,7 +98,8 @@ class Workspace:
         try:
             with self.session.open() as repo, repo.lock:
                 stages = list(repo.index.stages)
-                ingest_new_files(repo)
+                ingest_new_files(
+                    repo, self.session.local_objects_folder(self.session.local_remote))
                 for stage in stages:
                     stage.save(allow_missing=True, run_cache=False)
                     # relink=False: with the default (copy) link type, relinking would
