@@ -24,7 +24,7 @@ from hdversion.errors import HdversionError, RemoteError, UsageError, WriteError
 from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
-from hdversion.util.atomic import atomic_write_bytes
+from hdversion.util.atomic import atomic_write_bytes, fsync_path
 from hdversion.util.redact import redact
 
 
@@ -139,7 +139,8 @@ class Bucket:
                 with contextlib.suppress(FileNotFoundError):
                     self.fs.rm_file(path)
                 if path == manifest and self.local:
-                    _fsync_dir(Path(manifest).parent)
+                    with contextlib.suppress(OSError):
+                        fsync_path(Path(manifest).parent)
             if self.local:
                 for folder_path in sorted({str(Path(p).parent) for p in found}, reverse=True):
                     with contextlib.suppress(OSError):
@@ -277,11 +278,3 @@ def _options(scheme: str, endpoint_url: str | None,
 def _check_endpoint(bucket: Bucket, options: dict[str, Any]) -> None:
     probe_endpoint(endpoint_of(options), bucket.url)
 
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

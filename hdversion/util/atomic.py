@@ -98,7 +98,7 @@ def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None]) -> list[
             tmp = stage(jobs[index])
             staged[index] = tmp
             if tmp is not None:
-                flushes.append(flusher.submit(_fsync_path, tmp))
+                flushes.append(flusher.submit(fsync_path, tmp))
 
         tasks = [stager.submit(one, i) for i in range(len(jobs))]
         try:
@@ -135,7 +135,7 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
         discard(tmp for tmp, _ in staged[renamed:])
         raise
     for folder in dict.fromkeys(path.parent for _, path in staged):
-        _fsync_path(folder)
+        fsync_path(folder)
 
 
 def discard(staged: Iterable[Path]) -> None:
@@ -195,14 +195,14 @@ def _mode_for(path: Path) -> int:
 def make_durable(paths: Sequence[Path]) -> None:
     if len(paths) < 2:
         for path in paths:
-            _fsync_path(path)
+            fsync_path(path)
         return
     # The disk takes many fsyncs at once far faster than one after another.
     with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
-        list(pool.map(_fsync_path, paths))
+        list(pool.map(fsync_path, paths))
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """fsync a file or a folder (a folder's entries: the renames into it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
