@@ -41,9 +41,9 @@ from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_fo
 from hdversion.ops.restore import FileReport, RestoreResult
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
-from hdversion.util.atomic import commit_all, discard, stage_copy
+from hdversion.util.atomic import commit_all, discard, identity, stage_all, stage_copy
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import CHUNK, md5_bytes, md5_file
+from hdversion.util.hashing import CHUNK, md5_bytes
 from hdversion.util.progress import SILENT, Reporter
 
 log = logging.getLogger("hdversion")
@@ -164,13 +164,14 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     except BaseException:
         _remove_created(dest_resolved, files, created)
         raise
-    commit_all(staged)
-    advance = reporter.bytes(f"verifying {len(files)} restored file(s)",
-                             sum(f.size for f in files))
+    # Each staged file's bytes were hashed as written: what is in place after the renames
+    # must be that very file.
+    identities = {target: identity(tmp) for tmp, target in staged}
+    commit_all(staged, durable=True)
     for report in result.files:
         written = dest_resolved / report.path
-        md5, _ = md5_file(written, advance) if written.is_file() else ("", 0)
-        report.verified = md5 == report.md5
+        report.verified = identities.get(written) is not None and \
+            identity(written) == identities[written]
     return result
 
 
@@ -274,43 +275,50 @@ def _tracked(small: dict[str, bytes]) -> list[str]:
     return tracked
 
 
+# Downloads at once from a bucket: each mostly waits on the network.
+DOWNLOADS = 8
+
+
 def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], dest: Path,
                small: dict[str, bytes], reporter: Reporter) -> list[tuple[Path, Path]]:
-    staged: list[tuple[Path, Path]] = []
+    """Download and stage every file, several at once (each request mostly waits on the
+    network), each hashed as it is written and made durable; nothing is left on an error."""
     advance = reporter.bytes(f"downloading {len(files)} file(s)", sum(f.size for f in files))
+
+    def stage(entry: FileEntry) -> Path:
+        target = dest / entry.path
+        key = object_key(entry.md5) if entry.store == "dvc" else \
+            blob_key(backup.timestamp, entry.md5)
+        try:
+            if entry.path in small:
+                return stage_copy(cast(BinaryIO, _BytesSource(small[entry.path])), target,
+                                  entry.md5, advance)
+            with bucket.open(key) as stream:
+                return stage_copy(cast(BinaryIO, _Bounded(stream, entry, bucket.where(key))),
+                                  target, entry.md5, advance)
+        except KeyMissing:
+            raise VerificationError(
+                f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "
+                f"missing in {bucket.where()}; nothing was written") from None
+        except VerificationError as exc:
+            raise VerificationError(
+                f"cannot restore {backup.tag}: {entry.path} from {bucket.where()}: "
+                f"{exc.message}; nothing was written",
+                hint="the remote's copy is damaged: restore another backup, or from "
+                     "another remote") from None
+        except OSError as exc:
+            raise WriteError(f"cannot write {target}: {exc.strerror or exc}; nothing "
+                             "was written") from None
+
     try:
-        for entry in files:
-            target = dest / entry.path
-            key = object_key(entry.md5) if entry.store == "dvc" else \
-                blob_key(backup.timestamp, entry.md5)
-            try:
-                if entry.path in small:
-                    source = cast(BinaryIO, _BytesSource(small[entry.path]))
-                    tmp = stage_copy(source, target, entry.md5, advance)
-                else:
-                    with bucket.open(key) as stream:
-                        tmp = stage_copy(cast(BinaryIO, _Bounded(stream, entry, bucket.where(key))),
-                                         target, entry.md5, advance)
-            except KeyMissing:
-                raise VerificationError(
-                    f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "
-                    f"missing in {bucket.where()}; nothing was written") from None
-            except VerificationError as exc:
-                raise VerificationError(
-                    f"cannot restore {backup.tag}: {entry.path} from {bucket.where()}: "
-                    f"{exc.message}; nothing was written",
-                    hint="the remote's copy is damaged: restore another backup, or from "
-                         "another remote") from None
-            except OSError as exc:
-                raise WriteError(f"cannot write {target}: {exc.strerror or exc}; nothing "
-                                 "was written") from None
-            staged.append((tmp, target))
+        staged = stage_all(list(files), stage, workers=DOWNLOADS)
     except BaseException:
-        discard(tmp for tmp, _ in staged)
-        # A temporary file of a failed stage_copy is removed by it; any other is ours.
+        # A temporary file of a failed stage_copy is removed by it, the staged ones by
+        # stage_all; any other is ours.
         discard(p for f in files for p in (dest / f.path).parent.glob(TEMP_PREFIX + "*"))
         raise
-    return staged
+    return [(tmp, dest / f.path) for f, tmp in zip(files, staged, strict=True)
+            if tmp is not None]
 
 
 class _Bounded:

@@ -42,8 +42,10 @@ from hdversion.ops.project import Project
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import (
+    Identity,
     commit_all,
     discard,
+    identity,
     leftover_temp_files,
     make_durable,
     stage_all,
@@ -255,7 +257,7 @@ def restore_entries(
         if report.action == "unchanged":
             report.verified = True
         elif report.action == "restored":
-            report.verified = _identity(dest / report.path) == written[report.path]
+            report.verified = identity(dest / report.path) == written[report.path]
         elif report.action == "removed":
             report.verified = not (dest / report.path).exists()
     return result
@@ -513,17 +515,6 @@ def _verified_sources(
     return sources
 
 
-Identity = tuple[int, int, int]
-
-
-def _identity(path: Path) -> Identity | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
 def _sized(path: Path, size: int) -> bool:
     try:
         return os.stat(path).st_size == size
@@ -569,7 +560,7 @@ def _write_all(root: Path, dest: Path, entries: list[FileEntry],
     except BaseException:
         discard(staged.values())
         raise
-    identities = {path: _identity(tmp) for path, tmp in staged.items()}
+    identities = {path: identity(tmp) for path, tmp in staged.items()}
     commit_all([(staged[e.path], dest / e.path) for e in entries],
                before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True)
     return identities

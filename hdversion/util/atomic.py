@@ -83,13 +83,15 @@ def commit_staged(tmp: Path, path: Path) -> None:
     commit_all([(tmp, path)])
 
 
-def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None]) -> list[Path | None]:
+def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
+              workers: int | None = None) -> list[Path | None]:
     """`stage` over every job on every core, each staged file's fsync started as soon as it
     is written, so that the disk flushes while the next files are hashed; returns (in the
     jobs' order) once every staged file is durable. `stage` returns None for a job it could
     not stage (the caller retries those one by one). On any error, or an interrupt, every
-    file staged so far is removed and the error raised."""
-    workers = max(2, os.cpu_count() or 1)
+    file staged so far is removed and the error raised. `workers`: the jobs at once (by
+    default one per core: hashing is the work; more where each mostly waits)."""
+    workers = workers or max(2, os.cpu_count() or 1)
     staged: list[Path | None] = [None] * len(jobs)
     flushes: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=16) as flusher, \
@@ -136,6 +138,19 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
         raise
     for folder in dict.fromkeys(path.parent for _, path in staged):
         fsync_path(folder)
+
+
+Identity = tuple[int, int, int]
+
+
+def identity(path: Path) -> Identity | None:
+    """A file's inode, size and mtime: after the renames, each file in place must still be the
+    one staged (whose bytes were hashed as written), checked without reading it again."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def discard(staged: Iterable[Path]) -> None:
