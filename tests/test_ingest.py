@@ -106,3 +106,13 @@ def test_a_local_remote_that_cannot_be_written_is_left_to_the_push(project: Proj
     result = project.cli("backup")
     assert result.returncode != 0
     assert "cannot write to the local remote" in result.stderr
+
+
+def test_a_restore_tells_dvc_what_it_wrote(project: Project) -> None:
+    project.cli("backup", check=True)
+    original = project.read("models/keras_mlp_model.h5")
+    project.damage("models/keras_mlp_model.h5", b"edited by hand")
+    project.cli("restore", "--force", check=True)
+    assert project.read("models/keras_mlp_model.h5") == original
+    with Repo(str(project.root)) as repo:
+        assert ingest_new_files(repo) == 0  # the next backup reads nothing again

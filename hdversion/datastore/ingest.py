@@ -60,6 +60,16 @@ def ingest_new_files(repo: Repo, remote_objects: Path | None = None) -> int:
     return len(unknown)
 
 
+def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
+    """Tell DVC's state database the md5 of files just written and verified (a restore's), so
+    that neither DVC nor the next backup reads them again to learn what they hold."""
+    infos = []
+    for path, md5 in hashes.items():
+        with contextlib.suppress(FileNotFoundError):
+            infos.append((path, _hash_info(md5), repo.fs.info(path)))
+    repo.state.save_many(infos, repo.fs)
+
+
 class _Store:
     """A content-addressed object folder (DVC 3's layout) that new objects are teed into."""
 

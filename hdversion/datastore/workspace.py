@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from hdversion.datastore.ingest import ingest_new_files
+from hdversion.datastore.ingest import ingest_new_files, remember_hashes
 from hdversion.datastore.session import DvcSession
 from hdversion.errors import ChangedDuringBackupError, DataStoreError, WriteError
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -127,6 +127,12 @@ class Workspace:
             files=tuple(file for _, files in described for file in files),
             missing=missing, pointer_files=pointer_files,
         )
+
+    def remember_hashes(self, hashes: dict[Path, str]) -> None:
+        """Record the md5 of workspace files just written and verified in DVC's state
+        database."""
+        with self.session.open() as repo:
+            remember_hashes(repo, {str(path): md5 for path, md5 in hashes.items()})
 
     def describe(self) -> WorkspaceView:
         """The workspace as it is now, hashed the way DVC hashes it, in one opening of DVC.

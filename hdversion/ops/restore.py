@@ -260,6 +260,11 @@ def restore_entries(
             report.verified = identity(dest / report.path) == written[report.path]
         elif report.action == "removed":
             report.verified = not (dest / report.path).exists()
+    if workspace and project is not None:
+        # Verified as written: the next backup (and DVC) need not read them again.
+        project.store.workspace.remember_hashes({
+            dest / e.path: e.md5 for e, report in zip(entries, reports, strict=False)
+            if e.store == "dvc" and report.action == "restored" and report.verified})
     return result
 
 
