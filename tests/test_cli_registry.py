@@ -81,14 +81,18 @@ LIST = commands.find("list")
 assert LIST is not None
 
 
-def typer_kwargs(args: list[str]) -> dict[str, Any] | None:
-    """What typer calls `list` with, or None when it refuses the arguments."""
+BACKUP = commands.find("backup")
+assert BACKUP is not None
+
+
+def typer_kwargs(args: list[str], command: commands.Command = LIST) -> dict[str, Any] | None:
+    """What typer calls the command with, or None when it refuses the arguments."""
     seen: list[dict[str, Any]] = []
 
     def record(**kwargs: Any) -> None:
         seen.append(kwargs)
 
-    record.__signature__ = typer_signature(commands.function_of(LIST))  # type: ignore[attr-defined]
+    record.__signature__ = typer_signature(commands.function_of(command))  # type: ignore[attr-defined]
     single = typer.Typer(add_completion=False)
     single.command()(record)
     try:
@@ -116,6 +120,26 @@ def test_plain_arguments_are_read_as_typer_reads_them(args: list[str]) -> None:
 ])
 def test_anything_else_is_left_to_typer(args: list[str]) -> None:
     assert parse(commands.function_of(LIST), args) is None
+
+
+@pytest.mark.parametrize("args", [
+    [], ["-m", "nightly"], ["--message", "new model", "--json"], ["--message=why"],
+    ["--allow-missing"], ["--wait", "0"], ["--wait", "30"], ["--wait=2.5"],
+    ["--storage", "s3"], ["--storage", "s3", "--storage", "gcp", "--cloud"],
+    ["--storage=azure"], ["--remote", "mine"], ["--cloud"],
+    ["--storage", "nonsense"],  # refused later, by cloud_remotes, in both paths
+])
+def test_plain_backup_arguments_are_read_as_typer_reads_them(args: list[str]) -> None:
+    assert parse(commands.function_of(BACKUP), args) == typer_kwargs(args, BACKUP) is not None
+
+
+@pytest.mark.parametrize("args", [
+    ["--wait", "abc"], ["--wait", "-1"], ["--wait", "1e3"], ["--wait"], ["--storage"],
+    ["-m"], ["-m=x"], ["-mx"], ["-m", ""], ["-m", "-x"], ["--json=yes"], ["--help"],
+    ["extra"], ["--"],
+])
+def test_anything_unusual_in_a_backup_is_left_to_typer(args: list[str]) -> None:
+    assert parse(commands.function_of(BACKUP), args) is None
 
 
 def test_the_api_loads_each_name_from_its_operation() -> None:

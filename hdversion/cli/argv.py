@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from hdversion.cli.commands import Command, function_of
 from hdversion.cli.handler import handled
 from hdversion.cli.options import Opt
 
-_KINDS: tuple[type, ...] = (bool, int, str, Path)
+_KINDS: tuple[Any, ...] = (bool, int, float, str, Path, list[str])
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def run_plain(entry: Command, args: list[str]) -> bool:
@@ -40,18 +42,19 @@ def parse(function: Callable[..., Any], args: list[str]) -> dict[str, Any] | Non
     """The keyword arguments typer would call `function` with, or None to leave it to
     typer."""
     values: dict[str, Any] = {}
-    options: dict[str, tuple[str, type, Opt]] = {}
+    options: dict[str, tuple[str, Any, Opt]] = {}
     for param in inspect.signature(function, eval_str=True).parameters.values():
         opt, kind = param.default, _kind(param.annotation)
         if not isinstance(opt, Opt) or kind is None or (kind is bool and opt.default):
             return None
         values[param.name] = opt.default
-        options[opt.name] = (param.name, kind, opt)
+        for name in (opt.name, *opt.aliases):
+            options[name] = (param.name, kind, opt)
     tokens = iter(args)
     for token in tokens:
         name, inline, text = token.partition("=")
-        if name not in options:
-            return None
+        if name not in options or (inline and not name.startswith("--")):
+            return None  # click reads `-m=x` as the value "=x": left to it
         key, kind, opt = options[name]
         if kind is bool:
             if inline:
@@ -67,13 +70,20 @@ def parse(function: Callable[..., Any], args: list[str]) -> dict[str, Any] | Non
             if opt.min is not None and int(value) < opt.min:
                 return None
             values[key] = int(value)
+        elif kind is float:
+            if not _DECIMAL.fullmatch(value) or (opt.min is not None and float(value) < opt.min):
+                return None
+            values[key] = float(value)
+        elif kind == list[str]:
+            values[key] = [*(values[key] or []), value]
         else:
             values[key] = kind(value)
     return values
 
 
-def _kind(annotation: Any) -> type | None:
-    """bool, int, str or Path, alone or with None; None for anything else."""
+def _kind(annotation: Any) -> Any:
+    """bool, int, float, str, Path or list[str] (a repeatable option), alone or with None;
+    None for anything else."""
     if isinstance(annotation, types.UnionType):
         kinds = [a for a in get_args(annotation) if a is not type(None)]
         annotation = kinds[0] if len(kinds) == 1 else None

@@ -29,7 +29,8 @@ class Command(NamedTuple):
 
 COMMANDS: tuple[Command, ...] = (
     Command("backup", "cmd_backup", "backup",
-            "Back up every critical artifact: DVC cache + local remote, then a git tag."),
+            "Back up every critical artifact: DVC cache + local remote, then a git tag.",
+            plain=True),
     Command("list", "cmd_list", "list_backups",
             "List backups, newest first; with a remote, whether each is complete there.",
             plain=True),

@@ -23,12 +23,13 @@ class Opt(NamedTuple):
     help: str
     metavar: str | None = None
     min: int | None = None
+    aliases: tuple[str, ...] = ()  # other names, e.g. a short one ("-m")
 
 
 def option(default: Any, name: str, help: str, metavar: str | None = None,
-           min: int | None = None) -> Any:
+           min: int | None = None, aliases: tuple[str, ...] = ()) -> Any:
     """An `Opt`, typed Any as typer.Option is: it stands in for the parameter's value."""
-    return Opt(default, name, help, metavar, min)
+    return Opt(default, name, help, metavar, min, aliases)
 
 
 JSON = option(False, "--json", help="Print machine-readable JSON on stdout.")

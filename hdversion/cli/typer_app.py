@@ -26,8 +26,9 @@ def typer_signature(function: Callable[..., Any]) -> inspect.Signature:
     """`function`'s signature as typer is to read it: each `Opt` default a typer option."""
     signature = inspect.signature(function, eval_str=True)
     return signature.replace(parameters=[
-        p.replace(default=typer.Option(p.default.default, p.default.name, help=p.default.help,
-                                       metavar=p.default.metavar, min=p.default.min))
+        p.replace(default=typer.Option(p.default.default, *p.default.aliases, p.default.name,
+                                       help=p.default.help, metavar=p.default.metavar,
+                                       min=p.default.min))
         if isinstance(p.default, Opt) else p for p in signature.parameters.values()])
 
 

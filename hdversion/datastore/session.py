@@ -123,17 +123,17 @@ class DvcSession:
     def _remote_config(self) -> dict[str, dict[str, Any]]:
         if self._overrides is None:
             os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+            from dvc.config import Config
             from dvc.exceptions import DvcException
-            from dvc.repo import Repo
 
+            # DVC's config as a Repo of this workspace reads it (system, global, the
+            # repository's and its config.local), without opening a Repo just for it.
+            dvc_dir = str(self.root / ".dvc")
             try:
-                probe = Repo(str(self.root))
+                config = Config(dvc_dir, local_dvc_dir=dvc_dir)
             except DvcException as exc:
                 raise ConfigurationError(f"DVC cannot open the repository: {exc}") from None
-            try:
-                self._overrides = self._remote_overrides(probe.config)
-            finally:
-                probe.close()
+            self._overrides = self._remote_overrides(config)
         return self._overrides
 
     def is_object_store(self, remote: str) -> bool:
