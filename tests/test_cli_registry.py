@@ -142,6 +142,27 @@ def test_anything_unusual_in_a_backup_is_left_to_typer(args: list[str]) -> None:
     assert parse(commands.function_of(BACKUP), args) is None
 
 
+RESTORE = commands.find("restore")
+assert RESTORE is not None
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--force"], ["-t", "20261126_101500"], ["--timestamp=20261126_101500", "--json"],
+    ["--target", "elsewhere"], ["--only", "models", "--only", "data/x.npz"], ["--dry-run"],
+    ["--storage", "s3"], ["--cloud", "--storage", "gcp"], ["--wait", "0"], ["--offline"],
+    ["--remote-url", "s3://b/p", "--target", "t"], ["-t", "not-a-time"],
+])
+def test_plain_restore_arguments_are_read_as_typer_reads_them(args: list[str]) -> None:
+    assert parse(commands.function_of(RESTORE), args) == typer_kwargs(args, RESTORE) \
+        is not None
+
+
+@pytest.mark.parametrize("args", [["-t"], ["-t=x"], ["--only"], ["--target", ""],
+                                  ["--force=1"], ["T"], ["--wait", "x"]])
+def test_anything_unusual_in_a_restore_is_left_to_typer(args: list[str]) -> None:
+    assert parse(commands.function_of(RESTORE), args) is None
+
+
 def test_the_api_loads_each_name_from_its_operation() -> None:
     typed = set()
     for line in (REPO_ROOT / "hdversion" / "api.py").read_text().splitlines():

@@ -1,31 +1,40 @@
-"""hdversion restore"""
+"""hdversion restore
+
+Its options are all `Opt`: a plain `hdversion restore ...` runs without typer (cli/app.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from hdversion.cli import bucket
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import (
+    CLOUD,
+    JSON,
+    OFFLINE,
+    REMOTE,
+    STORAGE,
+    WAIT,
+    cloud_remote,
+    option,
+)
+
+TIMESTAMP = option(None, "--timestamp", aliases=("-t",),
+                   help="YYYYMMDD_HHMMSS (UTC); default: the latest.")
+TARGET = option(None, "--target",
+                help="Restore into this directory; the workspace is left alone.")
+ONLY = option(None, "--only", help="Restore only this path (file or directory); repeatable.")
+DRY_RUN = option(False, "--dry-run", help="Say what would change.")
+FORCE = option(False, "--force", help="Skip the safety backup of unsaved workspace changes.")
 
 
 def restore(
-    timestamp: str | None = typer.Option(
-        None, "--timestamp", "-t", help="YYYYMMDD_HHMMSS (UTC); default: the latest."
-    ),
-    target: Path | None = typer.Option(
-        None, "--target", help="Restore into this directory; the workspace is left alone."
-    ),
-    only: list[str] | None = typer.Option(
-        None, "--only", help="Restore only this path (file or directory); repeatable."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would change."),
-    force: bool = typer.Option(
-        False, "--force", help="Skip the safety backup of unsaved workspace changes."
-    ),
+    timestamp: str | None = TIMESTAMP,
+    target: Path | None = TARGET,
+    only: list[str] | None = ONLY,
+    dry_run: bool = DRY_RUN,
+    force: bool = FORCE,
     cloud: bool = CLOUD,
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
