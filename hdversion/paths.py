@@ -20,6 +20,8 @@ JOURNAL = "logs/hdversion.jsonl"
 LOCK = ".dvc/tmp/hdversion.lock"
 PAUSE_MARKER = ".dvc/tmp/hdversion-paused"
 QUARANTINE = ".dvc/tmp/hdversion-quarantine"
+# A digest of the outputs' file stats when a backup last had DVC hash them all.
+HASHED_STATS = ".dvc/tmp/hdversion-hashed-stats"
 
 # Files staged beside their targets before an atomic rename.
 TEMP_PREFIX = ".hdversion-tmp-"

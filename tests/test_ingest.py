@@ -116,3 +116,17 @@ def test_a_restore_tells_dvc_what_it_wrote(project: Project) -> None:
     assert project.read("models/keras_mlp_model.h5") == original
     with Repo(str(project.root)) as repo:
         assert ingest_new_files(repo) == 0  # the next backup reads nothing again
+
+
+def test_an_unchanged_workspace_is_known_without_asking_dvc(project: Project) -> None:
+    from hdversion.datastore.workspace import _read_digest, _stat_outputs, _stats_digest
+    from hdversion.ops.project import Project as Opened
+
+    project.cli("backup", check=True)
+    outputs = Opened.open(project.root).store.workspace.outputs()
+    assert _read_digest(project.root) == _stats_digest(_stat_outputs(project.root, outputs))
+    # Stats as DVC's state database keys them (size, mtime, inode): any write shows.
+    project.damage("models/optuna/study_0.pkl", b"x" * 5000)
+    assert _read_digest(project.root) != _stats_digest(_stat_outputs(project.root, outputs))
+    project.cli("backup", check=True)
+    assert _read_digest(project.root) == _stats_digest(_stat_outputs(project.root, outputs))
