@@ -16,6 +16,21 @@ def emit_json(data: Any) -> None:
     print(redact(json.dumps(data, sort_keys=True, default=str)))
 
 
+# The shape of backup_record: change it when the record changes, so that no cache of
+# rendered records (ops/list_cache.py) serves the old one.
+LIST_LAYOUT = "backup_record/1"
+
+
+def emit_json_text(text: str) -> None:
+    """emit_json of data already serialized (json.dumps with sort_keys)."""
+    print(redact(text))
+
+
+def backup_record_text(backup: Backup) -> str:
+    """backup_record without a pin, serialized as emit_json would."""
+    return json.dumps(backup_record(backup), sort_keys=True, default=str)
+
+
 def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
     """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
     every file, keep their `files`), and its pin."""

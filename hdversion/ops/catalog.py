@@ -36,12 +36,17 @@ def catalog_with(project: Project, timestamp: str | None = None,
     if timestamp is not None:
         parse_timestamp(timestamp)
     if not offline:
-        try:
-            fetch_catalog(project, timeout=FETCH_TIMEOUT)
-        except RemoteError as exc:
-            log.warning("%s; using the backups this clone knows (--offline skips the fetch)",
-                        exc.message)
+        refresh_catalog(project)
     return read_catalog(project.git)
+
+
+def refresh_catalog(project: Project) -> None:
+    """Fetch the catalog from the git remote; a fetch that fails is a warning."""
+    try:
+        fetch_catalog(project, timeout=FETCH_TIMEOUT)
+    except RemoteError as exc:
+        log.warning("%s; using the backups this clone knows (--offline skips the fetch)",
+                    exc.message)
 
 
 def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:

@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hdversion.errors import UsageError
-from hdversion.model.catalog import Catalog
+from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import KINDS
 from hdversion.model.pins import Pin
-from hdversion.ops.catalog import catalog_with, read_pins
+from hdversion.model.timestamps import TAG_PREFIX
+from hdversion.ops.catalog import catalog_with, read_pins, refresh_catalog
+from hdversion.ops.list_cache import listed_backups, with_pin
 from hdversion.ops.project import Project
+
+
+def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | None = None,
+                  offline: bool = False, last: int | None = None, kind: str | None = None
+                  ) -> tuple[list[str], list[tuple[str, str]]]:
+    """`list --json` without a remote: each backup's record as `render` writes it (with its
+    pin), newest first, from the cache of rendered records (ops/list_cache.py) where the tag
+    is there; and the tags skipped, with why. The same choice of backups as list_backups."""
+    _check_filters(kind, last)
+    project = Project.open(path)
+    if not offline:
+        refresh_catalog(project)
+    listed = listed_backups(project.git, TAG_PREFIX, render, layout)
+    backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
+                     key=lambda pair: pair[1].timestamp, reverse=True)
+    if kind is not None:
+        backups = [(tag, item) for tag, item in backups if item.kind == kind]
+    if last is not None:
+        backups = backups[:last]
+    pins = read_pins(project.git) if backups else {}
+    project.journal("list", "ok", backups=len(backups), remote=None)
+    return ([with_pin(item.record, pins.get(tag)) for tag, item in backups],
+            [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
+
+
+def _check_filters(kind: str | None, last: int | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if last is not None and last < 1:
+        raise UsageError("--last must be at least 1")
 
 
 def list_backups(path: Path | None = None, remote: str | None = None, offline: bool = False,
@@ -18,10 +51,7 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
     """The catalog (fetched from the git remote first unless `offline`), with a remote how
     many objects each backup lacks there, and the pins (by backup tag). `kind` keeps one
     kind of backup, then `last` the newest N of those."""
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
-    if last is not None and last < 1:
-        raise UsageError("--last must be at least 1")
+    _check_filters(kind, last)
     project = Project.open(path)
     catalog = catalog_with(project, None, offline)
     if kind is not None:
