@@ -1,68 +1,14 @@
-"""rich progress on the terminal for the API's Reporter (silent for --json and pipes)."""
+"""The API's Reporter for a command: rich's live progress on the terminal (cli/progress_bar.py),
+silent for --json and pipes."""
 
 from __future__ import annotations
 
-from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import RenderableType
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from hdversion.util.progress import SILENT, Reporter
 
-from hdversion.cli.render import err_console
-from hdversion.util.progress import SILENT, Advance, Reporter
-
-
-class RichReporter:
-    def __init__(self) -> None:
-        self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"),
-            *(_WithTotal(c) for c in (BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                                      TimeRemainingColumn())),
-            console=err_console, transient=True,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> RichReporter:
-        self._progress.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._progress.stop()
-
-    def step(self, text: str) -> None:
-        self._new_task(text, None)
-
-    def bytes(self, text: str, total: int) -> Advance:
-        task = self._new_task(text, total)
-        return lambda size: self._progress.advance(task, size)
-
-    def _new_task(self, text: str, total: int | None) -> TaskID:
-        if self._task is not None:
-            self._progress.remove_task(self._task)
-        self._task = self._progress.add_task(text, total=total)
-        return self._task
-
-
-class _WithTotal(ProgressColumn):
-    """A column shown only for steps that count bytes."""
-
-    def __init__(self, column: ProgressColumn) -> None:
-        super().__init__()
-        self._column = column
-
-    def render(self, task: Task) -> RenderableType:
-        return self._column.render(task) if task.total is not None else ""
+if TYPE_CHECKING:
+    from hdversion.cli.progress_bar import RichReporter
 
 
 class _Quiet:
@@ -75,4 +21,12 @@ class _Quiet:
 
 def reporter_for(as_json: bool) -> RichReporter | _Quiet:
     """A live display only for a person at a terminal."""
-    return RichReporter() if err_console.is_terminal and not as_json else _Quiet()
+    if as_json:
+        return _Quiet()
+    from hdversion.cli.render import err_console
+
+    if not err_console.is_terminal:
+        return _Quiet()
+    from hdversion.cli.progress_bar import RichReporter
+
+    return RichReporter()
