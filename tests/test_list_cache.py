@@ -58,6 +58,9 @@ def test_a_cache_that_is_not_hdversions_is_ignored(project: Project) -> None:
         json.dumps({**data, "tags": {k: {"record": 5} for k in data["tags"]}}),
         json.dumps({**data, "tags": {k: {"record": "{}", "invalid": "x"}
                                      for k in data["tags"]}}),
+        # Well formed, but one tag's record under every tag's id.
+        json.dumps({**data, "tags": {k: next(iter(data["tags"].values()))
+                                     for k in data["tags"]}}),
     ]
     for text in hostile:
         (project.root / CACHE).write_text(text)

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from hdversion.errors import ManifestError
 from hdversion.model.timestamps import is_timestamp
-from hdversion.util.hashing import md5_bytes
 
 SCHEMA = "hdversion/manifest"
 FILE_LIST_SCHEMA = "hdversion/files"
@@ -183,6 +182,9 @@ class FileList:
     def parse(cls, data: bytes, manifest: Manifest) -> FileList:
         """The file list of `manifest`'s backup, refused unless it is the one the tag names
         and agrees with the tag's outputs and totals."""
+        # Imported here: `list` reads manifests, never file lists, and hashlib is a large import.
+        from hdversion.util.hashing import md5_bytes
+
         if manifest.files_md5 is None or md5_bytes(data) != manifest.files_md5:
             raise ManifestError(
                 f"the file list of backup {manifest.timestamp} does not match its tag "

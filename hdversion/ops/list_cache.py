@@ -22,7 +22,6 @@ from hdversion import __version__
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
-from hdversion.util.atomic import atomic_write_bytes
 
 CACHE_NAME = "hdversion-list-cache.json"
 FORMAT = 1
@@ -53,7 +52,9 @@ def listed_backups(git: GitRepo, prefix: str, render: Callable[[Backup], str],
     unknown = []
     for name, (object_type, object_id) in ids.items():
         hit = cached.get(object_id) if object_type == "tag" else None
-        if hit is not None:
+        # A record must be of this tag's timestamp: one moved under another tag's id would
+        # list a backup twice and another not at all.
+        if hit is not None and (hit.invalid or hit.timestamp == name.removeprefix(prefix)):
             listed[name] = hit
         else:
             unknown.append(name)
@@ -115,5 +116,8 @@ def _write(path: Path, layout: str, entries: dict[str, Listed]) -> None:
     data = {"format": FORMAT, "hdversion": __version__, "layout": layout,
             "tags": {object_id: {k: v for k, v in vars(listed).items() if v}
                      for object_id, listed in entries.items()}}
+    # Imported here: a run the cache serves writes nothing, nor loads threads and hashlib.
+    from hdversion.util.atomic import atomic_write_bytes
+
     with contextlib.suppress(OSError):
         atomic_write_bytes(path, json.dumps(data).encode())

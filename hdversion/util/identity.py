@@ -4,7 +4,7 @@ need (no passwd entry, no hostname)."""
 from __future__ import annotations
 
 import getpass
-import socket
+import os
 
 
 def user_name() -> str:
@@ -15,6 +15,12 @@ def user_name() -> str:
 
 
 def host_name() -> str:
+    # os.uname where there is one: gethostname's answer without importing socket, which
+    # `list` would load for its journal line alone.
+    if hasattr(os, "uname"):
+        return os.uname().nodename or "localhost"
+    import socket
+
     return socket.gethostname() or "localhost"
 
 
