@@ -41,7 +41,8 @@ def list_backups(
         texts, invalid = api.list_rendered(records.backup_record_text, records.LIST_LAYOUT,
                                            offline=offline, last=last, kind=kind)
         # json.dumps of the list of records, joined: the same bytes.
-        records.emit_json_text("[" + ", ".join(texts) + "]")
+        records.emit_json_text(
+            "[" + ", ".join(records.with_pin(text, pin) for text, pin in texts) + "]")
         for tag, why in invalid:
             render.warn(f"skipped tag {tag}: {why}")
         return None

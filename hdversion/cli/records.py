@@ -40,6 +40,17 @@ def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
     if backup.manifest.inline_files is not None:
         manifest.pop("files_md5")
         manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
-    pinned = None if pin is None else {"reason": pin.reason, "pinned_at": pin.pinned_at,
-                                       "by": pin.by}
-    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": pinned}
+    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": _pinned(pin)}
+
+
+def with_pin(record_text: str, pin: Pin | None) -> str:
+    """A record of backup_record_text with its pin set."""
+    if pin is None:
+        return record_text
+    return json.dumps({**json.loads(record_text), "pinned": _pinned(pin)}, sort_keys=True,
+                      default=str)
+
+
+def _pinned(pin: Pin | None) -> dict[str, str] | None:
+    return None if pin is None else {"reason": pin.reason, "pinned_at": pin.pinned_at,
+                                     "by": pin.by}

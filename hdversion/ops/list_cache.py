@@ -21,7 +21,6 @@ from typing import Any
 from hdversion import __version__
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
-from hdversion.model.pins import Pin
 
 CACHE_NAME = "hdversion-list-cache.json"
 FORMAT = 1
@@ -72,14 +71,6 @@ def listed_backups(git: GitRepo, prefix: str, render: Callable[[Backup], str],
         _write(path, layout, {object_id: listed[name] for name, (object_type, object_id)
                               in ids.items() if object_type == "tag"})
     return listed
-
-
-def with_pin(record: str, pin: Pin | None) -> str:
-    if pin is None:
-        return record
-    data = json.loads(record)
-    data["pinned"] = {"reason": pin.reason, "pinned_at": pin.pinned_at, "by": pin.by}
-    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _read(path: Path, layout: str) -> dict[str, Listed]:

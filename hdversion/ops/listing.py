@@ -11,16 +11,17 @@ from hdversion.model.manifest import KINDS
 from hdversion.model.pins import Pin
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.catalog import catalog_with, read_pins, refresh_catalog
-from hdversion.ops.list_cache import listed_backups, with_pin
+from hdversion.ops.list_cache import listed_backups
 from hdversion.ops.project import Project
 
 
 def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | None = None,
                   offline: bool = False, last: int | None = None, kind: str | None = None
-                  ) -> tuple[list[str], list[tuple[str, str]]]:
-    """`list --json` without a remote: each backup's record as `render` writes it (with its
-    pin), newest first, from the cache of rendered records (ops/list_cache.py) where the tag
-    is there; and the tags skipped, with why. The same choice of backups as list_backups."""
+                  ) -> tuple[list[tuple[str, Pin | None]], list[tuple[str, str]]]:
+    """`list --json` without a remote: each backup's record as `render` writes it, and its
+    pin (the caller sets it), newest first, from the cache of rendered records
+    (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The same
+    choice of backups as list_backups."""
     _check_filters(kind, last)
     project = Project.open(path)
     if not offline:
@@ -34,7 +35,7 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
         backups = backups[:last]
     pins = read_pins(project.git) if backups else {}
     project.journal("list", "ok", backups=len(backups), remote=None)
-    return ([with_pin(item.record, pins.get(tag)) for tag, item in backups],
+    return ([(item.record, pins.get(tag)) for tag, item in backups],
             [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
 
 
