@@ -203,17 +203,20 @@ class GitRepo:
         import tempfile  # here: reading tags (`list`) needs none of it (nor shutil, random)
 
         parent = self.head_commit()
+        removed = sorted(path for path, data in files.items() if data is None)
+        written = sorted((path, data) for path, data in files.items() if data is not None)
         with tempfile.TemporaryDirectory(prefix="hdversion-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parent:
                 self._text("read-tree", parent, env=env)
-            for path, data in sorted(files.items()):
-                if data is None:
-                    self._text("update-index", "--force-remove", "--", path, env=env)
-                    continue
-                blob = self._text("hash-object", "-w", "--stdin", stdin=data)
-                self._text("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
-                           env=env)
+            if removed:
+                self._text("update-index", "--force-remove", "--", *removed, env=env)
+            if written:
+                # Two git runs for every file at once, not two per file.
+                blobs = self._write_blobs([data for _, data in written], Path(tmp))
+                entries = b"".join(f"100644 {blob}\t{path}".encode() + b"\0"
+                                   for (path, _), blob in zip(written, blobs, strict=True))
+                self._text("update-index", "-z", "--index-info", env=env, stdin=entries)
             tree = self._text("write-tree", env=env)
         parents = ["-p", parent] if parent else []
         return self._text("commit-tree", tree, *parents, stdin=message.encode(),
@@ -244,6 +247,18 @@ class GitRepo:
 
     def write_blob(self, data: bytes) -> str:
         return self._text("hash-object", "-w", "--stdin", stdin=data)
+
+    def _write_blobs(self, contents: list[bytes], scratch: Path) -> list[str]:
+        """The blobs of `contents`, written by one git run: as files of `scratch` hashed as
+        they are (--no-filters, as `--stdin` is), in order."""
+        paths = []
+        for number, data in enumerate(contents):
+            path = scratch / f"blob-{number}"
+            path.write_bytes(data)
+            paths.append(str(path))
+        out = self._text("hash-object", "-w", "--no-filters", "--stdin-paths",
+                         stdin="".join(f"{path}\n" for path in paths).encode())
+        return out.split()
 
     def create_ref_tag(self, ref: str, commit: str, message: str) -> None:
         """Point `ref` (outside refs/tags) at a new annotated tag object for `commit`: a
