@@ -176,8 +176,7 @@ class Workspace:
                         files = [TrackedFile(path, md5, int(meta.size or 0))]
                     described.append((TrackedOutput(path, md5, sum(f.size for f in files),
                                                     len(files)), files))
-                metrics = _flatten_show(repo.metrics.show(hide_workspace=False))
-                params = _flatten_show(repo.params.show(hide_workspace=False))
+                metrics, params = _metrics_and_params(repo)
         except FileNotFoundError as exc:
             raise DataStoreError(f"an artifact vanished while it was being read: "
                                  f"{exc.filename or exc}", hint="run it again") from None
@@ -210,13 +209,10 @@ class Workspace:
             total = sum(f.size for f in files)
             yield TrackedOutput(path, out.hash_info.value, total, len(files)), files
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics_and_params(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The workspace's metrics and params, from one reading of DVC's index."""
         with self.session.open() as repo:
-            return _flatten_show(repo.metrics.show(hide_workspace=False))
-
-    def params(self) -> dict[str, Any]:
-        with self.session.open() as repo:
-            return _flatten_show(repo.params.show(hide_workspace=False))
+            return _metrics_and_params(repo)
 
 
 def _stats_digest(stats: dict[str, tuple[int, int, int]]) -> str:
@@ -287,6 +283,11 @@ def _pointer_bytes(root: Path, stages: list[Any]) -> dict[str, bytes]:
             data["stages"].update(serialize.to_lockfile(stage))
         made[lock_path.relative_to(root).as_posix()] = dumps_yaml(data).encode()
     return made
+
+
+def _metrics_and_params(repo: Repo) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (_flatten_show(repo.metrics.show(hide_workspace=False)),
+            _flatten_show(repo.params.show(hide_workspace=False)))
 
 
 def _flatten_show(shown: dict[str, Any]) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def create_backup(
     objects = needed_objects(project, files, outputs_entries)
     confirm_pushed(project, commit, objects, settings.local_remote)
 
-    metrics, params = workspace.metrics(), workspace.params()
+    metrics, params = workspace.metrics_and_params()
     pause_point(project.root, PausePoint.BEFORE_TAG)
     moment = now_utc()
     timestamp = format_timestamp(moment)
