@@ -279,8 +279,14 @@ def _remove_partials(store: Path, min_age: float) -> list[Path]:
     if not store.is_dir():
         return removed
     now = time.time()
-    for folder in [store, *(p for p in store.iterdir() if p.is_dir() and len(p.name) == 2)]:
-        for entry in os.scandir(folder):
+    # scandir's entries know their type: no stat per folder, nor per object.
+    with os.scandir(store) as top:
+        folders = [str(store), *(e.path for e in top if len(e.name) == 2 and e.is_dir())]
+    for folder in folders:
+        with os.scandir(folder) as listing:
+            names = [entry for entry in listing
+                     if entry.name.endswith(".tmp") or entry.name.startswith(TEMP_PREFIX)]
+        for entry in names:
             # DVC's partial transfers, and restore's cache copies (written beside the object
             # as it is staged) that a kill left.
             partial = _PARTIAL.search(entry.name) or entry.name.startswith(TEMP_PREFIX)
