@@ -60,6 +60,10 @@ def medians(repeat: int, **timings: Timing) -> dict[str, float]:
         for name, timing in timings.items():
             if timing.setup:
                 timing.setup()
+            # Every run starts with nothing left to write back: otherwise the gigabytes that
+            # the run before wrote (a backup's two copies, cp's one) are flushed during the
+            # next, and slow whichever comes after the bigger writer.
+            os.sync()
             start = time.perf_counter()
             timing.action()
             runs[name].append(time.perf_counter() - start)

@@ -155,6 +155,7 @@ def interleaved(repeat: int, baseline: Callable[[], float], ours: Callable[[], f
 def seconds_of(action: Callable[[], None], setup: Callable[[], None]) -> Callable[[], float]:
     def run() -> float:
         setup()
+        os.sync()  # nothing left to write back from the run before (see common.medians)
         start = time.perf_counter()
         action()
         return time.perf_counter() - start
@@ -206,6 +207,8 @@ files = files_of(project.git, backup)
 objects = needed_objects(project, files, backup.manifest.outputs)
 project.store.session.remotes()  # imports DVC
 transfers = project.store.transfers
+import os
+os.sync()
 start = time.perf_counter()
 if verb == "push":
     confirm_pushed(project, backup.commit, objects, remote)
