@@ -6,7 +6,6 @@ whole command line itself: its answers and its error messages stay the only ones
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import sys
@@ -43,13 +42,13 @@ def parse(function: Callable[..., Any], args: list[str]) -> dict[str, Any] | Non
     typer."""
     values: dict[str, Any] = {}
     options: dict[str, tuple[str, Any, Opt]] = {}
-    for param in inspect.signature(function, eval_str=True).parameters.values():
-        opt, kind = param.default, _kind(param.annotation)
+    for param, opt, annotation in _parameters(function):
+        kind = _kind(annotation)
         if not isinstance(opt, Opt) or kind is None or (kind is bool and opt.default):
             return None
-        values[param.name] = opt.default
+        values[param] = opt.default
         for name in (opt.name, *opt.aliases):
-            options[name] = (param.name, kind, opt)
+            options[name] = (param, kind, opt)
     tokens = iter(args)
     for token in tokens:
         name, inline, text = token.partition("=")
@@ -81,9 +80,33 @@ def parse(function: Callable[..., Any], args: list[str]) -> dict[str, Any] | Non
     return values
 
 
+def _parameters(function: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    """Each parameter's name, default and annotation, read off the function itself: inspect
+    (with ast and dis, which it loads) costs more than the parse. A parameter without a
+    default, or one that is positional only, *args or **kwargs, gets no Opt: typer's."""
+    code = function.__code__
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    defaults = dict(zip(names[code.co_argcount - len(function.__defaults__ or ()):],
+                        function.__defaults__ or (), strict=False))
+    defaults.update(function.__kwdefaults__ or {})
+    if code.co_posonlyargcount or code.co_flags & (_VARARGS | _VARKEYWORDS):
+        return [("", None, None)]
+    return [(name, defaults.get(name), function.__annotations__.get(name))
+            for name in names]
+
+
+_VARARGS, _VARKEYWORDS = 0x04, 0x08  # inspect.CO_VARARGS, inspect.CO_VARKEYWORDS
+# The annotations of a module with `from __future__ import annotations` are strings.
+_NAMED: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str, "Path": Path,
+                          "list[str]": list[str]}
+
+
 def _kind(annotation: Any) -> Any:
     """bool, int, float, str, Path or list[str] (a repeatable option), alone or with None;
     None for anything else."""
+    if isinstance(annotation, str):
+        kinds = [part.strip() for part in annotation.split("|") if part.strip() != "None"]
+        return _NAMED.get(kinds[0]) if len(kinds) == 1 else None
     if isinstance(annotation, types.UnionType):
         kinds = [a for a in get_args(annotation) if a is not type(None)]
         annotation = kinds[0] if len(kinds) == 1 else None
