@@ -111,3 +111,15 @@ def test_the_check_catches_a_wrong_import(tmp_path: Path, source: str, room: str
     (tmp_path / "x.py").write_text(source)
     problems = layer_violations(f"{room}/x.py", imports_of(tmp_path / "x.py"))
     assert problems and complaint in problems[0]
+
+
+def test_hdversion_logs_only_through_util_log() -> None:
+    """util/log.py attaches the stderr handler when its logger is first used; a module that
+    took the logger from logging itself could warn before that, unheard."""
+    direct = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")
+              if p.relative_to(PACKAGE).as_posix() != "util/log.py"
+              and any(isinstance(node, ast.Call) and ast.unparse(node.func).endswith("getLogger")
+                      and node.args and isinstance(node.args[0], ast.Constant)
+                      and node.args[0].value == "hdversion"
+                      for node in ast.walk(ast.parse(p.read_text())))]
+    assert not direct, direct

@@ -23,13 +23,10 @@ def _interrupt_on_sigterm(signum: int, frame: object) -> None:
 
 def setup() -> None:
     """What every command needs: SIGTERM handled, warnings on stderr."""
-    import logging  # here: --help and --version need none of it
+    from hdversion.util.log import to_stderr
 
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("warning: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    logging.getLogger("hdversion").addHandler(handler)
+    to_stderr("warning: %(message)s")
 
 
 def main() -> None:

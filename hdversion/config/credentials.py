@@ -8,7 +8,6 @@ through `redact`.
 from __future__ import annotations
 
 import json
-import logging
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,10 @@ from pathlib import Path
 from hdversion.errors import ConfigurationError
 from hdversion.model.storages import STORAGES, storage_of_scheme, url_prefix
 from hdversion.paths import CREDENTIALS_PATH
+from hdversion.util.log import log
 from hdversion.util.redact import register_secret
 
 # The library warns through logging; the CLI shows these as `warning: ...` on stderr.
-log = logging.getLogger("hdversion")
 
 KNOWN_KEYS = (
     "aws_access_key_id",

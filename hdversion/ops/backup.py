@@ -5,7 +5,6 @@ objects, which are harmless."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from hdversion.errors import (
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
-from hdversion.ops.catalog import pruned_timestamps
+from hdversion.ops.backup_refs import pruned_timestamps
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
@@ -39,10 +38,9 @@ from hdversion.util.atomic import discard, leftover_temp_files
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.identity import host_name, user_name
+from hdversion.util.log import log
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
-
-log = logging.getLogger("hdversion")
 
 
 @dataclass

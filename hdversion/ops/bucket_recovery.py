@@ -12,7 +12,6 @@ staged and verified; anything wrong leaves the target as it was (empty, or absen
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -44,9 +43,8 @@ from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
 from hdversion.util.atomic import commit_all, discard, identity, stage_all, stage_copy
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import CHUNK, md5_bytes
+from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
-
-log = logging.getLogger("hdversion")
 
 
 @dataclass

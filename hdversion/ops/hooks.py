@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -21,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hdversion.ops.project import Project
-
-log = logging.getLogger("hdversion")
+from hdversion.util.log import log
 
 HOOKED = frozenset({"backup", "restore", "prune", "auto"})
 # A journal result -> the exit code the run ends with (errors carry theirs).

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import shutil
 import tarfile
@@ -49,10 +48,9 @@ from hdversion.ops.project import Project
 from hdversion.ops.restore import RestoreResult, Source, restore_entries
 from hdversion.paths import DEFAULT_GIT_TRACKED
 from hdversion.util.hashing import CHUNK, md5_bytes
+from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
 from hdversion.util.tarstream import READ_ERRORS, BoundedReader, tar_reader
-
-log = logging.getLogger("hdversion")
 
 # Pointer files are read into memory in the first pass (restore's path checks need them).
 MAX_POINTER_SIZE = 16 * 1024 * 1024

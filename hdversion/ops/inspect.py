@@ -15,7 +15,8 @@ from hdversion.model.manifest import FileEntry
 from hdversion.model.pins import Pin
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import backup_timestamp
-from hdversion.ops.catalog import catalog_with, files_of, read_pins
+from hdversion.ops.backup_refs import read_pins
+from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.hashing import md5_file

@@ -9,7 +9,8 @@ from pathlib import Path
 from hdversion.errors import BackupNotFoundError, PartialError, RemoteError
 from hdversion.model.pins import Pin
 from hdversion.model.timestamps import parse_timestamp, tag_for
-from hdversion.ops.catalog import catalog_with, read_pins
+from hdversion.ops.backup_refs import read_pins
+from hdversion.ops.catalog import catalog_with
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of

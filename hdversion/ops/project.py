@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,8 +14,7 @@ from hdversion.datastore import DataStore, check_repository
 from hdversion.gitrepo import GitRepo
 from hdversion.paths import CREDENTIALS_PATH, LOCAL_REMOTE_DIR
 from hdversion.util import journal
-
-log = logging.getLogger("hdversion")
+from hdversion.util.log import log
 
 
 @dataclass

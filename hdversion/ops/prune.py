@@ -19,7 +19,6 @@ left (the sweep needs no memory of what was removed).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -38,24 +37,16 @@ from hdversion.model.pins import PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Duration, Plan, Policy, plan
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.catalog import (
-    fetch_catalog,
-    files_of,
-    files_of_many,
-    pruned_timestamps,
-    read_catalog,
-    read_pins,
-    tombstones,
-)
+from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pins, tombstones
+from hdversion.ops.catalog import files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.ops.remote_manifests import delete_manifests
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
+from hdversion.util.log import log
 from hdversion.util.pausepoints import PausePoint, pause_point
-
-log = logging.getLogger("hdversion")
 
 DEFAULT_POLICY = Policy(last=5)  # the original's `prune`: keep the last 5
 DEFAULT_GRACE = Duration(hours=1)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.catalog import pruned_timestamps
+from hdversion.ops.backup_refs import pruned_timestamps
 from hdversion.ops.project import Project
 
 

@@ -26,7 +26,8 @@ from hdversion.errors import (
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
 from hdversion.model.retention import metric_value
-from hdversion.ops.catalog import catalog_with, files_of, files_of_many, read_pins
+from hdversion.ops.backup_refs import read_pins
+from hdversion.ops.catalog import catalog_with, files_of, files_of_many
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.atomic import atomic_write_bytes

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,10 +52,9 @@ from hdversion.util.atomic import (
 )
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.log import log
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
-
-log = logging.getLogger("hdversion")
 
 
 @dataclass

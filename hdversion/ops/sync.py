@@ -10,13 +10,8 @@ from pathlib import Path
 from hdversion.datastore.bucket import bucket_of_remote
 from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
 from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.catalog import (
-    apply_tombstones,
-    files_of,
-    files_of_many,
-    read_catalog,
-    read_pins,
-)
+from hdversion.ops.backup_refs import apply_tombstones, read_pins
+from hdversion.ops.catalog import files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (

@@ -8,7 +8,6 @@ writes who it is beside the lock, for the message another run prints.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +17,7 @@ from hdversion.errors import ConfigurationError, LockedError
 from hdversion.paths import LOCK
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name
-
-log = logging.getLogger("hdversion")
+from hdversion.util.log import log
 
 
 @contextmanager
