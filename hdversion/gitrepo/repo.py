@@ -32,9 +32,10 @@ class TagRecord:
 
 
 class GitRepo:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, common_dir: Path | None = None) -> None:
         self.root = root
         self._identity: dict[str, str] | None = None
+        self._common_dir = common_dir  # the git directory all worktrees share, once known
 
     @classmethod
     def open(cls, path: Path) -> GitRepo:
@@ -43,7 +44,8 @@ class GitRepo:
         if not path.is_dir():
             raise NotARepositoryError(f"not a git repository: {path}", hint=hint)
         try:
-            top = as_text(run_git(path, ["rev-parse", "--show-toplevel"]))
+            top, common = as_text(run_git(path, ["rev-parse", "--show-toplevel",
+                                                 "--git-common-dir"])).splitlines()
         except GitError as exc:
             if "work tree" in exc.stderr:
                 raise NotARepositoryError(
@@ -52,7 +54,8 @@ class GitRepo:
                 raise NotARepositoryError(f"not a git repository: {path}", hint=hint) from None
             raise NotARepositoryError(f"git cannot open {path}: {exc.stderr}",
                                       hint=hint) from None
-        return cls(Path(top).resolve())
+        # --git-common-dir is relative to `path` unless the repository is elsewhere.
+        return cls(Path(top).resolve(), (path / common).resolve())
 
     # -- plumbing ------------------------------------------------------------------------
     def _git(self, *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
@@ -171,8 +174,12 @@ class GitRepo:
         return ids
 
     def git_path(self, name: str) -> Path:
-        """A path inside the repository's git directory (the main one's, in a worktree)."""
-        return self.root / self._text("rev-parse", "--git-path", name)
+        """A path inside the git directory that every worktree of the repository shares
+        (where the tags are)."""
+        if self._common_dir is None:
+            self._common_dir = (self.root / self._text("rev-parse", "--git-common-dir")
+                                ).resolve()
+        return self._common_dir / name
 
     def refs(self, namespace: str, prefix: str = "") -> list[TagRecord]:
         """Every ref under <namespace><prefix> that names a tag object (or a commit), with
@@ -273,16 +280,23 @@ class GitRepo:
     def ensure_ignored(self, paths: Iterable[str]) -> None:
         """Keep hdversion's own files (journal, local remote) out of `git status`, through
         .git/info/exclude so that no tracked file changes."""
-        probes = {p: f"{p.strip('/')}/x" for p in paths}
+        # In a linked worktree too, git reads the exclude file of the common directory.
+        exclude = self.git_path("info/exclude")
+        lines = {p: f"/{p.strip('/')}/" for p in paths}
+        try:
+            written = set(exclude.read_text(errors="replace").splitlines())
+        except OSError:
+            written = set()
+        if written >= set(lines.values()):
+            return  # written there by an earlier run: no need to ask git
+        probes = {p: f"{p.strip('/')}/x" for p in lines}
         ignored = self.ignored(probes.values())
         missing = [p for p, probe in probes.items() if probe not in ignored]
         if not missing:
             return
-        # --git-path: in a linked worktree, git reads the exclude file of the main one.
-        exclude = self.root / self._text("rev-parse", "--git-path", "info/exclude")
         exclude.parent.mkdir(parents=True, exist_ok=True)
         with exclude.open("a") as stream:
-            stream.write("".join(f"/{p.strip('/')}/\n" for p in missing))
+            stream.write("".join(f"{lines[p]}\n" for p in missing))
 
     # -- remotes -------------------------------------------------------------------------
     def remote_names(self) -> list[str]:
