@@ -4,11 +4,20 @@ is the same object, ignored when it is not or when the cache is not hdversion's.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Project
 
-CACHE = Path(".git") / "hdversion-list-cache.json"
+CACHE = Path(".git") / "hdversion-list-cache"
+# What a listing the cache serves whole must not load: the manifest's model (no tag is
+# read) and logging (nothing to warn of).
+LOADS = ("import atexit, sys\n"
+         "atexit.register(lambda: print('LOADED', sorted(m for m in sys.modules if m in "
+         "('logging', 'hdversion.model.manifest'))))\n"
+         "sys.argv = ['hdversion', 'list', '--json', '--offline']\n"
+         "from hdversion.cli.app import main\nmain()\n")
 
 
 def _list(project: Project) -> str:
@@ -25,15 +34,22 @@ def _backed_up_twice(project: Project) -> str:
     return first
 
 
-def test_the_second_listing_comes_from_the_cache_and_is_the_same(project: Project) -> None:
+def test_the_second_listing_comes_from_the_cache_and_is_the_same(project: Project,
+                                                                 tmp_path: Path) -> None:
     first = _backed_up_twice(project)
     assert _list(project) == first
+    loaded = subprocess.run([sys.executable, "-c", LOADS], cwd=project.root,
+                            capture_output=True, text=True, timeout=120)
+    assert loaded.stdout.endswith("LOADED []\n"), loaded.stdout[-300:] + loaded.stderr
     # Proof that the cache is read: a record changed there (same shape) is what is shown.
-    data = json.loads((project.root / CACHE).read_text())
-    for entry in data["tags"].values():
-        entry["record"] = entry["record"].replace('"first"', '"from the cache"')
-    (project.root / CACHE).write_text(json.dumps(data))
+    text = (project.root / CACHE).read_text()
+    (project.root / CACHE).write_text(text.replace('"first"', '"from the cache"'))
     assert '"from the cache"' in _list(project)
+    # logging, loaded on first use, still says what went wrong, as a warning.
+    project.git("remote", "add", "origin", str(tmp_path / "nowhere.git"))
+    fetched = project.cli("list", "--json")
+    assert fetched.returncode == 0
+    assert "warning: " in fetched.stderr and "--offline skips the fetch" in fetched.stderr
 
 
 def test_a_tag_made_again_with_another_message_is_read_again(project: Project) -> None:
@@ -49,23 +65,32 @@ def test_a_tag_made_again_with_another_message_is_read_again(project: Project) -
 
 def test_a_cache_that_is_not_hdversions_is_ignored(project: Project) -> None:
     first = _backed_up_twice(project)
-    data = json.loads((project.root / CACHE).read_text())
+    header, *lines = (project.root / CACHE).read_text().split("\n")
+    data = json.loads(header)
+    rows = [line.split("\t") for line in lines]
+    assert len(rows) == 2 and all(len(row) == 5 for row in rows)
+
+    def cache(head: dict[str, object], body: list[list[str]]) -> str:
+        return "\n".join([json.dumps(head), *("\t".join(row) for row in body)])
     hostile = [
         "not json",
-        json.dumps({**data, "format": 99}),
-        json.dumps({**data, "hdversion": "0.0.1"}),
-        json.dumps({**data, "tags": {"../../etc": {"record": "{}"}}}),
-        json.dumps({**data, "tags": {k: {"record": 5} for k in data["tags"]}}),
-        json.dumps({**data, "tags": {k: {"record": "{}", "invalid": "x"}
-                                     for k in data["tags"]}}),
+        cache({**data, "format": 99}, rows),
+        cache({**data, "hdversion": "0.0.1"}, rows),
+        cache({**data, "layout": "another"}, rows),
+        cache(data, [["../../etc", *rows[0][1:]], rows[1]]),
+        cache(data, [rows[0], rows[1][:4]]),  # a field short
+        cache(data, [rows[0], [*rows[1], "extra"]]),
+        cache(data, [rows[0], [*rows[1][:3], '"why"', rows[1][4]]]),  # record and reason
+        cache(data, [rows[0], [*rows[1][:3], "", ""]]),  # neither
+        cache(data, [rows[0], [*rows[1][:3], "not json", ""]]),
+        cache(data, [rows[0], rows[0]]),  # one tag twice
         # Well formed, but one tag's record under every tag's id.
-        json.dumps({**data, "tags": {k: next(iter(data["tags"].values()))
-                                     for k in data["tags"]}}),
+        cache(data, [rows[0], [rows[1][0], *rows[0][1:]]]),
     ]
     for text in hostile:
         (project.root / CACHE).write_text(text)
         assert _list(project) == first, text
-        assert json.loads((project.root / CACHE).read_text())["format"] == 1  # rebuilt
+        assert json.loads((project.root / CACHE).read_text().split("\n")[0]) == data
 
 
 def test_a_cache_that_cannot_be_written_changes_nothing(project: Project) -> None:

@@ -4,11 +4,13 @@ here: `list --json` of a thousand backups loads nothing to draw tables."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hdversion.model.catalog import Backup
-from hdversion.model.pins import Pin
 from hdversion.util.redact import redact
+
+if TYPE_CHECKING:  # `list --json` served from its cache loads neither
+    from hdversion.model.catalog import Backup
+    from hdversion.model.pins import Pin
 
 
 def emit_json(data: Any) -> None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hdversion.errors import UsageError
-from hdversion.model.catalog import Backup, Catalog
-from hdversion.model.manifest import KINDS
-from hdversion.model.pins import Pin
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.catalog import catalog_with, read_pins, refresh_catalog
+from hdversion.ops.backup_refs import read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
 from hdversion.ops.project import Project
+
+# `list --json` served whole from its cache reads no manifest: the manifest's model (and
+# the catalog that validates it) is loaded only where a tag must be read.
+if TYPE_CHECKING:
+    from hdversion.model.catalog import Backup, Catalog
+    from hdversion.model.pins import Pin
 
 
 def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | None = None,
@@ -40,8 +44,11 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
 
 
 def _check_filters(kind: str | None, last: int | None) -> None:
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if kind is not None:
+        from hdversion.model.manifest import KINDS
+
+        if kind not in KINDS:
+            raise UsageError(f"unknown kind {kind!r}: choose one of {', '.join(KINDS)}")
     if last is not None and last < 1:
         raise UsageError("--last must be at least 1")
 
@@ -52,6 +59,8 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
     """The catalog (fetched from the git remote first unless `offline`), with a remote how
     many objects each backup lacks there, and the pins (by backup tag). `kind` keeps one
     kind of backup, then `last` the newest N of those."""
+    from hdversion.ops.catalog import catalog_with
+
     _check_filters(kind, last)
     project = Project.open(path)
     catalog = catalog_with(project, None, offline)
