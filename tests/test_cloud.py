@@ -248,6 +248,63 @@ def test_corrupt_object_in_bucket_refuses_before_touching_workspace(cloud: Cloud
     assert cloud.project.read(MODEL) == b"what the user has now"
 
 
+def test_restore_streams_from_the_bucket_into_workspace_and_cache(cloud: Cloud) -> None:
+    """restore --cloud into an empty cache reads each object from the bucket once, into its
+    staged file and the cache in the same pass; a damaged object there is not kept, and the
+    next store (the local remote) gives it."""
+    data = cloud.backup()
+    files = dvc_files(data)
+    md5 = files[MODEL]["md5"]
+    cloud.server.corrupt_object(cloud.bucket, cloud.object_key(md5), b"bit rot in the bucket")
+    cache = cloud.project.root / ".dvc" / "cache"
+    shutil.rmtree(cache)
+    cloud.project.damage(MODEL, b"what the user has now")
+    result = cloud.cli("restore", "--json", "--cloud", f"--storage={cloud.name}", "--force")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["verified"]
+    assert report["fetched_from"].get("local", 0) >= 1, report["fetched_from"]
+    for path, entry in files.items():
+        assert md5_file(cloud.project.root / path)[0] == entry["md5"], path
+        cached = cache / "files" / "md5" / entry["md5"][:2] / entry["md5"][2:]
+        assert md5_file(cached)[0] == entry["md5"], path
+        assert cached.stat().st_mode & 0o222 == 0, path  # read-only, as DVC keeps them
+    listings = [o["md5"] for o in data["outputs"] if o["md5"].endswith(".dir")]
+    for name in listings:  # a directory's listing comes into the cache too
+        assert (cache / "files" / "md5" / name[:2] / name[2:]).is_file()
+    leftovers = [p for p in [*cache.rglob("*"), *(cloud.project.root / "models").rglob("*")]
+                 if p.name.startswith(".hdversion") or p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert cloud.project.dvc("status", "-q").returncode == 0
+
+
+@pytest.mark.parametrize("cloud_backend", ["s3"], indirect=True)
+def test_a_restore_from_a_bucket_fetches_no_file_into_the_cache_first(
+        cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files come straight from the bucket into their staged files (and the cache in
+    the same pass): the fetch into the cache is asked for the directories' listings alone."""
+    from hdversion.datastore.transfers import Transfers
+    from hdversion.ops.restore import restore
+
+    data = cloud.backup()
+    forget_local_data(cloud.project)  # the bucket is the only store left
+    for path in dvc_files(data):
+        (cloud.project.root / path).unlink()
+    asked: list[str] = []
+    fetch = Transfers.fetch
+
+    def recorded(self: Transfers, revision: str, remote: str,
+                 objects: dict[str, int | None] | None = None) -> None:
+        asked.extend(objects or ["the whole revision"])
+        fetch(self, revision, remote, objects)
+    monkeypatch.setattr(Transfers, "fetch", recorded)
+    result = restore(cloud.project.root, remote=cloud.name, force=True)
+    assert result.all_verified and result.fetched_from == {cloud.name: len(dvc_files(data))}
+    assert all(name.endswith(".dir") for name in asked), asked
+    for path, entry in dvc_files(data).items():
+        assert md5_file(cloud.project.root / path)[0] == entry["md5"], path
+
+
 # The GCS emulator accepts any credentials: only the backends that authenticate.
 @pytest.mark.parametrize("cloud_backend", AUTHENTICATING, indirect=True)
 def test_wrong_credentials_are_refused_before_any_work_and_never_printed(

@@ -20,12 +20,22 @@ from urllib.parse import urlsplit
 from hdversion.config.credentials import CloudCredentials
 from hdversion.datastore.explain import classify, endpoint_of, probe_endpoint
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.errors import HdversionError, RemoteError, UsageError, WriteError
+from hdversion.errors import (
+    HdversionError,
+    RemoteError,
+    UsageError,
+    VerificationError,
+    WriteError,
+)
 from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
+from hdversion.util.hashing import CHUNK
 from hdversion.util.redact import redact
+
+# Downloads at once from a bucket: each mostly waits on the network.
+DOWNLOADS = 8
 
 
 class KeyMissing(Exception):
@@ -187,6 +197,25 @@ class _Reading:
     def read(self, size: int = -1) -> bytes:
         with self.bucket._errors("cannot read", missing=self.key):
             return bytes(self.stream.read(size))
+
+
+class BoundedStream:
+    """A stream that stops as soon as it yields more bytes than the manifest records (a
+    hostile or damaged object never fills the disk), and says so when it yields fewer."""
+
+    def __init__(self, stream: IO[bytes], size: int, where: str) -> None:
+        self.stream, self.size, self.where, self.count = stream, size, where, 0
+
+    def read(self, size: int = CHUNK) -> bytes:
+        chunk = self.stream.read(min(size, CHUNK))
+        self.count += len(chunk)
+        if self.count > self.size:
+            raise VerificationError(f"{self.where} holds more than the {self.size} "
+                                    "bytes its manifest records")
+        if not chunk and self.count < self.size:
+            raise VerificationError(f"{self.where} holds {self.count} bytes, its manifest "
+                                    f"records {self.size}")
+        return chunk
 
 
 def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:

@@ -14,10 +14,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.bucket import Bucket, KeyMissing, open_url
+from hdversion.datastore.bucket import (
+    DOWNLOADS,
+    BoundedStream,
+    Bucket,
+    KeyMissing,
+    open_url,
+)
 from hdversion.errors import (
     BackupNotFoundError,
     ManifestError,
@@ -236,8 +242,8 @@ def _read_small_blobs(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ..
             continue
         try:
             with bucket.open(blob_key(backup.timestamp, entry.md5)) as stream:
-                bounded = _Bounded(stream, entry, bucket.where(blob_key(backup.timestamp,
-                                                                        entry.md5)))
+                where = bucket.where(blob_key(backup.timestamp, entry.md5))
+                bounded = BoundedStream(stream, entry.size, where)
                 data = b"".join(iter(bounded.read, b""))
         except KeyMissing:
             raise VerificationError(
@@ -273,10 +279,6 @@ def _tracked(small: dict[str, bytes]) -> list[str]:
     return tracked
 
 
-# Downloads at once from a bucket: each mostly waits on the network.
-DOWNLOADS = 8
-
-
 def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], dest: Path,
                small: dict[str, bytes], reporter: Reporter) -> list[tuple[Path, Path]]:
     """Download and stage every file, several at once (each request mostly waits on the
@@ -292,8 +294,8 @@ def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], des
                 return stage_copy(cast(BinaryIO, _BytesSource(small[entry.path])), target,
                                   entry.md5, advance)
             with bucket.open(key) as stream:
-                return stage_copy(cast(BinaryIO, _Bounded(stream, entry, bucket.where(key))),
-                                  target, entry.md5, advance)
+                bounded = BoundedStream(stream, entry.size, bucket.where(key))
+                return stage_copy(cast(BinaryIO, bounded), target, entry.md5, advance)
         except KeyMissing:
             raise VerificationError(
                 f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "
@@ -317,25 +319,6 @@ def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], des
         raise
     return [(tmp, dest / f.path) for f, tmp in zip(files, staged, strict=True)
             if tmp is not None]
-
-
-class _Bounded:
-    """A stream that stops as soon as it yields more bytes than the manifest records, and
-    says so when it yields fewer."""
-
-    def __init__(self, stream: IO[bytes], entry: FileEntry, where: str) -> None:
-        self.stream, self.entry, self.where, self.count = stream, entry, where, 0
-
-    def read(self, size: int = CHUNK) -> bytes:
-        chunk = self.stream.read(min(size, CHUNK))
-        self.count += len(chunk)
-        if self.count > self.entry.size:
-            raise VerificationError(f"{self.where} holds more than the {self.entry.size} "
-                                    "bytes its manifest records")
-        if not chunk and self.count < self.entry.size:
-            raise VerificationError(f"{self.where} holds {self.count} bytes, its manifest "
-                                    f"records {self.entry.size}")
-        return chunk
 
 
 class _BytesSource:

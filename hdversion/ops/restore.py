@@ -16,12 +16,21 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from hdversion.errors import ConfigurationError, UsageError, VerificationError, WriteError
+from hdversion.datastore.bucket import DOWNLOADS, BoundedStream, KeyMissing, bucket_of_remote
+from hdversion.errors import (
+    ConfigurationError,
+    RemoteError,
+    UsageError,
+    VerificationError,
+    WriteError,
+)
+from hdversion.model.bucket import object_key
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
@@ -242,7 +251,8 @@ def restore_entries(
         project.store.session.ensure_idle()
     root = project.root if project is not None else dest
     written = _write_all(root, dest, changing, sources,
-                         reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)))
+                         reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)),
+                         streamed=any(s.remote is not None for s in sources.values()))
     if remove_extras:
         for path in extras:
             (dest / path).unlink(missing_ok=True)
@@ -366,14 +376,18 @@ def _full_md5(path: Path, known: str | None) -> str | None:
 
 class Source:
     """Where a file's verified bytes come from: a cache object, a git blob, a file an import
-    extracted from an archive, or an object in a remote that is a directory (`also`: copied
-    into the cache as it is read). `on_bad` gives the next source when these bytes turn out
-    wrong, or None when there is none."""
+    extracted from an archive, an object in a remote that is a directory, or one streamed
+    from a bucket or container (`remote`: opens it; `also`: copied into the cache as it is
+    read). `on_bad` gives the next source when these bytes turn out wrong or cannot be read
+    from the remote, or None when there is none."""
 
     def __init__(self, path: Path | None = None, data: bytes | None = None,
                  also: Path | None = None,
-                 on_bad: Callable[[Source], Source | None] | None = None) -> None:
+                 on_bad: Callable[[Source], Source | None] | None = None,
+                 remote: Callable[[], contextlib.AbstractContextManager[BinaryIO]] | None
+                 = None) -> None:
         self.path, self.data, self.also, self.on_bad = path, data, also, on_bad
+        self.remote = remote
 
     def open(self) -> BinaryIO:
         if self.data is not None:
@@ -382,6 +396,16 @@ class Source:
         return self.path.open("rb")
 
     def stage(self, target: Path, md5: str, advance: Advance) -> Path:
+        if self.remote is not None:
+            try:
+                with self.remote() as stream:
+                    return stage_copy(stream, target, md5, advance, also=self.also)
+            except (KeyMissing, RemoteError) as exc:
+                # The next source (the remotes in turn, each through the fetch that says
+                # why one cannot be used) takes over; a local write error is not caught.
+                why = "missing there" if isinstance(exc, KeyMissing) else exc.message
+                raise VerificationError(f"{target.name}: cannot be read from the remote: "
+                                        f"{why}") from None
         with self.open() as stream:
             return stage_copy(stream, target, md5, advance, also=self.also)
 
@@ -424,6 +448,9 @@ class _CacheSources:
                                                      on_bad=self._recover(entry, first))
                 self._count(first, len(in_place))
             missing = [e for e in missing if e.path not in sources]
+        if missing and self.remotes and store.session.is_object_store(self.remotes[0]):
+            sources.update(self._from_bucket(self.remotes[0], missing))
+            missing = [e for e in missing if e.path not in sources]
         if missing:
             ensure_cached(self.project, self.backup.commit, missing, self.remotes,
                           self.reporter, self.dir_objects, deep=False, check=self.check)
@@ -432,6 +459,43 @@ class _CacheSources:
             sources.setdefault(entry.path, Source(path=store.cache_path(entry.md5),
                                                   on_bad=self._recover(entry, None)))
         return sources, self._unusable(self.check.bad)
+
+    def _from_bucket(self, remote: str, missing: list[FileEntry]) -> dict[str, Source]:
+        """Each object streamed from a bucket or container straight into its staged file,
+        and into the cache in the same pass: one download, one hash, where a fetch would
+        write the cache first and the restore read it back. Nothing when the remote cannot
+        be used now: the fetch that follows tries it and says why."""
+        store = self.project.store
+        try:
+            store.transfers.preflight(remote)
+            bucket = bucket_of_remote(store.session, remote)
+            # The directories' listings come into the cache first, checked, as a fetch
+            # brings them: later pushes from this cache need them.
+            check_dir_objects(self.project, self.dir_objects, self.check)
+            listings = {name: None for name in self.dir_objects
+                        if not store.cache_path(name).is_file()}
+            if listings:
+                store.transfers.fetch(self.backup.commit, remote, listings)
+        except ConfigurationError:
+            return {}
+        self._publish()
+
+        def reader(entry: FileEntry) -> Callable[[], contextlib.AbstractContextManager[
+                BinaryIO]]:
+            key = object_key(entry.md5)
+
+            @contextlib.contextmanager
+            def opened() -> Iterator[BinaryIO]:
+                with bucket.open(key) as stream:
+                    yield cast(BinaryIO, BoundedStream(stream, entry.size, bucket.where(key)))
+                with counting:  # reached once the staged bytes hashed right
+                    self._count(remote, 1)
+            return opened
+
+        counting = threading.Lock()  # files are staged on several threads
+        return {entry.path: Source(remote=reader(entry), also=store.cache_path(entry.md5),
+                                   on_bad=self._recover(entry, remote))
+                for entry in missing}
 
     def _recover(self, entry: FileEntry, remote_read: str | None
                  ) -> Callable[[Source], Source | None]:
@@ -526,7 +590,8 @@ def _sized(path: Path, size: int) -> bool:
 
 
 def _write_all(root: Path, dest: Path, entries: list[FileEntry],
-               sources: dict[str, Source], advance: Advance) -> dict[str, Identity | None]:
+               sources: dict[str, Source], advance: Advance, streamed: bool = False
+               ) -> dict[str, Identity | None]:
     """Stage every file, hashed as written, on every core (the biggest first, so that one
     long file overlaps with the small ones), then put them all in place; each file's identity
     as staged. A file whose source turns out wrong is staged again afterwards, one by one,
@@ -544,7 +609,9 @@ def _write_all(root: Path, dest: Path, entries: list[FileEntry],
 
     staged: dict[str, Path] = {}
     try:
-        for entry, tmp in zip(by_size, stage_all(by_size, first_try), strict=True):
+        # Streams from a bucket mostly wait on the network: more of them at once.
+        workers = DOWNLOADS if streamed else None
+        for entry, tmp in zip(by_size, stage_all(by_size, first_try, workers), strict=True):
             if tmp is not None:
                 staged[entry.path] = tmp
         retried: list[Path] = []
