@@ -236,6 +236,42 @@ def test_fetch_of_named_objects_takes_only_whole_ones(cloud: Cloud) -> None:
     assert not [p for p in cache.rglob("*.tmp")]
 
 
+# The fetch, in a process that may not write a file past LIMIT bytes (RLIMIT_FSIZE): a
+# download written whole before its size is checked fails there.
+FETCH_UNDER_A_SIZE_LIMIT = """
+import json, resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[4]), int(sys.argv[4])))
+from hdversion.ops.project import Project
+store = Project.open(Path(sys.argv[1])).store
+store.transfers.fetch(sys.argv[2], sys.argv[3], json.loads(sys.stdin.read()))
+"""
+
+
+def test_an_object_larger_than_its_manifest_is_never_downloaded_whole(cloud: Cloud) -> None:
+    """A bucket object far larger than the size its manifest records (damaged, or planted to
+    fill the disk) is dropped at its size header or its first bytes too many."""
+    data = cloud.backup()
+    objects = {f["md5"]: f["size"] for f in dvc_files(data).values()}
+    limit = 4 * 1024 * 1024
+    assert max(objects.values()) < limit
+    planted = max(objects, key=lambda md5: objects[md5])
+    cloud.server.corrupt_object(cloud.bucket, cloud.object_key(planted),
+                                b"\0" * (4 * limit))
+    cache = cloud.project.root / ".dvc" / "cache"
+    shutil.rmtree(cache)
+    fetched = subprocess.run(
+        [sys.executable, "-c", FETCH_UNDER_A_SIZE_LIMIT, str(cloud.project.root),
+         data["tag"], cloud.name, str(limit)], input=json.dumps(objects),
+        capture_output=True, text=True, timeout=300)
+    assert fetched.returncode == 0, fetched.stderr[-2000:]
+    for md5 in objects:
+        path = cache / "files" / "md5" / md5[:2] / md5[2:]
+        assert path.is_file() == (md5 != planted), md5
+    assert not [p for p in cache.rglob("*.tmp")]
+
+
 def test_corrupt_object_in_bucket_refuses_before_touching_workspace(cloud: Cloud) -> None:
     data = cloud.backup()
     md5 = dvc_files(data)[MODEL]["md5"]

@@ -8,11 +8,13 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
+
+from fsspec.callbacks import Callback
 
 from hdversion.datastore.explain import (
     check_reachable,
@@ -195,10 +197,14 @@ class Transfers:
                 # Named like DVC's partial files, so that a killed run's are removed by the
                 # next (DvcSession.remove_stale_temp).
                 partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
+                expected = objects[md5]
                 try:
-                    odb.fs.get_file(odb.oid_to_path(md5), str(partial))
+                    # An object larger than the manifest says (damaged, or hostile) is
+                    # dropped at its size header or its first bytes too many: never
+                    # written whole, never filling the disk.
+                    odb.fs.get_file(odb.oid_to_path(md5), str(partial),
+                                    callback=_SizeLimit(expected))
                     digest, size = md5_file(partial)
-                    expected = objects[md5]
                     if digest != md5.removesuffix(".dir") or expected not in (None, size):
                         return  # damaged in the remote: never into the cache
                     # DVC's cache files are read-only; DVC trusts any file that is.
@@ -206,6 +212,10 @@ class Transfers:
                     os.replace(partial, target)
                 except FileNotFoundError:
                     return  # missing in the remote
+                except Exception as exc:
+                    if any(isinstance(link, _Oversized) for link in _links(exc)):
+                        return  # damaged in the remote: never into the cache
+                    raise
                 finally:
                     partial.unlink(missing_ok=True)
 
@@ -416,6 +426,34 @@ def _put(odb: Any, files: list[tuple[Path, str, int]]) -> None:
         await asyncio.gather(*puts)
 
     sync(fs.loop, put_all)
+
+
+class _Oversized(Exception):
+    """A download went past the size its manifest records."""
+
+
+class _SizeLimit(Callback):  # type: ignore[misc]  # fsspec has no type hints
+    """A download's progress callback that stops it (raising _Oversized) as soon as the
+    object's announced size or the bytes received exceed `limit`; no limit when None (a
+    directory's listing, whose size no manifest records)."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
+        if self.limit is not None and max(self.size or 0, self.value) > self.limit:
+            raise _Oversized(f"more than {self.limit} bytes")
+
+
+def _links(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those it was raised from or during (an SDK may wrap ours)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def _cached(cache: Path, md5: str) -> Path:
