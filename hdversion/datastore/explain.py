@@ -81,7 +81,7 @@ def data_error_in(errors: list[BaseException]) -> BaseException | None:
     """An object missing or corrupt in a remote (not a failure to reach it): a fetch that
     meets one goes on, and the caller's own check of the cache says what is unusable."""
     for error in errors:
-        for link in _chain(error):
+        for link in exception_chain(error):
             names = {cls.__name__ for cls in type(link).__mro__}
             if isinstance(link, FileNotFoundError) or names & {"ObjectFormatError",
                                                                 "DownloadError"}:
@@ -92,7 +92,7 @@ def data_error_in(errors: list[BaseException]) -> BaseException | None:
 def write_error_in(errors: list[BaseException]) -> OSError | None:
     """The first error that says a local store cannot take a file."""
     for error in errors:
-        for link in _chain(error):
+        for link in exception_chain(error):
             if isinstance(link, OSError) and link.errno in WRITE_ERRNOS:
                 return link
     return None
@@ -101,7 +101,7 @@ def write_error_in(errors: list[BaseException]) -> OSError | None:
 def database_error_in(errors: list[BaseException]) -> sqlite3.OperationalError | None:
     """DVC's own databases (state, index) failing to write: on a full disk, often first."""
     for error in errors:
-        for link in _chain(error):
+        for link in exception_chain(error):
             if isinstance(link, sqlite3.OperationalError):
                 return link
     return None
@@ -129,7 +129,7 @@ def probe_endpoint(endpoint: str | None, what: str) -> None:
 
 def classify(exc: BaseException) -> str | None:
     """'missing', 'refused' (credentials), 'unreachable', or None, from exception types."""
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         kind = _classify_one(link)
         if kind is not None:
             return kind
@@ -166,7 +166,8 @@ def _classify_one(exc: BaseException) -> str | None:
     return None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those it was raised from or during (an SDK may wrap ours)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:

@@ -8,7 +8,7 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,6 +22,7 @@ from hdversion.datastore.explain import (
     data_error_in,
     database_error_in,
     dvc_errors,
+    exception_chain,
     explain,
     write_error_in,
 )
@@ -213,7 +214,7 @@ class Transfers:
                 except FileNotFoundError:
                     return  # missing in the remote
                 except Exception as exc:
-                    if any(isinstance(link, _Oversized) for link in _links(exc)):
+                    if any(isinstance(link, _Oversized) for link in exception_chain(exc)):
                         return  # damaged in the remote: never into the cache
                     raise
                 finally:
@@ -444,16 +445,6 @@ class _SizeLimit(Callback):  # type: ignore[misc]  # fsspec has no type hints
     def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
         if self.limit is not None and max(self.size or 0, self.value) > self.limit:
             raise _Oversized(f"more than {self.limit} bytes")
-
-
-def _links(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and those it was raised from or during (an SDK may wrap ours)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        link = link.__cause__ or link.__context__
 
 
 def _cached(cache: Path, md5: str) -> Path:
