@@ -61,3 +61,36 @@ def test_snapshot_of_a_repository_without_commits(tmp_path: Path) -> None:
     commit = GitRepo(root).commit_snapshot({"x.dvc": b"x\n", "y.dvc": None}, "first")
     assert _git(root, "ls-tree", "-r", "--name-only", commit).split() == ["x.dvc"]
     assert _git(root, "rev-list", "--count", commit).strip() == "1"
+
+
+def test_a_linked_worktree_shares_the_git_directory_and_the_exclude_file(
+        tmp_path: Path) -> None:
+    """hdversion's own files (the list cache) live in the git directory every worktree
+    shares; its ignore lines go to the shared exclude file once, and not at all where git
+    already ignores the folder."""
+    root = tmp_path / "main"
+    root.mkdir()
+    _git(root, "init", "-q")
+    _git(root, "config", "user.name", "t")
+    _git(root, "config", "user.email", "t@example.invalid")
+    (root / ".gitignore").write_text("/logs/\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "base")
+    _git(root, "worktree", "add", "-q", str(tmp_path / "linked"))
+    (tmp_path / "linked" / "sub").mkdir()
+
+    linked = GitRepo.open(tmp_path / "linked" / "sub")
+    assert linked.root == (tmp_path / "linked").resolve()
+    assert linked.git_path("x") == (root / ".git" / "x").resolve()
+    assert GitRepo(linked.root).git_path("x") == linked.git_path("x")  # asked of git
+
+    exclude = root / ".git" / "info" / "exclude"
+    before = exclude.read_text() if exclude.exists() else ""
+    for _ in range(2):
+        linked.ensure_ignored(["logs", "backups"])
+        GitRepo.open(root).ensure_ignored(["logs", "backups"])
+    added = exclude.read_text().removeprefix(before).splitlines()
+    assert added == ["/backups/"]  # logs/ is ignored by .gitignore already
+    (tmp_path / "linked" / "backups").mkdir()
+    (tmp_path / "linked" / "backups" / "f").write_text("x")
+    assert _git(tmp_path / "linked", "status", "--porcelain") == ""
