@@ -26,6 +26,7 @@ from hdversion.datastore.explain import (
     explain,
     write_error_in,
 )
+from hdversion.datastore.s3_upload import S3Uploader, s3_uploader
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.errors import DamagedObjectError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
@@ -174,11 +175,12 @@ class Transfers:
                           and _cached(cache, md5).is_file()]
                 # A directory's listing goes last, as DVC orders it: DVC takes a listing in
                 # a remote to mean that the directory's files are there.
+                uploader = _uploader_for(odb) if absent else None
                 for wave in ([m for m in absent if not m.endswith(".dir")],
                              [m for m in absent if m.endswith(".dir")]):
                     if wave:
                         _put(odb, [(_cached(cache, md5), odb.oid_to_path(md5), objects[md5])
-                                   for md5 in wave])
+                                   for md5 in wave], uploader)
             except Exception as exc:  # DVC and the cloud SDKs raise anything
                 raise RemoteError(f"push to remote '{remote}' failed: "
                                   + explain(repo, remote, exc)) from None
@@ -394,15 +396,24 @@ def listed_folder(root: Path, prefixes: list[str] | None = None
     return objects
 
 
-def _put(odb: Any, files: list[tuple[Path, str, int]]) -> None:
+def _put(odb: Any, files: list[tuple[Path, str, int]],
+         uploader: S3Uploader | None = None) -> None:
     """Upload files (local path, remote path, size) at once, `jobs` at a time.
 
-    On S3, the large files go in parts of S3_PART (s3fs's own 50 MiB parts cost the server
-    more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
-    PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
-    memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
-    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files."""
+    On S3, through `uploader` (boto3's threads, datastore/s3_upload.py) where there is one;
+    otherwise through s3fs, with the large files in parts of S3_PART (s3fs's own 50 MiB
+    parts cost the server more and leave a 128 MiB file three requests to share),
+    LARGE_AT_ONCE files at a time, PARTS_AT_ONCE parts each, beside the small ones: s3fs
+    holds every part in flight in memory, so this bounds it (jobs x 2 x S3_PART for the
+    small files, LARGE_AT_ONCE x PARTS_AT_ONCE x S3_PART for the large ones) whatever the
+    number of large files."""
     fs = odb.fs.fs
+    if uploader is not None:
+        try:
+            uploader.upload((path, key) for path, key, _ in files)
+        finally:
+            fs.invalidate_cache()  # s3fs's listings of these keys are out of date
+        return
     if odb.fs.protocol != "s3" or not fs.async_impl:
         odb.fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
         return
@@ -427,6 +438,12 @@ def _put(odb: Any, files: list[tuple[Path, str, int]]) -> None:
         await asyncio.gather(*puts)
 
     sync(fs.loop, put_all)
+
+
+def _uploader_for(odb: Any) -> S3Uploader | None:
+    if odb.fs.protocol != "s3":
+        return None
+    return s3_uploader(odb.fs.fs, odb.fs.jobs, getattr(odb.fs, "_transfer_config", None))
 
 
 class _Oversized(Exception):

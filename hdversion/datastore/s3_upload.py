@@ -1,0 +1,113 @@
+"""Uploads to S3 from a pool of threads (s3transfer's TransferManager, boto3's own), with the
+client that s3fs would make from the same remote configuration.
+
+s3fs builds, signs and sends every request from its one event-loop thread, and that thread
+is the bottleneck of a push: 0.65-0.75x the throughput of boto3's threads in the bench
+(bench/README.md, "Push to S3"). s3transfer sends the same requests from `jobs` threads.
+
+The client is made from the arguments DVC gave s3fs for the remote (credentials, profile,
+endpoint, region, TLS verification, timeouts, the AWS config file's `s3` section, encryption
+and ACL options, requester pays), the way s3fs makes its own, so that both reach the same
+bucket as the same identity with the same options. An argument this module does not know
+how to pass on means no uploader (None): the upload stays with s3fs rather than go out
+without an option the user set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# s3fs's own arguments that change nothing in how an object is uploaded.
+_UPLOAD_NEUTRAL = {"version_aware", "cache_regions", "default_block_size", "default_fill_cache",
+                   "default_cache_type", "max_concurrency", "fixed_upload_size", "loop",
+                   "asynchronous", "skip_instance_cache", "use_listings_cache",
+                   "listings_expiry_time", "max_paths"}
+# The AWS config file's transfer settings, as DVC names them (boto3's names), in s3transfer's.
+_TRANSFER_NAMES = {"max_concurrency": "max_request_concurrency",
+                   "max_io_queue": "max_io_queue_size",
+                   "multipart_threshold": "multipart_threshold",
+                   "multipart_chunksize": "multipart_chunksize"}
+# Arguments of botocore's Session (s3fs passes its leftover arguments to aiobotocore's).
+_SESSION_ARGUMENTS = {"profile"}
+
+
+class S3Uploader:
+    """One botocore client and its thread pool, for every upload of one push."""
+
+    def __init__(self, client: Any, extra_args: dict[str, Any], transfer: dict[str, Any],
+                 jobs: int) -> None:
+        self.client = client
+        self.extra_args = extra_args
+        self.transfer = transfer
+        self.jobs = jobs
+
+    def upload(self, files: Iterable[tuple[Path, str]]) -> None:
+        """Upload (local path, "bucket/key") pairs, `jobs` requests at a time; the first
+        failure is raised once the others have stopped (a multipart upload that fails is
+        aborted by s3transfer, so no part is left behind to be billed)."""
+        from s3transfer.manager import TransferConfig, TransferManager
+
+        config = TransferConfig(**{"max_request_concurrency": self.jobs, **self.transfer})
+        with TransferManager(self.client, config) as manager:
+            futures = []
+            for path, key in files:
+                bucket, _, name = key.partition("/")
+                futures.append(manager.upload(str(path), bucket, name,
+                                              extra_args=dict(self.extra_args)))
+            for future in futures:
+                future.result()
+
+
+def s3_uploader(fs: Any, jobs: int, transfer: dict[str, Any] | None) -> S3Uploader | None:
+    """An uploader for what the s3fs file system `fs` reaches, or None when its arguments
+    hold anything this module cannot pass on (s3fs then uploads, as before)."""
+    try:
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        from botocore.session import Session
+        from s3transfer.manager import TransferManager
+    except ImportError:
+        return None
+    options = dict(fs.storage_options)
+    session_kwargs = {key: options.pop(key) for key in list(options)
+                      if key in _SESSION_ARGUMENTS}
+    known = {"key", "secret", "token", "endpoint_url", "use_ssl", "anon", "client_kwargs",
+             "config_kwargs", "s3_additional_kwargs", "requester_pays"}
+    if set(options) - known - _UPLOAD_NEUTRAL:
+        return None  # a session of the caller's, a new s3fs option
+    config_kwargs = fs._prepare_config_kwargs()  # s3fs's timeouts added to the remote's
+    if set(config_kwargs) - set(Config.OPTION_DEFAULTS):
+        return None  # an aiohttp-only option: connector arguments and the like
+    config_kwargs["max_pool_connections"] = max(jobs, config_kwargs.get(
+        "max_pool_connections") or 0)
+    extra_args = {**fs.s3_additional_kwargs, **fs.req_kw}
+    if set(extra_args) - set(TransferManager.ALLOWED_UPLOAD_ARGS):
+        return None
+
+    client_kwargs = dict(fs.client_kwargs)
+    init_kwargs = {name: value for name, value in (
+        ("aws_access_key_id", fs.key), ("aws_secret_access_key", fs.secret),
+        ("aws_session_token", fs.token), ("endpoint_url", fs.endpoint_url))
+        if value is not None and value != client_kwargs.get(name)}
+    if "use_ssl" not in client_kwargs:
+        init_kwargs["use_ssl"] = fs.use_ssl
+    if fs.anon:
+        for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
+            init_kwargs.pop(name, None)
+            client_kwargs.pop(name, None)
+        config_kwargs["signature_version"] = UNSIGNED
+
+    session = Session(**session_kwargs)
+    with_loader = getattr(fs, "session", None)
+    if with_loader is not None:
+        # The service descriptions s3fs's session has already read: reading them again
+        # costs a tenth of a second.
+        session.register_component("data_loader", with_loader.get_component("data_loader"))
+    client = session.create_client("s3", config=Config(**config_kwargs), **init_kwargs,
+                                   **client_kwargs)
+    if set(transfer or {}) - set(_TRANSFER_NAMES):
+        return None
+    return S3Uploader(client, extra_args,
+                      {_TRANSFER_NAMES[name]: value for name, value in (transfer or {}).items()},
+                      jobs)
