@@ -1,7 +1,7 @@
 """The command line without typer: the top-level help, --version and the plain forms of
-`list` are answered from the command table and the `Opt` declarations, loading neither typer
-(nor pydantic, which typer loads), nor rich for JSON, nor DVC or GitPython; and they say
-exactly what the typer app says."""
+`list` (and of backup, restore, auto and prune) are answered from the command table and the
+`Opt` declarations, loading neither typer (nor pydantic, which typer loads), nor rich for
+JSON, nor DVC or GitPython (list); and they say exactly what the typer app says."""
 
 from __future__ import annotations
 
@@ -161,6 +161,56 @@ def test_plain_restore_arguments_are_read_as_typer_reads_them(args: list[str]) -
                                   ["--force=1"], ["T"], ["--wait", "x"]])
 def test_anything_unusual_in_a_restore_is_left_to_typer(args: list[str]) -> None:
     assert parse(commands.function_of(RESTORE), args) is None
+
+
+AUTO, PRUNE = commands.find("auto"), commands.find("prune")
+assert AUTO is not None and PRUNE is not None
+
+
+@pytest.mark.parametrize("command, args", [
+    (AUTO, []), (AUTO, ["-m", "nightly", "--keep-daily", "7", "--keep-within=2w", "--grace", "0"]),
+    (AUTO, ["--storage", "s3", "--storage", "azure", "--no-fetch-tags", "--wait", "60"]),
+    (AUTO, ["--keep-best", "3", "--metric=loss", "--keep-safety-within", "14d", "--json"]),
+    (AUTO, ["--keep", "0"]), (AUTO, ["--keep-hourly", "24", "--keep-yearly", "2", "--cloud"]),
+    (PRUNE, []), (PRUNE, ["--keep", "0", "--keep-best", "3", "--metric", "ensemble.roc_auc"]),
+    (PRUNE, ["--dry-run", "--allow-incomplete", "--storage", "gcp", "--json"]),
+    (PRUNE, ["--keep-weekly", "4", "--keep-monthly=6", "--remote", "mine", "--grace", "2h"]),
+    (PRUNE, ["--keep-within", "nonsense"]),  # refused later, by the policy, in both paths
+])
+def test_plain_auto_and_prune_arguments_are_read_as_typer_reads_them(
+        command: commands.Command, args: list[str]) -> None:
+    assert parse(commands.function_of(command), args) == typer_kwargs(args, command) \
+        is not None
+
+
+@pytest.mark.parametrize("command, args", [
+    (AUTO, ["--keep"]), (AUTO, ["--keep", "x"]), (AUTO, ["--keep", "-1"]), (AUTO, ["-m"]),
+    (AUTO, ["--help"]), (AUTO, ["extra"]), (PRUNE, ["--dry-run=1"]), (PRUNE, ["--wait", "x"]),
+    (PRUNE, ["--keep-daily", "1.5"]), (PRUNE, ["--grace"]),
+    (PRUNE, ["--metric=-loss"]),  # a value that looks like an option: typer decides
+])
+def test_anything_unusual_in_auto_or_prune_is_left_to_typer(command: commands.Command,
+                                                            args: list[str]) -> None:
+    assert parse(commands.function_of(command), args) is None
+
+
+def test_cron_s_auto_runs_without_typer(project: Project) -> None:
+    """`hdversion auto` as cron runs it: a backup and a prune, neither typer nor pydantic
+    loaded; its JSON is what the typer app prints for the same run, apart from the new
+    backup's own names and times."""
+    code, stdout, err, loaded = run_main(project.root, "auto", "--keep", "1", "--json")
+    assert code == 0, err
+    assert "typer" not in loaded and "pydantic" not in loaded, loaded
+    plain = json.loads(stdout)
+    code, stdout, err, _ = run_main(project.root, "auto", "--keep", "1", "--json",
+                                    typer_app=True)
+    assert code == 0, err
+    typed = json.loads(stdout)
+    assert set(plain) == set(typed)
+    assert plain["exit_code"] == typed["exit_code"] == 0
+    # --keep 1: the typer run's prune removed the plain run's backup.
+    assert typed["removed"] == [plain["tag"]] != [typed["tag"]], (plain, typed)
+    assert project.git("tag", "-l", "backup/*").split() == [typed["tag"]]
 
 
 def test_the_api_loads_each_name_from_its_operation() -> None:

@@ -1,17 +1,28 @@
-"""hdversion auto"""
+"""hdversion auto
+
+Its options are all `Opt`: `hdversion auto ...` (cron's command) runs without typer
+(cli/app.py)."""
 
 from __future__ import annotations
-
-import typer
 
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes
+from hdversion.cli.options import (
+    CLOUD,
+    JSON,
+    REMOTE,
+    STORAGE_LIST,
+    WAIT,
+    cloud_remotes,
+    option,
+)
+
+MESSAGE = option("", "--message", aliases=("-m",), help="Say why (default: auto).")
 
 
 def auto(
-    message: str = typer.Option("", "-m", "--message", help="Say why (default: auto)."),
+    message: str = MESSAGE,
     cloud: bool = CLOUD,
     storage: list[str] | None = STORAGE_LIST,
     remote: str | None = REMOTE,

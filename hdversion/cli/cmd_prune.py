@@ -1,13 +1,18 @@
-"""hdversion prune"""
+"""hdversion prune
+
+Its options are all `Opt`: `hdversion prune ...` runs without typer (cli/app.py)."""
 
 from __future__ import annotations
-
-import typer
 
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote, option
+
+DRY_RUN = option(False, "--dry-run", help="Print the plan; change nothing.")
+ALLOW_INCOMPLETE = option(
+    False, "--allow-incomplete",
+    help="Prune even when a kept backup already lacks data in every store at hand.")
 
 
 def prune(
@@ -24,12 +29,10 @@ def prune(
     cloud: bool = CLOUD,
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    dry_run: bool = DRY_RUN,
     no_fetch_tags: bool = opt.NO_FETCH_TAGS,
     grace: str = opt.GRACE,
-    allow_incomplete: bool = typer.Option(
-        False, "--allow-incomplete",
-        help="Prune even when a kept backup already lacks data in every store at hand."),
+    allow_incomplete: bool = ALLOW_INCOMPLETE,
     wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:

@@ -1,16 +1,16 @@
-"""The retention options that `prune` and `auto` share, and the policy they make."""
+"""The retention options that `prune` and `auto` share, and the policy they make. Declared
+as `Opt` (cli/options.py): both commands also run without typer."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import typer
-
+from hdversion.cli.options import option
 from hdversion.model.retention import Duration, Policy
 
 
-def _count(option: str, what: str) -> Any:
-    return typer.Option(None, option, metavar="N", help=what)
+def _count(name: str, what: str) -> Any:
+    return option(None, name, metavar="N", help=what)
 
 
 KEEP = _count("--keep", "Keep the N newest backups.")
@@ -20,22 +20,22 @@ KEEP_DAILY = _count("--keep-daily", "... of each of the last N days (UTC).")
 KEEP_WEEKLY = _count("--keep-weekly", "... of each of the last N ISO weeks.")
 KEEP_MONTHLY = _count("--keep-monthly", "... of each of the last N months.")
 KEEP_YEARLY = _count("--keep-yearly", "... of each of the last N years.")
-KEEP_WITHIN = typer.Option(
+KEEP_WITHIN = option(
     None, "--keep-within", metavar="DURATION",
     help="Keep every backup younger than this (e.g. 7d, 12h, 2w, 6m, 1y), from now.")
 KEEP_BEST = _count("--keep-best", "Keep the N backups with the best --metric.")
-METRIC = typer.Option(
+METRIC = option(
     None, "--metric", metavar="NAME",
     help="Metric for --keep-best, dotted (ensemble.roc_auc); prefix - when lower is better "
     "(--metric=-loss).")
-KEEP_SAFETY_WITHIN = typer.Option(
+KEEP_SAFETY_WITHIN = option(
     None, "--keep-safety-within", metavar="DURATION",
     help="Keep safety backups (made by restore) younger than this (default 14d).")
-NO_FETCH_TAGS = typer.Option(
+NO_FETCH_TAGS = option(
     False, "--no-fetch-tags",
     help="Do not fetch backup tags and pins from the git remote first: only when this clone "
     "is the only one making backups.")
-GRACE = typer.Option(
+GRACE = option(
     "1h", "--grace", metavar="DURATION",
     help="In a store other clones may share, keep unused objects younger than this (an "
     "upload whose tag is not pushed yet); 0 for none.")
