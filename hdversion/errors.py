@@ -79,6 +79,18 @@ class PartialError(HdversionError):
     exit_code = ExitCode.PARTIAL
 
 
+class InterruptedAfterBackupError(HdversionError):
+    """Ctrl-C or SIGTERM after the backup's tag was made: the backup stands (in the cache and
+    the local remote); what came after it (cloud push, tag push, manifests) may not have
+    finished. The message names the backup."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, tag: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.tag = tag
+
+
 class BackupNotFoundError(HdversionError):
     exit_code = ExitCode.NO_SUCH_BACKUP
 

@@ -181,6 +181,43 @@ def test_killed_backup_leaves_no_tag(project: Project) -> None:
     assert project.git("status", "--porcelain") == status_before
 
 
+@pytest.mark.parametrize("command", [["backup"], ["backup", "--json"], ["auto", "--json"]])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interruption_after_the_tag_names_the_backup(project: Project, command: list[str],
+                                                        stop: signal.Signals) -> None:
+    """Stopped once the tag exists (before the cloud and git pushes): exit 130, and the
+    output, the JSON and the journal name the backup that stands, with how to finish it."""
+    proc = start_paused(project.root, PausePoint.BEFORE_CLOUD_PUSH, *command)
+    proc.send_signal(stop)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    tags = project.git("tag", "-l", "backup/*").split()
+    assert len(tags) == 1 and "Traceback" not in stderr
+    assert f"interrupted after backup {tags[0]} was made" in stderr, stderr
+    assert "hdversion sync" in stderr
+    if "--json" in command:
+        assert tags[0] in json.loads(stdout)["error"]
+    journal = [json.loads(line) for line in
+               (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()]
+    assert journal[-1]["tag"] == tags[0], journal[-1]
+    assert journal[-1]["result"] in ("interrupted", "error") and \
+        journal[-1]["exit_code"] == 130, journal[-1]
+    restored = project.cli("restore", "--force", "--json")  # the backup is whole
+    assert restored.returncode == 0 and json.loads(restored.stdout)["verified"]
+
+
+def test_an_interrupted_prune_in_auto_names_the_backup_it_made(project: Project) -> None:
+    project.cli("backup", check=True)
+    proc = start_paused(project.root, PausePoint.BEFORE_TAG_DELETE, "auto", "--keep", "1")
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    newest = max(project.git("tag", "-l", "backup/*").split())
+    assert f"interrupted while pruning, after backup {newest} was made" in stderr, stderr
+    assert project.cli("prune", "--keep", "1").returncode == 0  # and the prune finishes
+    assert project.git("tag", "-l", "backup/*").split() == [newest]
+
+
 def test_sigterm_is_an_interruption(project: Project) -> None:
     proc = start_paused(project.root, PausePoint.BEFORE_TAG, "backup")
     proc.terminate()

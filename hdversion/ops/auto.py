@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdversion.errors import HdversionError
+from hdversion.errors import HdversionError, InterruptedAfterBackupError
 from hdversion.model.retention import Duration, Policy
 from hdversion.ops.backup import BackupResult, configured_remotes, create_backup
 from hdversion.ops.operation import locked_operation
@@ -74,13 +74,21 @@ def auto(
                                                 if s.store.name == remote]
             except HdversionError as exc:
                 result.prune_error = exc
+            except KeyboardInterrupt:
+                # Prune resumes where it stopped; the backup must still be named.
+                raise InterruptedAfterBackupError(
+                    f"interrupted while pruning, after backup {result.backup.backup.tag} "
+                    "was made", result.backup.backup.tag,
+                    hint="run `hdversion prune` with the same policy to finish the prune"
+                    ) from None
         failure = result.failure()
         project.journal(
             "auto", "ok" if failure is None else
             ("partial" if int(failure.exit_code) == 3 else "error"),
             exit_code=0 if failure is None else int(failure.exit_code),
             error=failure.message if failure else None,
-            tag=result.backup.backup.tag if result.backup else None,
+            tag=result.backup.backup.tag if result.backup else
+            getattr(result.backup_error, "tag", None),
             removed=result.prune.removed_tags if result.prune else [],
             policy=chosen.describe())
         return result

@@ -13,6 +13,7 @@ from hdversion.datastore.workspace import Snapshot
 from hdversion.errors import (
     ConfigurationError,
     HdversionError,
+    InterruptedAfterBackupError,
     MissingArtifactError,
     PartialError,
     UsageError,
@@ -200,18 +201,30 @@ def create_backup(
             timestamp = next_second(timestamp)
 
     result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest), files)
-    pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
-    for remote in cloud_remotes:
-        reporter.step(f"pushing to remote '{remote}'")
-        result.remotes.append(push_and_confirm(project, commit, objects, remote))
-    reporter.step("pushing the tag to the git remote")
-    result.git_remote = _publish(project, result)
-    # Last, under the backup's final name (_publish may have moved it): the manifest beside
-    # the objects in every remote that holds them, so that the remote alone can restore it.
-    for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
-        reporter.step(f"writing the manifest into remote '{remote}'")
-        result.manifests.append(
-            publish_manifest(project, remote, result.backup, files, file_list, tree))
+    try:
+        pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
+        for remote in cloud_remotes:
+            reporter.step(f"pushing to remote '{remote}'")
+            result.remotes.append(push_and_confirm(project, commit, objects, remote))
+        reporter.step("pushing the tag to the git remote")
+        result.git_remote = _publish(project, result)
+        # Last, under the backup's final name (_publish may have moved it): the manifest
+        # beside the objects in every remote that holds them, so that the remote alone can
+        # restore it.
+        for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
+            reporter.step(f"writing the manifest into remote '{remote}'")
+            result.manifests.append(
+                publish_manifest(project, remote, result.backup, files, file_list, tree))
+    except KeyboardInterrupt:
+        # The backup exists from its tag on: an interrupted run must say so, or the user
+        # believes nothing was saved.
+        raise InterruptedAfterBackupError(
+            f"interrupted after backup {result.backup.tag} was made (tagged, in the local "
+            f"remote '{settings.local_remote}'); what came after may not have finished: the "
+            "push to cloud remotes and to the git remote, the remotes' manifests",
+            result.backup.tag,
+            hint="run `hdversion sync` (with --storage or --remote for a cloud remote) to "
+            "finish it") from None
     return result
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hdversion.errors import HdversionError
+from hdversion.errors import HdversionError, InterruptedAfterBackupError
 from hdversion.ops.hooks import run_hooks
 from hdversion.ops.project import Project
 from hdversion.util.lock import repository_lock
@@ -22,6 +22,10 @@ def locked_operation(project: Project, name: str, wait: float = 0, **details: ob
             with repository_lock(project.root, name, timeout=wait), \
                     project.store.session.shared():
                 yield
+        except InterruptedAfterBackupError as exc:
+            project.journal(name, "interrupted", tag=exc.tag, error=exc.message,
+                            exit_code=int(exc.exit_code), **details)
+            raise
         except HdversionError as exc:
             project.journal(name, "error", error=exc.message, exit_code=int(exc.exit_code),
                             **details)
