@@ -47,6 +47,9 @@ PARTS_AT_ONCE = 8
 class Transfers:
     def __init__(self, session: DvcSession) -> None:
         self.session = session
+        # One S3 client per remote's file system for the operation (a sync pushes backup
+        # after backup): made once, as s3fs's own.
+        self._uploaders: dict[str, tuple[Any, S3Uploader | None]] = {}
 
     def push(self, revision: str, remote: str, objects: Mapping[str, int] | None = None
              ) -> None:
@@ -175,7 +178,7 @@ class Transfers:
                           and _cached(cache, md5).is_file()]
                 # A directory's listing goes last, as DVC orders it: DVC takes a listing in
                 # a remote to mean that the directory's files are there.
-                uploader = _uploader_for(odb) if absent else None
+                uploader = self._uploader_for(remote, odb) if absent else None
                 for wave in ([m for m in absent if not m.endswith(".dir")],
                              [m for m in absent if m.endswith(".dir")]):
                     if wave:
@@ -184,6 +187,16 @@ class Transfers:
             except Exception as exc:  # DVC and the cloud SDKs raise anything
                 raise RemoteError(f"push to remote '{remote}' failed: "
                                   + explain(repo, remote, exc)) from None
+
+    def _uploader_for(self, remote: str, odb: Any) -> S3Uploader | None:
+        if odb.fs.protocol != "s3":
+            return None
+        fs, uploader = self._uploaders.get(remote, (None, None))
+        if fs is not odb.fs.fs:
+            fs = odb.fs.fs
+            uploader = s3_uploader(fs, odb.fs.jobs, getattr(odb.fs, "_transfer_config", None))
+            self._uploaders[remote] = (fs, uploader)
+        return uploader
 
     def _download_absent(self, remote: str, objects: Mapping[str, int | None]) -> None:
         with self.session.open() as repo:
@@ -438,12 +451,6 @@ def _put(odb: Any, files: list[tuple[Path, str, int]],
         await asyncio.gather(*puts)
 
     sync(fs.loop, put_all)
-
-
-def _uploader_for(odb: Any) -> S3Uploader | None:
-    if odb.fs.protocol != "s3":
-        return None
-    return s3_uploader(odb.fs.fs, odb.fs.jobs, getattr(odb.fs, "_transfer_config", None))
 
 
 class _Oversized(Exception):
