@@ -177,3 +177,15 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
         key = f"{PREFIX}/files/md5/{md5[:2]}/{md5[2:]}"
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert md5_file_bytes(body) == md5.removesuffix(".dir"), key
+
+
+@pytest.mark.cloud
+@ON_S3
+def test_a_profile_that_no_aws_file_has_is_named_before_any_work(
+        project: Project, cloud_backend: StorageServer, bucket: str) -> None:
+    add_remote(project, cloud_backend, bucket, "-oprofile=no-such-profile", secrets=False)
+    result = project.cli("backup", "--json", "--cloud", f"--storage={cloud_backend.name}")
+    assert result.returncode == 7, result.stderr
+    assert "credentials missing" in result.stderr, result.stderr
+    assert result.stderr.count("no-such-profile") == 1, result.stderr
+    assert project.git("tag") == ""  # refused before any work

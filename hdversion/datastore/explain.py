@@ -140,7 +140,8 @@ def _classify_one(exc: BaseException) -> str | None:
     module = type(exc).__module__
     names = {cls.__name__ for cls in type(exc).__mro__}
     if module.startswith("botocore"):
-        if names & {"NoCredentialsError", "PartialCredentialsError"}:
+        # A profile the remote names that no AWS file has: its credentials are missing.
+        if names & {"NoCredentialsError", "PartialCredentialsError", "ProfileNotFound"}:
             return "missing"
         if "ClientError" in names:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
@@ -208,7 +209,9 @@ def explain(repo: Repo, remote: str, exc: BaseException) -> str:
         second = classify(probe_exc)
         if second in ("missing", "refused"):
             return redact(f"credentials {second} for {url} ({text})")
-        text = f"{text}; {type(probe_exc).__name__}: {probe_exc}"
+        second_text = f"{type(probe_exc).__name__}: {probe_exc}"
+        if second_text != text:  # the same failure twice says nothing more
+            text = f"{text}; {second_text}"
     return redact(text)
 
 
