@@ -82,7 +82,8 @@ def s3_uploader(fs: Any, jobs: int, transfer: dict[str, Any] | None) -> S3Upload
     config_kwargs["max_pool_connections"] = max(jobs, config_kwargs.get(
         "max_pool_connections") or 0)
     extra_args = {**fs.s3_additional_kwargs, **fs.req_kw}
-    if set(extra_args) - set(TransferManager.ALLOWED_UPLOAD_ARGS):
+    if set(extra_args) - set(TransferManager.ALLOWED_UPLOAD_ARGS) \
+            or set(transfer or {}) - set(_TRANSFER_NAMES):
         return None
 
     client_kwargs = dict(fs.client_kwargs)
@@ -106,8 +107,6 @@ def s3_uploader(fs: Any, jobs: int, transfer: dict[str, Any] | None) -> S3Upload
         session.register_component("data_loader", with_loader.get_component("data_loader"))
     client = session.create_client("s3", config=Config(**config_kwargs), **init_kwargs,
                                    **client_kwargs)
-    if set(transfer or {}) - set(_TRANSFER_NAMES):
-        return None
     return S3Uploader(client, extra_args,
                       {_TRANSFER_NAMES[name]: value for name, value in (transfer or {}).items()},
                       jobs)
