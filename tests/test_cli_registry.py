@@ -1,6 +1,6 @@
 """The command line without typer: the top-level help, --version and the plain forms of
-`list` (and of backup, restore, auto and prune) are answered from the command table and the
-`Opt` declarations, loading neither typer (nor pydantic, which typer loads), nor rich for
+`list` (and of backup, restore, status, auto and prune) are answered from the command table
+and the `Opt` declarations, loading neither typer (nor pydantic, which typer loads), nor rich for
 JSON, nor DVC or GitPython (list); and they say exactly what the typer app says."""
 
 from __future__ import annotations
@@ -163,8 +163,8 @@ def test_anything_unusual_in_a_restore_is_left_to_typer(args: list[str]) -> None
     assert parse(commands.function_of(RESTORE), args) is None
 
 
-AUTO, PRUNE = commands.find("auto"), commands.find("prune")
-assert AUTO is not None and PRUNE is not None
+AUTO, PRUNE, STATUS = commands.find("auto"), commands.find("prune"), commands.find("status")
+assert AUTO is not None and PRUNE is not None and STATUS is not None
 
 
 @pytest.mark.parametrize("command, args", [
@@ -176,8 +176,10 @@ assert AUTO is not None and PRUNE is not None
     (PRUNE, ["--dry-run", "--allow-incomplete", "--storage", "gcp", "--json"]),
     (PRUNE, ["--keep-weekly", "4", "--keep-monthly=6", "--remote", "mine", "--grace", "2h"]),
     (PRUNE, ["--keep-within", "nonsense"]),  # refused later, by the policy, in both paths
+    (STATUS, []), (STATUS, ["--max-age", "26h", "--offline", "--json"]),
+    (STATUS, ["--max-age=0h"]),  # refused later, by status itself, in both paths
 ])
-def test_plain_auto_and_prune_arguments_are_read_as_typer_reads_them(
+def test_plain_auto_prune_and_status_arguments_are_read_as_typer_reads_them(
         command: commands.Command, args: list[str]) -> None:
     assert parse(commands.function_of(command), args) == typer_kwargs(args, command) \
         is not None
@@ -188,8 +190,9 @@ def test_plain_auto_and_prune_arguments_are_read_as_typer_reads_them(
     (AUTO, ["--help"]), (AUTO, ["extra"]), (PRUNE, ["--dry-run=1"]), (PRUNE, ["--wait", "x"]),
     (PRUNE, ["--keep-daily", "1.5"]), (PRUNE, ["--grace"]),
     (PRUNE, ["--metric=-loss"]),  # a value that looks like an option: typer decides
+    (STATUS, ["--max-age"]), (STATUS, ["--offline=1"]), (STATUS, ["now"]),
 ])
-def test_anything_unusual_in_auto_or_prune_is_left_to_typer(command: commands.Command,
+def test_anything_unusual_in_auto_prune_or_status_is_left_to_typer(command: commands.Command,
                                                             args: list[str]) -> None:
     assert parse(commands.function_of(command), args) is None
 
@@ -211,6 +214,15 @@ def test_cron_s_auto_runs_without_typer(project: Project) -> None:
     # --keep 1: the typer run's prune removed the plain run's backup.
     assert typed["removed"] == [plain["tag"]] != [typed["tag"]], (plain, typed)
     assert project.git("tag", "-l", "backup/*").split() == [typed["tag"]]
+    # And a monitor's `status --max-age`: the same verdict, without typer either.
+    code, stdout, err, loaded = run_main(project.root, "status", "--max-age", "1h", "--json")
+    assert code == 0 and "typer" not in loaded and "pydantic" not in loaded, (err, loaded)
+    typed_status = run_main(project.root, "status", "--max-age", "1h", "--json",
+                            typer_app=True)
+    plain_status, typer_status = json.loads(stdout), json.loads(typed_status[1])
+    plain_status.pop("now"), typer_status.pop("now")  # the time of each run
+    assert (code, plain_status) == (typed_status[0], typer_status)
+    assert plain_status["stale"] is False and plain_status["latest"] == typed["tag"]
 
 
 def test_the_api_loads_each_name_from_its_operation() -> None:

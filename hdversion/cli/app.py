@@ -1,8 +1,8 @@
 """The command line's entry point. The commands are in one table (cli/commands.py) and the
 typer app is built from it (cli/typer_app.py); the top-level help, `--version` and the plain
-forms of the commands marked `plain` (list, backup, restore, auto, prune) are answered before
-typer is even imported: typer (which loads pydantic) and rich cost several times Python's own
-start-up, more than listing a thousand backups."""
+forms of the commands marked `plain` (list, backup, restore, status, auto, prune) are answered
+before typer is even imported: typer (which loads pydantic) and rich cost several times
+Python's own start-up, more than listing a thousand backups."""
 
 from __future__ import annotations
 

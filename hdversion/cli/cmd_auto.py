@@ -8,15 +8,7 @@ from __future__ import annotations
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import (
-    CLOUD,
-    JSON,
-    REMOTE,
-    STORAGE_LIST,
-    WAIT,
-    cloud_remotes,
-    option,
-)
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes, option
 
 MESSAGE = option("", "--message", aliases=("-m",), help="Say why (default: auto).")
 

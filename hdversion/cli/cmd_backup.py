@@ -7,15 +7,7 @@ from __future__ import annotations
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import (
-    CLOUD,
-    JSON,
-    REMOTE,
-    STORAGE_LIST,
-    WAIT,
-    cloud_remotes,
-    option,
-)
+from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes, option
 
 MESSAGE = option("", "--message", aliases=("-m",), help="Say why (kept in the tag).")
 ALLOW_MISSING = option(False, "--allow-missing",

@@ -1,24 +1,28 @@
-"""hdversion status"""
+"""hdversion status
+
+Its options are all `Opt`: `hdversion status --max-age ...` (a monitor's command, run every
+few minutes) runs without typer (cli/app.py)."""
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_inspect
-from hdversion.cli.options import JSON
+from hdversion.cli.options import JSON, option
 from hdversion.errors import UsageError
 from hdversion.model.retention import Duration
 
+MAX_AGE = option(
+    None, "--max-age", metavar="DURATION",
+    help="For monitoring: exit 8 when the newest backup complete in the local remote and "
+    "every backup.remotes remote is older than this (e.g. 26h, 7d), or there is none.")
+OFFLINE = option(
+    False, "--offline", help="Do not fetch tags from the git remote, nor list the "
+    "storage remotes (--max-age then trusts the catalog alone).")
+
 
 def status(
-    max_age: str | None = typer.Option(
-        None, "--max-age", metavar="DURATION",
-        help="For monitoring: exit 8 when the newest backup complete in the local remote and "
-        "every backup.remotes remote is older than this (e.g. 26h, 7d), or there is none."),
-    offline: bool = typer.Option(
-        False, "--offline", help="Do not fetch tags from the git remote, nor list the "
-        "storage remotes (--max-age then trusts the catalog alone)."),
+    max_age: str | None = MAX_AGE,
+    offline: bool = OFFLINE,
     as_json: bool = JSON,
 ) -> None:
     """What changed since the latest backup, missing artifacts, and what each remote holds."""
