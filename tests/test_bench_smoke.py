@@ -69,7 +69,8 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
         "peers: restore, empty cache / dvc pull",
         *(f"curve: {measure}, {n} files" for n in (1, 10)
           for measure in ("backup", "unchanged backup", "restore")),
-        "curve: list --json, 3 backups", "curve: list --json, 10 backups",
+        *(f"curve: list --json, {n} backups{cold}" for n in (3, 10)
+          for cold in ("", ", cache cold")),
     })
     if shutil.which("restic"):
         assert all("seconds" in rows[name] for name in restic_rows)

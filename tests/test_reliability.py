@@ -220,9 +220,11 @@ def test_damage_in_the_cache_is_repaired_from_the_local_remote(
 @pytest.mark.parametrize("how", DAMAGES)
 @pytest.mark.parametrize("kind", ["file", "dir"])
 def test_damage_in_the_local_remote(project: Project, how: str, kind: str) -> None:
-    """With the cache lost too, a restore must refuse before touching anything; with the cache
-    there, it does not need the remote; a damage the listing can see (a missing or truncated
-    object) is repaired by the next backup."""
+    """With the cache lost too, a damaged file object makes the restore refuse before
+    touching anything, while a damaged directory listing does not: the backup's own file list
+    makes it again (checked by its name), the files come whole from the remote and DVC finds
+    the cache complete. With the cache there, the remote is not needed; a damage the listing
+    can see (a missing or truncated object) is repaired by the next backup."""
     import shutil
 
     from tests.test_restore import object_path
@@ -238,14 +240,25 @@ def test_damage_in_the_local_remote(project: Project, how: str, kind: str) -> No
     shutil.copytree(cache, saved)
     shutil.rmtree(cache)
     before = workspace_state(project)
-    code, _, stderr = restore(project, "--force")
-    assert code == 5, stderr
-    assert workspace_state(project) == before
+    code, report, stderr = restore(project, "--force")
+    if kind == "dir":
+        assert code == 0 and report["verified"] is True, stderr
+        assert "rebuilt 1 directory listing" in stderr, stderr
+        listing = object_path(cache, objects[kind])
+        assert md5_file(listing)[0] == objects[kind].removesuffix(".dir")
+        assert not listing.stat().st_mode & 0o222  # read-only, as DVC keeps its objects
+        assert md5_file(project.root / member)[0] == objects["file"]
+        assert md5_file(object_path(cache, objects["file"]))[0] == objects["file"]
+        project.damage(member, b"the user's damaged file")
+    else:
+        assert code == 5, stderr
+        assert workspace_state(project) == before
     shutil.rmtree(cache, ignore_errors=True)
     shutil.copytree(saved, cache)
     code, report, stderr = restore(project, "--force")
     assert code == 0 and report["verified"] is True, stderr
-    outcome = "refused without the cache; restored from the cache"
+    outcome = ("restored without the cache (listing rebuilt from the file list)" if kind == "dir"
+               else "refused without the cache") + "; restored from the cache"
     if how != "flip":  # a same-size flip needs `verify --read-data` (not yet built)
         backup(project, "-m", "repairs the remote")
         assert md5_file(remote_object)[0] == objects[kind].removesuffix(".dir")

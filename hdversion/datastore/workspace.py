@@ -296,3 +296,18 @@ def _flatten_show(shown: dict[str, Any]) -> dict[str, Any]:
     through pygit2 costs 0.1 s for nothing here."""
     workspace = shown.get("", {}).get("data", {})
     return {name: entry.get("data", {}) for name, entry in workspace.items() if "data" in entry}
+
+
+def dir_listing(members: list[tuple[str, str]]) -> bytes:
+    """The bytes of DVC's listing (`.dir` object) of a directory whose files are (path
+    relative to the directory, md5), made by DVC's own Tree: named by their md5, they can be
+    checked against the name a pointer file records before they are trusted."""
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    tree = Tree()  # type: ignore[no-untyped-call]
+    for relpath, md5 in members:
+        tree.add(tuple(relpath.split("/")), Meta(), HashInfo("md5", md5))
+    tree.digest()
+    return bytes(tree.as_bytes())

@@ -134,3 +134,28 @@ def copy_listings(project: Project, dir_objects: list[str], remote: str) -> None
             tmp.write_bytes(data)
             os.chmod(tmp, 0o444)
             os.replace(tmp, cached)
+
+
+def rebuild_listings(project: Project, listings: dict[str, list[tuple[str, str]]]
+                     ) -> list[str]:
+    """Write into the cache each directory listing (`.dir` object) it lacks, made from the
+    backup's own file list (name -> [(path in the directory, md5)]), when the bytes hash to
+    the name: no store needs to hold a whole listing for DVC to find the cache complete
+    after a restore. The names written."""
+    from hdversion.datastore.workspace import dir_listing
+
+    written = []
+    for name, members in listings.items():
+        cached = project.store.cache_path(name)
+        if cached.is_file():
+            continue
+        data = dir_listing(members)
+        if md5_bytes(data) != name.removesuffix(".dir"):
+            continue  # not the listing the pointer file names: leave it to DVC
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{TEMP_PREFIX}{cached.name}.{os.getpid()}")
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o444)  # as DVC keeps its objects
+        os.replace(tmp, cached)
+        written.append(name)
+    return written

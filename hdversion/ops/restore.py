@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, cast
 
 from hdversion.datastore.bucket import DOWNLOADS, BoundedStream, KeyMissing, bucket_of_remote
@@ -43,6 +43,7 @@ from hdversion.ops.cache_objects import (
     ensure_cached,
     fallback_order,
     quarantine,
+    rebuild_listings,
 )
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation
@@ -159,13 +160,18 @@ def restore_backup(
     pointers = _pointer_files(project, backup, files)
 
     def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
-        dir_objects = [md5 for path, data in pointers.items()
-                       for out, md5 in declared_dir_objects(path, data).items()
-                       if any(within(e.path, out) for e in changing)]
+        # Each directory listing the restore needs, with what the backup's file list says
+        # it holds (the listing can be made again from it where no store has it whole).
+        listings = {md5: [(PurePosixPath(e.path).relative_to(out).as_posix(), e.md5)
+                          for e in files if e.store == "dvc" and e.path != out
+                          and within(e.path, out)]
+                    for path, data in pointers.items()
+                    for out, md5 in declared_dir_objects(path, data).items()
+                    if any(within(e.path, out) for e in changing)}
         for partial in session.remove_stale_temp():
             log.warning("removed %s, a partial file left by a killed transfer", partial)
         return _verified_sources(project, backup, changing, remote, result, reporter,
-                                 dir_objects)
+                                 listings)
 
     return restore_entries(
         project, backup, files, pointers, dest, project.settings.git_tracked_files,
@@ -416,9 +422,11 @@ class _CacheSources:
     fetched. A source whose bytes are wrong is quarantined and the object fetched again."""
 
     def __init__(self, project: Project, backup: Backup, remote: str | None,
-                 result: RestoreResult, reporter: Reporter, dir_objects: list[str]) -> None:
+                 result: RestoreResult, reporter: Reporter,
+                 listings: dict[str, list[tuple[str, str]]]) -> None:
         self.project, self.backup, self.remote = project, backup, remote
-        self.result, self.reporter, self.dir_objects = result, reporter, dir_objects
+        self.result, self.reporter = result, reporter
+        self.listings, self.dir_objects = listings, list(listings)
         self.remotes = fallback_order(project, remote)
         self.check = CacheCheck()
 
@@ -426,6 +434,10 @@ class _CacheSources:
         """Each entry's source, and the entries no store can give (as messages)."""
         store = self.project.store
         sources: dict[str, Source] = {}
+        # The listings are small: each is hashed, whatever the files need, so that a damaged
+        # one is not left behind a restore that reads none of them.
+        check_dir_objects(self.project, self.dir_objects, self.check)
+        self._publish()
         missing = [e for e in entries if not _sized(store.cache_path(e.md5), e.size)]
         for entry in missing:
             cached = store.cache_path(entry.md5)
@@ -458,6 +470,14 @@ class _CacheSources:
         for entry in entries:
             sources.setdefault(entry.path, Source(path=store.cache_path(entry.md5),
                                                   on_bad=self._recover(entry, None)))
+        if self.listings:
+            if self.remotes:
+                copy_listings(self.project, self.dir_objects, self.remotes[0])
+            # No store had one whole: made again from the file list, checked by its name.
+            rebuilt = rebuild_listings(self.project, self.listings)
+            if rebuilt:
+                log.warning("rebuilt %d directory listing(s) from the backup's file list: "
+                            "no store held them whole", len(rebuilt))
         return sources, self._unusable(self.check.bad)
 
     def _from_bucket(self, remote: str, missing: list[FileEntry]) -> dict[str, Source]:
@@ -553,7 +573,7 @@ class _CacheSources:
 
 def _verified_sources(
     project: Project, backup: Backup, entries: list[FileEntry], remote: str | None,
-    result: RestoreResult, reporter: Reporter, dir_objects: list[str],
+    result: RestoreResult, reporter: Reporter, listings: dict[str, list[tuple[str, str]]],
 ) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     bad: list[str] = []
@@ -565,7 +585,7 @@ def _verified_sources(
         else:
             sources[entry.path] = Source(data=data)
 
-    cache = _CacheSources(project, backup, remote, result, reporter, dir_objects)
+    cache = _CacheSources(project, backup, remote, result, reporter, listings)
     found, unusable = cache.sources([e for e in entries if e.store == "dvc"])
     if not bad and (failure := cache._failure(cache.check, cache.check.bad)) is not None:
         raise failure
