@@ -15,12 +15,17 @@ def _git(root: Path, *args: str) -> str:
                           text=True).stdout
 
 
-def test_snapshot_writes_replaces_and_removes_exactly_the_given_files(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
+def _new_repository(root: Path) -> Path:
+    """An empty repository at `root` with an identity to commit with."""
     root.mkdir()
     _git(root, "init", "-q")
     _git(root, "config", "user.name", "t")
     _git(root, "config", "user.email", "t@example.invalid")
+    return root
+
+
+def test_snapshot_writes_replaces_and_removes_exactly_the_given_files(tmp_path: Path) -> None:
+    root = _new_repository(tmp_path / "repo")
     (root / "keep.txt").write_text("kept\n")
     (root / "old.dvc").write_text("old\n")
     (root / "gone.dvc").write_text("gone\n")
@@ -68,11 +73,7 @@ def test_a_linked_worktree_shares_the_git_directory_and_the_exclude_file(
     """hdversion's own files (the list cache) live in the git directory every worktree
     shares; its ignore lines go to the shared exclude file once, and not at all where git
     already ignores the folder."""
-    root = tmp_path / "main"
-    root.mkdir()
-    _git(root, "init", "-q")
-    _git(root, "config", "user.name", "t")
-    _git(root, "config", "user.email", "t@example.invalid")
+    root = _new_repository(tmp_path / "main")
     (root / ".gitignore").write_text("/logs/\n")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "base")
