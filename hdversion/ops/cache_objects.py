@@ -127,13 +127,7 @@ def copy_listings(project: Project, dir_objects: list[str], remote: str) -> None
         stored = project.store.session.local_object_path(remote, name)
         if cached.is_file() or stored is None or not stored.is_file():
             continue
-        data = stored.read_bytes()
-        if md5_bytes(data) == name.removesuffix(".dir"):
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f"{TEMP_PREFIX}{cached.name}.{os.getpid()}")
-            tmp.write_bytes(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, cached)
+        _put_listing(cached, name, stored.read_bytes())
 
 
 def rebuild_listings(project: Project, listings: dict[str, list[tuple[str, str]]]
@@ -149,13 +143,19 @@ def rebuild_listings(project: Project, listings: dict[str, list[tuple[str, str]]
         cached = project.store.cache_path(name)
         if cached.is_file():
             continue
-        data = dir_listing(members)
-        if md5_bytes(data) != name.removesuffix(".dir"):
-            continue  # not the listing the pointer file names: leave it to DVC
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{TEMP_PREFIX}{cached.name}.{os.getpid()}")
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o444)  # as DVC keeps its objects
-        os.replace(tmp, cached)
-        written.append(name)
+        if _put_listing(cached, name, dir_listing(members)):
+            written.append(name)
     return written
+
+
+def _put_listing(cached: Path, name: str, data: bytes) -> bool:
+    """Put a listing's bytes in the cache, whole (renamed into place) and read-only as DVC
+    keeps its objects, only if they hash to its name: nothing else can be written there."""
+    if md5_bytes(data) != name.removesuffix(".dir"):
+        return False
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f"{TEMP_PREFIX}{cached.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, cached)
+    return True

@@ -426,9 +426,13 @@ class _CacheSources:
                  listings: dict[str, list[tuple[str, str]]]) -> None:
         self.project, self.backup, self.remote = project, backup, remote
         self.result, self.reporter = result, reporter
-        self.listings, self.dir_objects = listings, list(listings)
+        self.listings = listings
         self.remotes = fallback_order(project, remote)
         self.check = CacheCheck()
+
+    @property
+    def dir_objects(self) -> list[str]:
+        return list(self.listings)
 
     def sources(self, entries: list[FileEntry]) -> tuple[dict[str, Source], list[str]]:
         """Each entry's source, and the entries no store can give (as messages)."""
@@ -450,8 +454,6 @@ class _CacheSources:
                         if (path := store.session.local_object_path(first, e.md5)) is not None
                         and _sized(path, e.size)}
             if in_place:
-                check_dir_objects(self.project, self.dir_objects, self.check)
-                self._publish()
                 copy_listings(self.project, self.dir_objects, first)
                 for entry in missing:
                     if entry.md5 in in_place:
@@ -489,9 +491,8 @@ class _CacheSources:
         try:
             store.transfers.preflight(remote)
             bucket = bucket_of_remote(store.session, remote)
-            # The directories' listings come into the cache first, checked, as a fetch
-            # brings them: later pushes from this cache need them.
-            check_dir_objects(self.project, self.dir_objects, self.check)
+            # The directories' listings (checked by `sources`) come into the cache first,
+            # as a fetch brings them: later pushes from this cache need them.
             listings = {name: None for name in self.dir_objects
                         if not store.cache_path(name).is_file()}
             if listings:
