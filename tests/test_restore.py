@@ -197,6 +197,52 @@ def test_same_size_damage_in_the_cache_is_found_as_it_is_written(project: Projec
     assert not list((project.root / "models").glob(TEMP_PREFIX + "*"))
 
 
+def test_a_damaged_directory_listing_in_the_cache_is_repaired_though_no_file_needs_it(
+        project: Project) -> None:
+    """A file of a directory output to restore, its object whole in the cache, only the
+    directory's listing flipped: the restore does not need the listing to stage the file,
+    yet hashes it, quarantines it and puts the local remote's copy back, read-only, for
+    DVC."""
+    made = backup(project)
+    out = next(o for o in made["outputs"] if o["md5"].endswith(".dir"))
+    listing = out["md5"]
+    member = next(f["path"] for f in made["files"] if f["path"].startswith(out["path"] + "/"))
+    cached = object_path(project.root / ".dvc" / "cache", listing)
+    flip_a_byte(cached)
+    project.damage(member)
+    code, report, stderr = restore(project, "--force")
+    assert code == 0 and report["verified"] is True, stderr
+    assert report["quarantined_objects"] == [listing]
+    assert md5_file(cached)[0] == listing.removesuffix(".dir")
+    assert not cached.stat().st_mode & 0o222
+
+
+def test_a_listing_is_rebuilt_only_under_its_own_name(project: Project) -> None:
+    """Made again from a file list, a listing is kept only if it hashes to its name: a wrong
+    member, or a name aimed outside the cache, writes nothing anywhere."""
+    from hdversion.ops.cache_objects import rebuild_listings
+    from hdversion.ops.project import Project as HdProject
+
+    made = backup(project)
+    out = next(o for o in made["outputs"] if o["md5"].endswith(".dir"))
+    members = [(f["path"][len(out["path"]) + 1:], f["md5"]) for f in made["files"]
+               if f["path"].startswith(out["path"] + "/")]
+    cache = project.root / ".dvc" / "cache"
+    cached = object_path(cache, out["md5"])
+    cached.chmod(0o644)
+    cached.unlink()
+    hd = HdProject.open(project.root)
+    wrong = [(members[0][0], "0" * 32), *members[1:]]
+    before = sorted(p for p in project.root.parent.rglob("*") if ".git" not in p.parts)
+    assert rebuild_listings(hd, {out["md5"]: wrong}) == []
+    assert rebuild_listings(hd, {"../../../../escape.dir": members}) == []
+    assert not cached.exists()
+    assert sorted(p for p in project.root.parent.rglob("*") if ".git" not in p.parts) == before
+    assert rebuild_listings(hd, {out["md5"]: members}) == [out["md5"]]
+    assert md5_file(cached)[0] == out["md5"].removesuffix(".dir")
+    assert not cached.stat().st_mode & 0o222
+
+
 def test_an_empty_cache_reads_the_local_remote_in_place_and_falls_back_on_damage(
         project: Project, tmp_path: Path) -> None:
     """With the cache gone, objects are read straight from the local remote (and put in the
