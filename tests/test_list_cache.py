@@ -100,3 +100,53 @@ def test_a_cache_that_cannot_be_written_changes_nothing(project: Project) -> Non
     assert len(listed) == 1 and listed[0]["pinned"] is None
     project.cli("pin", listed[0]["tag"].removeprefix("backup/"), "-m", "keep", check=True)
     assert json.loads(_list(project))[0]["pinned"]["reason"] == "keep"
+
+
+def _add_tags(project: Project, source: str, count: int) -> None:
+    """`count` more backup tags with `source`'s manifest and commit, written by one `git
+    fast-import` as loose refs (as many backups or a fetch leave them)."""
+    manifest = json.loads(project.git("for-each-ref", "--format=%(contents)",
+                                      f"refs/tags/{source}").strip())
+    commit = project.git("rev-parse", f"{source}^{{commit}}").strip()
+    stream = []
+    for i in range(count):
+        manifest["timestamp"] = f"20200101_00{i // 60:02d}{i % 60:02d}"
+        manifest["created_at"] = f"2020-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00"
+        text = json.dumps(manifest, separators=(",", ":"))
+        stream.append(f"tag backup/{manifest['timestamp']}\nfrom {commit}\n"
+                      f"tagger b <b@b> {1577836800 + i} +0000\n"
+                      f"data {len(text.encode())}\n{text}\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=project.root, check=True,
+                   input="".join(stream).encode(), timeout=120)
+
+
+def _loose_tags(project: Project) -> list[Path]:
+    return [p for p in (project.root / ".git/refs/tags/backup").rglob("*") if p.is_file()]
+
+
+def _tag_ids(project: Project) -> str:
+    return project.git("for-each-ref", "--format=%(refname) %(objectname)",
+                       "refs/tags/backup/")
+
+
+def test_many_loose_backup_tags_are_packed_and_list_the_same(project: Project) -> None:
+    project.cli("backup", "-m", "first", check=True)
+    tag = project.git("tag", "-l", "backup/*").split()[0]
+    _list(project)
+    assert len(_loose_tags(project)) == 1  # few: left as they are
+    _add_tags(project, tag, 60)
+    refs = _tag_ids(project)
+    assert len(_loose_tags(project)) == 61
+    # git busy with its refs (its lock held): the listing goes on, the tags stay loose.
+    lock = project.root / ".git/packed-refs.lock"
+    lock.write_text("")
+    busy = project.cli("list", "--offline")
+    assert busy.returncode == 0, busy.stderr
+    assert len(_loose_tags(project)) == 61
+    lock.unlink()
+    listed = json.loads(_list(project))
+    assert _loose_tags(project) == []
+    assert _tag_ids(project) == refs  # the same tags, the same objects, now packed
+    assert sorted(r["tag"] for r in listed) == sorted(
+        line.split()[0].removeprefix("refs/tags/") for line in refs.splitlines())
+    assert json.loads(_list(project)) == listed

@@ -173,6 +173,28 @@ class GitRepo:
             ids[name.removeprefix("refs/tags/")] = (object_type, object_id)
         return ids
 
+    def loose_tags(self, prefix: str) -> int:
+        """How many tags under refs/tags/<prefix> are loose, one file each (0 with the
+        reftable backend, which has no such files)."""
+        count = 0
+        folders = [self.git_path("refs/tags") / prefix]
+        while folders:
+            try:
+                with os.scandir(folders.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(Path(entry.path))
+                        else:
+                            count += 1
+            except OSError:
+                continue
+        return count
+
+    def pack_tags(self) -> None:
+        """Move the loose tags into packed-refs (git's own `pack-refs`, as `git gc` does):
+        one file read instead of one per tag. GitError when git cannot (its lock is held)."""
+        self._text("pack-refs")
+
     def git_path(self, name: str) -> Path:
         """A path inside the git directory that every worktree of the repository shares
         (where the tags are)."""

@@ -12,7 +12,7 @@ from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
 from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
-from hdversion.ops.backup_refs import refresh_catalog
+from hdversion.ops.backup_refs import keep_tags_packed, refresh_catalog
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
 
@@ -30,6 +30,7 @@ def catalog_with(project: Project, timestamp: str | None = None,
         parse_timestamp(timestamp)
     if not offline:
         refresh_catalog(project)
+    keep_tags_packed(project.git)
     return read_catalog(project.git)
 
 
