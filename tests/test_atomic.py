@@ -42,3 +42,21 @@ def test_an_error_in_one_job_removes_every_staged_file(tmp_path: Path) -> None:
         stage_all(list(range(40)), _stager(tmp_path, fail_on=17))
     assert not list(tmp_path.glob(TEMP_PREFIX + "*"))
     assert not list(tmp_path.iterdir())
+
+
+def test_leftover_temp_files_beside_files_and_inside_directory_targets(tmp_path: Path) -> None:
+    from hdversion.util.atomic import leftover_temp_files
+
+    (tmp_path / "models/shards/deep").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "models/a.bin").write_bytes(b"a")
+    left = [tmp_path / "models" / f"{TEMP_PREFIX}1-1",  # beside a file target
+            tmp_path / "models/shards/deep" / f"{TEMP_PREFIX}1-2",  # inside a directory one
+            tmp_path / f"{TEMP_PREFIX}1-3"]  # beside a target at the top
+    kept = [tmp_path / "other" / f"{TEMP_PREFIX}1-4",  # a folder no target is in
+            tmp_path / "models/shards/deep/data.bin"]
+    for path in left + kept:
+        path.write_bytes(b"x")
+    found = leftover_temp_files(tmp_path, ["models/a.bin", "models/shards", "top.bin",
+                                           "gone/b.bin", "models/a.bin/not-a-folder"])
+    assert found == sorted(left)

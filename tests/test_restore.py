@@ -419,3 +419,17 @@ def test_a_cache_outside_the_repository(project: Project, tmp_path: Path) -> Non
     code, report, _ = restore(project, "--force")
     assert code == 0 and report["quarantined_objects"] == [md5]
     assert md5_file(project.root / MODEL)[0] == md5
+
+
+def test_a_file_where_a_folder_of_the_backup_should_be_refuses_and_changes_nothing(
+        project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    shutil.rmtree(project.root / "models/optuna")
+    (project.root / "models/optuna").write_bytes(b"a file, not the folder")
+    before = workspace_state(project)
+    code, _, stderr = restore(project, "--force")
+    assert code == 1, stderr
+    assert "models/optuna is a file, not a folder; no file was changed" in stderr
+    assert workspace_state(project) == before
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))

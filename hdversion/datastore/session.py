@@ -54,6 +54,7 @@ class DvcSession:
         self._cache_root: Path | None = None
         self._shared: _Shared | None = None
         self._remote_odbs: dict[str, Any] = {}
+        self._objects_folders: dict[str, Path | None] = {}
 
     @contextmanager
     def open(self) -> Iterator[Repo]:
@@ -200,13 +201,15 @@ class DvcSession:
         if self._cache_root is None:
             with self.open() as repo:
                 self._cache_root = Path(repo.cache.local.path)
-        return self._cache_root / md5[:2] / md5[2:]
+        return self._cache_root.joinpath(md5[:2], md5[2:])
 
     def local_object_path(self, remote: str, md5: str) -> Path | None:
         """Where a remote that is a directory keeps an object (DVC 3's layout, as in the
         cache), so that a restore can read it in place; None for a cloud remote."""
-        folder = self.local_objects_folder(remote)
-        return None if folder is None else folder / md5[:2] / md5[2:]
+        if remote not in self._objects_folders:  # asked once per file of a restore
+            self._objects_folders[remote] = self.local_objects_folder(remote)
+        folder = self._objects_folders[remote]
+        return None if folder is None else folder.joinpath(md5[:2], md5[2:])
 
     def local_objects_folder(self, remote: str) -> Path | None:
         """The folder of a remote that is a directory that holds its objects; None for a
@@ -262,6 +265,7 @@ class DvcSession:
         with self.open() as repo, repo.config.edit("repo") as conf:
             conf["remote"][name] = {"url": url, "verify": "true", **options}
         self._overrides = None
+        self._objects_folders = {}
         if self._shared is not None and self._shared.repo is not None:
             self._shared.repo.close()  # it holds the remotes as they were
             self._shared.repo = None

@@ -28,7 +28,7 @@ def check_paths(files: Iterable[FileEntry], pointer_bytes: Mapping[str, bytes],
     outputs: list[str] = []
     for path, data in pointer_bytes.items():
         outputs += declared_outputs(path, data)
-    tracked = [p.strip("/") for p in git_tracked]
+    allowed = outputs + [p.strip("/") for p in git_tracked]
     for entry in files:
         path = entry.path
         try:
@@ -39,7 +39,7 @@ def check_paths(files: Iterable[FileEntry], pointer_bytes: Mapping[str, bytes],
             raise UnsafePathError(backup, path, "inside .git or .dvc")
         if is_pointer_file(path) and entry.store == "git":
             continue
-        if any(within(path, out) for out in outputs + tracked):
+        if any(within(path, out) for out in allowed):
             continue
         raise UnsafePathError(backup, path, "neither a DVC output of the backup's pointer "
                               "files, a pointer file, nor a configured git-tracked file")

@@ -166,15 +166,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
     """Temporary files a killed run left beside the given paths, or inside them where they
     are directories (a DVC directory output would otherwise take them in)."""
-    found: list[Path] = []
-    targets = {root / p for p in paths}
-    for folder in {path.parent for path in targets}:  # each folder listed once
-        if folder.is_dir():
-            found.extend(folder.glob(TEMP_PREFIX + "*"))
-    for path in targets:
-        if path.is_dir():
-            found.extend(path.rglob(TEMP_PREFIX + "*"))
-    return sorted(set(found))
+    found: set[Path] = set()
+    names_by_folder: dict[str, set[str]] = {}
+    for path in paths:
+        folder, _, name = os.path.join(root, path).rpartition(os.sep)
+        names_by_folder.setdefault(folder, set()).add(name)
+    # Each folder listed once; its listing also says which targets are directories (no
+    # stat for each of a restore's 10,000 files).
+    for folder, names in names_by_folder.items():
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith(TEMP_PREFIX):
+                        found.add(Path(entry.path))
+                    elif entry.name in names and entry.is_dir():
+                        found.update(Path(entry.path).rglob(TEMP_PREFIX + "*"))
+        except OSError:  # no such folder (nothing was left there), or unreadable
+            continue
+    return sorted(found)
 
 
 _SERIAL = itertools.count()
