@@ -5,6 +5,7 @@ plain DVC."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from common import (
@@ -35,7 +36,14 @@ OUTPUTS = ("models/big.bin", "models/shards")
 BACKUP, UNCHANGED = "peers: backup after dvc add", "peers: unchanged backup"
 VS_RESTIC = "peers: restore, empty cache / restic"
 VS_PULL = "peers: restore, empty cache / dvc pull"
-RESTIC_ROWS = (BACKUP, UNCHANGED, VS_RESTIC)
+# Not the product's rows: what the restic rows cannot go below, measured in the same run.
+# Every backup asks DVC what it tracks (importing it and opening its Repo), and a restore
+# fsyncs every file it writes, which restic does not.
+DVC_FLOOR = "peers: floor: DVC's import and Repo alone / restic, unchanged"
+NO_FSYNC = "peers: floor: restore without its fsyncs / restic"
+RESTIC_ROWS = (BACKUP, UNCHANGED, DVC_FLOOR, VS_RESTIC, NO_FSYNC)
+OPEN_DVC = (sys.executable, "-c", "import sys; from dvc.repo import Repo; Repo(sys.argv[1])")
+NOFSYNC = (sys.executable, str(Path(__file__).with_name("nofsync.py")))
 
 
 class Restic:
@@ -78,7 +86,7 @@ def run(ctx: Context) -> None:
         sh(*hdversion("backup"), cwd=root)
 
     if restic:
-        with results.group(BACKUP, UNCHANGED):
+        with results.group(BACKUP, UNCHANGED, DVC_FLOOR):
             seconds = medians(
                 args.repeat,
                 backup=Timing(backup, setup=lambda: forget_backups(root, keep_cache=True)),
@@ -87,11 +95,14 @@ def run(ctx: Context) -> None:
             results.add(BACKUP, seconds["backup"], "restic backup", seconds["restic"], 1.0,
                         "to an empty local remote / a new repository")
             seconds = medians(args.repeat, backup=Timing(backup),
-                              restic=Timing(lambda: restic("backup", "--quiet", *OUTPUTS)))
+                              restic=Timing(lambda: restic("backup", "--quiet", *OUTPUTS)),
+                              dvc=Timing(lambda: sh(*OPEN_DVC, root, cwd=root)))
             results.add(UNCHANGED, seconds["backup"], "restic backup, unchanged",
                         seconds["restic"], 1.0)
+            results.add(DVC_FLOOR, seconds["dvc"], "restic backup, unchanged",
+                        seconds["restic"], None, "python -c 'Repo(root)'")
 
-    with results.group(VS_RESTIC, VS_PULL):
+    with results.group(VS_RESTIC, NO_FSYNC, VS_PULL):
         if not backup_tags(root):  # no restic, or its rows failed before the backup
             backup()
         # `dvc pull` needs the local remote as DVC's default; hdversion reads the same url.
@@ -110,9 +121,13 @@ def run(ctx: Context) -> None:
             timings["restic"] = Timing(
                 lambda: restic("restore", "latest", "--quiet", "--verify", "--target", target),
                 setup=lambda: remove(target), check=expect_tree(root, OUTPUTS, at=target))
+            timings["nofsync"] = Timing(lambda: sh(*NOFSYNC, "restore", "--force", cwd=root),
+                                        setup=empty, check=check)
         seconds = medians(args.repeat, **timings)
         if restic:
             results.add(VS_RESTIC, seconds["restore"], "restic restore --verify",
                         seconds["restic"], 1.0, "outputs and cache deleted")
+            results.add(NO_FSYNC, seconds["nofsync"], "restic restore --verify",
+                        seconds["restic"], None, "bench/nofsync.py")
         results.add(VS_PULL, seconds["restore"], "dvc pull", seconds["pull"], 1.5,
                     "outputs and cache deleted")

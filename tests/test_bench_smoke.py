@@ -63,7 +63,9 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
         "--dir-files", "20", "--peer-size-mib", "1", "--files", "16",
         "--curve-files", "1,10", "--curve-tags", "3,10", "--chart", str(chart))
     restic_rows = {"peers: backup after dvc add", "peers: unchanged backup",
-                   "peers: restore, empty cache / restic"}
+                   "peers: restore, empty cache / restic",
+                   "peers: floor: DVC's import and Repo alone / restic, unchanged",
+                   "peers: floor: restore without its fsyncs / restic"}
     assert_measured(rows, {
         "dir: unchanged backup", "dir: restore", *restic_rows,
         "peers: restore, empty cache / dvc pull",
