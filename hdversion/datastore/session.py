@@ -206,21 +206,22 @@ class DvcSession:
     def local_object_path(self, remote: str, md5: str) -> Path | None:
         """Where a remote that is a directory keeps an object (DVC 3's layout, as in the
         cache), so that a restore can read it in place; None for a cloud remote."""
-        if remote not in self._objects_folders:  # asked once per file of a restore
-            self._objects_folders[remote] = self.local_objects_folder(remote)
-        folder = self._objects_folders[remote]
+        folder = self.local_objects_folder(remote)
         return None if folder is None else folder.joinpath(md5[:2], md5[2:])
 
     def local_objects_folder(self, remote: str) -> Path | None:
         """The folder of a remote that is a directory that holds its objects; None for a
         cloud remote."""
+        if remote in self._objects_folders:  # asked once per file of a restore
+            return self._objects_folders[remote]
         if self._overrides is None:
             with self.open():
                 pass
         conf = (self._overrides or {}).get(remote)
-        if conf is None or scheme_of(str(conf["url"])) != LOCAL_SCHEME:
-            return None
-        return Path(str(conf["url"])) / "files" / "md5"
+        folder = None if conf is None or scheme_of(str(conf["url"])) != LOCAL_SCHEME \
+            else Path(str(conf["url"])) / "files" / "md5"
+        self._objects_folders[remote] = folder
+        return folder
 
     # -- guards --------------------------------------------------------------------------
     def ensure_idle(self) -> None:

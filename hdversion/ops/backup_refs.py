@@ -19,13 +19,16 @@ FETCH_TIMEOUT = 30.0
 LOOSE_TAGS_PACKED_AT = 50
 
 
-def refresh_catalog(project: Project) -> None:
-    """Fetch the catalog from the git remote; a fetch that fails is a warning."""
-    try:
-        fetch_catalog(project, timeout=FETCH_TIMEOUT)
-    except RemoteError as exc:
-        log.warning("%s; using the backups this clone knows (--offline skips the fetch)",
-                    exc.message)
+def refresh_catalog(project: Project, offline: bool = False) -> None:
+    """Make the backup refs ready to read: fetched from the git remote unless `offline` (a
+    fetch that fails is a warning), then packed once many are loose."""
+    if not offline:
+        try:
+            fetch_catalog(project, timeout=FETCH_TIMEOUT)
+        except RemoteError as exc:
+            log.warning("%s; using the backups this clone knows (--offline skips the fetch)",
+                        exc.message)
+    keep_tags_packed(project.git)
 
 
 def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:

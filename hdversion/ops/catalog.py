@@ -12,7 +12,7 @@ from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
 from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
-from hdversion.ops.backup_refs import keep_tags_packed, refresh_catalog
+from hdversion.ops.backup_refs import refresh_catalog
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
 
@@ -28,9 +28,7 @@ def catalog_with(project: Project, timestamp: str | None = None,
     fails is a warning, and the catalog is what this clone knows."""
     if timestamp is not None:
         parse_timestamp(timestamp)
-    if not offline:
-        refresh_catalog(project)
-    keep_tags_packed(project.git)
+    refresh_catalog(project, offline)
     return read_catalog(project.git)
 
 

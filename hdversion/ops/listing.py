@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hdversion.errors import UsageError
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.backup_refs import keep_tags_packed, read_pins, refresh_catalog
+from hdversion.ops.backup_refs import read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
 from hdversion.ops.project import Project
 
@@ -28,9 +28,7 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
     choice of backups as list_backups."""
     _check_filters(kind, last)
     project = Project.open(path)
-    if not offline:
-        refresh_catalog(project)
-    keep_tags_packed(project.git)
+    refresh_catalog(project, offline)
     listed = listed_backups(project.git, TAG_PREFIX, render, layout)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
                      key=lambda pair: pair[1].timestamp, reverse=True)
