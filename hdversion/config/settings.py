@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
 
 if TYPE_CHECKING:
     from hdversion.model.retention import Policy
+
+
+# The keys of the `backup:` section (Settings.load).
+BACKUP_KEYS = ("git_tracked_files", "local_remote", "git_remote", "journal", "remotes")
 
 
 @dataclass(frozen=True)
@@ -49,21 +53,24 @@ class Settings:
         import yaml  # only when there is a file to read
 
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.load(path.read_text(), Loader=_loader(yaml)) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or "cannot be parsed"
+            twice = "given twice" in problem
             raise ConfigurationError(
                 f"{CONFIG_PATH} is not valid YAML{where}: {problem}",
-                hint="check the indentation and the quoting there (a tab, or a ':' in an "
-                     "unquoted value, are the usual causes)",
+                hint="keep one of them (merge the two into one)" if twice else
+                "check the indentation and the quoting there (a tab, or a ':' in an "
+                "unquoted value, are the usual causes)",
             ) from None
         if not isinstance(data, dict):
             raise ConfigurationError(f"{CONFIG_PATH}: the file must hold a mapping")
         section = data.get("backup") or {}
         if not isinstance(section, dict):
             raise ConfigurationError(f"{CONFIG_PATH}: 'backup' must be a mapping")
+        _refuse_unknown(section, f"{CONFIG_PATH}: backup", list(BACKUP_KEYS))
         explicit = "git_tracked_files" in section
         tracked = section.get("git_tracked_files", list(DEFAULT_GIT_TRACKED))
         if not isinstance(tracked, list) or not all(isinstance(p, str) for p in tracked):
@@ -104,11 +111,7 @@ def _retention(section: object) -> Policy | None:
     where = f"{CONFIG_PATH}: retention"
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (e.g. keep_daily: 7)")
-    known = [*counts, *_DURATIONS, "metric"]
-    unknown = sorted(str(key) for key in section if key not in known)
-    if unknown:
-        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
-                                 hint=f"the keys are: {', '.join(known)}")
+    _refuse_unknown(section, where, [*counts, *_DURATIONS, "metric"])
     fields: dict[str, object] = {"safety_within": DEFAULT_SAFETY_WITHIN}
     try:
         for key, name in counts.items():
@@ -147,11 +150,7 @@ def _hooks(section: object) -> Hooks:
         return Hooks()
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (on_success, on_failure, timeout)")
-    known = ("on_success", "on_failure", "timeout")
-    unknown = sorted(str(key) for key in section if key not in known)
-    if unknown:
-        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
-                                 hint=f"the keys are: {', '.join(known)}")
+    _refuse_unknown(section, where, ["on_success", "on_failure", "timeout"])
     commands: dict[str, tuple[str, ...]] = {}
     for key in ("on_success", "on_failure"):
         value = section.get(key) or []
@@ -167,6 +166,38 @@ def _hooks(section: object) -> Hooks:
         raise ConfigurationError(f"{where}.timeout must be a number of seconds, 1 to 3600, "
                                  f"not {timeout!r}")
     return Hooks(commands["on_success"], commands["on_failure"], float(timeout))
+
+
+def _loader(yaml: Any) -> Any:
+    """PyYAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last
+    and drops the first without a word (a second `backup:` section would silently replace
+    the first)."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # PyYAML's own check names an unhashable key
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _refuse_unknown(section: dict[Any, Any], where: str, known: list[str]) -> None:
+    """An unknown key is refused, not ignored: `local_remot: nas` or `keep_dialy: 7` would
+    otherwise run with a default the user did not mean, and say nothing."""
+    unknown = sorted(str(key) for key in section if key not in known)
+    if unknown:
+        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
+                                 hint=f"the keys are: {', '.join(known)}")
 
 
 def _git_remote(section: dict[str, object]) -> str | None:
