@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import Project
+
+# A bare environment keeps the package the tests run (cron's and systemd's would not have it).
+PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 
 def test_json_output_is_one_line_per_run_and_appends_as_json_lines(project: Project,
@@ -254,9 +258,11 @@ def test_schedule_installs_its_lines_once_and_removes_only_them(project: Project
     assert lines[0].startswith("0 */6 * * * cd ") and " auto --json >> logs/backup_cron.log" \
         in lines[0]
     # What cron would run, with cron's bare environment: a backup, logged as a JSON line.
+    # git ignores logs/: a fresh clone, `git clean -X` or a journal kept elsewhere has none.
+    shutil.rmtree(project.root / "logs")
     command = lines[0].split(" ", 5)[5]
     ran = subprocess.run(["/bin/sh", "-c", command], env={"PATH": "/usr/bin:/bin",
-                                                          "HOME": env["HOME"]},
+                                                          "HOME": env["HOME"], **PYTHONPATH},
                          capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stderr
     logged = (project.root / "logs" / "backup_cron.log").read_text().splitlines()
@@ -276,7 +282,17 @@ def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) ->
     assert units == ["hdversion-project-backup.service", "hdversion-project-backup.timer",
                      "hdversion-project-prune.service", "hdversion-project-prune.timer"]
     assert "OnCalendar=*-*-* 04:15:00" in (folder / units[1]).read_text()
-    assert f"WorkingDirectory={project.root}" in (folder / units[0]).read_text()
+    service = (folder / units[0]).read_text()
+    assert f"WorkingDirectory={project.root}" in service
+    # What systemd would run, in a repository without logs/ (git ignores it).
+    shutil.rmtree(project.root / "logs")
+    exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))
+    ran = subprocess.run(shlex.split(exec_start.removeprefix("ExecStart=")), cwd=project.root,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **PYTHONPATH},
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    logged = (project.root / "logs" / "backup_cron.log").read_text().splitlines()
+    assert json.loads(logged[-1])["tag"] in project.git("tag")
     assert project.cli("schedule", "--systemd", "--at", "04:15", "--prune-weekly",
                        "--uninstall", env=env).returncode == 0
     assert not list(folder.iterdir())

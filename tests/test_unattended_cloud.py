@@ -72,8 +72,9 @@ def test_backup_to_several_remotes_reports_each(
 def test_the_ci_script_backs_up_to_s3_and_pushes_the_tag(
         project: Project, s3_server: StorageServer,
         bucket_factory: Callable[[StorageServer], str], tmp_path: Path) -> None:
-    """scripts/ci_backup.sh, as .github/workflows/backup.yml runs it: against the S3 server
-    and a bare origin, credentials only in the environment, no git identity."""
+    """scripts/ci_backup.sh alone (the workflow's own steps: tests/test_ci_workflow.py):
+    against the S3 server and a bare origin, credentials only in the environment, no git
+    identity; a missing secret named before any work."""
     bucket = bucket_factory(s3_server)
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)

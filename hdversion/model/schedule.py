@@ -3,6 +3,7 @@ Plain text, no I/O: the ops layer reads and writes the crontab."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from dataclasses import dataclass
@@ -53,13 +54,19 @@ def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
     return [(verb, shlex.join([hdversion, verb, *remote_args, "--json"])) for verb in verbs]
 
 
+def logged(command: str) -> str:
+    """`command` appending its output to CRON_LOG. The folder is made first: git ignores
+    logs/, so a fresh clone (or `git clean -X`) has none, and the shell's redirect would
+    fail before hdversion starts, at every run."""
+    return f"mkdir -p {posixpath.dirname(CRON_LOG)} && {command} >> {CRON_LOG} 2>&1"
+
+
 def cron_lines(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],
                prune_weekly: bool) -> list[str]:
     lines = []
     for name, command in commands(hdversion, remote_args, prune_weekly):
         when = f"{schedule.minute} {schedule.hour} * * *" if name != "prune" else "0 3 * * 0"
-        lines.append(f"{when} cd {shlex.quote(root)} && {command} >> {CRON_LOG} 2>&1 "
-                     f"{MARK}{root}")
+        lines.append(f"{when} cd {shlex.quote(root)} && {logged(command)} {MARK}{root}")
     return lines
 
 
@@ -78,7 +85,7 @@ def systemd_units(root: str, hdversion: str, schedule: Schedule, remote_args: li
         units[f"{unit}.service"] = (
             f"[Unit]\nDescription=hdversion {run} of {root}\n\n[Service]\nType=oneshot\n"
             f"WorkingDirectory={root}\n"
-            f"ExecStart=/bin/sh -c {shlex.quote(f'{command} >> {CRON_LOG} 2>&1')}\n")
+            f"ExecStart=/bin/sh -c {shlex.quote(logged(command))}\n")
         units[f"{unit}.timer"] = (
             f"[Unit]\nDescription=hdversion {run} of {root}, {schedule.describe}\n\n"
             f"[Timer]\nOnCalendar={calendar}\nPersistent=true\n\n"
