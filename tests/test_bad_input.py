@@ -65,6 +65,13 @@ def made(extra: Callable[[Project, dict], None] | None = None) -> Callable[[Proj
     return setup
 
 
+def both(*setups: Callable[[Project], None]) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        for each in setups:
+            each(project)
+    return setup
+
+
 def forged_git_config(project: Project, data: dict) -> None:
     md5 = put_in_cache(project, EVIL)
     forge(project, data, "20240101_000000", 2,
@@ -184,6 +191,9 @@ CASES = [
          "needs --metric"),
     Case("prune with a malformed duration", ("prune", "--keep-within", "7x"), 2,
          "malformed duration"),
+    Case("prune --keep-best by a metric no backup records",
+         ("prune", "--keep-best", "2", "--metric", "ensemble.roc_acu"), 2,
+         "no backup records the metric 'ensemble.roc_acu'; nothing was removed", made()),
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
     Case("export over an existing file", ("export", "19990101_000000", "-o", "params.yaml"),
          2, "exists; nothing was written"),
@@ -250,6 +260,10 @@ CASES = [
          config(GOOD_CONFIG + "retention:\n  keep_last: 0\n")),
     Case("settings: a typo in hooks", ("backup",), 7, "unknown key(s): on_succes",
          config(GOOD_CONFIG + "hooks:\n  on_succes: [true]\n")),
+    Case("settings: a retention metric no backup records", ("prune",), 7,
+         "retention.metric: no backup records the metric 'ensemble.roc_acu'",
+         both(made(), config(GOOD_CONFIG + "retention:\n  keep_best: 2\n"
+                                           "  metric: ensemble.roc_acu\n"))),
     Case("prune --cloud with no such remote", ("prune", "--cloud", "--storage", "s3"), 7,
          "no DVC remote named 's3'"),
     Case("prune, the git remote unreachable", ("prune",), 7, "--no-fetch-tags", origin_gone),

@@ -21,7 +21,15 @@ from hdversion.config.settings import Settings
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import Kind, Manifest
-from hdversion.model.retention import BUCKETS, Duration, Plan, Policy, metric_value, plan
+from hdversion.model.retention import (
+    BUCKETS,
+    Duration,
+    Plan,
+    Policy,
+    metric_value,
+    plan,
+    unrecorded_metric,
+)
 from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday, ISO week 2026-W47
@@ -395,6 +403,51 @@ def test_a_duration_longer_than_the_calendar_is_refused_or_keeps_everything() ->
         return
     result = plan(FIVE_DAYS, policy, NOW)
     assert result.removed == []
+
+
+# --- a metric no backup records ----------------------------------------------------------
+
+@pytest.mark.parametrize(("backups", "policy", "refused"), [
+    pytest.param([auc("20261119_120000", 0.9), auc("20261120_120000", 0.8)],
+                 Policy(best=1, metric="ensemble.roc_acu"), "'ensemble.roc_auc'", id="typo"),
+    pytest.param([auc("20261120_120000", 0.9)], Policy(best=1, metric="-ensemble.roc_acu"),
+                 "'ensemble.roc_auc'", id="typo-lower-is-better"),
+    pytest.param(regular("20261119_120000", "20261120_120000"), Policy(best=1, metric=AUC),
+                 "the backups record no metric", id="no-metrics-at-all"),
+    # Not a number, or not finite: absent, as the plan counts it.
+    pytest.param([auc("20261120_120000", "high"), auc("20261119_120000", math.nan)],
+                 Policy(best=1, metric=AUC), "the backups record no", id="no-number"),
+    pytest.param([loss("20261120_120000", 0.2)], Policy(best=1, metric="eval.json:loss"),
+                 "'loss'", id="another-file"),
+    # Some backups record it and others do not: no typo.
+    pytest.param([backup("20261120_120000"), auc("20261119_120000", 0.9)],
+                 Policy(best=1, metric=AUC), None, id="only-an-older-backup"),
+    pytest.param([auc("20261120_120000", 0.9)], Policy(best=1, metric=f"-{AUC}"), None,
+                 id="recorded-lower-is-better"),
+    pytest.param([loss("20261120_120000", 0.2)], Policy(best=1, metric="metrics.json:loss"),
+                 None, id="recorded-in-its-file"),
+    pytest.param([auc("20261120_120000", 0.9, "safety")], Policy(best=1, metric=AUC), None,
+                 id="recorded-by-a-safety-backup"),
+    pytest.param([], Policy(best=1, metric="anything"), None, id="no-backups"),
+    pytest.param([backup("20261120_120000")], Policy(last=1), None, id="no-best-rule"),
+])
+def test_a_best_rule_by_a_metric_no_backup_records_is_refused(
+        backups: list[Backup], policy: Policy, refused: str | None) -> None:
+    error = unrecorded_metric(policy, backups)
+    if refused is None:
+        assert error is None
+        return
+    assert error is not None and error.exit_code == 2
+    assert error.message == (f"no backup records the metric {policy.metric!r}; "
+                             "nothing was removed")
+    assert error.hint is not None and refused in error.hint
+
+
+def test_the_names_shown_are_a_few_and_quoted() -> None:
+    many = backup("20261120_120000", metrics={"m.json": {f"k{n:03d}\x1b": n for n in range(50)}})
+    error = unrecorded_metric(Policy(best=1, metric="x"), [many])
+    assert error is not None and error.hint is not None
+    assert error.hint.count("'k") == 20 and "\x1b" not in error.hint
 
 
 # --- metric_value ------------------------------------------------------------------------

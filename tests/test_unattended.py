@@ -207,6 +207,38 @@ def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
     assert hooks[-1] == "auto failure 7 " and hooks[0].startswith("auto success 0 backup/")
 
 
+
+def test_auto_keeps_its_backup_when_the_settings_name_a_metric_no_backup_records(
+        project: Project) -> None:
+    made = [json.loads(project.cli("backup", "--json", check=True).stdout)["tag"]]
+    project.retrain(2)
+    made.append(json.loads(project.cli("backup", "--json", check=True).stdout)["tag"])
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        "retention:\n  keep_last: 1\n  keep_best: 2\n  metric: ensemble.roc_acu\n")
+    project.retrain(3)
+    result = project.cli("auto", "--json")
+    assert result.returncode == 7, result.stderr
+    data = json.loads(result.stdout)
+    refusal = ("config/config.yaml: retention.metric: no backup records the metric "
+               "'ensemble.roc_acu'; nothing was removed")
+    assert data["tag"] and data["backup_error"] is None
+    assert data["prune_error"] == refusal and data["error"] == refusal
+    assert data["exit_code"] == 7 and data["removed"] == []
+    assert set(project.git("tag").split()) == {*made, data["tag"]}
+    journal = json.loads((project.root / "logs" / "hdversion.jsonl").read_text()
+                         .splitlines()[-1])
+    assert (journal["operation"], journal["exit_code"], journal["tag"]) == (
+        "auto", 7, data["tag"])
+    assert journal["error"] == refusal
+    # The text line (cron's log) says the same: the backup, then the refused prune.
+    project.retrain(4)
+    line = project.cli("auto")
+    assert line.returncode == 7
+    assert line.stdout.startswith("backup backup/") and line.stdout.rstrip().endswith("exit 7")
+    assert refusal in line.stderr
+
+
 FAKE_CRONTAB = """#!/bin/sh
 # Debian's crontab, as far as hdversion uses it (-l, -), kept in $HOME.
 f="$HOME/crontab.txt"

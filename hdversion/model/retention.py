@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +30,8 @@ from hdversion.model.timestamps import parse_timestamp
 _DURATION_RE = re.compile(
     r"^(?:([0-9]+)y)?(?:([0-9]+)m)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?$")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# A forged tag may carry thousands of metric names: an error names a few.
+_MAX_NAMES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -174,14 +176,61 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
         value: Any = data
         for key in name.split("."):
             value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an integer of hundreds of digits: no usable value
-                continue
-            if math.isfinite(number):
-                return number
+        number = _finite(value)
+        if number is not None:
+            return number
     return None
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float; None for anything else (booleans, text, NaN...)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits: no usable value
+        return None
+    return number if math.isfinite(number) else None
+
+
+def metric_names(metrics: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The dotted names of the numeric metrics the backups record (as --metric takes
+    them), sorted. A value that is not a finite number is not recorded (as metric_value
+    reads it)."""
+    names: set[str] = set()
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif _finite(value) is not None:
+            names.add(prefix)
+
+    for per_file in metrics:
+        for data in per_file.values():
+            walk("", data)
+    return sorted(names)
+
+
+def unknown_metric(metric: str, names: Sequence[str], consequence: str) -> UsageError:
+    """The refusal of a metric no backup records, naming a few of those they do record
+    (quoted: a forged tag's metric name must not reach the terminal as control codes)."""
+    shown = ", ".join(repr(name[:80]) for name in names[:_MAX_NAMES_SHOWN])
+    return UsageError(f"no backup records the metric {metric!r}; {consequence}",
+                      hint=f"metrics the backups record: {shown}" if shown else
+                      "the backups record no metric (metrics: in dvc.yaml)")
+
+
+def unrecorded_metric(policy: Policy, backups: Sequence[Backup]) -> UsageError | None:
+    """The refusal of a `best` rule by a metric that no backup records: a typo, which would
+    keep nothing and let the other rules remove the best models. None when some backup
+    records it (one that others lack is no typo) or when there is no backup to judge."""
+    if not (policy.best and policy.metric) or not backups:
+        return None
+    if any(metric_value(b.manifest.metrics, policy.metric) is not None for b in backups):
+        return None
+    return unknown_metric(policy.metric, metric_names(b.manifest.metrics for b in backups),
+                          "nothing was removed")
 
 
 def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
