@@ -165,16 +165,16 @@ CASES = [
          kept={"20261120_120000", "20261115_120000", "20261113_180000"},
          reasons={"20261120_120000": ("within 7d",), "20261113_180000": ("within 7d",),
                   "20261113_175959": NOT_KEPT}),
-    Case("within-1m-from-march-31",
+    Case("within-1mo-from-march-31",
          regular("20260227_120000", "20260228_115959", "20260228_120000", "20260315_120000"),
          Policy(within=Duration(months=1)), now=datetime(2026, 3, 31, 12, 0, tzinfo=UTC),
          kept={"20260315_120000", "20260228_120000"},
-         reasons={"20260228_120000": ("within 1m",), "20260228_115959": NOT_KEPT}),
-    Case("within-1m-from-march-31-leap-year",
+         reasons={"20260228_120000": ("within 1mo",), "20260228_115959": NOT_KEPT}),
+    Case("within-1mo-from-march-31-leap-year",
          regular("20280228_120000", "20280229_115959", "20280229_120000"),
          Policy(within=Duration(months=1)), now=datetime(2028, 3, 31, 12, 0, tzinfo=UTC),
          kept={"20280229_120000"},
-         reasons={"20280229_120000": ("within 1m",), "20280229_115959": NOT_KEPT}),
+         reasons={"20280229_120000": ("within 1mo",), "20280229_115959": NOT_KEPT}),
     Case("best",
          [auc("20261116_120000", 0.90), auc("20261117_120000", 0.95),
           auc("20261118_120000", 0.93), auc("20261119_120000", 0.80),
@@ -521,7 +521,7 @@ def test_a_valid_policy_validates_to_itself(policy: Policy) -> None:
 def test_describe() -> None:
     policy = Policy(last=2, daily=7, yearly=1, within=Duration(years=1, months=6), best=3,
                     metric="-loss", safety_within=Duration(weeks=2))
-    assert policy.describe() == ("last 2, daily 7, yearly 1, within 1y6m, best 3 by -loss, "
+    assert policy.describe() == ("last 2, daily 7, yearly 1, within 1y6mo, best 3 by -loss, "
                                  "safety backups within 2w")
 
 
@@ -531,10 +531,13 @@ def test_describe() -> None:
     ("7d", Duration(days=7)),
     ("12h", Duration(hours=12)),
     ("2w", Duration(weeks=2)),
-    ("6m", Duration(months=6)),
+    ("6mo", Duration(months=6)),
     ("1y", Duration(years=1)),
-    ("1y6m", Duration(years=1, months=6)),
-    ("1y2m3w4d5h", Duration(1, 2, 3, 4, 5)),
+    ("1y6mo", Duration(years=1, months=6)),
+    ("1y2mo3w4d5h", Duration(1, 2, 3, 4, 5)),
+    ("30min", Duration(minutes=30)),
+    ("1h30min", Duration(hours=1, minutes=30)),
+    ("1y2mo3w4d5h6min", Duration(1, 2, 3, 4, 5, 6)),
     ("30d", Duration(days=30)),
     (" 7d ", Duration(days=7)),
     ("0d", Duration()),
@@ -544,38 +547,70 @@ def test_duration_parse(text: str, expected: Duration) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "7", "7x", "d7", "1h2d", "-1d", "1.5d", "1D",
-                                  "7 d", "1y1y", "6M", "y"])
+                                  "7 d", "1y1y", "6M", "y", "6mon", "30mins", "1min1h", "mo"])
 def test_a_malformed_duration_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="malformed duration") as caught:
         Duration.parse(text)
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize(("text", "minutes", "months"), [
+    ("30m", "30min", "30mo"),
+    ("6m", "6min", "6mo"),
+    ("1y6m", "1y6min", "1y6mo"),
+    (" 2m ", "2min", "2mo"),
+    # Minutes cannot come before days: only the reading that parses is offered.
+    ("1m1d", None, "1mo1d"),
+    ("1m1min", None, "1mo1min"),
+    ("1d1m1h", None, None),
+])
+def test_a_bare_m_is_refused_with_both_spellings(text: str, minutes: str | None,
+                                                 months: str | None) -> None:
+    # `status --max-age 30m` meant 30 months while `schedule --every 30m` meant 30 minutes.
+    with pytest.raises(UsageError) as caught:
+        Duration.parse(text)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (f"ambiguous duration {text.strip()!r}: 'm' could be "
+                                    "minutes or months")
+    if minutes and months:
+        assert caught.value.hint == f"write {minutes} for minutes or {months} for months"
+    else:
+        assert caught.value.hint == "; ".join(
+            [*([f"write {months} for months"] if months else []),
+             "minutes are min (30min), months mo (6mo)"])
+    for reading in (minutes, months):
+        if reading:
+            assert Duration.parse(reading)
+
+
 @pytest.mark.parametrize(("moment", "span", "expected"), [
-    (datetime(2026, 3, 31, 12, tzinfo=UTC), "1m", datetime(2026, 2, 28, 12, tzinfo=UTC)),
-    (datetime(2028, 3, 31, 12, tzinfo=UTC), "1m", datetime(2028, 2, 29, 12, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "3m", datetime(2026, 2, 28, tzinfo=UTC)),
+    (datetime(2026, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)),
+    (datetime(2028, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2028, 2, 29, 12, tzinfo=UTC)),
+    (datetime(2026, 5, 31, tzinfo=UTC), "3mo", datetime(2026, 2, 28, tzinfo=UTC)),
     (datetime(2024, 2, 29, tzinfo=UTC), "1y", datetime(2023, 2, 28, tzinfo=UTC)),
-    (datetime(2026, 1, 15, tzinfo=UTC), "2m", datetime(2025, 11, 15, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "1y3m", datetime(2025, 2, 28, tzinfo=UTC)),
+    (datetime(2026, 1, 15, tzinfo=UTC), "2mo", datetime(2025, 11, 15, tzinfo=UTC)),
+    (datetime(2026, 5, 31, tzinfo=UTC), "1y3mo", datetime(2025, 2, 28, tzinfo=UTC)),
     (datetime(2026, 3, 1, tzinfo=UTC), "1d", datetime(2026, 2, 28, tzinfo=UTC)),
     (datetime(2026, 3, 8, tzinfo=UTC), "1w", datetime(2026, 3, 1, tzinfo=UTC)),
     (datetime(2026, 11, 20, 2, tzinfo=UTC), "5h", datetime(2026, 11, 19, 21, tzinfo=UTC)),
     # Months first, then weeks, days and hours.
-    (datetime(2026, 3, 31, tzinfo=UTC), "1m1d", datetime(2026, 2, 27, tzinfo=UTC)),
-    (NOW, "1y2m3w4d5h", datetime(2025, 8, 26, 13, tzinfo=UTC)),
+    (datetime(2026, 3, 31, tzinfo=UTC), "1mo1d", datetime(2026, 2, 27, tzinfo=UTC)),
+    (NOW, "1y2mo3w4d5h", datetime(2025, 8, 26, 13, tzinfo=UTC)),
     (NOW, "0h", NOW),
+    (datetime(2026, 11, 20, 2, tzinfo=UTC), "30min", datetime(2026, 11, 20, 1, 30, tzinfo=UTC)),
+    (datetime(2026, 3, 1, tzinfo=UTC), "1d1min", datetime(2026, 2, 27, 23, 59, tzinfo=UTC)),
 ])
 def test_duration_before(moment: datetime, span: str, expected: datetime) -> None:
     assert Duration.parse(span).before(moment) == expected
 
 
-@pytest.mark.parametrize("text", ["7d", "12h", "2w", "6m", "1y6m", "1y2m3w4d5h", "0h"])
+@pytest.mark.parametrize("text", ["7d", "12h", "2w", "6mo", "1y6mo", "1y2mo3w4d5h", "0h",
+                                  "30min", "1h30min"])
 def test_a_duration_prints_as_it_is_written(text: str) -> None:
     assert str(Duration.parse(text)) == text
 
 
-@given(st.builds(Duration, *(st.integers(0, 99) for _ in "ymwdh")))
+@given(st.builds(Duration, *(st.integers(0, 99) for _ in "ymwdhn")))
 def test_a_duration_round_trips_through_its_text(duration: Duration) -> None:
     assert Duration.parse(str(duration)) == duration
     assert duration.is_zero == (str(duration) == "0h")
@@ -600,7 +635,7 @@ def test_a_retention_section_is_a_policy(tmp_path: Path) -> None:
           keep_weekly: 4
           keep_monthly: 12
           keep_yearly: 2
-          keep_within: 1y6m
+          keep_within: 1y6mo
           keep_best: 2
           metric: "-loss"
           keep_safety_within: 30d
@@ -615,7 +650,7 @@ def test_a_short_retention_section_takes_the_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, """\
         retention:
           keep_daily: 7
-          keep_within: 6m
+          keep_within: 6mo
         """)
     assert settings.retention == Policy(daily=7, within=Duration(months=6))
     assert settings.retention.safety_within == Duration(days=14)
@@ -640,6 +675,9 @@ def test_without_a_retention_section_there_is_no_policy(tmp_path: Path, text: st
     pytest.param("keep_daily: null", "keep_daily must be a whole number", id="null-count"),
     pytest.param("keep_within: 7", "malformed duration", id="duration-without-unit"),
     pytest.param("keep_within: 7x", "malformed duration", id="bad-duration"),
+    pytest.param("keep_within: 6m", "ambiguous duration '6m'", id="bare-m"),
+    pytest.param("keep_last: 3\n  keep_safety_within: 30m", "ambiguous duration '30m'",
+                 id="bare-m-safety"),
     pytest.param("keep_last: 3\n  keep_safety_within: 2 weeks", "malformed duration",
                  id="bad-safety-duration"),
     pytest.param("keep_daily: 0", "keeps no backup", id="keeps-nothing"),

@@ -298,6 +298,21 @@ def test_schedule_installs_its_lines_once_and_removes_only_them(project: Project
     assert installed() == ["0 1 * * * /usr/bin/true  # the user's own"]
 
 
+
+def test_schedule_every_takes_minutes_or_hours_and_no_bare_m(project: Project,
+                                                             tmp_path: Path) -> None:
+    env = crontab_env(tmp_path)
+    printed = project.cli("schedule", "--every", "30min", "--json", env=env)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["lines"][0].startswith("*/30 * * * * cd ")
+    refused = project.cli("schedule", "--every", "30m", env=env)
+    assert refused.returncode == 2 and "ambiguous --every '30m'" in refused.stderr
+    assert "write 30min for minutes" in refused.stderr
+    for empty in ("--at", "--every"):  # given empty: malformed, not the default
+        result = project.cli("schedule", empty, "", env=env)
+        assert result.returncode == 2 and f"malformed {empty} ''" in result.stderr
+
+
 def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = project.cli("schedule", "--systemd", "--at", "04:15", "--prune-weekly",
