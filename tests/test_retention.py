@@ -17,7 +17,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hdversion.config.settings import Settings
+from hdversion.config.settings import Hooks, Settings
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import Kind, Manifest
@@ -697,6 +697,28 @@ def test_a_bad_retention_section_is_a_configuration_error(tmp_path: Path, sectio
     assert caught.value.exit_code == 7
     assert caught.value.message.startswith("config/config.yaml: retention")
     assert message in caught.value.message
+
+
+
+def test_a_command_that_changes_no_store_ignores_a_bad_section_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = ("backup:\n  local_remote: nas\nhooks:\n  on_succes: [true]\n  on_failure: [x]\n"
+            "retention:\n  keep_daily: 7\n  keep_within: 6m\n")
+    with pytest.raises(ConfigurationError, match="ambiguous duration"):
+        load(tmp_path, text)
+    with caplog.at_level("WARNING", logger="hdversion"):
+        settings = Settings.load(tmp_path, strict=False)
+    # Each section with a mistake is not used at all (not half of it); `backup:` is.
+    assert settings.retention is None and settings.hooks == Hooks()
+    assert settings.local_remote == "nas"
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2
+    assert warned[0].startswith("config/config.yaml: retention: ambiguous duration '6m'")
+    assert warned[1].startswith("config/config.yaml: hooks has unknown key(s): on_succes")
+    # A mistake in `backup:` (which every command reads) is refused by every command.
+    (tmp_path / "config" / "config.yaml").write_text("backup:\n  local_remot: nas\n")
+    with pytest.raises(ConfigurationError, match="unknown key"):
+        Settings.load(tmp_path, strict=False)
 
 
 def test_an_unknown_key_hint_lists_the_keys(tmp_path: Path) -> None:

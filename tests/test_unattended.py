@@ -239,6 +239,46 @@ def test_auto_keeps_its_backup_when_the_settings_name_a_metric_no_backup_records
     assert refusal in line.stderr
 
 
+
+TYPOS = "hooks:\n  on_succes: [true]\nretention:\n  keep_dialy: 7\n"
+WARNED = ("hooks has unknown key(s): on_succes", "retention has unknown key(s): keep_dialy")
+
+
+def test_a_mistake_in_hooks_or_retention_stops_the_writers_not_reads_or_restores(
+        project: Project, tmp_path: Path) -> None:
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    stamp = made["timestamp"]
+    config = project.root / "config" / "config.yaml"
+    config.write_text("backup:\n  git_tracked_files: [config/config.yaml, params.yaml, "
+                      "dvc.yaml]\n" + TYPOS)
+    archive = tmp_path / "b.tar.gz"
+    # What changes no store, or only recovers, warns and goes on.
+    for args in (("list",), ("list", "--json"), ("show", stamp), ("diff", stamp),
+                 ("status",), ("verify", stamp), ("export", stamp, "-o", str(archive)),
+                 ("import", str(archive), "--target", str(tmp_path / "imported")),
+                 ("report", "-o", str(tmp_path / "r.html")), ("pin", stamp),
+                 ("unpin", stamp), ("remote", "add", "spare", str(tmp_path / "spare")),
+                 ("remote", "list"), ("restore", "--force", "-t", stamp)):
+        result = project.cli(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert all(f"warning: config/config.yaml: {w}" in result.stderr for w in WARNED), \
+            (args, result.stderr)
+        assert "that section is not used by this command" in result.stderr
+        config.write_text(config.read_text().split("hooks:")[0] + TYPOS)  # restore put it back
+    assert (tmp_path / "imported" / "models" / "keras_mlp_model.h5").is_file()
+    # What writes to the stores refuses, naming the mistake.
+    tags = set(project.git("tag").split())
+    for args in (("backup",), ("auto",), ("prune",), ("sync", "--remote", "spare"),
+                 ("copy", "--from", "local", "--to", "spare"),
+                 ("verify", stamp, "--repair"), ("schedule",)):
+        result = project.cli(*args)
+        assert result.returncode == 7, (args, result.stderr)
+        assert result.stderr.startswith("error: config/config.yaml: ") and any(
+            w in result.stderr for w in WARNED), (args, result.stderr)
+    assert set(project.git("tag").split()) == tags
+    assert not (tmp_path / "spare").exists()
+
+
 FAKE_CRONTAB = """#!/bin/sh
 # Debian's crontab, as far as hdversion uses it (-l, -), kept in $HOME.
 f="$HOME/crontab.txt"

@@ -136,7 +136,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
         raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
     output = Path(output)
     check_output(output)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     names = list(dict.fromkeys(remotes)) or [project.settings.local_remote]
     configured = {r.name for r in project.store.session.remotes()}
     unknown = [n for n in names if n not in configured]
