@@ -110,7 +110,8 @@ def _section(read: Callable[[object], _T], value: object, default: _T, strict: b
         if strict:
             raise
         log.warning("%s; that section is not used by this command, which changes no store "
-                    "(backup, auto, prune, sync and copy refuse it)", exc.message)
+                    "(backup, auto, prune, sync, copy, verify --repair and schedule refuse "
+                    "it)", exc.message)
         return default
 
 
