@@ -65,6 +65,13 @@ def made(extra: Callable[[Project, dict], None] | None = None) -> Callable[[Proj
     return setup
 
 
+def both(*setups: Callable[[Project], None]) -> Callable[[Project], None]:
+    def setup(project: Project) -> None:
+        for each in setups:
+            each(project)
+    return setup
+
+
 def forged_git_config(project: Project, data: dict) -> None:
     md5 = put_in_cache(project, EVIL)
     forge(project, data, "20240101_000000", 2,
@@ -184,6 +191,26 @@ CASES = [
          "needs --metric"),
     Case("prune with a malformed duration", ("prune", "--keep-within", "7x"), 2,
          "malformed duration"),
+    # A bare `m` is minutes to cron and months to restic: refused everywhere.
+    Case("status --max-age with a bare m", ("status", "--max-age", "30m"), 2,
+         "ambiguous duration '30m'"),
+    Case("prune --keep-within with a bare m", ("prune", "--keep-within", "6m"), 2,
+         "ambiguous duration '6m'"),
+    Case("prune --grace with a bare m", ("prune", "--grace", "30m"), 2,
+         "ambiguous duration '30m'"),
+    Case("prune --keep-safety-within with a bare m",
+         ("prune", "--keep-safety-within", "1m"), 2, "ambiguous duration '1m'"),
+    Case("auto --keep-within with a bare m", ("auto", "--keep-within", "6m"), 2,
+         "ambiguous duration '6m'"),
+    Case("schedule --every with a bare m", ("schedule", "--every", "30m"), 2,
+         "ambiguous --every '30m'"),
+    Case("schedule --every in months", ("schedule", "--every", "1mo"), 2,
+         "malformed --every '1mo'"),
+    Case("schedule --at empty", ("schedule", "--at", ""), 2, "malformed --at ''"),
+    Case("schedule --every empty", ("schedule", "--every", ""), 2, "malformed --every ''"),
+    Case("prune --keep-best by a metric no backup records",
+         ("prune", "--keep-best", "2", "--metric", "ensemble.roc_acu"), 2,
+         "no backup records the metric 'ensemble.roc_acu'; nothing was removed", made()),
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
     Case("export over an existing file", ("export", "19990101_000000", "-o", "params.yaml"),
          2, "exists; nothing was written"),
@@ -250,6 +277,13 @@ CASES = [
          config(GOOD_CONFIG + "retention:\n  keep_last: 0\n")),
     Case("settings: a typo in hooks", ("backup",), 7, "unknown key(s): on_succes",
          config(GOOD_CONFIG + "hooks:\n  on_succes: [true]\n")),
+    Case("settings: a retention duration with a bare m", ("prune",), 7,
+         "retention: ambiguous duration '6m'",
+         config(GOOD_CONFIG + "retention:\n  keep_within: 6m\n")),
+    Case("settings: a retention metric no backup records", ("prune",), 7,
+         "retention.metric: no backup records the metric 'ensemble.roc_acu'",
+         both(made(), config(GOOD_CONFIG + "retention:\n  keep_best: 2\n"
+                                           "  metric: ensemble.roc_acu\n"))),
     Case("prune --cloud with no such remote", ("prune", "--cloud", "--storage", "s3"), 7,
          "no DVC remote named 's3'"),
     Case("prune, the git remote unreachable", ("prune",), 7, "--no-fetch-tags", origin_gone),
@@ -281,7 +315,8 @@ HOLDERS = {"hdversion": HOLD_HDVERSION_LOCK, "dvc": HOLD_DVC_LOCK}
 
 def row(case: Case, message: str) -> str:
     shown = message.replace("|", "\\|")
-    return f"| {case.name} | `hdversion {' '.join(case.argv)}` | {case.code} | {shown} |"
+    argv = " ".join(arg or "''" for arg in case.argv)  # an empty argument, visible
+    return f"| {case.name} | `hdversion {argv}` | {case.code} | {shown} |"
 
 
 def first_line(stderr: str, root: Path, case: Case) -> str:

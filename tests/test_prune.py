@@ -305,6 +305,51 @@ def test_keep_best_keeps_the_best_model(history: History) -> None:
     assert [b["keep"] for b in plan["backups"]] == [True, True, False, False]
 
 
+
+TYPO = "ensemble.roc_acu"  # the backups record ensemble.roc_auc
+
+
+def settings_retention(history: History, body: str) -> None:
+    (history.project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        f"retention:\n{body}")
+
+
+def test_a_metric_no_backup_records_is_refused_before_any_change(history: History) -> None:
+    before = (history.local_tags(), history.origin_refs(), cache(history), remote(history))
+    for dry_run in ((), ("--dry-run",)):
+        # The dry run answers as the real run would: a refusal, not a plan of removals.
+        result = history.cli("prune", "--keep-best", "2", "--metric", TYPO, *dry_run)
+        assert result.returncode == 2, result.stderr
+        assert f"no backup records the metric '{TYPO}'; nothing was removed" in result.stderr
+        assert "metrics the backups record:" in result.stderr
+        assert "'ensemble.roc_auc'" in result.stderr
+    # Lower-is-better spelling: the same name, the same refusal.
+    result = history.cli("prune", "--keep-best", "2", f"--metric=-{TYPO}")
+    assert result.returncode == 2 and "no backup records the metric" in result.stderr
+    # From the settings it is a configuration error (7), named as such.
+    settings_retention(history, f"  keep_best: 2\n  metric: {TYPO}\n")
+    for args in ((), ("--dry-run",)):
+        result = history.cli("prune", *args)
+        assert result.returncode == 7, result.stderr
+        assert (f"config/config.yaml: retention.metric: no backup records the metric "
+                f"'{TYPO}'; nothing was removed") in result.stderr
+    assert (history.local_tags(), history.origin_refs(), cache(history), remote(history)) \
+        == before
+
+
+def test_a_metric_only_some_backups_record_is_no_typo(history: History) -> None:
+    # The newest backup records other metrics only (an evaluation that changed).
+    history.project.root.joinpath("metrics.json").write_text('{"other": {"score": 1}}')
+    newest = history.cli("backup", "--json")
+    assert newest.returncode == 0, newest.stderr
+    tag = json.loads(newest.stdout)["tag"]
+    plan = history.prune("--keep-best", "1", "--metric", "ensemble.roc_auc", "--dry-run")
+    decided = {b["tag"]: b for b in plan["backups"]}
+    assert decided[history.tags[2]]["reasons"] == ["best 1 by ensemble.roc_auc"]
+    assert decided[tag]["reasons"] == ["newest backup (always kept)"]
+
+
 @pytest.mark.parametrize("point", [PausePoint.BEFORE_TAG_DELETE, PausePoint.AFTER_TAG_DELETE,
                                    PausePoint.BETWEEN_DELETES])
 @pytest.mark.parametrize("how", [

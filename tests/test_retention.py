@@ -17,11 +17,19 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hdversion.config.settings import Settings
+from hdversion.config.settings import Hooks, Settings
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import Kind, Manifest
-from hdversion.model.retention import BUCKETS, Duration, Plan, Policy, metric_value, plan
+from hdversion.model.retention import (
+    BUCKETS,
+    Duration,
+    Plan,
+    Policy,
+    metric_value,
+    plan,
+    unrecorded_metric,
+)
 from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday, ISO week 2026-W47
@@ -157,16 +165,16 @@ CASES = [
          kept={"20261120_120000", "20261115_120000", "20261113_180000"},
          reasons={"20261120_120000": ("within 7d",), "20261113_180000": ("within 7d",),
                   "20261113_175959": NOT_KEPT}),
-    Case("within-1m-from-march-31",
+    Case("within-1mo-from-march-31",
          regular("20260227_120000", "20260228_115959", "20260228_120000", "20260315_120000"),
          Policy(within=Duration(months=1)), now=datetime(2026, 3, 31, 12, 0, tzinfo=UTC),
          kept={"20260315_120000", "20260228_120000"},
-         reasons={"20260228_120000": ("within 1m",), "20260228_115959": NOT_KEPT}),
-    Case("within-1m-from-march-31-leap-year",
+         reasons={"20260228_120000": ("within 1mo",), "20260228_115959": NOT_KEPT}),
+    Case("within-1mo-from-march-31-leap-year",
          regular("20280228_120000", "20280229_115959", "20280229_120000"),
          Policy(within=Duration(months=1)), now=datetime(2028, 3, 31, 12, 0, tzinfo=UTC),
          kept={"20280229_120000"},
-         reasons={"20280229_120000": ("within 1m",), "20280229_115959": NOT_KEPT}),
+         reasons={"20280229_120000": ("within 1mo",), "20280229_115959": NOT_KEPT}),
     Case("best",
          [auc("20261116_120000", 0.90), auc("20261117_120000", 0.95),
           auc("20261118_120000", 0.93), auc("20261119_120000", 0.80),
@@ -397,6 +405,51 @@ def test_a_duration_longer_than_the_calendar_is_refused_or_keeps_everything() ->
     assert result.removed == []
 
 
+# --- a metric no backup records ----------------------------------------------------------
+
+@pytest.mark.parametrize(("backups", "policy", "refused"), [
+    pytest.param([auc("20261119_120000", 0.9), auc("20261120_120000", 0.8)],
+                 Policy(best=1, metric="ensemble.roc_acu"), "'ensemble.roc_auc'", id="typo"),
+    pytest.param([auc("20261120_120000", 0.9)], Policy(best=1, metric="-ensemble.roc_acu"),
+                 "'ensemble.roc_auc'", id="typo-lower-is-better"),
+    pytest.param(regular("20261119_120000", "20261120_120000"), Policy(best=1, metric=AUC),
+                 "the backups record no metric", id="no-metrics-at-all"),
+    # Not a number, or not finite: absent, as the plan counts it.
+    pytest.param([auc("20261120_120000", "high"), auc("20261119_120000", math.nan)],
+                 Policy(best=1, metric=AUC), "the backups record no", id="no-number"),
+    pytest.param([loss("20261120_120000", 0.2)], Policy(best=1, metric="eval.json:loss"),
+                 "'loss'", id="another-file"),
+    # Some backups record it and others do not: no typo.
+    pytest.param([backup("20261120_120000"), auc("20261119_120000", 0.9)],
+                 Policy(best=1, metric=AUC), None, id="only-an-older-backup"),
+    pytest.param([auc("20261120_120000", 0.9)], Policy(best=1, metric=f"-{AUC}"), None,
+                 id="recorded-lower-is-better"),
+    pytest.param([loss("20261120_120000", 0.2)], Policy(best=1, metric="metrics.json:loss"),
+                 None, id="recorded-in-its-file"),
+    pytest.param([auc("20261120_120000", 0.9, "safety")], Policy(best=1, metric=AUC), None,
+                 id="recorded-by-a-safety-backup"),
+    pytest.param([], Policy(best=1, metric="anything"), None, id="no-backups"),
+    pytest.param([backup("20261120_120000")], Policy(last=1), None, id="no-best-rule"),
+])
+def test_a_best_rule_by_a_metric_no_backup_records_is_refused(
+        backups: list[Backup], policy: Policy, refused: str | None) -> None:
+    error = unrecorded_metric(policy, backups)
+    if refused is None:
+        assert error is None
+        return
+    assert error is not None and error.exit_code == 2
+    assert error.message == (f"no backup records the metric {policy.metric!r}; "
+                             "nothing was removed")
+    assert error.hint is not None and refused in error.hint
+
+
+def test_the_names_shown_are_a_few_and_quoted() -> None:
+    many = backup("20261120_120000", metrics={"m.json": {f"k{n:03d}\x1b": n for n in range(50)}})
+    error = unrecorded_metric(Policy(best=1, metric="x"), [many])
+    assert error is not None and error.hint is not None
+    assert error.hint.count("'k") == 20 and "\x1b" not in error.hint
+
+
 # --- metric_value ------------------------------------------------------------------------
 
 TWO_FILES = {"b.json": {"x": 2, "nested": {"y": 5}}, "a.json": {"x": 1}}
@@ -468,7 +521,7 @@ def test_a_valid_policy_validates_to_itself(policy: Policy) -> None:
 def test_describe() -> None:
     policy = Policy(last=2, daily=7, yearly=1, within=Duration(years=1, months=6), best=3,
                     metric="-loss", safety_within=Duration(weeks=2))
-    assert policy.describe() == ("last 2, daily 7, yearly 1, within 1y6m, best 3 by -loss, "
+    assert policy.describe() == ("last 2, daily 7, yearly 1, within 1y6mo, best 3 by -loss, "
                                  "safety backups within 2w")
 
 
@@ -478,10 +531,13 @@ def test_describe() -> None:
     ("7d", Duration(days=7)),
     ("12h", Duration(hours=12)),
     ("2w", Duration(weeks=2)),
-    ("6m", Duration(months=6)),
+    ("6mo", Duration(months=6)),
     ("1y", Duration(years=1)),
-    ("1y6m", Duration(years=1, months=6)),
-    ("1y2m3w4d5h", Duration(1, 2, 3, 4, 5)),
+    ("1y6mo", Duration(years=1, months=6)),
+    ("1y2mo3w4d5h", Duration(1, 2, 3, 4, 5)),
+    ("30min", Duration(minutes=30)),
+    ("1h30min", Duration(hours=1, minutes=30)),
+    ("1y2mo3w4d5h6min", Duration(1, 2, 3, 4, 5, 6)),
     ("30d", Duration(days=30)),
     (" 7d ", Duration(days=7)),
     ("0d", Duration()),
@@ -491,38 +547,70 @@ def test_duration_parse(text: str, expected: Duration) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "7", "7x", "d7", "1h2d", "-1d", "1.5d", "1D",
-                                  "7 d", "1y1y", "6M", "y"])
+                                  "7 d", "1y1y", "6M", "y", "6mon", "30mins", "1min1h", "mo"])
 def test_a_malformed_duration_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="malformed duration") as caught:
         Duration.parse(text)
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize(("text", "minutes", "months"), [
+    ("30m", "30min", "30mo"),
+    ("6m", "6min", "6mo"),
+    ("1y6m", "1y6min", "1y6mo"),
+    (" 2m ", "2min", "2mo"),
+    # Minutes cannot come before days: only the reading that parses is offered.
+    ("1m1d", None, "1mo1d"),
+    ("1m1min", None, "1mo1min"),
+    ("1d1m1h", None, None),
+])
+def test_a_bare_m_is_refused_with_both_spellings(text: str, minutes: str | None,
+                                                 months: str | None) -> None:
+    # `status --max-age 30m` meant 30 months while `schedule --every 30m` meant 30 minutes.
+    with pytest.raises(UsageError) as caught:
+        Duration.parse(text)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (f"ambiguous duration {text.strip()!r}: 'm' could be "
+                                    "minutes or months")
+    if minutes and months:
+        assert caught.value.hint == f"write {minutes} for minutes or {months} for months"
+    else:
+        assert caught.value.hint == "; ".join(
+            [*([f"write {months} for months"] if months else []),
+             "minutes are min (30min), months mo (6mo)"])
+    for reading in (minutes, months):
+        if reading:
+            assert Duration.parse(reading)
+
+
 @pytest.mark.parametrize(("moment", "span", "expected"), [
-    (datetime(2026, 3, 31, 12, tzinfo=UTC), "1m", datetime(2026, 2, 28, 12, tzinfo=UTC)),
-    (datetime(2028, 3, 31, 12, tzinfo=UTC), "1m", datetime(2028, 2, 29, 12, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "3m", datetime(2026, 2, 28, tzinfo=UTC)),
+    (datetime(2026, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)),
+    (datetime(2028, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2028, 2, 29, 12, tzinfo=UTC)),
+    (datetime(2026, 5, 31, tzinfo=UTC), "3mo", datetime(2026, 2, 28, tzinfo=UTC)),
     (datetime(2024, 2, 29, tzinfo=UTC), "1y", datetime(2023, 2, 28, tzinfo=UTC)),
-    (datetime(2026, 1, 15, tzinfo=UTC), "2m", datetime(2025, 11, 15, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "1y3m", datetime(2025, 2, 28, tzinfo=UTC)),
+    (datetime(2026, 1, 15, tzinfo=UTC), "2mo", datetime(2025, 11, 15, tzinfo=UTC)),
+    (datetime(2026, 5, 31, tzinfo=UTC), "1y3mo", datetime(2025, 2, 28, tzinfo=UTC)),
     (datetime(2026, 3, 1, tzinfo=UTC), "1d", datetime(2026, 2, 28, tzinfo=UTC)),
     (datetime(2026, 3, 8, tzinfo=UTC), "1w", datetime(2026, 3, 1, tzinfo=UTC)),
     (datetime(2026, 11, 20, 2, tzinfo=UTC), "5h", datetime(2026, 11, 19, 21, tzinfo=UTC)),
     # Months first, then weeks, days and hours.
-    (datetime(2026, 3, 31, tzinfo=UTC), "1m1d", datetime(2026, 2, 27, tzinfo=UTC)),
-    (NOW, "1y2m3w4d5h", datetime(2025, 8, 26, 13, tzinfo=UTC)),
+    (datetime(2026, 3, 31, tzinfo=UTC), "1mo1d", datetime(2026, 2, 27, tzinfo=UTC)),
+    (NOW, "1y2mo3w4d5h", datetime(2025, 8, 26, 13, tzinfo=UTC)),
     (NOW, "0h", NOW),
+    (datetime(2026, 11, 20, 2, tzinfo=UTC), "30min", datetime(2026, 11, 20, 1, 30, tzinfo=UTC)),
+    (datetime(2026, 3, 1, tzinfo=UTC), "1d1min", datetime(2026, 2, 27, 23, 59, tzinfo=UTC)),
 ])
 def test_duration_before(moment: datetime, span: str, expected: datetime) -> None:
     assert Duration.parse(span).before(moment) == expected
 
 
-@pytest.mark.parametrize("text", ["7d", "12h", "2w", "6m", "1y6m", "1y2m3w4d5h", "0h"])
+@pytest.mark.parametrize("text", ["7d", "12h", "2w", "6mo", "1y6mo", "1y2mo3w4d5h", "0h",
+                                  "30min", "1h30min"])
 def test_a_duration_prints_as_it_is_written(text: str) -> None:
     assert str(Duration.parse(text)) == text
 
 
-@given(st.builds(Duration, *(st.integers(0, 99) for _ in "ymwdh")))
+@given(st.builds(Duration, *(st.integers(0, 99) for _ in "ymwdhn")))
 def test_a_duration_round_trips_through_its_text(duration: Duration) -> None:
     assert Duration.parse(str(duration)) == duration
     assert duration.is_zero == (str(duration) == "0h")
@@ -547,7 +635,7 @@ def test_a_retention_section_is_a_policy(tmp_path: Path) -> None:
           keep_weekly: 4
           keep_monthly: 12
           keep_yearly: 2
-          keep_within: 1y6m
+          keep_within: 1y6mo
           keep_best: 2
           metric: "-loss"
           keep_safety_within: 30d
@@ -562,7 +650,7 @@ def test_a_short_retention_section_takes_the_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, """\
         retention:
           keep_daily: 7
-          keep_within: 6m
+          keep_within: 6mo
         """)
     assert settings.retention == Policy(daily=7, within=Duration(months=6))
     assert settings.retention.safety_within == Duration(days=14)
@@ -587,6 +675,9 @@ def test_without_a_retention_section_there_is_no_policy(tmp_path: Path, text: st
     pytest.param("keep_daily: null", "keep_daily must be a whole number", id="null-count"),
     pytest.param("keep_within: 7", "malformed duration", id="duration-without-unit"),
     pytest.param("keep_within: 7x", "malformed duration", id="bad-duration"),
+    pytest.param("keep_within: 6m", "ambiguous duration '6m'", id="bare-m"),
+    pytest.param("keep_last: 3\n  keep_safety_within: 30m", "ambiguous duration '30m'",
+                 id="bare-m-safety"),
     pytest.param("keep_last: 3\n  keep_safety_within: 2 weeks", "malformed duration",
                  id="bad-safety-duration"),
     pytest.param("keep_daily: 0", "keeps no backup", id="keeps-nothing"),
@@ -606,6 +697,28 @@ def test_a_bad_retention_section_is_a_configuration_error(tmp_path: Path, sectio
     assert caught.value.exit_code == 7
     assert caught.value.message.startswith("config/config.yaml: retention")
     assert message in caught.value.message
+
+
+
+def test_a_command_that_changes_no_store_ignores_a_bad_section_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = ("backup:\n  local_remote: nas\nhooks:\n  on_succes: [true]\n  on_failure: [x]\n"
+            "retention:\n  keep_daily: 7\n  keep_within: 6m\n")
+    with pytest.raises(ConfigurationError, match="ambiguous duration"):
+        load(tmp_path, text)
+    with caplog.at_level("WARNING", logger="hdversion"):
+        settings = Settings.load(tmp_path, strict=False)
+    # Each section with a mistake is not used at all (not half of it); `backup:` is.
+    assert settings.retention is None and settings.hooks == Hooks()
+    assert settings.local_remote == "nas"
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2
+    assert warned[0].startswith("config/config.yaml: retention: ambiguous duration '6m'")
+    assert warned[1].startswith("config/config.yaml: hooks has unknown key(s): on_succes")
+    # A mistake in `backup:` (which every command reads) is refused by every command.
+    (tmp_path / "config" / "config.yaml").write_text("backup:\n  local_remot: nas\n")
+    with pytest.raises(ConfigurationError, match="unknown key"):
+        Settings.load(tmp_path, strict=False)
 
 
 def test_an_unknown_key_hint_lists_the_keys(tmp_path: Path) -> None:

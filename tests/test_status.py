@@ -68,6 +68,20 @@ def test_no_backup_at_all_is_stale(project: Project) -> None:
     assert "no backups yet" in cli.stdout and "no backup is complete" in cli.stderr
 
 
+
+def test_max_age_takes_minutes_and_months_but_no_bare_m(project: Project) -> None:
+    # `30m` meant 30 months here and 30 minutes to `schedule --every`: neither is guessed.
+    refused = project.cli("status", "--max-age", "30m")
+    assert refused.returncode == 2, refused.stderr
+    assert "ambiguous duration '30m'" in refused.stderr
+    assert "write 30min for minutes or 30mo for months" in refused.stderr
+    project.cli("backup", check=True)
+    for spelt in ("90min", "1mo"):
+        fresh = project.cli("status", "--max-age", spelt, "--offline")
+        assert fresh.returncode == 0, fresh.stderr
+        assert f"OK (within {spelt})" in fresh.stdout
+
+
 def test_max_age_decides_the_exit_code(aged: Project) -> None:
     old = only_backup(aged)
     stale = aged.cli("status", "--max-age", "26h")

@@ -211,6 +211,78 @@ def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
     assert hooks[-1] == "auto failure 7 " and hooks[0].startswith("auto success 0 backup/")
 
 
+
+def test_auto_keeps_its_backup_when_the_settings_name_a_metric_no_backup_records(
+        project: Project) -> None:
+    made = [json.loads(project.cli("backup", "--json", check=True).stdout)["tag"]]
+    project.retrain(2)
+    made.append(json.loads(project.cli("backup", "--json", check=True).stdout)["tag"])
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
+        "retention:\n  keep_last: 1\n  keep_best: 2\n  metric: ensemble.roc_acu\n")
+    project.retrain(3)
+    result = project.cli("auto", "--json")
+    assert result.returncode == 7, result.stderr
+    data = json.loads(result.stdout)
+    refusal = ("config/config.yaml: retention.metric: no backup records the metric "
+               "'ensemble.roc_acu'; nothing was removed")
+    assert data["tag"] and data["backup_error"] is None
+    assert data["prune_error"] == refusal and data["error"] == refusal
+    assert data["exit_code"] == 7 and data["removed"] == []
+    assert set(project.git("tag").split()) == {*made, data["tag"]}
+    journal = json.loads((project.root / "logs" / "hdversion.jsonl").read_text()
+                         .splitlines()[-1])
+    assert (journal["operation"], journal["exit_code"], journal["tag"]) == (
+        "auto", 7, data["tag"])
+    assert journal["error"] == refusal
+    # The text line (cron's log) says the same: the backup, then the refused prune.
+    project.retrain(4)
+    line = project.cli("auto")
+    assert line.returncode == 7
+    assert line.stdout.startswith("backup backup/") and line.stdout.rstrip().endswith("exit 7")
+    assert refusal in line.stderr
+
+
+
+TYPOS = "hooks:\n  on_succes: [true]\nretention:\n  keep_dialy: 7\n"
+WARNED = ("hooks has unknown key(s): on_succes", "retention has unknown key(s): keep_dialy")
+
+
+def test_a_mistake_in_hooks_or_retention_stops_the_writers_not_reads_or_restores(
+        project: Project, tmp_path: Path) -> None:
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    stamp = made["timestamp"]
+    config = project.root / "config" / "config.yaml"
+    config.write_text("backup:\n  git_tracked_files: [config/config.yaml, params.yaml, "
+                      "dvc.yaml]\n" + TYPOS)
+    archive = tmp_path / "b.tar.gz"
+    # What changes no store, or only recovers, warns and goes on.
+    for args in (("list",), ("list", "--json"), ("show", stamp), ("diff", stamp),
+                 ("status",), ("verify", stamp), ("export", stamp, "-o", str(archive)),
+                 ("import", str(archive), "--target", str(tmp_path / "imported")),
+                 ("report", "-o", str(tmp_path / "r.html")), ("pin", stamp),
+                 ("unpin", stamp), ("remote", "add", "spare", str(tmp_path / "spare")),
+                 ("remote", "list"), ("restore", "--force", "-t", stamp)):
+        result = project.cli(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert all(f"warning: config/config.yaml: {w}" in result.stderr for w in WARNED), \
+            (args, result.stderr)
+        assert "that section is not used by this command" in result.stderr
+        config.write_text(config.read_text().split("hooks:")[0] + TYPOS)  # restore put it back
+    assert (tmp_path / "imported" / "models" / "keras_mlp_model.h5").is_file()
+    # What writes to the stores refuses, naming the mistake.
+    tags = set(project.git("tag").split())
+    for args in (("backup",), ("auto",), ("prune",), ("sync", "--remote", "spare"),
+                 ("copy", "--from", "local", "--to", "spare"),
+                 ("verify", stamp, "--repair"), ("schedule",)):
+        result = project.cli(*args)
+        assert result.returncode == 7, (args, result.stderr)
+        assert result.stderr.startswith("error: config/config.yaml: ") and any(
+            w in result.stderr for w in WARNED), (args, result.stderr)
+    assert set(project.git("tag").split()) == tags
+    assert not (tmp_path / "spare").exists()
+
+
 FAKE_CRONTAB = """#!/bin/sh
 # Debian's crontab, as far as hdversion uses it (-l, -), kept in $HOME.
 f="$HOME/crontab.txt"
@@ -270,6 +342,21 @@ def test_schedule_installs_its_lines_once_and_removes_only_them(project: Project
 
     assert project.cli("schedule", "--uninstall", env=env).returncode == 0
     assert installed() == ["0 1 * * * /usr/bin/true  # the user's own"]
+
+
+
+def test_schedule_every_takes_minutes_or_hours_and_no_bare_m(project: Project,
+                                                             tmp_path: Path) -> None:
+    env = crontab_env(tmp_path)
+    printed = project.cli("schedule", "--every", "30min", "--json", env=env)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["lines"][0].startswith("*/30 * * * * cd ")
+    refused = project.cli("schedule", "--every", "30m", env=env)
+    assert refused.returncode == 2 and "ambiguous --every '30m'" in refused.stderr
+    assert "write 30min for minutes" in refused.stderr
+    for empty in ("--at", "--every"):  # given empty: malformed, not the default
+        result = project.cli("schedule", empty, "", env=env)
+        assert result.returncode == 2 and f"malformed {empty} ''" in result.stderr
 
 
 def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ def schedule(
                                   help="Run daily at this time (the cron daemon's clock; "
                                   "default 02:30)."),
     every: str | None = typer.Option(None, "--every", metavar="6h",
-                                     help="Run every N hours (6h) or minutes (30m)."),
+                                     help="Run every N hours (6h) or minutes (30min)."),
     prune_weekly: bool = typer.Option(
         False, "--prune-weekly", help="Run `backup` on the schedule and `prune` on Sundays at "
         "03:00, instead of `auto` (backup and prune) each time."),

@@ -14,7 +14,7 @@ from hdversion.model.retention import Duration
 MAX_AGE = option(
     None, "--max-age", metavar="DURATION",
     help="For monitoring: exit 8 when the newest backup complete in the local remote and "
-    "every backup.remotes remote is older than this (e.g. 26h, 7d), or there is none.")
+    "every backup.remotes remote is older than this (e.g. 90min, 26h, 7d), or there is none.")
 OFFLINE = option(
     False, "--offline", help="Do not fetch tags from the git remote, nor list the "
     "storage remotes (--max-age then trusts the catalog alone).")

@@ -22,7 +22,7 @@ KEEP_MONTHLY = _count("--keep-monthly", "... of each of the last N months.")
 KEEP_YEARLY = _count("--keep-yearly", "... of each of the last N years.")
 KEEP_WITHIN = option(
     None, "--keep-within", metavar="DURATION",
-    help="Keep every backup younger than this (e.g. 7d, 12h, 2w, 6m, 1y), from now.")
+    help="Keep every backup younger than this (e.g. 7d, 12h, 2w, 6mo, 1y), from now.")
 KEEP_BEST = _count("--keep-best", "Keep the N backups with the best --metric.")
 METRIC = option(
     None, "--metric", metavar="NAME",
@@ -38,7 +38,7 @@ NO_FETCH_TAGS = option(
 GRACE = option(
     "1h", "--grace", metavar="DURATION",
     help="In a store other clones may share, keep unused objects younger than this (an "
-    "upload whose tag is not pushed yet); 0 for none.")
+    "upload whose tag is not pushed yet; e.g. 30min, 1h); 0 for none.")
 
 
 def policy_from(keep: int | None, hourly: int | None, daily: int | None, weekly: int | None,

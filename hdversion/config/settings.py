@@ -8,16 +8,20 @@ settings name explicitly must exist.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
+from hdversion.util.log import log
 
 if TYPE_CHECKING:
     from hdversion.model.retention import Policy
 
+
+_T = TypeVar("_T")
 
 # The keys of the `backup:` section (Settings.load).
 BACKUP_KEYS = ("git_tracked_files", "local_remote", "git_remote", "journal", "remotes")
@@ -46,7 +50,11 @@ class Settings:
     hooks: Hooks = Hooks()
 
     @classmethod
-    def load(cls, root: Path) -> Settings:
+    def load(cls, root: Path, strict: bool = True) -> Settings:
+        """The settings; ConfigurationError (exit 7) for any mistake. With `strict` False (a
+        command that changes no store, or only recovers), a mistake in `hooks:` or
+        `retention:` is a warning and that section is not used: a typo there must not stand
+        between a user and a restore."""
         path = root / CONFIG_PATH
         if not path.exists():
             return cls(git_remote=_git_remote({}))
@@ -90,9 +98,21 @@ class Settings:
             git_remote=_git_remote(section),
             journal=str(section.get("journal", JOURNAL)),
             remotes=_remotes(section.get("remotes")),
-            retention=_retention(data.get("retention")),
-            hooks=_hooks(data.get("hooks")),
+            retention=_section(_retention, data.get("retention"), None, strict),
+            hooks=_section(_hooks, data.get("hooks"), Hooks(), strict),
         )
+
+
+def _section(read: Callable[[object], _T], value: object, default: _T, strict: bool) -> _T:
+    try:
+        return read(value)
+    except ConfigurationError as exc:
+        if strict:
+            raise
+        log.warning("%s; that section is not used by this command, which changes no store "
+                    "(backup, auto, prune, sync, copy, verify --repair and schedule refuse "
+                    "it)", exc.message)
+        return default
 
 
 _DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,36 +27,53 @@ from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.timestamps import parse_timestamp
 
-_DURATION_RE = re.compile(
-    r"^(?:([0-9]+)y)?(?:([0-9]+)m)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?$")
+_DURATION_RE = re.compile(r"^(?:([0-9]+)y)?(?:([0-9]+)mo)?(?:([0-9]+)w)?(?:([0-9]+)d)?"
+                          r"(?:([0-9]+)h)?(?:([0-9]+)min)?$")
+# A bare `m`: restic's months, cron's minutes. Refused until the grammar is one (`mo`, `min`).
+_BARE_M = re.compile(r"([0-9]+)m(?!o|in)")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# A forged tag may carry thousands of metric names: an error names a few.
+_MAX_NAMES_SHOWN = 20
 
 
 @dataclass(frozen=True)
 class Duration:
-    """A span as restic writes it: `1y6m` (years, months), `2w`, `7d`, `12h`, or a mix."""
+    """A span: `1y6mo` (years, months), `2w`, `7d`, `12h`, `30min`, or a mix."""
 
     years: int = 0
     months: int = 0
     weeks: int = 0
     days: int = 0
     hours: int = 0
+    minutes: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        match = _DURATION_RE.match(text.strip())
-        if not text.strip() or match is None:
-            raise UsageError(f"malformed duration {text!r}: write it like 7d, 12h, 2w, 6m "
-                             "(months), 1y or 1y6m (y, m, w, d, h, largest first)")
+        text = text.strip()
+        match = _DURATION_RE.match(text)
+        if text and match is None and _BARE_M.search(text):
+            # Each reading offered only if it is itself well formed (1m1d: not 1min1d).
+            readings = [f"{spelt} for {what}" for unit, what in ((r"\1min", "minutes"),
+                                                                 (r"\1mo", "months"))
+                        if _DURATION_RE.match(spelt := _BARE_M.sub(unit, text))]
+            raise UsageError(f"ambiguous duration {text!r}: 'm' could be minutes or months",
+                             hint=f"write {' or '.join(readings)}" if len(readings) == 2 else
+                             "; ".join([*(f"write {r}" for r in readings),
+                                        "minutes are min (30min), months mo (6mo)"]))
+        if not text or match is None:
+            raise UsageError(f"malformed duration {text!r}: write it like 7d, 12h, 2w, 6mo "
+                             "(months), 30min, 1y or 1y6mo (y, mo, w, d, h, min, largest "
+                             "first)")
         return cls(*(int(part or 0) for part in match.groups()))
 
     @property
     def is_zero(self) -> bool:
-        return not (self.years or self.months or self.weeks or self.days or self.hours)
+        return not (self.years or self.months or self.weeks or self.days or self.hours
+                    or self.minutes)
 
     def before(self, moment: datetime) -> datetime:
         """`moment` minus this span, in UTC (the same instant gives the same answer whatever
-        zone it is written in); years and months by the calendar (Mar 31 - 1m is the last day
+        zone it is written in); years and months by the calendar (Mar 31 - 1mo is the last day
         of February). A span longer than the calendar reaches back gives its first day."""
         moment = moment.astimezone(UTC)
         try:
@@ -69,11 +86,12 @@ class Duration:
         year, month = divmod(month_index, 12)
         day = min(moment.day, calendar.monthrange(year, month + 1)[1])
         shifted = moment.replace(year=year, month=month + 1, day=day)
-        return shifted - timedelta(weeks=self.weeks, days=self.days, hours=self.hours)
+        return shifted - timedelta(weeks=self.weeks, days=self.days, hours=self.hours,
+                                   minutes=self.minutes)
 
     def __str__(self) -> str:
-        parts = zip((self.years, self.months, self.weeks, self.days, self.hours), "ymwdh",
-                    strict=True)
+        parts = zip((self.years, self.months, self.weeks, self.days, self.hours, self.minutes),
+                    ("y", "mo", "w", "d", "h", "min"), strict=True)
         return "".join(f"{n}{unit}" for n, unit in parts if n) or "0h"
 
 
@@ -174,14 +192,61 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
         value: Any = data
         for key in name.split("."):
             value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                number = float(value)
-            except OverflowError:  # an integer of hundreds of digits: no usable value
-                continue
-            if math.isfinite(number):
-                return number
+        number = _finite(value)
+        if number is not None:
+            return number
     return None
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float; None for anything else (booleans, text, NaN...)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits: no usable value
+        return None
+    return number if math.isfinite(number) else None
+
+
+def metric_names(metrics: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The dotted names of the numeric metrics the backups record (as --metric takes
+    them), sorted. A value that is not a finite number is not recorded (as metric_value
+    reads it)."""
+    names: set[str] = set()
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif _finite(value) is not None:
+            names.add(prefix)
+
+    for per_file in metrics:
+        for data in per_file.values():
+            walk("", data)
+    return sorted(names)
+
+
+def unknown_metric(metric: str, names: Sequence[str], consequence: str) -> UsageError:
+    """The refusal of a metric no backup records, naming a few of those they do record
+    (quoted: a forged tag's metric name must not reach the terminal as control codes)."""
+    shown = ", ".join(repr(name[:80]) for name in names[:_MAX_NAMES_SHOWN])
+    return UsageError(f"no backup records the metric {metric!r}; {consequence}",
+                      hint=f"metrics the backups record: {shown}" if shown else
+                      "the backups record no metric (metrics: in dvc.yaml)")
+
+
+def unrecorded_metric(policy: Policy, backups: Sequence[Backup]) -> UsageError | None:
+    """The refusal of a `best` rule by a metric that no backup records: a typo, which would
+    keep nothing and let the other rules remove the best models. None when some backup
+    records it (one that others lack is no typo) or when there is no backup to judge."""
+    if not (policy.best and policy.metric) or not backups:
+        return None
+    if any(metric_value(b.manifest.metrics, policy.metric) is not None for b in backups):
+        return None
+    return unknown_metric(policy.metric, metric_names(b.manifest.metrics for b in backups),
+                          "nothing was removed")
 
 
 def plan(backups: Iterable[Backup], policy: Policy, now: datetime,

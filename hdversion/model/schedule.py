@@ -23,22 +23,30 @@ class Schedule:
 
     @classmethod
     def parse(cls, at: str | None, every: str | None) -> Schedule:
-        if at and every:
+        """None: not given. An empty value is given, and malformed (not the default)."""
+        if at is not None and every is not None:
             raise UsageError("give --at or --every, not both")
-        if every:
-            match = re.fullmatch(r"([0-9]+)([hm])", every.strip())
+        if every is not None:
+            every = every.strip()
+            match = re.fullmatch(r"([0-9]+)(h|min)", every)
+            if re.fullmatch(r"[0-9]+m", every):
+                # Durations elsewhere read `m` as months: refused until the grammar is one.
+                raise UsageError(f"ambiguous --every {every!r}: 'm' could be minutes or "
+                                 "months", hint=f"write {every[:-1]}min for minutes (a "
+                                 "schedule takes min or h)")
             if not match:
-                raise UsageError(f"malformed --every {every!r}: write it like 6h or 30m")
+                raise UsageError(f"malformed --every {every!r}: write it like 6h or 30min")
             count, unit = int(match.group(1)), match.group(2)
             limit = 24 if unit == "h" else 60
             if not 0 < count < limit or limit % count:
-                examples = "1h, 2h, 3h, 4h, 6h, 8h, 12h" if unit == "h" else "5m, 10m, 30m"
+                examples = ("1h, 2h, 3h, 4h, 6h, 8h, 12h" if unit == "h" else
+                            "5min, 10min, 30min")
                 raise UsageError(f"--every {every}: the number must divide {limit} "
                                  f"(e.g. {examples})")
             if unit == "h":
                 return cls("0", f"*/{count}", f"*-*-* 00/{count}:00:00", f"every {every}")
             return cls(f"*/{count}", "*", f"*-*-* *:00/{count}:00", f"every {every}")
-        text = at or "02:30"
+        text = "02:30" if at is None else at
         match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", text.strip())
         if not match:
             raise UsageError(f"malformed --at {text!r}: write it like 02:30 (24-hour clock)")

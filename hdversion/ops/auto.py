@@ -66,7 +66,8 @@ def auto(
                 for remote in cloud_remotes or (None,):
                     pruned = prune_project(project, chosen, remote, dry_run=False,
                                            fetch_tags=fetch_tags, grace=grace,
-                                           allow_incomplete=False, now=now_utc())
+                                           allow_incomplete=False, now=now_utc(),
+                                           from_settings=policy is None)
                     if result.prune is None:
                         result.prune = pruned
                     else:

@@ -56,7 +56,7 @@ def export(timestamp: str, output: Path, path: Path | None = None, remote: str |
     """Write backup `timestamp` of the project at `path` into the archive `output`."""
     output = output.absolute()
     _check_output(output, force)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     with locked_operation(project, "export", wait, timestamp=timestamp, output=str(output)):
         catalog = catalog_with(project, timestamp, offline)
         backup = catalog.get(timestamp, now=format_timestamp(now_utc()))

@@ -118,7 +118,7 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
 
 def _project(path: Path | None, required: bool) -> Project | None:
     try:
-        return Project.open(path)
+        return Project.open(path, strict=False)
     except NotARepositoryError:
         if required:
             raise

@@ -81,7 +81,7 @@ def show(timestamp: str, path: Path | None = None, offline: bool = False) -> Sho
     """One backup in full: its manifest, its files, its pin, and (unless `offline`) how
     completely each configured remote holds it."""
     timestamp = backup_timestamp(timestamp)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     catalog = catalog_with(project, timestamp, offline)
     backup = catalog.get(timestamp)
     files = files_of(project.git, backup)
@@ -96,7 +96,7 @@ def diff(old: str, new: str | None = None, path: Path | None = None,
     """Compare backup `old` with backup `new`, or with the workspace when `new` is None."""
     old = backup_timestamp(old)
     new = None if new is None else backup_timestamp(new)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     catalog = catalog_with(project, old, offline)
     result = compare_with(project, catalog, catalog.get(old),
                           None if new is None else catalog.get(new))

@@ -27,7 +27,7 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
     (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The same
     choice of backups as list_backups."""
     _check_filters(kind, last)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     refresh_catalog(project, offline)
     listed = listed_backups(project.git, TAG_PREFIX, render, layout)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
@@ -61,7 +61,7 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
     from hdversion.ops.catalog import catalog_with
 
     _check_filters(kind, last)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     catalog = catalog_with(project, None, offline)
     if kind is not None:
         catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]

@@ -37,7 +37,7 @@ class PinResult:
 def pin(timestamp: str, reason: str = "", path: Path | None = None,
         wait: float = 0) -> PinResult:
     parse_timestamp(timestamp)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     with locked_operation(project, "pin", wait, timestamp=timestamp):
         backup = catalog_with(project, timestamp).get(timestamp)
         made = Pin(timestamp, reason, now_utc().isoformat(timespec="seconds"),
@@ -51,7 +51,7 @@ def pin(timestamp: str, reason: str = "", path: Path | None = None,
 
 def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResult:
     parse_timestamp(timestamp)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     with locked_operation(project, "unpin", wait, timestamp=timestamp):
         tag = tag_for(timestamp)
         known = read_pins(project.git).get(tag)

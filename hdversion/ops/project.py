@@ -28,9 +28,11 @@ class Project:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Project:
+    def open(cls, path: Path | None = None, *, strict: bool = True) -> Project:
+        """`strict` False: for a command that changes no store or only recovers, a mistake
+        in the settings' `hooks:` or `retention:` is a warning (Settings.load)."""
         git = GitRepo.open((path or Path.cwd()).resolve())
-        settings = Settings.load(git.root)
+        settings = Settings.load(git.root, strict=strict)
         has_file = (git.root / CREDENTIALS_PATH).exists()
         credentials = CloudCredentials.load(
             git.root,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hdversion.datastore.collect import CACHE, StoredObject, StoreInfo
 from hdversion.errors import (
+    ConfigurationError,
     DataStoreError,
     ManifestError,
     PartialError,
@@ -35,7 +36,7 @@ from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
 from hdversion.model.pins import PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
-from hdversion.model.retention import Duration, Plan, Policy, plan
+from hdversion.model.retention import Duration, Plan, Policy, plan, unrecorded_metric
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pins, tombstones
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
@@ -43,6 +44,7 @@ from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.ops.remote_manifests import delete_manifests
+from hdversion.paths import CONFIG_PATH
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
 from hdversion.util.log import log
@@ -113,7 +115,7 @@ def prune(
     with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
         result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
                                grace=grace, allow_incomplete=allow_incomplete,
-                               now=now or now_utc())
+                               now=now or now_utc(), from_settings=policy is None)
         project.journal("prune", "dry-run" if dry_run else
                         ("ok" if result.failure() is None else "partial"),
                         policy=chosen.describe(), removed=result.removed_tags,
@@ -133,8 +135,9 @@ def resolve_policy(project: Project, policy: Policy | None,
 
 def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_run: bool,
                   fetch_tags: bool, grace: Duration, allow_incomplete: bool,
-                  now: datetime) -> PruneResult:
-    """Prune under the caller's lock."""
+                  now: datetime, from_settings: bool = False) -> PruneResult:
+    """Prune under the caller's lock. `from_settings`: the policy is the settings'
+    `retention:` (a mistake in it is a configuration error, exit 7)."""
     store = project.store
     stores = [project.settings.local_remote, *([remote] if remote else []), CACHE]
     if remote:
@@ -154,6 +157,14 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                      "clone is the only one that makes backups") from None
 
     catalog = read_catalog(project.git)
+    # Judged on every clone's backups (fetched above), and in a dry run too: it answers as
+    # the real run would.
+    refused = unrecorded_metric(policy, catalog.backups)
+    if refused is not None and from_settings:
+        raise ConfigurationError(f"{CONFIG_PATH}: retention.metric: {refused.message}",
+                                 hint=refused.hint)
+    if refused is not None:
+        raise refused
     pins = read_pins(project.git)
     decided = plan(catalog.backups, policy, now, {t: p.reason for t, p in pins.items()})
     removed = [b.tag for b in decided.removed]

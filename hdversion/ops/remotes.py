@@ -41,7 +41,7 @@ class ProbeReport:
 def remote_add(name: str, url: str, endpoint_url: str | None = None,
                options: dict[str, str] | None = None, path: Path | None = None
                ) -> RemoteInfo:
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     with locked_operation(project, "remote-add", remote=name, url=url):
         info = add_remote(project, name, url, endpoint_url, options or {})
         project.journal("remote-add", "ok", remote=name, url=url)
@@ -49,11 +49,11 @@ def remote_add(name: str, url: str, endpoint_url: str | None = None,
 
 
 def remote_list(path: Path | None = None) -> list[RemoteInfo]:
-    return Project.open(path).store.session.remotes()
+    return Project.open(path, strict=False).store.session.remotes()
 
 
 def remote_test(name: str, path: Path | None = None) -> ProbeReport:
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     report = ProbeReport(name, project.store.transfers.probe(name))
     project.journal("remote-test", "ok" if report.ok else "error", remote=name)
     return report

@@ -7,10 +7,9 @@ Everything gathered from tags and pins is untrusted text: the renderer escapes i
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hdversion import __version__
 from hdversion.errors import (
@@ -25,7 +24,7 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
-from hdversion.model.retention import metric_value
+from hdversion.model.retention import metric_names, metric_value, unknown_metric
 from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with, files_of, files_of_many
 from hdversion.ops.project import Project
@@ -39,8 +38,6 @@ HTML_SUFFIXES = (".html", ".htm")
 # An existing file is replaced only if it starts like an HTML document (case-insensitive,
 # after blanks): a report written over a model or a config by a slip of `-o` is data lost.
 _HTML_STARTS = (b"<!doctype html", b"<html")
-# A forged tag may carry thousands of metric names: the error names a few.
-_MAX_NAMES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -139,7 +136,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
         raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
     output = Path(output)
     check_output(output)
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     names = list(dict.fromkeys(remotes)) or [project.settings.local_remote]
     configured = {r.name for r in project.store.session.remotes()}
     unknown = [n for n in names if n not in configured]
@@ -150,10 +147,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
     catalog = catalog_with(project, None, offline)
     data = gather(project, catalog, metric, names)
     if data.backups and data.metric_names and not data.points:
-        # Quoted: a forged tag's metric name must not reach the terminal as control codes.
-        shown = ", ".join(repr(n[:80]) for n in data.metric_names[:_MAX_NAMES_SHOWN])
-        raise UsageError(f"no backup records the metric {metric!r}; nothing was written",
-                         hint=f"metrics the backups record: {shown}")
+        raise unknown_metric(metric, data.metric_names, "nothing was written")
     # The page is a file people pass around: no secret in it (an SDK's error text may
     # quote a key), as in everything hdversion prints or journals.
     page = redact(render(data)).encode("utf-8")
@@ -253,20 +247,3 @@ def _invalid_file_lists(project: Project, backups: list[Backup]) -> dict[str, st
             invalid[backup.tag] = exc.message
     return invalid
 
-
-def metric_names(metrics: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The dotted names of the numeric metrics the backups record (as --metric takes
-    them), sorted."""
-    names: set[str] = set()
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            names.add(prefix)
-
-    for per_file in metrics:
-        for data in per_file.values():
-            walk("", data)
-    return sorted(names)

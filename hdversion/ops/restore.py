@@ -121,7 +121,7 @@ def restore(
 ) -> RestoreResult:
     """Restore a backup of the project at `path` (default: the current directory); the
     backup tags of the git remote are fetched first unless `offline`."""
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
                           target=str(target or ""), only=list(only)):
         result = restore_backup(project, timestamp, target, only, dry_run, force, remote,

@@ -80,7 +80,7 @@ def status(path: Path | None = None, max_age: Duration | None = None,
     """The project's backup status. `now` (default: the clock) decides what is stale and
     which backups are dated in the future (those never count as the latest)."""
     now = now or now_utc()
-    project = Project.open(path)
+    project = Project.open(path, strict=False)
     catalog = catalog_with(project, None, offline)
     present = format_timestamp(now)
     regular = [b for b in catalog.backups

@@ -111,7 +111,7 @@ def verify(
     chosen = Subset.parse(subset) if subset is not None else None
     if chosen is not None and chosen.random and seed is None:
         seed = secrets.randbits(32)
-    project = Project.open(path)
+    project = Project.open(path, strict=repair)  # checking only reads
     store = remote or project.settings.local_remote
     project.store.session.ensure_remote(store)
     # Checking only reads, and may take hours on a bucket: it does not hold back backups.
