@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 from pathlib import Path
+
+import pytest
 
 from hdversion.paths import QUARANTINE, TEMP_PREFIX
 from hdversion.util.hashing import md5_file
@@ -433,3 +436,45 @@ def test_a_file_where_a_folder_of_the_backup_should_be_refuses_and_changes_nothi
     assert "models/optuna is a file, not a folder; no file was changed" in stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is invisible to any test that does not crash the machine, so the calls
+    are watched in-process: each staged file fsynced before it is renamed over its target,
+    and each target's folder fsynced after the last rename into it (so the renames last)."""
+    from hdversion import api
+
+    made = backup(project)
+    study = next(f["path"] for f in made["files"] if f["path"].startswith("models/optuna/"))
+    for path in (MODEL, study, "params.yaml"):
+        project.damage(path)
+    synced: list[tuple[int, str]] = []  # (event number, real path)
+    renamed: list[tuple[int, str, str]] = []
+    events = itertools.count()
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append((next(events), os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real = os.path.realpath(src), os.path.join(os.path.realpath(os.path.dirname(dst)),
+                                                   os.path.basename(dst))
+        renamed.append((next(events), *real))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert api.restore(project.root, force=True, offline=True).all_verified
+    root = os.path.realpath(project.root)
+    into_workspace = [(at, src, dst) for at, src, dst in renamed
+                      if os.path.basename(src).startswith(TEMP_PREFIX)
+                      and not dst.startswith(os.path.join(root, ".dvc", ""))]
+    assert sorted(os.path.relpath(dst, root) for _, _, dst in into_workspace) == \
+        sorted([MODEL, study, "params.yaml"])
+    for at, src, dst in into_workspace:
+        assert any(i < at and path == src for i, path in synced), f"{src} not synced"
+        folder = os.path.dirname(dst)
+        last = max(i for i, _, d in into_workspace if os.path.dirname(d) == folder)
+        assert any(i > last and path == folder for i, path in synced), f"{folder} not synced"
