@@ -6,7 +6,9 @@ import itertools
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -478,3 +480,48 @@ def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
         folder = os.path.dirname(dst)
         last = max(i for i, _, d in into_workspace if os.path.dirname(d) == folder)
         assert any(i > last and path == folder for i, path in synced), f"{folder} not synced"
+
+
+def test_damaged_bytes_in_the_only_remote_never_enter_the_cache(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object read in place from the local remote is copied into the cache in the same
+    pass: that copy goes in only once its bytes hash to its name. Every rename into the cache
+    is watched (in-process), since a later re-hash would quarantine a damaged copy and hide
+    that it was ever there."""
+    from hdversion import api
+    from hdversion.errors import HdversionError
+
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    remote_copy = object_path(project.root / "backups", md5)
+    remote_copy.chmod(0o644)
+    data = bytearray(remote_copy.read_bytes())
+    data[len(data) // 2] ^= 1  # the same size: read in place, found wrong only by its hash
+    remote_copy.write_bytes(bytes(data))
+    cache = project.root / ".dvc" / "cache"
+    shutil.rmtree(cache)
+    project.damage(MODEL)
+    before = workspace_state(project)
+    damaged: list[str] = []
+    real_replace, real_rename = os.replace, os.rename
+
+    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            dst_path = Path(os.fspath(dst))
+            if dst_path.is_relative_to(cache / "files" / "md5") and Path(src).is_file():
+                name = dst_path.parent.name + dst_path.name
+                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
+                    damaged.append(name)
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", watched(real_replace))
+    monkeypatch.setattr(os, "rename", watched(real_rename))
+    with pytest.raises(HdversionError) as refused:
+        api.restore(project.root, force=True, offline=True)
+    assert refused.value.exit_code == 5
+    assert "no workspace file was changed" in str(refused.value)
+    assert damaged == []
+    assert not object_path(cache, md5).exists()
+    assert not list((project.root / QUARANTINE).rglob("*"))  # nothing was ever there
+    assert workspace_state(project) == before
