@@ -330,22 +330,29 @@ def test_write_error_half_way_leaves_old_files(project: Project) -> None:
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
 
 
-def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
+@pytest.mark.parametrize("point, renamed", [(PausePoint.BEFORE_RENAME, 0),
+                                            (PausePoint.BETWEEN_RENAMES, 1)])
+def test_killed_restore_leaves_each_file_old_or_new(project: Project, point: PausePoint,
+                                                    renamed: int) -> None:
     import signal
 
     made = backup(project)
     expected = {f["path"]: f["md5"] for f in made["files"]}
-    for path in ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz"):
+    damaged = ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz")
+    for path in damaged:
         project.damage(path, b"old " + path.encode())
     old = workspace_state(project)
-    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
+    proc = start_paused(project.root, point, "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for path, data in workspace_state(project).items():
         if TEMP_PREFIX in path:
             continue
         assert data == old.get(path) or md5_file(project.root / path)[0] == expected.get(path)
-    assert list(project.root.rglob(TEMP_PREFIX + "*"))  # staged, never renamed
+    new = [path for path in damaged if project.read(path) != old[path]]
+    assert len(new) == renamed  # between the renames: some files new, the others old
+    # Staged, never renamed:
+    assert len(list(project.root.rglob(TEMP_PREFIX + "*"))) == len(damaged) - renamed
     code, report, _ = restore(project, "--force")
     assert code == 0 and report["verified"]
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
@@ -377,6 +384,25 @@ def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
     assert proc.returncode == 130, stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_restore_interrupted_between_renames_leaves_each_file_old_or_new(project: Project
+                                                                       ) -> None:
+    import signal
+
+    made = backup(project)
+    damaged = ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz")
+    for path in damaged:
+        project.damage(path, b"old " + path.encode())
+    proc = start_paused(project.root, PausePoint.BETWEEN_RENAMES, "restore", "--force")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    expected = {f["path"]: f["md5"] for f in made["files"]}
+    new = [path for path in damaged if md5_file(project.root / path)[0] == expected[path]]
+    old = [path for path in damaged if project.read(path) == b"old " + path.encode()]
+    assert (len(new), len(old)) == (1, 2)
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))  # the others' staged copies
 
 
 def test_target_that_is_the_workspace_still_gets_a_safety_backup(project: Project) -> None:
