@@ -119,11 +119,13 @@ def test_export_refuses_an_existing_file_and_an_unknown_backup(exported: Exporte
     assert not list(exported.gz.parent.glob(".hdversion-tmp-*"))
 
 
-def test_export_force_replaces_and_is_reproducible(exported: Exported) -> None:
-    before = exported.gz.read_bytes()
-    api.export(exported.timestamp, exported.gz, path=exported.project.root, force=True,
+def test_export_force_replaces_and_is_reproducible(exported: Exported, tmp_path: Path) -> None:
+    over = tmp_path / "old.tar.gz"
+    over.write_bytes(b"an older archive, or anything else")
+    api.export(exported.timestamp, over, path=exported.project.root, force=True,
                offline=True)
-    assert exported.gz.read_bytes() == before  # same backup, same bytes
+    assert over.read_bytes() == exported.gz.read_bytes()  # same backup, same bytes
+    assert list(tmp_path.iterdir()) == [over]  # no temporary file left beside it
 
 
 def test_import_into_the_workspace_keeps_unsaved_changes_in_a_safety_backup(
