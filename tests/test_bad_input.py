@@ -79,6 +79,13 @@ def forged_git_config(project: Project, data: dict) -> None:
                             "store": "dvc"}])
 
 
+def forged_git_inside_an_output(project: Project, data: dict) -> None:
+    md5 = put_in_cache(project, EVIL)
+    forge(project, data, "20240101_000000", 2,
+          [*data["files"], {"path": "models/optuna/.git/config", "md5": md5,
+                            "size": len(EVIL), "store": "dvc"}])
+
+
 def invalid_manifest(project: Project, data: dict) -> None:
     project.git("tag", "-a", "-m", '{"schema": "hdversion/manifest", "version": 2}',
                 "backup/20240101_000000", data["commit"])
@@ -154,6 +161,14 @@ def lost_everywhere(project: Project, data: dict) -> None:
     object_path(project.root / "backups", md5).unlink()
 
 
+def truncated_everywhere(project: Project, data: dict) -> None:
+    md5 = next(f["md5"] for f in data["files"] if f["path"] == MODEL)
+    for top in (project.root / ".dvc" / "cache", project.root / "backups"):
+        stored = object_path(top, md5)
+        stored.chmod(0o644)
+        stored.write_bytes(stored.read_bytes()[:-1])
+
+
 def stores(root: Path) -> set[Path]:
     """Every object in the cache and the local remote."""
     return {p for top in (root / ".dvc" / "cache", root / "backups")
@@ -227,12 +242,18 @@ CASES = [
     # 5: verification
     Case("a forged tag writing .git/config", ("restore", "--force", "-t", "20240101_000000"),
          5, "'.git/config'", made(forged_git_config)),
+    Case("a forged tag writing .git inside a directory output",
+         ("restore", "--force", "-t", "20240101_000000"), 5,
+         "'models/optuna/.git/config', which is inside .git or .dvc",
+         made(forged_git_inside_an_output)),
     Case("a tag with an invalid manifest", ("restore", "-t", "20240101_000000"), 5,
          "exists but its manifest is invalid", made(invalid_manifest)),
     Case("an object corrupt in the cache and the remote", ("restore", "--force"), 5,
          "no workspace file was changed", made(corrupt_everywhere)),
     Case("prune: a kept backup lacks data in every store", ("prune",), 5,
          "lack data in every store", made(lost_everywhere)),
+    Case("prune: a kept backup's object truncated in every store", ("prune",), 5,
+         "lack data in every store", made(truncated_everywhere)),
     Case("models/ a symlink leading out", ("restore", "--force"), 5, "symbolic link",
          made(models_link_out)),
     Case("import a file that is not an archive", ("import", "params.yaml"), 5,

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import shutil
+import signal
 import subprocess
 import tarfile
 import time
@@ -23,8 +24,10 @@ from hdversion import api
 from hdversion.errors import HdversionError
 from hdversion.model.archive import MANIFEST_MEMBER
 from hdversion.model.manifest import FileEntry, FileList
+from hdversion.paths import TEMP_PREFIX
 from hdversion.util import tarstream
-from tests.conftest import Project, run_cli
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, run_cli, start_paused
 
 MODEL = "models/keras_mlp_model.h5"
 SKIP = (".git", "logs")  # the journal is written by every run, refused or not
@@ -116,11 +119,13 @@ def test_export_refuses_an_existing_file_and_an_unknown_backup(exported: Exporte
     assert not list(exported.gz.parent.glob(".hdversion-tmp-*"))
 
 
-def test_export_force_replaces_and_is_reproducible(exported: Exported) -> None:
-    before = exported.gz.read_bytes()
-    api.export(exported.timestamp, exported.gz, path=exported.project.root, force=True,
+def test_export_force_replaces_and_is_reproducible(exported: Exported, tmp_path: Path) -> None:
+    over = tmp_path / "old.tar.gz"
+    over.write_bytes(b"an older archive, or anything else")
+    api.export(exported.timestamp, over, path=exported.project.root, force=True,
                offline=True)
-    assert exported.gz.read_bytes() == before  # same backup, same bytes
+    assert over.read_bytes() == exported.gz.read_bytes()  # same backup, same bytes
+    assert list(tmp_path.iterdir()) == [over]  # no temporary file left beside it
 
 
 def test_import_into_the_workspace_keeps_unsaved_changes_in_a_safety_backup(
@@ -369,15 +374,28 @@ def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path
     assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
 
 
+@pytest.mark.parametrize("into", ["target", "workspace"])
 def test_interrupted_import_leaves_nothing(exported: Exported, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdversion.ops import restore as restore_op
-
-    def interrupted(*args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt  # every file extracted and verified, none renamed yet
-
-    monkeypatch.setattr(restore_op, "_write_all", interrupted)
+                                           into: str) -> None:
+    """Ctrl-C (a real SIGINT) once every file is extracted, verified and staged, none renamed
+    yet: no file changed, no staged file, no extraction folder, and a target the import
+    created is gone."""
+    project = workspace_copy(exported, tmp_path)
+    project.damage(MODEL, b"retrained")
     target = tmp_path / "target"
-    with pytest.raises(KeyboardInterrupt):
-        api.import_archive(exported.gz, target=target, path=tmp_path)
-    assert not target.exists()  # the private extraction folder went with it
+    where = ["--target", str(target)] if into == "target" else ["--force"]
+    before = snapshot(project.root)
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "import", str(exported.gz),
+                        *where)
+    staged = [p for p in (target if into == "target" else project.root).rglob(TEMP_PREFIX + "*")
+              if ".git" not in p.parts]
+    assert staged  # it was stopped with its files staged
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not target.exists()  # nor the folders its staged files were in
+
+    def outside_tmp(files: dict[str, bytes]) -> dict[str, bytes]:  # the lock, the marker
+        return {k: v for k, v in files.items() if not k.startswith(".dvc/tmp/")}
+    assert outside_tmp(snapshot(project.root)) == outside_tmp(before)
+    assert not list((project.root / ".dvc" / "tmp").glob("*hdversion-import-*"))

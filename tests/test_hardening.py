@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hdversion.model.manifest import FileEntry, FileList
+from hdversion.model.manifest import FileEntry, FileList, within
 from hdversion.paths import FILE_LIST, QUARANTINE
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint
@@ -53,7 +53,9 @@ def git_env(project: Project, **extra: str) -> dict[str, str]:
 def forge(project: Project, made: dict, timestamp: str, version: int,
           files: list[dict]) -> None:
     """A hand-made backup tag (as anyone who can push a tag to `origin` can make one) that
-    claims `files`, on the real backup's data."""
+    claims `files`, on the real backup's data. A version-2 tag is self-consistent, as a
+    careful forger makes it (its totals and each output's file count and size are the file
+    list's), so that only the rule about paths can refuse it."""
     entries = [FileEntry(f["path"], f["md5"], f["size"], f["store"]) for f in files]
     if version == 1:
         message = json.loads(V1_FIXTURE.read_text())
@@ -74,6 +76,9 @@ def forge(project: Project, made: dict, timestamp: str, version: int,
         message = tag_message(project, made["tag"])
         message.update(timestamp=timestamp, files_md5=md5_bytes(listing),
                        total_files=len(entries), total_size=sum(e.size for e in entries))
+        for output in message["outputs"]:
+            members = [e for e in entries if within(e.path, output["path"])]
+            output.update(nfiles=len(members), size=sum(e.size for e in members))
     subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-", f"backup/{timestamp}",
                     commit], cwd=project.root, check=True, capture_output=True,
                    input=json.dumps(message, separators=(",", ":")).encode())
@@ -81,12 +86,19 @@ def forge(project: Project, made: dict, timestamp: str, version: int,
 
 # -- 1. a backup's manifest is untrusted input ------------------------------------------------
 
-@pytest.mark.parametrize("version, path", [
-    (2, ".git/config"), (1, ".git/hooks/pre-commit"), (2, ".dvc/config"),
-    (1, "models/.git/config"), (2, "notes/not-protected.txt"),
+INSIDE_GIT = "inside .git or .dvc"
+NOT_PROTECTED = "neither a DVC output"
+
+
+@pytest.mark.parametrize("version, path, rule", [
+    (2, ".git/config", INSIDE_GIT), (1, ".git/hooks/pre-commit", INSIDE_GIT),
+    (2, ".dvc/config", INSIDE_GIT), (1, "models/.git/config", INSIDE_GIT),
+    (2, "notes/not-protected.txt", NOT_PROTECTED),
+    # Inside a directory output, so that only the rule about .git can refuse it.
+    (2, f"{STUDIES}/.git/config", INSIDE_GIT), (1, f"{STUDIES}/.dvc/config", INSIDE_GIT),
 ])
 def test_a_forged_backup_cannot_write_what_it_does_not_protect(
-        project: Project, version: int, path: str) -> None:
+        project: Project, version: int, path: str, rule: str) -> None:
     made = backup(project)
     md5 = put_in_cache(project, EVIL)
     files = [*made["files"], {"path": path, "md5": md5, "size": len(EVIL), "store": "dvc"}]
@@ -96,7 +108,8 @@ def test_a_forged_backup_cannot_write_what_it_does_not_protect(
     before = {p: p.read_bytes() if p.exists() else None for p in guarded}
     state = workspace_state(project)
     result = project.cli("restore", "--force", "--timestamp", "20240101_000000")
-    assert_clean_failure(result, 5, repr(path), "no file was changed")
+    assert_clean_failure(result, 5, f"would write {path!r}, which is {rule}",
+                         "no file was changed")
     assert {p: p.read_bytes() if p.exists() else None for p in guarded} == before
     assert workspace_state(project) == state
     assert not (project.root / "pwned-by-a-forged-backup").exists()

@@ -10,7 +10,7 @@ import json
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -225,12 +225,21 @@ def test_branches_and_the_workspace_keep_their_data(history: History) -> None:
     assert "md5" in lock
 
 
-def test_a_kept_backup_that_lacks_data_stops_prune_before_anything(history: History) -> None:
+def truncate(path: Path) -> None:
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1])
+
+
+@pytest.mark.parametrize("damage", [Path.unlink, truncate], ids=["deleted", "truncated"])
+def test_a_kept_backup_that_lacks_data_stops_prune_before_anything(
+        history: History, damage: Callable[[Path], None]) -> None:
+    """Held at another size than the backup recorded is not held: a truncated object in
+    every store stops prune as a missing one does."""
     newest = history.backups[-1]
     model = next(f["md5"] for f in newest["files"]
                  if f["path"] == "models/keras_mlp_model.h5")
     for top in (history.project.root / ".dvc" / "cache", history.project.root / "backups"):
-        (top / "files" / "md5" / model[:2] / model[2:]).unlink()
+        damage(top / "files" / "md5" / model[:2] / model[2:])
     before = (history.local_tags(), history.origin_refs(), cache(history), remote(history))
     result = history.cli("prune", "--keep", "1")
     assert result.returncode == 5, result.stderr

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hdversion.paths import QUARANTINE, TEMP_PREFIX
 from hdversion.util.hashing import md5_file
@@ -325,22 +330,29 @@ def test_write_error_half_way_leaves_old_files(project: Project) -> None:
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
 
 
-def test_killed_restore_leaves_each_file_old_or_new(project: Project) -> None:
+@pytest.mark.parametrize("point, renamed", [(PausePoint.BEFORE_RENAME, 0),
+                                            (PausePoint.BETWEEN_RENAMES, 1)])
+def test_killed_restore_leaves_each_file_old_or_new(project: Project, point: PausePoint,
+                                                    renamed: int) -> None:
     import signal
 
     made = backup(project)
     expected = {f["path"]: f["md5"] for f in made["files"]}
-    for path in ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz"):
+    damaged = ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz")
+    for path in damaged:
         project.damage(path, b"old " + path.encode())
     old = workspace_state(project)
-    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--force")
+    proc = start_paused(project.root, point, "restore", "--force")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for path, data in workspace_state(project).items():
         if TEMP_PREFIX in path:
             continue
         assert data == old.get(path) or md5_file(project.root / path)[0] == expected.get(path)
-    assert list(project.root.rglob(TEMP_PREFIX + "*"))  # staged, never renamed
+    new = [path for path in damaged if project.read(path) != old[path]]
+    assert len(new) == renamed  # between the renames: some files new, the others old
+    # Staged, never renamed:
+    assert len(list(project.root.rglob(TEMP_PREFIX + "*"))) == len(damaged) - renamed
     code, report, _ = restore(project, "--force")
     assert code == 0 and report["verified"]
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
@@ -372,6 +384,25 @@ def test_interrupted_restore_removes_its_staged_files(project: Project) -> None:
     assert proc.returncode == 130, stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_restore_interrupted_between_renames_leaves_each_file_old_or_new(project: Project
+                                                                       ) -> None:
+    import signal
+
+    made = backup(project)
+    damaged = ("models/sklearn_mlp_model.joblib", MODEL, "data/processed/processed_data.npz")
+    for path in damaged:
+        project.damage(path, b"old " + path.encode())
+    proc = start_paused(project.root, PausePoint.BETWEEN_RENAMES, "restore", "--force")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    expected = {f["path"]: f["md5"] for f in made["files"]}
+    new = [path for path in damaged if md5_file(project.root / path)[0] == expected[path]]
+    old = [path for path in damaged if project.read(path) == b"old " + path.encode()]
+    assert (len(new), len(old)) == (1, 2)
+    assert not list(project.root.rglob(TEMP_PREFIX + "*"))  # the others' staged copies
 
 
 def test_target_that_is_the_workspace_still_gets_a_safety_backup(project: Project) -> None:
@@ -433,3 +464,90 @@ def test_a_file_where_a_folder_of_the_backup_should_be_refuses_and_changes_nothi
     assert "models/optuna is a file, not a folder; no file was changed" in stderr
     assert workspace_state(project) == before
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
+
+
+def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Durability is invisible to any test that does not crash the machine, so the calls
+    are watched in-process: each staged file fsynced before it is renamed over its target,
+    and each target's folder fsynced after the last rename into it (so the renames last)."""
+    from hdversion import api
+
+    made = backup(project)
+    study = next(f["path"] for f in made["files"] if f["path"].startswith("models/optuna/"))
+    for path in (MODEL, study, "params.yaml"):
+        project.damage(path)
+    synced: list[tuple[int, str]] = []  # (event number, real path)
+    renamed: list[tuple[int, str, str]] = []
+    events = itertools.count()
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append((next(events), os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real = os.path.realpath(src), os.path.join(os.path.realpath(os.path.dirname(dst)),
+                                                   os.path.basename(dst))
+        renamed.append((next(events), *real))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    assert api.restore(project.root, force=True, offline=True).all_verified
+    root = os.path.realpath(project.root)
+    into_workspace = [(at, src, dst) for at, src, dst in renamed
+                      if os.path.basename(src).startswith(TEMP_PREFIX)
+                      and not dst.startswith(os.path.join(root, ".dvc", ""))]
+    assert sorted(os.path.relpath(dst, root) for _, _, dst in into_workspace) == \
+        sorted([MODEL, study, "params.yaml"])
+    for at, src, dst in into_workspace:
+        assert any(i < at and path == src for i, path in synced), f"{src} not synced"
+        folder = os.path.dirname(dst)
+        last = max(i for i, _, d in into_workspace if os.path.dirname(d) == folder)
+        assert any(i > last and path == folder for i, path in synced), f"{folder} not synced"
+
+
+def test_damaged_bytes_in_the_only_remote_never_enter_the_cache(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An object read in place from the local remote is copied into the cache in the same
+    pass: that copy goes in only once its bytes hash to its name. Every rename into the cache
+    is watched (in-process), since a later re-hash would quarantine a damaged copy and hide
+    that it was ever there."""
+    from hdversion import api
+    from hdversion.errors import HdversionError
+
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    remote_copy = object_path(project.root / "backups", md5)
+    remote_copy.chmod(0o644)
+    data = bytearray(remote_copy.read_bytes())
+    data[len(data) // 2] ^= 1  # the same size: read in place, found wrong only by its hash
+    remote_copy.write_bytes(bytes(data))
+    cache = project.root / ".dvc" / "cache"
+    shutil.rmtree(cache)
+    project.damage(MODEL)
+    before = workspace_state(project)
+    damaged: list[str] = []
+    real_replace, real_rename = os.replace, os.rename
+
+    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            dst_path = Path(os.fspath(dst))
+            if dst_path.is_relative_to(cache / "files" / "md5") and Path(src).is_file():
+                name = dst_path.parent.name + dst_path.name
+                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
+                    damaged.append(name)
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", watched(real_replace))
+    monkeypatch.setattr(os, "rename", watched(real_rename))
+    with pytest.raises(HdversionError) as refused:
+        api.restore(project.root, force=True, offline=True)
+    assert refused.value.exit_code == 5
+    assert "no workspace file was changed" in str(refused.value)
+    assert damaged == []
+    assert not object_path(cache, md5).exists()
+    assert not list((project.root / QUARANTINE).rglob("*"))  # nothing was ever there
+    assert workspace_state(project) == before

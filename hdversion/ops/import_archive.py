@@ -353,5 +353,8 @@ def _remove_stale_work(root: Path) -> None:
 
 
 def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
+    """The folder the import made, with the folders staging made in it, where they hold no
+    file (bottom up: a folder whose folders went is empty in turn)."""
+    for below, _, _ in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(below)

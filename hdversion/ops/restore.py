@@ -671,7 +671,8 @@ def _write_all(root: Path, dest: Path, entries: list[FileEntry],
         raise
     identities = {path: identity(tmp) for path, tmp in staged.items()}
     commit_all([(staged[e.path], dest / e.path) for e in entries],
-               before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True)
+               before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True,
+               after_first=lambda: pause_point(root, PausePoint.BETWEEN_RENAMES))
     return identities
 
 

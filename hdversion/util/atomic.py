@@ -117,12 +117,14 @@ def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
 
 
 def commit_all(staged: Sequence[tuple[Path, Path]],
-               before_first: Callable[[], None] | None = None, durable: bool = False) -> None:
+               before_first: Callable[[], None] | None = None, durable: bool = False,
+               after_first: Callable[[], None] | None = None) -> None:
     """Put staged files in place: all made durable first (the fsyncs run in parallel; not
     again when `durable`, as `stage_all` leaves them), then each renamed over its target, then
     each folder fsynced once so that the renames last. Interrupted between renames (Ctrl-C,
     SIGTERM), each file is whole, old or new, and the staged copies not yet in place are
-    removed."""
+    removed. `before_first` and `after_first` (once the first file is in place, when others
+    are to come) are where a test stops the run (pause points)."""
     if not durable:
         make_durable([tmp for tmp, _ in staged])
     renamed = 0
@@ -133,6 +135,8 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
             os.chmod(tmp, _mode_for(path))
             os.replace(tmp, path)
             renamed += 1
+            if renamed == 1 and len(staged) > 1 and after_first is not None:
+                after_first()
     except BaseException:
         discard(tmp for tmp, _ in staged[renamed:])
         raise

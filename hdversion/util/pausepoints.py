@@ -40,6 +40,9 @@ class PausePoint(StrEnum):
     manifest not yet."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
+    BETWEEN_RENAMES = "between-renames"
+    """Restore has renamed its first file into place and not yet the others (the
+    restore changes two files or more): some files new, the others old."""
     AFTER_RENAME = "after-rename"
     """Restore has renamed every file into place and not yet hashed them again."""
 
