@@ -9,8 +9,7 @@ from pathlib import Path
 
 from hdversion.datastore.bucket import bucket_of_remote
 from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
-from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.backup_refs import apply_tombstones, read_pins
+from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_pins
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
@@ -106,9 +105,9 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
 
 def _fetch_tombstones(project: Project) -> None:
     """Drop the tags of backups pruned anywhere, as far as the git remote can tell now (a
-    failure to fetch leaves what this clone knows)."""
+    failure to fetch leaves what this clone knows; the tag push then fails too)."""
     remote, _ = git_remote_of(project)
     if remote is not None:
         with contextlib.suppress(RemoteError):
-            project.git.fetch_refs(remote, PRUNED_NAMESPACE + "*")
+            fetch_tombstones(project, remote)
     apply_tombstones(project.git)
