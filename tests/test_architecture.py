@@ -123,3 +123,15 @@ def test_hdversion_logs_only_through_util_log() -> None:
                       and node.args[0].value == "hdversion"
                       for node in ast.walk(ast.parse(p.read_text())))]
     assert not direct, direct
+
+
+def test_only_publish_tags_pushes_to_the_git_remote() -> None:
+    """`ops/publish.py:publish_tags` reads the git remote's tombstones before it pushes: a
+    second caller of the git seam's push could send back a backup pruned in another clone."""
+    callers = sorted(
+        f"{p.relative_to(PACKAGE).as_posix()}:{node.lineno}"
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "push_refs")
+    assert len(callers) == 1 and callers[0].startswith("ops/publish.py:"), callers

@@ -91,6 +91,11 @@ def invalid_manifest(project: Project, data: dict) -> None:
                 "backup/20240101_000000", data["commit"])
 
 
+def manifests_gone(project: Project, data: dict) -> None:
+    """The local remote as `dvc push` (or hdversion's `copy` before issue 22) leaves one."""
+    shutil.rmtree(project.root / "backups" / "hdversion")
+
+
 def corrupt_everywhere(project: Project, data: dict) -> None:
     md5 = next(f["md5"] for f in data["files"] if f["path"] == MODEL)
     corrupt(object_path(project.root / ".dvc" / "cache", md5))
@@ -239,6 +244,11 @@ CASES = [
          "no backup backup/19990101_000000", made()),
     Case("export an unknown timestamp", ("export", "19990101_000000", "-o", "x.tar.gz",
                                          "--offline"), 4, "no backup backup/19990101_000000"),
+    Case("list --remote-url: objects, no manifest", ("list", "--remote-url", "backups"), 4,
+         "holds DVC objects but no backup manifest", made(manifests_gone)),
+    Case("restore --remote-url: objects, no manifest",
+         ("restore", "--remote-url", "backups", "--target", "out"), 4,
+         "holds DVC objects but no backup manifest", made(manifests_gone)),
     # 5: verification
     Case("a forged tag writing .git/config", ("restore", "--force", "-t", "20240101_000000"),
          5, "'.git/config'", made(forged_git_config)),

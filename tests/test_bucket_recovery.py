@@ -272,6 +272,53 @@ def test_prune_deletes_the_manifests_of_pruned_backups_and_sync_writes_missing_o
     assert_restored(target, second)
 
 
+def test_copy_writes_the_manifests_so_the_target_alone_lists_and_restores(
+        local: tuple[Project, Json], project_copy: Project, tmp_path: Path) -> None:
+    """The disaster path: a backup copied to a USB disk is restorable from that disk alone,
+    and a disk that an older `copy` filled with objects only gets its manifests on the next
+    copy."""
+    first, project = local[1], project_copy
+    project.retrain(2)
+    second = backup(project, "second")
+    usb = tmp_path / "usb"  # a new directory remote, made by the copy
+    assert project.cli("remote", "add", "usb", str(usb)).returncode == 0
+    copied = project.cli("copy", "--from", "local", "--to", "usb", "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert set(json.loads(copied.stdout)["manifests"]) == {first["tag"], second["tag"]}
+    listed = run_cli(tmp_path, "list", "--json", "--remote-url", str(usb))
+    assert listed.returncode == 0, listed.stderr
+    assert [b["tag"] for b in json.loads(listed.stdout)] == [second["tag"], first["tag"]]
+    for made in (first, second):
+        target = tmp_path / f"restored-{made['timestamp']}"
+        restored = run_cli(tmp_path, "restore", "--json", "--remote-url", str(usb),
+                           "-t", made["timestamp"], "--target", str(target))
+        assert restored.returncode == 0, restored.stderr
+        assert_restored(target, made)
+
+    # Objects without manifests (an older copy): copied again, the manifests come.
+    shutil.rmtree(usb / "hdversion")
+    again = project.cli("copy", "--from", "local", "--to", "usb", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["already"] == [first["tag"], second["tag"]] and report["copied"] == {}
+    assert set(report["manifests"]) == {first["tag"], second["tag"]}
+    assert [b.tag for b in list_bucket(str(usb)).catalog.backups] == [second["tag"],
+                                                                       first["tag"]]
+
+
+def test_list_of_a_remote_with_objects_but_no_manifest_says_so(
+        local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:
+    shutil.rmtree(remote_copy / "hdversion")
+    result = run_cli(tmp_path, "list", "--remote-url", str(remote_copy))
+    assert result.returncode == ExitCode.NO_SUCH_BACKUP, (result.stdout, result.stderr)
+    assert "holds DVC objects but no backup manifest" in result.stderr
+    assert "sync" in result.stderr and "copy" in result.stderr
+    # An empty remote holds no backups, and says only that.
+    (tmp_path / "empty").mkdir()
+    empty = run_cli(tmp_path, "list", "--json", "--remote-url", str(tmp_path / "empty"))
+    assert empty.returncode == 0 and json.loads(empty.stdout) == [], empty.stderr
+
+
 def test_a_failed_manifest_write_is_a_partial_backup(project_copy: Project) -> None:
     folders = project_copy.root / "backups" / "hdversion"
     shutil.rmtree(folders)
@@ -433,8 +480,11 @@ def test_a_backup_killed_before_its_remote_manifest_is_completed_by_sync(
     pause_marker(project.root).unlink(missing_ok=True)
     [tag] = project.git("tag").split()
     remote = project.root / "backups"
-    assert json.loads(run_cli(tmp_path, "list", "--json", "--remote-url",
-                              str(remote), check=True).stdout) == []
+    # Nothing half-made is listed; the objects without a manifest are named as such.
+    half = run_cli(tmp_path, "list", "--json", "--remote-url", str(remote))
+    assert half.returncode == ExitCode.NO_SUCH_BACKUP, half.stderr
+    assert "holds DVC objects but no backup manifest (1 folder(s) there have no valid " \
+        "manifest)" in json.loads(half.stdout)["error"]
     assert run_cli(project.root, "sync", "--remote", "local", check=True).returncode == 0
     listed = json.loads(run_cli(tmp_path, "list", "--json", "--remote-url", str(remote),
                                 check=True).stdout)

@@ -455,3 +455,75 @@ def test_a_forged_tombstone_on_origin_buries_nothing(project: Project, tmp_path:
     on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin)], check=True,
                                capture_output=True, text=True).stdout
     assert f"refs/tags/{made['tag']}" in on_origin
+
+
+def test_a_backup_never_pushes_back_a_backup_pruned_in_another_clone(
+        project: Project, tmp_path: Path) -> None:
+    """Clone A backs up X and Y, clone B prunes X (its tombstone goes to origin): A's next
+    backup, which also pushes A's tags that origin lacks, must not bring X back there."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    shared = tmp_path / "shared-remote"  # one directory remote for both clones
+    assert project.dvc("remote", "add", "local", str(shared)).returncode == 0
+    project.git("add", ".dvc/config")
+    project.git("commit", "-q", "-m", "a shared local remote")
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    x = json.loads(project.cli("backup", "--json", check=True).stdout)
+    project.retrain(2)
+    y = json.loads(project.cli("backup", "--json", check=True).stdout)
+    other = Project(tmp_path / "other")
+    shutil.copytree(project.root, other.root, symlinks=True)  # the same data, another clone
+    pruned = json.loads(other.cli("prune", "--json", "--keep", "1", "--grace", "0",
+                                  check=True).stdout)
+    assert pruned["removed"] == [x["tag"]]
+
+    project.retrain(3)
+    z = project.cli("backup", "--json")
+    assert z.returncode == 0, z.stderr
+    made = json.loads(z.stdout)
+
+    def origin_tags() -> set[str]:
+        out = subprocess.run(["git", "ls-remote", "--refs", str(origin)], check=True,
+                             capture_output=True, text=True).stdout
+        return {line.split("\t")[1].removeprefix("refs/tags/") for line in out.splitlines()
+                if "\trefs/tags/" in line}
+
+    assert origin_tags() == {y["tag"], made["tag"]}
+    # A's own tag of X goes too: its data is gone, and it was named as such.
+    assert project.git("tag", "-l", "backup/*").split() == [y["tag"], made["tag"]]
+    assert f"{x['tag']} was pruned in another clone" in z.stderr
+    fresh = Project(tmp_path / "fresh")
+    subprocess.run(["git", "clone", "-q", str(origin), str(fresh.root)], check=True)
+    assert x["tag"] not in fresh.git("tag")
+    listed = json.loads(fresh.cli("list", "--json", "--offline", check=True).stdout)
+    assert [b["tag"] for b in listed] == [made["tag"], y["tag"]]
+    # The same holds for `sync`, the other command that pushes tags.
+    assert project.cli("sync", "--remote", "local", check=True).returncode == 0
+    assert origin_tags() == {y["tag"], made["tag"]}
+
+
+def test_restore_offline_keeps_its_safety_backup_here_until_a_backup_pushes_it(
+        project: Project, tmp_path: Path) -> None:
+    """--offline asks no git remote: the safety backup's tag is not pushed then (a push
+    that has not read the remote's tombstones could bring back a pruned backup)."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    project.damage("models/keras_mlp_model.h5")
+    restored = project.cli("restore", "--json", "--offline", "-t", made["timestamp"])
+    assert restored.returncode == 0, restored.stderr
+    safety = json.loads(restored.stdout)["safety_backup"]
+
+    def origin_tags() -> set[str]:
+        out = subprocess.run(["git", "ls-remote", "--tags", "--refs", str(origin)],
+                             check=True, capture_output=True, text=True).stdout
+        return {line.split("\t")[1].removeprefix("refs/tags/") for line in out.splitlines()}
+
+    assert safety in project.git("tag", "-l", "backup/*").split()
+    assert origin_tags() == {made["tag"]}
+    project.retrain(2)
+    later = json.loads(project.cli("backup", "--json", check=True).stdout)
+    assert origin_tags() == {made["tag"], safety, later["tag"]}

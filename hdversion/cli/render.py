@@ -403,6 +403,9 @@ def copy_summary(report: CopyReport) -> None:
         console.print(f"{tag}: {state}")
     for tag in report.damaged:
         console.print(f"{tag}: [red]no good copy to copy[/]")
+    for tag, outcome in report.manifests.items():
+        status = "[green]written[/]" if outcome.ok else f"[red]FAILED: {escape(outcome.detail)}[/]"
+        console.print(f"manifest of {tag}: {status}")
     console.print(f"{len(report.copied)} backup(s) copied from {report.source} to "
                   f"{report.target}; {len(report.already)} were there already")
 
@@ -410,6 +413,7 @@ def copy_summary(report: CopyReport) -> None:
 def copy_json(report: CopyReport) -> dict[str, Any]:
     return {"source": report.source, "target": report.target, "already": report.already,
             "copied": {t: vars(o) for t, o in report.copied.items()},
+            "manifests": {t: vars(o) for t, o in report.manifests.items()},
             "damaged": report.damaged}
 
 

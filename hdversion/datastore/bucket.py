@@ -27,7 +27,14 @@ from hdversion.errors import (
     VerificationError,
     WriteError,
 )
-from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
+from hdversion.model.bucket import (
+    BACKUPS_DIR,
+    MANIFEST_NAME,
+    OBJECTS_DIR,
+    backup_dir,
+    is_object_name,
+    manifest_key,
+)
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
@@ -107,6 +114,26 @@ class Bucket:
                 return []
         names = {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
         return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1])
+
+    def holds_objects(self) -> bool:
+        """Whether the remote holds any DVC object: one listing of the objects' folder, then
+        one of each two-hex-digit folder until one holds an object (an emptied folder, a
+        partial transfer's file hold none)."""
+        with self._errors("cannot list"):
+            try:
+                folders = self.fs.ls(self.path(OBJECTS_DIR), detail=False)
+            except FileNotFoundError:
+                return False
+            for folder in sorted(str(f).rstrip("/") for f in folders):
+                if len(folder.rsplit("/", 1)[-1]) != 2:
+                    continue
+                try:
+                    names = self.fs.ls(folder, detail=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                if any(is_object_name(str(n).rstrip("/").rsplit("/", 1)[-1]) for n in names):
+                    return True
+        return False
 
     def has(self, key: str) -> bool:
         try:

@@ -324,9 +324,6 @@ class GitRepo:
     def remote_names(self) -> list[str]:
         return [line for line in self._text("remote").splitlines() if line]
 
-    def push_tags(self, remote: str, names: Iterable[str]) -> None:
-        self.push_refs(remote, [f"refs/tags/{name}" for name in names])
-
     def push_refs(self, remote: str, refs: Iterable[str]) -> None:
         specs = [f"{ref}:{ref}" for ref in refs]
         if not specs:

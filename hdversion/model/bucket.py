@@ -24,12 +24,16 @@ from hdversion.model.timestamps import is_timestamp
 SCHEMA = "hdversion/remote-manifest"
 VERSION = 1
 BACKUPS_DIR = "hdversion/backups"
+OBJECTS_DIR = "files/md5"  # DVC 3's objects: <OBJECTS_DIR>/xx/yyyy...
 MANIFEST_NAME = "manifest.json"
 BLOBS_DIR = "blobs"
 # A manifest record larger than this is refused unread: a file list of 20,000 files is
 # ~2 MB; a hostile bucket must not make a reader hold gigabytes.
 MAX_RECORD_SIZE = 64 * 1024 * 1024
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# An object's name in its two-hex-digit folder: the rest of its md5 (a directory's listing
+# ends in `.dir`). A partial transfer's file (`.tmp`, `.hdversion-tmp-*`) is no object.
+_OBJECT_NAME_RE = re.compile(r"^[0-9a-f]{30}(\.dir)?$")
 
 
 def backup_dir(timestamp: str) -> str:
@@ -46,7 +50,12 @@ def blob_key(timestamp: str, md5: str) -> str:
 
 def object_key(md5: str) -> str:
     """Where DVC 3 keeps an object, relative to the remote's URL."""
-    return f"files/md5/{md5[:2]}/{md5[2:]}"
+    return f"{OBJECTS_DIR}/{md5[:2]}/{md5[2:]}"
+
+
+def is_object_name(name: str) -> bool:
+    """Whether a file name in a two-hex-digit folder of `OBJECTS_DIR` is a DVC object's."""
+    return _OBJECT_NAME_RE.match(name) is not None
 
 
 @dataclass(frozen=True)

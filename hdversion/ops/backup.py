@@ -113,8 +113,10 @@ def create_backup(
     kind: Kind = "backup",
     cloud_remotes: tuple[str, ...] = (),
     reporter: Reporter = SILENT,
+    offline: bool = False,
 ) -> BackupResult:
-    """Back up the workspace; the caller holds the repository lock."""
+    """Back up the workspace; the caller holds the repository lock. `offline`: the git
+    remote is not asked (the tag stays here until the next backup or sync pushes it)."""
     workspace, git, settings = project.store.workspace, project.git, project.settings
     # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
     # not "missing artifacts".
@@ -206,8 +208,9 @@ def create_backup(
         for remote in cloud_remotes:
             reporter.step(f"pushing to remote '{remote}'")
             result.remotes.append(push_and_confirm(project, commit, objects, remote))
-        reporter.step("pushing the tag to the git remote")
-        result.git_remote = _publish(project, result)
+        if not offline:
+            reporter.step("pushing the tag to the git remote")
+            result.git_remote = _publish(project, result)
         # Last, under the backup's final name (_publish may have moved it): the manifest
         # beside the objects in every remote that holds them, so that the remote alone can
         # restore it.

@@ -44,6 +44,19 @@ def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
     return remote
 
 
+def fetch_tombstones(project: Project, remote: str) -> list[str]:
+    """Fetch the git remote's tombstones and delete here the tags they bury (each named in a
+    warning: a backup that seemed to be here is gone); the refs deleted. RemoteError (exit 7)
+    when the remote cannot be read."""
+    project.git.fetch_refs(remote, PRUNED_NAMESPACE + "*")
+    buried = apply_tombstones(project.git)
+    for ref in buried:
+        log.warning("%s was pruned in another clone (its tombstone is on git remote '%s'): "
+                    "its tag here is deleted, not pushed back", ref.removeprefix("refs/tags/"),
+                    remote)
+    return buried
+
+
 def keep_tags_packed(git: GitRepo) -> None:
     """Pack the backup tags once many are loose (each backup, each fetch leaves one file per
     tag, and `git gc --auto` packs them only when it also finds objects to pack). Best

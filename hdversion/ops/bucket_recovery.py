@@ -76,7 +76,26 @@ def list_bucket(url: str, endpoint_url: str | None = None,
     """Every backup a remote describes, newest first; invalid ones are skipped, each with
     why (`catalog.invalid`)."""
     bucket = open_remote(url, endpoint_url, credentials)
-    return BucketCatalog(bucket.where(), _read_catalog(bucket))
+    catalog = _read_catalog(bucket)
+    if not catalog.backups:
+        _refuse_objects_without_manifests(bucket, catalog)
+    return BucketCatalog(bucket.where(), catalog)
+
+
+def _refuse_objects_without_manifests(bucket: Bucket, catalog: Catalog) -> None:
+    """BackupNotFoundError (exit 4) when a remote that describes no backup holds DVC's
+    objects: its backups were put there without their manifests (`dvc push`, an older
+    `copy`), and "0 backup(s)" would read as an empty remote on the day it is needed."""
+    if not bucket.holds_objects():
+        return
+    unfinished = (f" ({len(catalog.invalid)} folder(s) there have no valid manifest)"
+                  if catalog.invalid else "")
+    raise BackupNotFoundError(
+        f"{bucket.where()} holds DVC objects but no backup manifest{unfinished}: it cannot "
+        "list or restore its backups alone",
+        hint="in a clone that has the backups, `hdversion sync --remote NAME` or `hdversion "
+        "copy --from REMOTE --to NAME` writes their manifests there; a clone can restore "
+        "from it meanwhile (`hdversion restore --remote NAME`)")
 
 
 def _read_catalog(bucket: Bucket) -> Catalog:
@@ -137,6 +156,8 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     skipped: list[tuple[str, str]] = []
     if timestamp is None:
         catalog = _read_catalog(bucket)
+        if not catalog.backups:
+            _refuse_objects_without_manifests(bucket, catalog)
         skipped = catalog.invalid
         for tag, why in skipped:
             log.warning("skipped %s in %s: %s", tag, bucket.where(), why)

@@ -1,6 +1,7 @@
 """Copying backups between remotes (the 3-2-1 rule after the fact): what the target lacks is
 brought into the cache from the source, re-hashed there, uploaded to the target from the
-verified copy and confirmed by the target's own listing."""
+verified copy and confirmed by the target's own listing; then each backup's manifest is
+written there, as `sync` writes it (`put_backups`), so that the target alone can restore."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hdversion.ops.cache_objects import ensure_cached
 from hdversion.ops.catalog import catalog_with, files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, needed_objects
+from hdversion.ops.publish import RemoteOutcome
+from hdversion.ops.remote_manifests import put_backups
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -23,6 +25,8 @@ class CopyReport:
     target: str
     already: list[str] = field(default_factory=list)  # tags complete in the target before
     copied: dict[str, RemoteOutcome] = field(default_factory=dict)  # tag -> outcome
+    # tag -> the manifest written into the target (those it lacked)
+    manifests: dict[str, RemoteOutcome] = field(default_factory=dict)
     damaged: list[str] = field(default_factory=list)  # tags with no good copy anywhere
 
     def failure(self) -> HdversionError | None:
@@ -36,6 +40,13 @@ class CopyReport:
             return PartialError(f"{len(failed)} backup(s) could not be copied to "
                                 f"'{self.target}': {', '.join(failed)}",
                                 hint="fix the remote and run the copy again")
+        no_manifest = [tag for tag, outcome in self.manifests.items() if not outcome.ok]
+        if no_manifest:
+            return PartialError(
+                f"the manifests of {len(no_manifest)} backup(s) could not be written into "
+                f"'{self.target}' (it cannot list or restore them alone): "
+                f"{self.manifests[no_manifest[0]].detail}",
+                hint="fix the remote and run the copy again")
         return None
 
 
@@ -67,6 +78,7 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
     transfers = project.store.transfers
     report = CopyReport(source, target)
     files = files_of_many(project.git, backups)
+    ready: list[Backup] = []
     for backup in backups:
         entries = [f for f in files[backup.tag] if f.store == "dvc"]
         listings = [o.md5 for o in backup.manifest.outputs if o.is_dir and o.store == "dvc"]
@@ -78,6 +90,7 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
         lacking = transfers.missing_in_remote(target, wanted)
         if not lacking and all(_size(project, m) is not None for m in listings):
             report.already.append(backup.tag)
+            ready.append(backup)  # its manifest may still be missing there
             continue
         reporter.step(f"copying {backup.tag}: {len(lacking)} object(s)")
         check = ensure_cached(project, backup.commit,
@@ -88,15 +101,11 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
         if check.bad:
             report.damaged.append(backup.tag)
             continue
-        objects = needed_objects(project, entries, backup.manifest.outputs)
-        try:
-            transfers.upload_verified(target, set(transfers.missing_in_remote(target, objects)))
-            still = transfers.missing_in_remote(target, objects)
-        except HdversionError as exc:
-            report.copied[backup.tag] = RemoteOutcome(target, False, exc.message)
-            continue
-        report.copied[backup.tag] = RemoteOutcome(
-            target, not still, f"{len(still)} object(s) still missing" if still else "")
+        ready.append(backup)
+    # From the cache copies just re-hashed, through the code `sync` uses: objects, then the
+    # manifest that lets the target alone restore them.
+    placed = put_backups(project, target, ready, files, report.already, reporter)
+    report.copied, report.manifests = placed.pushed, placed.manifests
     return report
 
 

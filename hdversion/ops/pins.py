@@ -13,7 +13,7 @@ from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, git_remote_of
+from hdversion.ops.publish import RemoteOutcome, git_remote_of, publish_tags
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
 
@@ -67,15 +67,14 @@ def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResul
 
 
 def _publish(project: Project, refs: list[str], delete: bool) -> RemoteOutcome:
+    if not delete:
+        return publish_tags(project, [], refs)
     remote, why = git_remote_of(project)
     if remote is None:
         return RemoteOutcome("", True, why)
     try:
-        if delete:
-            present = project.git.remote_refs(remote, *refs)
-            project.git.delete_remote_refs(remote, [r for r in refs if r in present])
-        else:
-            project.git.push_refs(remote, refs)
+        present = project.git.remote_refs(remote, *refs)
+        project.git.delete_remote_refs(remote, [r for r in refs if r in present])
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True, "pushed")

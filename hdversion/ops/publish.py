@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.backup_refs import pruned_timestamps
+from hdversion.ops.backup_refs import fetch_tombstones, pruned_timestamps
 from hdversion.ops.project import Project
 
 
@@ -95,12 +95,18 @@ def git_remote_of(project: Project) -> tuple[str | None, str]:
 def publish_tags(project: Project, tags: list[str], refs: list[str] | None = None
                  ) -> RemoteOutcome:
     """Push backup tags (and other refs: pins) to the git remote, so that other clones see
-    the backups."""
+    the backups. The only way anything reaches the git remote's tags and pins: the remote's
+    tombstones are fetched first and the tags they bury deleted here, so that no backup
+    pruned in another clone is ever pushed back (its data is gone). A remote whose
+    tombstones cannot be read gets nothing."""
     remote, why = git_remote_of(project)
     if remote is None:
         return RemoteOutcome(project.settings.git_remote or "", True, why)
     try:
-        project.git.push_refs(remote, [f"refs/tags/{t}" for t in tags] + (refs or []))
+        fetch_tombstones(project, remote)
+        standing = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
+        project.git.push_refs(remote, [ref for ref in (f"refs/tags/{t}" for t in tags)
+                                       if ref in standing] + (refs or []))
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True, "pushed")

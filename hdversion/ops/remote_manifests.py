@@ -11,17 +11,67 @@ before any object the backup used is swept.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from hdversion.datastore.bucket import Bucket, bucket_of_remote
 from hdversion.errors import HdversionError, ManifestError
 from hdversion.model.bucket import blob_key, manifest_key, record_bytes
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
+from hdversion.ops.catalog import files_of
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome
+from hdversion.ops.publish import RemoteOutcome, needed_objects, push_and_confirm
 from hdversion.paths import FILE_LIST
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import SILENT, Reporter
+
+
+@dataclass
+class Placed:
+    """What `put_backups` did, by backup tag."""
+
+    pushed: dict[str, RemoteOutcome] = field(default_factory=dict)  # objects the remote lacked
+    manifests: dict[str, RemoteOutcome] = field(default_factory=dict)  # manifests it lacked
+
+
+def put_backups(project: Project, remote: str, backups: Iterable[Backup],
+                files: Mapping[str, tuple[FileEntry, ...]], complete: Iterable[str],
+                reporter: Reporter = SILENT) -> Placed:
+    """Put backups into a remote, in the order given: the objects of each one not
+    `complete` (tags whose objects the remote's listing already shows) pushed from the cache
+    and confirmed by that listing, then the manifest of each backup whole there that the
+    remote lacks. The one way a command fills a remote (`sync`, `copy`), so that no remote
+    gets a backup's objects without the manifest that lets it alone restore them. `files`:
+    the file lists by tag (needed for those not complete; the others' are read if needed)."""
+    placed = Placed()
+    complete = set(complete)
+    bucket: Bucket | None = None
+    present: set[str] = set()
+    unreadable: RemoteOutcome | None = None
+    try:
+        bucket = bucket_of_remote(project.store.session, remote)
+        # One listing, then a request only where a folder is there (its manifest may not be).
+        present = set(bucket.backup_folders())
+    except HdversionError as exc:
+        unreadable = RemoteOutcome(remote, False, f"manifests not written: {exc.message}")
+    for backup in backups:
+        if backup.tag not in complete:
+            if placed.pushed:
+                pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
+            reporter.step(f"pushing {backup.tag} to remote '{remote}'")
+            objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
+            placed.pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
+            if not placed.pushed[backup.tag].ok:
+                continue
+        if unreadable is not None:
+            placed.manifests[backup.tag] = unreadable
+            continue
+        outcome = publish_from_commit(project, remote, backup, files.get(backup.tag), bucket,
+                                      maybe_there=backup.timestamp in present)
+        if outcome is not None:
+            placed.manifests[backup.tag] = outcome
+    return placed
 
 
 def write_manifest(project: Project, remote: str, backup: Backup,
@@ -58,11 +108,11 @@ def publish_manifest(project: Project, remote: str, backup: Backup,
 
 
 def publish_from_commit(project: Project, remote: str, backup: Backup,
-                        files: tuple[FileEntry, ...], bucket: Bucket | None = None,
+                        files: tuple[FileEntry, ...] | None, bucket: Bucket | None = None,
                         maybe_there: bool = True) -> RemoteOutcome | None:
     """Write the manifest of an existing backup (read from its commit) unless the remote has
     one (asked only if `maybe_there`); None when it had one already (or the backup is of
-    version 1, which has no file list to write)."""
+    version 1, which has no file list to write). `files`: its file list, read here if None."""
     if backup.manifest.inline_files is not None:
         return None
     try:
@@ -71,6 +121,10 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
             return None
     except HdversionError as exc:
         return RemoteOutcome(remote, False, f"manifest not written: {exc.message}")
+    try:
+        files = files if files is not None else files_of(project.git, backup)
+    except ManifestError as exc:
+        return RemoteOutcome(remote, False, exc.message)
     git_files = [f for f in files if f.store == "git"]
     found = project.git.read_files([(backup.commit, FILE_LIST)]
                                    + [(backup.commit, f.path) for f in git_files])

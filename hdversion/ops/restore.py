@@ -178,7 +178,7 @@ def restore_backup(
     return restore_entries(
         project, backup, files, pointers, dest, project.settings.git_tracked_files,
         sources_for, workspace=target is None, only=only, dry_run=dry_run, force=force,
-        catalog=catalog, reporter=reporter, latest=timestamp is None)
+        catalog=catalog, reporter=reporter, latest=timestamp is None, offline=offline)
 
 
 SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
@@ -200,13 +200,15 @@ def restore_entries(
     catalog: Catalog | None = None,
     reporter: Reporter = SILENT,
     latest: bool = False,
+    offline: bool = False,
 ) -> RestoreResult:
     """Restore `files` (already checked against their manifest) into `dest`: the paths are
     checked, only differing files are written, their verified bytes coming from
     `sources_for(changing files, result)` (a backup's cache objects and git blobs, or an
     archive's members). In the `workspace` (which needs `project` and `catalog`), unsaved
     changes go to a safety backup first unless `force`, and extras inside directory
-    outputs are removed. `project` is None only for a target outside any repository."""
+    outputs are removed (`offline`: its tag is not pushed to the git remote). `project` is
+    None only for a target outside any repository."""
     check_paths(files, pointers, git_tracked, backup.tag)
     entries = _select(backup, files, list(only))
     check_destination(dest, [e.path for e in entries])
@@ -253,6 +255,7 @@ def restore_entries(
             message=f"before restoring {backup.timestamp}",
             allow_missing=True,
             kind="safety",
+            offline=offline,
         ).backup
 
     if project is not None:

@@ -1,5 +1,6 @@
-"""Filling the gaps of a remote: every backup it lacks is pushed (oldest first) and confirmed
-by the remote's own listing; the backup tags and pins go to the git remote."""
+"""Filling the gaps of a remote: every backup it lacks is pushed (oldest first), confirmed
+by the remote's own listing, and its manifest written there (`put_backups`, as `copy` does);
+the backup tags and pins go to the git remote."""
 
 from __future__ import annotations
 
@@ -7,23 +8,14 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hdversion.datastore.bucket import bucket_of_remote
-from hdversion.errors import HdversionError, ManifestError, PartialError, RemoteError
-from hdversion.model.pins import PRUNED_NAMESPACE
-from hdversion.ops.backup_refs import apply_tombstones, read_pins
-from hdversion.ops.catalog import files_of, files_of_many, read_catalog
+from hdversion.errors import PartialError, RemoteError
+from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_pins
+from hdversion.ops.catalog import files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import (
-    RemoteOutcome,
-    git_remote_of,
-    needed_objects,
-    publish_tags,
-    push_and_confirm,
-)
-from hdversion.ops.remote_manifests import publish_from_commit
+from hdversion.ops.publish import RemoteOutcome, git_remote_of, publish_tags
+from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.remotes import completeness
-from hdversion.util.pausepoints import PausePoint, pause_point
 
 
 @dataclass(frozen=True)
@@ -69,46 +61,19 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     gaps = completeness(project, remote, backups)
     files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
     done = [b.tag for b in backups if gaps[b.tag] == 0]
-    pushed: dict[str, RemoteOutcome] = {}
-    manifests: dict[str, RemoteOutcome] = {}
-    for backup in (b for b in backups if gaps[b.tag]):
-        if pushed:
-            pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
-        objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
-        pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
     # Backups made before manifests were written into remotes (or whose manifest write
-    # failed) become recoverable from the remote alone.
-    complete = [b for b in backups if b.tag in done or (b.tag in pushed and pushed[b.tag].ok)]
-    if complete:
-        try:
-            bucket = bucket_of_remote(project.store.session, remote)
-            # One listing, then a request only where a folder is there (its manifest may
-            # not be).
-            present = set(bucket.backup_folders())
-        except HdversionError as exc:
-            failed = RemoteOutcome(remote, False, f"manifests not written: {exc.message}")
-            manifests = {b.tag: failed for b in complete}
-            complete = []
-        for backup in complete:
-            try:
-                listed = files.get(backup.tag) or files_of(project.git, backup)
-            except ManifestError as exc:
-                manifests[backup.tag] = RemoteOutcome(remote, False, exc.message)
-                continue
-            outcome = publish_from_commit(project, remote, backup, listed, bucket,
-                                          maybe_there=backup.timestamp in present)
-            if outcome is not None:
-                manifests[backup.tag] = outcome
+    # failed) become recoverable from the remote alone too.
+    placed = put_backups(project, remote, backups, files, done)
     pins = [pin.ref for pin in read_pins(project.git).values()]
     tags = publish_tags(project, [b.tag for b in backups], pins)
-    return SyncReport(remote, done, pushed, tags, manifests)
+    return SyncReport(remote, done, placed.pushed, tags, placed.manifests)
 
 
 def _fetch_tombstones(project: Project) -> None:
     """Drop the tags of backups pruned anywhere, as far as the git remote can tell now (a
-    failure to fetch leaves what this clone knows)."""
+    failure to fetch leaves what this clone knows; the tag push then fails too)."""
     remote, _ = git_remote_of(project)
     if remote is not None:
         with contextlib.suppress(RemoteError):
-            project.git.fetch_refs(remote, PRUNED_NAMESPACE + "*")
+            fetch_tombstones(project, remote)
     apply_tombstones(project.git)

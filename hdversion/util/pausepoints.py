@@ -27,7 +27,7 @@ class PausePoint(StrEnum):
     """A verified upload (objects a remote lacks or holds damaged) has sent one object and
     not yet the next."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
-    """Sync has pushed (and confirmed) one backup and not yet the next."""
+    """Sync or copy has pushed (and confirmed) one backup and not yet the next."""
     BEFORE_TAG_DELETE = "before-tag-delete"
     """Prune has decided, checked every kept backup in the stores and deleted no tag yet."""
     AFTER_TAG_DELETE = "after-tag-delete"
