@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hdversion.model.manifest import FileEntry, FileList
-from hdversion.paths import FILE_LIST, QUARANTINE
+from hdversion.paths import FILE_LIST, QUARANTINE, TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, start_paused
@@ -188,6 +188,48 @@ def test_partial_files_of_killed_transfers_are_removed(project: Project) -> None
     assert result.returncode == 0, result.stderr
     assert not any(p.exists() for p in partials)
     assert bystander.exists()
+    assert "partial file" in result.stderr
+
+
+
+@pytest.mark.parametrize("content", [b"", b'{"write": {"/x": {"pid": 1,'],
+                         ids=["empty", "cut-short"])
+def test_a_broken_dvc_rwlock_left_by_a_kill_is_reset(project: Project, content: bytes) -> None:
+    """A kill while DVC rewrites `.dvc/tmp/rwlock` in place leaves it empty or cut short, and
+    DVC then refuses every command. It holds no valid lock: the next backup resets it (under
+    hdversion's lock and DVC's) and says so, and DVC works again."""
+    backup(project)
+    project.damage(MODEL, os.urandom(50_000))  # the backup has something to commit
+    rwlock = project.root / ".dvc" / "tmp" / "rwlock"
+    rwlock.write_bytes(content)
+    result = project.cli("backup")
+    assert result.returncode == 0, result.stderr
+    assert "reset .dvc/tmp/rwlock" in result.stderr
+    status = project.dvc("status")
+    assert status.returncode == 0, status.stderr
+
+
+def test_a_valid_dvc_rwlock_is_left_alone(project: Project) -> None:
+    """Another DVC command's entry (a dead pid's is DVC's own to clear) is a lock, not a
+    leftover."""
+    backup(project)
+    rwlock = project.root / ".dvc" / "tmp" / "rwlock"
+    held = b'{"read": {"/elsewhere/file": [{"pid": 1, "cmd": "dvc status"}]}}'
+    rwlock.write_bytes(held)
+    result = project.cli("backup")
+    assert result.returncode == 0, result.stderr
+    assert "rwlock" not in result.stderr
+
+
+def test_the_hashed_stats_write_left_by_a_kill_is_removed(project: Project) -> None:
+    """The digest of the outputs' stats is written beside its name and renamed: a kill in
+    between leaves `.dvc/tmp/.hdversion-tmp-*`, which the next run removes."""
+    backup(project)
+    left = project.root / ".dvc" / "tmp" / f"{TEMP_PREFIX}4242-0"
+    left.write_bytes(b"half a digest")
+    result = project.cli("backup")
+    assert result.returncode == 0, result.stderr
+    assert not left.exists()
     assert "partial file" in result.stderr
 
 
