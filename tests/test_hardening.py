@@ -233,6 +233,18 @@ def test_the_hashed_stats_write_left_by_a_kill_is_removed(project: Project) -> N
     assert "partial file" in result.stderr
 
 
+def test_verify_repair_removes_partial_files_of_a_killed_repair(project: Project) -> None:
+    """A killed `verify --repair` leaves DVC's partial upload in the local remote; the
+    repair's rerun removes it, as backup, restore and prune do."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    partial = object_path(project.root / "backups", md5).with_name(f".{'B' * 22}.tmp")
+    partial.write_bytes(b"\0" * 1000)
+    result = project.cli("verify", "--repair")
+    assert result.returncode == 0, result.stderr
+    assert not partial.exists()
+    assert "partial file" in result.stderr
+
 # -- 5. a file deleted next to a file edited ---------------------------------------------------
 
 def add_report_stage(project: Project) -> None:
