@@ -245,6 +245,57 @@ def test_verify_repair_removes_partial_files_of_a_killed_repair(project: Project
     assert not partial.exists()
     assert "partial file" in result.stderr
 
+
+@pytest.mark.parametrize(("name", "partial"), [
+    (f"{'5b' * 15}.{'A' * 22}.tmp", True),  # DVC's partial download or upload
+    (f".{'a-_9' * 5}xy.tmp", True),  # DVC's, with no name before the token
+    (f"{TEMP_PREFIX}18d1e3e9{'0' * 22}bd.16454", True),  # hdversion's copy into a remote
+    (f"{TEMP_PREFIX}4242-0", True),  # hdversion's staged write
+    ("5b" * 15, False),  # an object
+    ("5b" * 14 + "ab.dir", False),  # a directory listing
+    ("notes.tmp", False),  # no token: not a write of DVC's
+    (f"x.{'A' * 21}.tmp", False),
+    (f"x.{'A' * 22}.tmp.dir", False),
+])
+def test_what_a_killed_write_leaves_is_not_an_object(name: str, partial: bool) -> None:
+    from hdversion.model.leftovers import is_partial_name
+
+    assert is_partial_name(name) is partial
+
+
+def test_a_killed_sync_leaves_no_object_in_a_remote_outside_the_repository(
+        project: Project, tmp_path: Path) -> None:
+    """What a killed sync may leave in a directory remote outside the repository: partial
+    writes, never an object. No reader counts them (a listing, verify, the bucket-alone
+    listing); the next sync there removes those untouched for an hour (other clones may be
+    writing the fresh ones)."""
+    made = backup(project)
+    disk = tmp_path / "disk2"
+    project.cli("remote", "add", "disk2", str(disk), check=True)
+    project.cli("sync", "--remote", "disk2", check=True)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    folder = object_path(disk, md5).parent
+    old = [folder / f"{TEMP_PREFIX}{md5[2:]}.16454", folder / f"{md5[2:]}.{'C' * 22}.tmp"]
+    fresh = folder / f"{TEMP_PREFIX}{md5[2:]}.16455"
+    beside = disk / "hdversion" / "backups" / f"{TEMP_PREFIX}16454-0"
+    for path in [*old, fresh, beside]:
+        path.write_bytes(b"half an object")
+    for path in old:
+        os.utime(path, (path.stat().st_atime - 7200, path.stat().st_mtime - 7200))
+
+    result = project.cli("sync", "--remote", "disk2")
+    assert result.returncode == 0, result.stderr
+    assert not any(p.exists() for p in old) and fresh.exists()
+    assert "partial file" in result.stderr
+    listed = json.loads(project.cli("list", "--json", "--remote", "disk2", check=True).stdout)
+    assert [b["complete"] for b in listed] == [True]
+    verified = project.cli("verify", "--remote", "disk2")
+    assert verified.returncode == 0, verified.stderr
+    alone = project.cli("list", "--json", "--remote-url", str(disk))
+    assert alone.returncode == 0, alone.stderr
+    assert [b["tag"] for b in json.loads(alone.stdout)] == [made["tag"]]
+    assert TEMP_PREFIX not in alone.stderr  # not a backup that is "skipped"
+
 # -- 5. a file deleted next to a file edited ---------------------------------------------------
 
 def add_report_stage(project: Project) -> None:

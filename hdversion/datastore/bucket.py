@@ -28,6 +28,7 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.bucket import BACKUPS_DIR, MANIFEST_NAME, backup_dir, manifest_key
+from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
@@ -106,7 +107,8 @@ class Bucket:
             except FileNotFoundError:
                 return []
         names = {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
-        return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1])
+        return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1]
+                      and not is_partial_name(n))
 
     def has(self, key: str) -> bool:
         try:
