@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_file
 from tests.cloud_fixtures import new_bucket_name
 from tests.conftest import Project
@@ -422,3 +423,24 @@ def test_the_grace_period_covers_old_objects_an_untagged_backup_reuses(
     assert json.loads(result.stdout)["removed"] == [a1["tag"]]
     lost = objects_of(b1) - stored(nas)
     assert not lost, f"{len(lost)} object(s) of B's untagged backup deleted from the remote"
+
+
+# 9 -------------------------------------------------------------------------------------------
+def test_what_a_killed_write_leaves_in_a_bucket_is_not_an_object(history: History) -> None:
+    """Keys named like a killed write (`model/leftovers.py`; a directory remote copied into
+    a bucket brings them) are no objects: prune's sweep neither counts nor deletes them, and
+    `list --remote` still finds every backup complete."""
+    a = history.a
+    md5 = sorted(objects_of(history.a2))[0]
+    folder = f"{PREFIX}/files/md5/{md5[:2]}"
+    partials = {f"{folder}/{TEMP_PREFIX}{md5[2:]}.16454", f"{folder}/{md5[2:]}.{'D' * 22}.tmp"}
+    for key in partials:
+        a.server.corrupt_object(a.bucket, key, b"half an object")
+
+    report = a.prune("--keep", "2", "--grace", "0")
+    s3 = store_of(report, "s3")
+    assert (s3["objects"], s3["deleted"], s3["kept_recent"]) == (0, 0, 0)
+    assert partials <= a.keys()
+    result = a.project.cli("list", "--json", "--cloud", a.storage)
+    assert result.returncode == 0, result.stderr
+    assert all(b["complete"] for b in json.loads(result.stdout))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from hdversion.model.leftovers import is_partial_name
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint
@@ -100,6 +101,73 @@ def test_kill_a_restore_at_each_pause_point(project: Project, tmp_path: Path,
     count = check_every_backup_restores(project, tmp_path)
     record(kind="pause-point", operation="restore", point=point.value, backups=count, ok=True)
 
+
+
+# hdversion's own entry point, with DVC's rewrite of `.dvc/tmp/rwlock` held at the instant
+# after DVC opened it for writing (truncated) and before it wrote a byte: a kill there is
+# what left it empty in 2 of 65 random kills. No pause point of ours lies inside DVC.
+RWLOCK_WRITE_HELD = """
+import json, os, sys, time, types
+from pathlib import Path
+import dvc.rwlock
+
+count = 0
+
+def dump(obj, stream, **kwargs):
+    global count
+    count += 1
+    if count == int(os.environ["RWLOCK_WRITE"]):
+        Path(os.environ["RWLOCK_MARKER"]).write_text(str(os.getpid()))
+        time.sleep(120)
+    json.dump(obj, stream, **kwargs)
+
+dvc.rwlock.json = types.SimpleNamespace(load=json.load, loads=json.loads, dumps=json.dumps,
+                                        JSONDecodeError=json.JSONDecodeError, dump=dump)
+from hdversion.cli.app import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("write", [1, 2], ids=["taking", "releasing"])
+def test_kill_a_backup_while_dvc_rewrites_its_rwlock(project: Project, tmp_path: Path,
+                                                     write: int) -> None:
+    """kill -9 of a backup while DVC rewrites its rwlock file (taking its lock on the
+    outputs, or releasing it) leaves that file empty, and DVC refuses it; the next backup
+    resets it, says so, and succeeds without help, and DVC works again."""
+    import sys
+
+    backup(project)
+    project.damage(MODEL, os.urandom(50_000))
+    before = workspace_state(project)
+    marker = tmp_path / "rwlock-held"
+    proc = subprocess.Popen([sys.executable, "-c", RWLOCK_WRITE_HELD, "backup"],
+                            cwd=project.root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RWLOCK_WRITE": str(write),
+                                 "RWLOCK_MARKER": str(marker)})
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"DVC never rewrote its rwlock: {proc.communicate()[1]}")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rwlock = project.root / ".dvc" / "tmp" / "rwlock"
+    assert rwlock.read_bytes() == b""  # the state the kill left
+    assert "JSON structure is corrupted" in project.dvc("status").stderr
+    assert workspace_state(project) == before
+    assert len(project.git("tag").split()) == 1
+
+    result = project.cli("backup")  # the next run succeeds without help
+    assert result.returncode == 0, result.stderr
+    assert "reset .dvc/tmp/rwlock: it was empty" in result.stderr
+    status = project.dvc("status")
+    assert status.returncode == 0, status.stderr
+    assert workspace_state(project) == before
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="pause-point", operation="backup", point=f"dvc-rwlock-write-{write}",
+           backups=count, ok=True)
 
 def _kill_at(args: list[str], cwd: Path, delay: float) -> int | None:
     proc = subprocess.Popen([HDVERSION, *args], cwd=cwd, stdout=subprocess.DEVNULL,
@@ -288,8 +356,10 @@ def test_kill_syncs_at_random_instants(project: Project, tmp_path: Path) -> None
         outcome = _kill_at(args, project.root, rng.uniform(0, span * 1.1))
         killed += outcome is None
         finished += outcome is not None
+        # What a killed write leaves is not an object (model/leftovers.py, the rule every
+        # reader of a store applies); every object there is whole.
         for obj in (disk / "files" / "md5").rglob("*") if disk.exists() else []:
-            if obj.is_file() and not obj.name.endswith(".tmp"):
+            if obj.is_file() and not is_partial_name(obj.name):
                 name = obj.parent.name + obj.name
                 assert md5_file(obj)[0] == name.removesuffix(".dir"), f"{obj} is not whole"
     done = project.cli(*args)

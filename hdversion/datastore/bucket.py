@@ -35,6 +35,7 @@ from hdversion.model.bucket import (
     is_object_name,
     manifest_key,
 )
+from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
@@ -113,7 +114,8 @@ class Bucket:
             except FileNotFoundError:
                 return []
         names = {str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries}
-        return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1])
+        return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1]
+                      and not is_partial_name(n))
 
     def holds_objects(self) -> bool:
         """Whether the remote holds any DVC object: one listing of the objects' folder, then

@@ -9,13 +9,14 @@ relative url against the wrong root (it pushed to `/backups` in our tests).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import re
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from hdversion.errors import (
     LockedError,
     WriteError,
 )
+from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
 from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR, TEMP_PREFIX
 
@@ -230,21 +232,31 @@ class DvcSession:
         with self.open() as repo, repo.lock:
             pass
 
-    def remove_stale_temp(self) -> list[Path]:
-        """Remove the partial files (`<name>.<token>.tmp`) that a killed DVC transfer left in
-        the cache and in the local remote. Called under hdversion's lock; DVC's lock is taken
-        here, so nothing in this repository is writing them. A store outside the repository
-        may be shared with other clones: there, only files untouched for an hour go."""
+    def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
+        """Remove what killed runs left: the partial files (`model/leftovers.py`) in the
+        cache, the local remote and the given remotes that are directories, hdversion's own
+        staged writes in `.dvc/tmp`, and a DVC rwlock file cut short (see `_reset_rwlock`).
+        Called under hdversion's lock; DVC's lock is taken here, so nothing in this
+        repository is writing them. A store outside the repository may be shared with other
+        clones: there, only files untouched for an hour go."""
         removed: list[Path] = []
         with self.open() as repo, repo.lock:
+            rwlock = _reset_rwlock(repo)
             stores = [Path(repo.cache.local.path)]
-            local = repo.config["remote"].get(self.local_remote, {}).get("url", "")
-            if local and scheme_of(str(local)) == LOCAL_SCHEME:
-                stores.append(Path(str(local)) / "files" / "md5")
+            for name in dict.fromkeys((self.local_remote, *remotes)):
+                url = repo.config["remote"].get(name, {}).get("url", "")
+                if url and scheme_of(str(url)) == LOCAL_SCHEME:
+                    stores.append(Path(str(url)) / "files" / "md5")
             for store in stores:
                 inside = store.resolve().is_relative_to(self.root)
                 removed += _remove_partials(store, min_age=0 if inside else 3600)
-        return removed
+            # hdversion's staged writes (the outputs' hashed stats), made under its lock; DVC's
+            # own files there (experiments' among them) are not ours to judge.
+            for left in Path(repo.tmp_dir).glob(TEMP_PREFIX + "*"):
+                if left.is_file() and not left.is_symlink():
+                    left.unlink(missing_ok=True)
+                    removed.append(left)
+        return Leftovers(removed, rwlock)
 
     def ensure_remote(self, remote: str) -> None:
         """ConfigurationError (exit 7) unless DVC knows a remote of that name."""
@@ -276,7 +288,37 @@ class _Shared:
     repo: Repo | None = None
 
 
-_PARTIAL = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp$")
+@dataclass(frozen=True)
+class Leftovers:
+    """What `remove_stale_temp` removed (for the caller to say: DVC's stderr is muted)."""
+
+    partials: list[Path]
+    rwlock: str | None  # why DVC's rwlock file was reset, or None
+
+
+def _reset_rwlock(repo: Repo) -> str | None:
+    """DVC rewrites `.dvc/tmp/rwlock` in place: a kill in that instant leaves it empty or cut
+    short, and every DVC command then refuses to run until someone deletes it. A file DVC
+    cannot read holds no valid lock, so it goes (DVC reads a missing one as no lock), under
+    DVC's lock (the caller's) and the rwlock file's own, as DVC edits it."""
+    from dvc.lock import make_lock
+    from dvc.rwlock import RWLOCK_FILE, RWLOCK_LOCK, SCHEMA
+
+    path = Path(repo.tmp_dir) / RWLOCK_FILE
+    if not path.is_file():
+        return None
+    guard = make_lock(os.path.join(repo.tmp_dir, RWLOCK_LOCK), tmp_dir=repo.tmp_dir,
+                      hardlink_lock=repo.config["core"].get("hardlink_lock", False))
+    with guard:
+        try:
+            SCHEMA(json.loads(path.read_bytes()))
+            return None
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # JSON or schema errors: DVC refuses the file either way
+            why = "empty" if path.stat().st_size == 0 else f"unreadable ({type(exc).__name__})"
+        path.unlink()
+    return why
 
 
 def _remove_partials(store: Path, min_age: float) -> list[Path]:
@@ -289,13 +331,9 @@ def _remove_partials(store: Path, min_age: float) -> list[Path]:
         folders = [str(store), *(e.path for e in top if len(e.name) == 2 and e.is_dir())]
     for folder in folders:
         with os.scandir(folder) as listing:
-            names = [entry for entry in listing
-                     if entry.name.endswith(".tmp") or entry.name.startswith(TEMP_PREFIX)]
+            names = [entry for entry in listing if is_partial_name(entry.name)]
         for entry in names:
-            # DVC's partial transfers, and restore's cache copies (written beside the object
-            # as it is staged) that a kill left.
-            partial = _PARTIAL.search(entry.name) or entry.name.startswith(TEMP_PREFIX)
-            if not (partial and entry.is_file(follow_symlinks=False)):
+            if not entry.is_file(follow_symlinks=False):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 if now - entry.stat().st_mtime >= min_age:

@@ -29,6 +29,7 @@ from hdversion.datastore.explain import (
 from hdversion.datastore.s3_upload import S3Uploader, s3_uploader
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.errors import DamagedObjectError, RemoteError, WriteError
+from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_file
@@ -353,7 +354,8 @@ def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:
 def listed_entries(odb: Any, prefixes: list[str] | None
                    ) -> dict[str, tuple[int | None, dict[str, Any]]]:
     """md5 -> (size, the listing's entry) of every object under the given key prefixes, or
-    of the whole remote (one recursive listing) when `prefixes` is None."""
+    of the whole remote (one recursive listing) when `prefixes` is None. What a killed write
+    left (`model/leftovers.py`) is not an object, in a bucket as in a directory."""
     if odb.fs.protocol == "local":
         return listed_folder(Path(odb.path), prefixes)
     fs = odb.fs.fs  # the fsspec file system: its listings carry sizes
@@ -375,7 +377,7 @@ def listed_entries(odb: Any, prefixes: list[str] | None
     objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
     for entry in entries:
         parts = PurePosixPath(str(entry["name"])).parts
-        if len(parts) >= 2 and len(parts[-2]) == 2:
+        if len(parts) >= 2 and len(parts[-2]) == 2 and not is_partial_name(parts[-1]):
             size = entry.get("size")
             objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
     return objects
@@ -385,7 +387,7 @@ def listed_folder(root: Path, prefixes: list[str] | None = None
                   ) -> dict[str, tuple[int | None, dict[str, Any]]]:
     """A store that is a directory (the cache, a local remote), listed like `listed_entries`
     but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
-    per object cost 0.3 ms (3 s for 10,000). Partial transfers are not objects."""
+    per object cost 0.3 ms (3 s for 10,000). Partial writes are not objects."""
     objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
     try:
         folders = prefixes if prefixes is not None else [
@@ -399,7 +401,7 @@ def listed_folder(root: Path, prefixes: list[str] | None = None
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in listing:
-            if entry.name.endswith(".tmp") or entry.name.startswith(TEMP_PREFIX):
+            if is_partial_name(entry.name):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 if entry.is_file(follow_symlinks=False):

@@ -22,7 +22,7 @@ from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.backup_refs import pruned_timestamps
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import (
     RemoteOutcome,
@@ -120,8 +120,7 @@ def create_backup(
     workspace, git, settings = project.store.workspace, project.git, project.settings
     # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
     # not "missing artifacts".
-    for partial in project.store.session.remove_stale_temp():
-        log.warning("removed %s, a partial file left by a killed transfer", partial)
+    remove_leftovers(project)
     # Refuse before any work: a cloud remote that cannot be used would otherwise leave a
     # local backup that the failure message does not mention.
     for remote in cloud_remotes:

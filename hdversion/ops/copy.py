@@ -12,7 +12,7 @@ from hdversion.errors import HdversionError, PartialError, UsageError, Verificat
 from hdversion.model.catalog import Backup
 from hdversion.ops.cache_objects import ensure_cached
 from hdversion.ops.catalog import catalog_with, files_of_many
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
@@ -60,6 +60,7 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
     with locked_operation(project, "copy", wait, source=source, target=target):
         for remote in (source, target):
             project.store.transfers.preflight(remote)
+        remove_leftovers(project, [target])  # a killed copy's, in the remote it fills
         catalog = catalog_with(project)
         if timestamps:
             backups = [catalog.get(t) for t in timestamps]

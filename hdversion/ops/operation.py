@@ -3,13 +3,14 @@ in the journal, whatever its outcome (a refused lock included)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from hdversion.errors import HdversionError, InterruptedAfterBackupError
 from hdversion.ops.hooks import run_hooks
 from hdversion.ops.project import Project
 from hdversion.util.lock import repository_lock
+from hdversion.util.log import log
 
 
 @contextmanager
@@ -38,3 +39,15 @@ def locked_operation(project: Project, name: str, wait: float = 0, **details: ob
             raise
     finally:
         run_hooks(project)
+
+
+def remove_leftovers(project: Project, remotes: Iterable[str] = ()) -> None:
+    """What killed runs left in the cache, the local remote, the given remotes and `.dvc/tmp`
+    removed (each named on stderr), before an operation under the lock writes there. Takes
+    DVC's lock: LockedError (exit 6) while a dvc command runs."""
+    left = project.store.session.remove_stale_temp(remotes)
+    if left.rwlock is not None:
+        log.warning("reset .dvc/tmp/rwlock: it was %s, as a kill while DVC rewrites it leaves "
+                    "it, and held no valid lock", left.rwlock)
+    for partial in left.partials:
+        log.warning("removed %s, a partial file left by a killed run", partial)

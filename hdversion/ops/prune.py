@@ -40,14 +40,13 @@ from hdversion.model.retention import Duration, Plan, Policy, plan, unrecorded_m
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pins, tombstones
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of
 from hdversion.ops.remote_manifests import delete_manifests
 from hdversion.paths import CONFIG_PATH
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
-from hdversion.util.log import log
 from hdversion.util.pausepoints import PausePoint, pause_point
 
 DEFAULT_POLICY = Policy(last=5)  # the original's `prune`: keep the last 5
@@ -143,8 +142,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     if remote:
         store.transfers.preflight(remote)
     if not dry_run:
-        for partial in store.session.remove_stale_temp():
-            log.warning("removed %s, a partial file left by a killed transfer", partial)
+        remove_leftovers(project, [remote] if remote else [])
     git_remote, _ = git_remote_of(project)
     if fetch_tags and git_remote is not None:
         try:

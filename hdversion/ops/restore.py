@@ -47,7 +47,7 @@ from hdversion.ops.cache_objects import (
     rebuild_listings,
 )
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
@@ -170,8 +170,7 @@ def restore_backup(
                     for path, data in pointers.items()
                     for out, md5 in declared_dir_objects(path, data).items()
                     if any(within(e.path, out) for e in changing)}
-        for partial in session.remove_stale_temp():
-            log.warning("removed %s, a partial file left by a killed transfer", partial)
+        remove_leftovers(project)
         return _verified_sources(project, backup, changing, remote, result, reporter,
                                  listings)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from hdversion.errors import PartialError, RemoteError
 from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_pins
 from hdversion.ops.catalog import files_of_many, read_catalog
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, git_remote_of, publish_tags
 from hdversion.ops.remote_manifests import put_backups
@@ -47,6 +47,7 @@ class SyncReport:
 def sync(path: Path | None = None, remote: str = "s3", wait: float = 0) -> SyncReport:
     project = Project.open(path)
     with locked_operation(project, "sync", wait, remote=remote):
+        remove_leftovers(project, [remote])  # a killed sync's, in the remote it fills
         report = sync_remote(project, remote)
         project.journal("sync", "ok" if report.ok else "partial", remote=remote,
                         pushed={t: o.ok for t, o in report.pushed.items()})

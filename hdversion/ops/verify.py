@@ -32,7 +32,7 @@ from hdversion.model.verification import (
 )
 from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
-from hdversion.ops.operation import locked_operation
+from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
@@ -119,6 +119,9 @@ def verify(
     guard = locked_operation(project, "verify", wait, remote=store) if repair \
         else contextlib.nullcontext()
     with guard:
+        if repair:
+            # A killed repair left its partial uploads where this one writes.
+            remove_leftovers(project, [store])
         catalog = catalog_with(project, None, offline)
         backups = _chosen(catalog, wanted, every)
         result = VerifyResult(store, read_data or chosen is not None, chosen,
