@@ -187,6 +187,9 @@ CASES = [
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
     Case("export over an existing file", ("export", "19990101_000000", "-o", "params.yaml"),
          2, "exists; nothing was written"),
+    Case("export into a folder that does not exist",
+         ("export", "19990101_000000", "-o", "no/such/dir/x.tar.gz"), 2,
+         "no/such/dir' does not exist"),
     Case("import an archive that does not exist", ("import", "no-such.tar.gz"), 2,
          "no archive"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
@@ -272,6 +275,9 @@ CASES = [
     # 1: write errors
     Case("a directory where a file should be", ("restore", "--force"), 1,
          "a directory is in its place", made(directory_in_place)),
+    Case("export into a folder that takes no file",
+         ("export", "19990101_000000", "-o", "/proc/x.tar.gz"), 1,
+         "cannot write into folder '/proc'"),
     Case("the local remote cannot take a file", ("backup",), 1,
          "cannot write to the local remote", remote_blocked),
 ]
