@@ -170,6 +170,8 @@ CASES = [
          "must be a s3:// URL"),
     Case("remote URL without a scheme", ("remote", "add", "x", "bucket"), 2,
          "needs a scheme"),
+    Case("remote URL with a scheme DVC lacks", ("remote", "add", "x", "ftp://h/p"), 2,
+         "unsupported URL scheme 'ftp'"),
     Case("a secret as a remote option",
          ("remote", "add", "s3", "s3://b/p", "-o", "secret_access_key=abcdef"), 2,
          "refusing to write secret"),

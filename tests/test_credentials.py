@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from hdversion.model.storages import DVC_SCHEMES
 from hdversion.util.redact import redact, register_secret
 from tests.conftest import Project
 
@@ -76,6 +77,22 @@ def test_remote_add_refuses_secrets_in_tracked_config(project: Project) -> None:
     assert SECRET not in (project.root / ".dvc" / "config").read_text()
     assert project.cli("remote", "add", "s3", "azure://c/p").returncode == 2
     assert project.cli("remote", "add", "x", "no-scheme").returncode == 2
+
+
+def test_remote_add_refuses_a_scheme_dvc_lacks_before_asking_dvc(project: Project) -> None:
+    before = (project.root / ".dvc" / "config").read_text()
+    result = project.cli("remote", "add", "x", "ftp://h/p")
+    assert result.returncode == 2, result.stderr
+    assert "unsupported URL scheme 'ftp'" in result.stderr and "DVC:" not in result.stderr
+    assert (project.root / ".dvc" / "config").read_text() == before
+    # Any scheme DVC takes is written (not reached: adding a remote asks no server).
+    assert project.cli("remote", "add", "box", "ssh://h/p").returncode == 0
+
+
+def test_the_schemes_are_those_dvc_takes() -> None:
+    from dvc.config_schema import REMOTE_SCHEMAS
+
+    assert set(DVC_SCHEMES) == set(REMOTE_SCHEMAS) - {""}  # "": a path
 
 
 def test_redact_hides_registered_secrets_and_account_keys() -> None:
