@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, run_cli
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.test_errors import HOLD_DVC_LOCK, HOLD_HDVERSION_LOCK, lock_held
 from tests.test_hardening import EVIL, forge, put_in_cache
 from tests.test_restore import MODEL, backup, corrupt, object_path
@@ -36,6 +38,8 @@ class Case:
     phrase: str  # what the message must say
     setup: Callable[[Project], None] | None = None
     lock: str | None = None  # run while this lock holder script holds its lock
+    # done to the project while the run waits at this pause point
+    meanwhile: tuple[PausePoint, Callable[[Project], None]] | None = None
 
 
 def config(text: str) -> Callable[[Project], None]:
@@ -145,6 +149,16 @@ def lost_everywhere(project: Project, data: dict) -> None:
     md5 = next(f["md5"] for f in data["files"] if f["path"] == MODEL)
     object_path(project.root / ".dvc" / "cache", md5).unlink()
     object_path(project.root / "backups", md5).unlink()
+
+
+def rewritten_before(project: Project) -> None:
+    # With links, DVC caches the bytes itself: the ones it hashed are then never cached.
+    assert project.dvc("config", "cache.type", "hardlink").returncode == 0
+    project.damage(MODEL, b"first version")
+
+
+def rewrite(project: Project) -> None:
+    project.damage(MODEL, b"other version")
 
 
 def stores(root: Path) -> set[Path]:
@@ -275,6 +289,9 @@ CASES = [
          credentials('{"aws_key": "x"}')),
     Case(".dvc/tmp is a file", ("backup",), 7, ".dvc/tmp", tmp_is_a_file),
     # 1: write errors
+    Case("an artifact rewritten during the backup", ("backup",), 1,
+         f"changed during the backup, no backup was made: {MODEL}\n", rewritten_before,
+         meanwhile=(PausePoint.AFTER_DVC_SAVE, rewrite)),
     Case("a directory where a file should be", ("restore", "--force"), 1,
          "a directory is in its place", made(directory_in_place)),
     Case("export into a folder that takes no file",
@@ -311,6 +328,13 @@ def test_bad_input(project: Project, case: Case) -> None:
     if case.lock:
         with lock_held(HOLDERS[case.lock], project.root, 60):
             result = project.cli(*case.argv)
+    elif case.meanwhile:
+        point, act = case.meanwhile
+        proc = start_paused(project.root, point, *case.argv)
+        act(project)
+        pause_marker(project.root).unlink()
+        out, err = proc.communicate(timeout=120)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     else:
         result = project.cli(*case.argv)
     assert result.returncode == case.code, (result.stdout, result.stderr)
