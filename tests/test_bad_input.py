@@ -116,6 +116,11 @@ def unreachable_s3(project: Project) -> None:
             "http://127.0.0.1:9", check=True)
 
 
+def remote_in_proc(project: Project) -> None:
+    # Root ignores modes: /proc refuses even root.
+    run_cli(project.root, "remote", "add", "bad", "/proc/hdversion-remote", check=True)
+
+
 def not_git(project: Project) -> None:
     shutil.rmtree(project.root / ".git")
 
@@ -282,6 +287,8 @@ CASES = [
          "cannot reach remote 's3'", unreachable_s3),
     Case("remote test of an unknown remote", ("remote", "test", "nosuch"), 7,
          "no DVC remote named 'nosuch'"),
+    Case("remote test of a folder that cannot be made", ("remote", "test", "bad"), 7,
+         "cannot make folder '/proc/hdversion-remote'", remote_in_proc),
     Case("credentials file tracked by git", ("backup",), 7, "tracked by git",
          credentials("{}", tracked=True)),
     Case("credentials file not JSON", ("backup",), 7, "not valid JSON", credentials("{")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hdversion.model.storages import DVC_SCHEMES
 from hdversion.util.redact import redact, register_secret
@@ -93,6 +94,34 @@ def test_the_schemes_are_those_dvc_takes() -> None:
     from dvc.config_schema import REMOTE_SCHEMAS
 
     assert set(DVC_SCHEMES) == set(REMOTE_SCHEMAS) - {""}  # "": a path
+
+
+def test_remote_test_of_a_folder_not_made_yet_says_the_first_write_makes_it(
+        project: Project, tmp_path: Path) -> None:
+    folder = tmp_path / "nas" / "hdversion"
+    project.cli("remote", "add", "nas", str(folder), check=True)
+    probe = project.cli("remote", "test", "nas", "--json")
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout)
+    assert report["ok"] is True
+    assert [s["step"] for s in report["steps"]] == ["folder", "write", "read back", "delete"]
+    assert report["steps"][0]["detail"] == (f"{folder} does not exist yet: the first write "
+                                           "(backup, copy, sync) makes it")
+    assert not (tmp_path / "nas").exists()  # the probe leaves nothing, folders included
+    # What it said: the first write makes it.
+    project.cli("backup", check=True)
+    copied = project.cli("copy", "--from", "local", "--to", "nas")
+    assert copied.returncode == 0, copied.stderr
+    assert list((folder / "files" / "md5").iterdir())
+
+
+def test_remote_test_of_a_folder_that_cannot_be_made(project: Project) -> None:
+    # Root ignores modes: /proc refuses even root.
+    project.cli("remote", "add", "bad", "/proc/hdversion-remote", check=True)
+    probe = project.cli("remote", "test", "bad")
+    assert probe.returncode == 7, probe.stderr
+    assert "remote bad does not work: write failed: cannot make folder " \
+           "'/proc/hdversion-remote'" in probe.stderr
 
 
 def test_redact_hides_registered_secrets_and_account_keys() -> None:
