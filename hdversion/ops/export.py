@@ -28,7 +28,7 @@ from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation
-from hdversion.ops.outputs import check_output_file
+from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
 from hdversion.util.clock import now_utc
@@ -123,6 +123,7 @@ def _check_output(output: Path, force: bool) -> None:
     if output.exists() and not force:
         raise UsageError(f"{output} exists; nothing was written",
                          hint="pass --force to replace it, or choose another name")
+    check_folder_takes_files(output)
 
 
 def _archive_manifest(project: Project, backup: Backup) -> bytes:

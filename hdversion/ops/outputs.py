@@ -14,9 +14,9 @@ from hdversion.paths import TEMP_PREFIX
 
 def check_output_file(output: Path) -> None:
     """UsageError (exit 2) unless `output`'s folder exists (never made: a typo in a mount
-    point would write to the root disk) and `output` is absent or a regular file; WriteError
-    (exit 1) unless a file can be made in that folder. Run before the work, so that an
-    unusable name costs nothing; the caller still handles a write that fails later."""
+    point would write to the root disk) and `output` is absent or a regular file. Run before
+    the work, so that an unusable name costs nothing; then the caller's own checks, then
+    `check_folder_takes_files`."""
     folder = output.parent
     if not folder.is_dir():
         raise UsageError(f"folder {str(folder)!r} does not exist; nothing was written",
@@ -29,6 +29,12 @@ def check_output_file(output: Path) -> None:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"{str(output)!r} exists and is not a regular file; not "
                              "replacing it")
+
+
+def check_folder_takes_files(output: Path) -> None:
+    """WriteError (exit 1) unless a file can be made beside `output`; the caller still
+    handles a write that fails later (a full disk)."""
+    folder = output.parent
     # Modes do not say it (root ignores them; /proc, a read-only mount refuse root too):
     # make a file there and remove it.
     try:

@@ -27,7 +27,7 @@ from hdversion.model.pins import Pin
 from hdversion.model.retention import metric_value
 from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with, files_of, files_of_many
-from hdversion.ops.outputs import check_output_file
+from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.atomic import atomic_write_bytes
@@ -178,8 +178,12 @@ def check_output(output: Path) -> None:
     if output.suffix.lower() not in HTML_SUFFIXES:
         raise UsageError(f"the report is an HTML page: name it *.html, not {str(output)!r}")
     check_output_file(output)
-    if not output.exists():
-        return
+    if output.exists():
+        _check_replaceable(output)
+    check_folder_takes_files(output)
+
+
+def _check_replaceable(output: Path) -> None:
     try:
         with output.open("rb") as stream:
             head = stream.read(512).lstrip().lower()
