@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, run_cli
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.test_errors import HOLD_DVC_LOCK, HOLD_HDVERSION_LOCK, lock_held
 from tests.test_hardening import EVIL, forge, put_in_cache
 from tests.test_restore import MODEL, backup, corrupt, object_path
@@ -36,6 +38,8 @@ class Case:
     phrase: str  # what the message must say
     setup: Callable[[Project], None] | None = None
     lock: str | None = None  # run while this lock holder script holds its lock
+    # done to the project while the run waits at this pause point
+    meanwhile: tuple[PausePoint, Callable[[Project], None]] | None = None
 
 
 def config(text: str) -> Callable[[Project], None]:
@@ -131,6 +135,11 @@ def unreachable_s3(project: Project) -> None:
             "http://127.0.0.1:9", check=True)
 
 
+def remote_in_proc(project: Project) -> None:
+    # Root ignores modes: /proc refuses even root.
+    run_cli(project.root, "remote", "add", "bad", "/proc/hdversion-remote", check=True)
+
+
 def not_git(project: Project) -> None:
     shutil.rmtree(project.root / ".git")
 
@@ -174,6 +183,16 @@ def truncated_everywhere(project: Project, data: dict) -> None:
         stored.write_bytes(stored.read_bytes()[:-1])
 
 
+def rewritten_before(project: Project) -> None:
+    # With links, DVC caches the bytes itself: the ones it hashed are then never cached.
+    assert project.dvc("config", "cache.type", "hardlink").returncode == 0
+    project.damage(MODEL, b"first version")
+
+
+def rewrite(project: Project) -> None:
+    project.damage(MODEL, b"other version")
+
+
 def stores(root: Path) -> set[Path]:
     """Every object in the cache and the local remote."""
     return {p for top in (root / ".dvc" / "cache", root / "backups")
@@ -197,6 +216,8 @@ CASES = [
          "must be a s3:// URL"),
     Case("remote URL without a scheme", ("remote", "add", "x", "bucket"), 2,
          "needs a scheme"),
+    Case("remote URL with a scheme DVC lacks", ("remote", "add", "x", "ftp://h/p"), 2,
+         "unsupported URL scheme 'ftp'"),
     Case("a secret as a remote option",
          ("remote", "add", "s3", "s3://b/p", "-o", "secret_access_key=abcdef"), 2,
          "refusing to write secret"),
@@ -234,6 +255,9 @@ CASES = [
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
     Case("export over an existing file", ("export", "19990101_000000", "-o", "params.yaml"),
          2, "exists; nothing was written"),
+    Case("export into a folder that does not exist",
+         ("export", "19990101_000000", "-o", "no/such/dir/x.tar.gz"), 2,
+         "no/such/dir' does not exist"),
     Case("import an archive that does not exist", ("import", "no-such.tar.gz"), 2,
          "no archive"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
@@ -328,6 +352,8 @@ CASES = [
          "cannot reach remote 's3'", unreachable_s3),
     Case("remote test of an unknown remote", ("remote", "test", "nosuch"), 7,
          "no DVC remote named 'nosuch'"),
+    Case("remote test of a folder that cannot be made", ("remote", "test", "bad"), 7,
+         "cannot make folder '/proc/hdversion-remote'", remote_in_proc),
     Case("credentials file tracked by git", ("backup",), 7, "tracked by git",
          credentials("{}", tracked=True)),
     Case("credentials file not JSON", ("backup",), 7, "not valid JSON", credentials("{")),
@@ -335,8 +361,14 @@ CASES = [
          credentials('{"aws_key": "x"}')),
     Case(".dvc/tmp is a file", ("backup",), 7, ".dvc/tmp", tmp_is_a_file),
     # 1: write errors
+    Case("an artifact rewritten during the backup", ("backup",), 1,
+         f"changed during the backup, no backup was made: {MODEL}\n", rewritten_before,
+         meanwhile=(PausePoint.AFTER_DVC_SAVE, rewrite)),
     Case("a directory where a file should be", ("restore", "--force"), 1,
          "a directory is in its place", made(directory_in_place)),
+    Case("export into a folder that takes no file",
+         ("export", "19990101_000000", "-o", "/proc/x.tar.gz"), 1,
+         "cannot write into folder '/proc'"),
     Case("the local remote cannot take a file", ("backup",), 1,
          "cannot write to the local remote", remote_blocked),
 ]
@@ -369,6 +401,13 @@ def test_bad_input(project: Project, case: Case) -> None:
     if case.lock:
         with lock_held(HOLDERS[case.lock], project.root, 60):
             result = project.cli(*case.argv)
+    elif case.meanwhile:
+        point, act = case.meanwhile
+        proc = start_paused(project.root, point, *case.argv)
+        act(project)
+        pause_marker(project.root).unlink()
+        out, err = proc.communicate(timeout=120)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     else:
         result = project.cli(*case.argv)
     assert result.returncode == case.code, (result.stdout, result.stderr)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from hdversion.model.storages import DVC_SCHEMES
 from hdversion.util.redact import redact, register_secret
 from tests.conftest import Project
 
@@ -76,6 +78,50 @@ def test_remote_add_refuses_secrets_in_tracked_config(project: Project) -> None:
     assert SECRET not in (project.root / ".dvc" / "config").read_text()
     assert project.cli("remote", "add", "s3", "azure://c/p").returncode == 2
     assert project.cli("remote", "add", "x", "no-scheme").returncode == 2
+
+
+def test_remote_add_refuses_a_scheme_dvc_lacks_before_asking_dvc(project: Project) -> None:
+    before = (project.root / ".dvc" / "config").read_text()
+    result = project.cli("remote", "add", "x", "ftp://h/p")
+    assert result.returncode == 2, result.stderr
+    assert "unsupported URL scheme 'ftp'" in result.stderr and "DVC:" not in result.stderr
+    assert (project.root / ".dvc" / "config").read_text() == before
+    # Any scheme DVC takes is written (not reached: adding a remote asks no server).
+    assert project.cli("remote", "add", "box", "ssh://h/p").returncode == 0
+
+
+def test_the_schemes_are_those_dvc_takes() -> None:
+    from dvc.config_schema import REMOTE_SCHEMAS
+
+    assert set(DVC_SCHEMES) == set(REMOTE_SCHEMAS) - {""}  # "": a path
+
+
+def test_remote_test_of_a_folder_not_made_yet_says_the_first_write_makes_it(
+        project: Project, tmp_path: Path) -> None:
+    folder = tmp_path / "nas" / "hdversion"
+    project.cli("remote", "add", "nas", str(folder), check=True)
+    probe = project.cli("remote", "test", "nas", "--json")
+    assert probe.returncode == 0, probe.stderr
+    report = json.loads(probe.stdout)
+    assert report["ok"] is True
+    assert [s["step"] for s in report["steps"]] == ["folder", "write", "read back", "delete"]
+    assert report["steps"][0]["detail"] == (f"{folder} does not exist yet: the first write "
+                                           "(backup, copy, sync) makes it")
+    assert not (tmp_path / "nas").exists()  # the probe leaves nothing, folders included
+    # What it said: the first write makes it.
+    project.cli("backup", check=True)
+    copied = project.cli("copy", "--from", "local", "--to", "nas")
+    assert copied.returncode == 0, copied.stderr
+    assert list((folder / "files" / "md5").iterdir())
+
+
+def test_remote_test_of_a_folder_that_cannot_be_made(project: Project) -> None:
+    # Root ignores modes: /proc refuses even root.
+    project.cli("remote", "add", "bad", "/proc/hdversion-remote", check=True)
+    probe = project.cli("remote", "test", "bad")
+    assert probe.returncode == 7, probe.stderr
+    assert "remote bad does not work: write failed: cannot make folder " \
+           "'/proc/hdversion-remote'" in probe.stderr
 
 
 def test_redact_hides_registered_secrets_and_account_keys() -> None:

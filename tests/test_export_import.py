@@ -21,12 +21,16 @@ import pytest
 import zstandard
 
 from hdversion import api
-from hdversion.errors import HdversionError
+from hdversion.errors import HdversionError, WriteError
 from hdversion.model.archive import MANIFEST_MEMBER
 from hdversion.model.manifest import FileEntry, FileList
+from hdversion.ops.catalog import read_catalog
+from hdversion.ops.export import export_backup
+from hdversion.ops.project import Project as OpenProject
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util import tarstream
 from hdversion.util.pausepoints import PausePoint
+from hdversion.util.progress import SILENT
 from tests.conftest import Project, run_cli, start_paused
 
 MODEL = "models/keras_mlp_model.h5"
@@ -117,6 +121,33 @@ def test_export_refuses_an_existing_file_and_an_unknown_backup(exported: Exporte
     assert unknown.returncode == 4, unknown.stderr
     assert not exported.gz.with_name("none.tar.gz").exists()
     assert not list(exported.gz.parent.glob(".hdversion-tmp-*"))
+
+
+def test_export_checks_its_output_folder_as_report_does(exported: Exported,
+                                                        tmp_path: Path) -> None:
+    # A typo in a mount point must not write the archive to the root disk: no folder made.
+    missing = run_cli(exported.project.root, "export", exported.timestamp, "-o",
+                      str(tmp_path / "no" / "such" / "x.tar.gz"), "--offline")
+    assert missing.returncode == 2, missing.stderr
+    assert "folder" in missing.stderr and "does not exist" in missing.stderr
+    assert not (tmp_path / "no").exists()
+    # A folder nothing can be created in (root ignores modes; /proc refuses even root):
+    # refused before any work, as a write error, not through the bug path.
+    unwritable = run_cli(exported.project.root, "export", exported.timestamp, "-o",
+                         "/proc/x.tar.gz", "--offline")
+    assert unwritable.returncode == 1, unwritable.stderr
+    assert "cannot write into folder '/proc'" in unwritable.stderr
+    assert "unexpected error" not in unwritable.stderr
+
+
+def test_export_a_folder_gone_unwritable_meanwhile_is_a_write_error(
+        exported: Exported) -> None:
+    # export_backup is past the up-front check: the folder it writes in is refused as if
+    # it had become unwritable after that check.
+    project = OpenProject.open(exported.project.root)
+    backup = read_catalog(project.git).get(exported.timestamp)
+    with pytest.raises(WriteError, match="no archive was written"):
+        export_backup(project, backup, Path("/proc/x.tar.gz"), None, False, SILENT)
 
 
 def test_export_force_replaces_and_is_reproducible(exported: Exported, tmp_path: Path) -> None:

@@ -303,6 +303,8 @@ def test_refusals_write_nothing(history: History, tmp_path: Path) -> None:
     assert "*.html" in refused(history, tmp_path / "notes.txt", ExitCode.USAGE)
     assert "does not exist" in refused(history, tmp_path / "nowhere" / "r.html",
                                        ExitCode.USAGE)
+    assert "cannot write into folder '/proc'" in refused(history, Path("/proc/r.html"),
+                                                         ExitCode.UNEXPECTED)
     (tmp_path / "folder.html").mkdir()
     assert "not a regular file" in refused(history, tmp_path / "folder.html",
                                            ExitCode.USAGE)

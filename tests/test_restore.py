@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -132,6 +133,21 @@ def test_restore_only_some_paths(project: Project) -> None:
     code, report, _ = restore(project, "--only", "models/optuna")
     assert {f["path"] for f in report["files"]} == {
         f"models/optuna/study_{i}.pkl" for i in range(3)}
+
+
+def test_restore_only_the_pointer_file_when_it_is_emptied(project: Project) -> None:
+    made = backup(project)
+    lock = next(f for f in made["files"] if f["path"] == "dvc.lock")
+    (project.root / "dvc.lock").write_bytes(b"")
+    project.damage(MODEL)
+    code, report, stderr = restore(project, "--only", "dvc.lock")
+    assert code == 0, stderr
+    assert [(f["path"], f["verified"]) for f in report["files"]] == [("dvc.lock", True)]
+    data = (project.root / "dvc.lock").read_bytes()
+    assert hashlib.md5(data).hexdigest() == lock["md5"] and len(data) == lock["size"]
+    assert project.read(MODEL) == b"damaged"  # --only: nothing else
+    # A backup makes pointer files from the outputs: an old dvc.lock is no unsaved work.
+    assert project.git("tag").split() == [made["tag"]]
 
 
 def test_dry_run_changes_nothing(project: Project) -> None:

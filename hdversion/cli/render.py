@@ -249,7 +249,8 @@ def remotes_table(infos: list[RemoteInfo]) -> Table:
 
 def probe_summary(report: ProbeReport) -> None:
     for step, ok, detail in report.steps:
-        console.print(f"  {step}: " + ("[green]ok[/]" if ok else f"[red]FAILED[/] {detail}"))
+        console.print(f"  {step}: " + ("[green]ok[/]" if ok else "[red]FAILED[/]")
+                      + (f" {escape(detail)}" if detail else ""))
     verdict = "[green]works[/]" if report.ok else "[red]does not work[/]"
     console.print(f"remote {report.remote} {verdict}")
 

@@ -331,18 +331,47 @@ class Transfers:
             # odb.path is <url>/files/md5; the probe goes to the remote's root.
             root = _parent(_parent(odb.path, odb.fs.sep), odb.fs.sep)
             probe = odb.fs.join(root, f"hdversion-probe-{secrets.token_hex(8)}")
-            for step, action in (
-                ("write", lambda: odb.fs.pipe_file(probe, payload)),
-                ("read back", lambda: _expect(odb.fs.cat_file(probe), payload)),
-                ("delete", lambda: odb.fs.rm_file(probe)),
-            ):
-                try:
-                    action()
-                except Exception as exc:  # every failure is a verdict here
-                    steps.append((step, False, explain(repo, name, exc)))
-                    break
-                steps.append((step, True, ""))
+            made: list[Path] = []
+            if odb.fs.protocol == "local":
+                made = _folders_to_make(Path(root))
+                if made:
+                    # DVC's push makes a directory remote's folders as it writes (so do
+                    # copy and sync, through it): not a failure, but worth saying.
+                    steps.append(("folder", True, f"{root} does not exist yet: the first "
+                                  "write (backup, copy, sync) makes it"))
+                    try:
+                        odb.fs.makedirs(root)
+                    except OSError as exc:
+                        steps.append(("write", False, f"cannot make folder {root!r}: "
+                                      f"{exc.strerror or exc}"))
+                        return steps
+            try:
+                for step, action in (
+                    ("write", lambda: odb.fs.pipe_file(probe, payload)),
+                    ("read back", lambda: _expect(odb.fs.cat_file(probe), payload)),
+                    ("delete", lambda: odb.fs.rm_file(probe)),
+                ):
+                    try:
+                        action()
+                    except Exception as exc:  # every failure is a verdict here
+                        steps.append((step, False, explain(repo, name, exc)))
+                        break
+                    steps.append((step, True, ""))
+            finally:
+                for folder in made:  # the deepest first: a test leaves what it found
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
         return steps
+
+
+def _folders_to_make(root: Path) -> list[Path]:
+    """The folders of `root` that do not exist, the deepest first."""
+    missing: list[Path] = []
+    folder = root
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:

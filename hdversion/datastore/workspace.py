@@ -108,6 +108,8 @@ class Workspace:
                         repo, self.session.local_objects_folder(self.session.local_remote))
                 for stage in stages:
                     stage.save(allow_missing=True, run_cache=False)
+                pause_point(self.root, PausePoint.AFTER_DVC_SAVE)
+                for stage in stages:
                     # relink=False: with the default (copy) link type, relinking would
                     # rewrite every workspace file from the cache.
                     stage.commit(allow_missing=True, relink=False)
@@ -115,7 +117,12 @@ class Workspace:
                 pause_point(self.root, PausePoint.AFTER_DVC_COMMIT)
                 described = list(self._describe(stages, repo, skip=set(missing)))
         except FileNotFoundError as exc:
-            raise ChangedDuringBackupError(f"{exc.filename or exc}") from None
+            # A file DVC was reading vanished, or (through _describe) an object DVC hashed is
+            # not in the cache: the artifact changed under DVC. The user knows the artifact,
+            # not the cache's object names.
+            raise ChangedDuringBackupError(
+                _changed(before, _stat_outputs(self.root, outputs))
+                or self._workspace_name(exc.filename) or "one of the artifacts") from None
         except OSError as exc:
             raise WriteError(f"cannot write to the DVC cache: {exc.strerror or exc}"
                              + (f" ({exc.filename})" if exc.filename else ""),
@@ -125,15 +132,24 @@ class Workspace:
             raise DataStoreError(f"DVC could not commit the artifacts: {exc}") from None
         after = _stat_outputs(self.root, outputs)
         if after != before:
-            changed = sorted(p for p in before.keys() | after.keys()
-                             if before.get(p) != after.get(p))
-            raise ChangedDuringBackupError(", ".join(changed[:5]))
+            raise ChangedDuringBackupError(_changed(before, after))
         _write_digest(self.root, _stats_digest(after))
         return Snapshot(
             outputs=tuple(output for output, _ in described),
             files=tuple(file for _, files in described for file in files),
             missing=missing, pointer_files=pointer_files,
         )
+
+    def _workspace_name(self, filename: str | None) -> str | None:
+        """`filename` relative to the workspace, None for a path outside it or in DVC's
+        folder (a cache object's name says nothing to the user)."""
+        if not filename:
+            return None
+        try:
+            relative = Path(filename).absolute().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        return None if relative.split("/")[0] == ".dvc" else relative
 
     def remember_hashes(self, hashes: dict[Path, str]) -> None:
         """Record the md5 of workspace files just written and verified in DVC's state
@@ -213,6 +229,13 @@ class Workspace:
         """The workspace's metrics and params, from one reading of DVC's index."""
         with self.session.open() as repo:
             return _metrics_and_params(repo)
+
+
+def _changed(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]
+             ) -> str:
+    """The files (five at most) whose size, mtime or inode differ, or ''."""
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    return ", ".join(changed[:5])
 
 
 def _stats_digest(stats: dict[str, tuple[int, int, int]]) -> str:

@@ -28,6 +28,7 @@ from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation
+from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
 from hdversion.util.clock import now_utc
@@ -89,10 +90,10 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
     compression = compression_for(output.name)
     mtime = calendar.timegm(time.strptime(backup.timestamp, "%Y%m%d_%H%M%S"))
     advance = reporter.bytes(f"writing {output.name}", sum(f.size for f in files))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=output.parent)
-    tmp = Path(name)
+    tmp: Path | None = None
     try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=output.parent)
+        tmp = Path(name)
         with os.fdopen(fd, "wb") as stream:
             with tar_writer(stream, compression) as tar:
                 _add(tar, MANIFEST_MEMBER, io.BytesIO(manifest), len(manifest), mtime)
@@ -105,21 +106,24 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
             os.fsync(stream.fileno())
         _commit_new(tmp, output, force)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WriteError(f"could not write {output}: {exc}; no archive was written") from None
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise WriteError(f"could not write {output}: {exc.strerror or exc}; no archive was "
+                         "written") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
     return ExportResult(backup, output, compression, len(files), sum(f.size for f in files),
                         output.stat().st_size, check.quarantined)
 
 
 def _check_output(output: Path, force: bool) -> None:
-    if output.is_dir():
-        raise UsageError(f"{output} is a directory; give the archive's file name")
+    check_output_file(output)
     if output.exists() and not force:
         raise UsageError(f"{output} exists; nothing was written",
                          hint="pass --force to replace it, or choose another name")
+    check_folder_takes_files(output)
 
 
 def _archive_manifest(project: Project, backup: Backup) -> bytes:

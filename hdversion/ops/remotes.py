@@ -8,7 +8,14 @@ from pathlib import Path
 
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
-from hdversion.model.storages import STORAGES, RemoteInfo, url_prefix
+from hdversion.model.storages import (
+    DVC_SCHEMES,
+    LOCAL_SCHEME,
+    STORAGES,
+    RemoteInfo,
+    scheme_of,
+    url_prefix,
+)
 from hdversion.ops.catalog import files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
@@ -27,7 +34,8 @@ class ProbeReport:
 
     @property
     def ok(self) -> bool:
-        return [(step, ok) for step, ok, _ in self.steps] == [
+        # A "folder" step before them only says the first write makes the folder.
+        return [(step, ok) for step, ok, _ in self.steps if step != "folder"] == [
             ("write", True), ("read back", True), ("delete", True)]
 
     def failure(self) -> ConfigurationError | None:
@@ -64,6 +72,11 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
     if "://" not in url and not url.startswith(("/", ".")):
         prefixes = ", ".join(url_prefix(s) for s in STORAGES)
         raise UsageError(f"remote URL {url!r} needs a scheme ({prefixes}) or a path")
+    scheme = LOCAL_SCHEME if url.startswith(("/", ".")) else scheme_of(url)
+    if scheme != LOCAL_SCHEME and scheme.lower() not in DVC_SCHEMES:
+        raise UsageError(f"unsupported URL scheme {scheme!r} in remote URL {url!r}",
+                         hint=f"use one of {', '.join(s + '://' for s in DVC_SCHEMES)}, "
+                              "or a path")
     expected = url_prefix(name) if name in STORAGES else None
     if expected and not url.startswith(expected):
         raise UsageError(f"the remote named '{name}' must be a {expected} URL, got {url!r}")

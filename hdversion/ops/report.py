@@ -6,7 +6,6 @@ Everything gathered from tags and pins is untrusted text: the renderer escapes i
 
 from __future__ import annotations
 
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from hdversion.model.pins import Pin
 from hdversion.model.retention import metric_names, metric_value, unknown_metric
 from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with, files_of, files_of_many
+from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.atomic import atomic_write_bytes
@@ -167,17 +167,17 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
 
 def check_output(output: Path) -> None:
     """UsageError (exit 2) unless `output` is an HTML file name in an existing folder, and is
-    absent or a regular file that holds an HTML document."""
+    absent or a regular file that holds an HTML document; WriteError (exit 1) unless the
+    folder takes a file."""
     if output.suffix.lower() not in HTML_SUFFIXES:
         raise UsageError(f"the report is an HTML page: name it *.html, not {str(output)!r}")
-    if not output.parent.is_dir():
-        raise UsageError(f"folder {str(output.parent)!r} does not exist")
-    try:
-        info = output.lstat()
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"{str(output)!r} exists and is not a regular file; not replacing it")
+    check_output_file(output)
+    if output.exists():
+        _check_replaceable(output)
+    check_folder_takes_files(output)
+
+
+def _check_replaceable(output: Path) -> None:
     try:
         with output.open("rb") as stream:
             head = stream.read(512).lstrip().lower()

@@ -230,8 +230,11 @@ def restore_entries(
     unsaved: list[str] = []
     if workspace and not force:
         assert project is not None and catalog is not None
+        # Pointer files are not unsaved work: a backup makes them from the outputs (it never
+        # keeps the bytes in place), so a safety backup could not hold them, and DVC cannot
+        # even read an emptied or conflicted one to make it.
         present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
-                   if current[e.path] is not None}
+                   if current[e.path] is not None and not is_pointer_file(e.path)}
         present.update({path: md5_file(dest / path)[0] for path in extras})
         known = known_md5s(project.git, catalog, {m for m in present.values() if m})
         unsaved = [p for p, md5 in present.items() if md5 not in known]

@@ -16,6 +16,9 @@ from hdversion.paths import PAUSE_MARKER
 
 
 class PausePoint(StrEnum):
+    AFTER_DVC_SAVE = "after-dvc-save"
+    """Backup: DVC has hashed every stage's outputs (stage.save) and put none of them in the
+    cache yet (stage.commit)."""
     AFTER_DVC_COMMIT = "after-dvc-commit"
     """Backup: DVC has hashed the outputs into the cache; the pointer files' new bytes exist
     only in memory."""
