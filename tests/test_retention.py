@@ -22,7 +22,7 @@ from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import Kind, Manifest
 from hdversion.model.retention import BUCKETS, Duration, Plan, Policy, metric_value, plan
-from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
+from hdversion.model.timestamps import CLOCK_SKEW, format_timestamp, parse_timestamp, tag_for
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday, ISO week 2026-W47
 AUC = "ensemble.roc_auc"
@@ -273,14 +273,22 @@ CASES = [
          reasons={"20261020_120000": NEWEST, "20261015_120000": NOT_KEPT},
          notes=("--keep-within 7d keeps nothing: the newest backup, backup/20261020_120000, "
                 "is 31d old (have backups stopped?); prune keeps the newest backup anyway",)),
-    # A backup dated exactly now is not in the future.
+    # A name more than CLOCK_SKEW (5 minutes) ahead of now is dated in the future.
     Case("dated-in-the-future",
-         regular("20261118_120000", "20261119_120000", "20261120_180000", "20261120_180001",
+         regular("20261118_120000", "20261119_120000", "20261120_180000", "20261120_180501",
                  "20991231_235959"),
          Policy(last=1),
-         kept={"20991231_235959", "20261120_180001", "20261120_180000"},
-         reasons={"20991231_235959": FUTURE, "20261120_180001": FUTURE,
+         kept={"20991231_235959", "20261120_180501", "20261120_180000"},
+         reasons={"20991231_235959": FUTURE, "20261120_180501": FUTURE,
                   "20261120_180000": ("last 1/1",), "20261119_120000": NOT_KEPT}),
+    # A burst (backups in one second take consecutive seconds) is named ahead of the clock;
+    # up to CLOCK_SKEW ahead, a backup is judged by the policy like any other.
+    Case("a-burst-ahead-of-the-clock-is-judged-by-the-policy",
+         regular("20261120_175959", "20261120_180000", "20261120_180001", "20261120_180500"),
+         Policy(last=2),
+         kept={"20261120_180500", "20261120_180001"},
+         reasons={"20261120_180500": ("last 1/2",), "20261120_180001": ("last 2/2",),
+                  "20261120_180000": NOT_KEPT, "20261120_175959": NOT_KEPT}),
     Case("future-backups-are-not-the-newest",
          [backup("20990101_000000"), safety("20980101_000000"),
           *regular("20260901_120000", "20261001_120000")],
@@ -689,7 +697,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 
 def past_regular(scenario: Scenario) -> list[Backup]:
     return [b for b in scenario.history if b.manifest.kind != "safety"
-            and b.timestamp <= format_timestamp(scenario.now)]
+            and parse_timestamp(b.timestamp) <= scenario.now + CLOCK_SKEW]
 
 
 def kept_tags(result: Plan) -> set[str]:
