@@ -14,7 +14,7 @@ from random import Random
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from hdversion.config.settings import Settings
@@ -649,11 +649,17 @@ def with_count(policy: Policy, rule: str, count: int) -> Policy:
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     # A few rules at a time, or the newest backup would nearly always be kept by one of them
-    # and "always kept" would go untested.
+    # and "always kept" would go untested. `last` and every bucket keep the newest, so half
+    # the policies have only the rules that can miss it: `within` (a period of hours, shorter
+    # than the newest's age in most scenarios) and `best`.
     policy = Policy(safety_within=draw(durations))
-    for rule in draw(st.sets(st.sampled_from(RULES), min_size=1, max_size=3)):
+    may_miss = draw(st.booleans())
+    rules = draw(st.sets(st.sampled_from(("within", "best")), min_size=1) if may_miss
+                 else st.sets(st.sampled_from(RULES), min_size=1, max_size=3))
+    for rule in rules:
         if rule == "within":
-            policy = replace(policy, within=draw(durations))
+            policy = replace(policy, within=draw(
+                st.builds(Duration, hours=st.integers(1, 48)) if may_miss else durations))
         elif rule == "best":
             policy = replace(policy, best=draw(st.integers(1, 3)),
                              metric=draw(st.sampled_from(METRICS)))
@@ -688,10 +694,16 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             data["loss"] = cost
         history.append(backup(format_timestamp(BASE + timedelta(seconds=offset)), kind,
                               {"metrics.json": data} if data else {}))
-    pinned = draw(st.sets(st.sampled_from(range(len(history))))) if history else set()
+    # Few pins: a pin on the newest backup would keep it before "always kept" could.
+    pinned = draw(st.sets(st.sampled_from(range(len(history))), max_size=2)) if history \
+        else set()
     pins = {history[i].tag: draw(st.sampled_from(("", "prod"))) for i in pinned}
-    now = BASE + timedelta(seconds=draw(st.integers(0, SPAN)), microseconds=draw(
-        st.integers(0, 999_999)))
+    # Half the time a little after the newest backup, as prune runs: a `now` anywhere in the
+    # span leaves no backup in the past in half the histories.
+    newest = max((entry[0] for entry in entries), default=0)
+    now = BASE + timedelta(seconds=draw(st.integers(0, SPAN)
+                                        | st.integers(newest, newest + 90 * 24 * 3600)),
+                           microseconds=draw(st.integers(0, 999_999)))
     return Scenario(history, draw(policies()), now, pins)
 
 
@@ -718,7 +730,10 @@ def test_every_decision_is_explained(scenario: Scenario) -> None:
     assert all(by_tag[tag].keep for tag in scenario.pins)
     past = past_regular(scenario)
     if past:
-        assert by_tag[max(past, key=lambda b: b.timestamp).tag].keep
+        newest = by_tag[max(past, key=lambda b: b.timestamp).tag]
+        assert newest.keep
+        if newest.reasons == NEWEST:
+            event("the newest backup is kept by no rule but 'always kept'")
     within = scenario.policy.within
     if within is not None:
         cutoff = within.before(scenario.now)
