@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from hdversion.errors import UsageError
@@ -34,13 +34,22 @@ def long_history(project_template: Path, tmp_path_factory: pytest.TempPathFactor
                          PROPERTY_SEEDS)
 
 
+def policy(last: int, hourly: int, best: int, lower: bool, within: int) -> Policy:
+    return Policy(last=last, hourly=hourly, best=best,
+                  metric=(("-" if lower else "") + "ensemble.roc_auc") if best else None,
+                  within=Duration(hours=within) if within else None)
+
+
+# `last` and `hourly` keep the newest backup whenever they are set (the history takes a
+# minute), so half the policies use only `best` and `within`, which can miss it (the newest,
+# seed 1, has the lowest ROC-AUC; `within` misses it once `minutes_later` passes the hour):
+# there "the newest backup is always kept" decides.
 policies = st.builds(
-    lambda last, hourly, best, lower, within: Policy(
-        last=last, hourly=hourly, best=best,
-        metric=(("-" if lower else "") + "ensemble.roc_auc") if best else None,
-        within=Duration(hours=within) if within else None),
-    last=st.integers(0, 4), hourly=st.integers(0, 2), best=st.integers(0, 3),
+    policy, last=st.integers(0, 4), hourly=st.integers(0, 2), best=st.integers(0, 3),
     lower=st.booleans(), within=st.sampled_from([0, 0, 1, 3]),
+) | st.builds(
+    policy, last=st.just(0), hourly=st.just(0), best=st.integers(1, 3), lower=st.booleans(),
+    within=st.sampled_from([0, 1]),
 )
 
 
@@ -68,6 +77,8 @@ def check_prune(history_template: History, policy: Policy, pinned: list[int],
         removed = [b for b in history.backups if b["tag"] not in kept_tags]
         assert {history.backups[i]["tag"] for i in pinned} <= kept_tags
         assert history.backups[-1]["tag"] in kept_tags  # the newest, whatever the policy
+        if result.plan.decisions[0].reasons == ("newest backup (always kept)",):
+            event("the newest backup is kept by no rule but 'always kept'")
         assert set(history.project.git("tag", "-l", "backup/*").split()) == kept_tags
 
         remote_root = root / "backups" / "files" / "md5"
@@ -92,6 +103,8 @@ def check_prune(history_template: History, policy: Policy, pinned: list[int],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(policy=policies, pinned=st.lists(st.integers(0, len(PROPERTY_SEEDS) - 1), max_size=2),
        minutes_later=st.integers(0, 240))
+# Every run: a policy that keeps the newest backup by "always kept" alone.
+@example(policy=policy(0, 0, 2, False, 1), pinned=[0], minutes_later=90)
 def test_prune_keeps_what_it_keeps_whole_and_collects_the_rest(
         long_history: History, policy: Policy, pinned: list[int], minutes_later: int) -> None:
     check_prune(long_history, policy, pinned, minutes_later, restore_all=False)

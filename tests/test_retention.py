@@ -14,7 +14,7 @@ from random import Random
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from hdversion.config.settings import Hooks, Settings
@@ -30,7 +30,7 @@ from hdversion.model.retention import (
     plan,
     unrecorded_metric,
 )
-from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
+from hdversion.model.timestamps import CLOCK_SKEW, format_timestamp, parse_timestamp, tag_for
 
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # a Friday, ISO week 2026-W47
 AUC = "ensemble.roc_auc"
@@ -281,14 +281,22 @@ CASES = [
          reasons={"20261020_120000": NEWEST, "20261015_120000": NOT_KEPT},
          notes=("--keep-within 7d keeps nothing: the newest backup, backup/20261020_120000, "
                 "is 31d old (have backups stopped?); prune keeps the newest backup anyway",)),
-    # A backup dated exactly now is not in the future.
+    # A name more than CLOCK_SKEW (5 minutes) ahead of now is dated in the future.
     Case("dated-in-the-future",
-         regular("20261118_120000", "20261119_120000", "20261120_180000", "20261120_180001",
+         regular("20261118_120000", "20261119_120000", "20261120_180000", "20261120_180501",
                  "20991231_235959"),
          Policy(last=1),
-         kept={"20991231_235959", "20261120_180001", "20261120_180000"},
-         reasons={"20991231_235959": FUTURE, "20261120_180001": FUTURE,
+         kept={"20991231_235959", "20261120_180501", "20261120_180000"},
+         reasons={"20991231_235959": FUTURE, "20261120_180501": FUTURE,
                   "20261120_180000": ("last 1/1",), "20261119_120000": NOT_KEPT}),
+    # A burst (backups in one second take consecutive seconds) is named ahead of the clock;
+    # up to CLOCK_SKEW ahead, a backup is judged by the policy like any other.
+    Case("a-burst-ahead-of-the-clock-is-judged-by-the-policy",
+         regular("20261120_175959", "20261120_180000", "20261120_180001", "20261120_180500"),
+         Policy(last=2),
+         kept={"20261120_180500", "20261120_180001"},
+         reasons={"20261120_180500": ("last 1/2",), "20261120_180001": ("last 2/2",),
+                  "20261120_180000": NOT_KEPT, "20261120_175959": NOT_KEPT}),
     Case("future-backups-are-not-the-newest",
          [backup("20990101_000000"), safety("20980101_000000"),
           *regular("20260901_120000", "20261001_120000")],
@@ -754,11 +762,17 @@ def with_count(policy: Policy, rule: str, count: int) -> Policy:
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     # A few rules at a time, or the newest backup would nearly always be kept by one of them
-    # and "always kept" would go untested.
+    # and "always kept" would go untested. `last` and every bucket keep the newest, so half
+    # the policies have only the rules that can miss it: `within` (a period of hours, shorter
+    # than the newest's age in most scenarios) and `best`.
     policy = Policy(safety_within=draw(durations))
-    for rule in draw(st.sets(st.sampled_from(RULES), min_size=1, max_size=3)):
+    may_miss = draw(st.booleans())
+    rules = draw(st.sets(st.sampled_from(("within", "best")), min_size=1) if may_miss
+                 else st.sets(st.sampled_from(RULES), min_size=1, max_size=3))
+    for rule in rules:
         if rule == "within":
-            policy = replace(policy, within=draw(durations))
+            policy = replace(policy, within=draw(
+                st.builds(Duration, hours=st.integers(1, 48)) if may_miss else durations))
         elif rule == "best":
             policy = replace(policy, best=draw(st.integers(1, 3)),
                              metric=draw(st.sampled_from(METRICS)))
@@ -793,16 +807,22 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             data["loss"] = cost
         history.append(backup(format_timestamp(BASE + timedelta(seconds=offset)), kind,
                               {"metrics.json": data} if data else {}))
-    pinned = draw(st.sets(st.sampled_from(range(len(history))))) if history else set()
+    # Few pins: a pin on the newest backup would keep it before "always kept" could.
+    pinned = draw(st.sets(st.sampled_from(range(len(history))), max_size=2)) if history \
+        else set()
     pins = {history[i].tag: draw(st.sampled_from(("", "prod"))) for i in pinned}
-    now = BASE + timedelta(seconds=draw(st.integers(0, SPAN)), microseconds=draw(
-        st.integers(0, 999_999)))
+    # Half the time a little after the newest backup, as prune runs: a `now` anywhere in the
+    # span leaves no backup in the past in half the histories.
+    newest = max((entry[0] for entry in entries), default=0)
+    now = BASE + timedelta(seconds=draw(st.integers(0, SPAN)
+                                        | st.integers(newest, newest + 90 * 24 * 3600)),
+                           microseconds=draw(st.integers(0, 999_999)))
     return Scenario(history, draw(policies()), now, pins)
 
 
 def past_regular(scenario: Scenario) -> list[Backup]:
     return [b for b in scenario.history if b.manifest.kind != "safety"
-            and b.timestamp <= format_timestamp(scenario.now)]
+            and parse_timestamp(b.timestamp) <= scenario.now + CLOCK_SKEW]
 
 
 def kept_tags(result: Plan) -> set[str]:
@@ -823,7 +843,10 @@ def test_every_decision_is_explained(scenario: Scenario) -> None:
     assert all(by_tag[tag].keep for tag in scenario.pins)
     past = past_regular(scenario)
     if past:
-        assert by_tag[max(past, key=lambda b: b.timestamp).tag].keep
+        newest = by_tag[max(past, key=lambda b: b.timestamp).tag]
+        assert newest.keep
+        if newest.reasons == NEWEST:
+            event("the newest backup is kept by no rule but 'always kept'")
     within = scenario.policy.within
     if within is not None:
         cutoff = within.before(scenario.now)

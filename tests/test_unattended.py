@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Project
 
 # A bare environment keeps the package the tests run (cron's and systemd's would not have it).
@@ -389,11 +391,14 @@ def test_schedule_writes_systemd_user_units(project: Project, tmp_path: Path) ->
         assert refused.returncode == 2 and phrase in refused.stderr, refused.stderr
 
 
-def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(project: Project,
-                                                                  tmp_path: Path) -> None:
+def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
     from datetime import timedelta
 
+    from hdversion import api
     from hdversion.model.timestamps import format_timestamp
+    from hdversion.ops import backup
     from hdversion.util.clock import now_utc
 
     origin = tmp_path / "origin.git"
@@ -417,17 +422,18 @@ def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(project: Proje
                 (line.split("\t") for line in out.splitlines())}
 
     before = origin_tags()
-    result = project.cli("backup", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["tag"] not in taken and "was taken on the git remote" in result.stderr
+    # The backup's clock stands at `start`, however long the tags above took to make.
+    monkeypatch.setattr(backup, "now_utc", lambda: start)
+    made = api.backup(project.root).backup
+    assert made.tag == f"backup/{format_timestamp(start + timedelta(seconds=30))}"
+    assert "was taken on the git remote" in caplog.text
     after = origin_tags()
     assert {t: after[t] for t in taken} == before  # nobody's tag overwritten
-    assert data["tag"] in after
-    assert project.git("rev-parse", f"{data['tag']}^{{commit}}").strip() == data["commit"]
-    assert project.git("tag", "-l", "backup/*").split() == [data["tag"]]  # no stale name
+    assert made.tag in after
+    assert project.git("rev-parse", f"{made.tag}^{{commit}}").strip() == made.commit
+    assert project.git("tag", "-l", "backup/*").split() == [made.tag]  # no stale name
     listed = json.loads(project.cli("list", "--json", "--offline").stdout)
-    assert [b["tag"] for b in listed] == [data["tag"]]
+    assert [b["tag"] for b in listed] == [made.tag]
 
 
 def test_a_forged_tombstone_on_origin_buries_nothing(project: Project, tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from hdversion.errors import BackupNotFoundError, ManifestError
 from hdversion.model.manifest import Manifest
-from hdversion.model.timestamps import parse_timestamp, tag_for, timestamp_of
+from hdversion.model.timestamps import newest_present, parse_timestamp, tag_for, timestamp_of
 
 
 class TagLike(Protocol):
@@ -61,20 +62,27 @@ class Catalog:
         backups.sort(key=lambda b: b.timestamp, reverse=True)
         return cls(backups, invalid)
 
-    def get(self, timestamp: str | None, now: str | None = None) -> Backup:
+    def present(self, now: datetime | None) -> list[Backup]:
+        """The regular backups not dated in the future at `now` (None: all), newest first:
+        those that may be "the latest"."""
+        limit = None if now is None else newest_present(now)
+        return [b for b in self.backups if b.manifest.kind != "safety"
+                and (limit is None or b.timestamp <= limit)]
+
+    def get(self, timestamp: str | None, now: datetime | None = None) -> Backup:
         """The backup with that timestamp, or the latest regular one when None.
 
-        The latest is the newest that is not in the future (`now`, a timestamp): a clock
-        gone wrong on one machine, or a forged tag dated 2099, must not decide what "the
-        latest" is. Safety backups hold the state a restore replaced; "restore the latest"
-        right after a restore must not bring that state back, so they are restored only by
-        timestamp.
+        The latest is the newest that is not in the future at `now` (timestamps.
+        newest_present): a clock gone wrong on one machine, or a forged tag dated 2099, must
+        not decide what "the latest" is. Safety backups hold the state a restore replaced;
+        "restore the latest" right after a restore must not bring that state back, so they
+        are restored only by timestamp.
         """
         if timestamp is None:
-            regular = [b for b in self.backups if b.manifest.kind != "safety"
-                       and (now is None or b.timestamp <= now)]
+            regular = self.present(now)
             if not regular:
-                future = [b.tag for b in self.backups if now is not None and b.timestamp > now]
+                limit = None if now is None else newest_present(now)
+                future = [b.tag for b in self.backups if limit is not None and b.timestamp > limit]
                 raise BackupNotFoundError(
                     "there are no backups yet" if not future else
                     f"no backup is older than now; dated in the future: {', '.join(future)}",

@@ -25,7 +25,7 @@ from typing import Any
 
 from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
-from hdversion.model.timestamps import parse_timestamp
+from hdversion.model.timestamps import newest_present, parse_timestamp
 
 _DURATION_RE = re.compile(r"^(?:([0-9]+)y)?(?:([0-9]+)mo)?(?:([0-9]+)w)?(?:([0-9]+)d)?"
                           r"(?:([0-9]+)h)?(?:([0-9]+)min)?$")
@@ -258,9 +258,10 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
     moments = {b.tag: parse_timestamp(b.timestamp) for b in ordered}
     notes: list[str] = []
 
-    future = [b for b in ordered if moments[b.tag] > now]
-    regular = [b for b in ordered if b.manifest.kind != "safety" and moments[b.tag] <= now]
-    safety = [b for b in ordered if b.manifest.kind == "safety" and moments[b.tag] <= now]
+    limit = newest_present(now)
+    future = [b for b in ordered if b.timestamp > limit]
+    regular = [b for b in ordered if b.manifest.kind != "safety" and b.timestamp <= limit]
+    safety = [b for b in ordered if b.manifest.kind == "safety" and b.timestamp <= limit]
 
     for backup in ordered:
         if backup.tag in pins:

@@ -61,6 +61,22 @@ def timestamp_of(tag: str) -> str | None:
     return name if is_timestamp(name) else None
 
 
+# How far a backup's name may run ahead of the clock and still count as made by now. Names
+# run ahead honestly: a burst of backups in one second takes consecutive seconds, a name taken
+# on the git remote moves to the next free one, and machines sharing a remote disagree by a
+# few seconds. A clock gone wrong (a time zone, a dead battery) is off by far more, and so is
+# a forged tag dated 2099. See docs/design-decisions.md, "The latest backup is not in the
+# future".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def newest_present(now: datetime) -> str:
+    """The newest name a backup can have and not be dated in the future at `now`: the one
+    rule for restore's and status's "latest" and for prune's future-dated backups. Names
+    compare as strings: the grammar orders them as time does."""
+    return format_timestamp(now + CLOCK_SKEW)
+
+
 def next_second(timestamp: str) -> str:
     moment = datetime.strptime(timestamp, TIMESTAMP_FORMAT) + timedelta(seconds=1)
     return moment.strftime(TIMESTAMP_FORMAT)

@@ -42,7 +42,7 @@ from hdversion.model.bucket import (
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, check_path
 from hdversion.model.pointers import is_pointer_file
-from hdversion.model.timestamps import format_timestamp, parse_timestamp, tag_for
+from hdversion.model.timestamps import parse_timestamp, tag_for
 from hdversion.ops.restore import FileReport, RestoreResult
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
@@ -161,7 +161,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
         skipped = catalog.invalid
         for tag, why in skipped:
             log.warning("skipped %s in %s: %s", tag, bucket.where(), why)
-        chosen = catalog.get(None, now=format_timestamp(now_utc())).timestamp
+        chosen = catalog.get(None, now=now_utc()).timestamp
     else:
         chosen = timestamp
     remote = read_backup(bucket, chosen)

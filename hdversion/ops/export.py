@@ -24,7 +24,6 @@ from hdversion.errors import HdversionError, UsageError, VerificationError, Writ
 from hdversion.model.archive import MANIFEST_MEMBER, ArchiveManifest, member_name
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
-from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation
@@ -60,7 +59,7 @@ def export(timestamp: str, output: Path, path: Path | None = None, remote: str |
     project = Project.open(path, strict=False)
     with locked_operation(project, "export", wait, timestamp=timestamp, output=str(output)):
         catalog = catalog_with(project, timestamp, offline)
-        backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
+        backup = catalog.get(timestamp, now=now_utc())
         result = export_backup(project, backup, output, remote, force, reporter)
         project.journal("export", "ok", tag=backup.tag, output=str(output),
                         files=result.files, size=result.archive_size)

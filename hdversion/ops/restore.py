@@ -35,7 +35,6 @@ from hdversion.model.bucket import object_key
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
-from hdversion.model.timestamps import format_timestamp
 from hdversion.ops.backup import create_backup
 from hdversion.ops.cache_objects import (
     CacheCheck,
@@ -155,7 +154,7 @@ def restore_backup(
     catalog = catalog_with(project, timestamp, offline)
     if remote is not None:
         session.ensure_remote(remote)
-    backup = catalog.get(timestamp, now=format_timestamp(now_utc()))
+    backup = catalog.get(timestamp, now=now_utc())
     dest = (target or project.root).resolve()
     files = files_of(project.git, backup)
     pointers = _pointer_files(project, backup, files)

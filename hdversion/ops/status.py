@@ -11,7 +11,7 @@ from pathlib import Path
 from hdversion.errors import HdversionError, RemoteError, StaleBackupError
 from hdversion.model.catalog import Backup
 from hdversion.model.retention import Duration
-from hdversion.model.timestamps import format_timestamp, parse_timestamp
+from hdversion.model.timestamps import parse_timestamp
 from hdversion.ops.catalog import catalog_with
 from hdversion.ops.inspect import (
     DiffResult,
@@ -82,9 +82,7 @@ def status(path: Path | None = None, max_age: Duration | None = None,
     now = now or now_utc()
     project = Project.open(path, strict=False)
     catalog = catalog_with(project, None, offline)
-    present = format_timestamp(now)
-    regular = [b for b in catalog.backups
-               if b.manifest.kind == "backup" and b.timestamp <= present]
+    regular = catalog.present(now)
     latest = regular[0] if regular else None
     if latest is not None:
         changes: DiffResult | None = compare_with(project, catalog, latest, None)

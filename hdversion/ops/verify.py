@@ -23,7 +23,6 @@ from pathlib import Path
 from hdversion.errors import HdversionError, ManifestError, UsageError, VerificationError
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry
-from hdversion.model.timestamps import format_timestamp
 from hdversion.model.verification import (
     ObjectProblem,
     Subset,
@@ -156,7 +155,7 @@ def _chosen(catalog: Catalog, timestamps: list[str], every: bool) -> list[Backup
     if every:
         return list(catalog.backups)
     if not timestamps:
-        return [catalog.get(None, now=format_timestamp(now_utc()))]
+        return [catalog.get(None, now=now_utc())]
     chosen: list[Backup] = []
     for timestamp in dict.fromkeys(timestamps):
         chosen.append(catalog.get(timestamp.removeprefix("backup/")))
