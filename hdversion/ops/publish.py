@@ -104,6 +104,11 @@ def publish_tags(project: Project, tags: list[str], refs: list[str] | None = Non
         return RemoteOutcome(project.settings.git_remote or "", True, why)
     try:
         fetch_tombstones(project, remote)
+    except RemoteError as exc:
+        return RemoteOutcome(remote, False, f"could not push backup tags to git remote "
+                             f"'{remote}': its prune tombstones must be read first, and "
+                             f"{exc.message}")
+    try:
         standing = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
         project.git.push_refs(remote, [ref for ref in (f"refs/tags/{t}" for t in tags)
                                        if ref in standing] + (refs or []))
