@@ -13,9 +13,10 @@ import pytest
 
 from hdversion import api
 from hdversion.errors import UsageError
+from hdversion.model.bucket import manifest_key
 from hdversion.model.verification import Subset, content_problem, size_problem
 from hdversion.util.hashing import md5_file
-from tests.conftest import Project
+from tests.conftest import Project, run_cli
 from tests.storage_servers import StorageServer
 from tests.test_cloud import PREFIX, configure
 from tests.test_prune import objects_of
@@ -294,4 +295,73 @@ def test_verify_read_data_finds_same_size_corruption_in_s3(
     code, report, _ = verify(project, "--storage", "s3", "--read-data", "--repair")
     assert code == 0 and report["backups"][0]["problems"][0]["repaired"]
     assert verify(project, "--storage", "s3", "--read-data")[1]["ok"]
+
+    # The manifest gone, the objects whole: the bucket cannot restore alone, verify says
+    # so; with an object gone too, --repair brings it back and then writes the manifest.
+    manifest = f"{PREFIX}/{manifest_key(made['timestamp'])}"
+    s3_server.delete_object(bucket, manifest)
+    code, report, stderr = verify(project, "--storage", "s3")
+    assert code == 5, stderr
+    assert "no manifest in 's3'" in stderr
+    assert report["backups"][0]["manifest"] == "missing"
+    assert report["backups"][0]["problems"] == []
+    s3_server.delete_object(bucket, key)
+    code, report, stderr = verify(project, "--storage", "s3", "--repair")
+    assert code == 0, stderr
+    assert manifest in s3_server.list_keys(bucket)
+    assert report["backups"][0]["manifest"] == "written"
+    assert verify(project, "--storage", "s3")[1]["backups"][0]["manifest"] == "ok"
     # A restore from S3 skipping a damaged object: the local-remote tests above.
+
+
+# -- the manifest that lets a remote alone restore (issue 22, item 5's rule) ---------------
+
+def test_verify_says_a_remote_lacks_a_manifest_and_repair_writes_it(
+        project: Project, tmp_path: Path) -> None:
+    """A remote whose objects are whole but whose manifest is gone cannot restore alone:
+    verify says so (exit 5, as for a missing object), and --repair writes the manifest
+    through sync's code, with or without an object to repair."""
+    usb = tmp_path / "usb"
+    assert project.cli("remote", "add", "usb", str(usb)).returncode == 0
+    made = backup(project, "--remote", "usb")
+    shutil.rmtree(usb / "hdversion")
+    code, report, stderr = verify(project, "--remote", "usb")
+    assert code == 5, stderr
+    assert report["backups"][0]["manifest"] == "missing" and not report["ok"]
+    assert "no manifest in 'usb'" in stderr and "verify --repair" in stderr
+    assert not (usb / "hdversion").exists()  # verify reports; it changes nothing
+
+    # An object deleted too: the repair brings it back, then writes the manifest.
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    object_path(usb, md5).unlink()
+    code, report, stderr = verify(project, "--remote", "usb", "--repair")
+    assert code == 0, stderr
+    assert report["backups"][0]["problems"][0]["repaired"]
+    listed = run_cli(tmp_path, "list", "--json", "--remote-url", str(usb))
+    assert listed.returncode == 0, listed.stderr
+    assert [b["tag"] for b in json.loads(listed.stdout)] == [made["tag"]]
+    assert report["backups"][0]["manifest"] == "written"
+
+    # No object to repair, only the manifest missing: --repair still writes it.
+    shutil.rmtree(usb / "hdversion")
+    code, report, stderr = verify(project, "--remote", "usb", "--repair")
+    assert code == 0, stderr
+    assert report["backups"][0]["problems"] == []
+    assert report["backups"][0]["manifest"] == "written"
+    assert run_cli(tmp_path, "list", "--remote-url", str(usb)).returncode == 0
+    assert verify(project, "--remote", "usb")[1]["backups"][0]["manifest"] == "ok"
+
+
+def test_repair_writes_no_manifest_for_a_backup_still_broken(project: Project,
+                                                             tmp_path: Path) -> None:
+    """A manifest in a remote means its backup is whole there: none is written while an
+    object has no good copy anywhere."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    shutil.rmtree(project.root / "backups" / "hdversion")
+    object_path(project.root / ".dvc" / "cache", md5).unlink()
+    object_path(project.root / "backups", md5).unlink()
+    code, report, stderr = verify(project, "--repair")
+    assert code == 5, stderr
+    assert report["backups"][0]["manifest"] == "missing"
+    assert not (project.root / "backups" / "hdversion").exists()

@@ -437,7 +437,7 @@ def verify_summary(result: VerifyResult) -> None:
     for check in result.checks:
         if check.error:
             verdict = f"[red]INVALID: {escape(check.error)}[/]"
-        elif check.ok and check.problems:
+        elif check.objects_ok and check.problems:
             verdict = f"[yellow]repaired {len(check.repaired)} object(s)[/]"
         elif check.problems:
             left = [p for p in check.problems if p.md5 not in check.repaired]
@@ -445,7 +445,11 @@ def verify_summary(result: VerifyResult) -> None:
             verdict = f"[red]{missing} missing, {len(left) - missing} damaged[/]" + (
                 f" ({len(check.repaired)} repaired)" if check.repaired else "")
         else:
-            verdict = "[green]ok[/]"
+            verdict = "[green]ok[/]" if check.manifest_ok else ""
+        if check.manifest == "written":
+            verdict += "; [yellow]manifest written[/]"
+        elif not check.manifest_ok:
+            verdict += ("; " if verdict else "") + "[red]no manifest[/]"
         table.add_row(check.backup.tag, str(check.objects),
                       str(check.read) if result.read_data else "-", verdict)
     console.print(table)
@@ -454,6 +458,10 @@ def verify_summary(result: VerifyResult) -> None:
             fixed = " [green](repaired)[/]" if problem.md5 in check.repaired else ""
             err_console.print(f"  {check.backup.tag}: {escape(', '.join(problem.paths))} "
                               f"({problem.md5}): {escape(problem.problem)}{fixed}")
+        if not check.manifest_ok:
+            err_console.print(f"  {check.backup.tag}: no manifest in remote "
+                              f"'{escape(result.remote)}' ({escape(check.manifest)}): it "
+                              "cannot list or restore this backup alone")
 
 
 def verify_json(result: VerifyResult) -> dict[str, Any]:
@@ -464,7 +472,7 @@ def verify_json(result: VerifyResult) -> dict[str, Any]:
         "objects": result.objects, "read": result.read, "bytes_read": result.bytes_read,
         "backups": [{
             "tag": c.backup.tag, "ok": c.ok, "objects": c.objects, "read": c.read,
-            "error": c.error,
+            "error": c.error, "manifest": c.manifest,
             "problems": [{"md5": p.md5, "paths": list(p.paths), "problem": p.problem,
                           "missing": p.missing, "repaired": p.md5 in c.repaired}
                          for p in c.problems],

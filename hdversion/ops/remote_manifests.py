@@ -41,9 +41,10 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
     """Put backups into a remote, in the order given: the objects of each one not
     `complete` (tags whose objects the remote's listing already shows) pushed from the cache
     and confirmed by that listing, then the manifest of each backup whole there that the
-    remote lacks. The one way a command fills a remote (`sync`, `copy`), so that no remote
-    gets a backup's objects without the manifest that lets it alone restore them. `files`:
-    the file lists by tag (needed for those not complete; the others' are read if needed)."""
+    remote lacks. The one way a command fills a remote (`sync`, `copy`; `verify --repair`
+    for the manifests of the backups it checked whole), so that no remote gets a backup's
+    objects without the manifest that lets it alone restore them. `files`: the file lists
+    by tag (needed for those not complete; the others' are read if needed)."""
     placed = Placed()
     complete = set(complete)
     bucket: Bucket | None = None
@@ -72,6 +73,19 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
         if outcome is not None:
             placed.manifests[backup.tag] = outcome
     return placed
+
+
+def lacking_manifests(project: Project, remote: str, backups: Iterable[Backup]) -> set[str]:
+    """The tags of the backups whose manifest the remote lacks (it cannot list or restore
+    them alone): one listing of the folders, then a request per folder there. Version-1
+    backups have none to lack. Raises what the remote answers with."""
+    wanted = [b for b in backups if b.manifest.inline_files is None]
+    if not wanted:
+        return set()
+    bucket = bucket_of_remote(project.store.session, remote)
+    present = set(bucket.backup_folders())
+    return {b.tag for b in wanted if b.timestamp not in present
+            or not bucket.has(manifest_key(b.timestamp))}
 
 
 def write_manifest(project: Project, remote: str, backup: Backup,

@@ -5,10 +5,15 @@ size (one listing of the store, not a request per object). With it: the objects 
 back and hashed, which finds what a listing cannot, a same-size corruption. Files kept in
 git are checked in the backup commit either way (a cheap read of the object database).
 
+Each backup's manifest in the store is asked for too: without it the store alone cannot list
+or restore the backup (`ops/bucket_recovery.py`), which is a failure (exit 5) as a missing
+object is.
+
 Verify changes nothing, unless `--repair`: then each missing or damaged object is brought
 into the cache from another store (re-hashed there), uploaded over the bad copy, and read
 back once more. Like `restic repair`, it needs a good copy somewhere; it says which objects
-it could not repair, and exits 5 for them.
+it could not repair, and exits 5 for them. Then each backup checked whole there that lacks
+its manifest gets it, written as `sync` writes it (`put_backups`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
+from hdversion.ops.remote_manifests import lacking_manifests, put_backups
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.progress import SILENT, Reporter
@@ -46,10 +52,21 @@ class BackupCheck:
     problems: list[ObjectProblem] = field(default_factory=list)
     error: str | None = None  # the backup cannot be checked at all (invalid file list)
     repaired: list[str] = field(default_factory=list)  # md5s of problems fixed by --repair
+    # Its manifest in the store: "ok", "missing", "written" (by --repair), "not written: why",
+    # or "none" (a version-1 backup has no manifest to keep there).
+    manifest: str = "ok"
+
+    @property
+    def objects_ok(self) -> bool:
+        return self.error is None and all(p.md5 in self.repaired for p in self.problems)
+
+    @property
+    def manifest_ok(self) -> bool:
+        return self.manifest in ("ok", "written", "none")
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(p.md5 in self.repaired for p in self.problems)
+        return self.objects_ok and self.manifest_ok
 
 
 @dataclass
@@ -69,21 +86,34 @@ class VerifyResult:
         return all(c.ok for c in self.checks)
 
     def failure(self) -> VerificationError | None:
-        bad = [c for c in self.checks if not c.ok]
-        if not bad:
+        bad = [c for c in self.checks if not c.objects_ok]
+        unlisted = [c for c in self.checks if not c.manifest_ok]
+        if not bad and not unlisted:
             return None
         left = [p for c in bad for p in c.problems if p.md5 not in c.repaired]
         missing = sum(1 for p in left if p.missing)
         damaged = len(left) - missing
-        return VerificationError(
-            f"{len(bad)} backup(s) cannot be fully restored from '{self.remote}' "
-            f"({missing} missing, {damaged} damaged object reference(s)"
-            + (f", {sum(1 for c in bad if c.error)} invalid" if any(c.error for c in bad)
-               else "") + "): " + ", ".join(c.backup.tag for c in bad),
-            hint="`hdversion copy --from OTHER --to " + self.remote + " T` repairs a remote "
-                 "from a good copy (verified on the way); `hdversion sync` re-uploads from "
-                 "the local cache",
-        )
+        parts = []
+        if bad:
+            parts.append(
+                f"{len(bad)} backup(s) cannot be fully restored from '{self.remote}' "
+                f"({missing} missing, {damaged} damaged object reference(s)"
+                + (f", {sum(1 for c in bad if c.error)} invalid" if any(c.error for c in bad)
+                   else "") + "): " + ", ".join(c.backup.tag for c in bad))
+        if unlisted:
+            parts.append(
+                f"no manifest in '{self.remote}' for {len(unlisted)} backup(s), so that "
+                "remote alone cannot list or restore them: "
+                + ", ".join(c.backup.tag for c in unlisted))
+        hints = []
+        if bad:
+            hints.append("`hdversion copy --from OTHER --to " + self.remote + " T` repairs a "
+                         "remote from a good copy (verified on the way); `hdversion sync` "
+                         "re-uploads from the local cache")
+        if unlisted:
+            hints.append("`hdversion verify --repair` on that remote writes the manifest of "
+                         "each backup whole there (as `hdversion sync` and `copy` do)")
+        return VerificationError("; ".join(parts), hint="; ".join(hints))
 
 
 def verify(
@@ -130,10 +160,13 @@ def verify(
             _check(project, result, reporter)
             if repair:
                 _repair(project, result, reporter)
+                _write_manifests(project, result, reporter)
         project.journal("verify", "ok" if result.ok else "problems", remote=store,
                         backups=[c.backup.tag for c in result.checks],
                         bad=[c.backup.tag for c in result.checks if not c.ok],
                         repaired=sorted({m for c in result.checks for m in c.repaired}),
+                        manifests_written=[c.backup.tag for c in result.checks
+                                           if c.manifest == "written"],
                         read_data=result.read_data,
                         subset=chosen.text if chosen else None, seed=result.seed)
     return result
@@ -209,6 +242,14 @@ def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         for check, paths in users[md5]:
             check.problems.append(ObjectProblem(md5, paths, problem))
 
+    reporter.step(f"reading the manifests in remote '{result.remote}'")
+    lacking = lacking_manifests(project, result.remote, [c.backup for c in result.checks])
+    for check in result.checks:
+        if check.backup.manifest.inline_files is not None:
+            check.manifest = "none"
+        elif check.backup.tag in lacking:
+            check.manifest = "missing"
+
 
 def _objects(project: Project, backup: Backup, files: tuple[FileEntry, ...]
              ) -> dict[str, tuple[int | None, tuple[str, ...]]]:
@@ -270,3 +311,21 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
             if content_problem(md5, digest.md5, digest.size, digest.error) is None}
     for check in result.checks:
         check.repaired = sorted({p.md5 for p in check.problems} & good)
+
+
+def _write_manifests(project: Project, result: VerifyResult, reporter: Reporter) -> None:
+    """After the repair: the manifest of each backup now whole in the store that lacks it,
+    written by the function `sync` and `copy` fill a remote with (its objects are confirmed,
+    so only the manifest is written). A backup still broken gets none: a manifest in a
+    remote means its backup is whole there."""
+    whole = [c for c in result.checks if c.manifest == "missing" and c.objects_ok]
+    if not whole:
+        return
+    tags = [c.backup.tag for c in whole]
+    placed = put_backups(project, result.remote, [c.backup for c in whole], {}, tags,
+                         reporter)
+    for check in whole:
+        outcome = placed.manifests.get(check.backup.tag)
+        # None: put_backups found one there after all (written since the check).
+        check.manifest = "ok" if outcome is None else "written" if outcome.ok \
+            else f"not written: {outcome.detail}"
