@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hdversion.model.storages import DVC_SCHEMES
 from tests.conftest import Project
 
@@ -42,3 +44,41 @@ def test_the_schemes_offered_are_those_dvc_takes_with_verify() -> None:
     assert set(DVC_SCHEMES) == {s for s, schema in REMOTE_SCHEMAS.items()
                                 if s and takes_verify(schema)}
     assert "hdfs" not in DVC_SCHEMES
+
+
+@pytest.mark.parametrize(("name", "url", "phrase"), [
+    ("", "/tmp/somewhere", "a remote needs a name"),
+    ("x", "s3://", "remote URL 's3://' names no bucket or host"),
+    ("x", "s3:///prefix", "remote URL 's3:///prefix' names no bucket or host"),
+    ("x", "ssh://", "remote URL 'ssh://' names no bucket or host"),
+])
+def test_remote_add_refuses_no_name_and_no_bucket(project: Project, name: str, url: str,
+                                                  phrase: str) -> None:
+    before = (project.root / ".dvc" / "config").read_text()
+    result = project.cli("remote", "add", name, url)
+    assert result.returncode == 2, result.stderr
+    assert phrase in result.stderr, result.stderr
+    assert (project.root / ".dvc" / "config").read_text() == before
+
+
+def test_remote_test_of_a_file_says_it_is_not_a_folder(project: Project,
+                                                       tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    project.cli("remote", "add", "f", str(afile), check=True)
+    probe = project.cli("remote", "test", "f", "--json")
+    assert probe.returncode == 7, probe.stderr
+    steps = json.loads(probe.stdout)["steps"]
+    assert steps == [{"step": "folder", "ok": False,
+                      "detail": f"'{afile}' is a file, not a folder"}]
+    text = project.cli("remote", "test", "f")
+    assert f"remote f does not work: folder failed: '{afile}' is a file, not a folder" \
+        in text.stderr
+    assert "NotADirectoryError" not in text.stdout + text.stderr
+    assert "hdversion-probe" not in text.stdout + text.stderr
+    # Below a file, the file is named too.
+    project.cli("remote", "add", "under", str(afile / "sub"), check=True)
+    under = project.cli("remote", "test", "under")
+    assert under.returncode == 7
+    assert f"'{afile}' is a file, not a folder" in under.stderr, under.stderr
+    assert afile.read_text() == "not a folder\n"

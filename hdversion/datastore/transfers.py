@@ -334,6 +334,10 @@ class Transfers:
             made: list[Path] = []
             if odb.fs.protocol == "local":
                 made = _folders_to_make(Path(root))
+                found = made[-1].parent if made else Path(root)
+                if found.exists() and not found.is_dir():
+                    # Every write below it would fail with the OS's NotADirectoryError.
+                    return [("folder", False, f"{str(found)!r} is a file, not a folder")]
                 if made:
                     # DVC's push makes a directory remote's folders as it writes (so do
                     # copy and sync, through it): not a failure, but worth saying.

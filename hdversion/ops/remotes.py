@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
@@ -69,6 +70,8 @@ def remote_test(name: str, path: Path | None = None) -> ProbeReport:
 
 def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
                options: dict[str, str]) -> RemoteInfo:
+    if not name.strip():
+        raise UsageError("a remote needs a name", hint="e.g. `hdversion remote add nas PATH`")
     if "://" not in url and not url.startswith(("/", ".")):
         prefixes = ", ".join(url_prefix(s) for s in STORAGES)
         raise UsageError(f"remote URL {url!r} needs a scheme ({prefixes}) or a path")
@@ -77,6 +80,9 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
         raise UsageError(f"unsupported URL scheme {scheme!r} in remote URL {url!r}",
                          hint=f"use one of {', '.join(s + '://' for s in DVC_SCHEMES)}, "
                               "or a path")
+    if scheme != LOCAL_SCHEME and not urlsplit(url).netloc:
+        # DVC takes `s3://` alone, then every command fails with "no remote specified".
+        raise UsageError(f"remote URL {url!r} names no bucket or host after {scheme}://")
     expected = url_prefix(name) if name in STORAGES else None
     if expected and not url.startswith(expected):
         raise UsageError(f"the remote named '{name}' must be a {expected} URL, got {url!r}")
