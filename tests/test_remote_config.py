@@ -4,6 +4,7 @@ directory remote that is a file (issue 22, follow-ups)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -46,6 +47,41 @@ def test_the_schemes_offered_are_those_dvc_takes_with_verify() -> None:
     assert "hdfs" not in DVC_SCHEMES
 
 
+def _plugin_missing() -> None:
+    if importlib.util.find_spec("dvc_gdrive") is not None:
+        pytest.skip("dvc-gdrive is installed")
+
+
+MISSING = "remote 'g' needs DVC's plugin for gdrive:// URLs: pip install dvc-gdrive"
+
+
+def test_remote_add_warns_that_the_plugin_is_not_installed(project: Project) -> None:
+    _plugin_missing()
+    added = project.cli("remote", "add", "g", "gdrive://folder-id")
+    assert added.returncode == 0, added.stderr  # the user may install it next
+    assert "warning: " + MISSING in added.stderr
+    assert "g" in {r["name"] for r in json.loads(project.cli("remote", "list", "--json").stdout)}
+    # A plugin that is there is not warned about.
+    assert "warning" not in project.cli("remote", "add", "nas", "s3://b/p").stderr
+
+
+@pytest.mark.parametrize("argv", [("remote", "test", "g"), ("backup", "--remote", "g"),
+                                  ("copy", "--from", "local", "--to", "g")],
+                         ids=["remote test", "backup --remote", "copy --to"])
+def test_a_missing_plugin_is_a_configuration_error(project: Project,
+                                                   argv: tuple[str, ...]) -> None:
+    _plugin_missing()
+    project.cli("remote", "add", "g", "gdrive://folder-id", check=True)
+    if argv[0] == "copy":
+        project.cli("backup", check=True)
+    before = set(project.git("tag").split())
+    result = project.cli(*argv)
+    assert result.returncode == 7, result.stderr
+    assert result.stderr.startswith("error: " + MISSING), result.stderr
+    assert "ImportError" not in result.stderr and "unexpected" not in result.stderr
+    assert set(project.git("tag").split()) == before
+
+
 @pytest.mark.parametrize(("name", "url", "phrase"), [
     ("", "/tmp/somewhere", "a remote needs a name"),
     ("x", "s3://", "remote URL 's3://' names no bucket or host"),
@@ -82,3 +118,19 @@ def test_remote_test_of_a_file_says_it_is_not_a_folder(project: Project,
     assert under.returncode == 7
     assert f"'{afile}' is a file, not a folder" in under.stderr, under.stderr
     assert afile.read_text() == "not a folder\n"
+
+
+def test_dvc_transfers_say_a_missing_plugin_too(project: Project) -> None:
+    # DVC's own push and fetch (a remote that is neither a directory nor a bucket) make the
+    # file system inside them; no command reaches them before its preflight, so in-process.
+    _plugin_missing()
+    from hdversion.errors import ConfigurationError, RemoteError
+    from hdversion.ops.project import Project as Opened
+
+    project.cli("remote", "add", "g", "gdrive://folder-id", check=True)
+    store = Opened.open(project.root, strict=False).store
+    for move in (store.transfers.fetch, store.transfers.push):
+        with pytest.raises(ConfigurationError) as caught:
+            move("HEAD", "g")
+        assert not isinstance(caught.value, RemoteError)
+        assert caught.value.message == MISSING

@@ -130,6 +130,10 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
+            if scheme_of(str(repo.config["remote"][remote]["url"])) != LOCAL_SCHEME:
+                # DVC makes the remote's file system inside push and fetch: made here first,
+                # a plugin not installed is said as such, not as a failed transfer.
+                self.session.remote_odb(repo, remote)
             method = repo.push if verb == "push" else repo.fetch
             with dvc_errors() as logged:
                 try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hdversion.datastore.session import missing_plugin
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.storages import (
@@ -21,6 +22,7 @@ from hdversion.ops.catalog import files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import needed_objects
+from hdversion.util.log import log
 
 # Never written to the tracked .dvc/config: they belong in the credentials file, the
 # environment, or `dvc remote modify --local`.
@@ -97,6 +99,10 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
     if endpoint_url:
         options = {**options, "endpointurl": endpoint_url}
     project.store.session.add_remote(name, url, options)
+    lacking = missing_plugin(name, url)
+    if lacking:
+        # Written all the same: the user may install the plugin next.
+        log.warning("%s (every command that uses the remote refuses until then)", lacking)
     return next(r for r in project.store.session.remotes() if r.name == name)
 
 
