@@ -140,6 +140,18 @@ def remote_in_proc(project: Project) -> None:
     run_cli(project.root, "remote", "add", "bad", "/proc/hdversion-remote", check=True)
 
 
+def gdrive_remote(project: Project) -> None:
+    # dvc-gdrive is not installed (nor in constraints.txt): DVC knows the scheme, lacks the
+    # plugin.
+    run_cli(project.root, "remote", "add", "g", "gdrive://folder-id", check=True)
+
+
+def remote_is_a_file(project: Project) -> None:
+    afile = project.root.parent / "afile"
+    afile.write_text("not a folder\n")
+    run_cli(project.root, "remote", "add", "f", str(afile), check=True)
+
+
 def not_git(project: Project) -> None:
     shutil.rmtree(project.root / ".git")
 
@@ -218,6 +230,12 @@ CASES = [
          "needs a scheme"),
     Case("remote URL with a scheme DVC lacks", ("remote", "add", "x", "ftp://h/p"), 2,
          "unsupported URL scheme 'ftp'"),
+    Case("remote URL hdfs:// (DVC has no verify for it)", ("remote", "add", "x", "hdfs://h/p"),
+         2, "unsupported URL scheme 'hdfs'"),
+    Case("remote without a name", ("remote", "add", "", "/tmp/x"), 2,
+         "a remote needs a name"),
+    Case("remote URL without a bucket", ("remote", "add", "x", "s3://"), 2,
+         "names no bucket or host"),
     Case("a secret as a remote option",
          ("remote", "add", "s3", "s3://b/p", "-o", "secret_access_key=abcdef"), 2,
          "refusing to write secret"),
@@ -354,6 +372,15 @@ CASES = [
          "no DVC remote named 'nosuch'"),
     Case("remote test of a folder that cannot be made", ("remote", "test", "bad"), 7,
          "cannot make folder '/proc/hdversion-remote'", remote_in_proc),
+    Case("remote test of a file", ("remote", "test", "f"), 7, "is a file, not a folder",
+         remote_is_a_file),
+    Case("remote test, its DVC plugin not installed", ("remote", "test", "g"), 7,
+         "pip install dvc-gdrive", gdrive_remote),
+    Case("backup --remote, its DVC plugin not installed", ("backup", "--remote", "g"), 7,
+         "pip install dvc-gdrive", gdrive_remote),
+    Case("copy --to, its DVC plugin not installed",
+         ("copy", "--from", "local", "--to", "g"), 7, "pip install dvc-gdrive",
+         made(lambda project, _data: gdrive_remote(project))),
     Case("credentials file tracked by git", ("backup",), 7, "tracked by git",
          credentials("{}", tracked=True)),
     Case("credentials file not JSON", ("backup",), 7, "not valid JSON", credentials("{")),

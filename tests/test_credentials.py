@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hdversion.model.storages import DVC_SCHEMES
 from hdversion.util.redact import redact, register_secret
 from tests.conftest import Project
 
@@ -88,12 +87,6 @@ def test_remote_add_refuses_a_scheme_dvc_lacks_before_asking_dvc(project: Projec
     assert (project.root / ".dvc" / "config").read_text() == before
     # Any scheme DVC takes is written (not reached: adding a remote asks no server).
     assert project.cli("remote", "add", "box", "ssh://h/p").returncode == 0
-
-
-def test_the_schemes_are_those_dvc_takes() -> None:
-    from dvc.config_schema import REMOTE_SCHEMAS
-
-    assert set(DVC_SCHEMES) == set(REMOTE_SCHEMAS) - {""}  # "": a path
 
 
 def test_remote_test_of_a_folder_not_made_yet_says_the_first_write_makes_it(

@@ -9,6 +9,7 @@ relative url against the wrong root (it pushed to `/backups` in our tests).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -189,7 +190,15 @@ class DvcSession:
         would: what a remote holds is never taken from an earlier listing."""
         odb = self._remote_odbs.get(name)
         if odb is None:
-            odb = repo.cloud.get_remote_odb(name)
+            try:
+                odb = repo.cloud.get_remote_odb(name)
+            except ImportError as exc:
+                # DVC's registry of file systems raises it for a plugin not installed: the
+                # user's set-up, not a bug, and every command that uses the remote comes here.
+                url = str(repo.config["remote"][name]["url"])
+                raise ConfigurationError(
+                    plugin_needed(name, url),
+                    hint=f"DVC: {exc.__cause__ or exc}") from None
             if not self.is_object_store(name):
                 return odb
             self._remote_odbs[name] = odb
@@ -340,6 +349,28 @@ def _remove_partials(store: Path, min_age: float) -> list[Path]:
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
     return removed
+
+
+def _plugin_module(scheme: str) -> str | None:
+    """The module of DVC's plugin for a URL scheme (`dvc_gdrive`), None where DVC needs none."""
+    from dvc_objects.fs import known_implementations
+
+    entry = known_implementations.get(scheme)
+    return str(entry["class"]).split(".", 1)[0] if entry and "err" in entry else None
+
+
+def missing_plugin(name: str, url: str) -> str | None:
+    """What the remote lacks when DVC's plugin for its scheme is not installed, else None."""
+    module = _plugin_module(scheme_of(url))
+    if module is None or importlib.util.find_spec(module) is not None:
+        return None
+    return plugin_needed(name, url)
+
+
+def plugin_needed(name: str, url: str) -> str:
+    scheme = scheme_of(url)
+    package = (_plugin_module(scheme) or f"dvc_{scheme}").replace("_", "-")
+    return f"remote '{name}' needs DVC's plugin for {scheme}:// URLs: pip install {package}"
 
 
 def check_remote(repo: Repo, remote: str) -> None:

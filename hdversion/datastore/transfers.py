@@ -130,6 +130,10 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
+            if scheme_of(str(repo.config["remote"][remote]["url"])) != LOCAL_SCHEME:
+                # DVC makes the remote's file system inside push and fetch: made here first,
+                # a plugin not installed is said as such, not as a failed transfer.
+                self.session.remote_odb(repo, remote)
             method = repo.push if verb == "push" else repo.fetch
             with dvc_errors() as logged:
                 try:
@@ -334,6 +338,10 @@ class Transfers:
             made: list[Path] = []
             if odb.fs.protocol == "local":
                 made = _folders_to_make(Path(root))
+                found = made[-1].parent if made else Path(root)
+                if found.exists() and not found.is_dir():
+                    # Every write below it would fail with the OS's NotADirectoryError.
+                    return [("folder", False, f"{str(found)!r} is a file, not a folder")]
                 if made:
                     # DVC's push makes a directory remote's folders as it writes (so do
                     # copy and sync, through it): not a failure, but worth saying.

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 STORAGES: dict[str, str] = {"s3": "s3", "azure": "azure", "gcp": "gs"}
 LOCAL_SCHEME = "local"
 # Every URL scheme DVC's config takes for a remote (its REMOTE_SCHEMAS; a test keeps them
-# equal): `remote add` refuses any other itself, as a usage error, instead of letting DVC's
-# config validation fail as DVC refusing.
-DVC_SCHEMES = ("s3", "azure", "gs", "ssh", "http", "https", "webdav", "webdavs", "hdfs",
-               "webhdfs", "oss", "gdrive", "remote")
+# equal) with `verify`: `remote add` refuses any other itself, as a usage error, instead of
+# letting DVC's config validation fail as DVC refusing. hdfs is left out: DVC has no
+# `verify` for it, so its downloads could not be re-hashed (hdversion sets it on every remote).
+DVC_SCHEMES = ("s3", "azure", "gs", "ssh", "http", "https", "webdav", "webdavs", "webhdfs",
+               "oss", "gdrive", "remote")
 
 
 def scheme_of(url: str) -> str:

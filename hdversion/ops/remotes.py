@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from hdversion.datastore.session import missing_plugin
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.storages import (
@@ -20,6 +22,7 @@ from hdversion.ops.catalog import files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import needed_objects
+from hdversion.util.log import log
 
 # Never written to the tracked .dvc/config: they belong in the credentials file, the
 # environment, or `dvc remote modify --local`.
@@ -69,6 +72,8 @@ def remote_test(name: str, path: Path | None = None) -> ProbeReport:
 
 def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
                options: dict[str, str]) -> RemoteInfo:
+    if not name.strip():
+        raise UsageError("a remote needs a name", hint="e.g. `hdversion remote add nas PATH`")
     if "://" not in url and not url.startswith(("/", ".")):
         prefixes = ", ".join(url_prefix(s) for s in STORAGES)
         raise UsageError(f"remote URL {url!r} needs a scheme ({prefixes}) or a path")
@@ -77,6 +82,9 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
         raise UsageError(f"unsupported URL scheme {scheme!r} in remote URL {url!r}",
                          hint=f"use one of {', '.join(s + '://' for s in DVC_SCHEMES)}, "
                               "or a path")
+    if scheme != LOCAL_SCHEME and not urlsplit(url).netloc:
+        # DVC takes `s3://` alone, then every command fails with "no remote specified".
+        raise UsageError(f"remote URL {url!r} names no bucket or host after {scheme}://")
     expected = url_prefix(name) if name in STORAGES else None
     if expected and not url.startswith(expected):
         raise UsageError(f"the remote named '{name}' must be a {expected} URL, got {url!r}")
@@ -91,6 +99,10 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
     if endpoint_url:
         options = {**options, "endpointurl": endpoint_url}
     project.store.session.add_remote(name, url, options)
+    lacking = missing_plugin(name, url)
+    if lacking:
+        # Written all the same: the user may install the plugin next.
+        log.warning("%s (every command that uses the remote refuses until then)", lacking)
     return next(r for r in project.store.session.remotes() if r.name == name)
 
 
