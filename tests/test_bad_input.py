@@ -121,6 +121,17 @@ def directory_in_place(project: Project, data: dict) -> None:
     blocked.mkdir()
 
 
+def damaged(path: str, data: bytes) -> Callable[[Project], None]:
+    def write(project: Project) -> None:
+        (project.root / path).write_bytes(data)
+    return write
+
+
+def and_changed_work(project: Project) -> None:
+    # Work that no backup holds: the restore's safety backup asks DVC about the workspace.
+    project.damage(MODEL, b"retrained by hand")
+
+
 def remote_blocked(project: Project) -> None:
     backup(project)
     project.damage(MODEL, b"new")
@@ -360,6 +371,16 @@ CASES = [
     Case("credentials file with an unknown key", ("backup",), 7, "unknown key(s) aws_key",
          credentials('{"aws_key": "x"}')),
     Case(".dvc/tmp is a file", ("backup",), 7, ".dvc/tmp", tmp_is_a_file),
+    Case("dvc.lock emptied (backup)", ("backup",), 7, "dvc.lock is damaged (empty)",
+         damaged("dvc.lock", b"")),
+    Case("dvc.lock emptied (status)", ("status",), 7, "dvc.lock is damaged (empty)",
+         both(made(), damaged("dvc.lock", b""))),
+    Case("dvc.lock emptied (restore)", ("restore",), 7, "dvc.lock is damaged (empty)",
+         both(made(), damaged("dvc.lock", b""), and_changed_work)),
+    Case("a .dvc file cut short (restore)", ("restore",), 7,
+         "data/raw/heart.csv.dvc is damaged (not valid YAML)",
+         both(made(), damaged("data/raw/heart.csv.dvc", b"outs:\n- md5: [5e1b\n"),
+              and_changed_work)),
     # 1: write errors
     Case("an artifact rewritten during the backup", ("backup",), 1,
          f"changed during the backup, no backup was made: {MODEL}\n", rewritten_before,

@@ -226,3 +226,31 @@ def test_sigterm_is_an_interruption(project: Project) -> None:
     assert project.git("tag") == ""
     journal = (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()
     assert json.loads(journal[-1])["result"] == "interrupted"
+
+
+POINTER_DAMAGE = {
+    # Emptied (an editor's crash, a full disk): DVC's schema check fails.
+    "dvc.lock": b"",
+    # Cut mid-line: DVC's YAML parser fails.
+    "data/raw/heart.csv.dvc": b"outs:\n- md5: 5e1b\n  path: [heart.csv\n",
+}
+
+
+@pytest.mark.parametrize("pointer", sorted(POINTER_DAMAGE))
+def test_a_damaged_pointer_file_is_named_with_the_way_out(project: Project,
+                                                          pointer: str) -> None:
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    (project.root / pointer).write_bytes(POINTER_DAMAGE[pointer])
+    # `dvc repro` cannot run with the pointer file damaged: the artifact changes by hand.
+    (project.root / "params.yaml").write_text("seed: 2\n")
+    (project.root / "models" / "keras_mlp_model.h5").write_bytes(b"retrained by hand")
+    for command in (["restore"], ["status"], ["backup"], ["prune"]):
+        result = project.cli(*command)
+        assert_clean_failure(result, 7, f"error: {pointer} is damaged (",
+                             "): DVC cannot read it\n",
+                             f"hint: restore the newest backup's copy with `hdversion restore "
+                             f"--only {pointer}`, or git's with `git checkout -- {pointer}`")
+    assert project.git("tag").split() == [made["tag"]]
+    # The way out the hint names works.
+    project.cli("restore", "--only", pointer, check=True)
+    assert project.cli("status").returncode == 0

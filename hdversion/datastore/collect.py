@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hdversion.datastore.explain import check_reachable, explain
+from hdversion.datastore.explain import check_reachable, damaged_pointer_file, explain
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.transfers import listed_entries, listed_folder
 from hdversion.errors import DataStoreError, RemoteError, WriteError
@@ -73,6 +73,9 @@ class Collector:
                         if out.use_cache and out.hash_info and out.hash_info.value:
                             used.add(str(out.hash_info.value))
             except Exception as exc:  # DVC raises its own and anything under it
+                damaged = damaged_pointer_file(self.session.root, exc)
+                if damaged is not None:
+                    raise damaged from None
                 raise DataStoreError(
                     f"cannot tell which data the branches, the workspace and the other tags "
                     f"use ({type(exc).__name__}: {exc}); nothing was removed",
