@@ -254,3 +254,16 @@ def test_a_damaged_pointer_file_is_named_with_the_way_out(project: Project,
     # The way out the hint names works.
     project.cli("restore", "--only", pointer, check=True)
     assert project.cli("status").returncode == 0
+
+
+def test_a_pointer_file_damaged_in_a_branch_is_not_blamed_on_the_workspace(
+        project: Project) -> None:
+    project.cli("backup", check=True)
+    project.git("checkout", "-q", "-b", "broken")
+    (project.root / "dvc.lock").write_bytes(b"")
+    project.git("commit", "-q", "-am", "an emptied dvc.lock")
+    project.git("checkout", "-q", "main")
+    # The workspace's dvc.lock is whole: the hint to restore it would mislead.
+    result = project.cli("prune")
+    assert_clean_failure(result, 1, "cannot tell which data the branches")
+    assert "is damaged" not in result.stderr
