@@ -384,6 +384,8 @@ CASES = [
          both(made(), damaged("dvc.lock", b""))),
     Case("dvc.lock emptied (restore)", ("restore",), 7, "dvc.lock is damaged (empty)",
          both(made(), damaged("dvc.lock", b""), and_changed_work)),
+    Case("a .dvc file emptied (backup)", ("backup",), 7,
+         "data/raw/heart.csv.dvc is damaged (empty)", damaged("data/raw/heart.csv.dvc", b"")),
     Case("a .dvc file cut short (restore)", ("restore",), 7,
          "data/raw/heart.csv.dvc is damaged (not valid YAML)",
          both(made(), damaged("data/raw/heart.csv.dvc", b"outs:\n- md5: [5e1b\n"),

@@ -230,17 +230,21 @@ def test_sigterm_is_an_interruption(project: Project) -> None:
 
 POINTER_DAMAGE = {
     # Emptied (an editor's crash, a full disk): DVC's schema check fails.
-    "dvc.lock": b"",
+    "dvc.lock emptied": ("dvc.lock", b""),
     # Cut mid-line: DVC's YAML parser fails.
-    "data/raw/heart.csv.dvc": b"outs:\n- md5: 5e1b\n  path: [heart.csv\n",
+    ".dvc cut short": ("data/raw/heart.csv.dvc", b"outs:\n- md5: 5e1b\n  path: [heart.csv\n"),
+    # DVC reads an empty .dvc file as a stage with nothing in it: the artifact was left out
+    # of backups without a word.
+    ".dvc emptied": ("data/raw/heart.csv.dvc", b""),
 }
 
 
-@pytest.mark.parametrize("pointer", sorted(POINTER_DAMAGE))
+@pytest.mark.parametrize("damage", sorted(POINTER_DAMAGE))
 def test_a_damaged_pointer_file_is_named_with_the_way_out(project: Project,
-                                                          pointer: str) -> None:
+                                                          damage: str) -> None:
+    pointer, data = POINTER_DAMAGE[damage]
     made = json.loads(project.cli("backup", "--json", check=True).stdout)
-    (project.root / pointer).write_bytes(POINTER_DAMAGE[pointer])
+    (project.root / pointer).write_bytes(data)
     # `dvc repro` cannot run with the pointer file damaged: the artifact changes by hand.
     (project.root / "params.yaml").write_text("seed: 2\n")
     (project.root / "models" / "keras_mlp_model.h5").write_bytes(b"retrained by hand")

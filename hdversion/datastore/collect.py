@@ -21,6 +21,7 @@ from typing import Any
 from hdversion.datastore.explain import check_reachable, damaged_pointer_file, explain
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.transfers import listed_entries, listed_folder
+from hdversion.datastore.workspace import check_single_stage_files
 from hdversion.errors import DataStoreError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_bytes, md5_file, md5_stream
@@ -66,6 +67,9 @@ class Collector:
         listings unexpanded (a listing may be in no local store; the caller expands it)."""
         used: set[str] = set()
         with self.session.open() as repo:
+            # What the workspace's pointer files name is kept too: one that names nothing
+            # because it is damaged stops the prune.
+            check_single_stage_files(self.session.root, repo.index.stages)
             try:
                 for _rev in repo.brancher(revs=sorted(set(revisions)) or None,
                                           all_branches=True):
