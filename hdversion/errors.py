@@ -147,6 +147,20 @@ class MissingArtifactError(ConfigurationError):
         self.paths = paths
 
 
+class DamagedPointerFileError(ConfigurationError):
+    """DVC cannot read a pointer file (dvc.lock, a .dvc file) of the workspace: emptied, cut
+    short, not YAML. Nothing that asks DVC about the workspace can run until it is put back,
+    and `dvc repro` cannot remake it, so the message names the ways to put it back."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"{path} is damaged ({reason}): DVC cannot read it",
+            hint=f"restore the newest backup's copy with `hdversion restore --only {path}`, "
+                 f"or git's with `git checkout -- {path}`",
+        )
+        self.path = path
+
+
 class RemoteError(ConfigurationError):
     """A storage remote (or the git remote) could not be reached or refused the operation."""
 

@@ -121,6 +121,17 @@ def directory_in_place(project: Project, data: dict) -> None:
     blocked.mkdir()
 
 
+def damaged(path: str, data: bytes) -> Callable[[Project], None]:
+    def write(project: Project) -> None:
+        (project.root / path).write_bytes(data)
+    return write
+
+
+def and_changed_work(project: Project) -> None:
+    # Work that no backup holds: the restore's safety backup asks DVC about the workspace.
+    project.damage(MODEL, b"retrained by hand")
+
+
 def remote_blocked(project: Project) -> None:
     backup(project)
     project.damage(MODEL, b"new")
@@ -276,6 +287,11 @@ CASES = [
     Case("export into a folder that does not exist",
          ("export", "19990101_000000", "-o", "no/such/dir/x.tar.gz"), 2,
          "no/such/dir' does not exist"),
+    Case("export into a path under a file",
+         ("export", "19990101_000000", "-o", "params.yaml/x.tar.gz"), 2,
+         "params.yaml' is a file, not a folder; nothing was written"),
+    Case("report into a path under a file", ("report", "-o", "params.yaml/sub/r.html"), 2,
+         "params.yaml' is a file, not a folder; nothing was written"),
     Case("import an archive that does not exist", ("import", "no-such.tar.gz"), 2,
          "no archive"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
@@ -368,6 +384,8 @@ CASES = [
          "no DVC remote named 'nosuch'", made()),
     Case("backup --cloud, endpoint unreachable", ("backup", "--cloud", "--storage", "s3"), 7,
          "cannot reach remote 's3'", unreachable_s3),
+    Case("list --remote-url of a file", ("list", "--remote-url", "params.yaml"), 7,
+         "/params.yaml is a file, not a directory"),
     Case("remote test of an unknown remote", ("remote", "test", "nosuch"), 7,
          "no DVC remote named 'nosuch'"),
     Case("remote test of a folder that cannot be made", ("remote", "test", "bad"), 7,
@@ -387,6 +405,18 @@ CASES = [
     Case("credentials file with an unknown key", ("backup",), 7, "unknown key(s) aws_key",
          credentials('{"aws_key": "x"}')),
     Case(".dvc/tmp is a file", ("backup",), 7, ".dvc/tmp", tmp_is_a_file),
+    Case("dvc.lock emptied (backup)", ("backup",), 7, "dvc.lock is damaged (empty)",
+         damaged("dvc.lock", b"")),
+    Case("dvc.lock emptied (status)", ("status",), 7, "dvc.lock is damaged (empty)",
+         both(made(), damaged("dvc.lock", b""))),
+    Case("dvc.lock emptied (restore)", ("restore",), 7, "dvc.lock is damaged (empty)",
+         both(made(), damaged("dvc.lock", b""), and_changed_work)),
+    Case("a .dvc file emptied (backup)", ("backup",), 7,
+         "data/raw/heart.csv.dvc is damaged (empty)", damaged("data/raw/heart.csv.dvc", b"")),
+    Case("a .dvc file cut short (restore)", ("restore",), 7,
+         "data/raw/heart.csv.dvc is damaged (not valid YAML)",
+         both(made(), damaged("data/raw/heart.csv.dvc", b"outs:\n- md5: [5e1b\n"),
+              and_changed_work)),
     # 1: write errors
     Case("an artifact rewritten during the backup", ("backup",), 1,
          f"changed during the backup, no backup was made: {MODEL}\n", rewritten_before,

@@ -226,3 +226,48 @@ def test_sigterm_is_an_interruption(project: Project) -> None:
     assert project.git("tag") == ""
     journal = (project.root / "logs" / "hdversion.jsonl").read_text().splitlines()
     assert json.loads(journal[-1])["result"] == "interrupted"
+
+
+POINTER_DAMAGE = {
+    # Emptied (an editor's crash, a full disk): DVC's schema check fails.
+    "dvc.lock emptied": ("dvc.lock", b""),
+    # Cut mid-line: DVC's YAML parser fails.
+    ".dvc cut short": ("data/raw/heart.csv.dvc", b"outs:\n- md5: 5e1b\n  path: [heart.csv\n"),
+    # DVC reads an empty .dvc file as a stage with nothing in it: the artifact was left out
+    # of backups without a word.
+    ".dvc emptied": ("data/raw/heart.csv.dvc", b""),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(POINTER_DAMAGE))
+def test_a_damaged_pointer_file_is_named_with_the_way_out(project: Project,
+                                                          damage: str) -> None:
+    pointer, data = POINTER_DAMAGE[damage]
+    made = json.loads(project.cli("backup", "--json", check=True).stdout)
+    (project.root / pointer).write_bytes(data)
+    # `dvc repro` cannot run with the pointer file damaged: the artifact changes by hand.
+    (project.root / "params.yaml").write_text("seed: 2\n")
+    (project.root / "models" / "keras_mlp_model.h5").write_bytes(b"retrained by hand")
+    for command in (["restore"], ["status"], ["backup"], ["prune"]):
+        result = project.cli(*command)
+        assert_clean_failure(result, 7, f"error: {pointer} is damaged (",
+                             "): DVC cannot read it\n",
+                             f"hint: restore the newest backup's copy with `hdversion restore "
+                             f"--only {pointer}`, or git's with `git checkout -- {pointer}`")
+    assert project.git("tag").split() == [made["tag"]]
+    # The way out the hint names works.
+    project.cli("restore", "--only", pointer, check=True)
+    assert project.cli("status").returncode == 0
+
+
+def test_a_pointer_file_damaged_in_a_branch_is_not_blamed_on_the_workspace(
+        project: Project) -> None:
+    project.cli("backup", check=True)
+    project.git("checkout", "-q", "-b", "broken")
+    (project.root / "dvc.lock").write_bytes(b"")
+    project.git("commit", "-q", "-am", "an emptied dvc.lock")
+    project.git("checkout", "-q", "main")
+    # The workspace's dvc.lock is whole: the hint to restore it would mislead.
+    result = project.cli("prune")
+    assert_clean_failure(result, 1, "cannot tell which data the branches")
+    assert "is damaged" not in result.stderr

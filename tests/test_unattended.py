@@ -241,7 +241,9 @@ def test_auto_keeps_its_backup_when_the_settings_name_a_metric_no_backup_records
     project.retrain(4)
     line = project.cli("auto")
     assert line.returncode == 7
-    assert line.stdout.startswith("backup backup/") and line.stdout.rstrip().endswith("exit 7")
+    assert line.stdout.startswith("backup backup/")
+    # The reason too: a human reading stdout, and a log of both streams, see why.
+    assert line.stdout.rstrip().endswith(f"; exit 7: {refusal}"), line.stdout
     assert refusal in line.stderr
 
 

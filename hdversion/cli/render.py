@@ -18,6 +18,7 @@ from hdversion.model.pins import Pin
 from hdversion.model.storages import RemoteInfo
 from hdversion.paths import QUARANTINE
 from hdversion.util.clock import now_utc
+from hdversion.util.redact import redact
 
 if TYPE_CHECKING:
     from hdversion.api import (
@@ -349,8 +350,17 @@ def auto_line(result: AutoResult) -> None:
         parts.append(f"pruned {len(result.prune.removed_tags)} backup(s), "
                      f"freed {human_size(freed)}")
     failure = result.failure()
-    parts.append("ok" if failure is None else f"exit {int(failure.exit_code)}")
-    console.print("; ".join(parts), soft_wrap=True)
+    # The reason in the line itself: cron mails and logs may keep stdout alone, and a
+    # reader of both streams should not have to match a stderr line to it.
+    parts.append("ok" if failure is None else
+                 f"exit {int(failure.exit_code)}: {_short(redact(failure.message))}")
+    console.print(escape("; ".join(parts)), soft_wrap=True)
+
+
+def _short(message: str, limit: int = 200) -> str:
+    """A message's first line, cut to `limit` characters: one line stays one line."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
 def auto_json(result: AutoResult) -> dict[str, Any]:

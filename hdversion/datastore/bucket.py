@@ -69,6 +69,8 @@ class Bucket:
         """RemoteError (exit 7) unless the remote answers, takes the credentials and its
         bucket (container, directory) exists."""
         if self.local:
+            if Path(self.root).exists() and not Path(self.root).is_dir():
+                raise RemoteError(f"remote {self.where()} is a file, not a directory")
             if not Path(self.root).is_dir():
                 raise RemoteError(f"remote {self.where()} does not exist (no such directory)")
             return

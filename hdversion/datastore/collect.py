@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hdversion.datastore.explain import check_reachable, explain
+from hdversion.datastore.explain import check_reachable, damaged_pointer_file, explain
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.transfers import listed_entries, listed_folder
+from hdversion.datastore.workspace import check_single_stage_files
 from hdversion.errors import DataStoreError, RemoteError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.hashing import md5_bytes, md5_file, md5_stream
@@ -66,6 +67,9 @@ class Collector:
         listings unexpanded (a listing may be in no local store; the caller expands it)."""
         used: set[str] = set()
         with self.session.open() as repo:
+            # What the workspace's pointer files name is kept too: one that names nothing
+            # because it is damaged stops the prune.
+            check_single_stage_files(self.session.root, repo.index.stages)
             try:
                 for _rev in repo.brancher(revs=sorted(set(revisions)) or None,
                                           all_branches=True):
@@ -73,6 +77,9 @@ class Collector:
                         if out.use_cache and out.hash_info and out.hash_info.value:
                             used.add(str(out.hash_info.value))
             except Exception as exc:  # DVC raises its own and anything under it
+                damaged = damaged_pointer_file(self.session.root, exc)
+                if damaged is not None:
+                    raise damaged from None
                 raise DataStoreError(
                     f"cannot tell which data the branches, the workspace and the other tags "
                     f"use ({type(exc).__name__}: {exc}); nothing was removed",

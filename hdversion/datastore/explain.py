@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import re
 import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from hdversion.errors import RemoteError
+from hdversion.errors import DamagedPointerFileError, RemoteError
+from hdversion.model.pointers import is_pointer_file
 from hdversion.util.redact import redact
 
 if TYPE_CHECKING:
@@ -104,6 +107,38 @@ def database_error_in(errors: list[BaseException]) -> sqlite3.OperationalError |
         for link in exception_chain(error):
             if isinstance(link, sqlite3.OperationalError):
                 return link
+    return None
+
+
+def damaged_pointer_file(root: Path, exc: BaseException) -> DamagedPointerFileError | None:
+    """The workspace's pointer file (dvc.lock, a .dvc file) that DVC could not read, if that
+    is what `exc` is (by DVC's exception types), else None. The file is read again here
+    with DVC's own loader: a damaged copy in a revision DVC was reading is not the
+    workspace's."""
+    from dvc.dvcfile import Lockfile, SingleStageFile
+    from dvc.utils.serialize import EncodingError, ParseError
+    from dvc.utils.strictyaml import YAMLSyntaxError, YAMLValidationError, load
+
+    if not isinstance(exc, ParseError | YAMLValidationError):
+        return None
+    try:
+        relative = Path(os.path.normpath(root / exc.path)).relative_to(root).as_posix()
+    except ValueError:
+        return None
+    if not is_pointer_file(relative):
+        return None
+    schema = Lockfile.SCHEMA if relative.endswith("dvc.lock") else SingleStageFile.SCHEMA
+    try:
+        load(str(root / relative), schema)
+    except YAMLValidationError as again:
+        return DamagedPointerFileError(
+            relative, "empty" if not again.text.strip() else "not in DVC's format")
+    except YAMLSyntaxError:
+        return DamagedPointerFileError(relative, "not valid YAML")
+    except EncodingError:
+        return DamagedPointerFileError(relative, "not valid UTF-8")
+    except (ParseError, OSError):
+        return None
     return None
 
 

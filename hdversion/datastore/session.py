@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hdversion.config.credentials import CloudCredentials
 from hdversion.datastore import check_repository
-from hdversion.datastore.explain import silenced_dvc
+from hdversion.datastore.explain import damaged_pointer_file, silenced_dvc
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,
@@ -95,7 +95,10 @@ class DvcSession:
                 hint="wait for it to finish, then run hdversion again",
             ) from None
         except DvcException as exc:
-            raise DataStoreError(f"DVC: {exc}") from None
+            # The one state DVC's own message leaves the user stuck in: every command
+            # fails on it, `dvc repro` too, and the fix is a copy hdversion keeps.
+            raise damaged_pointer_file(self.root, exc) or DataStoreError(
+                f"DVC: {exc}") from None
         except sqlite3.OperationalError as exc:
             # DVC's state and index databases are the first writes to fail on a full disk.
             raise WriteError(f"DVC could not write its databases: {exc}",

@@ -6,14 +6,19 @@ import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from hdversion.datastore.ingest import ingest_new_files, remember_hashes
 from hdversion.datastore.session import DvcSession
-from hdversion.errors import ChangedDuringBackupError, DataStoreError, WriteError
+from hdversion.errors import (
+    ChangedDuringBackupError,
+    DamagedPointerFileError,
+    DataStoreError,
+    WriteError,
+)
 from hdversion.paths import HASHED_STATS
 from hdversion.util.atomic import atomic_write_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -76,6 +81,7 @@ class Workspace:
 
     def outputs(self) -> list[Output]:
         with self.session.open() as repo:
+            check_single_stage_files(self.root, repo.index.stages)
             return [self._output(out) for out in repo.index.outs]
 
     def _output(self, out: Any) -> Output:
@@ -101,6 +107,7 @@ class Workspace:
         try:
             with self.session.open() as repo, repo.lock:
                 stages = list(repo.index.stages)
+                check_single_stage_files(self.root, stages)
                 # Unless every file is as it was when a backup last had them all hashed: an
                 # unchanged backup of 10,000 files then walks them once, not three times.
                 if _read_digest(self.root) != _stats_digest(before):
@@ -171,6 +178,7 @@ class Workspace:
         uncached: list[str] = []
         try:
             with self.session.open() as repo:
+                check_single_stage_files(self.root, repo.index.stages)
                 for out in repo.index.outs:
                     path = Path(out.fs_path).relative_to(self.root).as_posix()
                     if not out.use_cache:
@@ -229,6 +237,24 @@ class Workspace:
         """The workspace's metrics and params, from one reading of DVC's index."""
         with self.session.open() as repo:
             return _metrics_and_params(repo)
+
+
+def check_single_stage_files(root: Path, stages: Iterable[Any]) -> None:
+    """DamagedPointerFileError for a .dvc file that declares nothing: DVC's schema takes an
+    emptied one as a stage without outputs, so its artifact would drop out of backups and
+    status without a word. `dvc add` and `dvc import` never write one."""
+    from dvc.stage import PipelineStage
+
+    for stage in stages:
+        if isinstance(stage, PipelineStage) or stage.outs or stage.deps or stage.cmd:
+            continue
+        path = Path(stage.path)
+        try:
+            blank = not path.read_bytes().strip()
+        except OSError:
+            continue
+        raise DamagedPointerFileError(path.relative_to(root).as_posix(),
+                                      "empty" if blank else "declares no output")
 
 
 def _changed(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]

@@ -19,6 +19,10 @@ def check_output_file(output: Path) -> None:
     `check_folder_takes_files`."""
     folder = output.parent
     if not folder.is_dir():
+        blocking = _file_in_the_way(folder)
+        if blocking is not None:
+            raise UsageError(f"{str(blocking)!r} is a file, not a folder; nothing was "
+                             "written", hint="check the path")
         raise UsageError(f"folder {str(folder)!r} does not exist; nothing was written",
                          hint="create it first, or check the path")
     try:
@@ -29,6 +33,15 @@ def check_output_file(output: Path) -> None:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(f"{str(output)!r} exists and is not a regular file; not "
                              "replacing it")
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The file that stands where `folder` or one of its parents should be a folder: "does
+    not exist" would send the user looking for a folder to create."""
+    for each in (folder, *folder.parents):
+        if each.exists():
+            return None if each.is_dir() else each
+    return None
 
 
 def check_folder_takes_files(output: Path) -> None:
