@@ -385,24 +385,19 @@ def test_export_refetches_a_corrupt_object_and_refuses_when_no_good_copy(
     assert not list(tmp_path.glob(".hdversion-tmp-*"))
 
 
-def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from hdversion.ops import export as export_op
-
-    original = export_op._add_verified
-    added: list[str] = []
-
-    def interrupted(*args: object, **kwargs: object) -> None:
-        if len(added) == 3:
-            raise KeyboardInterrupt
-        added.append("one")
-        original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(export_op, "_add_verified", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        api.export(exported.timestamp, tmp_path / "c.tar.gz", path=exported.project.root,
-                   offline=True)
-    assert list(tmp_path.iterdir()) == []  # neither the archive nor its temporary file
+def test_interrupted_export_leaves_no_archive(exported: Exported, tmp_path: Path) -> None:
+    """Ctrl-C (a real SIGINT) with the archive half written beside its final name: neither
+    the archive nor its temporary file is left."""
+    project = workspace_copy(exported, tmp_path)  # the pause marker stays in the copy
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = start_paused(project.root, PausePoint.BETWEEN_ARCHIVE_MEMBERS, "export",
+                        exported.timestamp, "-o", str(out / "c.tar.gz"), "--offline")
+    assert [p.name[:len(TEMP_PREFIX)] for p in out.iterdir()] == [TEMP_PREFIX]  # half-way
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert list(out.iterdir()) == []  # neither the archive nor its temporary file
 
 
 @pytest.mark.parametrize("into", ["target", "workspace"])

@@ -32,6 +32,7 @@ from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
+from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
 from hdversion.util.tarstream import compression_for, tar_writer
 
@@ -101,6 +102,8 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
                                         else project.store.cache_path(entry.md5).open("rb"))
                     with source:
                         _add_verified(tar, entry, source, mtime, advance)
+                    if entry is files[0]:
+                        pause_point(project.root, PausePoint.BETWEEN_ARCHIVE_MEMBERS)
             stream.flush()
             os.fsync(stream.fileno())
         _commit_new(tmp, output, force)

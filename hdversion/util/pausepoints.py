@@ -46,6 +46,9 @@ class PausePoint(StrEnum):
     BETWEEN_RENAMES = "between-renames"
     """Restore has renamed its first file into place and not yet the others (the
     restore changes two files or more): some files new, the others old."""
+    BETWEEN_ARCHIVE_MEMBERS = "between-archive-members"
+    """Export has written and verified the first artifact into the temporary archive and not
+    yet the others."""
     AFTER_RENAME = "after-rename"
     """Restore has renamed every file into place and not yet hashed them again."""
 
