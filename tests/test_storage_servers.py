@@ -59,7 +59,8 @@ def test_push_pull_roundtrip(
     cloud_backend: StorageServer, bucket: str, dvc: DvcRun, tmp_path: Path
 ) -> None:
     repo = tmp_path / "repo"
-    payload = os.urandom(1024 * 1024)
+    # Not ending in \r: the GCS emulator drops a trailing b"\r" of a multipart upload.
+    payload = os.urandom(1024 * 1024 - 1) + b"\n"
     (repo / "data.bin").write_bytes(payload)
     dvc("add", "-q", "data.bin")
     public, secret = cloud_backend.dvc_remote_config(bucket)
