@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -584,4 +585,18 @@ def test_a_refused_restore_into_a_new_target_leaves_no_folder(project: Project) 
     result = project.cli("restore", "--target", str(new), "--offline")
     assert result.returncode == 5, result.stderr
     assert "no workspace file was changed" in result.stderr
+    assert not new.exists()
+
+
+def test_an_interrupted_restore_into_a_new_target_leaves_nothing(project: Project) -> None:
+    """Ctrl-C (a real SIGINT) with every file staged, none renamed: the new target folder,
+    its staged files and the folders they were in are gone."""
+    backup(project)
+    new = project.root.parent / "new-target"
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--target",
+                        str(new), "--offline")
+    assert list(new.rglob(TEMP_PREFIX + "*"))  # stopped with its files staged
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
     assert not new.exists()
