@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -565,3 +566,48 @@ def test_damage_in_a_cloud_remote(cloud: Cloud, how: str) -> None:
 
     record(kind="corruption", store=f"{cloud.name} server", object="file", damage=how,
            outcome=outcome, ok=True)
+
+
+@pytest.mark.parametrize("cloud_backend", ["s3"], indirect=True)
+def test_damaged_bytes_in_the_only_bucket_never_enter_the_cache(
+        cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the bucket the only store, objects come from it into the cache (Transfers.fetch's
+    download, _download_absent): one byte flipped there (the same size, so only its hash
+    tells) must never be renamed into the cache. Every rename into the cache is watched
+    in-process, since a later re-hash would quarantine a damaged copy and hide that it was
+    ever there (fails with the rename moved before the md5 check in _download_absent)."""
+    from hdversion import api
+    from hdversion.errors import HdversionError
+
+    data = cloud.backup()
+    listing = next(o["md5"] for o in data["outputs"] if o["md5"].endswith(".dir"))
+    for md5 in (listing, dvc_files(data)[MODEL]["md5"]):
+        key = cloud.object_key(md5)
+        whole = bytearray(cloud.server.read_object(cloud.bucket, key))
+        whole[len(whole) // 2] ^= 1  # the same size: found wrong only by its hash
+        cloud.server.corrupt_object(cloud.bucket, key, bytes(whole))
+    forget_local_data(cloud.project)  # the bucket is the only store left
+    cache = cloud.project.root / ".dvc" / "cache"
+    cloud.project.damage(MODEL, b"what the user has now")
+    damaged: list[str] = []
+    real_replace, real_rename = os.replace, os.rename
+
+    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            dst_path = Path(os.fspath(dst))
+            if dst_path.is_relative_to(cache / "files" / "md5") and Path(src).is_file():
+                name = dst_path.parent.name + dst_path.name
+                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
+                    damaged.append(name)
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", watched(real_replace))
+    monkeypatch.setattr(os, "rename", watched(real_rename))
+    with pytest.raises(HdversionError) as refused:
+        api.restore(cloud.project.root, remote=cloud.name, force=True, offline=True)
+    assert refused.value.exit_code == 5, refused.value
+    assert "no workspace file was changed" in str(refused.value)
+    assert damaged == []
+    assert not (cache / "files" / "md5" / listing[:2] / listing[2:]).exists()
+    assert cloud.project.read(MODEL) == b"what the user has now"

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -567,3 +568,35 @@ def test_damaged_bytes_in_the_only_remote_never_enter_the_cache(
     assert not object_path(cache, md5).exists()
     assert not list((project.root / QUARANTINE).rglob("*"))  # nothing was ever there
     assert workspace_state(project) == before
+
+
+def test_a_refused_restore_into_a_new_target_leaves_no_folder(project: Project) -> None:
+    """restore --target <a new folder> refused (a damaged object in every store) removes the
+    folder it made and the folders made in it (they were left, empty)."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    for root in (project.root / ".dvc" / "cache", project.root / "backups"):
+        copy = object_path(root, md5)
+        copy.chmod(0o644)
+        data = bytearray(copy.read_bytes())
+        data[len(data) // 2] ^= 1
+        copy.write_bytes(bytes(data))
+    new = project.root.parent / "new-target"
+    result = project.cli("restore", "--target", str(new), "--offline")
+    assert result.returncode == 5, result.stderr
+    assert "no workspace file was changed" in result.stderr
+    assert not new.exists()
+
+
+def test_an_interrupted_restore_into_a_new_target_leaves_nothing(project: Project) -> None:
+    """Ctrl-C (a real SIGINT) with every file staged, none renamed: the new target folder,
+    its staged files and the folders they were in are gone."""
+    backup(project)
+    new = project.root.parent / "new-target"
+    proc = start_paused(project.root, PausePoint.BEFORE_RENAME, "restore", "--target",
+                        str(new), "--offline")
+    assert list(new.rglob(TEMP_PREFIX + "*"))  # stopped with its files staged
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not new.exists()

@@ -45,7 +45,7 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.ops.catalog import read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.restore import RestoreResult, Source, restore_entries
+from hdversion.ops.restore import RestoreResult, Source, remove_if_empty, restore_entries
 from hdversion.paths import DEFAULT_GIT_TRACKED
 from hdversion.util.hashing import CHUNK, md5_bytes
 from hdversion.util.log import log
@@ -163,7 +163,7 @@ def _import(archive: Path, project: Project | None, target: Path | None, force: 
         for folder in work:
             shutil.rmtree(folder, ignore_errors=True)
         if created and not done:
-            _remove_if_empty(dest)  # a refused import leaves no trace
+            remove_if_empty(dest)  # a refused import leaves no trace
     result = ImportResult(archive, restored)
     if workspace and project is not None and not dry_run and restored.all_verified:
         result.cached = _take_into_cache(project, reporter)
@@ -352,9 +352,3 @@ def _remove_stale_work(root: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _remove_if_empty(folder: Path) -> None:
-    """The folder the import made, with the folders staging made in it, where they hold no
-    file (bottom up: a folder whose folders went is empty in turn)."""
-    for below, _, _ in os.walk(folder, topdown=False):
-        with contextlib.suppress(OSError):
-            os.rmdir(below)

@@ -173,10 +173,26 @@ def restore_backup(
         return _verified_sources(project, backup, changing, remote, result, reporter,
                                  listings)
 
-    return restore_entries(
-        project, backup, files, pointers, dest, project.settings.git_tracked_files,
-        sources_for, workspace=target is None, only=only, dry_run=dry_run, force=force,
-        catalog=catalog, reporter=reporter, latest=timestamp is None, offline=offline)
+    created = not os.path.lexists(dest)
+    done = False
+    try:
+        result = restore_entries(
+            project, backup, files, pointers, dest, project.settings.git_tracked_files,
+            sources_for, workspace=target is None, only=only, dry_run=dry_run, force=force,
+            catalog=catalog, reporter=reporter, latest=timestamp is None, offline=offline)
+        done = result.failure() is None
+        return result
+    finally:
+        if created and not done:
+            remove_if_empty(dest)  # a refused or interrupted restore leaves no trace
+
+
+def remove_if_empty(folder: Path) -> None:
+    """The folder a restore or an import made, with the folders staging made in it, where
+    they hold no file (bottom up: a folder whose folders went is empty in turn)."""
+    for below, _, _ in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(below)
 
 
 SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
