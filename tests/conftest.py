@@ -10,13 +10,15 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hdversion.paths import PAUSE_MARKER
+from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 
 # Before anything imports DVC, keras or gcsfs.
@@ -116,6 +118,29 @@ def start_paused(cwd: Path, point: PausePoint, *args: str,
             raise AssertionError(f"hdversion never reached {point}: {out}{err}")
         time.sleep(0.02)
     return proc
+
+
+
+def watch_renames_into_cache(monkeypatch: pytest.MonkeyPatch, cache: Path) -> list[str]:
+    """Watch every rename into `cache`'s objects in this process (without changing it); the
+    list returned fills with the names of objects renamed in whose bytes do not hash to
+    their name, checked before the rename happens."""
+    damaged: list[str] = []
+    objects = cache / "files" / "md5"
+
+    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def move(src: Any, dst: Any) -> None:
+            dst_path = Path(os.fspath(dst))
+            if dst_path.is_relative_to(objects) and Path(src).is_file():
+                name = dst_path.parent.name + dst_path.name
+                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
+                    damaged.append(name)
+            real(src, dst)
+        return move
+
+    monkeypatch.setattr(os, "replace", watched(os.replace))
+    monkeypatch.setattr(os, "rename", watched(os.rename))
+    return damaged
 
 
 def pause_marker(cwd: Path) -> Path:

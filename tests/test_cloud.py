@@ -12,14 +12,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.cloud_fixtures import AUTHENTICATING
-from tests.conftest import Project, pause_marker, run_cli, start_paused
+from tests.conftest import (
+    Project,
+    pause_marker,
+    run_cli,
+    start_paused,
+    watch_renames_into_cache,
+)
 from tests.storage_servers import StorageServer
 
 pytestmark = pytest.mark.cloud
@@ -589,21 +594,7 @@ def test_damaged_bytes_in_the_only_bucket_never_enter_the_cache(
     forget_local_data(cloud.project)  # the bucket is the only store left
     cache = cloud.project.root / ".dvc" / "cache"
     cloud.project.damage(MODEL, b"what the user has now")
-    damaged: list[str] = []
-    real_replace, real_rename = os.replace, os.rename
-
-    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        def move(src: Any, dst: Any) -> None:
-            dst_path = Path(os.fspath(dst))
-            if dst_path.is_relative_to(cache / "files" / "md5") and Path(src).is_file():
-                name = dst_path.parent.name + dst_path.name
-                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
-                    damaged.append(name)
-            real(src, dst)
-        return move
-
-    monkeypatch.setattr(os, "replace", watched(real_replace))
-    monkeypatch.setattr(os, "rename", watched(real_rename))
+    damaged = watch_renames_into_cache(monkeypatch, cache)
     with pytest.raises(HdversionError) as refused:
         api.restore(cloud.project.root, remote=cloud.name, force=True, offline=True)
     assert refused.value.exit_code == 5, refused.value

@@ -8,16 +8,20 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hdversion.paths import QUARANTINE, TEMP_PREFIX
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
-from tests.conftest import HDVERSION, Project, pause_marker, start_paused
+from tests.conftest import (
+    HDVERSION,
+    Project,
+    pause_marker,
+    start_paused,
+    watch_renames_into_cache,
+)
 
 MODEL = "models/keras_mlp_model.h5"
 
@@ -545,21 +549,7 @@ def test_damaged_bytes_in_the_only_remote_never_enter_the_cache(
     shutil.rmtree(cache)
     project.damage(MODEL)
     before = workspace_state(project)
-    damaged: list[str] = []
-    real_replace, real_rename = os.replace, os.rename
-
-    def watched(real: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        def move(src: Any, dst: Any) -> None:
-            dst_path = Path(os.fspath(dst))
-            if dst_path.is_relative_to(cache / "files" / "md5") and Path(src).is_file():
-                name = dst_path.parent.name + dst_path.name
-                if md5_file(Path(src))[0] != name.removesuffix(".dir"):
-                    damaged.append(name)
-            real(src, dst)
-        return move
-
-    monkeypatch.setattr(os, "replace", watched(real_replace))
-    monkeypatch.setattr(os, "rename", watched(real_rename))
+    damaged = watch_renames_into_cache(monkeypatch, cache)
     with pytest.raises(HdversionError) as refused:
         api.restore(project.root, force=True, offline=True)
     assert refused.value.exit_code == 5
