@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hdversion.config.credentials import CloudCredentials
     from hdversion.datastore.collect import Collector
     from hdversion.datastore.session import DvcSession
+    from hdversion.datastore.store import CacheStore, Store
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Workspace
 
@@ -52,3 +53,17 @@ class DataStore:
 
     def cache_path(self, md5: str) -> Path:
         return self.session.cache_path(md5)
+
+    def cache(self) -> CacheStore:
+        """The DVC cache, as a store (`datastore/store.py`)."""
+        from hdversion.datastore.store import CacheStore
+
+        return CacheStore(self.session.cache_root())
+
+    def remote(self, name: str) -> Store:
+        """A configured DVC remote, as a store of its kind; ConfigurationError (exit 7) for
+        a remote DVC does not know or cannot open."""
+        from hdversion.datastore.bucket import bucket_of_remote
+        from hdversion.datastore.store import store_of
+
+        return store_of(name, bucket_of_remote(self.session, name))

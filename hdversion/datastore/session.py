@@ -212,10 +212,14 @@ class DvcSession:
     # -- the cache -----------------------------------------------------------------------
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object: `dvc cache dir` may put the cache anywhere."""
+        return self.cache_root().joinpath(md5[:2], md5[2:])
+
+    def cache_root(self) -> Path:
+        """The folder of the cache's objects (`<cache dir>/files/md5`)."""
         if self._cache_root is None:
             with self.open() as repo:
                 self._cache_root = Path(repo.cache.local.path)
-        return self._cache_root.joinpath(md5[:2], md5[2:])
+        return self._cache_root
 
     def local_object_path(self, remote: str, md5: str) -> Path | None:
         """Where a remote that is a directory keeps an object (DVC 3's layout, as in the

@@ -398,11 +398,17 @@ def listed_entries(odb: Any, prefixes: list[str] | None
     left (`model/leftovers.py`) is not an object, in a bucket as in a directory."""
     if odb.fs.protocol == "local":
         return listed_folder(Path(odb.path), prefixes)
-    fs = odb.fs.fs  # the fsspec file system: its listings carry sizes
+    return listed_keys(odb.fs.fs, odb.path, prefixes)
+
+
+def listed_keys(fs: Any, top: str, prefixes: list[str] | None
+                ) -> dict[str, tuple[int | None, dict[str, Any]]]:
+    """`listed_entries` of a bucket's objects under `top` (its `files/md5`), through the
+    fsspec file system `fs`, whose listings carry sizes."""
     entries: list[dict[str, Any]] = []
     if prefixes is None:
         with contextlib.suppress(FileNotFoundError):
-            found = fs.find(odb.path, detail=True)
+            found = fs.find(top, detail=True)
             # fsspec gives {path: info}; DVC's local file system yields plain paths.
             entries = list(found.values()) if isinstance(found, dict) else [
                 item if isinstance(item, dict) else {"name": item, "size": fs.size(item)}
@@ -411,7 +417,7 @@ def listed_entries(odb: Any, prefixes: list[str] | None
     else:
         for prefix in prefixes:
             try:
-                entries += fs.ls(odb.fs.join(odb.path, prefix), detail=True)
+                entries += fs.ls(f"{top.rstrip('/')}/{prefix}", detail=True)
             except FileNotFoundError:
                 continue
     objects: dict[str, tuple[int | None, dict[str, Any]]] = {}

@@ -1,0 +1,361 @@
+"""The one door for bytes: a store of DVC objects keyed by md5, and the only way hdversion
+reads or writes one. Three kinds, one contract (`tests/test_store_contract.py`):
+
+- `CacheStore`: DVC's cache (read-only objects, as DVC keeps them);
+- `DirectoryStore`: a remote that is a directory (the local remote, a USB disk, an NFS share);
+- `BucketStore`: a remote in an object store (S3, Azure Blob, GCS), through DVC's fsspec
+  file systems and the credentials DVC's remote config (or the environment) gives.
+
+Every `put` is verified (the bytes hash to the name and have the announced size, or nothing
+is written) and atomic (a directory gets the object by rename, a bucket by one upload that
+is visible only when complete). Every `open` is a plain stream: the caller that needs the
+bytes verified reads them through `VerifiedReader` (or hashes them itself as it stages them).
+
+A remote (directory or bucket) also holds hdversion's own records beside the objects (the
+per-backup manifests and blobs of `model/bucket.py`): `records` is that keyed view, the
+`Bucket` of `datastore/bucket.py`. The cache holds none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from hdversion.datastore.bucket import Bucket, KeyMissing
+from hdversion.errors import RemoteError, VerificationError, WriteError
+from hdversion.model.bucket import OBJECTS_DIR, object_key
+from hdversion.paths import TEMP_PREFIX
+from hdversion.util.atomic import fsync_path, open_beside
+from hdversion.util.hashing import CHUNK
+
+__all__ = [
+    "BucketStore",
+    "CacheStore",
+    "DirectoryStore",
+    "KeyMissing",
+    "Store",
+    "StoredObject",
+    "VerifiedReader",
+]
+
+# Objects deleted from a bucket per request (S3 takes up to 1,000 keys in one).
+DELETE_BATCH = 500
+
+OnChunk = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    md5: str  # `<md5>` or `<md5>.dir`
+    size: int | None
+    mtime: float | None  # seconds since the epoch, by the store's own clock; None if unsaid
+
+
+def check_name(md5: str) -> str:
+    """A store key: 32 lower-case hex digits, optionally `.dir` (a directory's listing).
+    Anything else (a path, `..`, upper case) is refused before it names a file or key."""
+    plain = md5.removesuffix(".dir")
+    if len(plain) != 32 or any(c not in "0123456789abcdef" for c in plain):
+        raise ValueError(f"not an object name: {md5!r}")
+    return md5
+
+
+class Store(ABC):
+    """A place that holds DVC objects by md5."""
+
+    name: str  # for messages: "cache", a remote's name, or a URL (redacted)
+
+    @abstractmethod
+    def where(self, md5: str | None = None) -> str:
+        """Where the store (or one of its objects) is, fit for a message."""
+
+    @abstractmethod
+    def size(self, md5: str) -> int:
+        """The size of an object; KeyMissing when there is none."""
+
+    @abstractmethod
+    def open(self, md5: str) -> AbstractContextManager[IO[bytes]]:
+        """A stream of an object's bytes, unverified; KeyMissing when there is none, and
+        RemoteError (never an SDK's own exception) when the store cannot be read."""
+
+    @abstractmethod
+    def put(self, md5: str, source: IO[bytes], size: int | None = None,
+            on_chunk: OnChunk | None = None) -> None:
+        """Write an object whole or not at all: VerificationError (nothing written) unless
+        the bytes hash to `md5` (a `.dir` listing: to its md5 part) and, given, have `size`.
+        Replaces what the store held under that name."""
+
+    def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
+        """`put` from a local file (the cache's copy, most often)."""
+        with path.open("rb") as source:
+            self.put(md5, source, os.fstat(source.fileno()).st_size, on_chunk)
+
+    @abstractmethod
+    def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
+        """Every object under the given two-hex-digit prefixes (or all of them), with its
+        size and modification time, from the store's own listing. What a killed write left
+        (`model/leftovers.py`) is not an object."""
+
+    @abstractmethod
+    def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
+               ) -> set[str]:
+        """Delete objects; those deleted (an object already gone counts). `between` runs
+        between two deletions (two batches in a bucket): a test's pause point."""
+
+    def has(self, md5: str) -> bool:
+        try:
+            self.size(md5)
+        except KeyMissing:
+            return False
+        return True
+
+    def read(self, md5: str, limit: int) -> bytes:
+        """An object's bytes, checked against its name; for small objects (a `.dir`
+        listing). KeyMissing, or VerificationError when they are wrong or over `limit`."""
+        with self.open(md5) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise VerificationError(f"{self.where(md5)} holds more than {limit} bytes")
+        if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5.removesuffix(".dir"):
+            raise VerificationError(f"{self.where(md5)} does not hash to its name")
+        return bytes(data)
+
+
+class VerifiedReader:
+    """A stream of an object that stops as soon as it yields more bytes than expected (a
+    hostile or damaged object never fills a disk), and at its end raises VerificationError
+    unless the bytes had the expected size and md5: nothing read from it is trusted until
+    it returned b"" once."""
+
+    def __init__(self, stream: IO[bytes], md5: str, size: int | None, where: str) -> None:
+        self.stream, self.md5, self.size, self.where = stream, md5, size, where
+        self.count = 0
+        self.digest = hashlib.md5(usedforsecurity=False)
+
+    def read(self, size: int = CHUNK) -> bytes:
+        chunk = self.stream.read(min(size, CHUNK) if size > 0 else CHUNK)
+        self.count += len(chunk)
+        if self.size is not None and self.count > self.size:
+            raise VerificationError(f"{self.where} holds more than the {self.size} bytes "
+                                    "its manifest records")
+        if chunk:
+            self.digest.update(chunk)
+            return bytes(chunk)
+        if self.size is not None and self.count < self.size:
+            raise VerificationError(f"{self.where} holds {self.count} bytes, its manifest "
+                                    f"records {self.size}")
+        if self.digest.hexdigest() != self.md5.removesuffix(".dir"):
+            raise VerificationError(f"{self.where}: data hashes to "
+                                    f"{self.digest.hexdigest()}, expected {self.md5}")
+        return b""
+
+
+def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None
+                 ) -> tuple[str, int]:
+    digest = hashlib.md5(usedforsecurity=False)
+    count = 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        target.write(chunk)
+        count += len(chunk)
+        if on_chunk:
+            on_chunk(len(chunk))
+    return digest.hexdigest(), count
+
+
+def _check_put(where: str, md5: str, size: int | None, found: tuple[str, int]) -> None:
+    digest, count = found
+    if size is not None and count != size:
+        raise VerificationError(f"{where}: {count} bytes given, {size} expected; not written")
+    if digest != md5.removesuffix(".dir"):
+        raise VerificationError(f"{where}: data hashes to {digest}, expected {md5}; not "
+                                "written")
+
+
+class DirectoryStore(Store):
+    """Objects in a folder, DVC 3's layout (`xx/yyyy...`): a directory remote's
+    `<url>/files/md5`, or the cache. Objects are read-only files, as DVC keeps them; a put
+    is staged beside its place and renamed (fsynced first where `durable`)."""
+
+    def __init__(self, name: str, objects: Path, records: Bucket | None = None,
+                 durable: bool = True) -> None:
+        self.name, self.objects, self.records, self.durable = name, objects, records, durable
+
+    def path(self, md5: str) -> Path:
+        check_name(md5)
+        return self.objects / md5[:2] / md5[2:]
+
+    def where(self, md5: str | None = None) -> str:
+        return str(self.path(md5) if md5 else self.objects)
+
+    def size(self, md5: str) -> int:
+        try:
+            info = os.stat(self.path(md5))
+        except (FileNotFoundError, NotADirectoryError):
+            raise KeyMissing(md5) from None
+        if not os.path.isfile(self.path(md5)):
+            raise KeyMissing(md5)
+        return info.st_size
+
+    @contextmanager
+    def open(self, md5: str) -> Iterator[IO[bytes]]:
+        try:
+            stream = self.path(md5).open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise KeyMissing(md5) from None
+        with stream:
+            yield stream
+
+    def put(self, md5: str, source: IO[bytes], size: int | None = None,
+            on_chunk: OnChunk | None = None) -> None:
+        target = self.path(md5)
+        try:
+            tmp, stream = open_beside(target)
+        except FileExistsError:  # a file where the store needs a folder
+            raise WriteError(f"cannot write {self.where(md5)}: {target.parent} is a file"
+                             ) from None
+        except OSError as exc:
+            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
+                             ) from None
+        try:
+            with stream:
+                found = _copy_hashed(source, stream, on_chunk)
+                _check_put(self.where(md5), md5, size, found)
+                if self.durable:
+                    stream.flush()
+                    os.fsync(stream.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
+                             ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if self.durable:
+            with contextlib.suppress(OSError):
+                fsync_path(target.parent)
+
+    def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
+        from hdversion.datastore.transfers import listed_folder
+
+        listed = listed_folder(self.objects, None if prefixes is None else list(prefixes))
+        return {md5: StoredObject(md5, size, entry.get("mtime"))
+                for md5, (size, entry) in listed.items()}
+
+    def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
+               ) -> set[str]:
+        deleted: set[str] = set()
+        for md5 in sorted(set(md5s)):
+            if deleted and between is not None:
+                between()
+            try:
+                self.path(md5).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise WriteError(f"cannot delete {md5} from {self.objects}: "
+                                 f"{exc.strerror or exc}",
+                                 hint="check the permissions there, then try again") from None
+            deleted.add(md5)
+        return deleted
+
+
+class CacheStore(DirectoryStore):
+    """DVC's cache. Not made durable object by object (DVC does not either): what needs to
+    last is in a remote; a restore makes its own files durable."""
+
+    def __init__(self, objects: Path) -> None:
+        super().__init__("cache", objects, None, durable=False)
+
+
+class BucketStore(Store):
+    """Objects in a bucket or container, under `<url>/files/md5/xx/yyyy...`. A put is
+    hashed from a local file first, then sent in one upload (multipart on S3, a block list
+    on Azure, a resumable upload on GCS): none is visible before it is whole."""
+
+    def __init__(self, name: str, records: Bucket) -> None:
+        self.name, self.records = name, records
+
+    def key(self, md5: str) -> str:
+        return object_key(check_name(md5))
+
+    def where(self, md5: str | None = None) -> str:
+        return self.records.where(self.key(md5) if md5 else "")
+
+    def size(self, md5: str) -> int:
+        return self.records.size(self.key(md5))
+
+    def open(self, md5: str) -> AbstractContextManager[IO[bytes]]:
+        return self.records.open(self.key(md5))
+
+    def put(self, md5: str, source: IO[bytes], size: int | None = None,
+            on_chunk: OnChunk | None = None) -> None:
+        # Spooled to a local file, hashed on the way: the upload starts only once the bytes
+        # are known good, and the SDK's own multipart machinery sends a file.
+        with tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX) as spool:
+            found = _copy_hashed(source, spool, on_chunk)
+            spool.flush()
+            _check_put(self.where(md5), md5, size, found)
+            self._upload(Path(spool.name), md5)
+
+    def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
+        with path.open("rb") as source:
+            digest = hashlib.md5(usedforsecurity=False)
+            count = 0
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                count += len(chunk)
+        _check_put(self.where(md5), md5, None, (digest.hexdigest(), count))
+        self._upload(path, md5)
+        if on_chunk:
+            on_chunk(count)
+
+    def _upload(self, path: Path, md5: str) -> None:
+        with self.records._errors("cannot write to"):
+            self.records.fs.put_file(str(path), self.records.path(self.key(md5)))
+
+    def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
+        from hdversion.datastore.collect import _mtime
+        from hdversion.datastore.transfers import listed_keys
+
+        with self.records._errors("cannot list"):
+            listed = listed_keys(self.records.fs.fs, self.records.path(OBJECTS_DIR),
+                                 None if prefixes is None else list(prefixes))
+        return {md5: StoredObject(md5, size, _mtime(entry))
+                for md5, (size, entry) in listed.items()}
+
+    def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
+               ) -> set[str]:
+        wanted = sorted(set(md5s))
+        deleted: set[str] = set()
+        for start in range(0, len(wanted), DELETE_BATCH):
+            if deleted and between is not None:
+                between()
+            batch = wanted[start:start + DELETE_BATCH]
+            try:
+                self.records.fs.fs.rm([self.records.path(self.key(m)) for m in batch])
+            except FileNotFoundError:
+                pass  # gone already: what a deletion wants
+            except Exception as exc:  # the SDKs raise anything
+                raise RemoteError(f"deleting from {self.where()} failed after "
+                                  f"{len(deleted)} object(s): "
+                                  + self.records.explain("cannot delete from", exc)) from None
+            deleted.update(batch)
+        return deleted
+
+
+def store_of(name: str, records: Bucket) -> Store:
+    """The store of a remote, of the kind its URL names."""
+    if records.local:
+        return DirectoryStore(name, Path(records.path(OBJECTS_DIR)), records)
+    return BucketStore(name, records)
