@@ -45,7 +45,8 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.ops.catalog import read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.restore import RestoreResult, Source, remove_if_empty, restore_entries
+from hdversion.ops.restore import RestoreResult, restore_entries
+from hdversion.ops.staging import Source, remove_if_empty
 from hdversion.paths import DEFAULT_GIT_TRACKED
 from hdversion.util.hashing import CHUNK, md5_bytes
 from hdversion.util.log import log

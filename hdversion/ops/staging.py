@@ -1,0 +1,171 @@
+"""The one engine that writes verified files into a folder (the workspace, a restore's
+`--target`, an import's destination): every file is staged beside its target, hashed as it
+is written (one read of its source, one write), made durable, and only once every file is
+staged and verified are they all renamed into place; each is then checked to be the very
+file staged (same inode, size and mtime). A kill at any instant leaves each file old or new,
+never partial, and a write error or a bad source before the renames changes nothing.
+
+Restore, import and the restore from a remote alone write through it; where the bytes come
+from is `Source` (a cache object, a git blob, an archive's member, an object streamed from a
+remote), each with the next source to try when its bytes turn out wrong (`ops/sources.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from hdversion.datastore.bucket import DOWNLOADS, KeyMissing
+from hdversion.errors import RemoteError, VerificationError, WriteError
+from hdversion.model.manifest import FileEntry
+from hdversion.util.atomic import (
+    Identity,
+    commit_all,
+    discard,
+    identity,
+    make_durable,
+    stage_all,
+    stage_copy,
+)
+from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import Advance
+
+
+def remove_if_empty(folder: Path) -> None:
+    """The folder a restore or an import made, with the folders staging made in it, where
+    they hold no file (bottom up: a folder whose folders went is empty in turn)."""
+    for below, _, _ in os.walk(folder, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(below)
+
+
+def check_targets(dest: Path, entries: list[FileEntry]) -> None:
+    """Every target can take a file: checked before anything is staged, so that a directory
+    where a file should be (or a file where a folder should be) changes nothing."""
+    # Paths are checked (ops/trust.py): relative, normalized, inside `dest`. Plain strings and
+    # one stat each: a directory output's 10,000 files cost 50 ms through pathlib.
+    checked: set[str] = set()  # each folder once, not once per file in it
+    for entry in entries:
+        target = os.path.join(dest, entry.path)
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.lstat(target).st_mode):
+                raise WriteError(f"cannot restore {entry.path}: a directory is in its place; "
+                                 "no file was changed",
+                                 hint=f"move {target} away, then restore")
+        folder = entry.path.rpartition("/")[0]
+        while folder and folder not in checked:
+            checked.add(folder)
+            try:
+                is_folder = stat.S_ISDIR(os.stat(os.path.join(dest, folder)).st_mode)
+            except FileNotFoundError:
+                is_folder = True  # made when the file is staged
+            except NotADirectoryError:
+                is_folder = True  # a file further up: reported for that folder
+            if not is_folder:
+                raise WriteError(
+                    f"cannot restore {entry.path}: {folder} is a file, not a folder; no file "
+                    "was changed", hint=f"move {dest / folder} away, then restore")
+            folder = folder.rpartition("/")[0]
+
+
+class Source:
+    """Where a file's verified bytes come from: a cache object, a git blob, a file an import
+    extracted from an archive, an object in a remote that is a directory, or one streamed
+    from a bucket or container (`remote`: opens it; `also`: copied into the cache as it is
+    read). `on_bad` gives the next source when these bytes turn out wrong or cannot be read
+    from the remote, or None when there is none."""
+
+    def __init__(self, path: Path | None = None, data: bytes | None = None,
+                 also: Path | None = None,
+                 on_bad: Callable[[Source], Source | None] | None = None,
+                 remote: Callable[[], contextlib.AbstractContextManager[BinaryIO]] | None
+                 = None) -> None:
+        self.path, self.data, self.also, self.on_bad = path, data, also, on_bad
+        self.remote = remote
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return self.path.open("rb")
+
+    def stage(self, target: Path, md5: str, advance: Advance) -> Path:
+        if self.remote is not None:
+            try:
+                with self.remote() as stream:
+                    return stage_copy(stream, target, md5, advance, also=self.also)
+            except (KeyMissing, RemoteError) as exc:
+                # The next source (the remotes in turn, each through the fetch that says
+                # why one cannot be used) takes over; a local write error is not caught.
+                why = "missing there" if isinstance(exc, KeyMissing) else exc.message
+                raise VerificationError(f"{target.name}: cannot be read from the remote: "
+                                        f"{why}") from None
+        with self.open() as stream:
+            return stage_copy(stream, target, md5, advance, also=self.also)
+
+
+def write_all(root: Path, dest: Path, entries: list[FileEntry],
+               sources: dict[str, Source], advance: Advance, streamed: bool = False
+               ) -> dict[str, Identity | None]:
+    """Stage every file, hashed as written, on every core (the biggest first, so that one
+    long file overlaps with the small ones), then put them all in place; each file's identity
+    as staged. A file whose source turns out wrong is staged again afterwards, one by one,
+    from the next source (which may fetch)."""
+    by_size = sorted(entries, key=lambda e: -e.size)
+
+    def first_try(entry: FileEntry) -> Path | None:
+        source = sources[entry.path]
+        try:
+            return source.stage(dest / entry.path, entry.md5, advance)
+        except VerificationError:
+            if source.on_bad is None:
+                raise
+            return None
+
+    staged: dict[str, Path] = {}
+    try:
+        # Streams from a bucket mostly wait on the network: more of them at once.
+        workers = DOWNLOADS if streamed else None
+        for entry, tmp in zip(by_size, stage_all(by_size, first_try, workers), strict=True):
+            if tmp is not None:
+                staged[entry.path] = tmp
+        retried: list[Path] = []
+        for entry in by_size:
+            if entry.path not in staged:
+                staged[entry.path] = _stage_from_next(entry, dest / entry.path,
+                                                      sources[entry.path], advance)
+                retried.append(staged[entry.path])
+        make_durable(retried)
+    except VerificationError:
+        discard(staged.values())
+        raise
+    except OSError as exc:
+        discard(staged.values())
+        raise WriteError(f"restore failed while writing, no file was changed: {exc}") from None
+    except BaseException:
+        discard(staged.values())
+        raise
+    identities = {path: identity(tmp) for path, tmp in staged.items()}
+    commit_all([(staged[e.path], dest / e.path) for e in entries],
+               before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True,
+               after_first=lambda: pause_point(root, PausePoint.BETWEEN_RENAMES))
+    return identities
+
+
+def _stage_from_next(entry: FileEntry, target: Path, bad: Source, advance: Advance) -> Path:
+    """Stage a file whose first source was wrong from the next good one; VerificationError
+    when none is left."""
+    source = bad.on_bad(bad) if bad.on_bad is not None else None
+    while source is not None:
+        try:
+            return source.stage(target, entry.md5, advance)
+        except VerificationError:
+            if source.on_bad is None:
+                raise
+            source = source.on_bad(source)
+    raise VerificationError(f"{entry.path}: no source has the right bytes")
