@@ -1,6 +1,7 @@
-"""What killed runs leave (model/leftovers.py, DataSession.remove_leftovers): partial files
-of transfers and staged writes, a DVC rwlock file cut short. The next run removes them and
-says so; no reader takes them for an object; what another run may still be writing stays."""
+"""What killed runs leave (model/leftovers.py tells them; ops/operation.remove_leftovers
+removes them): partial files of transfers and staged writes, a DVC rwlock file cut short. The
+next run removes them and says so; no reader takes them for an object; what another run may
+still be writing stays."""
 
 from __future__ import annotations
 
