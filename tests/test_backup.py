@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hdversion.gitrepo import GitRepo
 from hdversion.ops.catalog import read_catalog
-from hdversion.util.hashing import md5_file
-from tests.conftest import Project, run_cli
+from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, run_cli, start_paused
+from tests.test_errors import assert_clean_failure
+from tests.test_restore import MODEL, add_report_stage, backup, object_path, restore
 
 EXPECTED_ARTIFACTS = {
     "models/keras_mlp_model.h5",
@@ -260,3 +268,188 @@ def test_remote_listing_finds_exactly_what_is_missing(project: Project, how_many
     (project.root / "backups" / "files" / "md5" / gone[:2] / gone[2:]).unlink()
     expected = {gone, truncated} if how_many > 1 else {gone}
     assert store.missing_in_remote("local", present) == expected
+
+
+# -- moved from test_hardening.py (by component) --
+
+POINTER_FILES = ("dvc.lock", "data/raw/heart.csv.dvc")
+
+
+def test_pointer_files_are_never_written_during_a_backup(project: Project) -> None:
+    """kill -9 just after DVC has committed the changed artifacts: dvc.lock and *.dvc are as
+    they were (not changed, not empty), and the next backup works without help."""
+    backup(project)
+    project.damage(MODEL, b"a model changed outside dvc repro")
+    before = {p: project.read(p) for p in POINTER_FILES}
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_COMMIT, "backup")
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    assert len(project.git("tag").split()) == 1
+    made = backup(project)
+    assert {p: project.read(p) for p in POINTER_FILES} == before
+    # The backup commit, not the workspace, records the new state.
+    assert project.git("show", f"{made['tag']}:dvc.lock").encode() != before["dvc.lock"]
+    assert project.git("status", "--porcelain") == ""
+
+
+def test_a_truncated_object_in_the_local_remote_is_pushed_again(project: Project) -> None:
+    """What a push killed half-way leaves: the next backup repairs it."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    obj = object_path(project.root / "backups", md5)
+    obj.chmod(0o644)
+    obj.write_bytes(obj.read_bytes()[:100])
+    backup(project, "-m", "after a killed push")
+    assert md5_file(obj)[0] == md5
+
+
+def test_backup_allow_missing_beside_an_edited_file(project: Project) -> None:
+    add_report_stage(project)
+    backup(project)
+    (project.root / MODEL).unlink()
+    project.damage("report.bin", b"edited by hand")
+    made = backup(project, "--allow-missing")
+    assert made["missing"] == [MODEL]
+    assert md5_bytes(b"edited by hand") in {f["md5"] for f in made["files"]}
+
+
+@pytest.mark.parametrize("args", [["--cloud", "--storage", "s3"], ["--remote", "typo"]])
+def test_a_remote_that_does_not_exist_is_refused_before_any_work(project: Project,
+                                                                 args: list[str]) -> None:
+    result = project.cli("backup", *args)
+    assert_clean_failure(result, 7, "no DVC remote named")
+    assert project.git("tag") == ""
+    assert not (project.root / "backups").exists()
+
+
+def test_an_unwritable_journal_does_not_fail_a_backup(project: Project) -> None:
+    (project.root / "logs" / "hdversion.jsonl").mkdir(parents=True)
+    result = project.cli("backup", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "could not write the journal" in result.stderr
+    assert project.git("tag").split() == [json.loads(result.stdout)["tag"]]
+
+
+def _limit_file_size(size: int) -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_full_disk_during_the_push(project: Project) -> None:
+    """A full disk as the process sees it: a write past RLIMIT_FSIZE fails with EFBIG (DVC's
+    own databases are then the first to fail)."""
+    project.damage(MODEL, os.urandom(300_000))  # larger than DVC's databases grow
+    backup(project)
+    shutil.rmtree(project.root / "backups")
+    result = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup"],
+                            cwd=project.root, capture_output=True, text=True,
+                            preexec_fn=lambda: _limit_file_size(150_000))
+    # The copy into the local remote is the first write past the limit.
+    assert_clean_failure(result, 1, "cannot write to the local remote", "disk full")
+    assert len(project.git("tag").split()) == 1
+
+
+def test_a_local_remote_that_cannot_take_a_file(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"a new model")
+    blocked = object_path(project.root / "backups", md5_bytes(b"a new model")).parent
+    shutil.rmtree(blocked, ignore_errors=True)
+    blocked.write_text("a file where the remote needs a folder")
+    result = project.cli("backup")
+    assert_clean_failure(result, 1, "cannot write to the local remote 'local'")
+    assert len(project.git("tag").split()) == 1
+
+
+def test_an_artifact_rewritten_during_the_backup(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"first version")
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_COMMIT, "backup")
+    project.damage(MODEL, b"second version, written while hashing")
+    pause_marker(project.root).unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "changed during the backup" in err and MODEL in err
+    assert len(project.git("tag").split()) == 1
+
+
+def test_an_artifact_rewritten_between_dvc_hashing_and_caching_it(project: Project) -> None:
+    # DVC hashed the first bytes and caches the second under their own name: the object the
+    # output names is never in the cache. The message names the artifact, not that object.
+    # (With links, hdversion leaves the caching to DVC: nothing cached the first bytes.)
+    backup(project)
+    assert project.dvc("config", "cache.type", "hardlink").returncode == 0
+    project.damage(MODEL, b"first version")
+    proc = start_paused(project.root, PausePoint.AFTER_DVC_SAVE, "backup")
+    project.damage(MODEL, b"other version")  # the same size
+    pause_marker(project.root).unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert f"changed during the backup, no backup was made: {MODEL}\n" in err, err
+    assert ".dvc/cache" not in err
+    assert len(project.git("tag").split()) == 1
+
+
+def test_backup_and_restore_on_a_detached_head(project: Project) -> None:
+    project.git("checkout", "-q", "--detach")
+    made = backup(project)
+    assert made["branch"] is None and made["base_commit"]
+    project.damage(MODEL)
+    code, report, stderr = restore(project)
+    assert code == 0 and report["verified"] is True, stderr
+    assert project.git("rev-parse", "--abbrev-ref", "HEAD").strip() == "HEAD"
+
+
+def plain_repository(root: Path, name: str, data: bytes, commit: bool) -> None:
+    root.mkdir(parents=True)
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+
+    sh("git", "init", "-q", "-b", "main")
+    sh("git", "config", "user.name", "Test")
+    sh("git", "config", "user.email", "test@example.invalid")
+    sh(str(Path(sys.executable).with_name("dvc")), "init", "-q")
+    target = root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    sh(str(Path(sys.executable).with_name("dvc")), "add", "-q", name)
+    if commit:
+        sh("git", "add", "-A")
+        sh("git", "commit", "-q", "-m", "first")
+
+
+def test_a_repository_without_any_commit(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    plain_repository(root, "model.bin", b"weights", commit=False)
+    made = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup", "--json"],
+                          cwd=root, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["base_commit"] is None
+    (root / "model.bin").chmod(0o644)
+    (root / "model.bin").write_bytes(b"ruined")
+    restored = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "restore",
+                               "--json"], cwd=root, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert (root / "model.bin").read_bytes() == b"weights"
+    assert subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root,
+                          capture_output=True).returncode != 0  # still no commit
+
+
+def test_unicode_and_spaces_in_paths(tmp_path: Path) -> None:
+    root = tmp_path / "projet à tester"
+    name = "données/modèle final ✓.bin"
+    plain_repository(root, name, b"poids du modele", commit=True)
+    made = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "backup", "--json"],
+                          cwd=root, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert name in {f["path"] for f in json.loads(made.stdout)["files"]}
+    (root / name).chmod(0o644)
+    (root / name).write_bytes(b"abime")
+    restored = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "restore",
+                               "--json"], cwd=root, capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    assert (root / name).read_bytes() == b"poids du modele"
+    listed = subprocess.run([str(Path(sys.executable).with_name("hdversion")), "list"],
+                            cwd=root, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr

@@ -22,8 +22,8 @@ import pytest
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.test_errors import HOLD_DVC_LOCK, HOLD_HDVERSION_LOCK, lock_held
-from tests.test_hardening import EVIL, forge, put_in_cache
 from tests.test_restore import MODEL, backup, corrupt, object_path
+from tests.test_trust import EVIL, forge, put_in_cache
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 TABLE_OUT = Path(__file__).resolve().parents[1] / "build" / "bad-input.md"

@@ -11,6 +11,9 @@ import pytest
 from hdversion.errors import ManifestError
 from hdversion.model.manifest import FileEntry, FileList, Manifest, OutputEntry
 from hdversion.util.hashing import md5_bytes
+from tests.conftest import Project
+from tests.test_errors import assert_clean_failure
+from tests.test_restore import backup
 
 V1_FIXTURE = Path(__file__).parent / "fixtures" / "manifest-v1.json"
 
@@ -152,3 +155,13 @@ def test_a_tag_message_stays_small_whatever_the_number_of_files() -> None:
                    total_files=20_000, total_size=240_000, files_md5=md5_bytes(listing))
     assert len(tag.to_json().encode()) < 16 * 1024
     assert len(FileList.parse(listing, tag).files) == 20_000
+
+
+# -- moved from test_hardening.py (by component) --
+
+def test_a_tag_with_an_invalid_manifest_is_named(project: Project) -> None:
+    made = backup(project)
+    project.git("tag", "-a", "-m", '{"schema": "hdversion/manifest", "version": 2}',
+                "backup/20240101_000000", made["commit"])
+    result = project.cli("restore", "--timestamp", "20240101_000000")
+    assert_clean_failure(result, 5, "backup/20240101_000000 exists but its manifest is invalid")

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from tests.conftest import (
     start_paused,
     watch_renames_into_cache,
 )
+from tests.test_errors import assert_clean_failure
 
 MODEL = "models/keras_mlp_model.h5"
 
@@ -590,3 +593,179 @@ def test_an_interrupted_restore_into_a_new_target_leaves_nothing(project: Projec
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert not new.exists()
+
+
+# -- moved from test_hardening.py (by component) --
+
+STUDIES = "models/optuna"
+
+
+def tag_message(project: Project, tag: str) -> dict:
+    return json.loads(project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"))
+
+
+def add_report_stage(project: Project) -> None:
+    """A second stage that reads the Keras model: deleting the model then leaves a missing
+    input of another stage."""
+    with (project.root / "dvc.yaml").open("a") as stream:
+        stream.write(
+            "  report:\n"
+            f"    cmd: {sys.executable} -c \"import shutil; "
+            f"shutil.copy('{MODEL}', 'report.bin')\"\n"
+            f"    deps: [{MODEL}]\n"
+            "    outs: [report.bin]\n")
+    assert project.dvc("repro", "-q").returncode == 0
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "report stage")
+
+
+def test_a_deleted_artifact_beside_an_edited_one_is_restored(project: Project) -> None:
+    add_report_stage(project)
+    made = backup(project)
+    model, report_bytes = project.read(MODEL), project.read("report.bin")
+    (project.root / MODEL).unlink()
+    project.damage("report.bin", b"edited by hand")
+    code, report, stderr = restore(project)
+    assert code == 0, stderr
+    assert report["tag"] == made["tag"] and report["verified"] is True
+    assert project.read(MODEL) == model and project.read("report.bin") == report_bytes
+    safety = report["safety_backup"]
+    listed = {b["tag"]: b for b in json.loads(project.cli("list", "--json").stdout)}
+    assert listed[safety]["missing"] == [MODEL]
+
+
+def test_restore_from_a_remote_that_does_not_exist(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    result = project.cli("restore", "--force", "--remote", "nosuch")
+    assert_clean_failure(result, 7, "no DVC remote named 'nosuch'")
+    assert project.read(MODEL) == b"damaged"
+
+
+def test_a_restored_directory_output_equals_the_backup(project: Project) -> None:
+    made = backup(project)
+    extra = project.root / STUDIES / "study_9.pkl"
+    extra.write_bytes(b"a study the backup does not have")
+    code, report, stderr = restore(project)
+    assert code == 0, stderr
+    assert not extra.exists()
+    actions = {f["path"]: f["action"] for f in report["files"]}
+    assert actions[f"{STUDIES}/study_9.pkl"] == "removed"
+    assert project.dvc("status").stdout.strip() == "Data and pipelines are up to date."
+    # It went into the safety backup first, and comes back from there.
+    safety = report["safety_backup"]
+    assert safety and safety != made["tag"]
+    code, _, stderr = restore(project, "--timestamp", safety.split("/")[1], "--only", STUDIES)
+    assert code == 0, stderr
+    assert extra.read_bytes() == b"a study the backup does not have"
+
+
+def test_extra_files_in_a_target_directory_are_kept_and_reported(project: Project,
+                                                                 tmp_path: Path) -> None:
+    backup(project)
+    target = tmp_path / "restored"
+    assert restore(project, "--target", str(target))[0] == 0
+    extra = target / STUDIES / "mine.pkl"
+    extra.write_bytes(b"the user's own file")
+    code, report, _ = restore(project, "--target", str(target))
+    assert code == 0 and extra.read_bytes() == b"the user's own file"
+    assert {f["path"]: f["action"] for f in report["files"]}[f"{STUDIES}/mine.pkl"] == \
+        "extra, kept"
+
+
+def test_a_directory_where_a_file_should_be_changes_nothing(project: Project) -> None:
+    backup(project)
+    project.damage(MODEL)
+    blocked = project.root / "models" / "sklearn_mlp_model.joblib"
+    blocked.unlink()
+    blocked.mkdir()
+    (blocked / "inside").write_text("x")
+    before = workspace_state(project)
+    result = project.cli("restore", "--force")
+    assert_clean_failure(result, 1, "a directory is in its place", "no file was changed")
+    assert workspace_state(project) == before
+    assert not list(project.root.rglob(".hdversion-tmp-*"))
+
+
+def test_a_backup_dated_in_the_future_is_not_the_latest(project: Project) -> None:
+    made = backup(project)
+    message = tag_message(project, made["tag"])
+    message["timestamp"] = "20990101_000000"
+    subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-",
+                    "backup/20990101_000000", made["commit"]], cwd=project.root, check=True,
+                   input=json.dumps(message).encode(), capture_output=True)
+    project.damage(MODEL)
+    shown = project.cli("restore", "--dry-run")
+    assert f"restoring the latest backup, {made['tag']}" in shown.stdout
+    code, report, _ = restore(project, "--force")
+    assert code == 0 and report["tag"] == made["tag"] and report["latest"] is True
+
+
+def test_an_empty_cache_and_an_unreachable_remote_give_a_short_message(
+        project: Project) -> None:
+    backup(project)
+    project.cli("remote", "add", "far", "s3://bucket/x", "--endpoint-url",
+                "http://127.0.0.1:9", check=True)
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    project.damage(MODEL)
+    # With the local remote there, the restore skips 'far' and takes the local copy
+    # (tests/test_verify.py); gone too, what is left to say is why 'far' could not help.
+    shutil.rmtree(project.root / "backups")
+    result = project.cli("restore", "--force", "--remote", "far")
+    assert_clean_failure(result, 7, "'far'", "cannot reach")
+    assert len(result.stderr) < 400, result.stderr
+
+
+def test_a_damaged_directory_listing_is_fetched_again(project: Project) -> None:
+    """A `.dir` object that is still valid JSON, but not the listing its name promises."""
+    made = backup(project)
+    listing = next(o["md5"] for o in made["outputs"] if o["path"] == STUDIES)
+    member = next(f for f in made["files"] if f["path"].startswith(STUDIES + "/"))
+    cache = project.root / ".dvc" / "cache"
+    dir_object = object_path(cache, listing)
+    dir_object.chmod(0o644)
+    dir_object.write_text("[]")
+    object_path(cache, member["md5"]).unlink()
+    project.damage(member["path"])
+    code, report, stderr = restore(project, "--force")
+    assert code == 0, stderr
+    assert listing in report["quarantined_objects"]
+    assert md5_file(dir_object)[0] == listing.removesuffix(".dir")
+    assert md5_file(project.root / member["path"])[0] == member["md5"]
+
+
+def test_quarantined_objects_are_shown_to_people(project: Project) -> None:
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    corrupt(object_path(project.root / ".dvc" / "cache", md5))
+    project.damage(MODEL)
+    result = project.cli("restore", "--force")
+    assert result.returncode == 0, result.stderr
+    assert md5 in result.stdout and QUARANTINE in result.stdout
+
+
+def test_dry_run_announces_the_safety_backup_and_claims_no_verification(
+        project: Project) -> None:
+    backup(project)
+    project.damage(MODEL, b"unsaved work")
+    code, report, _ = restore(project, "--dry-run")
+    assert code == 0
+    assert report["would_make_safety_backup"] is True and report["verified"] is None
+    human = project.cli("restore", "--dry-run")
+    assert "would be backed up first in a safety backup" in human.stdout
+    assert len(project.git("tag").split()) == 1
+
+
+def test_a_non_empty_target_directory(project: Project, tmp_path: Path) -> None:
+    """Files of the user's in --target are left alone; files the backup has are replaced."""
+    made = backup(project)
+    target = tmp_path / "target"
+    (target / "models").mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    (target / MODEL).write_bytes(b"an older model")
+    code, report, stderr = restore(project, "--target", str(target))
+    assert code == 0 and report["verified"] is True, stderr
+    assert (target / "notes.txt").read_text() == "mine"
+    expected = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    assert md5_file(target / MODEL)[0] == expected
+    assert report["safety_backup"] is None

@@ -17,7 +17,7 @@ import pytest
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, start_paused
 from tests.storage_servers import StorageServer
-from tests.test_cloud import MODEL, PREFIX, configure
+from tests.test_cloud import PREFIX, configure
 from tests.test_prune import objects_of
 
 pytestmark = pytest.mark.cloud
@@ -106,45 +106,6 @@ def test_the_ci_script_backs_up_to_s3_and_pushes_the_tag(
                              env={k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"},
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "AWS_SECRET_ACCESS_KEY" in missing.stderr
-
-
-def test_copy_replicates_what_the_target_lacks_re_hashing_it(
-        project: Project, s3_server: StorageServer, gcs_server: StorageServer,
-        bucket_factory: Callable[[StorageServer], str], tmp_path: Path) -> None:
-    s3_bucket, gcs_bucket = bucket_factory(s3_server), bucket_factory(gcs_server)
-    configure(project, s3_server, s3_bucket)
-    public, _ = gcs_server.dvc_remote_config(gcs_bucket)
-    assert project.cli("remote", "add", "gcp", gcs_server.url_for(gcs_bucket, PREFIX),
-                       *[f"-o{k}={v}" for k, v in public.items()]).returncode == 0
-    first = json.loads(project.cli("backup", "--json", "--storage", "s3", check=True).stdout)
-    project.retrain(2)
-    second = json.loads(project.cli("backup", "--json", "--storage", "s3",
-                                    check=True).stdout)
-    # The copy must come from the bucket: nothing in the cache.
-    shutil.rmtree(project.root / ".dvc" / "cache" / "files")
-    # One object of the first backup is damaged in the source (same size).
-    model = next(f["md5"] for f in first["files"] if f["path"] == MODEL)
-    key = f"{PREFIX}/files/md5/{model[:2]}/{model[2:]}"
-    data = s3_server.read_object(s3_bucket, key)
-    s3_server.corrupt_object(s3_bucket, key, bytes([data[0] ^ 0xFF]) + data[1:])
-
-    result = project.cli("copy", "--from", "s3", "--to", "gcp", "--json")
-    assert result.returncode == 5, result.stderr
-    report = json.loads(result.stdout)
-    assert report["damaged"] == [first["tag"]]
-    assert report["copied"] == {second["tag"]: {"name": "gcp", "ok": True, "detail": ""}}
-    assert f"{PREFIX}/files/md5/{model[:2]}/{model[2:]}" not in gcs_server.list_keys(gcs_bucket)
-    assert expected_keys(second) <= keys(gcs_server, gcs_bucket)
-    # Copied again: nothing to do. Then restored from the target alone, verified.
-    again = json.loads(project.cli("copy", "--from", "s3", "--to", "gcp", "--json",
-                                   second["timestamp"]).stdout)
-    assert again["already"] == [second["tag"]] and again["copied"] == {}
-    shutil.rmtree(project.root / ".dvc" / "cache" / "files")
-    shutil.rmtree(project.root / "backups")
-    restored = project.cli("restore", "--json", "--remote", "gcp", "-t", second["timestamp"],
-                           "--target", str(tmp_path / "out"))
-    assert restored.returncode == 0, restored.stderr
-    assert json.loads(restored.stdout)["verified"]
 
 
 @pytest.mark.reliability

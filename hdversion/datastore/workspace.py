@@ -100,8 +100,6 @@ class Workspace:
         and nothing is hashed for DVC's run cache (which fails on a missing output that another
         stage depends on). DVC's state database spares unchanged files a re-hash.
         """
-        from dvc.exceptions import DvcException
-
         missing = tuple(o.path for o in outputs if not (self.root / o.path).exists())
         before = _stat_outputs(self.root, outputs)
         try:
@@ -135,8 +133,6 @@ class Workspace:
                              + (f" ({exc.filename})" if exc.filename else ""),
                              hint="free space or fix the permissions of the cache "
                              "(dvc cache dir shows where it is)") from None
-        except DvcException as exc:
-            raise DataStoreError(f"DVC could not commit the artifacts: {exc}") from None
         after = _stat_outputs(self.root, outputs)
         if after != before:
             raise ChangedDuringBackupError(_changed(before, after))
@@ -169,7 +165,6 @@ class Workspace:
         Read-only: no commit, nothing written to the cache or the pointer files, DVC's lock
         not taken (DVC's state database, a cache of hashes by size and mtime, spares
         unchanged files a re-hash)."""
-        from dvc.exceptions import DvcException
         from dvc_data.hashfile.build import build
         from dvc_data.hashfile.tree import Tree
 
@@ -204,8 +199,6 @@ class Workspace:
         except FileNotFoundError as exc:
             raise DataStoreError(f"an artifact vanished while it was being read: "
                                  f"{exc.filename or exc}", hint="run it again") from None
-        except DvcException as exc:
-            raise DataStoreError(f"DVC could not hash the artifacts: {exc}") from None
         return WorkspaceView(tuple(described), tuple(missing), tuple(uncached), metrics,
                              params)
 

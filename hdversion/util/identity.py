@@ -22,7 +22,3 @@ def host_name() -> str:
     import socket
 
     return socket.gethostname() or "localhost"
-
-
-def user_at_host() -> str:
-    return f"{user_name()}@{host_name()}"
