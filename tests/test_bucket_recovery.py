@@ -170,6 +170,19 @@ def into_git_hooks(tag: Json, files: Json) -> bool:
     return True
 
 
+def file_and_folder(tag: Json, files: Json) -> bool:
+    """The model listed as a file and as the folder of another file (inside its output), the
+    tag's outputs forged to agree."""
+    moved = "models/sklearn_mlp_model.joblib"
+    [other] = [f for f in files["files"] if f["path"] == moved]
+    other["path"] = "models/keras_mlp_model.h5/inside"
+    [model] = [o for o in tag["outputs"] if o["path"] == "models/keras_mlp_model.h5"]
+    model["nfiles"] += 1
+    model["size"] += other["size"]
+    tag["outputs"] = [o for o in tag["outputs"] if o["path"] != moved]
+    return True
+
+
 def list_not_the_tags(tag: Json, files: Json) -> bool:
     model_entry(files)["path"] = "models/other.h5"
     return False
@@ -211,6 +224,21 @@ def test_a_hostile_remote_gets_exit_5_and_writes_nothing(
     assert not list(tmp_path.rglob(TEMP_PREFIX + "*"))
     assert not (tmp_path.parent / "escaped.h5").exists()
 
+
+
+def test_a_file_listed_as_the_folder_of_another_is_refused_before_any_write(
+        local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:
+    """Found out before the first write (every restore checks it), not half-way through the
+    renames."""
+    _, made = local
+    forge(remote_copy, made["timestamp"], file_and_folder)
+    target = tmp_path / "out"
+    with pytest.raises(HdversionError) as caught:
+        restore_from_bucket(str(remote_copy), target, timestamp=made["timestamp"])
+    assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
+    assert "lists models/keras_mlp_model.h5 as a file and as the folder of " \
+        "models/keras_mlp_model.h5/inside" in caught.value.message
+    assert not target.exists()
 
 def test_an_empty_target_is_left_empty_after_a_failure(
         local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:
