@@ -6,7 +6,9 @@ timestamp of its folder, the file list against the tag part's md5 and totals), e
 checked (`ops/trust.py`) against the backup's own pointer files before the first write, and
 every object is counted against its recorded size (stopping as soon as it is bigger) and
 hashed while it is staged beside its target. Files are renamed into place only once all are
-staged and verified; anything wrong leaves the target as it was (empty, or absent).
+staged and verified; anything wrong leaves the target as it was (empty, or absent). They are
+written by the one engine restore and import use (`ops/staging.py`); a re-run completes a
+target that a killed restore left (its staged files, and files of the backup, each whole).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     small = _read_small_blobs(bucket, backup, files)
     pointers = {path: data for path, data in small.items() if is_pointer_file(path)}
     if leftovers:
-        _check_leftovers(dest, files)
+        _check_leftovers(dest, files, dry_run)
     store = store_of(bucket.where(), bucket)
 
     def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
@@ -246,7 +248,7 @@ def _holds_staged_files(dest: Path) -> bool:
     return False
 
 
-def _check_leftovers(dest: Path, files: tuple[FileEntry, ...]) -> None:
+def _check_leftovers(dest: Path, files: tuple[FileEntry, ...], dry_run: bool) -> None:
     """A target that a killed restore left (kill -9 between its renames) holds staged files
     and files of the backup, each whole (renamed only once verified): the re-run completes
     it. Anything else there (another file, another backup's, a link) is not ours."""
@@ -260,8 +262,10 @@ def _check_leftovers(dest: Path, files: tuple[FileEntry, ...]) -> None:
         if entry is None or found.is_symlink() or not found.is_file() \
                 or md5_file(found) != (entry.md5, entry.size):
             _refuse_not_empty(dest)
-    # Staged files beside paths this backup lacks (folders of another): ours, not data.
-    discard(p for p in dest.rglob(TEMP_PREFIX + "*") if p.is_file() and not p.is_symlink())
+    if not dry_run:
+        # The engine removes those beside the files it writes; these are all ours.
+        discard(p for p in dest.rglob(TEMP_PREFIX + "*")
+                if p.is_file() and not p.is_symlink())
 
 
 def _refuse_not_empty(dest: Path) -> None:
