@@ -5,9 +5,11 @@ staged and verified are they all renamed into place; each is then checked to be 
 file staged (same inode, size and mtime). A kill at any instant leaves each file old or new,
 never partial, and a write error or a bad source before the renames changes nothing.
 
-Restore, import and the restore from a remote alone write through it; where the bytes come
-from is `Source` (a cache object, a git blob, an archive's member, an object streamed from a
-remote), each with the next source to try when its bytes turn out wrong (`ops/sources.py`).
+Restore, import and the restore from a remote alone write through it (`Writer`, after
+`check_targets`), each into a folder that `target_folder` removes again, with what staging
+made in it, when the run does not finish. Where the bytes come from is `Source` (a cache
+object, a git blob, an archive's member, an object streamed from a remote), each with the
+next source to try when its bytes turn out wrong (`ops/sources.py`).
 """
 
 from __future__ import annotations
