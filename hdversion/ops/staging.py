@@ -39,7 +39,7 @@ from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import Advance
 
 
-def remove_if_empty(folder: Path) -> None:
+def _remove_if_empty(folder: Path) -> None:
     """The folder a restore or an import made, with the folders staging made in it, where
     they hold no file (bottom up: a folder whose folders went is empty in turn)."""
     for below, _, _ in os.walk(folder, topdown=False):
@@ -156,7 +156,7 @@ class Writer:
             identities = _stage_and_rename(self.root, dest, entries, sources, advance)
         except BaseException:
             for folder in made:
-                remove_if_empty(folder)
+                _remove_if_empty(folder)
             raise
         if after_renames is not None:
             after_renames()
@@ -175,7 +175,7 @@ def target_folder(dest: Path) -> Iterator[None]:
         yield
     except BaseException:
         if top is not None:
-            remove_if_empty(top)
+            _remove_if_empty(top)
         raise
 
 
