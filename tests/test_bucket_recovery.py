@@ -170,6 +170,19 @@ def into_git_hooks(tag: Json, files: Json) -> bool:
     return True
 
 
+def file_and_folder(tag: Json, files: Json) -> bool:
+    """The model listed as a file and as the folder of another file (inside its output), the
+    tag's outputs forged to agree."""
+    moved = "models/sklearn_mlp_model.joblib"
+    [other] = [f for f in files["files"] if f["path"] == moved]
+    other["path"] = "models/keras_mlp_model.h5/inside"
+    [model] = [o for o in tag["outputs"] if o["path"] == "models/keras_mlp_model.h5"]
+    model["nfiles"] += 1
+    model["size"] += other["size"]
+    tag["outputs"] = [o for o in tag["outputs"] if o["path"] != moved]
+    return True
+
+
 def list_not_the_tags(tag: Json, files: Json) -> bool:
     model_entry(files)["path"] = "models/other.h5"
     return False
@@ -212,6 +225,21 @@ def test_a_hostile_remote_gets_exit_5_and_writes_nothing(
     assert not (tmp_path.parent / "escaped.h5").exists()
 
 
+
+def test_a_file_listed_as_the_folder_of_another_is_refused_before_any_write(
+        local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:
+    """Found out before the first write (every restore checks it), not half-way through the
+    renames."""
+    _, made = local
+    forge(remote_copy, made["timestamp"], file_and_folder)
+    target = tmp_path / "out"
+    with pytest.raises(HdversionError) as caught:
+        restore_from_bucket(str(remote_copy), target, timestamp=made["timestamp"])
+    assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
+    assert "lists models/keras_mlp_model.h5 as a file and as the folder of " \
+        "models/keras_mlp_model.h5/inside" in caught.value.message
+    assert not target.exists()
+
 def test_an_empty_target_is_left_empty_after_a_failure(
         local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:
     _, made = local
@@ -224,6 +252,40 @@ def test_an_empty_target_is_left_empty_after_a_failure(
     assert "models/keras_mlp_model.h5" in caught.value.message
     assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
 
+
+
+@pytest.mark.parametrize("beside", ["foreign", "changed"])
+def test_a_target_with_staged_files_is_completed_only_if_a_killed_restore_left_it(
+        local: tuple[Project, Json], tmp_path: Path, beside: str) -> None:
+    """A re-run completes what a killed restore left (staged files, and files of the backup
+    each whole); a staged file beside another file, or beside a file of the backup that is
+    not the backup's, is no such thing: refused as not empty, nothing touched."""
+    project, made = local
+    remote = str(project.root / "backups")
+    out = tmp_path / "out"
+    (out / "models").mkdir(parents=True)
+    (out / "models" / f"{TEMP_PREFIX}1-0").write_bytes(b"half staged")
+    model = "models/keras_mlp_model.h5"
+    (out / model).write_bytes(project.read(model))  # renamed in before the kill
+    resumed = restore_from_bucket(remote, out)
+    assert resumed.failure() is None and resumed.all_verified
+    assert_restored(out, made)
+    [report] = [f for f in resumed.files if f.path == model]
+    assert report.action == "unchanged"
+
+    other = tmp_path / "other"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / f"{TEMP_PREFIX}1-0").write_bytes(b"half staged")
+    if beside == "foreign":
+        (other / "notes.txt").write_text("mine")
+    else:
+        (other / model).write_bytes(b"not the backup's model")
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    with pytest.raises(HdversionError) as caught:
+        restore_from_bucket(remote, other)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "is not empty" in caught.value.message
+    assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
 
 def test_invalid_manifests_are_listed_as_skipped(
         local: tuple[Project, Json], remote_copy: Path, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from hdversion.model.leftovers import is_partial_name
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes, md5_file
 from hdversion.util.pausepoints import PausePoint
-from tests.conftest import HDVERSION, Project, start_paused
+from tests.conftest import HDVERSION, Project, pause_marker, start_paused
 from tests.test_restore import MODEL, backup, restore, workspace_state
 
 pytestmark = pytest.mark.reliability
@@ -101,6 +101,45 @@ def test_kill_a_restore_at_each_pause_point(project: Project, tmp_path: Path,
     count = check_every_backup_restores(project, tmp_path)
     record(kind="pause-point", operation="restore", point=point.value, backups=count, ok=True)
 
+
+
+@pytest.mark.parametrize("point, renamed", [
+    (PausePoint.BEFORE_RENAME, 0), (PausePoint.BETWEEN_RENAMES, 1),
+    (PausePoint.AFTER_RENAME, None)])
+def test_kill_a_bucket_restore_at_each_pause_point(project: Project, tmp_path: Path,
+                                                   point: PausePoint, renamed: int | None
+                                                   ) -> None:
+    """kill -9 of `restore --remote-url` into a new folder: each file there is absent or
+    whole (the staged ones aside), and a re-run completes the folder (refused only once it
+    is complete: then it is no longer what a killed restore left)."""
+    made = backup(project)
+    expected = {f["path"]: (f["md5"], f["size"]) for f in made["files"]}
+    remote = str(project.root / "backups")
+    elsewhere = tmp_path / "elsewhere"  # no repository: the pause marker is looked for here
+    elsewhere.mkdir()
+    out = elsewhere / "out"
+    proc = start_paused(elsewhere, point, "restore", "--remote-url", remote, "--target", "out")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pause_marker(elsewhere).unlink(missing_ok=True)
+    in_place = {p.relative_to(out).as_posix() for p in out.rglob("*")
+                if p.is_file() and not p.name.startswith(TEMP_PREFIX)}
+    assert all(md5_file(out / path) == expected[path] for path in in_place)
+    assert len(in_place) == (len(expected) if renamed is None else renamed)
+    again = subprocess.run([HDVERSION, "restore", "--json", "--remote-url", remote,
+                            "--target", "out"], cwd=elsewhere, capture_output=True, text=True)
+    if renamed is None:  # complete: a folder that is not empty and no restore's leftover
+        assert again.returncode == 2 and "is not empty" in again.stderr, again.stderr
+    else:
+        assert again.returncode == 0, again.stderr
+        report = json.loads(again.stdout)
+        assert report["verified"] is True and report["tag"] == made["tag"]
+    assert not list(out.rglob(TEMP_PREFIX + "*"))
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == \
+        set(expected)
+    assert all(md5_file(out / path) == expected[path] for path in expected)
+    record(kind="pause-point", operation="restore --remote-url", point=point.value, backups=1,
+           ok=True)
 
 
 # hdversion's own entry point, with DVC's rewrite of `.dvc/tmp/rwlock` held at the instant

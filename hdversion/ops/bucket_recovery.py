@@ -6,49 +6,48 @@ timestamp of its folder, the file list against the tag part's md5 and totals), e
 checked (`ops/trust.py`) against the backup's own pointer files before the first write, and
 every object is counted against its recorded size (stopping as soon as it is bigger) and
 hashed while it is staged beside its target. Files are renamed into place only once all are
-staged and verified; anything wrong leaves the target as it was (empty, or absent).
+staged and verified; anything wrong leaves the target as it was (empty, or absent). They are
+written by the one engine restore and import use (`ops/staging.py`); a re-run completes a
+target that a killed restore left (its staged files, and files of the backup, each whole).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.bucket import (
-    DOWNLOADS,
-    BoundedStream,
-    Bucket,
-    KeyMissing,
-    open_url,
-)
+from hdversion.datastore.bucket import Bucket, KeyMissing, open_url
+from hdversion.datastore.store import Store, VerifiedReader, store_of
 from hdversion.errors import (
     BackupNotFoundError,
     ManifestError,
     UsageError,
     VerificationError,
-    WriteError,
 )
 from hdversion.model.bucket import (
     MAX_RECORD_SIZE,
     RemoteManifest,
     blob_key,
     manifest_key,
-    object_key,
     parse_record,
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, check_path
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import parse_timestamp, tag_for
-from hdversion.ops.restore import FileReport, RestoreResult
-from hdversion.ops.trust import check_destination, check_paths
+from hdversion.ops.restore import RestoreResult, restore_entries
+from hdversion.ops.staging import Source, Writer, target_folder
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
-from hdversion.util.atomic import commit_all, discard, identity, stage_all, stage_copy
+from hdversion.util.atomic import discard
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import CHUNK, md5_bytes
+from hdversion.util.hashing import md5_file
 from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
 
@@ -146,10 +145,11 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
                         endpoint_url: str | None = None, credentials: Path | None = None,
                         dry_run: bool = False, reporter: Reporter = SILENT
                         ) -> BucketRestoreResult:
-    """Restore a backup from a remote alone into `target`, a new or empty directory
-    (default backup: the latest regular one, not dated in the future)."""
+    """Restore a backup from a remote alone into `target`, a new or empty directory, or one
+    that holds only what a killed restore of the same backup left (the re-run completes
+    it); default backup: the latest regular one, not dated in the future."""
     dest = target.expanduser().absolute()
-    _check_target(dest)
+    leftovers = _check_target(dest)
     if timestamp is not None:
         parse_timestamp(timestamp)
     bucket = open_remote(url, endpoint_url, credentials)
@@ -171,85 +171,106 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     reporter.step(f"checking the paths of {backup.tag}")
     small = _read_small_blobs(bucket, backup, files)
     pointers = {path: data for path, data in small.items() if is_pointer_file(path)}
-    check_paths(files, pointers, _tracked(small), backup.tag)
-    _check_no_file_is_a_folder(backup, files)
-    dest_resolved = dest.resolve()
-    action = "would restore" if dry_run else "restored"
-    result = BucketRestoreResult(backup, dest_resolved, dry_run,
-                                 [FileReport(f.path, f.md5, f.size, action) for f in files],
-                                 latest=timestamp is None, url=bucket.where(),
-                                 skipped=skipped)
-    if dry_run:
-        return result
+    if leftovers:
+        _check_leftovers(dest, files, dry_run)
+    store = store_of(bucket.where(), bucket)
 
-    created = _make_target(dest)
-    try:
-        check_destination(dest_resolved, [f.path for f in files])
-        staged = _stage_all(bucket, backup, files, dest_resolved, small, reporter)
-    except BaseException:
-        _remove_created(dest_resolved, files, created)
-        raise
-    # Each staged file's bytes were hashed as written: what is in place after the renames
-    # must be that very file.
-    identities = {target: identity(tmp) for tmp, target in staged}
-    commit_all(staged, durable=True)
-    for report in result.files:
-        written = dest_resolved / report.path
-        report.verified = identities.get(written) is not None and \
-            identity(written) == identities[written]
-    return result
+    def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
+        return {e.path: Source(data=small[e.path]) if e.path in small
+                else Source(remote=_reader(store, bucket, backup, e)) for e in changing}
+
+    with target_folder(dest):  # a refused or interrupted restore leaves no trace
+        restored = restore_entries(backup, files, pointers, dest.resolve(), _tracked(small),
+                                   sources_for, Writer(Path.cwd()), dry_run=dry_run,
+                                   reporter=reporter, latest=timestamp is None)
+    return BucketRestoreResult(**vars(restored), url=bucket.where(), skipped=skipped)
 
 
-def _check_no_file_is_a_folder(backup: Backup, files: tuple[FileEntry, ...]) -> None:
-    """A path that is a file and also the folder of another cannot be restored: refused
-    before the first write, not found out half-way through the renames."""
-    paths = {f.path for f in files}
-    for path in sorted(paths):
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            folder = "/".join(parts[:depth])
-            if folder in paths:
-                raise ManifestError(f"backup {backup.tag} lists {folder} as a file and as "
-                                    f"the folder of {path}: its manifest is not trusted")
+def _reader(store: Store, bucket: Bucket, backup: Backup, entry: FileEntry
+            ) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    """A file's bytes from the remote, counted against its recorded size (stopping as soon
+    as it is bigger) and checked against its md5: a DVC object from the store, a git-stored
+    file from the backup's own blobs beside it."""
+    opening: Callable[[], AbstractContextManager[IO[bytes]]]
+    if entry.store == "dvc":
+        where = store.where(entry.md5)
+        opening = functools.partial(store.open, entry.md5)
+    else:
+        key = blob_key(backup.timestamp, entry.md5)
+        where = bucket.where(key)
+        opening = functools.partial(bucket.open, key)
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[BinaryIO]:
+        try:
+            with opening() as stream:
+                yield cast(BinaryIO, VerifiedReader(stream, entry.md5, entry.size, where))
+        except KeyMissing:
+            raise VerificationError(
+                f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "
+                f"missing in {bucket.where()}; nothing was written") from None
+        except VerificationError as exc:
+            raise VerificationError(
+                f"cannot restore {backup.tag}: {entry.path} from {bucket.where()}: "
+                f"{exc.message}; nothing was written",
+                hint="the remote's copy is damaged: restore another backup, or from "
+                     "another remote") from None
+    return opened
 
 
-def _check_target(dest: Path) -> None:
+def _check_target(dest: Path) -> bool:
     """The target must be new or an empty directory: a restore from a remote alone has no
     workspace to compare with, no safety backup to make, and must not mix its files with
-    others."""
+    others. One that holds a killed restore's staged files may be what that restore left:
+    True, and `_check_leftovers` decides once the backup's file list is known."""
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise UsageError(f"--target {dest} exists and is not a directory")
     if dest.is_dir() and any(dest.iterdir()):
-        raise UsageError(f"--target {dest} is not empty: a restore from a remote writes into "
-                         "a new or empty directory", hint="name a new directory")
+        if _holds_staged_files(dest):
+            return True
+        _refuse_not_empty(dest)
+    return False
 
 
-def _make_target(dest: Path) -> list[Path]:
-    """Create the target (and missing parents); the folders created, innermost first."""
-    created: list[Path] = []
-    folder = dest
-    while not folder.exists():
-        created.append(folder)
-        folder = folder.parent
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WriteError(f"cannot create --target {dest}: {exc.strerror or exc}") from None
-    return created
+# Entries looked at for a killed restore's staged files before a target is refused as not
+# empty (a user's big folder named by mistake is not walked whole).
+LOOKED_AT = 100_000
 
 
-def _remove_created(dest: Path, files: tuple[FileEntry, ...], created: list[Path]) -> None:
-    """After a failure: no file was renamed into place; remove the folders made on the way
-    (inside the target, then the target itself if this run made it)."""
-    folders = {(dest / f.path).parent for f in files}
-    parents = {p for folder in folders for p in [folder, *folder.parents]
-               if p != dest and dest in p.parents}
-    for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    for folder in created:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+def _holds_staged_files(dest: Path) -> bool:
+    seen = 0
+    for _, folders, names in os.walk(dest):
+        if any(name.startswith(TEMP_PREFIX) for name in names):
+            return True
+        seen += len(folders) + len(names)
+        if seen > LOOKED_AT:
+            return False
+    return False
+
+
+def _check_leftovers(dest: Path, files: tuple[FileEntry, ...], dry_run: bool) -> None:
+    """A target that a killed restore left (kill -9 between its renames) holds staged files
+    and files of the backup, each whole (renamed only once verified): the re-run completes
+    it. Anything else there (another file, another backup's, a link) is not ours."""
+    wanted = {f.path: f for f in files}
+    for found in dest.rglob("*"):
+        if found.is_dir() and not found.is_symlink():
+            continue
+        if found.name.startswith(TEMP_PREFIX) and found.is_file() and not found.is_symlink():
+            continue
+        entry = wanted.get(found.relative_to(dest).as_posix())
+        if entry is None or found.is_symlink() or not found.is_file() \
+                or md5_file(found) != (entry.md5, entry.size):
+            _refuse_not_empty(dest)
+    if not dry_run:
+        # The engine removes those beside the files it writes; these are all ours.
+        discard(p for p in dest.rglob(TEMP_PREFIX + "*")
+                if p.is_file() and not p.is_symlink())
+
+
+def _refuse_not_empty(dest: Path) -> None:
+    raise UsageError(f"--target {dest} is not empty: a restore from a remote writes into "
+                     "a new or empty directory", hint="name a new directory")
 
 
 # Git-stored files read into memory before any write: the pointer files (which outputs the
@@ -261,22 +282,23 @@ def _read_small_blobs(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ..
         if entry.store != "git" or not (is_pointer_file(entry.path)
                                         or entry.path == CONFIG_PATH):
             continue
+        key = blob_key(backup.timestamp, entry.md5)
+        reader: VerifiedReader | None = None
         try:
-            with bucket.open(blob_key(backup.timestamp, entry.md5)) as stream:
-                where = bucket.where(blob_key(backup.timestamp, entry.md5))
-                bounded = BoundedStream(stream, entry.size, where)
-                data = b"".join(iter(bounded.read, b""))
+            with bucket.open(key) as stream:
+                reader = VerifiedReader(stream, entry.md5, entry.size, bucket.where(key))
+                data = b"".join(iter(reader.read, b""))
         except KeyMissing:
             raise VerificationError(
                 f"cannot restore {backup.tag}: {entry.path} is missing in "
                 f"{bucket.where()}; nothing was written") from None
         except VerificationError as exc:
+            if reader is not None and reader.count == entry.size:  # the size right, not md5
+                raise VerificationError(
+                    f"cannot restore {backup.tag}: {entry.path} in {bucket.where()} does not "
+                    "match its manifest (size or md5 differ); nothing was written") from None
             raise VerificationError(f"cannot restore {backup.tag}: {exc.message}; nothing "
                                     "was written") from None
-        if len(data) != entry.size or md5_bytes(data) != entry.md5:
-            raise VerificationError(
-                f"cannot restore {backup.tag}: {entry.path} in {bucket.where()} does not "
-                "match its manifest (size or md5 differ); nothing was written")
         found[entry.path] = data
     return found
 
@@ -298,55 +320,3 @@ def _tracked(small: dict[str, bytes]) -> list[str]:
         with contextlib.suppress(ValueError):
             tracked.append(check_path(str(item).strip("/")))
     return tracked
-
-
-def _stage_all(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...], dest: Path,
-               small: dict[str, bytes], reporter: Reporter) -> list[tuple[Path, Path]]:
-    """Download and stage every file, several at once (each request mostly waits on the
-    network), each hashed as it is written and made durable; nothing is left on an error."""
-    advance = reporter.bytes(f"downloading {len(files)} file(s)", sum(f.size for f in files))
-
-    def stage(entry: FileEntry) -> Path:
-        target = dest / entry.path
-        key = object_key(entry.md5) if entry.store == "dvc" else \
-            blob_key(backup.timestamp, entry.md5)
-        try:
-            if entry.path in small:
-                return stage_copy(cast(BinaryIO, _BytesSource(small[entry.path])), target,
-                                  entry.md5, advance)
-            with bucket.open(key) as stream:
-                bounded = BoundedStream(stream, entry.size, bucket.where(key))
-                return stage_copy(cast(BinaryIO, bounded), target, entry.md5, advance)
-        except KeyMissing:
-            raise VerificationError(
-                f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "
-                f"missing in {bucket.where()}; nothing was written") from None
-        except VerificationError as exc:
-            raise VerificationError(
-                f"cannot restore {backup.tag}: {entry.path} from {bucket.where()}: "
-                f"{exc.message}; nothing was written",
-                hint="the remote's copy is damaged: restore another backup, or from "
-                     "another remote") from None
-        except OSError as exc:
-            raise WriteError(f"cannot write {target}: {exc.strerror or exc}; nothing "
-                             "was written") from None
-
-    try:
-        staged = stage_all(list(files), stage, workers=DOWNLOADS)
-    except BaseException:
-        # A temporary file of a failed stage_copy is removed by it, the staged ones by
-        # stage_all; any other is ours.
-        discard(p for f in files for p in (dest / f.path).parent.glob(TEMP_PREFIX + "*"))
-        raise
-    return [(tmp, dest / f.path) for f, tmp in zip(files, staged, strict=True)
-            if tmp is not None]
-
-
-class _BytesSource:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.offset = data, 0
-
-    def read(self, size: int = CHUNK) -> bytes:
-        chunk = self.data[self.offset:self.offset + size]
-        self.offset += len(chunk)
-        return chunk

@@ -20,7 +20,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -45,8 +45,8 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.ops.catalog import read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.restore import RestoreResult, restore_entries
-from hdversion.ops.staging import Source, remove_if_empty
+from hdversion.ops.restore import RestoreResult, WorkspaceSteps, restore_entries, writer_for
+from hdversion.ops.staging import Source, Writer, target_folder
 from hdversion.paths import DEFAULT_GIT_TRACKED
 from hdversion.util.hashing import CHUNK, md5_bytes
 from hdversion.util.log import log
@@ -97,15 +97,46 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
         raise UsageError(f"no archive {archive}")
     if target is not None and target.exists() and not target.is_dir():
         raise UsageError(f"--target {target} is not a directory")
-    project = _project(path, required=target is None)
-    if project is not None and target is not None and target.resolve() == project.root:
-        target = None  # `--target .` is the workspace, with its safety backup
+    if target is None:
+        return _into_project(archive, Project.open(path, strict=False), None, force, dry_run,
+                             reporter, wait)
+    project = _project_if_any(path)
     if project is None:
-        assert target is not None
-        return _import(archive, None, target, force, dry_run, reporter)
+        # No project: nothing to lock, no DVC lock to check; pause points (tests) are looked
+        # for where the command runs.
+        dest = Path(os.path.abspath(target)).resolve()
+        return _import(archive, dest, DEFAULT_GIT_TRACKED, Writer(Path.cwd()), None,
+                       dry_run, reporter)
+    return _into_project(archive, project,
+                         None if target.resolve() == project.root else target,
+                         force, dry_run, reporter, wait)
+
+
+def _project_if_any(path: Path | None) -> Project | None:
+    try:
+        return Project.open(path, strict=False)
+    except NotARepositoryError:
+        return None
+
+
+def _into_project(archive: Path, project: Project, target: Path | None, force: bool,
+                  dry_run: bool, reporter: Reporter, wait: float) -> ImportResult:
+    """Into the project's workspace (`target` None; `--target .` is the workspace, with its
+    safety backup), or into `target`, under the project's lock."""
     with locked_operation(project, "import", wait, archive=str(archive),
                           target=str(target or "")):
-        result = _import(archive, project, target, force, dry_run, reporter)
+        project.store.session.ensure_idle()
+        if target is None:
+            _remove_stale_work(project.root)
+            workspace = WorkspaceSteps(project, read_catalog(project.git), force)
+            result = _import(archive, project.root, project.settings.git_tracked_files,
+                             writer_for(project), workspace, dry_run, reporter)
+            if not dry_run and result.restore.all_verified:
+                result.cached = _take_into_cache(project, reporter)
+        else:
+            result = _import(archive, Path(os.path.abspath(target)).resolve(),
+                             project.settings.git_tracked_files, writer_for(project), None,
+                             dry_run, reporter)
         restored = result.restore
         project.journal(
             "import",
@@ -117,29 +148,14 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
         return result
 
 
-def _project(path: Path | None, required: bool) -> Project | None:
-    try:
-        return Project.open(path, strict=False)
-    except NotARepositoryError:
-        if required:
-            raise
-        return None
-
-
-def _import(archive: Path, project: Project | None, target: Path | None, force: bool,
-            dry_run: bool, reporter: Reporter) -> ImportResult:
-    workspace = target is None
-    if project is not None:
-        project.store.session.ensure_idle()
+def _import(archive: Path, dest: Path, git_tracked: Iterable[str], writer: Writer,
+            workspace: WorkspaceSteps | None, dry_run: bool, reporter: Reporter
+            ) -> ImportResult:
+    """The archive checked whole, then the files that differ extracted into a private folder
+    (the workspace's `.dvc/tmp`, or a hidden one in the target) and written by the engine."""
     reporter.step(f"checking {archive.name}")
     scanned = scan(archive)
-    backup = scanned.backup
-    dest = (project.root if target is None and project is not None
-            else Path(os.path.abspath(target or "."))).resolve()
-    created = not dest.exists()
-    if project is not None and workspace:
-        _remove_stale_work(project.root)
-    work_parent = (project.root / ".dvc" / "tmp" if workspace and project is not None
+    work_parent = (workspace.project.root / ".dvc" / "tmp" if workspace is not None
                    else dest)
     work: list[Path] = []
 
@@ -150,25 +166,15 @@ def _import(archive: Path, project: Project | None, target: Path | None, force: 
         work.append(folder)
         return extract(archive, scanned, changing, folder, reporter)
 
-    git_tracked = (project.settings.git_tracked_files if project is not None
-                   else DEFAULT_GIT_TRACKED)
-    catalog = read_catalog(project.git) if project is not None and workspace else None
-    done = False
-    try:
-        restored = restore_entries(
-            project, backup, scanned.manifest.files, scanned.pointers, dest, git_tracked,
-            sources_for, workspace=workspace, dry_run=dry_run, force=force, catalog=catalog,
-            reporter=reporter)
-        done = True
-    finally:
-        for folder in work:
-            shutil.rmtree(folder, ignore_errors=True)
-        if created and not done:
-            remove_if_empty(dest)  # a refused import leaves no trace
-    result = ImportResult(archive, restored)
-    if workspace and project is not None and not dry_run and restored.all_verified:
-        result.cached = _take_into_cache(project, reporter)
-    return result
+    with target_folder(dest):  # a refused import leaves no trace
+        try:
+            restored = restore_entries(
+                scanned.backup, scanned.manifest.files, scanned.pointers, dest, git_tracked,
+                sources_for, writer, workspace=workspace, dry_run=dry_run, reporter=reporter)
+        finally:
+            for folder in work:
+                shutil.rmtree(folder, ignore_errors=True)
+    return ImportResult(archive, restored)
 
 
 def _take_into_cache(project: Project, reporter: Reporter) -> bool:

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +30,17 @@ from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.sources import verified_sources
-from hdversion.ops.staging import Source, check_targets, remove_if_empty, write_all
+from hdversion.ops.staging import (
+    Source,
+    Writer,
+    check_no_file_is_a_folder,
+    check_targets,
+    target_folder,
+)
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.atomic import (
-    discard,
-    identity,
-    leftover_temp_files,
-)
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes, md5_file
-from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -151,55 +150,93 @@ def restore_backup(
         return verified_sources(project, backup, changing, remote, result, reporter,
                                  listings)
 
-    created = not os.path.lexists(dest)
-    done = False
-    try:
-        result = restore_entries(
-            project, backup, files, pointers, dest, project.settings.git_tracked_files,
-            sources_for, workspace=target is None, only=only, dry_run=dry_run, force=force,
-            catalog=catalog, reporter=reporter, latest=timestamp is None, offline=offline)
-        done = result.failure() is None
-        return result
-    finally:
-        if created and not done:
-            remove_if_empty(dest)  # a refused or interrupted restore leaves no trace
+    workspace = (WorkspaceSteps(project, catalog, force, offline) if target is None
+                 else None)
+    with target_folder(dest):  # a refused or interrupted restore leaves no trace
+        return restore_entries(
+            backup, files, pointers, dest, project.settings.git_tracked_files, sources_for,
+            writer_for(project), workspace=workspace, only=only, dry_run=dry_run,
+            reporter=reporter, latest=timestamp is None)
 
 
 SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
 
 
+def writer_for(project: Project) -> Writer:
+    """The engine that writes files, in a project: DVC's lock is checked once more before the
+    first byte is written."""
+    return Writer(project.root, ready=project.store.session.ensure_idle)
+
+
+@dataclass
+class WorkspaceSteps:
+    """What a restore into the project's own workspace does beyond writing files: files whose
+    content no backup holds are saved in a safety backup first (unless `force`; `offline`: its
+    tag is not pushed to the git remote), files inside directory outputs that the backup
+    lacks are removed, and the restored files' hashes are given to DVC."""
+
+    project: Project
+    catalog: Catalog
+    force: bool = False
+    offline: bool = False
+
+    def unsaved(self, dest: Path, changing: list[FileEntry],
+                current: dict[str, str | None], extras: list[str]) -> list[str]:
+        """The files about to be replaced or removed whose content is in no backup."""
+        if self.force:
+            return []
+        # Pointer files are not unsaved work: a backup makes them from the outputs (it never
+        # keeps the bytes in place), so a safety backup could not hold them, and DVC cannot
+        # even read an emptied or conflicted one to make it.
+        present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
+                   if current[e.path] is not None and not is_pointer_file(e.path)}
+        present.update({path: md5_file(dest / path)[0] for path in extras})
+        git = self.project.git
+        known = known_md5s(git, self.catalog, {m for m in present.values() if m})
+        unsaved = [p for p, md5 in present.items() if md5 not in known]
+        # A file that HEAD holds as it is (params.yaml in a fresh clone) is saved in git.
+        in_git = git.unchanged_since_head(unsaved)
+        return [p for p in unsaved if p not in in_git]
+
+    def save(self, unsaved: list[str], backup: Backup, reporter: Reporter) -> Backup:
+        reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
+        return create_backup(self.project, message=f"before restoring {backup.timestamp}",
+                             allow_missing=True, kind="safety", offline=self.offline).backup
+
+    def remember(self, dest: Path, restored: list[FileEntry]) -> None:
+        """Verified as written: the next backup (and DVC) need not read them again."""
+        self.project.store.workspace.remember_hashes(
+            {dest / e.path: e.md5 for e in restored if e.store == "dvc"})
+
+
 def restore_entries(
-    project: Project | None,
     backup: Backup,
     files: tuple[FileEntry, ...],
     pointers: dict[str, bytes],
     dest: Path,
     git_tracked: Iterable[str],
     sources_for: SourcesFor,
+    writer: Writer,
     *,
-    workspace: bool,
+    workspace: WorkspaceSteps | None = None,
     only: Iterable[str] = (),
     dry_run: bool = False,
-    force: bool = False,
-    catalog: Catalog | None = None,
     reporter: Reporter = SILENT,
     latest: bool = False,
-    offline: bool = False,
 ) -> RestoreResult:
     """Restore `files` (already checked against their manifest) into `dest`: the paths are
-    checked, only differing files are written, their verified bytes coming from
-    `sources_for(changing files, result)` (a backup's cache objects and git blobs, or an
-    archive's members). In the `workspace` (which needs `project` and `catalog`), unsaved
-    changes go to a safety backup first unless `force`, and extras inside directory
-    outputs are removed (`offline`: its tag is not pushed to the git remote). `project` is
-    None only for a target outside any repository."""
+    checked, only differing files are written (by `writer`), their verified bytes coming from
+    `sources_for(changing files, result)` (a backup's cache objects and git blobs, an
+    archive's members, a remote's objects). Into a project's `workspace`, its steps too:
+    the safety backup first, extras inside directory outputs removed, hashes remembered."""
     check_paths(files, pointers, git_tracked, backup.tag)
+    check_no_file_is_a_folder(backup.tag, (f.path for f in files))
     entries = _select(backup, files, list(only))
     check_destination(dest, [e.path for e in entries])
     current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
     changing = [e for e in entries if current[e.path] != e.md5]
     extras = _extra_files(dest, files, pointers, list(only))
-    remove_extras = workspace
+    remove_extras = workspace is not None
     reports = [
         FileReport(e.path, e.md5, e.size, "unchanged" if current[e.path] == e.md5 else
                    ("would restore" if dry_run else "restored"))
@@ -212,65 +249,36 @@ def restore_entries(
     ]
     result = RestoreResult(backup, dest, dry_run, reports, latest=latest)
     check_targets(dest, changing)
-    unsaved: list[str] = []
-    if workspace and not force:
-        assert project is not None and catalog is not None
-        # Pointer files are not unsaved work: a backup makes them from the outputs (it never
-        # keeps the bytes in place), so a safety backup could not hold them, and DVC cannot
-        # even read an emptied or conflicted one to make it.
-        present = {e.path: _full_md5(dest / e.path, current[e.path]) for e in changing
-                   if current[e.path] is not None and not is_pointer_file(e.path)}
-        present.update({path: md5_file(dest / path)[0] for path in extras})
-        known = known_md5s(project.git, catalog, {m for m in present.values() if m})
-        unsaved = [p for p, md5 in present.items() if md5 not in known]
-        # A file that HEAD holds as it is (params.yaml in a fresh clone) is saved in git.
-        in_git = project.git.unchanged_since_head(unsaved)
-        unsaved = [p for p in unsaved if p not in in_git]
+    unsaved = workspace.unsaved(dest, changing, current, extras) if workspace else []
     if dry_run:
         result.would_make_safety_backup = bool(unsaved)
         return result
 
     sources = sources_for(changing, result)
-    # A run killed between staging and renaming leaves temporary files; they are ours.
-    discard(leftover_temp_files(dest, [e.path for e in entries]))
+    if workspace is not None and unsaved:
+        result.safety_backup = workspace.save(unsaved, backup, reporter)
 
-    if unsaved:
-        assert project is not None
-        reporter.step(f"saving {len(unsaved)} unsaved file(s) in a safety backup")
-        result.safety_backup = create_backup(
-            project,
-            message=f"before restoring {backup.timestamp}",
-            allow_missing=True,
-            kind="safety",
-            offline=offline,
-        ).backup
+    def remove_the_extras() -> None:
+        if remove_extras:
+            for path in extras:
+                (dest / path).unlink(missing_ok=True)
+            _remove_empty_folders(dest, extras)
 
-    if project is not None:
-        project.store.session.ensure_idle()
-    root = project.root if project is not None else dest
-    written = write_all(root, dest, changing, sources,
-                         reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)),
-                         streamed=any(s.remote is not None for s in sources.values()))
-    if remove_extras:
-        for path in extras:
-            (dest / path).unlink(missing_ok=True)
-        _remove_empty_folders(dest, extras)
-
-    pause_point(root, PausePoint.AFTER_RENAME)
+    verdicts = writer.write(dest, changing, sources,
+                            reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)),
+                            after_renames=remove_the_extras)
     # Unchanged files were hashed against the manifest moments ago, restored ones as they were
     # written; what is in place now must be the very file that was staged.
     for report in reports:
         if report.action == "unchanged":
             report.verified = True
         elif report.action == "restored":
-            report.verified = identity(dest / report.path) == written[report.path]
+            report.verified = verdicts[report.path]
         elif report.action == "removed":
             report.verified = not (dest / report.path).exists()
-    if workspace and project is not None:
-        # Verified as written: the next backup (and DVC) need not read them again.
-        project.store.workspace.remember_hashes({
-            dest / e.path: e.md5 for e, report in zip(entries, reports, strict=False)
-            if e.store == "dvc" and report.action == "restored" and report.verified})
+    if workspace is not None:
+        workspace.remember(dest, [e for e, report in zip(entries, reports, strict=False)
+                                  if report.action == "restored" and report.verified])
     return result
 
 

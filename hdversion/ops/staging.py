@@ -5,9 +5,11 @@ staged and verified are they all renamed into place; each is then checked to be 
 file staged (same inode, size and mtime). A kill at any instant leaves each file old or new,
 never partial, and a write error or a bad source before the renames changes nothing.
 
-Restore, import and the restore from a remote alone write through it; where the bytes come
-from is `Source` (a cache object, a git blob, an archive's member, an object streamed from a
-remote), each with the next source to try when its bytes turn out wrong (`ops/sources.py`).
+Restore, import and the restore from a remote alone write through it (`Writer`, after
+`check_targets`), each into a folder that `target_folder` removes again, with what staging
+made in it, when the run does not finish. Where the bytes come from is `Source` (a cache
+object, a git blob, an archive's member, an object streamed from a remote), each with the
+next source to try when its bytes turn out wrong (`ops/sources.py`).
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ import contextlib
 import io
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from hdversion.datastore.bucket import DOWNLOADS, KeyMissing
-from hdversion.errors import RemoteError, VerificationError, WriteError
+from hdversion.errors import ManifestError, RemoteError, VerificationError, WriteError
 from hdversion.model.manifest import FileEntry
 from hdversion.util.atomic import (
     Identity,
     commit_all,
     discard,
     identity,
+    leftover_temp_files,
     make_durable,
     stage_all,
     stage_copy,
@@ -36,12 +39,25 @@ from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import Advance
 
 
-def remove_if_empty(folder: Path) -> None:
+def _remove_if_empty(folder: Path) -> None:
     """The folder a restore or an import made, with the folders staging made in it, where
     they hold no file (bottom up: a folder whose folders went is empty in turn)."""
     for below, _, _ in os.walk(folder, topdown=False):
         with contextlib.suppress(OSError):
             os.rmdir(below)
+
+
+def check_no_file_is_a_folder(tag: str, paths: Iterable[str]) -> None:
+    """A path that is a file and also the folder of another cannot be restored: refused
+    before the first write, not found out half-way through the renames."""
+    listed = set(paths)
+    for path in sorted(listed):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in listed:
+                raise ManifestError(f"backup {tag} lists {folder} as a file and as the "
+                                    f"folder of {path}: its manifest is not trusted")
 
 
 def check_targets(dest: Path, entries: list[FileEntry]) -> None:
@@ -100,6 +116,8 @@ class Source:
                 with self.remote() as stream:
                     return stage_copy(stream, target, md5, advance, also=self.also)
             except (KeyMissing, RemoteError) as exc:
+                if self.on_bad is None:
+                    raise  # no next source: the caller's own message says why
                 # The next source (the remotes in turn, each through the fetch that says
                 # why one cannot be used) takes over; a local write error is not caught.
                 why = "missing there" if isinstance(exc, KeyMissing) else exc.message
@@ -109,10 +127,94 @@ class Source:
             return stage_copy(stream, target, md5, advance, also=self.also)
 
 
-def write_all(root: Path, dest: Path, entries: list[FileEntry],
-               sources: dict[str, Source], advance: Advance, streamed: bool = False
-               ) -> dict[str, Identity | None]:
-    """Stage every file, hashed as written, on every core (the biggest first, so that one
+class Writer:
+    """Writes verified files into a folder, all or none: `write` stages each file beside its
+    target from its source (re-staged from the next source when its bytes are wrong), makes
+    them durable, renames them all, and checks each in place is the file staged. `root` is
+    where a test's pause points are looked for (the project, or the folder a command runs in
+    without one); `ready` runs just before the first byte is written (a project checks there
+    that no dvc command took DVC's lock meanwhile)."""
+
+    def __init__(self, root: Path, ready: Callable[[], None] | None = None) -> None:
+        self.root, self.ready = root, ready
+
+    def write(self, dest: Path, entries: list[FileEntry], sources: dict[str, Source],
+              advance: Advance, after_renames: Callable[[], None] | None = None
+              ) -> dict[str, bool]:
+        """Put every entry in place under `dest` (made if absent); whether each file in
+        place is, after the renames and `after_renames`, the very file staged (same inode,
+        size and mtime: its bytes were hashed as they were written). A write error, a
+        source with no good next one, or an interrupt before the renames changes nothing:
+        the staged files and the folders made for them are removed."""
+        if self.ready is not None:
+            self.ready()
+        # A run killed between staging and renaming leaves temporary files; they are ours.
+        discard(leftover_temp_files(dest, [e.path for e in entries]))
+        made = _missing_folders(dest, entries) if os.path.lexists(dest) else [_top(dest)]
+        try:
+            _make(dest)
+            identities = _stage_and_rename(self.root, dest, entries, sources, advance)
+        except BaseException:
+            for folder in made:
+                _remove_if_empty(folder)
+            raise
+        if after_renames is not None:
+            after_renames()
+        pause_point(self.root, PausePoint.AFTER_RENAME)
+        return {path: identity(dest / path) == staged
+                for path, staged in identities.items()}
+
+
+@contextlib.contextmanager
+def target_folder(dest: Path) -> Iterator[None]:
+    """What a run makes of `dest` (the folder and its missing parents) is removed again, bottom
+    up where no file is left, when the run does not finish (refused, interrupted); a folder
+    that existed before is never removed."""
+    top = _top(dest) if not os.path.lexists(dest) else None
+    try:
+        yield
+    except BaseException:
+        if top is not None:
+            _remove_if_empty(top)
+        raise
+
+
+def _top(dest: Path) -> Path:
+    """The outermost of `dest` and its parents that does not exist."""
+    while not os.path.lexists(dest.parent):
+        dest = dest.parent
+    return dest
+
+
+def _make(dest: Path) -> None:
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot create --target {dest}: {exc.strerror or exc}") from None
+
+
+def _missing_folders(dest: Path, entries: list[FileEntry]) -> list[Path]:
+    """The outermost folders inside `dest` that staging these entries will make (one stat per
+    folder)."""
+    seen: dict[str, bool] = {}  # folder -> exists
+    made: list[Path] = []
+    for entry in entries:
+        parts = entry.path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder not in seen:
+                seen[folder] = os.path.lexists(os.path.join(dest, folder))
+                if not seen[folder]:
+                    made.append(dest / folder)
+            if not seen[folder]:
+                break  # the ones below are made with it
+    return made
+
+
+def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
+                      sources: dict[str, Source], advance: Advance
+                      ) -> dict[str, Identity | None]:
+    """Stage every file, hashed as written, several at once (the biggest first, so that one
     long file overlaps with the small ones), then put them all in place; each file's identity
     as staged. A file whose source turns out wrong is staged again afterwards, one by one,
     from the next source (which may fetch)."""
@@ -129,7 +231,9 @@ def write_all(root: Path, dest: Path, entries: list[FileEntry],
 
     staged: dict[str, Path] = {}
     try:
-        # Streams from a bucket mostly wait on the network: more of them at once.
+        # One per core: hashing is the work. Streams from a remote mostly wait on the
+        # network: more of them at once.
+        streamed = any(s.remote is not None for s in sources.values())
         workers = DOWNLOADS if streamed else None
         for entry, tmp in zip(by_size, stage_all(by_size, first_try, workers), strict=True):
             if tmp is not None:
@@ -141,9 +245,6 @@ def write_all(root: Path, dest: Path, entries: list[FileEntry],
                                                       sources[entry.path], advance)
                 retried.append(staged[entry.path])
         make_durable(retried)
-    except VerificationError:
-        discard(staged.values())
-        raise
     except OSError as exc:
         discard(staged.values())
         raise WriteError(f"restore failed while writing, no file was changed: {exc}") from None
