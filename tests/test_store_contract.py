@@ -584,3 +584,46 @@ def test_the_stores_of_a_project(kind: str, project: Project, request: pytest.Fi
     assert store.read(md5(data), 100) == data
     assert store.delete([md5(data)]) == {md5(data)}
     assert not store.has(md5(data))
+
+
+def test_a_file_that_changes_while_it_is_put_is_not_kept(
+        subject: Subject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hard-linked cache object written in place while a put sends it. A directory copies
+    and hashes at once: the bytes read are checked. A bucket sends the file after hashing
+    it: the file's identity is checked after the upload (the write is injected into the
+    upload, the one instant no real process can be made to hit)."""
+    whole = os.urandom(CHUNK * 2 + 3)
+    name = md5(whole)
+    source = tmp_path / "hard-linked"
+    source.write_bytes(whole)
+
+    def write_in_place() -> None:
+        with source.open("r+b") as stream:
+            stream.seek(CHUNK + 1)
+            stream.write(b"changed")
+
+    on_chunk = None
+    if isinstance(subject.store, BucketStore):
+        fs = subject.store.records.fs
+        real = fs.put_file
+
+        def put_file(*args: object, **kwargs: object) -> object:
+            write_in_place()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(fs, "put_file", put_file)
+    else:
+        chunks: list[int] = []
+
+        def on_chunk(n: int) -> None:
+            chunks.append(n)
+            if len(chunks) == 1:
+                write_in_place()
+
+    with pytest.raises(VerificationError) as caught:
+        subject.store.put_file(name, source, on_chunk)
+    assert ("changed while it was sent" if isinstance(subject.store, BucketStore)
+            else "; not written") in caught.value.message
+    monkeypatch.undo()
+    assert not subject.store.has(name)
+    assert objects_of(subject) == set()

@@ -349,14 +349,24 @@ class BucketStore(Store):
             self._upload(Path(spool.name), md5)
 
     def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
+        """Hashed where it is, then sent from there (no spool: the cache's objects are not
+        written after DVC made them); a file that changed between the hash and the end of the
+        upload (a hard-linked cache written in place) has what was sent deleted."""
+        where = self.where(md5)
         with path.open("rb") as source:
+            before = os.fstat(source.fileno())
             digest = hashlib.md5(usedforsecurity=False)
             count = 0
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
                 count += len(chunk)
-        _check_put(self.where(md5), md5, None, (digest.hexdigest(), count))
+        _check_put(where, md5, None, (digest.hexdigest(), count))
         self._upload(path, md5)
+        if _identity(before) != _identity(os.stat(path)):
+            with contextlib.suppress(RemoteError):
+                self.delete([md5])
+            raise VerificationError(f"{where}: {path} changed while it was sent; what was "
+                                    "sent is deleted")
         if on_chunk:
             on_chunk(count)
 
@@ -394,6 +404,11 @@ class BucketStore(Store):
                                   + self.records.explain("cannot delete from", exc)) from None
             deleted.update(batch)
         return deleted
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file's bytes do (DVC's own state database trusts the same)."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def store_of(name: str, records: Bucket) -> Store:
