@@ -410,10 +410,14 @@ def check_listing(subject: Subject, planted: dict[str, int]) -> None:
         n: size for n, size in planted.items() if n[:2] in some}
 
 
-# 10,000 objects take 2.5 s in a directory; on moto 66 s to plant and 10 s to delete
-# (measured on 2 shared cores), on the others no less: the clouds' run in the long tier.
+# 10,000 objects take 2.5 s in a directory or the cache; 52 to 66 s on moto and 109 s on
+# Azurite (measured on 2 shared cores): the buckets' run in the long tier. The GCS emulator
+# rewrites all its metadata on every write: 1,050 objects take 19 s, 10,000 did not fit in
+# pytest's 600 s.
 @pytest.mark.parametrize("subject", [*LOCAL_KINDS, *(
-    pytest.param(kind, marks=pytest.mark.reliability) for kind in CLOUD_FIXTURE)],
+    pytest.param(kind, marks=pytest.mark.reliability) for kind in ("s3", "azure")),
+    pytest.param("gcs", marks=pytest.mark.skip(
+        reason="the GCS emulator cannot hold 10,000 objects in 600 s (measured)"))],
     indirect=True)
 def test_a_listing_of_10000_objects(subject: Subject) -> None:
     check_listing(subject, plant_many(subject, MANY))
