@@ -40,7 +40,7 @@ from hdversion.model.bucket import OBJECTS_DIR, object_key
 from hdversion.model.leftovers import is_partial_name
 from hdversion.paths import DEFAULT_LOCAL_REMOTE, TEMP_PREFIX
 from hdversion.util.hashing import CHUNK
-from tests.conftest import Project
+from tests.conftest import REPO_ROOT, Project
 from tests.storage_servers import StorageServer
 from tests.test_cloud import PREFIX, configure
 
@@ -293,7 +293,7 @@ def test_a_put_killed_half_way_leaves_only_a_partial_name(kind: str, tmp_path: P
     folder = root / OBJECTS_DIR / name[:2]
     proc = subprocess.Popen([sys.executable, "-c", KILLED_PUT, kind, str(root), name,
                              str(len(whole))], stdin=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.stdin is not None
     try:
         proc.stdin.write(whole[:CHUNK * 2])

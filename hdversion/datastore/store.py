@@ -263,12 +263,15 @@ class DirectoryStore(Store):
         except OSError as exc:
             raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
         try:
-            with stream:
+            try:
                 found = _copy_hashed(source, stream, on_chunk, where)
                 _check_put(where, md5, size, found)
                 with _writing(where):
                     if self.durable:
                         os.fsync(stream.fileno())
+            finally:
+                with _writing(where):  # NFS reports some write errors at close only
+                    stream.close()
             with _writing(where):
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, target)
