@@ -21,17 +21,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hdversion.datastore.bucket import Bucket, KeyMissing
 from hdversion.errors import RemoteError, VerificationError, WriteError
-from hdversion.model.bucket import OBJECTS_DIR, object_key
+from hdversion.model.bucket import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
 from hdversion.util.hashing import CHUNK
@@ -59,13 +60,38 @@ class StoredObject:
     mtime: float | None  # seconds since the epoch, by the store's own clock; None if unsaid
 
 
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and all(c in "0123456789abcdef" for c in text)
+
+
 def check_name(md5: str) -> str:
     """A store key: 32 lower-case hex digits, optionally `.dir` (a directory's listing).
     Anything else (a path, `..`, upper case) is refused before it names a file or key."""
-    plain = md5.removesuffix(".dir")
-    if len(plain) != 32 or any(c not in "0123456789abcdef" for c in plain):
+    if not _is_hex(md5.removesuffix(".dir"), 32):
         raise ValueError(f"not an object name: {md5!r}")
     return md5
+
+
+def check_prefixes(prefixes: Iterable[str] | None) -> list[str] | None:
+    """A listing's prefixes: two lower-case hex digits each (`..` would list another
+    folder), all checked before the first is listed."""
+    if prefixes is None:
+        return None
+    checked = list(prefixes)
+    for prefix in checked:
+        if not _is_hex(prefix, 2):
+            raise ValueError(f"not an object prefix: {prefix!r}")
+    return checked
+
+
+def _objects_only(listed: dict[str, tuple[int | None, dict[str, Any]]],
+                  mtime: Callable[[dict[str, Any]], float | None]
+                  ) -> dict[str, StoredObject]:
+    """A listing's objects: what else sits among them (a README, a `zz/` folder, a name in
+    upper case, what a killed write left) is no object of this store."""
+    return {name: StoredObject(name, size, mtime(entry))
+            for name, (size, entry) in listed.items()
+            if _is_hex(name[:2], 2) and is_object_name(name[2:])}
 
 
 class Store(ABC):
@@ -158,17 +184,30 @@ class VerifiedReader:
         return b""
 
 
-def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None
-                 ) -> tuple[str, int]:
+def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None,
+                 where: str) -> tuple[str, int]:
+    """Copy and hash; what the source raises passes untouched (a reader's own failure, a
+    remote's RemoteError), a failure to write the copy is a WriteError naming `where`."""
     digest = hashlib.md5(usedforsecurity=False)
     count = 0
     while chunk := source.read(CHUNK):
         digest.update(chunk)
-        target.write(chunk)
+        with _writing(where):
+            target.write(chunk)
         count += len(chunk)
         if on_chunk:
             on_chunk(len(chunk))
+    with _writing(where):
+        target.flush()
     return digest.hexdigest(), count
+
+
+@contextmanager
+def _writing(where: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
 
 
 def _check_put(where: str, md5: str, size: int | None, found: tuple[str, int]) -> None:
@@ -194,14 +233,14 @@ class DirectoryStore(Store):
         return self.objects / md5[:2] / md5[2:]
 
     def where(self, md5: str | None = None) -> str:
-        return str(self.path(md5) if md5 else self.objects)
+        return str(self.objects if md5 is None else self.path(md5))
 
     def size(self, md5: str) -> int:
         try:
             info = os.stat(self.path(md5))
         except (FileNotFoundError, NotADirectoryError):
             raise KeyMissing(md5) from None
-        if not os.path.isfile(self.path(md5)):
+        if not stat.S_ISREG(info.st_mode):
             raise KeyMissing(md5)
         return info.st_size
 
@@ -216,28 +255,26 @@ class DirectoryStore(Store):
 
     def put(self, md5: str, source: IO[bytes], size: int | None = None,
             on_chunk: OnChunk | None = None) -> None:
-        target = self.path(md5)
+        target, where = self.path(md5), self.where(md5)
         try:
             tmp, stream = open_beside(target)
         except FileExistsError:  # a file where the store needs a folder
-            raise WriteError(f"cannot write {self.where(md5)}: {target.parent} is a file"
-                             ) from None
+            raise WriteError(f"cannot write {where}: {target.parent} is a file") from None
         except OSError as exc:
-            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
-                             ) from None
+            raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
         try:
-            with stream:
-                found = _copy_hashed(source, stream, on_chunk)
-                _check_put(self.where(md5), md5, size, found)
-                if self.durable:
-                    stream.flush()
-                    os.fsync(stream.fileno())
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
-                             ) from None
+            try:
+                found = _copy_hashed(source, stream, on_chunk, where)
+                _check_put(where, md5, size, found)
+                with _writing(where):
+                    if self.durable:
+                        os.fsync(stream.fileno())
+            finally:
+                with _writing(where):  # NFS reports some write errors at close only
+                    stream.close()
+            with _writing(where):
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -248,14 +285,13 @@ class DirectoryStore(Store):
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         from hdversion.datastore.transfers import listed_folder
 
-        listed = listed_folder(self.objects, None if prefixes is None else list(prefixes))
-        return {md5: StoredObject(md5, size, entry.get("mtime"))
-                for md5, (size, entry) in listed.items()}
+        listed = listed_folder(self.objects, check_prefixes(prefixes))
+        return _objects_only(listed, lambda entry: entry.get("mtime"))
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
                ) -> set[str]:
         deleted: set[str] = set()
-        for md5 in sorted(set(md5s)):
+        for md5 in sorted({check_name(m) for m in md5s}):
             if deleted and between is not None:
                 between()
             try:
@@ -281,7 +317,12 @@ class CacheStore(DirectoryStore):
 class BucketStore(Store):
     """Objects in a bucket or container, under `<url>/files/md5/xx/yyyy...`. A put is
     hashed from a local file first, then sent in one upload (multipart on S3, a block list
-    on Azure, a resumable upload on GCS): none is visible before it is whole."""
+    on Azure, a resumable upload on GCS): none is visible before it is whole.
+
+    A bucket deleted under an open store: its listing and a put raise RemoteError; `size`
+    and `open` say KeyMissing (one request cannot tell a missing object from a missing
+    bucket, and a second for every missing object would cost each reader that falls back
+    to another store)."""
 
     def __init__(self, name: str, records: Bucket) -> None:
         self.name, self.records = name, records
@@ -290,7 +331,7 @@ class BucketStore(Store):
         return object_key(check_name(md5))
 
     def where(self, md5: str | None = None) -> str:
-        return self.records.where(self.key(md5) if md5 else "")
+        return self.records.where("" if md5 is None else self.key(md5))
 
     def size(self, md5: str) -> int:
         return self.records.size(self.key(md5))
@@ -302,21 +343,33 @@ class BucketStore(Store):
             on_chunk: OnChunk | None = None) -> None:
         # Spooled to a local file, hashed on the way: the upload starts only once the bytes
         # are known good, and the SDK's own multipart machinery sends a file.
-        with tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX) as spool:
-            found = _copy_hashed(source, spool, on_chunk)
-            spool.flush()
-            _check_put(self.where(md5), md5, size, found)
+        where = self.where(md5)
+        with _writing(f"a spool of {where}"):
+            spool = tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX)  # noqa: SIM115
+        with spool:
+            found = _copy_hashed(source, spool, on_chunk, f"a spool of {where}")
+            _check_put(where, md5, size, found)
             self._upload(Path(spool.name), md5)
 
     def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
+        """Hashed where it is, then sent from there (no spool: the cache's objects are not
+        written after DVC made them); a file that changed between the hash and the end of the
+        upload (a hard-linked cache written in place) has what was sent deleted."""
+        where = self.where(md5)
         with path.open("rb") as source:
+            before = os.fstat(source.fileno())
             digest = hashlib.md5(usedforsecurity=False)
             count = 0
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
                 count += len(chunk)
-        _check_put(self.where(md5), md5, None, (digest.hexdigest(), count))
+        _check_put(where, md5, None, (digest.hexdigest(), count))
         self._upload(path, md5)
+        if _identity(before) != _identity(os.stat(path)):
+            with contextlib.suppress(RemoteError):
+                self.delete([md5])
+            raise VerificationError(f"{where}: {path} changed while it was sent; what was "
+                                    "sent is deleted")
         if on_chunk:
             on_chunk(count)
 
@@ -328,15 +381,17 @@ class BucketStore(Store):
         from hdversion.datastore.collect import _mtime
         from hdversion.datastore.transfers import listed_keys
 
+        checked = check_prefixes(prefixes)
         with self.records._errors("cannot list"):
-            listed = listed_keys(self.records.fs.fs, self.records.path(OBJECTS_DIR),
-                                 None if prefixes is None else list(prefixes))
-        return {md5: StoredObject(md5, size, _mtime(entry))
-                for md5, (size, entry) in listed.items()}
+            listed = listed_keys(self.records.fs.fs, self.records.path(OBJECTS_DIR), checked)
+        if not listed:
+            # A bucket that is gone lists as empty: only then, one more request tells.
+            self.records.check()
+        return _objects_only(listed, _mtime)
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
                ) -> set[str]:
-        wanted = sorted(set(md5s))
+        wanted = sorted({check_name(m) for m in md5s})
         deleted: set[str] = set()
         for start in range(0, len(wanted), DELETE_BATCH):
             if deleted and between is not None:
@@ -352,6 +407,11 @@ class BucketStore(Store):
                                   + self.records.explain("cannot delete from", exc)) from None
             deleted.update(batch)
         return deleted
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file's bytes do (DVC's own state database trusts the same)."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 def store_of(name: str, records: Bucket) -> Store:
