@@ -170,8 +170,10 @@ class ObjectSources:
         # one is not left behind a restore that reads none of them.
         cache.check_listings(self.dir_objects, self.check)
         missing = []
+        # Each object's place in the cache, named once (a directory output has thousands).
+        cached = {entry.md5: cache.path(entry.md5) for entry in entries}
         for entry in entries:
-            size = _size_of(cache.path(entry.md5))
+            size = _size_of(cached[entry.md5])
             if size != entry.size:
                 missing.append(entry)
                 if size is not None:  # the wrong size: damaged, kept aside
@@ -186,7 +188,7 @@ class ObjectSources:
                 for entry in missing:
                     if entry.md5 in in_place:
                         sources[entry.path] = Source(path=in_place[entry.md5],
-                                                     also=cache.path(entry.md5),
+                                                     also=cached[entry.md5],
                                                      on_bad=self._recover(entry, first.name))
                 self._count(first.name, len(in_place))
             missing = [e for e in missing if e.path not in sources]
@@ -199,7 +201,7 @@ class ObjectSources:
             self._publish()
         for entry in entries:
             if entry.path not in sources:
-                sources[entry.path] = Source(path=cache.path(entry.md5),
+                sources[entry.path] = Source(path=cached[entry.md5],
                                              on_bad=self._recover(entry, None))
         if self.listings:
             if isinstance(first := self.first_store(), DirectoryStore):
