@@ -130,6 +130,21 @@ def listings_into_cache(cache: Cache, names: list[str], store: Store) -> None:
         cache.put_listing(name, data)
 
 
+def streamed_source(store: Store, entry: FileEntry, also: Path | None = None,
+                    on_bad: Callable[[Source], Source | None] | None = None,
+                    after: Callable[[], None] | None = None) -> Source:
+    """An object streamed from a store straight into its staged file (and into the cache
+    at `also`): bounded by the manifest's size as it is read, hashed by the stager as it is
+    written; `after` runs once the staged bytes hashed right."""
+    @contextlib.contextmanager
+    def opened() -> Iterator[BinaryIO]:
+        with store.open(entry.md5) as stream:
+            yield cast(BinaryIO, BoundedStream(stream, entry.size, store.where(entry.md5)))
+        if after is not None:
+            after()
+    return Source(remote=opened, also=also, on_bad=on_bad)
+
+
 class ObjectSources:
     """A backup's DVC-stored files, each read once as it is staged: from the cache (only
     sizes are compared up front), else from the first remote in place where it is a
@@ -227,21 +242,15 @@ class ObjectSources:
         except ConfigurationError:
             return {}
 
-        def reader(entry: FileEntry) -> Callable[[], contextlib.AbstractContextManager[
-                BinaryIO]]:
-            @contextlib.contextmanager
-            def opened() -> Iterator[BinaryIO]:
-                with store.open(entry.md5) as stream:
-                    # Bounded here, hashed by the stager as it writes.
-                    yield cast(BinaryIO, BoundedStream(stream, entry.size,
-                                                       store.where(entry.md5)))
-                with counting:  # reached once the staged bytes hashed right
-                    self._count(store.name, 1)
-            return opened
-
         counting = threading.Lock()  # files are staged on several threads
-        return {entry.path: Source(remote=reader(entry), also=self.cache.path(entry.md5),
-                                   on_bad=self._recover(entry, store.name))
+
+        def counted() -> None:  # reached once the staged bytes hashed right
+            with counting:
+                self._count(store.name, 1)
+
+        return {entry.path: streamed_source(store, entry, also=self.cache.path(entry.md5),
+                                            on_bad=self._recover(entry, store.name),
+                                            after=counted)
                 for entry in missing}
 
     def _recover(self, entry: FileEntry, remote_read: str | None
