@@ -1,15 +1,20 @@
 """The chain of verified sources (`ops/sources.py`): a backup's git-stored files are read
 from its commit and checked against the manifest by one reader, which restore and export
-share."""
+share; copy fills the cache through it before it writes the target."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
+from hdversion.paths import QUARANTINE
 from tests.conftest import Project
 from tests.test_errors import assert_clean_failure
 from tests.test_hardening import forge
-from tests.test_restore import MODEL, backup, workspace_state
+from tests.test_restore import MODEL, backup, object_path, workspace_state
 
 FORGED = "20240101_000000"
 
@@ -45,3 +50,48 @@ def test_export_refuses_a_git_stored_file_that_is_not_the_manifest_s(project: Pr
     assert_clean_failure(result, 5, "its commit's params.yaml does not match the manifest; "
                          "no archive was written")
     assert not output.exists()
+
+
+def test_copy_fills_an_empty_cache_from_a_directory_remote_before_the_target(
+        project: Project, tmp_path: Path) -> None:
+    """Copy reads through the chain: a directory's listing the cache lacks comes from the
+    source (checked by its name), every object is made good in the cache from the source
+    before it is put into the target (a damaged cache copy quarantined, then replaced), and
+    an object damaged in the source is never copied."""
+    first = backup(project)
+    project.retrain(2)
+    second = backup(project)
+    usb = tmp_path / "usb"
+    assert project.cli("remote", "add", "usb", str(usb)).returncode == 0
+    cache = project.root / ".dvc" / "cache"
+    shutil.rmtree(cache / "files")
+    bad_in_source, bad_in_cache = (next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+                                   for made in (first, second))
+    flip(object_path(project.root / "backups", bad_in_source))
+    in_cache = object_path(cache, bad_in_cache)
+    in_cache.parent.mkdir(parents=True)
+    shutil.copyfile(object_path(project.root / "backups", bad_in_cache), in_cache)
+    flip(in_cache)
+
+    result = project.cli("copy", "--from", "local", "--to", "usb", "--json")
+    assert result.returncode == 5, result.stderr
+    report = json.loads(result.stdout)
+    assert report["damaged"] == [first["tag"]]
+    assert report["copied"] == {second["tag"]: {"name": "usb", "ok": True, "detail": ""}}
+    assert not object_path(usb, bad_in_source).exists()
+    assert [p.name.split(".")[0] for p in (project.root / QUARANTINE).iterdir()] == [
+        bad_in_cache]
+    # The target alone restores what was copied, verified.
+    shutil.rmtree(cache / "files")
+    shutil.rmtree(project.root / "backups")
+    restored = project.cli("restore", "--json", "--remote", "usb", "-t", second["timestamp"],
+                           "--target", str(tmp_path / "out"))
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["verified"]
+
+
+def flip(path: Path) -> None:
+    """Damage a file at the same size: only a hash can tell."""
+    data = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])
