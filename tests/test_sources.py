@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hdversion.paths import QUARANTINE
-from tests.conftest import Project
+from hdversion.util.pausepoints import PausePoint
+from tests.conftest import Project, pause_marker, start_paused
 from tests.test_errors import assert_clean_failure
 from tests.test_hardening import forge
 from tests.test_restore import MODEL, backup, object_path, workspace_state
@@ -95,3 +97,32 @@ def flip(path: Path) -> None:
     data = path.read_bytes()
     path.chmod(0o644)
     path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])
+
+
+@pytest.mark.parametrize("damage, refusal", [
+    (lambda data: bytes([data[0] ^ 0xFF]) + data[1:], "(md5 differs from the manifest)"),
+    (lambda data: data[:-1], "(shorter than the manifest)"),
+])
+def test_export_verifies_each_object_as_it_enters_the_archive(
+        project: Project, tmp_path: Path, damage: Callable[[bytes], bytes],
+        refusal: str) -> None:
+    """An object re-hashed in the cache, then changed before its turn in the archive (the
+    export paused after its first member): the export refuses, no archive is left."""
+    made = backup(project)
+    files = sorted(made["files"], key=lambda f: f["path"])
+    later = next(f for f in reversed(files) if f["store"] == "dvc")
+    assert later["path"] != files[0]["path"]
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = start_paused(project.root, PausePoint.BETWEEN_ARCHIVE_MEMBERS, "export",
+                        made["timestamp"], "-o", str(out / "a.tar.gz"))
+    cached = object_path(project.root / ".dvc" / "cache", later["md5"])
+    data = cached.read_bytes()
+    cached.chmod(0o644)
+    cached.write_bytes(damage(data))
+    pause_marker(project.root).unlink()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 5, stderr
+    assert f"{later['path']} changed while exporting {refusal}; no archive was written" \
+        in stderr
+    assert list(out.iterdir()) == []

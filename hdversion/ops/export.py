@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import hashlib
 import io
 import os
 import tarfile
@@ -18,9 +17,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
-from hdversion.datastore.store import KeyMissing
+from hdversion.datastore.store import KeyMissing, VerifiedReader
 from hdversion.errors import HdversionError, UsageError, VerificationError, WriteError
 from hdversion.model.archive import MANIFEST_MEMBER, ArchiveManifest, member_name
 from hdversion.model.catalog import Backup
@@ -105,7 +104,7 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
                     try:
                         with (contextlib.nullcontext(io.BytesIO(read.found[entry.path]))
                               if entry.store == "git" else cache.open(entry.md5)) as source:
-                            _add_verified(tar, entry, cast(BinaryIO, source), mtime, advance)
+                            _add_verified(tar, entry, source, mtime, advance)
                     except KeyMissing:
                         raise VerificationError(f"{entry.path} changed while exporting (gone "
                                                 "from the cache); no archive was written"
@@ -158,35 +157,39 @@ def _add(tar: tarfile.TarFile, name: str, data: BinaryIO, size: int, mtime: int)
     tar.addfile(_info(name, size, mtime), data)
 
 
-class _Hashing:
-    """A reader that hashes what passes through it."""
+class _Counted:
+    """A reader that reports the bytes passing through it."""
 
-    def __init__(self, raw: BinaryIO, advance: Advance) -> None:
+    def __init__(self, raw: VerifiedReader, advance: Advance) -> None:
         self.raw, self.advance = raw, advance
-        self.digest = hashlib.md5(usedforsecurity=False)
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.digest.update(data)
         self.advance(len(data))
         return data
 
 
-def _add_verified(tar: tarfile.TarFile, entry: FileEntry, source: BinaryIO, mtime: int,
+def _add_verified(tar: tarfile.TarFile, entry: FileEntry, source: IO[bytes], mtime: int,
                   advance: Advance) -> None:
-    """Add a file, hashing it on the way: the cache copy re-hashed moments ago might have
-    changed since."""
-    reader = _Hashing(source, advance)
+    """Add a file, verified on the way (`VerifiedReader`: its size and md5 are the
+    manifest's): the cache copy re-hashed moments ago might have changed since."""
+    reader = VerifiedReader(source, entry.md5, entry.size, entry.path)
     try:
-        tar.addfile(_info(member_name(entry.path), entry.size, mtime), reader)
+        tar.addfile(_info(member_name(entry.path), entry.size, mtime),
+                    cast(BinaryIO, _Counted(reader, advance)))
+        reader.read()  # the end: the tar took the manifest's size, now its md5 is checked
+    except VerificationError:
+        raise _changed(entry, shorter=reader.count < entry.size) from None
     except OSError as exc:
-        if "unexpected end of data" in str(exc):  # the source is shorter than the manifest
-            raise VerificationError(f"{entry.path} changed while exporting (shorter than the "
-                                    "manifest); no archive was written") from None
+        if "unexpected end of data" in str(exc):  # the tar's own check of the size
+            raise _changed(entry, shorter=True) from None
         raise
-    if reader.digest.hexdigest() != entry.md5:
-        raise VerificationError(f"{entry.path} changed while exporting (md5 differs from the "
-                                "manifest); no archive was written")
+
+
+def _changed(entry: FileEntry, shorter: bool) -> VerificationError:
+    how = "shorter than the manifest" if shorter else "md5 differs from the manifest"
+    return VerificationError(f"{entry.path} changed while exporting ({how}); no archive was "
+                             "written")
 
 
 def _commit_new(tmp: Path, output: Path, force: bool) -> None:
