@@ -102,6 +102,7 @@ def flip(path: Path) -> None:
 @pytest.mark.parametrize("damage, refusal", [
     (lambda data: bytes([data[0] ^ 0xFF]) + data[1:], "(md5 differs from the manifest)"),
     (lambda data: data[:-1], "(shorter than the manifest)"),
+    (lambda data: data + b"more", "(md5 differs from the manifest)"),
 ])
 def test_export_verifies_each_object_as_it_enters_the_archive(
         project: Project, tmp_path: Path, damage: Callable[[bytes], bytes],
