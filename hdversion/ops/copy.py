@@ -8,14 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdversion.datastore.store import KeyMissing
 from hdversion.errors import HdversionError, PartialError, UsageError, VerificationError
 from hdversion.model.catalog import Backup
-from hdversion.ops.cache_objects import ensure_cached
+from hdversion.ops.cache_objects import Cache
 from hdversion.ops.catalog import catalog_with, files_of_many
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
+from hdversion.ops.sources import fill_cache, listings_into_cache
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -76,27 +78,28 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
 
 def copy_backups(project: Project, source: str, target: str, backups: list[Backup],
                  reporter: Reporter) -> CopyReport:
-    transfers = project.store.transfers
     report = CopyReport(source, target)
     files = files_of_many(project.git, backups)
+    cache = Cache(project)
     ready: list[Backup] = []
     for backup in backups:
         entries = [f for f in files[backup.tag] if f.store == "dvc"]
         listings = [o.md5 for o in backup.manifest.outputs if o.is_dir and o.store == "dvc"]
-        if any(_size(project, m) is None for m in listings):
+        if any(_size(cache, m) is None for m in listings):
             # A directory's listing, which the target needs too, is not here: bring it.
-            transfers.fetch(backup.commit, source)
+            listings_into_cache(cache, listings, project.store.remote(source))
         wanted = {f.md5: f.size for f in entries}
-        wanted.update({m: size for m in listings if (size := _size(project, m)) is not None})
-        lacking = transfers.missing_in_remote(target, wanted)
-        if not lacking and all(_size(project, m) is not None for m in listings):
+        wanted.update({m: size for m in listings if (size := _size(cache, m)) is not None})
+        lacking = project.store.transfers.missing_in_remote(target, wanted)
+        if not lacking and all(_size(cache, m) is not None for m in listings):
             report.already.append(backup.tag)
             ready.append(backup)  # its manifest may still be missing there
             continue
         reporter.step(f"copying {backup.tag}: {len(lacking)} object(s)")
-        check = ensure_cached(project, backup.commit,
-                              [f for f in entries if f.md5 in lacking], [source], reporter,
-                              listings)
+        # Made good in the cache from the source (re-hashed there, a damaged copy
+        # quarantined) before anything is put into the target.
+        check = fill_cache(project, backup.commit, [f for f in entries if f.md5 in lacking],
+                           [source], reporter, listings)
         if (unreachable := check.failure_of_every_remote([source])) is not None:
             raise unreachable
         if check.bad:
@@ -110,6 +113,8 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
     return report
 
 
-def _size(project: Project, md5: str) -> int | None:
-    path = project.store.cache_path(md5)
-    return path.stat().st_size if path.is_file() else None
+def _size(cache: Cache, md5: str) -> int | None:
+    try:
+        return cache.store.size(md5)
+    except KeyMissing:
+        return None

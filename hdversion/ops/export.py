@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import hashlib
 import io
 import os
 import tarfile
@@ -18,20 +17,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
+from hdversion.datastore.store import KeyMissing, VerifiedReader
 from hdversion.errors import HdversionError, UsageError, VerificationError, WriteError
 from hdversion.model.archive import MANIFEST_MEMBER, ArchiveManifest, member_name
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
-from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
+from hdversion.ops.sources import fallback_order, fill_cache, git_files
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
 from hdversion.util.tarstream import compression_for, tar_writer
@@ -71,22 +70,26 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
                   force: bool, reporter: Reporter) -> ExportResult:
     files = files_of(project.git, backup)
     manifest = _archive_manifest(project, backup)
-    blobs = _git_blobs(project, backup, [f for f in files if f.store == "git"])
+    read = git_files(project, backup, [f for f in files if f.store == "git"])
+    if read.bad:
+        raise VerificationError(f"backup {backup.tag}: its commit's {read.bad[0].path} does "
+                                "not match the manifest; no archive was written")
     dvc_entries = [f for f in files if f.store == "dvc"]
     if dvc_entries and remote is not None:
         project.store.session.ensure_remote(remote)
     remotes = fallback_order(project, remote) if dvc_entries else []
-    check = ensure_cached(project, backup.commit, dvc_entries, remotes, reporter)
-    if check.bad and remote in check.unusable_remotes:
-        raise check.unusable_remotes[remote]
-    if (unreachable := check.failure_of_every_remote(remotes)) is not None:
-        raise unreachable
+    # Every object re-hashed in the cache, a damaged one quarantined and brought again from
+    # the remotes in turn; then each read from the cache, hashed again on its way.
+    check = fill_cache(project, backup.commit, dvc_entries, remotes, reporter)
+    if (failure := check.failure(remote, remotes)) is not None:
+        raise failure
     if check.bad:
         asked = ", ".join(f"'{r}'" for r in remotes if r not in check.unusable_remotes)
         raise VerificationError(
             f"cannot export {backup.tag}, no archive was written; missing or corrupt in the "
             f"cache and in remote(s) {asked}: " + ", ".join(e.path for e in check.bad),
             hint="try another remote (--remote / --storage) or another backup")
+    cache = project.store.cache()
     compression = compression_for(output.name)
     mtime = calendar.timegm(time.strptime(backup.timestamp, "%Y%m%d_%H%M%S"))
     advance = reporter.bytes(f"writing {output.name}", sum(f.size for f in files))
@@ -98,10 +101,14 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
             with tar_writer(stream, compression) as tar:
                 _add(tar, MANIFEST_MEMBER, io.BytesIO(manifest), len(manifest), mtime)
                 for entry in files:
-                    source: BinaryIO = (io.BytesIO(blobs[entry.path]) if entry.store == "git"
-                                        else project.store.cache_path(entry.md5).open("rb"))
-                    with source:
-                        _add_verified(tar, entry, source, mtime, advance)
+                    try:
+                        with (contextlib.nullcontext(io.BytesIO(read.found[entry.path]))
+                              if entry.store == "git" else cache.open(entry.md5)) as source:
+                            _add_verified(tar, entry, source, mtime, advance)
+                    except KeyMissing:
+                        raise VerificationError(f"{entry.path} changed while exporting (gone "
+                                                "from the cache); no archive was written"
+                                                ) from None
                     if entry is files[0]:
                         pause_point(project.root, PausePoint.BETWEEN_ARCHIVE_MEMBERS)
             stream.flush()
@@ -140,17 +147,6 @@ def _archive_manifest(project: Project, backup: Backup) -> bytes:
                                  file_list).to_bytes()
 
 
-def _git_blobs(project: Project, backup: Backup, entries: list[FileEntry]) -> dict[str, bytes]:
-    found = project.git.read_files([(backup.commit, e.path) for e in entries])
-    blobs: dict[str, bytes] = {}
-    for entry, data in zip(entries, found, strict=True):
-        if data is None or md5_bytes(data) != entry.md5:
-            raise VerificationError(f"backup {backup.tag}: its commit's {entry.path} does not "
-                                    "match the manifest; no archive was written")
-        blobs[entry.path] = data
-    return blobs
-
-
 def _info(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, mtime, 0o644
@@ -161,35 +157,39 @@ def _add(tar: tarfile.TarFile, name: str, data: BinaryIO, size: int, mtime: int)
     tar.addfile(_info(name, size, mtime), data)
 
 
-class _Hashing:
-    """A reader that hashes what passes through it."""
+class _Counted:
+    """A reader that reports the bytes passing through it."""
 
-    def __init__(self, raw: BinaryIO, advance: Advance) -> None:
+    def __init__(self, raw: VerifiedReader, advance: Advance) -> None:
         self.raw, self.advance = raw, advance
-        self.digest = hashlib.md5(usedforsecurity=False)
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
-        self.digest.update(data)
         self.advance(len(data))
         return data
 
 
-def _add_verified(tar: tarfile.TarFile, entry: FileEntry, source: BinaryIO, mtime: int,
+def _add_verified(tar: tarfile.TarFile, entry: FileEntry, source: IO[bytes], mtime: int,
                   advance: Advance) -> None:
-    """Add a file, hashing it on the way: the cache copy re-hashed moments ago might have
-    changed since."""
-    reader = _Hashing(source, advance)
+    """Add a file, verified on the way (`VerifiedReader`: its size and md5 are the
+    manifest's): the cache copy re-hashed moments ago might have changed since."""
+    reader = VerifiedReader(source, entry.md5, entry.size, entry.path)
     try:
-        tar.addfile(_info(member_name(entry.path), entry.size, mtime), reader)
+        tar.addfile(_info(member_name(entry.path), entry.size, mtime),
+                    cast(BinaryIO, _Counted(reader, advance)))
+        reader.read()  # the end: the tar took the manifest's size, now its md5 is checked
+    except VerificationError:
+        raise _changed(entry, shorter=reader.count < entry.size) from None
     except OSError as exc:
-        if "unexpected end of data" in str(exc):  # the source is shorter than the manifest
-            raise VerificationError(f"{entry.path} changed while exporting (shorter than the "
-                                    "manifest); no archive was written") from None
+        if "unexpected end of data" in str(exc):  # the tar's own check of the size
+            raise _changed(entry, shorter=True) from None
         raise
-    if reader.digest.hexdigest() != entry.md5:
-        raise VerificationError(f"{entry.path} changed while exporting (md5 differs from the "
-                                "manifest); no archive was written")
+
+
+def _changed(entry: FileEntry, shorter: bool) -> VerificationError:
+    how = "shorter than the manifest" if shorter else "md5 differs from the manifest"
+    return VerificationError(f"{entry.path} changed while exporting ({how}); no archive was "
+                             "written")
 
 
 def _commit_new(tmp: Path, output: Path, force: bool) -> None:

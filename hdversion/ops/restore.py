@@ -29,7 +29,7 @@ from hdversion.ops.backup import create_backup
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.sources import verified_sources
+from hdversion.ops.sources import git_files, verified_sources
 from hdversion.ops.staging import (
     Source,
     Writer,
@@ -40,7 +40,7 @@ from hdversion.ops.staging import (
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import md5_bytes, md5_file
+from hdversion.util.hashing import md5_file
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -285,16 +285,13 @@ def restore_entries(
 def _pointer_files(project: Project, backup: Backup, files: tuple[FileEntry, ...]
                    ) -> dict[str, bytes]:
     """The backup's own pointer files, from its commit, checked against the manifest."""
-    wanted = [f for f in files if f.store == "git" and is_pointer_file(f.path)]
-    found = project.git.read_files([(backup.commit, f.path) for f in wanted])
-    pointers: dict[str, bytes] = {}
-    for entry, data in zip(wanted, found, strict=True):
-        if data is None or md5_bytes(data) != entry.md5:
-            raise VerificationError(
-                f"backup {backup.tag}: its commit's {entry.path} does not match the manifest; "
-                "no file was changed")
-        pointers[entry.path] = data
-    return pointers
+    read = git_files(project, backup,
+                     [f for f in files if f.store == "git" and is_pointer_file(f.path)])
+    if read.bad:
+        raise VerificationError(
+            f"backup {backup.tag}: its commit's {read.bad[0].path} does not match the "
+            "manifest; no file was changed")
+    return read.found
 
 
 def _extra_files(dest: Path, files: tuple[FileEntry, ...], pointers: dict[str, bytes],

@@ -34,11 +34,11 @@ from hdversion.model.verification import (
     content_problem,
     size_problem,
 )
-from hdversion.ops.cache_objects import ensure_cached, fallback_order
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.remote_manifests import lacking_manifests, put_backups
+from hdversion.ops.sources import fallback_order, fill_cache
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.progress import SILENT, Reporter
@@ -300,7 +300,7 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         files = files_of(project.git, check.backup)
         entries = [f for f in files if f.store == "dvc" and f.md5 in needed]
         listings = [m for m in needed if m.endswith(".dir")]
-        ensure_cached(project, check.backup.commit, entries, others, reporter, listings)
+        fill_cache(project, check.backup.commit, entries, others, reporter, listings)
     reporter.step(f"uploading {len(broken)} good object(s) to '{store}'")
     project.store.transfers.upload_verified(store, broken)
     total = sum(project.store.cache_path(m).stat().st_size for m in broken
