@@ -15,8 +15,8 @@ from hdversion.paths import QUARANTINE
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, start_paused
 from tests.test_errors import assert_clean_failure
-from tests.test_hardening import forge
 from tests.test_restore import MODEL, backup, object_path, workspace_state
+from tests.test_trust import forge
 
 FORGED = "20240101_000000"
 
