@@ -425,3 +425,28 @@ def test_interrupted_import_leaves_nothing(exported: Exported, tmp_path: Path,
         return {k: v for k, v in files.items() if not k.startswith(".dvc/tmp/")}
     assert outside_tmp(snapshot(project.root)) == outside_tmp(before)
     assert not list((project.root / ".dvc" / "tmp").glob("*hdversion-import-*"))
+
+
+def test_an_archive_damaged_between_its_two_passes_writes_nothing(exported: Exported,
+                                                                   tmp_path: Path) -> None:
+    """The second pass puts each member into the import's private store, which checks the
+    bytes against the manifest as they are written: an archive swapped for one with a
+    damaged member (same size, same manifest) after the first pass is refused there, and no
+    object of it is left for a source to read."""
+    from hdversion.ops.import_archive import extract, scan
+
+    archive = tmp_path / "a.tar.gz"
+    shutil.copyfile(exported.gz, archive)
+    scanned = scan(archive)
+    good = members_of(exported.gz)
+    name, data = next((m.name, d) for m, d in good if m.name.endswith(MODEL))
+    damaged = bytes([data[0] ^ 0xFF]) + data[1:]
+    build(archive, replaced(good, name, (next(m for m, _ in good if m.name == name),
+                                         damaged)))
+    folder = tmp_path / "work"
+    folder.mkdir()
+    wanted = [f for f in scanned.manifest.files if f.path == MODEL]
+    with pytest.raises(HdversionError, match=f"{MODEL} in the archive does not match its "
+                       "manifest .*data hashes to .*; no file was changed"):
+        extract(archive, scanned, wanted, folder, SILENT)
+    assert [p for p in folder.rglob("*") if p.is_file()] == []

@@ -20,11 +20,12 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from hdversion.datastore.store import DirectoryStore
 from hdversion.errors import (
     HdversionError,
     NotARepositoryError,
@@ -46,6 +47,7 @@ from hdversion.ops.catalog import read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.restore import RestoreResult, WorkspaceSteps, restore_entries, writer_for
+from hdversion.ops.sources import streamed_source
 from hdversion.ops.staging import Source, Writer, target_folder
 from hdversion.paths import DEFAULT_GIT_TRACKED
 from hdversion.util.hashing import CHUNK, md5_bytes
@@ -211,7 +213,7 @@ def scan(archive: Path) -> Scanned:
             assert stream is not None  # a regular file
             # Every checksum, even of files the workspace already holds: a damaged archive
             # is refused whole (and `import --dry-run` checks an archive).
-            content = _check_stream(stream, entry, None, keep)
+            content = _check_stream(stream, entry, keep)
             if keep:
                 pointers[entry.path] = content
         lacking = sorted(f.path for name, f in expected.items() if name not in seen)
@@ -224,9 +226,10 @@ def scan(archive: Path) -> Scanned:
 
 def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Path,
             reporter: Reporter) -> dict[str, Source]:
-    """The second pass: the wanted files, each written under `folder` (by number, not by
-    name: nothing an archive says decides where these bytes go), hashed and size-checked in
-    flight. Raise, leaving nothing, unless every one checks out."""
+    """The second pass: the wanted files' bytes put into a private store in `folder` (by
+    md5, checked against the manifest's size and md5 as they are written: nothing an
+    archive says decides where bytes go), then read back through the chain of verified
+    sources like any other store's. Raise, leaving nothing, unless every one checks out."""
     total = sum(e.size for e in wanted)
     free = shutil.disk_usage(folder).free
     if total > free:
@@ -235,7 +238,8 @@ def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Pa
     manifest = scanned.manifest
     paths = {e.path for e in wanted}
     expected = {member_name(f.path): f for f in manifest.files}
-    sources: dict[str, Source] = {}
+    store = DirectoryStore(f"archive {archive.name}", folder, durable=False)
+    taken: dict[str, FileEntry] = {}
     advance = reporter.bytes(f"extracting {len(wanted)} file(s) from {archive.name}", total)
     with _reading(archive) as (tar, bounded):
         _, data = _read_manifest(tar)
@@ -250,15 +254,18 @@ def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Pa
                 continue
             stream = tar.extractfile(member)
             assert stream is not None  # a regular file
-            file = folder / f"{len(sources):08d}"
-            with file.open("xb") as out:
-                _check_stream(stream, entry, out, advance=advance)
-            sources[entry.path] = Source(path=file)
-    missing = paths - set(sources)
+            try:
+                store.put(entry.md5, stream, entry.size, advance)
+            except VerificationError as exc:
+                raise VerificationError(f"{entry.path} in the archive does not match its "
+                                        f"manifest ({exc.message}); no file was changed"
+                                        ) from None
+            taken[entry.path] = entry
+    missing = paths - set(taken)
     if missing:
         raise VerificationError(f"archive {archive.name} changed while importing: it lacks "
                                 f"{', '.join(sorted(missing))}; no file was changed")
-    return sources
+    return {path: streamed_source(store, entry) for path, entry in taken.items()}
 
 
 @contextlib.contextmanager
@@ -325,10 +332,9 @@ def _check_member(member: tarfile.TarInfo, expected: dict[str, FileEntry], seen:
     return entry
 
 
-def _check_stream(stream: IO[bytes], entry: FileEntry, out: IO[bytes] | None,
-                  keep: bool = False, advance: Callable[[int], None] | None = None) -> bytes:
-    """Read a member (never more than its manifest size), hashing it, writing it to `out`
-    or keeping it in memory; raise unless it is the manifest's size and md5."""
+def _check_stream(stream: IO[bytes], entry: FileEntry, keep: bool = False) -> bytes:
+    """Read a member (never more than its manifest size), hashing it, keeping it in memory
+    where asked; raise unless it is the manifest's size and md5."""
     digest = hashlib.md5(usedforsecurity=False)
     kept: list[bytes] = []
     read = 0
@@ -338,12 +344,8 @@ def _check_stream(stream: IO[bytes], entry: FileEntry, out: IO[bytes] | None,
             raise VerificationError(f"archive member for {entry.path} holds more than its "
                                     f"{entry.size} bytes; no file was changed")
         digest.update(chunk)
-        if out is not None:
-            out.write(chunk)
         if keep:
             kept.append(chunk)
-        if advance:
-            advance(len(chunk))
     if read != entry.size or digest.hexdigest() != entry.md5:
         raise VerificationError(f"{entry.path} in the archive does not match its manifest "
                                 f"(md5 {digest.hexdigest()}, {read} bytes; expected "
