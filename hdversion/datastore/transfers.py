@@ -32,8 +32,6 @@ from hdversion.util.pausepoints import PausePoint, pause_point
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
-# Objects copied at once between directories (the cache, a directory remote).
-LOCAL_COPIES = 4
 
 
 class Transfers:
@@ -100,8 +98,13 @@ class Transfers:
         whole and right); a read stops at the first byte past the recorded size, so a
         damaged or hostile object never enters the cache nor fills its disk. Only the
         objects named come: a directory output needs its listing named too (later pushes
-        from this cache need it). Without `objects`, DVC's own fetch of the revision."""
-        if objects is None:
+        from this cache need it).
+
+        Without `objects`, or from a remote that is a directory, DVC's own fetch of the
+        whole revision: a restore from an empty cache relies on it to bring the objects of
+        the files it leaves as they are (their workspace copies are right), which DVC's
+        status needs in the cache."""
+        if objects is None or not self.session.is_object_store(remote):
             self._transfer("fetch", revision, remote)
             return
         source = self.remote_store(remote)
@@ -119,7 +122,7 @@ class Transfers:
             except (KeyMissing, VerificationError):
                 return  # missing or damaged in the remote: never into the cache
 
-        jobs = source.records.fs.jobs if isinstance(source, BucketStore) else LOCAL_COPIES
+        jobs = source.records.fs.jobs if isinstance(source, BucketStore) else 4
         try:
             # Each thread waits on its download, hashing as it writes (hashlib lets go of
             # the GIL), so hashing overlaps the other downloads.
@@ -279,8 +282,10 @@ def _folders_to_make(root: Path) -> list[Path]:
 
 def listed_keys(fs: Any, top: str, prefixes: list[str] | None
                 ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """`listed_entries` of a bucket's objects under `top` (its `files/md5`), through the
-    fsspec file system `fs`, whose listings carry sizes."""
+    """md5 -> (size, the listing's entry) of a bucket's objects under `top` (its
+    `files/md5`) and the given key prefixes, or all of them (one recursive listing) when
+    `prefixes` is None, through the fsspec file system `fs`, whose listings carry sizes.
+    What a killed write left (`model/leftovers.py`) is not an object."""
     entries: list[dict[str, Any]] = []
     if prefixes is None:
         with contextlib.suppress(FileNotFoundError):
@@ -307,7 +312,7 @@ def listed_keys(fs: Any, top: str, prefixes: list[str] | None
 
 def listed_folder(root: Path, prefixes: list[str] | None = None
                   ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """A store that is a directory (the cache, a local remote), listed like `listed_entries`
+    """A store that is a directory (the cache, a local remote), listed like `listed_keys`
     but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
     per object cost 0.3 ms (3 s for 10,000). Partial writes are not objects."""
     objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
