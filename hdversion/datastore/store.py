@@ -266,6 +266,22 @@ class DirectoryStore(Store):
             with contextlib.suppress(OSError):
                 fsync_path(target.parent)
 
+    def adopt(self, md5: str, path: Path, size: int | None = None) -> None:
+        """`put_file` of a file written beside the object's place (a download): hashed,
+        then renamed into place rather than copied; removed either way, and
+        VerificationError unless it hashes to `md5` (and, given, has `size`)."""
+        try:
+            _check_put(self.where(md5), md5, size, _hash_file(path))
+            if self.durable:
+                fsync_path(path)
+            os.chmod(path, 0o444)
+            os.replace(path, self.path(md5))
+        except OSError as exc:
+            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
+                             ) from None
+        finally:
+            path.unlink(missing_ok=True)
+
     def stage(self) -> Staged:
         """A write whose name is not known yet: the writer hashes the bytes as it writes
         them (ingest's tee), then commits them under their md5 or discards them."""
@@ -398,6 +414,11 @@ class BucketStore(Store):
 
         with self.records._errors("cannot write to"):
             upload_files(self.records.fs, hashed())
+
+    def get_file(self, md5: str, path: Path, limit: int | None) -> None:
+        """The object downloaded into a local file (`Bucket.get_file`): stopped past `limit`
+        (VerificationError), KeyMissing when there is none."""
+        self.records.get_file(self.key(md5), path, limit)
 
     def _upload(self, path: Path, md5: str) -> None:
         with self.records._errors("cannot write to"):

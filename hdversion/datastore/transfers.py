@@ -10,10 +10,10 @@ import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from hdversion.datastore.bucket import BoundedStream, KeyMissing, bucket_of_remote
+from hdversion.datastore.bucket import KeyMissing, bucket_of_remote
 from hdversion.datastore.explain import (
     check_reachable,
     classify,
@@ -93,10 +93,11 @@ class Transfers:
         is skipped, so callers check the cache afterwards.
 
         Given `objects` (md5 -> size, None where unknown: a directory's `.dir` listing),
-        those the cache lacks are read from the remote's store, all at once, and put into
-        the cache's (`datastore/store.py`: hashed as they land, renamed into place only when
-        whole and right); a read stops at the first byte past the recorded size, so a
-        damaged or hostile object never enters the cache nor fills its disk. Only the
+        those the cache lacks are downloaded from the remote's store, all at once, each
+        beside its place in the cache and adopted by the cache's store (hashed, renamed into
+        place only when whole and right); a download stops at the first byte past the
+        recorded size, so a damaged or hostile object never enters the cache nor fills its
+        disk. Only the
         objects named come: a directory output needs its listing named too (later pushes
         from this cache need it).
 
@@ -108,23 +109,29 @@ class Transfers:
             self._transfer("fetch", revision, remote)
             return
         source = self.remote_store(remote)
+        assert isinstance(source, BucketStore)  # an object store, asked above
         cache = self.cache_store()
         wanted = sorted((md5 for md5 in objects if not cache.has(md5)),
                         key=lambda md5: -(objects[md5] or 0))
 
         def download(md5: str) -> None:
-            expected = objects[md5]
+            target = cache.path(md5)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Named like DVC's partial files, so that a killed run's are removed by the next
+            # (DvcSession.remove_stale_temp).
+            partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
             try:
-                with source.open(md5) as stream:
-                    bounded: IO[bytes] = stream if expected is None else cast(
-                        IO[bytes], BoundedStream(stream, expected, source.where(md5)))
-                    cache.put(md5, bounded, expected)
+                source.get_file(md5, partial, objects[md5])
+                cache.adopt(md5, partial, objects[md5])
             except (KeyMissing, VerificationError):
                 return  # missing or damaged in the remote: never into the cache
+            finally:
+                partial.unlink(missing_ok=True)
 
-        jobs = source.records.fs.jobs if isinstance(source, BucketStore) else 4
+        jobs = source.records.fs.jobs
         try:
-            # Each thread waits on its download, hashing as it writes (hashlib lets go of
+            _ = source.records.fs.fs  # connects once, not in every thread
+            # Each thread waits on its download, then hashes what landed (hashlib lets go of
             # the GIL), so hashing overlaps the other downloads.
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 list(pool.map(download, wanted))
