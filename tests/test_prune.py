@@ -385,3 +385,23 @@ def test_an_interrupted_prune_keeps_every_kept_backup_and_finishes_when_run_agai
     assert not (only_removed & remote(history)) and not (only_removed & cache(history))
     assert not any(r.endswith(b["tag"]) for r in history.origin_refs() for b in removed)
     restores_identically(history, kept[1], tmp_path / "after")
+
+
+def test_a_remote_named_cache_is_that_remote_not_the_dvc_cache(history: History,
+                                                                tmp_path: Path) -> None:
+    """Prune tells its stores apart by kind, not by name: a DVC remote named `cache` is
+    swept as that remote (and its manifests pruned), the DVC cache as the cache."""
+    named_cache = tmp_path / "remote-named-cache"
+    shutil.copytree(history.project.root / "backups", named_cache)
+    assert history.cli("remote", "add", "cache", str(named_cache)).returncode == 0
+    result = history.prune("--keep=2", "--remote=cache", "--grace", "0")
+    kept, removed = history.backups[2:], history.backups[:2]
+    needed = set().union(*(objects_of(b) for b in kept))
+    only_removed = set().union(*(objects_of(b) for b in removed)) - needed
+    urls = [Path(s["url"]).name for s in result["stores"] if s["store"] == "cache"]
+    assert sorted(urls) == ["md5", named_cache.name]  # the DVC cache and the remote
+    for store in (named_cache, history.project.root / ".dvc" / "cache"):
+        assert needed <= stored(store), store
+        assert not (only_removed & stored(store)), store
+    assert sorted((named_cache / "hdversion" / "backups").iterdir()) == sorted(
+        named_cache / "hdversion" / "backups" / b["timestamp"] for b in kept)

@@ -365,3 +365,20 @@ def test_repair_writes_no_manifest_for_a_backup_still_broken(project: Project,
     assert code == 5, stderr
     assert report["backups"][0]["manifest"] == "missing"
     assert not (project.root / "backups" / "hdversion").exists()
+
+
+def test_a_remote_named_cache_is_verified_as_that_remote(project: Project,
+                                                         tmp_path: Path) -> None:
+    """`verify --remote cache` checks the DVC remote named `cache`, not the DVC cache: a
+    remote that holds a backup's manifest but none of its objects cannot restore it."""
+    named_cache = tmp_path / "remote-named-cache"
+    assert project.cli("remote", "add", "cache", str(named_cache)).returncode == 0
+    made = backup(project, "--remote", "cache")
+    shutil.rmtree(named_cache / "files")
+    code, report, stderr = verify(project, "--remote", "cache")
+    assert code == 5, stderr
+    assert "cannot be fully restored from 'cache'" in stderr
+    [check] = report["backups"]
+    assert check["manifest"] == "ok"
+    assert {p["md5"] for p in check["problems"]} == objects_of(made)
+    assert all(p["missing"] for p in check["problems"])

@@ -18,27 +18,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hdversion.datastore.explain import check_reachable, damaged_pointer_file, explain
+from hdversion.datastore.bucket import KeyMissing
+from hdversion.datastore.explain import check_reachable, damaged_pointer_file
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.datastore.transfers import listed_entries, listed_folder
+from hdversion.datastore.store import BucketStore, CacheStore, Store, StoredObject
 from hdversion.datastore.workspace import check_single_stage_files
-from hdversion.errors import DataStoreError, RemoteError, WriteError
+from hdversion.errors import DataStoreError, HdversionError, RemoteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
-from hdversion.util.hashing import md5_bytes, md5_file, md5_stream
+from hdversion.util.hashing import md5_stream
 from hdversion.util.pausepoints import PausePoint, pause_point
 
-CACHE = "cache"  # the store name of the DVC cache; every other name is a DVC remote
-# Objects deleted from a cloud remote per request (S3 takes up to 1,000 keys in one).
-CLOUD_BATCH = 500
-# Objects read back at once from a cloud remote by `verify --read-data`.
+# Objects read back at once from a bucket by `verify --read-data`.
 READ_WORKERS = 8
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    md5: str  # `<md5>` or `<md5>.dir`
-    size: int | None
-    mtime: float | None  # seconds since the epoch; None when the store does not say
+# The most a directory listing (`.dir` object) read whole may hold: 1 GiB, some millions of
+# files' entries.
+LISTING_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -52,9 +46,17 @@ class ObjectDigest:
 
 @dataclass(frozen=True)
 class StoreInfo:
-    name: str  # CACHE or a remote's name
+    store: Store  # the cache or a remote's store; `store.name` says which, for messages
     url: str
     shared: bool  # outside this repository: other clones may be writing to it
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    @property
+    def is_cache(self) -> bool:
+        return isinstance(self.store, CacheStore)
 
 
 class Collector:
@@ -88,155 +90,94 @@ class Collector:
                 ) from None
         return used
 
-    def read_objects(self, md5s: Iterable[str], stores: list[str]) -> dict[str, bytes]:
+    def read_objects(self, md5s: Iterable[str], stores: list[Store]) -> dict[str, bytes]:
         """Objects' bytes, each from the first store that holds it whole (its md5 checked);
         those no store has are left out. For `.dir` listings: small, and needed to know
         what a directory holds."""
         found: dict[str, bytes] = {}
-        with self.session.open() as repo:
-            for md5 in md5s:
-                for name in stores:
-                    try:
-                        if name == CACHE:
-                            data = (Path(repo.cache.local.path) / md5[:2] / md5[2:]
-                                    ).read_bytes()
-                        else:
-                            check_remote(repo, name)
-                            odb = self.session.remote_odb(repo, name)
-                            data = bytes(odb.fs.cat_file(odb.oid_to_path(md5)))
-                    except Exception:  # absent or unreadable here: try the next store
-                        continue
-                    if md5_bytes(data) == md5.removesuffix(".dir"):
-                        found[md5] = data
-                        break
+        for md5 in md5s:
+            for store in stores:
+                try:
+                    found[md5] = store.read(md5, LISTING_LIMIT)
+                    break
+                except (KeyMissing, HdversionError, OSError):
+                    continue  # absent, damaged or unreadable here: try the next store
         return found
 
-    def store(self, name: str) -> StoreInfo:
+    def store(self, store: Store) -> StoreInfo:
+        """Where a store is, and whether other clones may share it."""
+        if isinstance(store, CacheStore):
+            return StoreInfo(store, str(store.objects),
+                             not _inside(store.objects, self.session.root))
         with self.session.open() as repo:
-            if name == CACHE:
-                path = Path(repo.cache.local.path)
-                return StoreInfo(CACHE, str(path), not _inside(path, self.session.root))
-            check_remote(repo, name)
-            url = str(repo.config["remote"][name]["url"])
+            check_remote(repo, store.name)
+            url = str(repo.config["remote"][store.name]["url"])
         shared = scheme_of(url) != LOCAL_SCHEME or not _inside(Path(url), self.session.root)
-        return StoreInfo(name, url, shared)
+        return StoreInfo(store, url, shared)
 
-    def listing(self, name: str) -> dict[str, StoredObject]:
+    def listing(self, store: Store) -> dict[str, StoredObject]:
         """Every object a store holds, from its own listing."""
-        with self.session.open() as repo:
-            if name == CACHE:
-                return _local_listing(Path(repo.cache.local.path))
-            check_remote(repo, name)
-            check_reachable(repo, name)
-            odb = self.session.remote_odb(repo, name)
-            url = str(repo.config["remote"][name]["url"])
-            if scheme_of(url) == LOCAL_SCHEME:
-                return _local_listing(Path(odb.path))
-            try:
-                entries = listed_entries(odb, None)
-            except Exception as exc:  # DVC and the cloud SDKs raise anything
-                raise RemoteError(f"cannot list remote '{name}': "
-                                  + explain(repo, name, exc)) from None
-        return {md5: StoredObject(md5, size, _mtime(entry))
-                for md5, (size, entry) in entries.items()}
+        self._reachable(store)
+        try:
+            return store.list()
+        except RemoteError as exc:
+            raise RemoteError(f"cannot list remote '{store.name}': {exc.message}") from None
 
-    def digests(self, name: str, md5s: Iterable[str], advance: Callable[[int], None],
+    def digests(self, store: Store, md5s: Iterable[str], advance: Callable[[int], None],
                 workers: int = READ_WORKERS) -> dict[str, ObjectDigest]:
         """Read objects back from a store and hash them (`restic check --read-data`): what
         the bytes there really are, whatever the listing says. Several at a time from a
-        cloud remote, where each read waits on the network; streamed, never held whole."""
+        bucket, where each read waits on the network; streamed, never held whole."""
         wanted = sorted(set(md5s))
         lock = threading.Lock()
+        self._reachable(store)
 
         def counted(size: int) -> None:
             with lock:  # the progress display is not thread-safe
                 advance(size)
 
-        with self.session.open() as repo:
-            top: Path | None
-            odb: Any = None
-            if name == CACHE:
-                top = Path(repo.cache.local.path)
-            else:
-                check_remote(repo, name)
-                check_reachable(repo, name)
-                odb = self.session.remote_odb(repo, name)
-                url = str(repo.config["remote"][name]["url"])
-                top = Path(odb.path) if scheme_of(url) == LOCAL_SCHEME else None
+        def digest(md5: str) -> ObjectDigest:
+            try:
+                with store.open(md5) as stream:
+                    found, size = md5_stream(stream, counted)  # type: ignore[arg-type]
+            except KeyMissing:
+                return ObjectDigest(None, 0, "missing")
+            except HdversionError as exc:
+                return ObjectDigest(None, 0, f"unreadable: {exc.message}")
+            except Exception as exc:  # an OS error; the verdict says what
+                return ObjectDigest(None, 0, f"unreadable: {type(exc).__name__}: {exc}")
+            return ObjectDigest(found, size)
 
-            def digest(md5: str) -> ObjectDigest:
-                try:
-                    if top is not None:
-                        found, size = md5_file(top / md5[:2] / md5[2:], counted)
-                    else:
-                        with odb.fs.fs.open(odb.oid_to_path(md5), "rb") as stream:
-                            found, size = md5_stream(stream, counted)
-                except FileNotFoundError:
-                    return ObjectDigest(None, 0, "missing")
-                except Exception as exc:  # the SDKs raise anything; the verdict says what
-                    return ObjectDigest(None, 0, f"unreadable: {type(exc).__name__}: {exc}")
-                return ObjectDigest(found, size)
+        if not isinstance(store, BucketStore) or len(wanted) < 2:
+            return {md5: digest(md5) for md5 in wanted}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(wanted, pool.map(digest, wanted), strict=True))
 
-            if top is not None or len(wanted) < 2:
-                return {md5: digest(md5) for md5 in wanted}
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                return dict(zip(wanted, pool.map(digest, wanted), strict=True))
-
-    def delete(self, name: str, md5s: Iterable[str]) -> set[str]:
+    def delete(self, store: Store, md5s: Iterable[str]) -> set[str]:
         """Delete objects from a store; returns those deleted. A pause point lies between
-        two deletions (between two batches in a cloud remote)."""
-        wanted = sorted(set(md5s))
-        deleted: set[str] = set()
+        two deletions (between two batches in a bucket)."""
+        wanted = set(md5s)
         if not wanted:
-            return deleted
+            return set()
+        self._reachable(store)
+        try:
+            return store.delete(wanted, lambda: pause_point(self.session.root,
+                                                            PausePoint.BETWEEN_DELETES))
+        except RemoteError as exc:
+            raise RemoteError(f"remote '{store.name}': {exc.message}") from None
+
+    def _reachable(self, store: Store) -> None:
+        """A remote's endpoint answers (RemoteError in seconds, not after the SDK's
+        retries)."""
+        if isinstance(store, CacheStore):
+            return
         with self.session.open() as repo:
-            if name == CACHE:
-                return _delete_local(self.session.root, Path(repo.cache.local.path), wanted)
-            check_remote(repo, name)
-            odb = self.session.remote_odb(repo, name)
-            url = str(repo.config["remote"][name]["url"])
-            if scheme_of(url) == LOCAL_SCHEME:
-                return _delete_local(self.session.root, Path(odb.path), wanted)
-            check_reachable(repo, name)
-            for start in range(0, len(wanted), CLOUD_BATCH):
-                if deleted:
-                    pause_point(self.session.root, PausePoint.BETWEEN_DELETES)
-                batch = wanted[start:start + CLOUD_BATCH]
-                try:
-                    odb.fs.fs.rm([odb.oid_to_path(md5) for md5 in batch])
-                except FileNotFoundError:
-                    pass  # gone already: what a deletion wants
-                except Exception as exc:  # DVC and the cloud SDKs raise anything
-                    raise RemoteError(f"deleting from remote '{name}' failed after "
-                                      f"{len(deleted)} object(s): "
-                                      + explain(repo, name, exc)) from None
-                deleted.update(batch)
-        return deleted
+            check_remote(repo, store.name)
+            check_reachable(repo, store.name)
 
 
 def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
-
-
-def _local_listing(top: Path) -> dict[str, StoredObject]:
-    return {md5: StoredObject(md5, size, _mtime(entry))
-            for md5, (size, entry) in listed_folder(top).items()}
-
-
-def _delete_local(root: Path, top: Path, md5s: list[str]) -> set[str]:
-    deleted: set[str] = set()
-    for md5 in md5s:
-        if deleted:
-            pause_point(root, PausePoint.BETWEEN_DELETES)
-        try:
-            (top / md5[:2] / md5[2:]).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise WriteError(f"cannot delete {md5} from {top}: {exc.strerror or exc}",
-                             hint="check the permissions there, then prune again") from None
-        deleted.add(md5)
-    return deleted
 
 
 def _mtime(entry: dict[str, Any]) -> float | None:

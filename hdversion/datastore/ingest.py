@@ -18,10 +18,10 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
+from hdversion.datastore.store import DirectoryStore, Staged
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.atomic import open_beside
 from hdversion.util.hashing import CHUNK
 
 if TYPE_CHECKING:
@@ -71,33 +71,28 @@ def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
 
 
 class _Store:
-    """A content-addressed object folder (DVC 3's layout) that new objects are teed into."""
+    """A directory store (the cache, the local remote) that new objects are teed into,
+    each through a staged write (`DirectoryStore.stage`) named by its md5 once read."""
 
     def __init__(self, root: Path, best_effort: bool = False) -> None:
-        self.root, self.best_effort, self.usable = root, best_effort, True
-        self._folders: set[str] = set()
+        # Atomic, not fsynced object by object, as DVC writes its cache and its push a
+        # directory remote: 10,000 small files fsynced one by one cost 6 s (util/atomic.py).
+        self.store = DirectoryStore(str(root), root, durable=False)
+        self.best_effort, self.usable = best_effort, True
 
-    def open(self) -> tuple[Path, BinaryIO] | None:
+    def open(self) -> Staged | None:
         if not self.usable:
             return None
         try:
-            return open_beside(self.root / "object")
+            return self.store.stage()
         except OSError:
             self.give_up()
             return None
 
-    def put(self, tmp: Path, md5: str) -> None:
+    def put(self, staged: Staged, md5: str) -> None:
         """Name the written copy by its md5, unless that object is there already."""
-        folder = self.root / md5[:2]
-        target = folder / md5[2:]
         try:
-            if target.is_file():
-                return
-            if md5[:2] not in self._folders:
-                folder.mkdir(exist_ok=True)
-                self._folders.add(md5[:2])
-            os.chmod(tmp, 0o444)  # as DVC keeps its objects
-            os.replace(tmp, target)
+            staged.commit(md5)
         except OSError:
             self.give_up()
 
@@ -133,49 +128,36 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store]) -> str | None:
     """The md5 of the file's bytes, None if it changed while read (or vanished). The bytes
     also become the object of that md5 in each store, unless it is there already."""
     digest = hashlib.md5(usedforsecurity=False)
-    copies: list[tuple[_Store, Path, BinaryIO]] = []
+    copies: list[tuple[_Store, Staged]] = []
     try:
         with open(path, "rb") as source:
             if not _same(os.fstat(source.fileno()), info):
                 return None
             for store in stores:
-                if (opened := store.open()) is not None:
-                    copies.append((store, *opened))
+                if (staged := store.open()) is not None:
+                    copies.append((store, staged))
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
-                for store, tmp, stream in list(copies):
+                for store, staged in list(copies):
                     try:
-                        stream.write(chunk)
+                        staged.write(chunk)
                     except OSError:
+                        copies.remove((store, staged))
+                        staged.discard()
                         store.give_up()
-                        copies.remove((store, tmp, stream))
-                        _close_and_remove(tmp, stream)
             # The descriptor's own stat: a write to this file while it was read changes it.
             if not _same(os.fstat(source.fileno()), info):
                 return None
         md5 = digest.hexdigest()
         while copies:
-            store, tmp, stream = copies.pop()
-            try:
-                stream.close()
-            except OSError:
-                tmp.unlink(missing_ok=True)
-                store.give_up()
-                continue
-            store.put(tmp, md5)
-            tmp.unlink(missing_ok=True)  # there already, or the rename failed
+            store, staged = copies.pop()
+            store.put(staged, md5)
         return md5
     except FileNotFoundError:
         return None
     finally:
-        for _store, tmp, stream in copies:
-            _close_and_remove(tmp, stream)
-
-
-def _close_and_remove(tmp: Path, stream: BinaryIO) -> None:
-    with contextlib.suppress(OSError):
-        stream.close()
-    tmp.unlink(missing_ok=True)
+        for _store, staged in copies:
+            staged.discard()
 
 
 def _same(stat: os.stat_result, info: dict[str, Any]) -> bool:

@@ -18,6 +18,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# The part size of large files s3fs uploads (boto3's is 8 MiB), how many large files go at
+# once and how many parts of each (see `upload_files`).
+S3_PART = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+LARGE_AT_ONCE = 2
+PARTS_AT_ONCE = 8
+
 # s3fs's own arguments that change nothing in how an object is uploaded.
 _UPLOAD_NEUTRAL = {"version_aware", "cache_regions", "default_block_size", "default_fill_cache",
                    "default_cache_type", "max_concurrency", "fixed_upload_size", "loop",
@@ -110,3 +117,60 @@ def s3_uploader(fs: Any, jobs: int, transfer: dict[str, Any] | None) -> S3Upload
     return S3Uploader(client, extra_args,
                       {_TRANSFER_NAMES[name]: value for name, value in (transfer or {}).items()},
                       jobs)
+
+
+# One client per s3fs file system (by its id, the file system held): a sync pushes backup
+# after backup, and making a client costs a tenth of a second.
+_UPLOADERS: dict[int, tuple[Any, S3Uploader | None]] = {}
+
+
+def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]]) -> None:
+    """Upload files (local path, remote path, size), `jobs` at a time, through the DVC file
+    system `fs`; on S3 the files are sent as `files` yields them.
+
+    On S3, through an S3Uploader (boto3's threads) where one can be made; otherwise through
+    s3fs, with the large files in parts of S3_PART (s3fs's own 50 MiB parts cost the server
+    more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
+    PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
+    memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
+    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files."""
+    uploader = _uploader_for(fs) if fs.protocol == "s3" else None
+    if uploader is not None:
+        try:
+            uploader.upload((path, key) for path, key, _ in files)
+        finally:
+            fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
+        return
+    files = list(files)
+    if fs.protocol != "s3" or not fs.fs.async_impl:
+        fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
+        return
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    small = [(str(path), key) for path, key, size in files if size < 2 * S3_PART]
+    large = [(str(path), key, size) for path, key, size in files if size >= 2 * S3_PART]
+    # S3 takes at most 10,000 parts of an object.
+    part = max([S3_PART, *(-(-size // S3_MAX_PARTS) for _, _, size in large)])
+
+    async def put_all() -> None:
+        puts = []
+        if small:
+            puts.append(fs.fs._put([p for p, _ in small], [k for _, k in small],
+                                   batch_size=fs.jobs))
+        if large:
+            puts.append(fs.fs._put([p for p, _, _ in large], [k for _, k, _ in large],
+                                   batch_size=LARGE_AT_ONCE, chunksize=part,
+                                   max_concurrency=PARTS_AT_ONCE))
+        await asyncio.gather(*puts)
+
+    sync(fs.fs.loop, put_all)
+
+
+def _uploader_for(fs: Any) -> S3Uploader | None:
+    held, uploader = _UPLOADERS.get(id(fs.fs), (None, None))
+    if held is not fs.fs:
+        uploader = s3_uploader(fs.fs, fs.jobs, getattr(fs, "_transfer_config", None))
+        _UPLOADERS[id(fs.fs)] = (fs.fs, uploader)
+    return uploader

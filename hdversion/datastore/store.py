@@ -25,6 +25,7 @@ import stat
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ __all__ = [
 
 # Objects deleted from a bucket per request (S3 takes up to 1,000 keys in one).
 DELETE_BATCH = 500
+# Objects written at once by `put_files`: small objects wait on file creation (on a
+# request) more than on the disk.
+PUTS_AT_ONCE = 4
 
 OnChunk = Callable[[int], None]
 
@@ -98,6 +102,7 @@ class Store(ABC):
     """A place that holds DVC objects by md5."""
 
     name: str  # for messages: "cache", a remote's name, or a URL (redacted)
+    records: Bucket | None  # a remote's own records beside its objects; None for the cache
 
     @abstractmethod
     def where(self, md5: str | None = None) -> str:
@@ -123,6 +128,12 @@ class Store(ABC):
         """`put` from a local file (the cache's copy, most often)."""
         with path.open("rb") as source:
             self.put(md5, source, os.fstat(source.fileno()).st_size, on_chunk)
+
+    def put_files(self, files: Iterable[tuple[str, Path]]) -> None:
+        """`put_file` of many objects (md5, local file), a few at once; the first failure
+        is raised once the others have stopped."""
+        with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
+            list(pool.map(lambda item: self.put_file(*item), files))
 
     @abstractmethod
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
@@ -210,6 +221,16 @@ def _writing(where: str) -> Iterator[None]:
         raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
 
 
+def _hash_file(path: Path) -> tuple[str, int]:
+    with path.open("rb") as source:
+        digest = hashlib.md5(usedforsecurity=False)
+        count = 0
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            count += len(chunk)
+    return digest.hexdigest(), count
+
+
 def _check_put(where: str, md5: str, size: int | None, found: tuple[str, int]) -> None:
     digest, count = found
     if size is not None and count != size:
@@ -282,6 +303,27 @@ class DirectoryStore(Store):
             with contextlib.suppress(OSError):
                 fsync_path(target.parent)
 
+    def adopt(self, md5: str, path: Path, size: int | None = None) -> None:
+        """`put_file` of a file written beside the object's place (a download): hashed,
+        then renamed into place rather than copied; removed either way, and
+        VerificationError unless it hashes to `md5` (and, given, has `size`)."""
+        try:
+            _check_put(self.where(md5), md5, size, _hash_file(path))
+            if self.durable:
+                fsync_path(path)
+            os.chmod(path, 0o444)
+            os.replace(path, self.path(md5))
+        except OSError as exc:
+            raise WriteError(f"cannot write {self.where(md5)}: {exc.strerror or exc}"
+                             ) from None
+        finally:
+            path.unlink(missing_ok=True)
+
+    def stage(self) -> Staged:
+        """A write whose name is not known yet: the writer hashes the bytes as it writes
+        them (ingest's tee), then commits them under their md5 or discards them."""
+        return Staged(self, *open_beside(self.objects / "object"))
+
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         from hdversion.datastore.transfers import listed_folder
 
@@ -306,6 +348,39 @@ class DirectoryStore(Store):
         return deleted
 
 
+class Staged:
+    """An object being written into a directory store (`DirectoryStore.stage`). `commit`
+    names it by the md5 its writer computed from the very bytes written, unless the store
+    holds that object already; `discard` removes it. Either leaves no temporary file; an
+    OSError of either is the store's (the caller decides whether the write mattered)."""
+
+    def __init__(self, store: DirectoryStore, tmp: Path, stream: IO[bytes]) -> None:
+        self.store, self.tmp, self.stream = store, tmp, stream
+
+    def write(self, chunk: bytes) -> None:
+        self.stream.write(chunk)
+
+    def commit(self, md5: str) -> None:
+        try:
+            target = self.store.path(md5)
+            if target.is_file():
+                return
+            if self.store.durable:
+                self.stream.flush()
+                os.fsync(self.stream.fileno())
+            self.stream.close()
+            target.parent.mkdir(exist_ok=True)
+            os.chmod(self.tmp, 0o444)  # as DVC keeps its objects
+            os.replace(self.tmp, target)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        self.tmp.unlink(missing_ok=True)
+
+
 class CacheStore(DirectoryStore):
     """DVC's cache. Not made durable object by object (DVC does not either): what needs to
     last is in a remote; a restore makes its own files durable."""
@@ -323,6 +398,8 @@ class BucketStore(Store):
     and `open` say KeyMissing (one request cannot tell a missing object from a missing
     bucket, and a second for every missing object would cost each reader that falls back
     to another store)."""
+
+    records: Bucket
 
     def __init__(self, name: str, records: Bucket) -> None:
         self.name, self.records = name, records
@@ -372,6 +449,34 @@ class BucketStore(Store):
                                     "sent is deleted")
         if on_chunk:
             on_chunk(count)
+
+    def put_files(self, files: Iterable[tuple[str, Path]]) -> None:
+        """Many objects in one bulk upload (`s3_upload.upload_files`: boto3's threads on
+        S3), each file hashed before its own upload starts: a few at once, the largest
+        first, each handed to the upload as soon as it hashes to its name, so the small
+        ones are on their way while a large one is read. One that does not is sent by no
+        one: VerificationError, the upload stopped."""
+        from hdversion.datastore.s3_upload import upload_files
+
+        ordered = sorted(files, key=lambda item: -item[1].stat().st_size)
+
+        def hashed() -> Iterator[tuple[Path, str, int]]:
+            with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
+                futures = {pool.submit(_hash_file, path): (md5, path)
+                           for md5, path in ordered}
+                for future in as_completed(futures):
+                    md5, path = futures[future]
+                    found = future.result()
+                    _check_put(self.where(md5), md5, None, found)
+                    yield path, self.records.path(self.key(md5)), found[1]
+
+        with self.records._errors("cannot write to"):
+            upload_files(self.records.fs, hashed())
+
+    def get_file(self, md5: str, path: Path, limit: int | None) -> None:
+        """The object downloaded into a local file (`Bucket.get_file`): stopped past `limit`
+        (VerificationError), KeyMissing when there is none."""
+        self.records.get_file(self.key(md5), path, limit)
 
     def _upload(self, path: Path, md5: str) -> None:
         with self.records._errors("cannot write to"):

@@ -1,258 +1,186 @@
-"""Moving objects between the cache and remotes: push, fetch, verified upload, and what a
-remote holds, read from the remote's own listing."""
+"""Moving objects between the cache and remotes, through their stores
+(`datastore/store.py`): push, fetch, verified upload, and what a remote holds, read from the
+remote's own listing. DVC's own fetch is left for what cannot be named object by object."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
-import shutil
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from fsspec.callbacks import Callback
-
+from hdversion.datastore.bucket import KeyMissing, bucket_of_remote
 from hdversion.datastore.explain import (
     check_reachable,
     classify,
     data_error_in,
     database_error_in,
     dvc_errors,
-    exception_chain,
     explain,
     write_error_in,
 )
-from hdversion.datastore.s3_upload import S3Uploader, s3_uploader
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.errors import DamagedObjectError, RemoteError, WriteError
+from hdversion.datastore.store import BucketStore, CacheStore, DirectoryStore, Store, store_of
+from hdversion.errors import RemoteError, VerificationError, WriteError
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
-from hdversion.paths import TEMP_PREFIX
-from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint, pause_point
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
-# S3 uploads (see _put): the part size of large files (boto3's is 8 MiB), how many large
-# files go at once and how many parts of each.
-S3_PART = 8 * 1024 * 1024
-S3_MAX_PARTS = 10_000
-LARGE_AT_ONCE = 2
-PARTS_AT_ONCE = 8
 
 
 class Transfers:
     def __init__(self, session: DvcSession) -> None:
         self.session = session
-        # One S3 client per remote's file system for the operation (a sync pushes backup
-        # after backup): made once, as s3fs's own.
-        self._uploaders: dict[str, tuple[Any, S3Uploader | None]] = {}
 
-    def push(self, revision: str, remote: str, objects: Mapping[str, int] | None = None
-             ) -> None:
-        """Upload every object a revision needs; what the remote already has is skipped.
+    def push(self, remote: str, objects: Mapping[str, int]) -> None:
+        """Upload from the cache every object (md5 -> size) the remote's listing lacks, as
+        puts into the remote's store (`datastore/store.py`: verified, atomic): one listing,
+        then every object it lacks at once. What the cache lacks is left to the caller's
+        check of the remote. DVC's push of a revision costs more than the upload on a cloud
+        remote: it rebuilds the revision's index, asks the remote again per directory, and
+        sends a directory's files, its listing and the other files in three waves one after
+        the other, so a large file starts only when the small ones are done."""
+        target = self.remote_store(remote)
+        cache = self.cache_store()
+        try:
+            listed = target.list(_prefixes(objects))
+            absent = [md5 for md5 in objects if md5 not in listed and cache.has(md5)]
+            # A directory's listing goes last, as DVC orders it: DVC takes a listing in a
+            # remote to mean that the directory's files are there.
+            for wave in ([m for m in absent if not m.endswith(".dir")],
+                         [m for m in absent if m.endswith(".dir")]):
+                if wave:
+                    target.put_files((md5, cache.path(md5)) for md5 in wave)
+        except WriteError as exc:
+            if isinstance(target, DirectoryStore):
+                raise WriteError(f"cannot write to the local remote '{remote}': {exc.message}",
+                                 hint="is the disk full? free space there or fix its "
+                                 "permissions, or move the remote (dvc remote modify "
+                                 f"{remote} url /other/disk)") from None
+            raise
+        except RemoteError as exc:
+            raise RemoteError(f"push to remote '{remote}' failed: {exc.message}") from None
 
-        Given `objects` (md5 -> size, everything the revision needs), a bucket or container
-        is filled by hdversion itself: one listing, then every object it lacks uploaded at
-        once. DVC's push of a revision costs more than the upload on a cloud remote: it
-        rebuilds the revision's index, asks the remote again per directory, and sends a
-        directory's files, its listing and the other files in three waves one after the
-        other, so a large file starts only when the small ones are done."""
-        if objects is not None and self.session.is_object_store(remote):
-            self._upload_absent(remote, objects)
-        else:
-            self._transfer("push", revision, remote)
+    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
+        """Put objects from the cache into a remote one by one, replacing whatever it holds
+        under their names; a cache copy that does not hash to its name is skipped. Returns
+        the objects put."""
+        target = self.remote_store(remote)
+        cache = self.cache_store()
+        uploaded: set[str] = set()
+        for md5 in sorted(md5s):
+            if uploaded:
+                pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
+            try:
+                target.put_file(md5, cache.path(md5))
+            except (FileNotFoundError, VerificationError):
+                continue  # not in the cache, or damaged there
+            except RemoteError as exc:
+                raise RemoteError(f"upload to remote '{remote}' failed: {exc.message}"
+                                  ) from None
+            uploaded.add(md5)
+        return uploaded
 
     def fetch(self, revision: str, remote: str,
               objects: Mapping[str, int | None] | None = None) -> None:
         """Download into the cache the objects a revision needs. A missing or damaged object
-        is skipped (DVC only warns), so callers check the cache afterwards.
+        is skipped, so callers check the cache afterwards.
 
         Given `objects` (md5 -> size, None where unknown: a directory's `.dir` listing),
-        those the cache lacks come straight from a bucket or container, all at once, each
-        hashed as it lands and renamed into the cache only when whole: what DVC's fetch with
-        `verify` does, without rebuilding the revision's index first or hashing every
-        download one after the other at the end. Only the objects named come: a directory
-        output needs its listing named too (later pushes from this cache need it)."""
-        if objects is not None and self.session.is_object_store(remote):
-            self._download_absent(remote, objects)
-        else:
+        those the cache lacks are downloaded from the remote's store, all at once, each
+        beside its place in the cache and adopted by the cache's store (hashed, renamed into
+        place only when whole and right); a download stops at the first byte past the
+        recorded size, so a damaged or hostile object never enters the cache nor fills its
+        disk. Only the
+        objects named come: a directory output needs its listing named too (later pushes
+        from this cache need it).
+
+        Without `objects`, or from a remote that is a directory, DVC's own fetch of the
+        whole revision: a restore from an empty cache relies on it to bring the objects of
+        the files it leaves as they are (their workspace copies are right), which DVC's
+        status needs in the cache."""
+        if objects is None or not self.session.is_object_store(remote):
             self._transfer("fetch", revision, remote)
+            return
+        source = self.remote_store(remote)
+        assert isinstance(source, BucketStore)  # an object store, asked above
+        cache = self.cache_store()
+        wanted = sorted((md5 for md5 in objects if not cache.has(md5)),
+                        key=lambda md5: -(objects[md5] or 0))
 
-    def copy_to_directory(self, remote: str, md5s: Iterable[str]) -> bool:
-        """Copy objects from the cache into a remote that is a directory, as DVC's push would
-        but without its per-object questions to the remote (the caller has listed it): False,
-        copying nothing, when the remote is not a directory. An object the cache lacks is
-        skipped (the caller's listing afterwards says what is still missing). Each copy is
-        written beside its place and renamed: a kill leaves no partial object."""
-        wanted = sorted(md5s)
-        if not wanted or self.session.local_object_path(remote, wanted[0]) is None:
-            return False
-
-        def copy(md5: str) -> None:
-            source = self.session.cache_path(md5)
-            target = self.session.local_object_path(remote, md5)
-            assert target is not None
-            if not source.is_file():
-                return
+        def download(md5: str) -> None:
+            target = cache.path(md5)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Named like DVC's partial files, so that a killed run's are removed by the next
+            # (DvcSession.remove_stale_temp).
+            partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:  # a file where the remote needs a folder
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
-            tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{os.getpid()}")
-            try:
-                shutil.copyfile(source, tmp)
-                os.chmod(tmp, 0o444)  # as DVC keeps its objects
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+                source.get_file(md5, partial, objects[md5])
+                cache.adopt(md5, partial, objects[md5])
+            except (KeyMissing, VerificationError):
+                return  # missing or damaged in the remote: never into the cache
+            finally:
+                partial.unlink(missing_ok=True)
 
+        jobs = source.records.fs.jobs
         try:
-            # A few at a time: small objects wait on file creation more than on the disk.
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                list(pool.map(copy, wanted))
-        except OSError as exc:
-            top = self.session.local_object_path(remote, "00")
-            where = f" at {top.parent.parent.parent}" if top else ""
-            raise WriteError(f"cannot write to the local remote '{remote}'{where}: "
-                             f"{exc.strerror or exc}",
-                             hint="is the disk full? free space there or fix its permissions, "
-                             f"or move the remote (dvc remote modify {remote} url "
-                             "/other/disk)") from None
-        return True
+            _ = source.records.fs.fs  # connects once, not in every thread
+            # Each thread waits on its download, then hashes what landed (hashlib lets go of
+            # the GIL), so hashing overlaps the other downloads.
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(download, wanted))
+        except WriteError as exc:
+            raise WriteError(f"cannot write to the DVC cache while fetching from '{remote}': "
+                             f"{exc.message}") from None
+        except RemoteError as exc:
+            raise RemoteError(f"fetch from remote '{remote}' failed: {exc.message}") from None
+
+    def remote_store(self, remote: str) -> Store:
+        """A configured remote's store, once its endpoint answers (RemoteError in seconds,
+        not after the SDK's retries)."""
+        with self.session.open() as repo:
+            check_remote(repo, remote)
+            check_reachable(repo, remote)
+        return store_of(remote, bucket_of_remote(self.session, remote))
+
+    def cache_store(self) -> CacheStore:
+        return CacheStore(self.session.cache_root())
 
     def _transfer(self, verb: str, revision: str, remote: str) -> None:
+        """DVC's own fetch of a revision, for a caller that cannot name the objects (a
+        directory output whose listing no store at hand has)."""
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
             if scheme_of(str(repo.config["remote"][remote]["url"])) != LOCAL_SCHEME:
-                # DVC makes the remote's file system inside push and fetch: made here first,
-                # a plugin not installed is said as such, not as a failed transfer.
+                # DVC makes the remote's file system inside fetch: made here first, a plugin
+                # not installed is said as such, not as a failed transfer.
                 self.session.remote_odb(repo, remote)
-            method = repo.push if verb == "push" else repo.fetch
             with dvc_errors() as logged:
                 try:
-                    method(revs=[revision], remote=remote, workspace=False)
+                    repo.fetch(revs=[revision], remote=remote, workspace=False)
                 except Exception as exc:  # DVC and the cloud SDKs raise anything
                     cause = logged[0] if logged else exc
-                    url = str(repo.config["remote"][remote]["url"])
                     written = write_error_in([*logged, exc])
-                    if verb == "push" and written and scheme_of(url) == LOCAL_SCHEME:
-                        raise WriteError(
-                            f"cannot write to the local remote '{remote}' at {url}: "
-                            f"{written.strerror or written}",
-                            hint="free space there or fix its permissions, or move the "
-                            f"remote (dvc remote modify {remote} url /other/disk)") from None
                     database = database_error_in([*logged, exc])
                     if database:
                         raise WriteError(f"DVC could not write its databases during the "
                                          f"{verb}: {database}",
                                          hint="is the disk full? free space, then run "
                                          "hdversion again") from None
-                    damaged = data_error_in([*logged, exc]) if classify(cause) is None \
-                        else None
-                    if damaged is not None and verb == "fetch":
+                    if classify(cause) is None and data_error_in([*logged, exc]) is not None:
                         return  # missing or corrupt in the remote: the caller checks
-                    if damaged is not None:
-                        raise DamagedObjectError(
-                            f"push to remote '{remote}' met a damaged object there: "
-                            f"{type(damaged).__name__}: {damaged}") from None
-                    if written and verb == "fetch":
+                    if written:
                         raise WriteError(f"cannot write to the DVC cache while fetching from "
                                          f"'{remote}': {written.strerror or written}") from None
-                    raise RemoteError(
-                        f"{verb} {'to' if verb == 'push' else 'from'} remote '{remote}' "
-                        "failed: " + explain(repo, remote, cause)
-                    ) from None
-
-    def _upload_absent(self, remote: str, objects: Mapping[str, int]) -> None:
-        with self.session.open() as repo:
-            check_remote(repo, remote)
-            check_reachable(repo, remote)
-            odb = self.session.remote_odb(repo, remote)
-            cache = Path(repo.cache.local.path)
-            try:
-                listed = _listed_objects(odb, sorted({md5[:2] for md5 in objects}))
-                # What the cache lacks is left to the caller's check of the remote.
-                absent = [md5 for md5 in objects if md5 not in listed
-                          and _cached(cache, md5).is_file()]
-                # A directory's listing goes last, as DVC orders it: DVC takes a listing in
-                # a remote to mean that the directory's files are there.
-                uploader = self._uploader_for(remote, odb) if absent else None
-                for wave in ([m for m in absent if not m.endswith(".dir")],
-                             [m for m in absent if m.endswith(".dir")]):
-                    if wave:
-                        _put(odb, [(_cached(cache, md5), odb.oid_to_path(md5), objects[md5])
-                                   for md5 in wave], uploader)
-            except Exception as exc:  # DVC and the cloud SDKs raise anything
-                raise RemoteError(f"push to remote '{remote}' failed: "
-                                  + explain(repo, remote, exc)) from None
-
-    def _uploader_for(self, remote: str, odb: Any) -> S3Uploader | None:
-        if odb.fs.protocol != "s3":
-            return None
-        fs, uploader = self._uploaders.get(remote, (None, None))
-        if fs is not odb.fs.fs:
-            fs = odb.fs.fs
-            uploader = s3_uploader(fs, odb.fs.jobs, getattr(odb.fs, "_transfer_config", None))
-            self._uploaders[remote] = (fs, uploader)
-        return uploader
-
-    def _download_absent(self, remote: str, objects: Mapping[str, int | None]) -> None:
-        with self.session.open() as repo:
-            check_remote(repo, remote)
-            check_reachable(repo, remote)
-            odb = self.session.remote_odb(repo, remote)
-            cache = Path(repo.cache.local.path)
-            wanted = sorted((md5 for md5 in objects if not _cached(cache, md5).is_file()),
-                            key=lambda md5: -(objects[md5] or 0))
-
-            def download(md5: str) -> None:
-                target = _cached(cache, md5)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                # Named like DVC's partial files, so that a killed run's are removed by the
-                # next (DvcSession.remove_stale_temp).
-                partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
-                expected = objects[md5]
-                try:
-                    # An object larger than the manifest says (damaged, or hostile) is
-                    # dropped at its size header or its first bytes too many: never
-                    # written whole, never filling the disk.
-                    odb.fs.get_file(odb.oid_to_path(md5), str(partial),
-                                    callback=_SizeLimit(expected))
-                    digest, size = md5_file(partial)
-                    if digest != md5.removesuffix(".dir") or expected not in (None, size):
-                        return  # damaged in the remote: never into the cache
-                    # DVC's cache files are read-only; DVC trusts any file that is.
-                    partial.chmod(0o444)
-                    os.replace(partial, target)
-                except FileNotFoundError:
-                    return  # missing in the remote
-                except Exception as exc:
-                    if any(isinstance(link, _Oversized) for link in exception_chain(exc)):
-                        return  # damaged in the remote: never into the cache
-                    raise
-                finally:
-                    partial.unlink(missing_ok=True)
-
-            # Each thread waits on its download, then hashes what landed (hashlib lets go
-            # of the GIL), so hashing overlaps the other downloads.
-            try:
-                _ = odb.fs.fs  # connects once, not in every thread
-                with ThreadPoolExecutor(max_workers=odb.fs.jobs) as pool:
-                    list(pool.map(download, wanted))
-            except Exception as exc:  # DVC and the cloud SDKs raise anything
-                written = write_error_in([exc])
-                if written is not None:
-                    raise WriteError(f"cannot write to the DVC cache while fetching from "
-                                     f"'{remote}': {written.strerror or written}") from None
-                raise RemoteError(f"fetch from remote '{remote}' failed: "
-                                  + explain(repo, remote, exc)) from None
+                    raise RemoteError(f"fetch from remote '{remote}' failed: "
+                                      + explain(repo, remote, cause)) from None
 
     def preflight(self, remote: str) -> None:
         """Before any work: the remote is configured, its endpoint answers, the credentials
@@ -279,28 +207,6 @@ class Transfers:
                 raise RemoteError(f"remote '{remote}' cannot be used: "
                                   + explain(repo, remote, exc)) from None
 
-    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
-        """Upload objects straight from the cache, each re-hashed first, replacing whatever
-        the remote holds under that key. Returns the objects uploaded."""
-        uploaded: set[str] = set()
-        with self.session.open() as repo:
-            check_remote(repo, remote)
-            odb = self.session.remote_odb(repo, remote)
-            for md5 in sorted(md5s):
-                if uploaded:
-                    pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
-                source = self.session.cache_path(md5)
-                # A `.dir` listing is named by the md5 of its bytes too.
-                if not source.is_file() or md5_file(source)[0] != md5.removesuffix(".dir"):
-                    continue
-                try:
-                    odb.fs.put_file(str(source), odb.oid_to_path(md5))
-                except Exception as exc:  # DVC and the cloud SDKs raise anything
-                    raise RemoteError(f"upload to remote '{remote}' failed: "
-                                      + explain(repo, remote, exc)) from None
-                uploaded.add(md5)
-        return uploaded
-
     def missing_in_remote(self, remote: str, objects: Mapping[str, int]) -> set[str]:
         """Which objects (md5 -> size) the remote lacks or holds at another size, read from
         the storage's own listing.
@@ -309,17 +215,13 @@ class Transfers:
         one listing per key prefix for a few objects, else one recursive listing of the
         remote (paged by the storage, 1,000 keys a request on S3), never a request per object.
         """
-        prefixes = sorted({md5[:2] for md5 in objects})
-        with self.session.open() as repo:
-            check_remote(repo, remote)
-            check_reachable(repo, remote)
-            odb = self.session.remote_odb(repo, remote)
-            try:
-                listed = _listed_objects(odb, prefixes)
-            except Exception as exc:  # DVC and the cloud SDKs raise anything
-                raise RemoteError(f"cannot list remote '{remote}': "
-                                  + explain(repo, remote, exc)) from None
-        return {md5 for md5, size in objects.items() if listed.get(md5) != size}
+        target = self.remote_store(remote)
+        try:
+            listed = target.list(_prefixes(objects))
+        except RemoteError as exc:
+            raise RemoteError(f"cannot list remote '{remote}': {exc.message}") from None
+        return {md5 for md5, size in objects.items()
+                if (stored := listed.get(md5)) is None or stored.size != size}
 
     def probe(self, name: str) -> list[tuple[str, bool, str]]:
         """Write, read back and delete a probe object: each step with its verdict."""
@@ -385,26 +287,12 @@ def _folders_to_make(root: Path) -> list[Path]:
     return missing
 
 
-def _listed_objects(odb: Any, prefixes: list[str]) -> dict[str, int | None]:
-    """md5 -> size of every object under the given prefixes (or all of them)."""
-    entries = listed_entries(odb, prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None)
-    return {md5: size for md5, (size, _entry) in entries.items()}
-
-
-def listed_entries(odb: Any, prefixes: list[str] | None
-                   ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """md5 -> (size, the listing's entry) of every object under the given key prefixes, or
-    of the whole remote (one recursive listing) when `prefixes` is None. What a killed write
-    left (`model/leftovers.py`) is not an object, in a bucket as in a directory."""
-    if odb.fs.protocol == "local":
-        return listed_folder(Path(odb.path), prefixes)
-    return listed_keys(odb.fs.fs, odb.path, prefixes)
-
-
 def listed_keys(fs: Any, top: str, prefixes: list[str] | None
                 ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """`listed_entries` of a bucket's objects under `top` (its `files/md5`), through the
-    fsspec file system `fs`, whose listings carry sizes."""
+    """md5 -> (size, the listing's entry) of a bucket's objects under `top` (its
+    `files/md5`) and the given key prefixes, or all of them (one recursive listing) when
+    `prefixes` is None, through the fsspec file system `fs`, whose listings carry sizes.
+    What a killed write left (`model/leftovers.py`) is not an object."""
     entries: list[dict[str, Any]] = []
     if prefixes is None:
         with contextlib.suppress(FileNotFoundError):
@@ -431,7 +319,7 @@ def listed_keys(fs: Any, top: str, prefixes: list[str] | None
 
 def listed_folder(root: Path, prefixes: list[str] | None = None
                   ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """A store that is a directory (the cache, a local remote), listed like `listed_entries`
+    """A store that is a directory (the cache, a local remote), listed like `listed_keys`
     but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
     per object cost 0.3 ms (3 s for 10,000). Partial writes are not objects."""
     objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
@@ -457,72 +345,6 @@ def listed_folder(root: Path, prefixes: list[str] | None = None
     return objects
 
 
-def _put(odb: Any, files: list[tuple[Path, str, int]],
-         uploader: S3Uploader | None = None) -> None:
-    """Upload files (local path, remote path, size) at once, `jobs` at a time.
-
-    On S3, through `uploader` (boto3's threads, datastore/s3_upload.py) where there is one;
-    otherwise through s3fs, with the large files in parts of S3_PART (s3fs's own 50 MiB
-    parts cost the server more and leave a 128 MiB file three requests to share),
-    LARGE_AT_ONCE files at a time, PARTS_AT_ONCE parts each, beside the small ones: s3fs
-    holds every part in flight in memory, so this bounds it (jobs x 2 x S3_PART for the
-    small files, LARGE_AT_ONCE x PARTS_AT_ONCE x S3_PART for the large ones) whatever the
-    number of large files."""
-    fs = odb.fs.fs
-    if uploader is not None:
-        try:
-            uploader.upload((path, key) for path, key, _ in files)
-        finally:
-            fs.invalidate_cache()  # s3fs's listings of these keys are out of date
-        return
-    if odb.fs.protocol != "s3" or not fs.async_impl:
-        odb.fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
-        return
-    import asyncio
-
-    from fsspec.asyn import sync
-
-    small = [(str(path), key) for path, key, size in files if size < 2 * S3_PART]
-    large = [(str(path), key, size) for path, key, size in files if size >= 2 * S3_PART]
-    # S3 takes at most 10,000 parts of an object.
-    part = max([S3_PART, *(-(-size // S3_MAX_PARTS) for _, _, size in large)])
-
-    async def put_all() -> None:
-        puts = []
-        if small:
-            puts.append(fs._put([p for p, _ in small], [k for _, k in small],
-                                batch_size=odb.fs.jobs))
-        if large:
-            puts.append(fs._put([p for p, _, _ in large], [k for _, k, _ in large],
-                                batch_size=LARGE_AT_ONCE, chunksize=part,
-                                max_concurrency=PARTS_AT_ONCE))
-        await asyncio.gather(*puts)
-
-    sync(fs.loop, put_all)
-
-
-class _Oversized(Exception):
-    """A download went past the size its manifest records."""
-
-
-class _SizeLimit(Callback):  # type: ignore[misc]  # fsspec has no type hints
-    """A download's progress callback that stops it (raising _Oversized) as soon as the
-    object's announced size or the bytes received exceed `limit`; no limit when None (a
-    directory's listing, whose size no manifest records)."""
-
-    def __init__(self, limit: int | None) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
-        if self.limit is not None and max(self.size or 0, self.value) > self.limit:
-            raise _Oversized(f"more than {self.limit} bytes")
-
-
-def _cached(cache: Path, md5: str) -> Path:
-    return cache / md5[:2] / md5[2:]
-
-
 def _parent(path: str, sep: str) -> str:
     return path.rstrip(sep).rsplit(sep, 1)[0]
 
@@ -530,3 +352,10 @@ def _parent(path: str, sep: str) -> str:
 def _expect(data: bytes, payload: bytes) -> None:
     if data != payload:
         raise ValueError("read back different bytes than were written")
+
+
+def _prefixes(objects: Iterable[str]) -> list[str] | None:
+    """The key prefixes to list for some objects: each of a few, else None (the whole
+    remote in one recursive listing)."""
+    prefixes = sorted({md5[:2] for md5 in objects})
+    return prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from hdversion.datastore.collect import CACHE, StoredObject, StoreInfo
+from hdversion.datastore.collect import StoreInfo
+from hdversion.datastore.store import CacheStore, Store, StoredObject
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,
@@ -138,7 +139,6 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     """Prune under the caller's lock. `from_settings`: the policy is the settings'
     `retention:` (a mistake in it is a configuration error, exit 7)."""
     store = project.store
-    stores = [project.settings.local_remote, *([remote] if remote else []), CACHE]
     if remote:
         store.transfers.preflight(remote)
     if not dry_run:
@@ -184,16 +184,19 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
     from_refs = store.collector.used_by_refs(others)
     keep = set().union(*needed.values()) | from_refs
+    # The stores by kind, not by name: a DVC remote may be named `cache`.
+    stores: list[Store] = [store.remote(project.settings.local_remote),
+                           *([store.remote(remote)] if remote else []), store.cache()]
     keep |= _expand_listings(project, catalog.backups, lists, keep, from_refs, stores)
 
-    listings = {name: store.collector.listing(name) for name in stores}
+    listings = [store.collector.listing(s) for s in stores]
     incomplete = _lacking(needed, listings, sizes)
     if incomplete and not allow_incomplete and not dry_run:
         raise _incomplete_error(incomplete)
 
     cutoff = grace.before(now).timestamp()
-    sweeps = [_sweep(store.collector.store(name), listings[name], keep, cutoff)
-              for name in stores]
+    sweeps = [_sweep(store.collector.store(s), listing, keep, cutoff)
+              for s, listing in zip(stores, listings, strict=True)]
     result = PruneResult(decided, dry_run, sweeps, removed, None,
                          {} if allow_incomplete else incomplete, warnings)
     if dry_run:
@@ -224,18 +227,19 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     # always means its data is there. Every tombstone counts, so that a run killed after the
     # tags went (here or in another clone) is finished now.
     buried_timestamps = pruned_timestamps(project.git)
-    for name in stores:
-        if name != CACHE:
-            result.manifests_deleted[name] = delete_manifests(project, name, buried_timestamps)
+    for s in stores:
+        if not isinstance(s, CacheStore):
+            result.manifests_deleted[s.name] = delete_manifests(project, s.name,
+                                                                buried_timestamps)
     for sweep in sweeps:
         if not sweep.skipped:
-            sweep.deleted = len(store.collector.delete(sweep.store.name, sweep.garbage))
+            sweep.deleted = len(store.collector.delete(sweep.store.store, sweep.garbage))
     return result
 
 
 def _expand_listings(project: Project, backups: list[Backup],
                      lists: dict[str, tuple[FileEntry, ...]], objects: set[str],
-                     must_know: set[str], stores: list[str]) -> set[str]:
+                     must_know: set[str], stores: list[Store]) -> set[str]:
     """The files of every directory listing (`.dir` object) among `objects`. A listing is
     read from the stores (its bytes checked against its name), else taken from the file
     list of a backup that has that directory. A listing that the branches or the workspace
@@ -251,7 +255,7 @@ def _expand_listings(project: Project, backups: list[Backup],
                     f.md5 for f in lists[backup.tag] if output.holds(f.path))
     files: set[str] = set()
     stored = project.store.collector.read_objects(
-        listings, sorted(stores, key=lambda s: s != CACHE))
+        listings, sorted(stores, key=lambda s: not isinstance(s, CacheStore)))
     for md5 in listings:
         data = stored.get(md5)
         if data is not None:
@@ -303,12 +307,12 @@ def _needed_objects(kept: list[Backup], lists: dict[str, tuple[FileEntry, ...]]
     return needed, sizes
 
 
-def _lacking(needed: dict[str, set[str]], listings: dict[str, dict[str, StoredObject]],
+def _lacking(needed: dict[str, set[str]], listings: list[dict[str, StoredObject]],
              sizes: dict[str, int]) -> dict[str, int]:
     """Kept backup -> how many of its objects no store holds whole (absent, or another
     size than the backup recorded)."""
     def held(md5: str) -> bool:
-        for listing in listings.values():
+        for listing in listings:
             stored = listing.get(md5)
             if stored is not None and (stored.size is None or md5 not in sizes
                                        or stored.size == sizes[md5]):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hdversion.errors import DamagedObjectError, HdversionError, RemoteError
+from hdversion.errors import HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import fetch_tombstones, pruned_timestamps
@@ -54,27 +54,18 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     """Push a backup's objects (those of its commit) to a remote, unless the remote's own
     listing shows them all there already, and confirm them there by that listing; what it
     lacks (an upload killed half-way, a truncated object) is uploaded again from verified
-    cache copies. Raises what still fails."""
+    cache copies. Raises what still fails. (`commit` is not needed: the objects are named.)"""
     transfers = project.store.transfers
     # The remote's own listing first: when it holds every object at its size (an unchanged
-    # backup), DVC's push, which would ask the same question more slowly, is not needed.
+    # backup), nothing is put.
     lacking = transfers.missing_in_remote(remote, objects)
     if not lacking:
         return
-    try:
-        # A remote that is a directory is filled straight from the cache: one copy of each
-        # missing object, no question asked per object.
-        if not transfers.copy_to_directory(remote, lacking):
-            transfers.push(commit, remote, objects)
-    except DamagedObjectError:
-        # DVC reads what it believes the remote has (a directory's listing) and stops at a
-        # damaged one: replace what the listing shows wrong, then push again.
-        transfers.upload_verified(remote, transfers.missing_in_remote(remote, objects))
-        transfers.push(commit, remote, objects)
+    transfers.push(remote, {md5: objects[md5] for md5 in lacking})
     lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
-        # DVC skips what it believes the remote has; a truncated or damaged object there
-        # is replaced from a verified cache copy.
+        # The push puts what the remote does not hold at all; a truncated or damaged object
+        # there is replaced, one by one, from a verified cache copy.
         transfers.upload_verified(remote, lacking)
         lacking = transfers.missing_in_remote(remote, objects)
     if lacking:

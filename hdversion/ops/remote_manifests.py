@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hdversion.datastore.bucket import Bucket, bucket_of_remote
-from hdversion.errors import HdversionError, ManifestError
+from hdversion.datastore.bucket import Bucket
+from hdversion.errors import ConfigurationError, HdversionError, ManifestError
 from hdversion.model.bucket import blob_key, manifest_key, record_bytes
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
@@ -51,7 +51,7 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
     present: set[str] = set()
     unreadable: RemoteOutcome | None = None
     try:
-        bucket = bucket_of_remote(project.store.session, remote)
+        bucket = _records(project, remote)
         # One listing, then a request only where a folder is there (its manifest may not be).
         present = set(bucket.backup_folders())
     except HdversionError as exc:
@@ -82,7 +82,7 @@ def lacking_manifests(project: Project, remote: str, backups: Iterable[Backup]) 
     wanted = [b for b in backups if b.manifest.inline_files is None]
     if not wanted:
         return set()
-    bucket = bucket_of_remote(project.store.session, remote)
+    bucket = _records(project, remote)
     present = set(bucket.backup_folders())
     return {b.tag for b in wanted if b.timestamp not in present
             or not bucket.has(manifest_key(b.timestamp))}
@@ -93,7 +93,7 @@ def write_manifest(project: Project, remote: str, backup: Backup,
                    git_bytes: Mapping[str, bytes]) -> None:
     """Write a backup's git-stored files, then its manifest, into a remote that holds its
     objects. `git_bytes`: path -> bytes of its git-stored files. Raises what fails."""
-    bucket = bucket_of_remote(project.store.session, remote)
+    bucket = _records(project, remote)
     blobs: dict[str, bytes] = {}
     for entry in files:
         if entry.store != "git":
@@ -130,7 +130,7 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
     if backup.manifest.inline_files is not None:
         return None
     try:
-        bucket = bucket or bucket_of_remote(project.store.session, remote)
+        bucket = bucket or _records(project, remote)
         if maybe_there and bucket.has(manifest_key(backup.timestamp)):
             return None
     except HdversionError as exc:
@@ -150,11 +150,20 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
     return publish_manifest(project, remote, backup, files, file_list, git_bytes)
 
 
+def _records(project: Project, remote: str) -> Bucket:
+    """A remote's records (manifests, git-stored files' blobs): the keyed view of its store,
+    written whole or not at all."""
+    records = project.store.remote(remote).records
+    if records is None:  # only the cache has none, and it is no remote
+        raise ConfigurationError(f"'{remote}' is not a remote")
+    return records
+
+
 def delete_manifests(project: Project, remote: str, timestamps: Iterable[str]) -> list[str]:
     """Delete the folders of pruned backups from a remote (manifest first); the timestamps
     whose folder was there. Called with every timestamp that carries a tombstone, so a prune
     killed half-way is finished by the next one."""
-    bucket = bucket_of_remote(project.store.session, remote)
+    bucket = _records(project, remote)
     present = set(bucket.backup_folders())
     deleted: list[str] = []
     for timestamp in sorted(set(timestamps) & present):

@@ -213,7 +213,9 @@ def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
             check.objects += 1
 
     reporter.step(f"listing remote '{result.remote}'")
-    listing = collector.listing(result.remote)
+    # The remote by kind, whatever its name (a DVC remote may be named `cache`).
+    store = project.store.remote(result.remote)
+    listing = collector.listing(store)
     verdicts: dict[str, str] = {}
     for md5, size in needs.items():
         stored = listing.get(md5)
@@ -229,7 +231,7 @@ def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         total = sum(listing[m].size or 0 for m in to_read)
         advance = reporter.bytes(f"reading {len(to_read)} object(s) back from "
                                  f"'{result.remote}'", total)
-        for md5, digest in collector.digests(result.remote, to_read, advance).items():
+        for md5, digest in collector.digests(store, to_read, advance).items():
             result.read += 1
             result.bytes_read += digest.size
             for check, _paths in users[md5]:
@@ -306,7 +308,8 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
     total = sum(project.store.cache_path(m).stat().st_size for m in broken
                 if project.store.cache_path(m).is_file())
     advance = reporter.bytes(f"reading {len(broken)} repaired object(s) back", total)
-    good = {md5 for md5, digest in project.store.collector.digests(store, broken,
+    checked = project.store.remote(store)
+    good = {md5 for md5, digest in project.store.collector.digests(checked, broken,
                                                                     advance).items()
             if content_problem(md5, digest.md5, digest.size, digest.error) is None}
     for check in result.checks:
