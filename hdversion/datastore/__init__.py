@@ -10,19 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdversion.errors import NotARepositoryError
 
 if TYPE_CHECKING:
-    from hdversion.config.credentials import CloudCredentials
-    from hdversion.datastore.collect import Collector
-    from hdversion.datastore.session import DvcSession
-    from hdversion.datastore.store import CacheStore, Store
-    from hdversion.datastore.transfers import Transfers
-    from hdversion.datastore.workspace import Workspace
+    from collections.abc import Callable, Iterable, Mapping
+    from contextlib import AbstractContextManager
 
-__all__ = ["DataStore", "check_repository"]
+    from hdversion.config.credentials import CloudCredentials
+    from hdversion.datastore.collect import Collector, ObjectDigest
+    from hdversion.datastore.session import DvcSession, Leftovers
+    from hdversion.datastore.store import CacheStore, Store, StoredObject, StoreInfo
+    from hdversion.datastore.transfers import Transfers
+    from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
+    from hdversion.model.storages import RemoteInfo
+
+__all__ = ["DataStore", "check_repository", "dir_listing", "missing_plugin", "open_remote_url"]
 
 
 def check_repository(root: Path) -> None:
@@ -51,19 +55,117 @@ class DataStore:
         session = DvcSession(root, local_remote, credentials)
         return cls(session, Workspace(session), Transfers(session), Collector(session))
 
+    # -- the stores (datastore/store.py): every byte in or out goes through one ------------
     def cache_path(self, md5: str) -> Path:
         return self.session.cache_path(md5)
 
     def cache(self) -> CacheStore:
-        """The DVC cache, as a store (`datastore/store.py`)."""
-        from hdversion.datastore.store import CacheStore
-
-        return CacheStore(self.session.cache_root())
+        """The DVC cache, as a store."""
+        return self.transfers.cache_store()
 
     def remote(self, name: str) -> Store:
-        """A configured DVC remote, as a store of its kind; ConfigurationError (exit 7) for
-        a remote DVC does not know or cannot open."""
-        from hdversion.datastore.bucket import bucket_of_remote
-        from hdversion.datastore.store import store_of
+        """A configured DVC remote, as a store of its kind, once its endpoint answers;
+        ConfigurationError (exit 7) for a remote DVC does not know, cannot open or reach."""
+        return self.transfers.remote_store(name)
 
-        return store_of(name, bucket_of_remote(self.session, name))
+    # -- DVC's repository: its lock, its remotes' configuration -----------------------------
+    def shared(self) -> AbstractContextManager[None]:
+        return self.session.shared()
+
+    def ensure_idle(self) -> None:
+        self.session.ensure_idle()
+
+    def ensure_remote(self, name: str) -> None:
+        self.session.ensure_remote(name)
+
+    def remotes(self) -> list[RemoteInfo]:
+        return self.session.remotes()
+
+    def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
+        self.session.add_remote(name, url, options)
+
+    def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
+        return self.session.remove_stale_temp(remotes)
+
+    # -- moving objects between the cache and the remotes -----------------------------------
+    def preflight(self, remote: str) -> None:
+        self.transfers.preflight(remote)
+
+    def push(self, remote: str, objects: Mapping[str, int]) -> None:
+        self.transfers.push(remote, objects)
+
+    def fetch(self, revision: str, remote: str,
+              objects: Mapping[str, int | None] | None = None) -> None:
+        self.transfers.fetch(revision, remote, objects)
+
+    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
+        return self.transfers.upload_verified(remote, md5s)
+
+    def missing_in_remote(self, remote: str, objects: Mapping[str, int]) -> set[str]:
+        return self.transfers.missing_in_remote(remote, objects)
+
+    def probe(self, name: str) -> list[tuple[str, bool, str]]:
+        return self.transfers.probe(name)
+
+    # -- the workspace's outputs, as DVC sees them ------------------------------------------
+    def outputs(self) -> list[Output]:
+        return self.workspace.outputs()
+
+    def snapshot(self, outputs: list[Output]) -> Snapshot:
+        return self.workspace.snapshot(outputs)
+
+    def remember_hashes(self, hashes: dict[Path, str]) -> None:
+        self.workspace.remember_hashes(hashes)
+
+    def describe(self) -> WorkspaceView:
+        return self.workspace.describe()
+
+    def metrics_and_params(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.workspace.metrics_and_params()
+
+    # -- what the stores hold, for prune and verify -----------------------------------------
+    def used_by_refs(self, revisions: Iterable[str]) -> set[str]:
+        return self.collector.used_by_refs(revisions)
+
+    def store_info(self, store: Store) -> StoreInfo:
+        return self.collector.store(store)
+
+    def listing(self, store: Store) -> dict[str, StoredObject]:
+        return self.collector.listing(store)
+
+    def read_objects(self, md5s: Iterable[str], stores: list[Store]) -> dict[str, bytes]:
+        return self.collector.read_objects(md5s, stores)
+
+    def digests(self, store: Store, md5s: Iterable[str], advance: Callable[[int], None]
+                ) -> dict[str, ObjectDigest]:
+        return self.collector.digests(store, md5s, advance)
+
+    def delete(self, store: Store, md5s: Iterable[str]) -> set[str]:
+        return self.collector.delete(store, md5s)
+
+
+def dir_listing(members: list[tuple[str, str]]) -> bytes:
+    """The bytes of DVC's listing (`.dir` object) of a directory whose files are (path in
+    the directory, md5)."""
+    from hdversion.datastore.workspace import dir_listing as listing
+
+    return listing(members)
+
+
+def missing_plugin(name: str, url: str) -> str | None:
+    """What a remote lacks when DVC's plugin for its scheme is not installed, else None."""
+    from hdversion.datastore.session import missing_plugin as missing
+
+    return missing(name, url)
+
+
+def open_remote_url(url: str, endpoint_url: str | None = None,
+                    credentials: CloudCredentials | None = None) -> Store:
+    """A remote from its URL alone (no project, no DVC config), as a store of its kind;
+    RemoteError (exit 7) when it cannot be used, UsageError (exit 2) for a URL of no known
+    kind."""
+    from hdversion.datastore.bucket import open_url
+    from hdversion.datastore.store import store_of
+
+    records = open_url(url, endpoint_url, credentials)
+    return store_of(records.where(), records)

@@ -35,30 +35,6 @@ READ_WORKERS = 8
 LISTING_LIMIT = 1 << 30
 
 
-@dataclass(frozen=True)
-class ObjectDigest:
-    """What a store's copy of an object hashes to, read back whole."""
-
-    md5: str | None  # None when it could not be read (see `error`)
-    size: int
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class StoreInfo:
-    store: Store  # the cache or a remote's store; `store.name` says which, for messages
-    url: str
-    shared: bool  # outside this repository: other clones may be writing to it
-
-    @property
-    def name(self) -> str:
-        return self.store.name
-
-    @property
-    def is_cache(self) -> bool:
-        return isinstance(self.store, CacheStore)
-
-
 class Collector:
     def __init__(self, session: DvcSession) -> None:
         self.session = session

@@ -68,6 +68,30 @@ def _is_hex(text: str, length: int) -> bool:
     return len(text) == length and all(c in "0123456789abcdef" for c in text)
 
 
+@dataclass(frozen=True)
+class ObjectDigest:
+    """What a store's copy of an object hashes to, read back whole."""
+
+    md5: str | None  # None when it could not be read (see `error`)
+    size: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    store: Store  # the cache or a remote's store; `store.name` says which, for messages
+    url: str
+    shared: bool  # outside this repository: other clones may be writing to it
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    @property
+    def is_cache(self) -> bool:
+        return isinstance(self.store, CacheStore)
+
+
 def check_name(md5: str) -> str:
     """A store key: 32 lower-case hex digits, optionally `.dir` (a directory's listing).
     Anything else (a path, `..`, upper case) is refused before it names a file or key."""

@@ -117,7 +117,7 @@ def create_backup(
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock. `offline`: the git
     remote is not asked (the tag stays here until the next backup or sync pushes it)."""
-    workspace, git, settings = project.store.workspace, project.git, project.settings
+    workspace, git, settings = project.store, project.git, project.settings
     # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
     # not "missing artifacts".
     remove_leftovers(project)
@@ -125,7 +125,7 @@ def create_backup(
     # local backup that the failure message does not mention.
     for remote in cloud_remotes:
         reporter.step(f"checking remote '{remote}'")
-        project.store.transfers.preflight(remote)
+        project.store.preflight(remote)
     outputs = workspace.outputs()
     if not outputs:
         raise ConfigurationError(

@@ -61,7 +61,7 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
     project = Project.open(path)
     with locked_operation(project, "copy", wait, source=source, target=target):
         for remote in (source, target):
-            project.store.transfers.preflight(remote)
+            project.store.preflight(remote)
         remove_leftovers(project, [target])  # a killed copy's, in the remote it fills
         catalog = catalog_with(project)
         if timestamps:
@@ -90,7 +90,7 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
             listings_into_cache(cache, listings, project.store.remote(source))
         wanted = {f.md5: f.size for f in entries}
         wanted.update({m: size for m in listings if (size := _size(cache, m)) is not None})
-        lacking = project.store.transfers.missing_in_remote(target, wanted)
+        lacking = project.store.missing_in_remote(target, wanted)
         if not lacking and all(_size(cache, m) is not None for m in listings):
             report.already.append(backup.tag)
             ready.append(backup)  # its manifest may still be missing there

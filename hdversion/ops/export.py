@@ -76,7 +76,7 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
                                 "not match the manifest; no archive was written")
     dvc_entries = [f for f in files if f.store == "dvc"]
     if dvc_entries and remote is not None:
-        project.store.session.ensure_remote(remote)
+        project.store.ensure_remote(remote)
     remotes = fallback_order(project, remote) if dvc_entries else []
     # Every object re-hashed in the cache, a damaged one quarantined and brought again from
     # the remotes in turn; then each read from the cache, hashed again on its way.

@@ -127,7 +127,7 @@ def _into_project(archive: Path, project: Project, target: Path | None, force: b
     safety backup), or into `target`, under the project's lock."""
     with locked_operation(project, "import", wait, archive=str(archive),
                           target=str(target or "")):
-        project.store.session.ensure_idle()
+        project.store.ensure_idle()
         if target is None:
             _remove_stale_work(project.root)
             workspace = WorkspaceSteps(project, read_catalog(project.git), force)
@@ -184,7 +184,7 @@ def _take_into_cache(project: Project, reporter: Reporter) -> bool:
     hashes them and writes the objects and directory listings; no pointer file changes).
     The files are in place whatever happens here: a failure is a warning, not an error."""
     reporter.step("taking the imported outputs into the DVC cache")
-    workspace = project.store.workspace
+    workspace = project.store
     try:
         workspace.snapshot(workspace.outputs())
     except HdversionError as exc:

@@ -131,7 +131,7 @@ def workspace_state(project: Project) -> WorkspaceState:
     """The workspace's artifacts hashed as DVC hashes them (nothing committed, nothing
     written to the cache), the git-kept files a backup would take (the critical files the
     settings name, `cache: false` outputs), params and metrics."""
-    workspace, settings = project.store.workspace, project.settings
+    workspace, settings = project.store, project.settings
     view = workspace.describe()
     files = {f.path: FileState(f.md5, f.size) for _, members in view.outputs
              for f in members}
@@ -154,7 +154,7 @@ def workspace_state(project: Project) -> WorkspaceState:
 
 def all_remotes(project: Project) -> list[str]:
     """Every DVC remote, the local one first."""
-    names = [r.name for r in project.store.session.remotes()]
+    names = [r.name for r in project.store.remotes()]
     local = project.settings.local_remote
     return [local, *(n for n in names if n != local)]
 
@@ -166,7 +166,7 @@ def holdings(project: Project, remotes: list[str], backups: list[Backup]
     result = []
     for remote in remotes:
         try:
-            project.store.transfers.preflight(remote)
+            project.store.preflight(remote)
             result.append(RemoteHolding(remote, completeness(project, remote, backups)))
         except (ConfigurationError, DataStoreError) as exc:
             result.append(RemoteHolding(remote, error=exc.message))

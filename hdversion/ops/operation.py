@@ -21,7 +21,7 @@ def locked_operation(project: Project, name: str, wait: float = 0, **details: ob
     try:
         try:
             with repository_lock(project.root, name, timeout=wait), \
-                    project.store.session.shared():
+                    project.store.shared():
                 yield
         except InterruptedAfterBackupError as exc:
             project.journal(name, "interrupted", tag=exc.tag, error=exc.message,
@@ -45,7 +45,7 @@ def remove_leftovers(project: Project, remotes: Iterable[str] = ()) -> None:
     """What killed runs left in the cache, the local remote, the given remotes and `.dvc/tmp`
     removed (each named on stderr), before an operation under the lock writes there. Takes
     DVC's lock: LockedError (exit 6) while a dvc command runs."""
-    left = project.store.session.remove_stale_temp(remotes)
+    left = project.store.remove_stale_temp(remotes)
     if left.rwlock is not None:
         log.warning("reset .dvc/tmp/rwlock: it was %s, as a kill while DVC rewrites it leaves "
                     "it, and held no valid lock", left.rwlock)

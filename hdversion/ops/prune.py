@@ -140,7 +140,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     `retention:` (a mistake in it is a configuration error, exit 7)."""
     store = project.store
     if remote:
-        store.transfers.preflight(remote)
+        store.preflight(remote)
     if not dry_run:
         remove_leftovers(project, [remote] if remote else [])
     git_remote, _ = git_remote_of(project)
@@ -182,20 +182,20 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     others = [r.name for r in project.git.refs("refs/tags/") if r.name not in valid]
     others += [b.commit for b in decided.kept if b.tag in unreadable]
     others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
-    from_refs = store.collector.used_by_refs(others)
+    from_refs = store.used_by_refs(others)
     keep = set().union(*needed.values()) | from_refs
     # The stores by kind, not by name: a DVC remote may be named `cache`.
     stores: list[Store] = [store.remote(project.settings.local_remote),
                            *([store.remote(remote)] if remote else []), store.cache()]
     keep |= _expand_listings(project, catalog.backups, lists, keep, from_refs, stores)
 
-    listings = [store.collector.listing(s) for s in stores]
+    listings = [store.listing(s) for s in stores]
     incomplete = _lacking(needed, listings, sizes)
     if incomplete and not allow_incomplete and not dry_run:
         raise _incomplete_error(incomplete)
 
     cutoff = grace.before(now).timestamp()
-    sweeps = [_sweep(store.collector.store(s), listing, keep, cutoff)
+    sweeps = [_sweep(store.store_info(s), listing, keep, cutoff)
               for s, listing in zip(stores, listings, strict=True)]
     result = PruneResult(decided, dry_run, sweeps, removed, None,
                          {} if allow_incomplete else incomplete, warnings)
@@ -233,7 +233,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                                                                 buried_timestamps)
     for sweep in sweeps:
         if not sweep.skipped:
-            sweep.deleted = len(store.collector.delete(sweep.store.store, sweep.garbage))
+            sweep.deleted = len(store.delete(sweep.store.store, sweep.garbage))
     return result
 
 
@@ -254,7 +254,7 @@ def _expand_listings(project: Project, backups: list[Backup],
                 from_backups.setdefault(output.md5, set()).update(
                     f.md5 for f in lists[backup.tag] if output.holds(f.path))
     files: set[str] = set()
-    stored = project.store.collector.read_objects(
+    stored = project.store.read_objects(
         listings, sorted(stores, key=lambda s: not isinstance(s, CacheStore)))
     for md5 in listings:
         data = stored.get(md5)

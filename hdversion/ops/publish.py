@@ -55,7 +55,7 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     listing shows them all there already, and confirm them there by that listing; what it
     lacks (an upload killed half-way, a truncated object) is uploaded again from verified
     cache copies. Raises what still fails. (`commit` is not needed: the objects are named.)"""
-    transfers = project.store.transfers
+    transfers = project.store
     # The remote's own listing first: when it holds every object at its size (an unchanged
     # backup), nothing is put.
     lacking = transfers.missing_in_remote(remote, objects)

@@ -60,12 +60,12 @@ def remote_add(name: str, url: str, endpoint_url: str | None = None,
 
 
 def remote_list(path: Path | None = None) -> list[RemoteInfo]:
-    return Project.open(path, strict=False).store.session.remotes()
+    return Project.open(path, strict=False).store.remotes()
 
 
 def remote_test(name: str, path: Path | None = None) -> ProbeReport:
     project = Project.open(path, strict=False)
-    report = ProbeReport(name, project.store.transfers.probe(name))
+    report = ProbeReport(name, project.store.probe(name))
     project.journal("remote-test", "ok" if report.ok else "error", remote=name)
     return report
 
@@ -98,12 +98,12 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
         )
     if endpoint_url:
         options = {**options, "endpointurl": endpoint_url}
-    project.store.session.add_remote(name, url, options)
+    project.store.add_remote(name, url, options)
     lacking = missing_plugin(name, url)
     if lacking:
         # Written all the same: the user may install the plugin next.
         log.warning("%s (every command that uses the remote refuses until then)", lacking)
-    return next(r for r in project.store.session.remotes() if r.name == name)
+    return next(r for r in project.store.remotes() if r.name == name)
 
 
 def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[str, int]:
@@ -112,5 +112,5 @@ def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[s
     needed = {b.tag: needed_objects(project, files[b.tag], b.manifest.outputs)
               for b in backups}
     wanted = {md5: size for objects in needed.values() for md5, size in objects.items()}
-    lacking = project.store.transfers.missing_in_remote(remote, wanted)
+    lacking = project.store.missing_in_remote(remote, wanted)
     return {b.tag: len(needed[b.tag].keys() & lacking) for b in backups}

@@ -138,7 +138,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
     check_output(output)
     project = Project.open(path, strict=False)
     names = list(dict.fromkeys(remotes)) or [project.settings.local_remote]
-    configured = {r.name for r in project.store.session.remotes()}
+    configured = {r.name for r in project.store.remotes()}
     unknown = [n for n in names if n not in configured]
     if unknown:
         # A misspelt name is a mistake to fix, not a remote that is down.

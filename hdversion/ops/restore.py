@@ -165,7 +165,7 @@ SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
 def writer_for(project: Project) -> Writer:
     """The engine that writes files, in a project: DVC's lock is checked once more before the
     first byte is written."""
-    return Writer(project.root, ready=project.store.session.ensure_idle)
+    return Writer(project.root, ready=project.store.ensure_idle)
 
 
 @dataclass
@@ -205,7 +205,7 @@ class WorkspaceSteps:
 
     def remember(self, dest: Path, restored: list[FileEntry]) -> None:
         """Verified as written: the next backup (and DVC) need not read them again."""
-        self.project.store.workspace.remember_hashes(
+        self.project.store.remember_hashes(
             {dest / e.path: e.md5 for e in restored if e.store == "dvc"})
 
 

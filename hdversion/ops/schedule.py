@@ -32,7 +32,7 @@ def schedule(path: Path | None = None, at: str | None = None, every: str | None 
     when = Schedule.parse(at, every)
     project = Project.open(path)
     if remote:
-        project.store.session.ensure_remote(remote)
+        project.store.ensure_remote(remote)
     root = str(project.root)
     args = ["--remote", remote] if remote else []
     lines = cron_lines(root, _hdversion(), when, args, prune_weekly)

@@ -48,7 +48,7 @@ LISTING_LIMIT = 128 * 1024 * 1024
 def fallback_order(project: Project, first: str | None) -> list[str]:
     """The remotes asked in turn: the one named (if any), the local remote, the default set
     of cloud remotes (`backup.remotes`), then every other DVC remote."""
-    known = [r.name for r in project.store.session.remotes()]
+    known = [r.name for r in project.store.remotes()]
     wanted = [*([first] if first else []), project.settings.local_remote,
               *project.settings.remotes, *sorted(known)]
     return [name for name in dict.fromkeys(wanted) if name in known or name == first]
@@ -102,7 +102,7 @@ def fill_cache(project: Project, commit: str, entries: list[FileEntry],
             # each download is hashed as it lands and enters the cache only when good.
             wanted: dict[str, int | None] = {e.md5: e.size for e in unusable}
             wanted.update(dict.fromkeys(dir_objects or []))
-            project.store.transfers.fetch(commit, remote, objects=wanted)
+            project.store.fetch(commit, remote, objects=wanted)
         except ConfigurationError as exc:  # a full disk (WriteError) stops everything
             check.unusable_remotes[remote] = exc
             continue
@@ -235,7 +235,7 @@ class ObjectSources:
         write the cache first and the restore read it back. Nothing when the remote cannot
         be used now: the fill that follows tries it and says why."""
         try:
-            self.project.store.transfers.preflight(store.name)
+            self.project.store.preflight(store.name)
             # The directories' listings (checked by `sources`) come into the cache first,
             # as a fetch brings them: later pushes from this cache need them.
             listings_into_cache(self.cache, self.dir_objects, store)

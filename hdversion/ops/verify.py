@@ -142,7 +142,7 @@ def verify(
         seed = secrets.randbits(32)
     project = Project.open(path, strict=repair)  # checking only reads
     store = remote or project.settings.local_remote
-    project.store.session.ensure_remote(store)
+    project.store.ensure_remote(store)
     # Checking only reads, and may take hours on a bucket: it does not hold back backups.
     # Repairing writes to a store that prune may be deleting from: it takes the lock.
     guard = locked_operation(project, "verify", wait, remote=store) if repair \
@@ -196,7 +196,7 @@ def _chosen(catalog: Catalog, timestamps: list[str], every: bool) -> list[Backup
 
 
 def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
-    collector = project.store.collector
+    collector = project.store
     # md5 -> (expected size or None, [(check, paths)]) over every backup checked.
     needs: dict[str, int | None] = {}
     users: dict[str, list[tuple[BackupCheck, tuple[str, ...]]]] = defaultdict(list)
@@ -304,12 +304,12 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         listings = [m for m in needed if m.endswith(".dir")]
         fill_cache(project, check.backup.commit, entries, others, reporter, listings)
     reporter.step(f"uploading {len(broken)} good object(s) to '{store}'")
-    project.store.transfers.upload_verified(store, broken)
+    project.store.upload_verified(store, broken)
     total = sum(project.store.cache_path(m).stat().st_size for m in broken
                 if project.store.cache_path(m).is_file())
     advance = reporter.bytes(f"reading {len(broken)} repaired object(s) back", total)
     checked = project.store.remote(store)
-    good = {md5 for md5, digest in project.store.collector.digests(checked, broken,
+    good = {md5 for md5, digest in project.store.digests(checked, broken,
                                                                     advance).items()
             if content_problem(md5, digest.md5, digest.size, digest.error) is None}
     for check in result.checks:
