@@ -16,10 +16,6 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.auto import auto as auto
     from hdversion.ops.backup import BackupResult as BackupResult
     from hdversion.ops.backup import backup as backup
-    from hdversion.ops.bucket_recovery import BucketCatalog as BucketCatalog
-    from hdversion.ops.bucket_recovery import BucketRestoreResult as BucketRestoreResult
-    from hdversion.ops.bucket_recovery import list_bucket as list_bucket
-    from hdversion.ops.bucket_recovery import restore_from_bucket as restore_from_bucket
     from hdversion.ops.copy import CopyReport as CopyReport
     from hdversion.ops.copy import copy as copy
     from hdversion.ops.export import ExportResult as ExportResult
@@ -37,6 +33,10 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.pins import unpin as unpin
     from hdversion.ops.prune import PruneResult as PruneResult
     from hdversion.ops.prune import prune as prune
+    from hdversion.ops.remote_recovery import BucketCatalog as BucketCatalog
+    from hdversion.ops.remote_recovery import BucketRestoreResult as BucketRestoreResult
+    from hdversion.ops.remote_recovery import list_bucket as list_bucket
+    from hdversion.ops.remote_recovery import restore_from_bucket as restore_from_bucket
     from hdversion.ops.remotes import ProbeReport as ProbeReport
     from hdversion.ops.remotes import remote_add as remote_add
     from hdversion.ops.remotes import remote_list as remote_list
@@ -62,8 +62,8 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
 _HOME = {
     "auto": "auto", "AutoResult": "auto",
     "backup": "backup", "BackupResult": "backup",
-    "list_bucket": "bucket_recovery", "restore_from_bucket": "bucket_recovery",
-    "BucketCatalog": "bucket_recovery", "BucketRestoreResult": "bucket_recovery",
+    "list_bucket": "remote_recovery", "restore_from_bucket": "remote_recovery",
+    "BucketCatalog": "remote_recovery", "BucketRestoreResult": "remote_recovery",
     "copy": "copy", "CopyReport": "copy",
     "export": "export", "ExportResult": "export",
     "import_archive": "import_archive", "ImportResult": "import_archive",

@@ -135,3 +135,66 @@ def test_only_publish_tags_pushes_to_the_git_remote() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
         and node.func.attr == "push_refs")
     assert len(callers) == 1 and callers[0].startswith("ops/publish.py:"), callers
+
+
+# The DVC seam's doors: its facade (`hdversion.datastore`: DataStore and a few functions)
+# and the store interface (`hdversion.datastore.store`). Its other modules are its parts.
+SEAM_DOORS = {"hdversion.datastore", "hdversion.datastore.store"}
+SEAM_PARTS = {"session", "transfers", "collector", "workspace"}  # DataStore's fields
+
+
+def seam_reaches(module: str, source: str) -> list[str]:
+    """Where a module outside the DVC seam reaches past its doors: an import of one of its
+    parts (allowed only under TYPE_CHECKING, for the name of a record type), or a use of one
+    of DataStore's parts (`project.store.session...`) instead of the facade's methods."""
+    if room_of(module) == "datastore":
+        return []
+    tree = ast.parse(source)
+    typing_only = {id(inner) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+                   for inner in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+        for name in names:
+            if name.startswith("hdversion.datastore.") and name not in SEAM_DOORS \
+                    and id(node) not in typing_only:
+                found.append(f"{module}:{node.lineno} imports {name}")
+        if isinstance(node, ast.Attribute) and node.attr in SEAM_PARTS \
+                and ast.unparse(node.value).split(".")[-1] == "store":
+            found.append(f"{module}:{node.lineno} uses {ast.unparse(node)}")
+    return found
+
+
+def test_the_dvc_seam_is_entered_through_its_facade_and_the_store_interface() -> None:
+    """Ops (and anything else outside the seam) talk to `DataStore`'s methods and to the
+    stores of `datastore/store.py`, never to the seam's parts (issue 23)."""
+    wrong = [reach for p in PACKAGE.rglob("*.py")
+             for reach in seam_reaches(p.relative_to(PACKAGE).as_posix(), p.read_text())]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("source, complaint", [
+    ("from hdversion.datastore.session import DvcSession\n", "imports hdversion.datastore.session"),
+    ("def f():\n    from hdversion.datastore.records import open_url\n",
+     "imports hdversion.datastore.records"),
+    ("import hdversion.datastore.transfers\n", "imports hdversion.datastore.transfers"),
+    ("def f(project):\n    project.store.session.remotes()\n", "uses project.store.session"),
+    ("def f(project):\n    t = project.store.transfers\n", "uses project.store.transfers"),
+    ("def f(self):\n    self.project.store.collector.listing(x)\n",
+     "uses self.project.store.collector"),
+])
+def test_the_seam_check_catches_a_reach_past_the_doors(source: str, complaint: str) -> None:
+    found = seam_reaches("ops/x.py", source)
+    assert found and complaint in found[0], found
+
+
+def test_the_seam_check_lets_the_doors_and_type_names_through() -> None:
+    source = ("from typing import TYPE_CHECKING\n"
+              "from hdversion.datastore import DataStore\n"
+              "from hdversion.datastore.store import Store\n"
+              "if TYPE_CHECKING:\n    from hdversion.datastore.workspace import Snapshot\n"
+              "def f(project):\n    project.store.remotes()\n")
+    assert seam_reaches("ops/x.py", source) == []
+    assert seam_reaches("datastore/x.py", "from hdversion.datastore.session import X\n") == []

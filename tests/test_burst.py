@@ -21,7 +21,7 @@ from tests.conftest import Project
 # Every module that reads the clock, loaded before it is frozen.
 CLOCK_READERS = ("hdversion.ops.backup", "hdversion.ops.restore", "hdversion.ops.verify",
                  "hdversion.ops.status", "hdversion.ops.auto", "hdversion.ops.prune",
-                 "hdversion.ops.export", "hdversion.ops.bucket_recovery")
+                 "hdversion.ops.export", "hdversion.ops.remote_recovery")
 
 Freeze = Callable[[datetime], None]
 

@@ -26,7 +26,7 @@ import pytest
 
 from hdversion.config.credentials import CloudCredentials
 from hdversion.datastore import DataStore
-from hdversion.datastore.bucket import KeyMissing, open_url
+from hdversion.datastore.records import KeyMissing, open_url
 from hdversion.datastore.store import (
     BucketStore,
     CacheStore,
@@ -36,8 +36,8 @@ from hdversion.datastore.store import (
     store_of,
 )
 from hdversion.errors import ExitCode, RemoteError, VerificationError
-from hdversion.model.bucket import OBJECTS_DIR, object_key
 from hdversion.model.leftovers import is_partial_name
+from hdversion.model.remote_records import OBJECTS_DIR, object_key
 from hdversion.paths import DEFAULT_LOCAL_REMOTE, TEMP_PREFIX
 from hdversion.util.hashing import CHUNK
 from tests.conftest import REPO_ROOT, Project
@@ -271,7 +271,7 @@ def test_a_put_whose_source_fails_half_way_leaves_no_object(subject: Subject) ->
 KILLED_PUT = """
 import sys
 from pathlib import Path
-from hdversion.datastore.bucket import open_url
+from hdversion.datastore.records import open_url
 from hdversion.datastore.store import CacheStore, store_of
 kind, root, name, size = sys.argv[1:]
 store = CacheStore(Path(root) / "files/md5") if kind == "cache" else \\

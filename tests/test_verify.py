@@ -13,7 +13,7 @@ import pytest
 
 from hdversion import api
 from hdversion.errors import UsageError
-from hdversion.model.bucket import manifest_key
+from hdversion.model.remote_records import manifest_key
 from hdversion.model.verification import Subset, content_problem, size_problem
 from hdversion.util.hashing import md5_file
 from tests.conftest import Project, run_cli

@@ -19,9 +19,15 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from hdversion.config.credentials import CloudCredentials
-    from hdversion.datastore.collect import Collector, ObjectDigest
+    from hdversion.datastore.collect import Collector
     from hdversion.datastore.session import DvcSession, Leftovers
-    from hdversion.datastore.store import CacheStore, Store, StoredObject, StoreInfo
+    from hdversion.datastore.store import (
+        CacheStore,
+        ObjectDigest,
+        Store,
+        StoredObject,
+        StoreInfo,
+    )
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
     from hdversion.model.storages import RemoteInfo
@@ -164,7 +170,7 @@ def open_remote_url(url: str, endpoint_url: str | None = None,
     """A remote from its URL alone (no project, no DVC config), as a store of its kind;
     RemoteError (exit 7) when it cannot be used, UsageError (exit 2) for a URL of no known
     kind."""
-    from hdversion.datastore.bucket import open_url
+    from hdversion.datastore.records import open_url
     from hdversion.datastore.store import store_of
 
     records = open_url(url, endpoint_url, credentials)

@@ -13,15 +13,21 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hdversion.datastore.bucket import KeyMissing
 from hdversion.datastore.explain import check_reachable, damaged_pointer_file
+from hdversion.datastore.records import KeyMissing
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.datastore.store import BucketStore, CacheStore, Store, StoredObject
+from hdversion.datastore.store import (
+    BucketStore,
+    CacheStore,
+    ObjectDigest,
+    Store,
+    StoredObject,
+    StoreInfo,
+)
 from hdversion.datastore.workspace import check_single_stage_files
 from hdversion.errors import DataStoreError, HdversionError, RemoteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of

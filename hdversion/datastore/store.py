@@ -12,8 +12,8 @@ is visible only when complete). Every `open` is a plain stream: the caller that 
 bytes verified reads them through `VerifiedReader` (or hashes them itself as it stages them).
 
 A remote (directory or bucket) also holds hdversion's own records beside the objects (the
-per-backup manifests and blobs of `model/bucket.py`): `records` is that keyed view, the
-`Bucket` of `datastore/bucket.py`. The cache holds none.
+per-backup manifests and blobs of `model/remote_records.py`): `records` is that keyed view, the
+`Records` of `datastore/records.py`. The cache holds none.
 """
 
 from __future__ import annotations
@@ -31,19 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from hdversion.datastore.bucket import Bucket, KeyMissing
+from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records
 from hdversion.errors import RemoteError, VerificationError, WriteError
-from hdversion.model.bucket import OBJECTS_DIR, is_object_name, object_key
+from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
 from hdversion.util.hashing import CHUNK
 
 __all__ = [
+    "DOWNLOADS",
     "BucketStore",
     "CacheStore",
     "DirectoryStore",
     "KeyMissing",
+    "ObjectDigest",
+    "Records",
     "Store",
+    "StoreInfo",
     "StoredObject",
     "VerifiedReader",
 ]
@@ -126,7 +130,7 @@ class Store(ABC):
     """A place that holds DVC objects by md5."""
 
     name: str  # for messages: "cache", a remote's name, or a URL (redacted)
-    records: Bucket | None  # a remote's own records beside its objects; None for the cache
+    records: Records | None  # a remote's own records beside its objects; None for the cache
 
     @abstractmethod
     def where(self, md5: str | None = None) -> str:
@@ -194,9 +198,11 @@ class VerifiedReader:
     """A stream of an object that stops as soon as it yields more bytes than expected (a
     hostile or damaged object never fills a disk), and at its end raises VerificationError
     unless the bytes had the expected size and md5: nothing read from it is trusted until
-    it returned b"" once."""
+    it returned b"" once. Without an md5, only the size is checked: for a reader that
+    hashes the bytes itself as it writes them (the engine's stager), once is enough."""
 
-    def __init__(self, stream: IO[bytes], md5: str, size: int | None, where: str) -> None:
+    def __init__(self, stream: IO[bytes], md5: str | None, size: int | None, where: str
+                 ) -> None:
         self.stream, self.md5, self.size, self.where = stream, md5, size, where
         self.count = 0
         self.digest = hashlib.md5(usedforsecurity=False)
@@ -208,12 +214,13 @@ class VerifiedReader:
             raise VerificationError(f"{self.where} holds more than the {self.size} bytes "
                                     "its manifest records")
         if chunk:
-            self.digest.update(chunk)
+            if self.md5 is not None:
+                self.digest.update(chunk)
             return bytes(chunk)
         if self.size is not None and self.count < self.size:
             raise VerificationError(f"{self.where} holds {self.count} bytes, its manifest "
                                     f"records {self.size}")
-        if self.digest.hexdigest() != self.md5.removesuffix(".dir"):
+        if self.md5 is not None and self.digest.hexdigest() != self.md5.removesuffix(".dir"):
             raise VerificationError(f"{self.where}: data hashes to "
                                     f"{self.digest.hexdigest()}, expected {self.md5}")
         return b""
@@ -269,7 +276,7 @@ class DirectoryStore(Store):
     `<url>/files/md5`, or the cache. Objects are read-only files, as DVC keeps them; a put
     is staged beside its place and renamed (fsynced first where `durable`)."""
 
-    def __init__(self, name: str, objects: Path, records: Bucket | None = None,
+    def __init__(self, name: str, objects: Path, records: Records | None = None,
                  durable: bool = True) -> None:
         self.name, self.objects, self.records, self.durable = name, objects, records, durable
 
@@ -423,9 +430,9 @@ class BucketStore(Store):
     bucket, and a second for every missing object would cost each reader that falls back
     to another store)."""
 
-    records: Bucket
+    records: Records
 
-    def __init__(self, name: str, records: Bucket) -> None:
+    def __init__(self, name: str, records: Records) -> None:
         self.name, self.records = name, records
 
     def key(self, md5: str) -> str:
@@ -498,7 +505,7 @@ class BucketStore(Store):
             upload_files(self.records.fs, hashed())
 
     def get_file(self, md5: str, path: Path, limit: int | None) -> None:
-        """The object downloaded into a local file (`Bucket.get_file`): stopped past `limit`
+        """The object downloaded into a local file (`Records.get_file`): stopped past `limit`
         (VerificationError), KeyMissing when there is none."""
         self.records.get_file(self.key(md5), path, limit)
 
@@ -543,7 +550,7 @@ def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
-def store_of(name: str, records: Bucket) -> Store:
+def store_of(name: str, records: Records) -> Store:
     """The store of a remote, of the kind its URL names."""
     if records.local:
         return DirectoryStore(name, Path(records.path(OBJECTS_DIR)), records)

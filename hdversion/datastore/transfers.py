@@ -13,7 +13,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from hdversion.datastore.bucket import KeyMissing, bucket_of_remote
 from hdversion.datastore.explain import (
     check_reachable,
     classify,
@@ -23,6 +22,7 @@ from hdversion.datastore.explain import (
     explain,
     write_error_in,
 )
+from hdversion.datastore.records import KeyMissing, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import BucketStore, CacheStore, DirectoryStore, Store, store_of
 from hdversion.errors import RemoteError, VerificationError, WriteError
@@ -147,7 +147,7 @@ class Transfers:
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-        return store_of(remote, bucket_of_remote(self.session, remote))
+        return store_of(remote, records_of_remote(self.session, remote))
 
     def cache_store(self) -> CacheStore:
         return CacheStore(self.session.cache_root())

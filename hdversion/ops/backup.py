@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hdversion import __version__
-from hdversion.datastore.workspace import Snapshot
 from hdversion.errors import (
     ConfigurationError,
     HdversionError,
@@ -42,6 +42,9 @@ from hdversion.util.identity import host_name, user_name
 from hdversion.util.log import log
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
+
+if TYPE_CHECKING:
+    from hdversion.datastore.workspace import Snapshot
 
 
 @dataclass

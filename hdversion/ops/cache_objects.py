@@ -106,7 +106,7 @@ def rebuild_listings(project: Project, listings: dict[str, list[tuple[str, str]]
     backup's own file list (name -> [(path in the directory, md5)]), when the bytes hash to
     the name: no store needs to hold a whole listing for DVC to find the cache complete
     after a restore. The names written."""
-    from hdversion.datastore.workspace import dir_listing
+    from hdversion.datastore import dir_listing
 
     cache = Cache(project)
     written = []

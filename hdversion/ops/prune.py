@@ -23,8 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from hdversion.datastore.collect import StoreInfo
-from hdversion.datastore.store import CacheStore, Store, StoredObject
+from hdversion.datastore.store import CacheStore, Store, StoredObject, StoreInfo
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,

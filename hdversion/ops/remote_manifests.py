@@ -1,10 +1,10 @@
 """Self-describing remotes (the writing side): each backup's manifest (tag message and file
 list) and the bytes of its git-stored files go into every remote that holds its objects, so
-that the remote alone can list and restore it (`ops/bucket_recovery.py`).
+that the remote alone can list and restore it (`ops/remote_recovery.py`).
 
 Order is the invariant: the objects are confirmed in the remote first (publish.py), then the
 git-stored files' blobs are written, and the manifest LAST; a manifest in a remote therefore
-means its backup is whole there. Prune deletes the manifest first (`Bucket.delete_backup`),
+means its backup is whole there. Prune deletes the manifest first (`Records.delete_backup`),
 before any object the backup used is swept.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hdversion.datastore.bucket import Bucket
+from hdversion.datastore.store import Records
 from hdversion.errors import ConfigurationError, HdversionError, ManifestError
-from hdversion.model.bucket import blob_key, manifest_key, record_bytes
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
+from hdversion.model.remote_records import blob_key, manifest_key, record_bytes
 from hdversion.ops.catalog import files_of
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, needed_objects, push_and_confirm
@@ -47,7 +47,7 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
     by tag (needed for those not complete; the others' are read if needed)."""
     placed = Placed()
     complete = set(complete)
-    bucket: Bucket | None = None
+    bucket: Records | None = None
     present: set[str] = set()
     unreadable: RemoteOutcome | None = None
     try:
@@ -122,7 +122,7 @@ def publish_manifest(project: Project, remote: str, backup: Backup,
 
 
 def publish_from_commit(project: Project, remote: str, backup: Backup,
-                        files: tuple[FileEntry, ...] | None, bucket: Bucket | None = None,
+                        files: tuple[FileEntry, ...] | None, bucket: Records | None = None,
                         maybe_there: bool = True) -> RemoteOutcome | None:
     """Write the manifest of an existing backup (read from its commit) unless the remote has
     one (asked only if `maybe_there`); None when it had one already (or the backup is of
@@ -150,7 +150,7 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
     return publish_manifest(project, remote, backup, files, file_list, git_bytes)
 
 
-def _records(project: Project, remote: str) -> Bucket:
+def _records(project: Project, remote: str) -> Records:
     """A remote's records (manifests, git-stored files' blobs): the keyed view of its store,
     written whole or not at all."""
     records = project.store.remote(remote).records

@@ -124,13 +124,12 @@ def restore_backup(
     offline: bool = False,
 ) -> RestoreResult:
     """Restore a backup; the caller holds the repository lock."""
-    session = project.store.session
-    session.ensure_idle()
+    project.store.ensure_idle()
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
     catalog = catalog_with(project, timestamp, offline)
     if remote is not None:
-        session.ensure_remote(remote)
+        project.store.ensure_remote(remote)
     backup = catalog.get(timestamp, now=now_utc())
     dest = (target or project.root).resolve()
     files = files_of(project.git, backup)

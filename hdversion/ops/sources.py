@@ -25,8 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from hdversion.datastore.bucket import BoundedStream
-from hdversion.datastore.store import BucketStore, DirectoryStore, KeyMissing, Store
+from hdversion.datastore.store import (
+    BucketStore,
+    DirectoryStore,
+    KeyMissing,
+    Store,
+    VerifiedReader,
+)
 from hdversion.errors import ConfigurationError, VerificationError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
@@ -139,7 +144,8 @@ def streamed_source(store: Store, entry: FileEntry, also: Path | None = None,
     @contextlib.contextmanager
     def opened() -> Iterator[BinaryIO]:
         with store.open(entry.md5) as stream:
-            yield cast(BinaryIO, BoundedStream(stream, entry.size, store.where(entry.md5)))
+            yield cast(BinaryIO, VerifiedReader(stream, None, entry.size,
+                                                store.where(entry.md5)))
         if after is not None:
             after()
     return Source(remote=opened, also=also, on_bad=on_bad)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hdversion.datastore.bucket import DOWNLOADS, KeyMissing
+from hdversion.datastore.store import DOWNLOADS, KeyMissing
 from hdversion.errors import ManifestError, RemoteError, VerificationError, WriteError
 from hdversion.model.manifest import FileEntry
 from hdversion.util.atomic import (

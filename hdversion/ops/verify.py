@@ -6,7 +6,7 @@ back and hashed, which finds what a listing cannot, a same-size corruption. File
 git are checked in the backup commit either way (a cheap read of the object database).
 
 Each backup's manifest in the store is asked for too: without it the store alone cannot list
-or restore the backup (`ops/bucket_recovery.py`), which is a failure (exit 5) as a missing
+or restore the backup (`ops/remote_recovery.py`), which is a failure (exit 5) as a missing
 object is.
 
 Verify changes nothing, unless `--repair`: then each missing or damaged object is brought

@@ -1,5 +1,5 @@
 """A remote read and written as a plain store of keys, outside DVC's object layout: the
-per-backup folders (`model/bucket.py`) that make a remote self-describing.
+per-backup folders (`model/remote_records.py`) that make a remote self-describing.
 
 Opened two ways: from a configured DVC remote of a project (for writing after a backup, for
 prune and sync), or from nothing but a URL, an optional endpoint and the credentials of the
@@ -35,7 +35,8 @@ from hdversion.errors import (
     VerificationError,
     WriteError,
 )
-from hdversion.model.bucket import (
+from hdversion.model.leftovers import is_partial_name
+from hdversion.model.remote_records import (
     BACKUPS_DIR,
     MANIFEST_NAME,
     OBJECTS_DIR,
@@ -43,11 +44,9 @@ from hdversion.model.bucket import (
     is_object_name,
     manifest_key,
 )
-from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
-from hdversion.util.hashing import CHUNK
 from hdversion.util.redact import redact
 
 # Downloads at once from a bucket: each mostly waits on the network.
@@ -59,7 +58,7 @@ class KeyMissing(Exception):
 
 
 @dataclass
-class Bucket:
+class Records:
     url: str  # as the user gave it (for messages: redacted)
     fs: Any  # a DVC (dvc_objects) FileSystem
     root: str  # the URL's path as the file system names it
@@ -249,7 +248,7 @@ class Bucket:
 class _Reading:
     """An object's stream whose failures are the remote's (KeyMissing, RemoteError)."""
 
-    def __init__(self, bucket: Bucket, key: str, stream: Any) -> None:
+    def __init__(self, bucket: Records, key: str, stream: Any) -> None:
         self.bucket, self.key, self.stream = bucket, key, stream
 
     def read(self, size: int = -1) -> bytes:
@@ -275,27 +274,8 @@ class _SizeLimit(Callback):  # type: ignore[misc]  # fsspec has no type hints
             raise _Oversized(f"more than {self.limit} bytes")
 
 
-class BoundedStream:
-    """A stream that stops as soon as it yields more bytes than the manifest records (a
-    hostile or damaged object never fills the disk), and says so when it yields fewer."""
-
-    def __init__(self, stream: IO[bytes], size: int, where: str) -> None:
-        self.stream, self.size, self.where, self.count = stream, size, where, 0
-
-    def read(self, size: int = CHUNK) -> bytes:
-        chunk = self.stream.read(min(size, CHUNK))
-        self.count += len(chunk)
-        if self.count > self.size:
-            raise VerificationError(f"{self.where} holds more than the {self.size} "
-                                    "bytes its manifest records")
-        if not chunk and self.count < self.size:
-            raise VerificationError(f"{self.where} holds {self.count} bytes, its manifest "
-                                    f"records {self.size}")
-        return chunk
-
-
-def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:
-    """The configured DVC remote `remote` of a project, as a Bucket (its root is the
+def records_of_remote(session: DvcSession, remote: str) -> Records:
+    """The configured DVC remote `remote` of a project, as a Records (its root is the
     remote's URL: DVC's objects are under `files/md5` there)."""
     with session.open() as repo:
         check_remote(repo, remote)
@@ -304,11 +284,11 @@ def bucket_of_remote(session: DvcSession, remote: str) -> Bucket:
         fs = odb.fs
         # odb.path is <url>/files/md5
         root = odb.path.rstrip(fs.sep).rsplit(fs.sep, 2)[0]
-    return Bucket(url, fs, root, scheme_of(url) == LOCAL_SCHEME)
+    return Records(url, fs, root, scheme_of(url) == LOCAL_SCHEME)
 
 
 def open_url(url: str, endpoint_url: str | None = None,
-             credentials: CloudCredentials | None = None) -> Bucket:
+             credentials: CloudCredentials | None = None) -> Records:
     """A remote from its URL alone. Credentials come from the environment as each SDK reads
     it (AWS_*, AZURE_STORAGE_*, GOOGLE_APPLICATION_CREDENTIALS / STORAGE_EMULATOR_HOST), or
     from a credentials file (config/cloud_credentials.json's format). RemoteError (exit 7)
@@ -323,7 +303,7 @@ def open_url(url: str, endpoint_url: str | None = None,
             raise UsageError("--endpoint-url is for a cloud URL (s3://, azure://, gs://)")
         from dvc_objects.fs.local import LocalFileSystem
 
-        bucket = Bucket(str(path), LocalFileSystem(), str(path),  # type: ignore[no-untyped-call]
+        bucket = Records(str(path), LocalFileSystem(), str(path),  # type: ignore[no-untyped-call]
                         True)
         bucket.check()
         return bucket
@@ -338,7 +318,7 @@ def open_url(url: str, endpoint_url: str | None = None,
         fs = cls(**conf)
     except Exception as exc:  # DVC and the SDKs raise anything
         raise RemoteError(redact(f"cannot open {url}: {type(exc).__name__}: {exc}")) from None
-    bucket = Bucket(url, fs, str(root), False)
+    bucket = Records(url, fs, str(root), False)
     _check_endpoint(bucket, options)
     bucket.check()
     return bucket
@@ -380,6 +360,6 @@ def _options(scheme: str, endpoint_url: str | None,
     return options
 
 
-def _check_endpoint(bucket: Bucket, options: dict[str, Any]) -> None:
+def _check_endpoint(bucket: Records, options: dict[str, Any]) -> None:
     probe_endpoint(endpoint_of(options), bucket.url)
 

@@ -1,5 +1,5 @@
 """Recovery from a remote alone: list and restore the backups a remote describes
-(`model/bucket.py`), with no clone, no git server and no repository at all.
+(`model/remote_records.py`), with no clone, no git server and no repository at all.
 
 Everything read from the remote is untrusted: each manifest is validated (schema, the
 timestamp of its folder, the file list against the tag part's md5 and totals), every path is
@@ -23,24 +23,24 @@ from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from hdversion.config.credentials import CloudCredentials
-from hdversion.datastore.bucket import Bucket, KeyMissing, open_url
-from hdversion.datastore.store import Store, VerifiedReader, store_of
+from hdversion.datastore import open_remote_url
+from hdversion.datastore.store import KeyMissing, Records, Store, VerifiedReader, store_of
 from hdversion.errors import (
     BackupNotFoundError,
     ManifestError,
     UsageError,
     VerificationError,
 )
-from hdversion.model.bucket import (
+from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.manifest import FileEntry, check_path
+from hdversion.model.pointers import is_pointer_file
+from hdversion.model.remote_records import (
     MAX_RECORD_SIZE,
     RemoteManifest,
     blob_key,
     manifest_key,
     parse_record,
 )
-from hdversion.model.catalog import Backup, Catalog
-from hdversion.model.manifest import FileEntry, check_path
-from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import parse_timestamp, tag_for
 from hdversion.ops.restore import RestoreResult, restore_entries
 from hdversion.ops.staging import Source, Writer, target_folder
@@ -65,9 +65,11 @@ class BucketRestoreResult(RestoreResult):
 
 
 def open_remote(url: str, endpoint_url: str | None = None,
-                credentials: Path | None = None) -> Bucket:
+                credentials: Path | None = None) -> Records:
     creds = CloudCredentials.read(credentials) if credentials is not None else None
-    return open_url(url, endpoint_url, creds)
+    records = open_remote_url(url, endpoint_url, creds).records
+    assert records is not None  # a remote's store always has its records
+    return records
 
 
 def list_bucket(url: str, endpoint_url: str | None = None,
@@ -81,7 +83,7 @@ def list_bucket(url: str, endpoint_url: str | None = None,
     return BucketCatalog(bucket.where(), catalog)
 
 
-def _refuse_objects_without_manifests(bucket: Bucket, catalog: Catalog) -> None:
+def _refuse_objects_without_manifests(bucket: Records, catalog: Catalog) -> None:
     """BackupNotFoundError (exit 4) when a remote that describes no backup holds DVC's
     objects: its backups were put there without their manifests (`dvc push`, an older
     `copy`), and "0 backup(s)" would read as an empty remote on the day it is needed."""
@@ -97,7 +99,7 @@ def _refuse_objects_without_manifests(bucket: Bucket, catalog: Catalog) -> None:
         "from it meanwhile (`hdversion restore --remote NAME`)")
 
 
-def _read_catalog(bucket: Bucket) -> Catalog:
+def _read_catalog(bucket: Records) -> Catalog:
     backups: list[Backup] = []
     invalid: list[tuple[str, str]] = []
     for name in bucket.backup_folders():
@@ -111,7 +113,7 @@ def _read_catalog(bucket: Bucket) -> Catalog:
     return Catalog(backups, invalid)
 
 
-def read_backup(bucket: Bucket, timestamp: str) -> RemoteManifest:
+def read_backup(bucket: Records, timestamp: str) -> RemoteManifest:
     """The validated manifest under a timestamp's folder. BackupNotFoundError when there is
     none (a folder without a manifest is an unfinished backup or prune); ManifestError when
     it is not trusted."""
@@ -186,7 +188,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     return BucketRestoreResult(**vars(restored), url=bucket.where(), skipped=skipped)
 
 
-def _reader(store: Store, bucket: Bucket, backup: Backup, entry: FileEntry
+def _reader(store: Store, bucket: Records, backup: Backup, entry: FileEntry
             ) -> Callable[[], AbstractContextManager[BinaryIO]]:
     """A file's bytes from the remote, counted against its recorded size (stopping as soon
     as it is bigger) and checked against its md5: a DVC object from the store, a git-stored
@@ -275,7 +277,7 @@ def _refuse_not_empty(dest: Path) -> None:
 
 # Git-stored files read into memory before any write: the pointer files (which outputs the
 # backup declares) and the settings (which other git-stored files it protects).
-def _read_small_blobs(bucket: Bucket, backup: Backup, files: tuple[FileEntry, ...]
+def _read_small_blobs(bucket: Records, backup: Backup, files: tuple[FileEntry, ...]
                       ) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
     for entry in files:

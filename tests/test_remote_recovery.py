@@ -21,7 +21,7 @@ import pytest
 from hdversion import api
 from hdversion.api import list_bucket, restore_from_bucket
 from hdversion.errors import ExitCode, HdversionError
-from hdversion.model.bucket import manifest_key, object_key
+from hdversion.model.remote_records import manifest_key, object_key
 from hdversion.model.retention import Policy
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes, md5_file
