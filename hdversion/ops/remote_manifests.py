@@ -21,6 +21,7 @@ from hdversion.model.remote_records import blob_key, manifest_key, record_bytes
 from hdversion.ops.catalog import files_of
 from hdversion.ops.project import Project
 from hdversion.ops.publish import RemoteOutcome, needed_objects, push_and_confirm
+from hdversion.ops.sources import git_files
 from hdversion.paths import FILE_LIST
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -139,14 +140,11 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
         files = files if files is not None else files_of(project.git, backup)
     except ManifestError as exc:
         return RemoteOutcome(remote, False, exc.message)
-    git_files = [f for f in files if f.store == "git"]
-    found = project.git.read_files([(backup.commit, FILE_LIST)]
-                                   + [(backup.commit, f.path) for f in git_files])
-    file_list, blobs = found[0], found[1:]
+    file_list = project.git.read_files([(backup.commit, FILE_LIST)])[0]
     if file_list is None:
         return RemoteOutcome(remote, False, f"backup {backup.tag} has no file list")
-    git_bytes = {f.path: data for f, data in zip(git_files, blobs, strict=True)
-                 if data is not None}
+    # Only checked bytes: a blob that is not the manifest's leaves no manifest written.
+    git_bytes = git_files(project, backup, [f for f in files if f.store == "git"]).found
     return publish_manifest(project, remote, backup, files, file_list, git_bytes)
 
 

@@ -14,13 +14,12 @@ target that a killed restore left (its staged files, and files of the backup, ea
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from hdversion.config.credentials import CloudCredentials
 from hdversion.datastore import open_remote_url
@@ -43,6 +42,7 @@ from hdversion.model.remote_records import (
 )
 from hdversion.model.timestamps import parse_timestamp, tag_for
 from hdversion.ops.restore import RestoreResult, restore_entries
+from hdversion.ops.sources import streamed_source
 from hdversion.ops.staging import Source, Writer, target_folder
 from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, TEMP_PREFIX
 from hdversion.util.atomic import discard
@@ -191,22 +191,28 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
 def _reader(store: Store, bucket: Records, backup: Backup, entry: FileEntry
             ) -> Callable[[], AbstractContextManager[BinaryIO]]:
     """A file's bytes from the remote, counted against its recorded size (stopping as soon
-    as it is bigger) and checked against its md5: a DVC object from the store, a git-stored
-    file from the backup's own blobs beside it."""
-    opening: Callable[[], AbstractContextManager[IO[bytes]]]
+    as it is bigger) and checked against its md5 (by the engine as it stages them): a DVC
+    object streamed from the store by the chain of verified sources, of which this remote is
+    the only store; a git-stored file from the backup's own blobs beside it."""
+    opening: Callable[[], AbstractContextManager[BinaryIO]]
     if entry.store == "dvc":
-        where = store.where(entry.md5)
-        opening = functools.partial(store.open, entry.md5)
+        stream = streamed_source(store, entry).remote
+        assert stream is not None  # a streamed source always opens a stream
+        opening = stream
     else:
         key = blob_key(backup.timestamp, entry.md5)
-        where = bucket.where(key)
-        opening = functools.partial(bucket.open, key)
+
+        @contextlib.contextmanager
+        def opening() -> Iterator[BinaryIO]:
+            with bucket.open(key) as stream:
+                yield cast(BinaryIO, VerifiedReader(stream, None, entry.size,
+                                                    bucket.where(key)))
 
     @contextlib.contextmanager
     def opened() -> Iterator[BinaryIO]:
         try:
             with opening() as stream:
-                yield cast(BinaryIO, VerifiedReader(stream, entry.md5, entry.size, where))
+                yield stream
         except KeyMissing:
             raise VerificationError(
                 f"cannot restore {backup.tag}: {entry.path} (object {entry.md5}) is "

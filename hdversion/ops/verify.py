@@ -38,9 +38,8 @@ from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.remote_manifests import lacking_manifests, put_backups
-from hdversion.ops.sources import fallback_order, fill_cache
+from hdversion.ops.sources import fallback_order, fill_cache, git_files
 from hdversion.util.clock import now_utc
-from hdversion.util.hashing import md5_bytes
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -272,17 +271,11 @@ def _objects(project: Project, backup: Backup, files: tuple[FileEntry, ...]
 
 def _git_problems(project: Project, backup: Backup, files: tuple[FileEntry, ...]
                   ) -> list[ObjectProblem]:
-    in_git = [f for f in files if f.store == "git"]
-    blobs = project.git.read_files([(backup.commit, f.path) for f in in_git])
-    problems: list[ObjectProblem] = []
-    for entry, data in zip(in_git, blobs, strict=True):
-        if data is None:
-            problems.append(ObjectProblem(entry.md5, (entry.path,),
-                                          "missing (not in the backup commit)"))
-        elif md5_bytes(data) != entry.md5:
-            problems.append(ObjectProblem(entry.md5, (entry.path,),
-                                          "corrupt: the backup commit holds other bytes"))
-    return problems
+    read = git_files(project, backup, [f for f in files if f.store == "git"])
+    return [ObjectProblem(entry.md5, (entry.path,),
+                          "missing (not in the backup commit)" if entry.path in read.missing
+                          else "corrupt: the backup commit holds other bytes")
+            for entry in read.bad]
 
 
 def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
