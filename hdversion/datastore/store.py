@@ -36,7 +36,7 @@ from hdversion.errors import RemoteError, VerificationError, WriteError
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
-from hdversion.util.hashing import CHUNK
+from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
 
 __all__ = [
     "DOWNLOADS",
@@ -189,7 +189,7 @@ class Store(ABC):
             data = stream.read(limit + 1)
         if len(data) > limit:
             raise VerificationError(f"{self.where(md5)} holds more than {limit} bytes")
-        if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5.removesuffix(".dir"):
+        if md5_bytes(data) != md5.removesuffix(".dir"):
             raise VerificationError(f"{self.where(md5)} does not hash to its name")
         return bytes(data)
 
@@ -230,18 +230,14 @@ def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None,
                  where: str) -> tuple[str, int]:
     """Copy and hash; what the source raises passes untouched (a reader's own failure, a
     remote's RemoteError), a failure to write the copy is a WriteError naming `where`."""
-    digest = hashlib.md5(usedforsecurity=False)
-    count = 0
-    while chunk := source.read(CHUNK):
-        digest.update(chunk)
+    def write(chunk: bytes) -> None:
         with _writing(where):
             target.write(chunk)
-        count += len(chunk)
-        if on_chunk:
-            on_chunk(len(chunk))
+
+    found = copy_hashed(source, write, on_chunk)
     with _writing(where):
         target.flush()
-    return digest.hexdigest(), count
+    return found
 
 
 @contextmanager
@@ -250,16 +246,6 @@ def _writing(where: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    with path.open("rb") as source:
-        digest = hashlib.md5(usedforsecurity=False)
-        count = 0
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            count += len(chunk)
-    return digest.hexdigest(), count
 
 
 def _check_put(where: str, md5: str, size: int | None, found: tuple[str, int]) -> None:
@@ -339,7 +325,7 @@ class DirectoryStore(Store):
         then renamed into place rather than copied; removed either way, and
         VerificationError unless it hashes to `md5` (and, given, has `size`)."""
         try:
-            _check_put(self.where(md5), md5, size, _hash_file(path))
+            _check_put(self.where(md5), md5, size, md5_file(path))
             if self.durable:
                 fsync_path(path)
             os.chmod(path, 0o444)
@@ -466,12 +452,8 @@ class BucketStore(Store):
         where = self.where(md5)
         with path.open("rb") as source:
             before = os.fstat(source.fileno())
-            digest = hashlib.md5(usedforsecurity=False)
-            count = 0
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                count += len(chunk)
-        _check_put(where, md5, None, (digest.hexdigest(), count))
+            found = md5_stream(source)
+        _check_put(where, md5, None, found)
         self._upload(path, md5)
         if _identity(before) != _identity(os.stat(path)):
             with contextlib.suppress(RemoteError):
@@ -479,7 +461,7 @@ class BucketStore(Store):
             raise VerificationError(f"{where}: {path} changed while it was sent; what was "
                                     "sent is deleted")
         if on_chunk:
-            on_chunk(count)
+            on_chunk(found[1])
 
     def put_files(self, files: Iterable[tuple[str, Path]]) -> None:
         """Many objects in one bulk upload (`s3_upload.upload_files`: boto3's threads on
@@ -493,7 +475,7 @@ class BucketStore(Store):
 
         def hashed() -> Iterator[tuple[Path, str, int]]:
             with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
-                futures = {pool.submit(_hash_file, path): (md5, path)
+                futures = {pool.submit(md5_file, path): (md5, path)
                            for md5, path in ordered}
                 for future in as_completed(futures):
                     md5, path = futures[future]

@@ -9,7 +9,6 @@ this machine's disk, in parallel 2 s, and a folder fsynced once per file as much
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +18,7 @@ from typing import BinaryIO, TypeVar
 
 from hdversion.errors import VerificationError
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.hashing import CHUNK
+from hdversion.util.hashing import copy_hashed
 
 Job = TypeVar("Job")
 
@@ -39,19 +38,17 @@ def stage_copy(
     try:
         if also is not None:
             extra = open_beside(also)
-        digest = hashlib.md5(usedforsecurity=False)
+        second = extra[1] if extra is not None else None
+
+        def write(chunk: bytes) -> None:
+            stream.write(chunk)
+            if second is not None:
+                second.write(chunk)
+
         with stream:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                stream.write(chunk)
-                if extra:
-                    extra[1].write(chunk)
-                if on_chunk:
-                    on_chunk(len(chunk))
-        if digest.hexdigest() != expected_md5:
-            raise VerificationError(
-                f"{path}: data hashes to {digest.hexdigest()}, expected {expected_md5}"
-            )
+            digest, _ = copy_hashed(source, write, on_chunk)
+        if digest != expected_md5:
+            raise VerificationError(f"{path}: data hashes to {digest}, expected {expected_md5}")
         if extra is not None:
             # The second copy (a cache object) is content-addressed and verified: it goes in
             # place now, read-only as DVC keeps its objects.
