@@ -199,7 +199,7 @@ from pathlib import Path
 import s3fs  # what the first S3 request of a run imports; boto3's import is not timed either
 from hdversion.ops.catalog import files_of, read_catalog
 from hdversion.ops.project import Project
-from hdversion.ops.publish import confirm_pushed, needed_objects
+from hdversion.ops.push import confirm_pushed, needed_objects
 verb, root, remote = sys.argv[1:4]
 project = Project.open(Path(root))
 backup = read_catalog(project.git).backups[0]

@@ -147,7 +147,7 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
     from hdversion.errors import RemoteError
     from hdversion.ops.catalog import files_of, read_catalog
     from hdversion.ops.project import Project as HdProject
-    from hdversion.ops.publish import confirm_pushed, needed_objects
+    from hdversion.ops.push import confirm_pushed, needed_objects
 
     add_remote(project, cloud_backend, bucket)
     project.cli("backup", check=True)

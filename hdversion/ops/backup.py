@@ -24,16 +24,9 @@ from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second
 from hdversion.ops.backup_refs import pruned_timestamps
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import (
-    RemoteOutcome,
-    confirm_pushed,
-    git_remote_of,
-    needed_objects,
-    publish_tags,
-    push_and_confirm,
-    unpublished_tags,
-)
-from hdversion.ops.remote_manifests import publish_manifest
+from hdversion.ops.publish import git_remote_of, publish_tags, unpublished_tags
+from hdversion.ops.push import RemoteOutcome, confirm_pushed, needed_objects, push_and_confirm
+from hdversion.ops.remote_manifests import put_manifest
 from hdversion.paths import FILE_LIST
 from hdversion.util.atomic import discard, leftover_temp_files
 from hdversion.util.clock import now_utc
@@ -219,7 +212,7 @@ def create_backup(
         for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
             reporter.step(f"writing the manifest into remote '{remote}'")
             result.manifests.append(
-                publish_manifest(project, remote, result.backup, files, file_list, tree))
+                put_manifest(project, remote, result.backup, files, file_list, tree))
     except KeyboardInterrupt:
         # The backup exists from its tag on: an interrupted run must say so, or the user
         # believes nothing was saved.

@@ -15,7 +15,7 @@ from hdversion.ops.cache_objects import Cache
 from hdversion.ops.catalog import catalog_with, files_of_many
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome
+from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.sources import fill_cache, listings_into_cache
 from hdversion.util.progress import SILENT, Reporter

@@ -13,7 +13,8 @@ from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, git_remote_of, publish_tags
+from hdversion.ops.publish import git_remote_of, publish_tags
+from hdversion.ops.push import RemoteOutcome
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
 

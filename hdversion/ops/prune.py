@@ -42,7 +42,8 @@ from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pin
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, git_remote_of
+from hdversion.ops.publish import git_remote_of
+from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import delete_manifests
 from hdversion.paths import CONFIG_PATH
 from hdversion.util.clock import now_utc

@@ -20,7 +20,7 @@ from hdversion.model.manifest import FileEntry
 from hdversion.model.remote_records import blob_key, manifest_key, record_bytes
 from hdversion.ops.catalog import files_of
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, needed_objects, push_and_confirm
+from hdversion.ops.push import RemoteOutcome, needed_objects, push_and_confirm
 from hdversion.ops.sources import git_files
 from hdversion.paths import FILE_LIST
 from hdversion.util.hashing import md5_bytes
@@ -69,7 +69,7 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
         if unreadable is not None:
             placed.manifests[backup.tag] = unreadable
             continue
-        outcome = publish_from_commit(project, remote, backup, files.get(backup.tag), bucket,
+        outcome = put_manifest_from_commit(project, remote, backup, files.get(backup.tag), bucket,
                                       maybe_there=backup.timestamp in present)
         if outcome is not None:
             placed.manifests[backup.tag] = outcome
@@ -111,7 +111,7 @@ def write_manifest(project: Project, remote: str, backup: Backup,
                  record_bytes(backup.manifest.to_json(), file_list, backup.commit))
 
 
-def publish_manifest(project: Project, remote: str, backup: Backup,
+def put_manifest(project: Project, remote: str, backup: Backup,
                      files: Iterable[FileEntry], file_list: bytes,
                      git_bytes: Mapping[str, bytes]) -> RemoteOutcome:
     """`write_manifest`, its failure reported as an outcome instead of raised."""
@@ -122,7 +122,7 @@ def publish_manifest(project: Project, remote: str, backup: Backup,
     return RemoteOutcome(remote, True)
 
 
-def publish_from_commit(project: Project, remote: str, backup: Backup,
+def put_manifest_from_commit(project: Project, remote: str, backup: Backup,
                         files: tuple[FileEntry, ...] | None, bucket: Records | None = None,
                         maybe_there: bool = True) -> RemoteOutcome | None:
     """Write the manifest of an existing backup (read from its commit) unless the remote has
@@ -145,7 +145,7 @@ def publish_from_commit(project: Project, remote: str, backup: Backup,
         return RemoteOutcome(remote, False, f"backup {backup.tag} has no file list")
     # Only checked bytes: a blob that is not the manifest's leaves no manifest written.
     git_bytes = git_files(project, backup, [f for f in files if f.store == "git"]).found
-    return publish_manifest(project, remote, backup, files, file_list, git_bytes)
+    return put_manifest(project, remote, backup, files, file_list, git_bytes)
 
 
 def _records(project: Project, remote: str) -> Records:

@@ -21,7 +21,7 @@ from hdversion.model.storages import (
 from hdversion.ops.catalog import files_of_many
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
-from hdversion.ops.publish import needed_objects
+from hdversion.ops.push import needed_objects
 from hdversion.util.log import log
 
 # Never written to the tracked .dvc/config: they belong in the credentials file, the

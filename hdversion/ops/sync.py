@@ -13,7 +13,8 @@ from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_p
 from hdversion.ops.catalog import files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import RemoteOutcome, git_remote_of, publish_tags
+from hdversion.ops.publish import git_remote_of, publish_tags
+from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.remotes import completeness
 
