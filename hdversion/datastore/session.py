@@ -221,12 +221,6 @@ class DvcSession:
                 self._cache_root = Path(repo.cache.local.path)
         return self._cache_root
 
-    def local_object_path(self, remote: str, md5: str) -> Path | None:
-        """Where a remote that is a directory keeps an object (DVC 3's layout, as in the
-        cache), so that a restore can read it in place; None for a cloud remote."""
-        folder = self.local_objects_folder(remote)
-        return None if folder is None else folder.joinpath(md5[:2], md5[2:])
-
     def local_objects_folder(self, remote: str) -> Path | None:
         """The folder of a remote that is a directory that holds its objects; None for a
         cloud remote."""
