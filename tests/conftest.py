@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,13 @@ import pytest
 from hdversion.paths import PAUSE_MARKER
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
+
+# A test run started in the background under `make` (a CI job, `make test &`) can start with
+# SIGINT ignored, and every process it starts inherits that: the Ctrl-C tests would wait for
+# an hdversion that never hears its SIGINT. The default handler is what a user's terminal
+# gives, so the tests restore it for themselves and for what they start.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Before anything imports DVC, keras or gcsfs.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
