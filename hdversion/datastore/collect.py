@@ -9,13 +9,10 @@ what is garbage, from every backup it knows, and only the deleting is left to th
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from hdversion.datastore.explain import check_reachable, damaged_pointer_file
 from hdversion.datastore.records import KeyMissing
@@ -160,17 +157,3 @@ class Collector:
 
 def _inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
-
-
-def _mtime(entry: dict[str, Any]) -> float | None:
-    """When an object was written, as each SDK's listing spells it."""
-    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
-        value = entry.get(key)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return None

@@ -28,11 +28,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records
 from hdversion.errors import RemoteError, VerificationError, WriteError
+from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
@@ -342,9 +344,7 @@ class DirectoryStore(Store):
         return Staged(self, *open_beside(self.objects / "object"))
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
-        from hdversion.datastore.transfers import listed_folder
-
-        listed = listed_folder(self.objects, check_prefixes(prefixes))
+        listed = _listed_folder(self.objects, check_prefixes(prefixes))
         return _objects_only(listed, lambda entry: entry.get("mtime"))
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
@@ -496,12 +496,9 @@ class BucketStore(Store):
             self.records.fs.put_file(str(path), self.records.path(self.key(md5)))
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
-        from hdversion.datastore.collect import _mtime
-        from hdversion.datastore.transfers import listed_keys
-
         checked = check_prefixes(prefixes)
         with self.records._errors("cannot list"):
-            listed = listed_keys(self.records.fs.fs, self.records.path(OBJECTS_DIR), checked)
+            listed = _listed_keys(self.records.fs.fs, self.records.path(OBJECTS_DIR), checked)
         if not listed:
             # A bucket that is gone lists as empty: only then, one more request tells.
             self.records.check()
@@ -537,3 +534,76 @@ def store_of(name: str, records: Records) -> Store:
     if records.local:
         return DirectoryStore(name, Path(records.path(OBJECTS_DIR)), records)
     return BucketStore(name, records)
+
+
+# -- listings: what a store holds, from its own listing ---------------------------------
+def _listed_keys(fs: Any, top: str, prefixes: list[str] | None
+                ) -> dict[str, tuple[int | None, dict[str, Any]]]:
+    """md5 -> (size, the listing's entry) of a bucket's objects under `top` (its
+    `files/md5`) and the given key prefixes, or all of them (one recursive listing) when
+    `prefixes` is None, through the fsspec file system `fs`, whose listings carry sizes.
+    What a killed write left (`model/leftovers.py`) is not an object."""
+    entries: list[dict[str, Any]] = []
+    if prefixes is None:
+        with contextlib.suppress(FileNotFoundError):
+            found = fs.find(top, detail=True)
+            # fsspec gives {path: info}; DVC's local file system yields plain paths.
+            entries = list(found.values()) if isinstance(found, dict) else [
+                item if isinstance(item, dict) else {"name": item, "size": fs.size(item)}
+                for item in found
+            ]
+    else:
+        for prefix in prefixes:
+            try:
+                entries += fs.ls(f"{top.rstrip('/')}/{prefix}", detail=True)
+            except FileNotFoundError:
+                continue
+    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
+    for entry in entries:
+        parts = PurePosixPath(str(entry["name"])).parts
+        if len(parts) >= 2 and len(parts[-2]) == 2 and not is_partial_name(parts[-1]):
+            size = entry.get("size")
+            objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
+    return objects
+
+
+def _listed_folder(root: Path, prefixes: list[str] | None = None
+                  ) -> dict[str, tuple[int | None, dict[str, Any]]]:
+    """A store that is a directory (the cache, a local remote), listed like `_listed_keys`
+    but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
+    per object cost 0.3 ms (3 s for 10,000). Partial writes are not objects."""
+    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
+    try:
+        folders = prefixes if prefixes is not None else [
+            e.name for e in os.scandir(root)
+            if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return objects
+    for prefix in folders:
+        try:
+            listing = list(os.scandir(root / prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in listing:
+            if is_partial_name(entry.name):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    objects[prefix + entry.name] = (info.st_size, {
+                        "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
+    return objects
+
+
+def _mtime(entry: dict[str, Any]) -> float | None:
+    """When an object was written, as each SDK's listing spells it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None

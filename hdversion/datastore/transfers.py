@@ -5,12 +5,10 @@ remote's own listing. DVC's own fetch is left for what cannot be named object by
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hdversion.datastore.explain import (
@@ -26,7 +24,6 @@ from hdversion.datastore.records import KeyMissing, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import BucketStore, CacheStore, DirectoryStore, Store, store_of
 from hdversion.errors import RemoteError, VerificationError, WriteError
-from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.pausepoints import PausePoint, pause_point
 
@@ -285,64 +282,6 @@ def _folders_to_make(root: Path) -> list[Path]:
         missing.append(folder)
         folder = folder.parent
     return missing
-
-
-def listed_keys(fs: Any, top: str, prefixes: list[str] | None
-                ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """md5 -> (size, the listing's entry) of a bucket's objects under `top` (its
-    `files/md5`) and the given key prefixes, or all of them (one recursive listing) when
-    `prefixes` is None, through the fsspec file system `fs`, whose listings carry sizes.
-    What a killed write left (`model/leftovers.py`) is not an object."""
-    entries: list[dict[str, Any]] = []
-    if prefixes is None:
-        with contextlib.suppress(FileNotFoundError):
-            found = fs.find(top, detail=True)
-            # fsspec gives {path: info}; DVC's local file system yields plain paths.
-            entries = list(found.values()) if isinstance(found, dict) else [
-                item if isinstance(item, dict) else {"name": item, "size": fs.size(item)}
-                for item in found
-            ]
-    else:
-        for prefix in prefixes:
-            try:
-                entries += fs.ls(f"{top.rstrip('/')}/{prefix}", detail=True)
-            except FileNotFoundError:
-                continue
-    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
-    for entry in entries:
-        parts = PurePosixPath(str(entry["name"])).parts
-        if len(parts) >= 2 and len(parts[-2]) == 2 and not is_partial_name(parts[-1]):
-            size = entry.get("size")
-            objects[parts[-2] + parts[-1]] = (int(size) if size is not None else None, entry)
-    return objects
-
-
-def listed_folder(root: Path, prefixes: list[str] | None = None
-                  ) -> dict[str, tuple[int | None, dict[str, Any]]]:
-    """A store that is a directory (the cache, a local remote), listed like `listed_keys`
-    but with scandir: DVC's local file system lists names only, and a `stat` through fsspec
-    per object cost 0.3 ms (3 s for 10,000). Partial writes are not objects."""
-    objects: dict[str, tuple[int | None, dict[str, Any]]] = {}
-    try:
-        folders = prefixes if prefixes is not None else [
-            e.name for e in os.scandir(root)
-            if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
-        return objects
-    for prefix in folders:
-        try:
-            listing = list(os.scandir(root / prefix))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in listing:
-            if is_partial_name(entry.name):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False):
-                    info = entry.stat(follow_symlinks=False)
-                    objects[prefix + entry.name] = (info.st_size, {
-                        "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
-    return objects
 
 
 def _parent(path: str, sep: str) -> str:

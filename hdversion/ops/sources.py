@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from hdversion.datastore.store import (
     BucketStore,
@@ -42,8 +42,13 @@ from hdversion.util.hashing import md5_bytes
 from hdversion.util.log import log
 from hdversion.util.progress import Reporter
 
-if TYPE_CHECKING:
-    from hdversion.ops.restore import RestoreResult
+
+class Tally(Protocol):
+    """What the chain tells its caller as it reads (a restore's result holds it)."""
+
+    quarantined: list[str]  # md5s moved aside
+    fetched_from: dict[str, int]  # remote -> objects it gave
+    unusable_remotes: dict[str, str]  # remote -> why it was skipped
 
 # The most bytes a directory's listing (`.dir` object) read from a remote may have: some
 # 100 bytes per file, a million files.
@@ -158,7 +163,7 @@ class ObjectSources:
     in turn. A source whose bytes are wrong is quarantined and the next store tried."""
 
     def __init__(self, project: Project, backup: Backup, remote: str | None,
-                 result: RestoreResult, reporter: Reporter,
+                 result: Tally, reporter: Reporter,
                  listings: dict[str, list[tuple[str, str]]]) -> None:
         self.project, self.backup, self.remote = project, backup, remote
         self.result, self.reporter = result, reporter
@@ -308,7 +313,7 @@ class ObjectSources:
 
 def verified_sources(
     project: Project, backup: Backup, entries: list[FileEntry], remote: str | None,
-    result: RestoreResult, reporter: Reporter, listings: dict[str, list[tuple[str, str]]],
+    result: Tally, reporter: Reporter, listings: dict[str, list[tuple[str, str]]],
 ) -> dict[str, Source]:
     """Every entry's source for a restore; VerificationError (or the failure of the remote
     asked for, exit 7) when one has none, before any file is touched."""
