@@ -375,7 +375,7 @@ CASES = [
                                            "  metric: ensemble.roc_acu\n"))),
     Case("prune --cloud with no such remote", ("prune", "--cloud", "--storage", "s3"), 7,
          "no DVC remote named 's3'"),
-    Case("prune, the git remote unreachable", ("prune",), 7, "--no-fetch-tags", origin_gone),
+    Case("prune, the git remote unreachable", ("prune",), 7, "--offline", origin_gone),
     Case("backup --remote that does not exist", ("backup", "--remote", "typo"), 7,
          "no DVC remote named 'typo'"),
     Case("backup --cloud with no such remote", ("backup", "--cloud", "--storage", "s3"), 7,

@@ -258,10 +258,10 @@ def test_origin_unreachable_refuses_unless_told_this_clone_is_alone(history: His
     before = (history.local_tags(), cache(history), remote(history))
     result = history.cli("prune", "--keep", "1")
     assert result.returncode == 7, result.stderr
-    assert "--no-fetch-tags" in result.stderr and "nothing was removed" in result.stderr
+    assert "--offline" in result.stderr and "nothing was removed" in result.stderr
     assert (history.local_tags(), cache(history), remote(history)) == before
     # This clone alone: it prunes here, and says that origin still has the tags (exit 3).
-    result = history.cli("prune", "--keep", "1", "--no-fetch-tags")
+    result = history.cli("prune", "--keep", "1", "--offline")
     assert result.returncode == 3, result.stderr
     assert "still on git remote origin" in result.stderr
     assert history.local_tags() == {history.backups[-1]["tag"]}

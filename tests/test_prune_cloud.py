@@ -279,7 +279,7 @@ def test_origin_unreachable_refuses_and_no_fetch_tags_keeps_the_shared_store(
     before = a.state()
     result = a.project.cli("prune", "--keep", "1", "--cloud", a.storage)
     assert result.returncode == 7, (result.stdout, result.stderr)
-    assert "--no-fetch-tags" in result.stderr and "nothing was removed" in result.stderr
+    assert "--offline" in result.stderr and "nothing was removed" in result.stderr
     assert a.state() == before
 
     # This clone alone: a1 goes here (its tag, and its data in the stores only this clone

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import HDVERSION, Project
 
 # A bare environment keeps the package the tests run (cron's and systemd's would not have it).
 PYTHONPATH = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
@@ -337,12 +337,20 @@ def test_schedule_installs_its_lines_once_and_removes_only_them(project: Project
     # git ignores logs/: a fresh clone, `git clean -X` or a journal kept elsewhere has none.
     shutil.rmtree(project.root / "logs")
     command = lines[0].split(" ", 5)[5]
-    ran = subprocess.run(["/bin/sh", "-c", command], env={"PATH": "/usr/bin:/bin",
-                                                          "HOME": env["HOME"], **PYTHONPATH},
+    # What hdversion says on stderr (a warning, a lock wait) goes to its own file: the log
+    # stays JSON Lines. A wrapper that warns first stands in for hdversion to show it.
+    wrapper = tmp_path / "hdversion-that-warns"
+    wrapper.write_text(f"#!/bin/sh\necho 'warning: a lock wait' >&2\nexec {HDVERSION} \"$@\"\n")
+    wrapper.chmod(0o755)
+    assert HDVERSION in command
+    ran = subprocess.run(["/bin/sh", "-c", command.replace(HDVERSION, str(wrapper))],
+                         env={"PATH": "/usr/bin:/bin", "HOME": env["HOME"], **PYTHONPATH},
                          capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stderr
     logged = (project.root / "logs" / "backup_cron.log").read_text().splitlines()
-    assert json.loads(logged[-1])["tag"] in project.git("tag")
+    assert [json.loads(line) for line in logged][-1]["tag"] in project.git("tag")
+    errors = (project.root / "logs" / "backup_cron.err").read_text()
+    assert "warning: a lock wait" in errors
 
     assert project.cli("schedule", "--uninstall", env=env).returncode == 0
     assert installed() == ["0 1 * * * /usr/bin/true  # the user's own"]

@@ -28,7 +28,7 @@ def auto(
     keep_best: int | None = opt.KEEP_BEST,
     metric: str | None = opt.METRIC,
     keep_safety_within: str | None = opt.KEEP_SAFETY_WITHIN,
-    no_fetch_tags: bool = opt.NO_FETCH_TAGS,
+    offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
     wait: float = WAIT,
     as_json: bool = JSON,
@@ -40,7 +40,7 @@ def auto(
                              keep_yearly, keep_within, keep_best, metric)
     result = api.auto(message=message, cloud_remotes=where, require_cloud=cloud,
                       policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
-                      fetch_tags=not no_fetch_tags, grace=opt.grace_of(grace), wait=wait)
+                      fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait)
     if as_json:
         render.emit_json(render.auto_json(result))
     else:

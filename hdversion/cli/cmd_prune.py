@@ -30,7 +30,7 @@ def prune(
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
     dry_run: bool = DRY_RUN,
-    no_fetch_tags: bool = opt.NO_FETCH_TAGS,
+    offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
     allow_incomplete: bool = ALLOW_INCOMPLETE,
     wait: float = WAIT,
@@ -45,7 +45,7 @@ def prune(
                              keep_yearly, keep_within, keep_best, metric)
     result = api.prune(
         policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
-        remote=where, dry_run=dry_run, fetch_tags=not no_fetch_tags,
+        remote=where, dry_run=dry_run, fetch_tags=not offline,
         grace=opt.grace_of(grace), allow_incomplete=allow_incomplete, wait=wait)
     if as_json:
         render.emit_json(render.prune_json(result))

@@ -31,10 +31,10 @@ METRIC = option(
 KEEP_SAFETY_WITHIN = option(
     None, "--keep-safety-within", metavar="DURATION",
     help="Keep safety backups (made by restore) younger than this (default 14d).")
-NO_FETCH_TAGS = option(
-    False, "--no-fetch-tags",
+OFFLINE = option(
+    False, "--offline", aliases=("--no-fetch-tags",),
     help="Do not fetch backup tags and pins from the git remote first: only when this clone "
-    "is the only one making backups.")
+    "is the only one making backups (--no-fetch-tags is the same).")
 GRACE = option(
     "1h", "--grace", metavar="DURATION",
     help="In a store other clones may share, keep unused objects younger than this (an "

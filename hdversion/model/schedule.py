@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from hdversion.errors import UsageError
 
 CRON_LOG = "logs/backup_cron.log"  # where the original scheduled_backup.py logged
+# stderr (warnings, a lock wait, a crash's traceback) apart: the log stays JSON Lines.
+CRON_ERRORS = "logs/backup_cron.err"
 MARK = "# hdversion-schedule "  # every line we write ends with this and the repository
 
 
@@ -63,10 +65,12 @@ def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
 
 
 def logged(command: str) -> str:
-    """`command` appending its output to CRON_LOG. The folder is made first: git ignores
-    logs/, so a fresh clone (or `git clean -X`) has none, and the shell's redirect would
-    fail before hdversion starts, at every run."""
-    return f"mkdir -p {posixpath.dirname(CRON_LOG)} && {command} >> {CRON_LOG} 2>&1"
+    """`command` appending its JSON output to CRON_LOG and its stderr to CRON_ERRORS (a
+    warning in the log would break every reader of its JSON lines). The folder is made
+    first: git ignores logs/, so a fresh clone (or `git clean -X`) has none, and the
+    shell's redirect would fail before hdversion starts, at every run."""
+    return (f"mkdir -p {posixpath.dirname(CRON_LOG)} && {command} >> {CRON_LOG} "
+            f"2>> {CRON_ERRORS}")
 
 
 def cron_lines(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],

@@ -91,7 +91,7 @@ class PruneResult:
         skipped = [f"{s.store.name} ({s.skipped})" for s in self.stores if s.skipped]
         if skipped:
             return PartialError(f"not swept: {', '.join(skipped)}",
-                                hint="run prune without --no-fetch-tags to sweep them")
+                                hint="run prune without --offline to sweep them")
         return None
 
 
@@ -151,7 +151,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
             raise RemoteError(
                 f"{exc.message}; prune decides on every clone's backups and pins, so it "
                 "does not run on this clone's tags alone (nothing was removed)",
-                hint="fix the connection to the git remote, or pass --no-fetch-tags if this "
+                hint="fix the connection to the git remote, or pass --offline if this "
                      "clone is the only one that makes backups") from None
 
     catalog = read_catalog(project.git)
@@ -371,11 +371,11 @@ def _unknown_on_remote(project: Project, remote: str, outcome: RemoteOutcome,
     try:
         present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
     except RemoteError:
-        return f"git remote {remote} cannot be read (--no-fetch-tags)"
+        return f"git remote {remote} cannot be read (--offline)"
     local = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
     if present - local:
         return (f"git remote {remote} has {len(present - local)} backup tag(s) this clone "
-                "lacks (--no-fetch-tags)")
+                "lacks (--offline)")
     return ""
 
 
