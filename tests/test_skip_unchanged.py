@@ -60,6 +60,11 @@ def test_unchanged_auto_runs_keep_the_one_distinct_backup(project: Project) -> N
     # --always backs up all the same.
     forced = _made(project, "auto", "--keep", "5", "--always")
     assert not forced["skipped"] and forced["tag"] not in (first, second)
+    # A skipped run still applies the policy.
+    pruned = _made(project, "auto", "--keep", "1")
+    assert pruned["skipped"] and pruned["tag"] == forced["tag"]
+    assert sorted(pruned["removed"]) == sorted([first, second])
+    assert _tags(project) == [forced["tag"]]
 
 
 def test_unchanged_backup_is_skipped_naming_the_tag_and_touching_no_store(
