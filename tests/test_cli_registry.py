@@ -205,7 +205,8 @@ def test_cron_s_auto_runs_without_typer(project: Project) -> None:
     assert code == 0, err
     assert "typer" not in loaded and "pydantic" not in loaded, loaded
     plain = json.loads(stdout)
-    code, stdout, err, _ = run_main(project.root, "auto", "--keep", "1", "--json",
+    # --always: nothing changed since the plain run's backup.
+    code, stdout, err, _ = run_main(project.root, "auto", "--keep", "1", "--always", "--json",
                                     typer_app=True)
     assert code == 0, err
     typed = json.loads(stdout)

@@ -208,7 +208,8 @@ def test_an_interruption_after_the_tag_names_the_backup(project: Project, comman
 
 def test_an_interrupted_prune_in_auto_names_the_backup_it_made(project: Project) -> None:
     project.cli("backup", check=True)
-    proc = start_paused(project.root, PausePoint.BEFORE_TAG_DELETE, "auto", "--keep", "1")
+    proc = start_paused(project.root, PausePoint.BEFORE_TAG_DELETE, "auto", "--keep", "1",
+                        "--always")
     proc.terminate()
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

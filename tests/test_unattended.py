@@ -194,7 +194,7 @@ def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
         assert data["exit_code"] == 0 and data["error"] is None
     assert data["removed"] == [tags[0]] and data["freed"]["local"] > 0
     assert set(project.git("tag").split()) == set(tags[1:])
-    quiet = project.cli("auto")
+    quiet = project.cli("auto", "--always")  # unchanged: auto would skip the backup
     assert quiet.returncode == 0 and quiet.stdout.count("\n") == 1, quiet.stdout
     assert quiet.stdout.startswith("backup backup/") and "pruned 1 backup(s)" in quiet.stdout
 

@@ -11,6 +11,10 @@ from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes, option
 
 MESSAGE = option("", "--message", aliases=("-m",), help="Say why (default: auto).")
+# DVC's name for a stage that runs even when nothing changed (`always_changed`).
+ALWAYS = option(False, "--always",
+                help="Back up even when the newest backup already holds this state (by "
+                "default auto skips the backup, and still prunes).")
 
 
 def auto(
@@ -31,16 +35,19 @@ def auto(
     offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
     wait: float = WAIT,
+    always: bool = ALWAYS,
     as_json: bool = JSON,
 ) -> None:
-    """Back up, then prune with the retention policy: for cron and CI. One line of output;
-    the exit code is the worse of the two steps (a failed backup prunes nothing)."""
+    """Back up (unless nothing changed since the newest backup), then prune with the
+    retention policy: for cron and CI. One line of output; the exit code is the worse of the
+    two steps (a failed backup prunes nothing)."""
     where = cloud_remotes(cloud, storage, remote)
     policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                              keep_yearly, keep_within, keep_best, metric)
     result = api.auto(message=message, cloud_remotes=where, require_cloud=cloud,
                       policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
-                      fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait)
+                      fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait,
+                      skip_if_unchanged=not always)
     if as_json:
         render.emit_json(render.auto_json(result))
     else:

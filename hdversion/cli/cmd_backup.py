@@ -12,6 +12,10 @@ from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud
 MESSAGE = option("", "--message", aliases=("-m",), help="Say why (kept in the tag).")
 ALLOW_MISSING = option(False, "--allow-missing",
                        help="Record missing artifacts instead of failing.")
+SKIP_IF_UNCHANGED = option(
+    False, "--skip-if-unchanged",
+    help="Make no backup when the newest one already holds this state (the artifacts, the "
+    "critical git-tracked files, the params); exit 0, naming it.")
 
 
 def backup(
@@ -21,6 +25,7 @@ def backup(
     storage: list[str] | None = STORAGE_LIST,
     remote: str | None = REMOTE,
     wait: float = WAIT,
+    skip_if_unchanged: bool = SKIP_IF_UNCHANGED,
     as_json: bool = JSON,
 ) -> None:
     """Back up every critical artifact: DVC cache + local remote, then a git tag."""
@@ -28,7 +33,7 @@ def backup(
     with progress.reporter_for(as_json) as reporter:
         result = api.backup(message=message, allow_missing=allow_missing,
                             cloud_remotes=extra, reporter=reporter, wait=wait,
-                            require_cloud=cloud)
+                            require_cloud=cloud, skip_if_unchanged=skip_if_unchanged)
     if as_json:
         render.emit_json(render.backup_json(result))
     else:

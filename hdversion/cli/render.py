@@ -108,6 +108,9 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
 
 
 def backup_summary(result: BackupResult) -> None:
+    if result.skipped:
+        console.print(f"unchanged since {result.backup.tag}: no backup made")
+        return
     manifest = result.backup.manifest
     console.print(
         f"[green]backup {result.backup.tag}[/] {manifest.total_files} files, "
@@ -129,6 +132,9 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
     return {
         **backup_record(result.backup),
         "files": [vars(f) for f in result.files],
+        # skipped: `tag` is the newest backup, which already holds this state.
+        "ok": result.failure() is None,
+        "skipped": result.skipped,
         "complete": result.complete,
         "remotes": [vars(r) for r in result.remotes],
         "manifests": [vars(r) for r in result.manifests],
@@ -341,8 +347,11 @@ def auto_line(result: AutoResult) -> None:
     parts = []
     if result.backup is not None:
         manifest = result.backup.backup.manifest
-        parts.append(f"backup {result.backup.backup.tag} ({manifest.total_files} files, "
-                     f"{human_size(manifest.total_size)})")
+        if result.backup.skipped:
+            parts.append(f"unchanged since {result.backup.backup.tag}: no backup made")
+        else:
+            parts.append(f"backup {result.backup.backup.tag} ({manifest.total_files} "
+                         f"files, {human_size(manifest.total_size)})")
     else:
         parts.append("no backup")
     if result.prune is not None:
@@ -367,6 +376,8 @@ def auto_json(result: AutoResult) -> dict[str, Any]:
     failure = result.failure()
     return {
         "tag": result.backup.backup.tag if result.backup else None,
+        "ok": failure is None,
+        "skipped": bool(result.backup and result.backup.skipped),
         "backup": None if result.backup is None else {
             "complete": result.backup.complete,
             "remotes": [vars(r) for r in result.backup.remotes],

@@ -59,9 +59,13 @@ class Schedule:
 
 def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
              ) -> list[tuple[str, str]]:
-    """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`."""
-    verbs = ["backup", "prune"] if prune_weekly else ["auto"]
-    return [(verb, shlex.join([hdversion, verb, *remote_args, "--json"])) for verb in verbs]
+    """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`.
+    Neither backs up a state the newest backup holds (auto skips it by default): unchanged
+    runs would otherwise push the one distinct backup out of --keep N."""
+    runs = [("backup", ["--skip-if-unchanged"]), ("prune", [])] if prune_weekly else [
+        ("auto", [])]
+    return [(verb, shlex.join([hdversion, verb, *remote_args, *flags, "--json"]))
+            for verb, flags in runs]
 
 
 def logged(command: str) -> str:

@@ -44,11 +44,14 @@ def auto(
     grace: Duration = DEFAULT_GRACE,
     wait: float = 0,
     require_cloud: bool = False,
+    skip_if_unchanged: bool = True,
 ) -> AutoResult:
     """Back up, then prune with the policy (default: the settings' `retention:`, else keep
     the last 5) in the local stores and in the first cloud remote. A backup that fails
     stops the run before any prune; a partial one (a remote failed) is still pruned after.
-    `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too."""
+    `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too.
+    `skip_if_unchanged`: no backup when the newest one holds this state; the prune runs all
+    the same (a policy changed since, or a backup aged out of --keep-within)."""
     project = Project.open(path)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     chosen = resolve_policy(project, policy, safety_within)
@@ -56,7 +59,9 @@ def auto(
         result = AutoResult(None, None)
         try:
             result.backup = create_backup(project, message or "auto",
-                                          cloud_remotes=cloud_remotes)
+                                          cloud_remotes=cloud_remotes,
+                                          skip_if_unchanged=skip_if_unchanged,
+                                          fetch_tags=fetch_tags)
         except HdversionError as exc:
             result.backup_error = exc
         if result.backup is not None:
@@ -77,9 +82,11 @@ def auto(
                 result.prune_error = exc
             except KeyboardInterrupt:
                 # Prune resumes where it stopped; the backup must still be named.
+                tag = result.backup.backup.tag
                 raise InterruptedAfterBackupError(
-                    f"interrupted while pruning, after backup {result.backup.backup.tag} "
-                    "was made", result.backup.backup.tag,
+                    f"interrupted while pruning (no backup made: unchanged since {tag})"
+                    if result.backup.skipped else
+                    f"interrupted while pruning, after backup {tag} was made", tag,
                     hint="run `hdversion prune` with the same policy to finish the prune"
                     ) from None
         failure = result.failure()
@@ -90,6 +97,7 @@ def auto(
             error=failure.message if failure else None,
             tag=result.backup.backup.tag if result.backup else
             getattr(result.backup_error, "tag", None),
+            skipped=bool(result.backup and result.backup.skipped),
             removed=result.prune.removed_tags if result.prune else [],
             policy=chosen.describe())
         return result

@@ -7,21 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdversion import __version__
 from hdversion.errors import (
     ConfigurationError,
     HdversionError,
     InterruptedAfterBackupError,
+    ManifestError,
     MissingArtifactError,
     PartialError,
     UsageError,
 )
 from hdversion.model.catalog import Backup
+from hdversion.model.compare import compare_values, flatten_files
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
+from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
-from hdversion.ops.backup_refs import pruned_timestamps
+from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
+from hdversion.ops.catalog import files_of, read_catalog
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import git_remote_of, publish_tags, unpublished_tags
@@ -48,6 +52,8 @@ class BackupResult:
     git_remote: RemoteOutcome | None = None
     # The manifest written beside the objects, per remote (the local one first).
     manifests: list[RemoteOutcome] = field(default_factory=list)
+    # True: nothing changed since `backup`, the newest backup, and none was made.
+    skipped: bool = False
 
     @property
     def complete(self) -> bool:
@@ -77,16 +83,20 @@ def backup(
     reporter: Reporter = SILENT,
     wait: float = 0,
     require_cloud: bool = False,
+    skip_if_unchanged: bool = False,
 ) -> BackupResult:
     """Back up the project at `path` (default: the current directory) to the local remote
-    and `cloud_remotes` (None: the settings' `backup.remotes`)."""
+    and `cloud_remotes` (None: the settings' `backup.remotes`). `skip_if_unchanged`: make
+    none when the newest backup already holds this state (`skipped` in the result)."""
     project = Project.open(path)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
-                               reporter=reporter)
+                               reporter=reporter, skip_if_unchanged=skip_if_unchanged)
+        # A skip is a success ("ok", for the hooks too), told apart by `skipped`.
         project.journal("backup", "ok" if result.complete else "partial",
-                        tag=result.backup.tag, files=len(result.files),
+                        tag=result.backup.tag, skipped=result.skipped,
+                        files=len(result.files),
                         remotes={r.name: r.ok for r in result.remotes},
                         manifests={r.name: r.ok for r in result.manifests})
         return result
@@ -110,9 +120,14 @@ def create_backup(
     cloud_remotes: tuple[str, ...] = (),
     reporter: Reporter = SILENT,
     offline: bool = False,
+    skip_if_unchanged: bool = False,
+    fetch_tags: bool = True,
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock. `offline`: the git
-    remote is not asked (the tag stays here until the next backup or sync pushes it)."""
+    remote is not asked (the tag stays here until the next backup or sync pushes it).
+    `skip_if_unchanged`: when the newest backup (its tags fetched first if `fetch_tags` and
+    not `offline`) already holds the state this one would record, make nothing and return
+    that backup, `skipped`."""
     workspace, git, settings = project.store, project.git, project.settings
     # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
     # not "missing artifacts".
@@ -154,15 +169,24 @@ def create_backup(
         + [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
     )
     file_list = FileList(files).to_bytes()
+    outputs_entries = _output_entries(snapshot, uncached, files)
+    metrics, params = workspace.metrics_and_params()
+    if skip_if_unchanged:
+        # Decided before the backup commit: a skipped run writes no commit, no tag, and
+        # nothing into any remote (the snapshot put nothing new in the cache either, since
+        # the data is the newest backup's).
+        newest = _newest_backup(project, fetch=fetch_tags and not offline)
+        if newest is not None:
+            held = _same_state(project, newest, outputs_entries, files, missing, params)
+            if held is not None:
+                return BackupResult(newest, held, skipped=True)
     commit = git.commit_snapshot({**tree, FILE_LIST: file_list}, "hdversion backup")
 
     reporter.step(f"pushing to remote '{settings.local_remote}'")
     # Raises (no tag is made) unless the local remote holds every object.
-    outputs_entries = _output_entries(snapshot, uncached, files)
     objects = needed_objects(project, files, outputs_entries)
     confirm_pushed(project, commit, objects, settings.local_remote)
 
-    metrics, params = workspace.metrics_and_params()
     pause_point(project.root, PausePoint.BEFORE_TAG)
     moment = now_utc()
     timestamp = format_timestamp(moment)
@@ -224,6 +248,41 @@ def create_backup(
             hint="run `hdversion sync` (with --storage or --remote for a cloud remote) to "
             "finish it") from None
     return result
+
+
+def _newest_backup(project: Project, fetch: bool) -> Backup | None:
+    """The newest regular backup not dated in the future: the one `restore` and `status`
+    call the latest."""
+    refresh_catalog(project, offline=not fetch)
+    present = read_catalog(project.git).present(now_utc())
+    return present[0] if present else None
+
+
+def _same_state(project: Project, newest: Backup, outputs: tuple[OutputEntry, ...],
+                files: tuple[FileEntry, ...], missing: list[str], params: dict[str, Any]
+                ) -> tuple[FileEntry, ...] | None:
+    """`newest`'s files when it records the state this backup would record (each output's
+    hash, each git-kept file's md5, the missing artifacts, the params), else None. The
+    tag's outputs are compared first: a change in the data never reads the file list."""
+    recorded = newest.manifest
+    if set(recorded.missing) != set(missing) or compare_values(
+            *flatten_files(recorded.params, params)) or {
+            (o.path, o.md5, o.store) for o in recorded.outputs} != {
+            (o.path, o.md5, o.store) for o in outputs}:
+        return None
+    try:
+        held = files_of(project.git, newest)
+    except ManifestError as exc:
+        log.warning("%s: backing up instead of comparing with it", exc.message)
+        return None
+    return held if _state_files(held) == _state_files(files) else None
+
+
+def _state_files(files: tuple[FileEntry, ...]) -> set[tuple[str, str, str]]:
+    """The files that make a state: pointer files restate the outputs' hashes (and the
+    code's, which git keeps), so they are left out, as `status` and `diff` leave them."""
+    return {(f.path, f.md5, f.store) for f in files
+            if not (f.store == "git" and is_pointer_file(f.path))}
 
 
 def _publish(project: Project, result: BackupResult) -> RemoteOutcome:
