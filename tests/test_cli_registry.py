@@ -244,7 +244,8 @@ def test_list_reads_tags_without_typer_dvc_or_gitpython(project: Project,
     subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
     project.git("remote", "add", "origin", str(origin))
     made = json.loads(project.cli("backup", "--json", "-m", "seed = 1", check=True).stdout)
-    message = json.loads(project.git("tag", "-l", "--format=%(contents)", made["tag"]))
+    message = json.loads(project.git("tag", "-l", "--format=%(contents)",
+                                     made["tag"]).strip().splitlines()[-1])
     message.update(timestamp="20200101_000000", kind="safety", message="before a restore")
     project.git("tag", "-a", "-m", json.dumps(message), "backup/20200101_000000",
                 made["commit"])
