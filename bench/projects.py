@@ -144,7 +144,7 @@ def add_tags(root: Path, source_tag: str, count: int, start: int = 0) -> None:
     process per tag would take minutes for 10,000."""
     message = sh("git", "for-each-ref", "--format=%(contents)", f"refs/tags/{source_tag}",
                  cwd=root).strip()
-    manifest = json.loads(message)
+    human, manifest = message.splitlines()[0], json.loads(message.splitlines()[-1])
     commit = sh("git", "rev-parse", f"{source_tag}^{{commit}}", cwd=root).strip()
     # Before any real backup (hdversion's clock is now): the real ones stay the latest.
     first = datetime(2020, 1, 1, tzinfo=UTC)
@@ -153,7 +153,7 @@ def add_tags(root: Path, source_tag: str, count: int, start: int = 0) -> None:
         moment = first + timedelta(seconds=i)
         manifest["timestamp"] = moment.strftime("%Y%m%d_%H%M%S")
         manifest["created_at"] = moment.isoformat()
-        text = json.dumps(manifest, separators=(",", ":"))
+        text = f"{human}\n\n" + json.dumps(manifest, separators=(",", ":"))
         stream.append(f"tag backup/{manifest['timestamp']}\nfrom {commit}\n"
                       f"tagger b <b@b> {int(moment.timestamp())} +0000\n"
                       f"data {len(text.encode())}\n{text}\n")

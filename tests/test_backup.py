@@ -143,7 +143,7 @@ def test_list_skips_foreign_and_broken_tags(project: Project) -> None:
 def test_list_reads_many_backups_in_one_git_call(project: Project) -> None:
     data = backup_json(project)
     message = project.git("tag", "-l", "--format=%(contents)", data["tag"]).strip()
-    manifest = json.loads(message)
+    manifest = json.loads(message.splitlines()[-1])  # the JSON line, after the human one
     lines = []
     for i in range(300):
         ts = f"2024{1 + i // 28 % 12:02d}{1 + i % 28:02d}_0000{i % 60:02d}"

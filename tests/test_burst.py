@@ -100,7 +100,8 @@ def test_a_tag_dated_far_ahead_is_still_in_the_future(project: Project,
     from hdversion import api
 
     start, [made] = burst(project, freeze, 1)
-    message = json.loads(project.git("tag", "-l", "--format=%(contents)", made))
+    message = json.loads(project.git("tag", "-l", "--format=%(contents)",
+                                     made).strip().splitlines()[-1])
     for ahead in ("20990101_000000", f"{start + timedelta(hours=1):%Y%m%d_%H%M%S}"):
         message["timestamp"] = ahead
         subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-", f"backup/{ahead}",

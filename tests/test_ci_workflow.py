@@ -156,6 +156,6 @@ def test_the_backup_workflow_backs_up_from_a_fresh_clone(
     # The workflow's own `dvc repro` made what was backed up.
     manifest = json.loads(subprocess.run(
         ["git", "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"], cwd=clone,
-        check=True, capture_output=True, text=True).stdout)
+        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     assert "models/keras_mlp_model.h5" in {o["path"] for o in manifest["outputs"]}
     assert any(key.startswith(f"{PREFIX}/files/md5/") for key in s3_server.list_keys(bucket))

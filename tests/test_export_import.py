@@ -450,3 +450,123 @@ def test_an_archive_damaged_between_its_two_passes_writes_nothing(exported: Expo
                        "manifest .*data hashes to .*; no file was changed"):
         extract(archive, scanned, wanted, folder, SILENT)
     assert [p for p in folder.rglob("*") if p.is_file()] == []
+
+
+# -- the archive is what its name says (issue 24) ------------------------------------------
+
+TAR_MAGIC_AT = 257
+
+
+@pytest.mark.parametrize("name, magic", [
+    ("b.tar", None), ("b.tgz", b"\x1f\x8b"), ("b.tzst", b"\x28\xb5\x2f\xfd"),
+    ("B.TAR.GZ", b"\x1f\x8b"),
+])
+def test_export_writes_what_its_name_says(exported: Exported, tmp_path: Path, name: str,
+                                          magic: bytes | None) -> None:
+    result = run_cli(exported.project.root, "export", exported.timestamp, "-o",
+                     str(tmp_path / name), "--offline", "--json")
+    assert result.returncode == 0, result.stderr
+    data = (tmp_path / name).read_bytes()
+    if magic is None:  # a plain tar, as `tar -tf` reads it
+        assert data[TAR_MAGIC_AT:TAR_MAGIC_AT + 5] == b"ustar"
+        assert json.loads(result.stdout)["compression"] == "none"
+        with tarfile.open(tmp_path / name, mode="r:") as tar:
+            assert tar.getnames()[0] == MANIFEST_MEMBER
+        # the same tar stream as the gzip archive's
+        assert data == gzip.decompress(exported.gz.read_bytes())
+    else:
+        assert data.startswith(magic)
+
+
+def test_a_plain_tar_round_trips(exported: Exported, tmp_path: Path) -> None:
+    archive = api.export(exported.timestamp, tmp_path / "carry.tar",
+                         path=exported.project.root, offline=True).output
+    target = tmp_path / "carried"
+    result = api.import_archive(archive, target=target, path=tmp_path)
+    assert result.failure() is None and all(f.verified for f in result.restore.files)
+    assert snapshot(target) == exported.data
+
+
+def test_import_knows_an_archive_by_its_bytes_not_its_name(exported: Exported,
+                                                           tmp_path: Path) -> None:
+    """A gzip archive named .tar and a plain tar named .tar.zst import all the same."""
+    misnamed = tmp_path / "really-gzip.tar"
+    shutil.copyfile(exported.gz, misnamed)
+    plain = tmp_path / "really-plain.tar.zst"
+    plain.write_bytes(gzip.decompress(exported.gz.read_bytes()))
+    for archive in (misnamed, plain):
+        target = tmp_path / archive.stem
+        result = api.import_archive(archive, target=target, path=tmp_path)
+        assert result.failure() is None
+        assert snapshot(target) == exported.data
+
+
+@pytest.mark.parametrize("name", ["b.zip", "b.gz", "b.zst", "b.tar.bz2", "b", "params.yaml"])
+def test_export_refuses_a_name_that_says_no_archive_before_any_work(
+        exported: Exported, tmp_path: Path, name: str) -> None:
+    """Exit 2 naming the accepted suffixes, nothing written; before the project is even
+    opened (from a folder that is no project, the name is what is refused)."""
+    for cwd, force in ((exported.project.root, ["--force"]), (tmp_path, [])):
+        out = tmp_path / name
+        before = out.read_bytes() if out.exists() else None
+        result = run_cli(cwd, "export", exported.timestamp, "-o", str(out), "--offline",
+                         *force)
+        assert result.returncode == 2, result.stderr
+        assert f"'{name}' is not an archive name: end it with one of .tar.gz, .tgz, .tar.zst, " \
+            ".tzst, .tar; nothing was written" in result.stderr
+        assert (out.read_bytes() if out.exists() else None) == before
+        assert list(tmp_path.iterdir()) == ([out] if before is not None else [])
+    # --force does not make a settings file an archive
+    params = exported.project.root / "params.yaml"
+    before = params.read_bytes()
+    result = run_cli(exported.project.root, "export", exported.timestamp, "-o", str(params),
+                     "--force", "--offline")
+    assert result.returncode == 2 and "not an archive name" in result.stderr
+    assert params.read_bytes() == before
+
+
+def test_an_archive_carries_the_json_line_not_the_human_line(exported: Exported,
+                                                              tmp_path: Path) -> None:
+    message = exported.project.git("for-each-ref", "--format=%(contents)",
+                                   f"refs/tags/{exported.tag}").strip()
+    human, _, json_line = message.split("\n")
+    assert human == "to carry"
+    with tarfile.open(exported.gz) as tar:
+        carried = json.loads(tar.extractfile(MANIFEST_MEMBER).read())  # type: ignore[union-attr]
+    assert carried["manifest"] == json.loads(json_line)
+
+
+PLAIN_CASES = [c for c in HOSTILE if c not in ("truncated", "truncated zstd")]
+
+
+def plain(archive: Path) -> Path:
+    """The same archive as a plain tar, under the same name (the bytes decide)."""
+    data = archive.read_bytes()
+    if data.startswith(b"\x1f\x8b"):
+        archive.write_bytes(gzip.decompress(data))
+    return archive
+
+
+@pytest.mark.parametrize("case", [*PLAIN_CASES, "truncated plain tar"])
+def test_a_hostile_plain_tar_is_refused_as_a_compressed_one(
+        exported: Exported, tmp_path: Path, case: str) -> None:
+    if case == "truncated plain tar":
+        archive = plain(build(tmp_path / "hostile.tar", members_of(exported.gz)))
+        data = archive.read_bytes()
+        archive.write_bytes(data[:len(data) // 2])
+        phrases = ("damaged or truncated", "lacks")
+    else:
+        make, phrase = HOSTILE[case]
+        archive = plain(make(members_of(exported.gz), tmp_path / "hostile.tar"))
+        phrases = (phrase,)
+    root = exported.project.root
+    before = snapshot(root)
+    target = tmp_path / "target"
+    for where in (target, None):
+        with pytest.raises(HdversionError) as refused:
+            api.import_archive(archive, target=where, path=root)
+        assert refused.value.exit_code == 5, refused.value.message
+        assert any(p in refused.value.message for p in phrases), refused.value.message
+    assert not target.exists()
+    assert snapshot(root) == before
+    assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))

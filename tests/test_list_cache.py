@@ -106,7 +106,7 @@ def _add_tags(project: Project, source: str, count: int) -> None:
     """`count` more backup tags with `source`'s manifest and commit, written by one `git
     fast-import` as loose refs (as many backups or a fetch leave them)."""
     manifest = json.loads(project.git("for-each-ref", "--format=%(contents)",
-                                      f"refs/tags/{source}").strip())
+                                      f"refs/tags/{source}").strip().splitlines()[-1])
     commit = project.git("rev-parse", f"{source}^{{commit}}").strip()
     stream = []
     for i in range(count):

@@ -4,12 +4,19 @@ summary plus the file list in the commit; version 1: every file in the tag)."""
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from hdversion.errors import ManifestError
-from hdversion.model.manifest import FileEntry, FileList, Manifest, OutputEntry
+from hdversion.model.manifest import (
+    HUMAN_LINE_MAX,
+    FileEntry,
+    FileList,
+    Manifest,
+    OutputEntry,
+)
 from hdversion.util.hashing import md5_bytes
 from tests.conftest import Project
 from tests.test_errors import assert_clean_failure
@@ -165,3 +172,99 @@ def test_a_tag_with_an_invalid_manifest_is_named(project: Project) -> None:
                 "backup/20240101_000000", made["commit"])
     result = project.cli("restore", "--timestamp", "20240101_000000")
     assert_clean_failure(result, 5, "backup/20240101_000000 exists but its manifest is invalid")
+
+
+# -- the tag message: a human line, a blank line, the JSON line (issue 24) --
+
+def printable(line: str) -> bool:
+    return all(not unicodedata.category(c).startswith("C") for c in line) and \
+        "\n" not in line
+
+
+def test_a_tag_message_is_a_human_line_a_blank_line_and_the_json() -> None:
+    made = manifest(message="seed = 1, roc_auc 0.91")
+    text = made.to_tag_message()
+    assert text.split("\n") == ["seed = 1, roc_auc 0.91", "", made.to_json()]
+    assert Manifest.from_tag_message(text) == made
+    assert Manifest.from_tag_message(text + "\n") == made  # as git may give it back
+
+
+@pytest.mark.parametrize("changes, line", [
+    ({"message": ""}, "backup of main (backup)"),
+    ({"message": " \t "}, "backup of main (backup)"),
+    ({"message": "", "branch": None, "kind": "safety"}, "backup of a detached HEAD (safety)"),
+    ({"message": "", "branch": "feat/\x1b]0;owned\x07x"}, "backup of feat/]0;ownedx (backup)"),
+])
+def test_an_empty_message_says_what_the_backup_is_of(changes: dict[str, object],
+                                                     line: str) -> None:
+    assert manifest(**changes).to_tag_message().split("\n")[0] == line
+
+
+HOSTILE_MESSAGES = {
+    "a megabyte": "x" * 1024 * 1024,
+    "newlines": "first\nsecond\r\nthird\n\n{\"schema\": \"hdversion/manifest\"}",
+    "escape sequences": "\x1b[2J\x1b[31mred\x1b[0m\x07 bell",
+    "unicode line and paragraph separators": "a\u2028b\u2029c\x85d",
+    "a right-to-left override": "report\u202etxt.exe",
+    "git's record separator": "a\x1eb\x00c",
+    "a lone surrogate (an undecodable argv byte)": "caf\udce9",
+    "a JSON-looking message": manifest(timestamp="20990101_000000",
+                                       message="forged").to_json(),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_MESSAGES))
+def test_a_hostile_message_is_neutralized_in_the_human_line(name: str) -> None:
+    """One printable line of at most HUMAN_LINE_MAX characters, encodable for git; the JSON
+    line keeps the message whole, and it alone is read back."""
+    made = manifest(message=HOSTILE_MESSAGES[name])
+    text = made.to_tag_message()
+    human, blank, json_line = text.split("\n")
+    assert blank == "" and json_line == made.to_json()
+    assert human and printable(human) and len(human) <= HUMAN_LINE_MAX, repr(human)
+    human.encode()  # git is given bytes: no lone surrogate
+    read = Manifest.from_tag_message(text)
+    assert read == made and read.message == HOSTILE_MESSAGES[name]
+    assert read.timestamp == "20250331_120000"
+
+
+def test_the_human_line_is_cut_with_an_ellipsis() -> None:
+    human = manifest(message="word " * 100).to_tag_message().split("\n")[0]
+    assert len(human) == HUMAN_LINE_MAX and human.endswith("word\u2026")
+    assert manifest(message="y" * HUMAN_LINE_MAX).to_tag_message().split("\n")[0] == \
+        "y" * HUMAN_LINE_MAX
+
+
+def test_the_old_form_of_a_tag_message_is_still_read() -> None:
+    """A tag made before the human line: the message is the JSON line alone (and version 1's
+    fixture, written by hdversion 0.1.0)."""
+    made = manifest()
+    assert Manifest.from_tag_message(made.to_json()) == made
+    assert Manifest.from_tag_message(V1_FIXTURE.read_text()).version == 1
+
+
+@pytest.mark.parametrize("human", [
+    "x" * 1024 * 1024,  # a megabyte
+    "\x1b[31mred\x1b[0m",  # an escape sequence
+    "disagrees with the JSON line",
+    "line one\nline two",  # more than one line before the blank one
+    "{\"schema\": \"hdversion/manifest\", \"version\": 99}",  # JSON-looking
+])
+def test_a_hand_made_human_line_is_tolerated_not_trusted(human: str) -> None:
+    """Whatever stands before the blank line is not read: the manifest is the JSON line,
+    validated as ever."""
+    made = manifest(message="what the JSON says")
+    read = Manifest.from_tag_message(f"{human}\n\n{made.to_json()}")
+    assert read == made and read.message == "what the JSON says"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("a human line\n" + manifest().to_json(), "neither the manifest's JSON line alone"),
+    (manifest().to_json() + "\n\nnot json", "not JSON"),  # position decides, not content
+    ("human\n\n{\"schema\": \"other\"}", "not an hdversion manifest"),
+    ("human\n\n" + json.dumps({**manifest().to_dict(), "version": 99}),
+     "newer than this hdversion"),
+])
+def test_a_tag_message_of_another_layout_is_refused(text: str, why: str) -> None:
+    with pytest.raises(ManifestError, match=why):
+        Manifest.from_tag_message(text)

@@ -55,7 +55,7 @@ class History:
 def _forge(project: Project, source_tag: str) -> None:
     """A tag another clone could push: a real backup's commit and file list under a message
     whose host and metric names are markup."""
-    message = json.loads(project.git("cat-file", "-p", source_tag).split("\n\n", 1)[1])
+    message = json.loads(project.git("cat-file", "-p", source_tag).strip().splitlines()[-1])
     message.update(timestamp=FORGED, host=HOSTILE_HOST, message="forged",
                    metrics={"metrics.json": {"ensemble": {"roc_auc": 0.5},
                                              HOSTILE_METRIC: 1}})
@@ -386,7 +386,7 @@ def test_a_backup_whose_file_list_is_not_its_own_is_marked_and_exit_5(
     shutil.copytree(history.root, root, symlinks=True)
     project = Project(root)
     message = json.loads(project.git("cat-file", "-p", history.tags["pinned"])
-                         .split("\n\n", 1)[1])
+                         .strip().splitlines()[-1])  # the manifest, after the human line
     message.update(timestamp="20200202_000000", files_md5="0" * 32)
     body = tmp_path / "message"
     body.write_text(json.dumps(message, sort_keys=True, separators=(",", ":")))

@@ -601,7 +601,9 @@ STUDIES = "models/optuna"
 
 
 def tag_message(project: Project, tag: str) -> dict:
-    return json.loads(project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}"))
+    """The manifest a tag carries: its message's last line (after the human line)."""
+    message = project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}")
+    return json.loads(message.strip().splitlines()[-1])
 
 
 def add_report_stage(project: Project) -> None:

@@ -15,8 +15,8 @@ def export(
     timestamp: str = typer.Argument(..., metavar="TIMESTAMP",
                                     help="The backup to export (YYYYMMDD_HHMMSS)."),
     output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="The archive to write: .tar.gz, or .tar.zst when the "
-                                "name ends so."),
+                                help="The archive to write, as its name says: .tar.gz or "
+                                ".tgz, .tar.zst or .tzst, or .tar (not compressed)."),
     force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,

@@ -17,7 +17,7 @@ from hdversion.gitrepo.run import as_text, run_git
 from hdversion.util.identity import host_name, user_name
 
 # Fields of `git for-each-ref`, separated by NUL bytes; records end with a byte that never
-# occurs in a tag message we write (one-line JSON).
+# occurs in a tag message we write (JSON escapes it; the human line has no control character).
 _FIELD = "%00"
 _RECORD = "\x1e"
 

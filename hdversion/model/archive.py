@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hdversion.errors import ManifestError
-from hdversion.model.manifest import FileEntry, FileList, Manifest
+from hdversion.model.manifest import FileEntry, FileList, Manifest, manifest_json
 from hdversion.model.timestamps import tag_for
 
 ARCHIVE_SCHEMA = "hdversion/archive"
@@ -36,7 +36,7 @@ def member_name(path: str) -> str:
 class ArchiveManifest:
     tag: str
     commit: str  # the backup commit (informative: an import needs no git objects)
-    message: dict[str, Any]  # the tag message's JSON, as the tag holds it
+    message: dict[str, Any]  # the tag message's JSON line, as the tag holds it
     file_list: bytes | None  # the file list's bytes (None for a version-1 backup)
     manifest: Manifest
     files: tuple[FileEntry, ...]
@@ -44,8 +44,10 @@ class ArchiveManifest:
     @classmethod
     def build(cls, tag: str, commit: str, message: str, file_list: bytes | None
               ) -> ArchiveManifest:
+        """From the tag's whole message: only its JSON line travels (the human line is
+        never read, here or on import)."""
         try:
-            decoded = json.loads(message)
+            decoded = json.loads(manifest_json(message))
         except ValueError as exc:
             raise ManifestError(f"manifest of {tag} is not JSON: {exc}") from None
         return cls.from_dict({"schema": ARCHIVE_SCHEMA, "version": ARCHIVE_VERSION,

@@ -51,7 +51,7 @@ class Catalog:
                 invalid.append((record.name, "lightweight tag, no manifest"))
                 continue
             try:
-                manifest = Manifest.from_json(record.message)
+                manifest = Manifest.from_tag_message(record.message)
             except ManifestError as exc:
                 invalid.append((record.name, exc.message))
                 continue

@@ -1,9 +1,11 @@
 """The backup manifest: one versioned schema, validated on every read.
 
 Version 2 has two parts:
-- the tag message (one line of JSON, so git's message clean-up cannot touch it): what `list`
-  shows and what identifies the backup, with one entry per DVC output; it stays small
-  whatever the number of files;
+- the tag message: a line for people (`git tag -n1`), a blank line, then the manifest as one
+  line of JSON (git's message clean-up cannot touch it): what `list` shows and what
+  identifies the backup, with one entry per DVC output; it stays small whatever the number
+  of files. Only the JSON line is read (`manifest_json`): the human line is never trusted;
+  a message of the JSON line alone (the first form) reads the same;
 - the file list (`paths.FILE_LIST` in the backup commit's tree): every file with its md5,
   size and store, read only by the commands that need files. The tag names the list's md5,
   and the list must agree with the tag's outputs and totals, or it is refused.
@@ -22,6 +24,8 @@ from hdversion.errors import ManifestError
 from hdversion.model.timestamps import is_timestamp
 
 SCHEMA = "hdversion/manifest"
+# The tag message's first line, for `git tag -n1`: at most this many characters.
+HUMAN_LINE_MAX = 100
 FILE_LIST_SCHEMA = "hdversion/files"
 VERSION = 2
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -101,6 +105,14 @@ class Manifest:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
+    def to_tag_message(self) -> str:
+        """The annotated tag's message: the human line, a blank line, the JSON line."""
+        return f"{human_line(self)}\n\n{self.to_json()}"
+
+    @classmethod
+    def from_tag_message(cls, message: str) -> Manifest:
+        return cls.from_json(manifest_json(message))
+
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         try:
@@ -163,6 +175,41 @@ class Manifest:
         if manifest.kind not in KINDS:
             raise ManifestError(f"malformed manifest: unknown kind {manifest.kind!r}")
         return manifest
+
+
+def human_line(manifest: Manifest) -> str:
+    """The tag message's first line: the backup's message, or what it is a backup of, as
+    one line of printable characters (whitespace of any kind made one space; control,
+    format and surrogate characters dropped, so a terminal showing `git tag -n1` runs no
+    escape sequence), at most HUMAN_LINE_MAX long."""
+    import unicodedata  # here: reading tags (`list`) never writes this line
+
+    def printable(text: str) -> str:
+        kept = "".join(" " if c.isspace() else c for c in text
+                       if c.isspace() or unicodedata.category(c)[0] != "C")
+        return " ".join(kept.split())
+
+    # A message of megabytes is cut before it is cleaned: the line keeps a hundred.
+    line = printable(manifest.message[:HUMAN_LINE_MAX * 40]) or printable(
+        f"backup of {manifest.branch or 'a detached HEAD'} ({manifest.kind})")
+    if len(line) > HUMAN_LINE_MAX:
+        line = line[:HUMAN_LINE_MAX - 1].rstrip() + "\u2026"
+    return line
+
+
+def manifest_json(message: str) -> str:
+    """The manifest's JSON line in a tag message, found by position, never by content: the
+    last line, after a blank one (a human line, a blank line, the JSON: what hdversion
+    writes), or the whole message when it is one line (the first form, still read).
+    Whatever stands before the blank line is ignored; ManifestError for any other layout."""
+    text = message.strip()
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    if len(lines) < 3 or lines[-2].strip():
+        raise ManifestError("tag message is neither the manifest's JSON line alone nor a "
+                            "line, a blank line and that JSON line")
+    return lines[-1]
 
 
 @dataclass(frozen=True)

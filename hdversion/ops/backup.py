@@ -215,7 +215,7 @@ def create_backup(
         )
         # Two backups in one second: the second takes the next free second, so every tag
         # stays a valid timestamp (created_at keeps the true time).
-        if git.create_tag(tag_for(timestamp), commit, manifest.to_json()):
+        if git.create_tag(tag_for(timestamp), commit, manifest.to_tag_message()):
             break
         timestamp = next_second(timestamp)
         while timestamp in pruned:
@@ -325,7 +325,7 @@ def _retag(project: Project, backup: Backup, taken: set[str]) -> Backup:
     while True:
         if tag_for(timestamp) not in used:
             manifest = replace(backup.manifest, timestamp=timestamp)
-            if git.create_tag(tag_for(timestamp), backup.commit, manifest.to_json()):
+            if git.create_tag(tag_for(timestamp), backup.commit, manifest.to_tag_message()):
                 break
         timestamp = next_second(timestamp)
     git.delete_refs([f"refs/tags/{backup.tag}"])

@@ -1,6 +1,7 @@
-"""Exporting a backup to one archive (`.tar.gz`, or `.tar.zst`): `manifest.json` first (both
-parts of the backup's manifest), then every file of the backup, DVC objects and git-stored
-files alike, so that the archive alone rebuilds the backup on a machine with no remote.
+"""Exporting a backup to one archive (`.tar.gz`/`.tgz`, `.tar.zst`/`.tzst` or `.tar`: what
+the name says, any other name refused before any work): `manifest.json` first (both parts of
+the backup's manifest), then every file of the backup, DVC objects and git-stored files
+alike, so that the archive alone rebuilds the backup on a machine with no remote.
 
 Every object is re-hashed in the cache first (fetched from the remote when missing or
 corrupt) and hashed again on its way into the archive; the archive is written beside its
@@ -40,7 +41,7 @@ from hdversion.util.tarstream import compression_for, tar_writer
 class ExportResult:
     backup: Backup
     output: Path
-    compression: str  # "gz" or "zst"
+    compression: str  # "gz", "zst" or "none" (a plain .tar)
     files: int
     data_size: int  # bytes of the backup's files
     archive_size: int  # bytes of the archive
@@ -68,6 +69,7 @@ def export(timestamp: str, output: Path, path: Path | None = None, remote: str |
 
 def export_backup(project: Project, backup: Backup, output: Path, remote: str | None,
                   force: bool, reporter: Reporter) -> ExportResult:
+    compression = compression_for(output.name)
     files = files_of(project.git, backup)
     manifest = _archive_manifest(project, backup)
     read = git_files(project, backup, [f for f in files if f.store == "git"])
@@ -90,7 +92,6 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
             f"cache and in remote(s) {asked}: " + ", ".join(e.path for e in check.bad),
             hint="try another remote (--remote / --storage) or another backup")
     cache = project.store.cache()
-    compression = compression_for(output.name)
     mtime = calendar.timegm(time.strptime(backup.timestamp, "%Y%m%d_%H%M%S"))
     advance = reporter.bytes(f"writing {output.name}", sum(f.size for f in files))
     tmp: Path | None = None
@@ -128,6 +129,9 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
 
 
 def _check_output(output: Path, force: bool) -> None:
+    """UsageError (exit 2), before any work, for a name that says no archive type or a file
+    that may not be written."""
+    compression_for(output.name)
     check_output_file(output)
     if output.exists() and not force:
         raise UsageError(f"{output} exists; nothing was written",

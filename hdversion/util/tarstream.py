@@ -1,7 +1,8 @@
-"""Tar archives compressed with gzip or zstd, written and read as streams: no member is ever
-held whole in memory, and a reader counts every decompressed byte against a limit, so that
-an archive cannot make its reader decompress (or tarfile buffer) more than it was told to
-expect."""
+"""Tar archives, compressed with gzip or zstd or not at all, written and read as streams: no
+member is ever held whole in memory, and a reader counts every decompressed byte against a
+limit, so that an archive cannot make its reader decompress (or tarfile buffer) more than it
+was told to expect. A writer's compression is what the file's name says; a reader's, what
+its first bytes say."""
 
 from __future__ import annotations
 
@@ -15,24 +16,42 @@ from typing import BinaryIO
 
 import zstandard
 
-from hdversion.errors import VerificationError
+from hdversion.errors import UsageError, VerificationError
 
-GZIP, ZSTD = "gz", "zst"
+GZIP, ZSTD, PLAIN = "gz", "zst", "none"
+# The names an archive may have, and what each says; anything else is refused.
+SUFFIXES: dict[str, str] = {".tar.gz": GZIP, ".tgz": GZIP, ".tar.zst": ZSTD, ".tzst": ZSTD,
+                            ".tar": PLAIN}
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# A POSIX (ustar, pax) or GNU tar header says "ustar" at this offset of its first block.
+_TAR_MAGIC_AT, _TAR_MAGIC = 257, b"ustar"
 # What a damaged or truncated archive raises while it is read.
 READ_ERRORS: tuple[type[BaseException], ...] = (
     tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError)
 
 
 def compression_for(name: str) -> str:
-    """zstd when the file name says so (`.tar.zst`, `.tzst`), gzip otherwise."""
-    return ZSTD if name.endswith((".zst", ".tzst")) else GZIP
+    """The compression the file name says (`SUFFIXES`, in any case); UsageError for a name
+    that says none: `-o b.tar` must not write gzip, nor `-o params.yaml` an archive."""
+    lowered = name.lower()
+    for suffix, compression in SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return compression
+    accepted = ", ".join(SUFFIXES)
+    raise UsageError(f"{name!r} is not an archive name: end it with one of {accepted}; "
+                     "nothing was written",
+                     hint=".tar.gz or .tgz: gzip; .tar.zst or .tzst: zstd; .tar: not "
+                     "compressed")
 
 
 @contextmanager
 def tar_writer(stream: BinaryIO, compression: str) -> Iterator[tarfile.TarFile]:
     """A tar stream written through the compressor into `stream` (left open)."""
+    if compression == PLAIN:
+        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            yield tar
+        return
     compressed: gzip.GzipFile | zstandard.ZstdCompressionWriter
     if compression == ZSTD:
         compressed = zstandard.ZstdCompressor(level=3).stream_writer(stream, closefd=False)
@@ -51,7 +70,7 @@ class LimitExceeded(VerificationError):
 class BoundedReader:
     """A decompressed stream that refuses to yield more than `limit` bytes in all."""
 
-    def __init__(self, raw: gzip.GzipFile | zstandard.ZstdDecompressionReader,
+    def __init__(self, raw: gzip.GzipFile | zstandard.ZstdDecompressionReader | BinaryIO,
                  limit: int) -> None:
         self.raw, self.limit, self.count = raw, limit, 0
 
@@ -68,20 +87,23 @@ class BoundedReader:
 
 @contextmanager
 def tar_reader(path: Path, limit: int) -> Iterator[tuple[tarfile.TarFile, BoundedReader]]:
-    """Read a .tar.gz or .tar.zst (known by its first bytes, not its name) as a stream;
-    raise the `limit` (bytes after decompression) through the BoundedReader as the
-    manifest tells what to expect."""
+    """Read a .tar.gz, .tar.zst or plain .tar (known by its first bytes, never by its name)
+    as a stream; raise the `limit` (bytes after decompression) through the BoundedReader as
+    the manifest tells what to expect."""
     with path.open("rb") as raw:
-        magic = raw.read(4)
+        head = raw.read(_TAR_MAGIC_AT + len(_TAR_MAGIC))
         raw.seek(0)
-        decompressed: gzip.GzipFile | zstandard.ZstdDecompressionReader
-        if magic.startswith(_GZIP_MAGIC):
+        decompressed: gzip.GzipFile | zstandard.ZstdDecompressionReader | BinaryIO
+        if head.startswith(_GZIP_MAGIC):
             decompressed = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif magic == _ZSTD_MAGIC:
+        elif head.startswith(_ZSTD_MAGIC):
             decompressed = zstandard.ZstdDecompressor().stream_reader(
                 raw, read_across_frames=True, closefd=False)
+        elif head[_TAR_MAGIC_AT:] == _TAR_MAGIC:
+            decompressed = raw
         else:
-            raise VerificationError(f"{path} is not a .tar.gz or .tar.zst archive")
+            raise VerificationError(f"{path} is not a .tar.gz or .tar.zst archive (nor a "
+                                    "plain .tar)")
         bounded = BoundedReader(decompressed, limit)
         with tarfile.open(fileobj=bounded, mode="r|") as tar:  # type: ignore[call-overload]
             yield tar, bounded
