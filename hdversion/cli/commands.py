@@ -49,7 +49,7 @@ COMMANDS: tuple[Command, ...] = (
             "Remove the backups a retention policy does not keep, then their data.",
             plain=True),
     Command("auto", "cmd_auto", "auto",
-            "Back up, then prune with the retention policy: for cron and CI.",
+            "Back up if anything changed, then prune: for cron and CI.",
             plain=True),
     Command("schedule", "cmd_schedule", "schedule",
             "Print (or install) the crontab lines that run `hdversion auto`."),
