@@ -127,8 +127,8 @@ def test_a_backup_dated_in_the_future_is_not_the_one_compared_with(project: Proj
     project.retrain(2)
     second = _made(project, "backup")
     # The only backup of this state, forged into 2099: it is not "the newest backup".
-    manifest = json.loads(project.git("for-each-ref", "--format=%(contents)",
-                                      f"refs/tags/{second['tag']}").strip())
+    message = project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{second['tag']}")
+    manifest = json.loads(message.strip().splitlines()[-1])  # the JSON line is the last
     manifest["timestamp"] = "20990101_000000"
     subprocess.run(["git", "tag", "-a", "backup/20990101_000000", "-F", "-",
                     str(second["commit"])], cwd=project.root, check=True,
