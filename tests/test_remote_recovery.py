@@ -219,6 +219,11 @@ def test_a_hostile_remote_gets_exit_5_and_writes_nothing(
     with pytest.raises(HdversionError) as caught:
         restore_from_bucket(str(remote_copy), target, timestamp=made["timestamp"])
     assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
+    # Which rule refused: the size bound stops a longer object before its hash could.
+    rule = {"oversized": "holds more than the", "truncated": "its manifest records",
+            "flip": "data hashes to", "missing": "is missing in"}
+    if isinstance(attack, str):
+        assert rule[attack] in caught.value.message, caught.value.message
     assert files_in(tmp_path) - {f"remote/{p}" for p in files_in(remote_copy)} == set()
     assert not target.exists()
     assert not list(tmp_path.rglob(TEMP_PREFIX + "*"))
