@@ -197,9 +197,14 @@ def test_help_and_version_do_not_import_dvc(tmp_path: Path) -> None:
     import subprocess
     import sys
 
+    # Every command's help, in one process: none loads DVC, GitPython or the ML stack.
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from hdversion.cli.typer_app import app; "
-         "sys.argv=['hdversion','--help']\ntry: app()\nexcept SystemExit: pass\n"
+        [sys.executable, "-c", "import sys\nfrom hdversion.cli.app import run\n"
+         "from hdversion.cli.commands import COMMANDS\n"
+         "for c in COMMANDS:\n"
+         "    for sub in c.subcommands or (None,):\n"
+         "        try: run([c.name, *([sub.name] if sub else []), '--help'])\n"
+         "        except SystemExit: pass\n"
          "print(sorted(m for m in sys.modules if m.split('.')[0] in "
          "('dvc','git','keras','sklearn','pandas')))"],
         capture_output=True, text=True, check=True)

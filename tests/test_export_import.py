@@ -506,7 +506,7 @@ def test_export_refuses_a_name_that_says_no_archive_before_any_work(
         exported: Exported, tmp_path: Path, name: str) -> None:
     """Exit 2 naming the accepted suffixes, nothing written; before the project is even
     opened (from a folder that is no project, the name is what is refused)."""
-    for cwd, force in ((exported.project.root, ["--force"]), (tmp_path, [])):
+    for cwd, force in ((exported.project.root, ["--overwrite"]), (tmp_path, [])):
         out = tmp_path / name
         before = out.read_bytes() if out.exists() else None
         result = run_cli(cwd, "export", exported.timestamp, "-o", str(out), "--offline",
@@ -516,11 +516,11 @@ def test_export_refuses_a_name_that_says_no_archive_before_any_work(
             ".tzst, .tar; nothing was written" in result.stderr
         assert (out.read_bytes() if out.exists() else None) == before
         assert list(tmp_path.iterdir()) == ([out] if before is not None else [])
-    # --force does not make a settings file an archive
+    # --overwrite does not make a settings file an archive
     params = exported.project.root / "params.yaml"
     before = params.read_bytes()
     result = run_cli(exported.project.root, "export", exported.timestamp, "-o", str(params),
-                     "--force", "--offline")
+                     "--overwrite", "--offline")
     assert result.returncode == 2 and "not an archive name" in result.stderr
     assert params.read_bytes() == before
 

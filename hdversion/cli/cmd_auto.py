@@ -1,7 +1,4 @@
-"""hdversion auto
-
-Its options are all `Opt`: `hdversion auto ...` (cron's command) runs without typer
-(cli/app.py)."""
+"""hdversion auto"""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""hdversion backup
-
-Its options are all `Opt`: a plain `hdversion backup ...` runs without typer (cli/app.py),
-which with pydantic costs a fifth of an unchanged backup."""
+"""hdversion backup"""
 
 from __future__ import annotations
 

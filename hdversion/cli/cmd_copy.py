@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import JSON, WAIT
+from hdversion.cli.options import JSON, WAIT, argument, option
 
 
 def copy(
-    timestamps: list[str] | None = typer.Argument(
-        None, metavar="[TIMESTAMP]...", help="Backups to copy (default: every one the target "
-        "lacks)."),
-    source: str = typer.Option(..., "--from", metavar="REMOTE", help="Copy from this remote."),
-    target: str = typer.Option(..., "--to", metavar="REMOTE", help="Copy to this remote."),
+    timestamps: list[str] | None = argument(
+        "T", "Backups to copy (default: every one the destination lacks).", required=False),
+    source: str = option(None, "--from", metavar="REMOTE", help="Copy from this remote.",
+                         required=True),
+    target: str = option(None, "--to", metavar="REMOTE", help="Copy to this remote.",
+                         required=True),
     wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_inspect
-from hdversion.cli.options import JSON, OFFLINE
+from hdversion.cli.options import BACKUP_HELP, JSON, OFFLINE, argument
 
 
 def diff(
-    old: str = typer.Argument(..., metavar="T1", help="A backup: YYYYMMDD_HHMMSS or "
-                              "backup/YYYYMMDD_HHMMSS."),
-    new: str | None = typer.Argument(None, metavar="[T2]",
-                                     help="Another backup; default: the workspace."),
+    old: str = argument("T1", BACKUP_HELP),
+    new: str | None = argument("T2", "Another backup; default: the workspace.",
+                               required=False),
     offline: bool = OFFLINE,
     as_json: bool = JSON,
 ) -> None:

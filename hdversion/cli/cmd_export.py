@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render_archive
-from hdversion.cli.options import JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import (
+    BACKUP,
+    JSON,
+    OFFLINE,
+    REMOTE,
+    STORAGE,
+    WAIT,
+    cloud_remote,
+    option,
+)
 
 
 def export(
-    timestamp: str = typer.Argument(..., metavar="TIMESTAMP",
-                                    help="The backup to export (YYYYMMDD_HHMMSS)."),
-    output: Path = typer.Option(..., "--output", "-o", metavar="FILE",
-                                help="The archive to write, as its name says: .tar.gz or "
-                                ".tgz, .tar.zst or .tzst, or .tar (not compressed)."),
-    force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."),
+    timestamp: str = BACKUP,
+    output: Path = option(None, "--output", aliases=("-o",), metavar="FILE", required=True,
+                          help="The archive to write, as its name says: .tar.gz or .tgz, "
+                          ".tar.zst or .tzst, or .tar (not compressed)."),
+    # Not --force: that skips restore's safety backup; one name, one meaning.
+    overwrite: bool = option(False, "--overwrite", help="Replace FILE if it exists."),
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
     wait: float = WAIT,
@@ -27,7 +34,7 @@ def export(
     """Write one backup into one archive (its files and manifest), to carry it anywhere."""
     source = cloud_remote(False, storage, remote)
     with progress.reporter_for(as_json) as reporter:
-        result = api.export(timestamp, output, remote=source, force=force, reporter=reporter,
+        result = api.export(timestamp, output, remote=source, force=overwrite, reporter=reporter,
                             wait=wait, offline=offline)
     if as_json:
         render_archive.emit_json(render_archive.export_json(result))

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render_archive
-from hdversion.cli.options import JSON, WAIT
+from hdversion.cli.options import JSON, WAIT, argument, option
 
 
 def import_archive(
-    archive: Path = typer.Argument(..., metavar="FILE", help="An archive made by export."),
-    target: Path | None = typer.Option(
-        None, "--target", help="Restore into this directory (no repository needed); the "
-        "workspace is left alone."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check the archive and say what "
-                                 "would change."),
-    force: bool = typer.Option(
+    archive: Path = argument("FILE", "An archive made by export."),
+    target: Path | None = option(
+        None, "--target", metavar="DIR", help="Restore into this directory (no repository "
+        "needed); the workspace is left alone."),
+    dry_run: bool = option(False, "--dry-run", help="Check the archive and say what would "
+                           "change."),
+    force: bool = option(
         False, "--force", help="Skip the safety backup of unsaved workspace changes."),
     wait: float = WAIT,
     as_json: bool = JSON,

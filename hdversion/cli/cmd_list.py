@@ -1,8 +1,4 @@
-"""hdversion list
-
-Its options are all `Opt`: `hdversion list ...` runs without typer (cli/app.py), and with
---json without rich: listing a thousand backups must cost little more than starting Python.
-"""
+"""hdversion list"""
 
 from __future__ import annotations
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import JSON, WAIT
-
-TIMESTAMP = typer.Argument(..., metavar="TIMESTAMP", help="The backup, YYYYMMDD_HHMMSS (UTC).")
+from hdversion.cli.options import BACKUP, JSON, WAIT, option
 
 
 def pin(
-    timestamp: str = TIMESTAMP,
-    message: str = typer.Option("", "--message", "-m", help="Why (e.g. 'in production')."),
+    timestamp: str = BACKUP,
+    message: str = option("", "--message", aliases=("-m",), help="Why (e.g. 'in "
+                          "production')."),
     wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:
@@ -24,7 +21,7 @@ def pin(
 
 
 def unpin(
-    timestamp: str = TIMESTAMP,
+    timestamp: str = BACKUP,
     wait: float = WAIT,
     as_json: bool = JSON,
 ) -> None:

@@ -1,6 +1,4 @@
-"""hdversion prune
-
-Its options are all `Opt`: `hdversion prune ...` runs without typer (cli/app.py)."""
+"""hdversion prune"""
 
 from __future__ import annotations
 
@@ -38,7 +36,7 @@ def prune(
 ) -> None:
     """Remove the backups a retention policy does not keep, then the data nothing else uses.
 
-    Without rules: `retention:` in config/config.yaml, else --keep 5. A backup is kept when
+    Without rules: `retention:` in config/config.yaml, else --keep-last 5. A backup is kept when
     any rule keeps it; pinned backups and the newest backup are always kept."""
     where = cloud_remote(cloud, storage, remote)
     policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import JSON
+from hdversion.cli.options import JSON, argument, option
 from hdversion.errors import UsageError
 
 
 def add(
-    name: str = typer.Argument(..., help="s3, azure, gcp, or any name."),
-    url: str = typer.Argument(..., help="s3://bucket/prefix, azure://container/prefix, "
-                              "gs://bucket/prefix or a directory."),
-    endpoint_url: str | None = typer.Option(None, "--endpoint-url",
-                                            help="S3/GCS-compatible endpoint."),
-    option: list[str] | None = typer.Option(
-        None, "--option", "-o", help="Another DVC remote option KEY=VALUE (not a secret)."
-    ),
+    name: str = argument("NAME", "s3, azure, gcp, or any name."),
+    url: str = argument("URL", "s3://bucket/prefix, azure://container/prefix, "
+                        "gs://bucket/prefix or a directory."),
+    endpoint_url: str | None = option(None, "--endpoint-url", metavar="URL",
+                                      help="S3/GCS-compatible endpoint."),
+    option_: list[str] | None = option(
+        None, "--option", aliases=("-o",), metavar="KEY=VALUE",
+        help="Another DVC remote option KEY=VALUE (not a secret); repeatable."),
     as_json: bool = JSON,
 ) -> None:
     """Add (or replace) a remote in .dvc/config, with download verification on."""
     options: dict[str, str] = {}
-    for item in option or ():
+    for item in option_ or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--option wants KEY=VALUE, got {item!r}")
@@ -44,7 +42,7 @@ def list_remotes(as_json: bool = JSON) -> None:
         render.console.print(render.remotes_table(infos))
 
 
-def test(name: str = typer.Argument(...), as_json: bool = JSON) -> None:
+def test(name: str = argument("NAME", "The remote to test."), as_json: bool = JSON) -> None:
     """Write, read back and delete a probe object: a clear verdict on a remote."""
     report = api.remote_test(name)
     if as_json:

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_report
-from hdversion.cli.options import JSON, OFFLINE, cloud_remotes
+from hdversion.cli.options import JSON, OFFLINE, cloud_remotes, option
 from hdversion.model.storages import STORAGES
 
 
 def report(
-    output: Path = typer.Option(..., "-o", "--output", metavar="FILE.html",
-                                help="Write the page here (an .html file; an existing one "
-                                "is replaced only if it is an HTML page)."),
-    metric: str = typer.Option("ensemble.roc_auc", "--metric", metavar="NAME",
-                               help="The metric to chart across backups (a dotted key of "
-                               "metrics.json; `file:key` picks the file)."),
-    storages: list[str] | None = typer.Option(
+    output: Path = option(None, "--output", aliases=("-o",), metavar="FILE.html",
+                          required=True, help="Write the page here (an .html file; an "
+                          "existing one is replaced only if it is an HTML page)."),
+    metric: str = option("ensemble.roc_auc", "--metric", metavar="NAME",
+                         help="The metric to chart across backups (a dotted key of "
+                         "metrics.json; `file:key` picks the file)."),
+    storages: list[str] | None = option(
         None, "--storage", metavar="NAME",
         help=f"Show what this cloud storage holds ({', '.join(STORAGES)}); repeatable. "
         "Default: the local remote."),
-    remotes: list[str] | None = typer.Option(
+    remotes: list[str] | None = option(
         None, "--remote", metavar="NAME", help="Show what this DVC remote holds; repeatable."),
     offline: bool = OFFLINE,
     as_json: bool = JSON,

@@ -1,6 +1,4 @@
-"""hdversion restore
-
-Its options are all `Opt`: a plain `hdversion restore ...` runs without typer (cli/app.py)."""
+"""hdversion restore"""
 
 from __future__ import annotations
 
@@ -10,26 +8,32 @@ from hdversion.cli import bucket
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import (
+    BACKUP_HELP,
     CLOUD,
     JSON,
     OFFLINE,
     REMOTE,
     STORAGE,
     WAIT,
+    argument,
     cloud_remote,
     option,
 )
+from hdversion.errors import UsageError
 
-TIMESTAMP = option(None, "--timestamp", aliases=("-t",),
-                   help="YYYYMMDD_HHMMSS (UTC); default: the latest.")
-TARGET = option(None, "--target",
+BACKUP_NAMED = argument("T", BACKUP_HELP + " Default: latest.", required=False)
+TIMESTAMP = option(None, "--timestamp", aliases=("-t",), metavar="T",
+                   help="The same as T (the form of earlier versions).")
+TARGET = option(None, "--target", metavar="DIR",
                 help="Restore into this directory; the workspace is left alone.")
-ONLY = option(None, "--only", help="Restore only this path (file or directory); repeatable.")
+ONLY = option(None, "--only", metavar="PATH",
+              help="Restore only this path (file or directory); repeatable.")
 DRY_RUN = option(False, "--dry-run", help="Say what would change.")
 FORCE = option(False, "--force", help="Skip the safety backup of unsaved workspace changes.")
 
 
 def restore(
+    backup: str | None = BACKUP_NAMED,
     timestamp: str | None = TIMESTAMP,
     target: Path | None = TARGET,
     only: list[str] | None = ONLY,
@@ -46,6 +50,10 @@ def restore(
     credentials: Path | None = bucket.CREDENTIALS,
 ) -> None:
     """Restore a backup, verified: nothing is touched until every object checks out."""
+    if backup is not None and timestamp is not None and backup != timestamp:
+        raise UsageError(f"two backups named: {backup} and --timestamp {timestamp}",
+                         hint="name the backup once, as T")
+    timestamp = backup if timestamp is None else timestamp
     bucket.refuse(remote_url, endpoint_url, credentials, cloud=cloud, storage=storage,
                   remote=remote, only=only, force=force, offline=offline)
     if remote_url is not None:

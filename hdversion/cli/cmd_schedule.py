@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.lazy import api, render
-from hdversion.cli.options import JSON, REMOTE, STORAGE, cloud_remote
+from hdversion.cli.options import JSON, REMOTE, STORAGE, cloud_remote, option
 from hdversion.errors import UsageError
 
 
 def schedule(
-    at: str | None = typer.Option(None, "--at", metavar="HH:MM",
-                                  help="Run daily at this time (the cron daemon's clock; "
-                                  "default 02:30)."),
-    every: str | None = typer.Option(None, "--every", metavar="6h",
-                                     help="Run every N hours (6h) or minutes (30min)."),
-    prune_weekly: bool = typer.Option(
+    at: str | None = option(None, "--at", metavar="HH:MM",
+                            help="Run daily at this time (the cron daemon's clock; default "
+                            "02:30)."),
+    every: str | None = option(None, "--every", metavar="DURATION",
+                               help="Run every N hours (6h) or minutes (30min)."),
+    prune_weekly: bool = option(
         False, "--prune-weekly", help="Run `backup` on the schedule and `prune` on Sundays at "
         "03:00, instead of `auto` (backup and prune) each time."),
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
-    install: bool = typer.Option(False, "--install", help="Add the lines to your crontab "
-                                 "(again: replaced, not doubled)."),
-    uninstall: bool = typer.Option(False, "--uninstall",
-                                   help="Remove this repository's lines from your crontab."),
-    systemd: bool = typer.Option(False, "--systemd", help="A systemd user service and timer "
-                                 "instead of crontab lines (--install writes them)."),
+    install: bool = option(False, "--install", help="Add the lines to your crontab (again: "
+                           "replaced, not doubled)."),
+    uninstall: bool = option(False, "--uninstall",
+                             help="Remove this repository's lines from your crontab."),
+    systemd: bool = option(False, "--systemd", help="A systemd user service and timer "
+                           "instead of crontab lines (--install writes them)."),
     as_json: bool = JSON,
 ) -> None:
     """Print (or install) the crontab lines that run `hdversion auto` from this repository,

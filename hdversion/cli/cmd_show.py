@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_inspect
-from hdversion.cli.options import JSON
+from hdversion.cli.options import BACKUP, JSON, option
 
 
 def show(
-    timestamp: str = typer.Argument(..., metavar="TIMESTAMP",
-                                    help="YYYYMMDD_HHMMSS (UTC) or backup/YYYYMMDD_HHMMSS."),
-    offline: bool = typer.Option(
+    timestamp: str = BACKUP,
+    offline: bool = option(
         False, "--offline", help="Do not fetch tags from the git remote, nor list the "
         "storage remotes."),
     as_json: bool = JSON,

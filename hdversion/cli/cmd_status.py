@@ -1,7 +1,4 @@
-"""hdversion status
-
-Its options are all `Opt`: `hdversion status --max-age ...` (a monitor's command, run every
-few minutes) runs without typer (cli/app.py)."""
+"""hdversion status"""
 
 from __future__ import annotations
 

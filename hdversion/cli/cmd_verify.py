@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-import typer
-
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
-from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, WAIT, cloud_remote
+from hdversion.cli.options import (
+    CLOUD,
+    JSON,
+    OFFLINE,
+    REMOTE,
+    STORAGE,
+    WAIT,
+    argument,
+    cloud_remote,
+    option,
+)
 
 
 def verify(
-    timestamps: list[str] | None = typer.Argument(
-        None, metavar="[TIMESTAMP]...", help="Backups to check (default: the latest)."),
-    every: bool = typer.Option(False, "--all", help="Check every backup."),
+    timestamps: list[str] | None = argument(
+        "T", "Backups to check (default: the latest).", required=False),
+    every: bool = option(False, "--all", help="Check every backup."),
     cloud: bool = CLOUD,
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
-    read_data: bool = typer.Option(
+    read_data: bool = option(
         False, "--read-data", help="Read every object back and hash it (finds a corruption "
         "that keeps the size; costs a download of everything)."),
-    subset: str | None = typer.Option(
+    subset: str | None = option(
         None, "--read-data-subset", metavar="N%|n/t",
         help="Read back only a part: 10% at random (the seed is printed), or 2/7, the 2nd "
         "of 7 groups by hash (seven runs read everything once)."),
-    seed: int | None = typer.Option(None, "--seed", min=0,
-                                    help="Repeat a random subset (the seed a run printed)."),
-    repair: bool = typer.Option(
+    seed: int | None = option(None, "--seed", min=0, metavar="N",
+                              help="Repeat a random subset (the seed a run printed)."),
+    repair: bool = option(
         False, "--repair", help="Replace each missing or damaged object in that remote by a "
         "good copy from the cache or another remote (re-hashed), then read it back."),
     offline: bool = OFFLINE,

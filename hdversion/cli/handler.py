@@ -2,8 +2,7 @@
 carries its code (hdversion/errors.py); this prints its message (and JSON with --json) and
 exits with that code. Commands never pick a code themselves.
 
-It exits by SystemExit, not typer.Exit: a command run without typer (`list`, see
-cli/app.py) goes through here too, and typer lets SystemExit through unchanged."""
+A refusal of the arguments themselves (cli/parser.py) is printed the same way (`fail`)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from hdversion.errors import ExitCode, HdversionError
 from hdversion.util.redact import redact
@@ -59,7 +58,11 @@ def handled(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _fail(message: str, hint: str | None, code: int, as_json: bool) -> None:
+def fail(error: HdversionError, as_json: bool) -> NoReturn:
+    _fail(error.message, error.hint, int(error.exit_code), as_json)
+
+
+def _fail(message: str, hint: str | None, code: int, as_json: bool) -> NoReturn:
     message, hint = redact(message), redact(hint) if hint else None
     if as_json:
         print(json.dumps({"error": message, "hint": hint, "exit_code": code}))

@@ -1,8 +1,10 @@
-"""Options shared by several commands, and how they name a remote.
+"""How a command declares what it reads from the command line, and the options several
+commands share.
 
-They are declared as `Opt`, without typer: the typer app turns each into a typer option
-(cli/typer_app.py), and a command whose options are all `Opt` is also read straight from
-argv without loading typer (cli/argv.py), from the same declaration."""
+A command is a function whose parameters default to an `Opt` (an option) or an `Arg` (a
+positional argument); their annotations give the types. The one parser (cli/parser.py)
+builds the command's argparse parser from them: each help line is written once, here or
+beside the command."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ _STORAGE_NAMES = "|".join(STORAGES)
 
 
 class Opt(NamedTuple):
-    """An option as `typer.Option(default, name, help=..., metavar=..., min=...)` declares
-    it; its type is the parameter's annotation."""
+    """An option: `--name VALUE` (a flag when the parameter is a bool, repeatable when it is
+    a list[str]); its type is the parameter's annotation."""
 
     default: Any
     name: str
@@ -24,21 +26,44 @@ class Opt(NamedTuple):
     metavar: str | None = None
     min: int | None = None
     aliases: tuple[str, ...] = ()  # other names, e.g. a short one ("-m")
+    required: bool = False
+
+
+class Arg(NamedTuple):
+    """A positional argument; several when the parameter is a list[str]."""
+
+    metavar: str
+    help: str
+    required: bool = True
 
 
 def option(default: Any, name: str, help: str, metavar: str | None = None,
-           min: int | None = None, aliases: tuple[str, ...] = ()) -> Any:
-    """An `Opt`, typed Any as typer.Option is: it stands in for the parameter's value."""
-    return Opt(default, name, help, metavar, min, aliases)
+           min: int | None = None, aliases: tuple[str, ...] = (),
+           required: bool = False) -> Any:
+    """An `Opt`, typed Any: it stands in for the parameter's value."""
+    return Opt(default, name, help, metavar, min, aliases, required)
+
+
+def argument(metavar: str, help: str, required: bool = True) -> Any:
+    """An `Arg`, typed Any: it stands in for the parameter's value (None, or an empty list,
+    when an optional one is not given)."""
+    return Arg(metavar, help, required)
+
+
+# How every command names one backup (model/names.py reads it).
+BACKUP_HELP = ("A backup: its timestamp YYYYMMDD_HHMMSS (UTC), a unique prefix of it "
+               "(20261206_11), backup/TIMESTAMP, or latest.")
+BACKUP = argument("T", BACKUP_HELP)
 
 
 JSON = option(False, "--json", help="Print machine-readable JSON on stdout.")
 CLOUD = option(False, "--cloud", help="Also use a cloud remote (see --storage).")
-STORAGE = option(None, "--storage", help=f"Cloud storage: {', '.join(STORAGES)}.")
-STORAGE_LIST = option(None, "--storage",
+STORAGE = option(None, "--storage", metavar="NAME", help=f"Cloud storage: {', '.join(STORAGES)}.")
+STORAGE_LIST = option(None, "--storage", metavar="NAME",
                    help=f"Cloud storage: {', '.join(STORAGES)}; repeat for several "
                    "(3-2-1). Default: backup.remotes in config/config.yaml.")
-REMOTE = option(None, "--remote", help="Any DVC remote by name (instead of --storage).")
+REMOTE = option(None, "--remote", metavar="NAME",
+                help="Any DVC remote by name (instead of --storage).")
 OFFLINE = option(False, "--offline",
               help="Do not fetch backup tags and pins from the git remote first.")
 WAIT = option(600.0, "--wait", min=0, metavar="SECONDS",
@@ -77,6 +102,9 @@ def cloud_remotes(cloud: bool, storages: list[str] | None, remote: str | None
 
 def _check_storages(storages: list[str]) -> None:
     for storage in storages:
+        if storage == "local":
+            raise UsageError("--storage names a cloud storage; the local remote is "
+                             "--remote local", hint="use --remote local")
         if storage not in STORAGES:
             raise UsageError(f"unknown storage {storage!r}: choose one of "
                              f"{', '.join(STORAGES)}")

@@ -1,5 +1,4 @@
-"""The retention options that `prune` and `auto` share, and the policy they make. Declared
-as `Opt` (cli/options.py): both commands also run without typer."""
+"""The retention options that `prune` and `auto` share, and the policy they make."""
 
 from __future__ import annotations
 
@@ -9,11 +8,13 @@ from hdversion.cli.options import option
 from hdversion.model.retention import Duration, Policy
 
 
-def _count(name: str, what: str) -> Any:
-    return option(None, name, metavar="N", help=what)
+def _count(name: str, what: str, aliases: tuple[str, ...] = ()) -> Any:
+    return option(None, name, metavar="N", help=what, aliases=aliases)
 
 
-KEEP = _count("--keep", "Keep the N newest backups.")
+# restic's name, and the settings file's (`retention: keep_last`); --keep is the seed's.
+KEEP = _count("--keep-last", "Keep the N newest backups (--keep N is the same).",
+              aliases=("--keep",))
 KEEP_HOURLY = _count("--keep-hourly", "Keep the newest backup of each of the last N hours "
                      "that have one.")
 KEEP_DAILY = _count("--keep-daily", "... of each of the last N days (UTC).")
@@ -45,7 +46,7 @@ def policy_from(keep: int | None, hourly: int | None, daily: int | None, weekly:
                 monthly: int | None, yearly: int | None, within: str | None,
                 best: int | None, metric: str | None) -> Policy | None:
     """The policy the options give, or None when they give no rule (then the settings'
-    `retention:` decides, else --keep 5)."""
+    `retention:` decides, else --keep-last 5)."""
     counts = (keep, hourly, daily, weekly, monthly, yearly, best)
     if all(v is None for v in counts) and not within and not metric:
         return None

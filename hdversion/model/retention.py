@@ -124,7 +124,7 @@ class Policy:
         """UsageError (exit 2) for a policy that cannot be meant: negative counts, a metric
         without `best` or the reverse, or rules that keep nothing (the original's `keep=0`
         deleted every backup)."""
-        counts = {"--keep": self.last, "--keep-best": self.best,
+        counts = {"--keep-last": self.last, "--keep-best": self.best,
                   **{option: getattr(self, name) for name, (option, _) in BUCKETS.items()}}
         negative = [f"{option} {value}" for option, value in counts.items() if value < 0]
         if negative:
@@ -139,7 +139,7 @@ class Policy:
         if not any(counts.values()) and (self.within is None or self.within.is_zero):
             raise UsageError(
                 "this retention policy keeps no backup: every rule is 0 or absent",
-                hint="keep at least one, e.g. --keep 5 or --keep-daily 7; prune always keeps "
+                hint="keep at least one, e.g. --keep-last 5 or --keep-daily 7; prune always keeps "
                      "the newest backup, but a policy of nothing is a mistake",
             )
         return self

@@ -61,7 +61,7 @@ def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
              ) -> list[tuple[str, str]]:
     """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`.
     Neither backs up a state the newest backup holds (auto skips it by default): unchanged
-    runs would otherwise push the one distinct backup out of --keep N."""
+    runs would otherwise push the one distinct backup out of --keep-last N."""
     runs = [("backup", ["--skip-if-unchanged"]), ("prune", [])] if prune_weekly else [
         ("auto", [])]
     return [(verb, shlex.join([hdversion, verb, *remote_args, *flags, "--json"]))

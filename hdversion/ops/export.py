@@ -135,7 +135,7 @@ def _check_output(output: Path, force: bool) -> None:
     check_output_file(output)
     if output.exists() and not force:
         raise UsageError(f"{output} exists; nothing was written",
-                         hint="pass --force to replace it, or choose another name")
+                         hint="pass --overwrite to replace it, or choose another name")
     check_folder_takes_files(output)
 
 
