@@ -130,7 +130,8 @@ def list_rows(ctx: Context, root: Path) -> None:
     `--help`: each against starting Python and doing nothing."""
     args, results = ctx.args, ctx.results
     big_list, small_list = "list --json, directory-output backups", "list --json, 3-file backups"
-    with results.group(big_list, small_list, "--help"):
+    command_help = "restore --help (a command's parser built)"
+    with results.group(big_list, small_list, "--help", command_help):
         tags = backup_tags(root)
         if not tags:
             raise CommandFailed("no backup was made to copy the tags of")
@@ -145,6 +146,8 @@ def list_rows(ctx: Context, root: Path) -> None:
         small.run()
         seconds = medians(args.repeat, big=big.timing(), small=small.timing(),
                           help=Timing(lambda: sh(*hdversion("--help"), cwd=root)),
+                          command_help=Timing(lambda: sh(*hdversion("restore", "--help"),
+                                                         cwd=root)),
                           python=Timing(lambda: sh(*PYTHON_PASS, cwd=root)))
         files = len(files_under(root / p for p in OUTPUTS))
         results.add(big_list, seconds["big"], "python -c pass", seconds["python"], 3.0,
@@ -152,3 +155,5 @@ def list_rows(ctx: Context, root: Path) -> None:
         results.add(small_list, seconds["small"], "python -c pass", seconds["python"], 3.0,
                     f"{small.expected} backups")
         results.add("--help", seconds["help"], "python -c pass", seconds["python"], 3.0)
+        results.add(command_help, seconds["command_help"], "python -c pass",
+                    seconds["python"], 3.0)

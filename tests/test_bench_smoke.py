@@ -48,7 +48,8 @@ def test_the_benchmark_measures_every_row_of_the_first_table(tmp_path: Path) -> 
     assert_measured(rows, {
         "first backup", "unchanged backup", "restore, cache warm, verified",
         "restore, empty cache", "list --json, directory-output backups",
-        "list --json, 3-file backups", "--help", "storage",
+        "list --json, 3-file backups", "--help", "restore --help (a command's parser built)",
+        "storage",
     })
     assert rows["list --json, directory-output backups"]["detail"] == "3 backups of 17 files"
     # Unchanged backups store nothing twice.
