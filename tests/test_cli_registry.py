@@ -179,7 +179,8 @@ def test_with_json_a_refusal_is_one_json_line_on_stdout(tmp_path: Path,
     code, stdout, stderr, loaded = run_main(tmp_path, *args)
     assert code == 2
     line = json.loads(stdout)
-    assert set(line) == {"error", "hint", "exit_code"} and line["exit_code"] == 2
+    assert set(line) == {"ok", "error", "hint", "exit_code"}
+    assert (line["ok"], line["exit_code"]) == (False, 2)
     assert stderr.startswith(f"error: {line['error']}\n")
     assert stdout.count("\n") == 1 and loaded == []
 

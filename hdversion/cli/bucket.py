@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render, render_bucket
 from hdversion.cli.options import option
@@ -61,7 +62,7 @@ def restore_bucket(remote_url: str, timestamp: str | None, target: Path | None,
                                          endpoint_url=endpoint_url, credentials=credentials,
                                          dry_run=dry_run, reporter=reporter)
     if as_json:
-        render.emit_json(render_bucket.restore_json(result))
+        records.emit_result(render_bucket.restore_json(result), result.failure())
     else:
         render_bucket.restore_summary(result)
     finish(result.failure())

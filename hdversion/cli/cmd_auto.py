@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
@@ -46,7 +47,7 @@ def auto(
                       fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait,
                       skip_if_unchanged=not always)
     if as_json:
-        render.emit_json(render.auto_json(result))
+        records.emit_result(render.auto_json(result), result.failure())
     else:
         render.auto_line(result)
     finish(result.failure())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE_LIST, WAIT, cloud_remotes, option
@@ -32,7 +33,7 @@ def backup(
                             cloud_remotes=extra, reporter=reporter, wait=wait,
                             require_cloud=cloud, skip_if_unchanged=skip_if_unchanged)
     if as_json:
-        render.emit_json(render.backup_json(result))
+        records.emit_result(render.backup_json(result), result.failure())
     else:
         render.backup_summary(result)
     finish(result.failure())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import JSON, WAIT, argument, option
@@ -22,7 +23,7 @@ def copy(
         report = api.copy(source, target, tuple(timestamps or ()), reporter=reporter,
                           wait=wait)
     if as_json:
-        render.emit_json(render.copy_json(report))
+        records.emit_result(render.copy_json(report), report.failure())
     else:
         render.copy_summary(report)
     finish(report.failure())

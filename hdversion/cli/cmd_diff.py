@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
-from hdversion.cli.lazy import api, render, render_inspect
+from hdversion.cli.lazy import api, render_inspect
 from hdversion.cli.options import BACKUP_HELP, JSON, OFFLINE, argument
 
 
@@ -18,7 +19,7 @@ def diff(
     changed, params, metric deltas. Changes nothing."""
     result = api.diff(old, new, offline=offline)
     if as_json:
-        render.emit_json(render_inspect.diff_json(result))
+        records.emit_result(render_inspect.diff_json(result), result.failure())
     else:
         render_inspect.diff_summary(result)
     finish(result.failure())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render_archive
 from hdversion.cli.options import (
@@ -37,7 +38,7 @@ def export(
         result = api.export(timestamp, output, remote=source, force=overwrite, reporter=reporter,
                             wait=wait, offline=offline)
     if as_json:
-        render_archive.emit_json(render_archive.export_json(result))
+        records.emit_result(render_archive.export_json(result), result.failure())
     else:
         render_archive.export_summary(result)
     finish(result.failure())

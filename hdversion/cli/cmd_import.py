@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render_archive
 from hdversion.cli.options import JSON, WAIT, argument, option
@@ -27,7 +28,7 @@ def import_archive(
         result = api.import_archive(archive, target=target, force=force, dry_run=dry_run,
                                     reporter=reporter, wait=wait)
     if as_json:
-        render_archive.emit_json(render_archive.import_json(result))
+        records.emit_result(render_archive.import_json(result), result.failure())
     else:
         render_archive.import_summary(result)
     finish(result.failure())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import BACKUP, JSON, WAIT, option
@@ -16,7 +17,10 @@ def pin(
 ) -> None:
     """Pin a backup: prune never removes it. The pin is pushed to the git remote."""
     result = api.pin(timestamp, message, wait=wait)
-    render.emit_json(render.pin_json(result)) if as_json else render.pin_summary(result)
+    if as_json:
+        records.emit_result(render.pin_json(result), result.failure())
+    else:
+        render.pin_summary(result)
     finish(result.failure())
 
 
@@ -27,5 +31,8 @@ def unpin(
 ) -> None:
     """Remove a pin, here and on the git remote."""
     result = api.unpin(timestamp, wait=wait)
-    render.emit_json(render.pin_json(result)) if as_json else render.pin_summary(result)
+    if as_json:
+        records.emit_result(render.pin_json(result), result.failure())
+    else:
+        render.pin_summary(result)
     finish(result.failure())

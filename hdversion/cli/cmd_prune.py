@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli import retention as opt
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
@@ -46,7 +47,7 @@ def prune(
         remote=where, dry_run=dry_run, fetch_tags=not offline,
         grace=opt.grace_of(grace), allow_incomplete=allow_incomplete, wait=wait)
     if as_json:
-        render.emit_json(render.prune_json(result))
+        records.emit_result(render.prune_json(result), result.failure())
     else:
         render.prune_summary(result)
     finish(result.failure())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON, argument, option
@@ -28,7 +29,7 @@ def add(
         options[key] = value
     info = api.remote_add(name, url, endpoint_url, options)
     if as_json:
-        render.emit_json(vars(info))
+        records.emit_result(vars(info), None)
     else:
         render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on)")
 
@@ -46,9 +47,9 @@ def test(name: str = argument("NAME", "The remote to test."), as_json: bool = JS
     """Write, read back and delete a probe object: a clear verdict on a remote."""
     report = api.remote_test(name)
     if as_json:
-        render.emit_json({"remote": name, "ok": report.ok,
-                          "steps": [{"step": s, "ok": ok, "detail": d}
-                                    for s, ok, d in report.steps]})
+        records.emit_result({"remote": name, "steps": [{"step": s, "ok": ok, "detail": d}
+                                                       for s, ok, d in report.steps]},
+                            report.failure())
     else:
         render.probe_summary(report)
     finish(report.failure())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
-from hdversion.cli.lazy import api, render, render_report
+from hdversion.cli.lazy import api, render_report
 from hdversion.cli.options import JSON, OFFLINE, cloud_remotes, option
 from hdversion.model.storages import STORAGES
 
@@ -33,7 +34,7 @@ def report(
     result = api.report(output, render_report.page, metric=metric, remotes=names,
                         offline=offline)
     if as_json:
-        render.emit_json(render_report.result_json(result))
+        records.emit_result(render_report.result_json(result), result.failure())
     else:
         render_report.summary(result)
     finish(result.failure())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hdversion.cli import bucket
+from hdversion.cli import bucket, records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import (
@@ -65,7 +65,7 @@ def restore(
                              dry_run=dry_run, force=force, remote=source, reporter=reporter,
                              wait=wait, offline=offline)
     if as_json:
-        render.emit_json(render.restore_json(result))
+        records.emit_result(render.restore_json(result), result.failure())
     else:
         render.restore_summary(result)
     finish(result.failure())

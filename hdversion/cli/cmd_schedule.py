@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON, REMOTE, STORAGE, cloud_remote, option
 from hdversion.errors import UsageError
@@ -34,6 +35,6 @@ def schedule(
     result = api.schedule(at=at, every=every, prune_weekly=prune_weekly, remote=where,
                           install=install, uninstall=uninstall, systemd=systemd)
     if as_json:
-        render.emit_json(render.schedule_json(result))
+        records.emit_result(render.schedule_json(result), None)
     else:
         render.schedule_summary(result)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
-from hdversion.cli.lazy import api, render, render_inspect
+from hdversion.cli.lazy import api, render_inspect
 from hdversion.cli.options import BACKUP, JSON, option
 
 
@@ -18,7 +19,7 @@ def show(
     remotes hold it completely."""
     result = api.show(timestamp, offline=offline)
     if as_json:
-        render.emit_json(render_inspect.show_json(result))
+        records.emit_result(render_inspect.show_json(result), result.failure())
     else:
         render_inspect.show_summary(result)
     finish(result.failure())

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
-from hdversion.cli.lazy import api, render, render_inspect
+from hdversion.cli.lazy import api, render_inspect
 from hdversion.cli.options import JSON, option
 from hdversion.errors import UsageError
 from hdversion.model.retention import Duration
@@ -28,7 +29,7 @@ def status(
         raise UsageError("--max-age must be longer than 0 (e.g. 26h)")
     result = api.status(max_age=limit, offline=offline)
     if as_json:
-        render.emit_json(render_inspect.status_json(result))
+        records.emit_result(render_inspect.status_json(result), result.failure())
     else:
         render_inspect.status_summary(result)
     finish(result.failure())

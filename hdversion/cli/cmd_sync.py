@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render
 from hdversion.cli.options import JSON, REMOTE, STORAGE, WAIT, required_remote
@@ -16,7 +17,7 @@ def sync(
     """Push every backup that a remote lacks (checked against the remote's own listing)."""
     report = api.sync(remote=required_remote(storage, remote, "sync"), wait=wait)
     if as_json:
-        render.emit_json(render.sync_json(report))
+        records.emit_result(render.sync_json(report), report.failure())
     else:
         render.sync_summary(report)
     finish(report.failure())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hdversion.cli import records
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import (
@@ -49,7 +50,7 @@ def verify(
                             read_data=read_data, subset=subset, seed=seed, offline=offline,
                             reporter=reporter, repair=repair, wait=wait)
     if as_json:
-        render.emit_json(render.verify_json(result))
+        records.emit_result(render.verify_json(result), result.failure())
     else:
         render.verify_summary(result)
     finish(result.failure())

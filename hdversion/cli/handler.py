@@ -65,7 +65,8 @@ def fail(error: HdversionError, as_json: bool) -> NoReturn:
 def _fail(message: str, hint: str | None, code: int, as_json: bool) -> NoReturn:
     message, hint = redact(message), redact(hint) if hint else None
     if as_json:
-        print(json.dumps({"error": message, "hint": hint, "exit_code": code}))
+        # The envelope of every command's JSON (cli/records.emit_result), with the error.
+        print(json.dumps({"ok": False, "exit_code": code, "error": message, "hint": hint}))
     print(f"error: {message}", file=sys.stderr)
     if hint:
         print(f"hint: {hint}", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hdversion.util.redact import redact
 
 if TYPE_CHECKING:  # `list --json` served from its cache loads neither
+    from hdversion.errors import HdversionError
     from hdversion.model.catalog import Backup
     from hdversion.model.pins import Pin
 
@@ -21,6 +22,14 @@ def emit_json(data: Any) -> None:
 # The shape of backup_record: change it when the record changes, so that no cache of
 # rendered records (ops/list_cache.py) serves the old one.
 LIST_LAYOUT = "backup_record/1"
+
+
+def emit_result(data: dict[str, Any], failure: HdversionError | None) -> None:
+    """A command's result as one JSON object in the envelope every command shares: `ok`
+    and `exit_code` (the code the command exits with), beside the command's own keys (`tag`
+    wherever one backup is concerned)."""
+    emit_json({**data, "ok": failure is None,
+               "exit_code": 0 if failure is None else int(failure.exit_code)})
 
 
 def emit_json_text(text: str) -> None:

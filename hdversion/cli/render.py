@@ -16,6 +16,7 @@ from hdversion.cli.records import emit_json as emit_json
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
 from hdversion.model.storages import RemoteInfo
+from hdversion.model.timestamps import tag_for
 from hdversion.paths import QUARANTINE
 from hdversion.util.clock import now_utc
 from hdversion.util.redact import redact
@@ -338,7 +339,8 @@ def pin_summary(result: PinResult) -> None:
 
 
 def pin_json(result: PinResult) -> dict[str, Any]:
-    return {"timestamp": result.pin.timestamp, "pinned": result.pinned,
+    return {"tag": tag_for(result.pin.timestamp), "timestamp": result.pin.timestamp,
+            "pinned": result.pinned,
             "reason": result.pin.reason, "git_remote": vars(result.git_remote)}
 
 
@@ -433,7 +435,8 @@ def copy_summary(report: CopyReport) -> None:
 
 
 def copy_json(report: CopyReport) -> dict[str, Any]:
-    return {"source": report.source, "target": report.target, "already": report.already,
+    # "from"/"to" as the options say: "target" is a folder everywhere else (restore, import)
+    return {"from": report.source, "to": report.target, "already": report.already,
             "copied": {t: vars(o) for t, o in report.copied.items()},
             "manifests": {t: vars(o) for t, o in report.manifests.items()},
             "damaged": report.damaged}
