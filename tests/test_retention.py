@@ -498,7 +498,7 @@ def test_metric_value(metrics: dict[str, Any], name: str, expected: float | None
     pytest.param(Policy(safety_within=Duration(days=30)), "keeps no backup",
                  id="safety-rule-alone"),
     pytest.param(Policy(within=Duration()), "keeps no backup", id="within-zero"),
-    pytest.param(Policy(last=-1), "cannot be negative: --keep -1", id="negative-last"),
+    pytest.param(Policy(last=-1), "cannot be negative: --keep-last -1", id="negative-last"),
     pytest.param(Policy(last=3, daily=-1), "--keep-daily -1", id="negative-daily"),
     pytest.param(Policy(yearly=-2), "--keep-yearly -2", id="negative-yearly"),
     pytest.param(Policy(best=-1, metric=AUC), "--keep-best -1", id="negative-best"),
