@@ -24,6 +24,7 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
+from hdversion.model.names import LATEST
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.ops.backup import create_backup
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
@@ -155,7 +156,7 @@ def restore_backup(
         return restore_entries(
             backup, files, pointers, dest, project.settings.git_tracked_files, sources_for,
             writer_for(project), workspace=workspace, only=only, dry_run=dry_run,
-            reporter=reporter, latest=timestamp is None)
+            reporter=reporter, latest=timestamp in (None, LATEST))
 
 
 SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]
