@@ -150,7 +150,9 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
                         ) -> BucketRestoreResult:
     """Restore a backup from a remote alone into `target`, a new or empty directory, or one
     that holds only what a killed restore of the same backup left (the re-run completes
-    it); default backup: the latest regular one, not dated in the future."""
+    it). `timestamp`: the backup's name in any form model/names.py reads, a prefix matched
+    against the remote's folders; default: the latest regular one, not dated in the
+    future."""
     dest = target.expanduser().absolute()
     leftovers = _check_target(dest)
     name = LATEST if timestamp is None else check_name(timestamp)

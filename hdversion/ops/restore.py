@@ -97,7 +97,8 @@ def restore(
     offline: bool = False,
 ) -> RestoreResult:
     """Restore a backup of the project at `path` (default: the current directory); the
-    backup tags of the git remote are fetched first unless `offline`."""
+    backup tags of the git remote are fetched first unless `offline`. `timestamp`: the
+    backup's name in any form model/names.py reads; None is `latest`."""
     project = Project.open(path, strict=False)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
                           target=str(target or ""), only=list(only)):
