@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from hdversion import api
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, run_cli, start_paused
 from tests.test_errors import HOLD_DVC_LOCK, HOLD_HDVERSION_LOCK, lock_held
 from tests.test_restore import MODEL, backup, corrupt, object_path
+from tests.test_status import forge as forge_dated
 from tests.test_trust import EVIL, forge, put_in_cache
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -222,6 +224,17 @@ def stores(root: Path) -> set[Path]:
             for p in top.glob("files/md5/*/*")}
 
 
+def tags_dated(*timestamps: str) -> Callable[[Project], None]:
+    """One backup, then more tags of it dated `timestamps` (another clone's, or a clock gone
+    wrong): names that do not depend on when the test runs."""
+    def setup(project: Project) -> None:
+        backup(project)
+        catalog, _, _ = api.list_backups(project.root, offline=True)
+        for timestamp in timestamps:
+            forge_dated(project, catalog.backups[0], timestamp, "backup")
+    return setup
+
+
 GOOD_CONFIG = "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
 
 CASES = [
@@ -288,13 +301,19 @@ CASES = [
     Case("schedule --every with a bare m", ("schedule", "--every", "30m"), 2,
          "ambiguous --every '30m'"),
     Case("schedule --every in months", ("schedule", "--every", "1mo"), 2,
-         "malformed --every '1mo'"),
+         "--every 1mo: a schedule repeats within a day"),
+    Case("schedule --every in seconds", ("schedule", "--every", "30s"), 2,
+         "--every 30s: a schedule runs on whole minutes"),
     Case("schedule --at empty", ("schedule", "--at", ""), 2, "malformed --at ''"),
     Case("schedule --every empty", ("schedule", "--every", ""), 2, "malformed --every ''"),
     Case("prune --keep-best by a metric no backup records",
          ("prune", "--keep-best", "2", "--metric", "ensemble.roc_acu"), 2,
          "no backup records the metric 'ensemble.roc_acu'; nothing was removed", made()),
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
+    Case("a backup name as a glob", ("pin", "2026*"), 2, "malformed timestamp '2026*'"),
+    Case("a prefix naming several backups", ("show", "19990101"), 2,
+         "'19990101' names 2 backups: 19990101_103000, 19990101_100000",
+         tags_dated("19990101_100000", "19990101_103000")),
     Case("export over an existing file", ("export", "19990101_000000", "-o", "old.tar.gz"),
          2, "exists; nothing was written", damaged("old.tar.gz", b"an older archive")),
     Case("export to a name of no archive type", ("export", "19990101_000000", "-o", "b.zip"),
@@ -314,6 +333,13 @@ CASES = [
          "no archive"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
     Case("pin an unknown backup", ("pin", "19990101_000000"), 4, "no backup"),
+    Case("a prefix naming no backup", ("show", "1998"), 4,
+         "no backup has a timestamp starting with '1998'"),
+    Case("restore latest when every backup is dated in the future",
+         ("restore", "-t", "latest"), 4,
+         "no backup is older than now; dated in the future: backup/20990101_000000",
+         both(tags_dated("20990101_000000"), lambda p: p.git("tag", "-d", *[
+             t for t in p.git("tag").split() if not t.endswith("20990101_000000")]))),
     Case("unpin a backup that is not pinned", ("unpin", "19990101_000000"), 4,
          "is not pinned"),
     Case("restore an unknown timestamp", ("restore", "-t", "19990101_000000"), 4,

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from hdversion.errors import UsageError
 from hdversion.model.compare import (
     FileChange,
     FileState,
@@ -19,7 +18,6 @@ from hdversion.model.compare import (
     flatten,
     flatten_files,
 )
-from hdversion.model.timestamps import backup_timestamp
 
 A, B = "a" * 32, "b" * 32
 
@@ -94,18 +92,3 @@ def test_compare_whole() -> None:
     moved = compare({}, {}, {}, {}, {"metrics.json": {"auc": 0.8}},
                     {"metrics.json": {"auc": 0.9}})
     assert not moved.unchanged and moved.metrics[0].key == "auc"
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("20250331_120000", "20250331_120000"),
-    ("backup/20250331_120000", "20250331_120000"),
-])
-def test_backup_timestamp(text: str, expected: str) -> None:
-    assert backup_timestamp(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "2025", "backup/", "backup/2025", "20251331_120000",
-                                  "refs/tags/backup/20250331_120000", "x/20250331_120000"])
-def test_backup_timestamp_refuses(text: str) -> None:
-    with pytest.raises(UsageError):
-        backup_timestamp(text)

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from hdversion.errors import UsageError
-from hdversion.model.retention import Duration, Policy
+from hdversion.model.durations import Duration
+from hdversion.model.retention import Policy
 from hdversion.model.timestamps import parse_timestamp
 from hdversion.util.hashing import md5_file
 from tests.conftest import run_cli

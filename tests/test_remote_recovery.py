@@ -129,7 +129,8 @@ def test_usage_errors_change_nothing(local: tuple[Project, Json], tmp_path: Path
     for target, timestamp, url, code in [
         ("full", None, remote, ExitCode.USAGE),  # not empty
         ("x", "20990101_000000", remote, ExitCode.NO_SUCH_BACKUP),
-        ("x", "2099", remote, ExitCode.USAGE),
+        ("x", "2099", remote, ExitCode.NO_SUCH_BACKUP),  # a prefix of no backup
+        ("x", "2099*", remote, ExitCode.USAGE),
         ("x", None, str(tmp_path / "nowhere"), ExitCode.CONFIGURATION),
         ("x", None, "ftp://host/x", ExitCode.USAGE),
     ]:

@@ -1,6 +1,6 @@
 """Golden tests of the retention policy (model/retention), table-driven in the manner of
 restic's snapshot_policy_test.go: each case is a history, a policy, a `now` and pins, and
-states exactly which backups are kept and why. Then Policy.validate, Duration, the
+states exactly which backups are kept and why. Then Policy.validate, the
 `retention:` section of config/config.yaml, and properties that hold for any history."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from hdversion.config.settings import Hooks, Settings
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.model.catalog import Backup
+from hdversion.model.durations import Duration
 from hdversion.model.manifest import Kind, Manifest
 from hdversion.model.retention import (
     BUCKETS,
-    Duration,
     Plan,
     Policy,
     metric_value,
@@ -531,97 +531,6 @@ def test_describe() -> None:
                     metric="-loss", safety_within=Duration(weeks=2))
     assert policy.describe() == ("last 2, daily 7, yearly 1, within 1y6mo, best 3 by -loss, "
                                  "safety backups within 2w")
-
-
-# --- Duration ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("7d", Duration(days=7)),
-    ("12h", Duration(hours=12)),
-    ("2w", Duration(weeks=2)),
-    ("6mo", Duration(months=6)),
-    ("1y", Duration(years=1)),
-    ("1y6mo", Duration(years=1, months=6)),
-    ("1y2mo3w4d5h", Duration(1, 2, 3, 4, 5)),
-    ("30min", Duration(minutes=30)),
-    ("1h30min", Duration(hours=1, minutes=30)),
-    ("1y2mo3w4d5h6min", Duration(1, 2, 3, 4, 5, 6)),
-    ("30d", Duration(days=30)),
-    (" 7d ", Duration(days=7)),
-    ("0d", Duration()),
-])
-def test_duration_parse(text: str, expected: Duration) -> None:
-    assert Duration.parse(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "   ", "7", "7x", "d7", "1h2d", "-1d", "1.5d", "1D",
-                                  "7 d", "1y1y", "6M", "y", "6mon", "30mins", "1min1h", "mo"])
-def test_a_malformed_duration_is_a_usage_error(text: str) -> None:
-    with pytest.raises(UsageError, match="malformed duration") as caught:
-        Duration.parse(text)
-    assert caught.value.exit_code == 2
-
-
-@pytest.mark.parametrize(("text", "minutes", "months"), [
-    ("30m", "30min", "30mo"),
-    ("6m", "6min", "6mo"),
-    ("1y6m", "1y6min", "1y6mo"),
-    (" 2m ", "2min", "2mo"),
-    # Minutes cannot come before days: only the reading that parses is offered.
-    ("1m1d", None, "1mo1d"),
-    ("1m1min", None, "1mo1min"),
-    ("1d1m1h", None, None),
-])
-def test_a_bare_m_is_refused_with_both_spellings(text: str, minutes: str | None,
-                                                 months: str | None) -> None:
-    # `status --max-age 30m` meant 30 months while `schedule --every 30m` meant 30 minutes.
-    with pytest.raises(UsageError) as caught:
-        Duration.parse(text)
-    assert caught.value.exit_code == 2
-    assert caught.value.message == (f"ambiguous duration {text.strip()!r}: 'm' could be "
-                                    "minutes or months")
-    if minutes and months:
-        assert caught.value.hint == f"write {minutes} for minutes or {months} for months"
-    else:
-        assert caught.value.hint == "; ".join(
-            [*([f"write {months} for months"] if months else []),
-             "minutes are min (30min), months mo (6mo)"])
-    for reading in (minutes, months):
-        if reading:
-            assert Duration.parse(reading)
-
-
-@pytest.mark.parametrize(("moment", "span", "expected"), [
-    (datetime(2026, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2026, 2, 28, 12, tzinfo=UTC)),
-    (datetime(2028, 3, 31, 12, tzinfo=UTC), "1mo", datetime(2028, 2, 29, 12, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "3mo", datetime(2026, 2, 28, tzinfo=UTC)),
-    (datetime(2024, 2, 29, tzinfo=UTC), "1y", datetime(2023, 2, 28, tzinfo=UTC)),
-    (datetime(2026, 1, 15, tzinfo=UTC), "2mo", datetime(2025, 11, 15, tzinfo=UTC)),
-    (datetime(2026, 5, 31, tzinfo=UTC), "1y3mo", datetime(2025, 2, 28, tzinfo=UTC)),
-    (datetime(2026, 3, 1, tzinfo=UTC), "1d", datetime(2026, 2, 28, tzinfo=UTC)),
-    (datetime(2026, 3, 8, tzinfo=UTC), "1w", datetime(2026, 3, 1, tzinfo=UTC)),
-    (datetime(2026, 11, 20, 2, tzinfo=UTC), "5h", datetime(2026, 11, 19, 21, tzinfo=UTC)),
-    # Months first, then weeks, days and hours.
-    (datetime(2026, 3, 31, tzinfo=UTC), "1mo1d", datetime(2026, 2, 27, tzinfo=UTC)),
-    (NOW, "1y2mo3w4d5h", datetime(2025, 8, 26, 13, tzinfo=UTC)),
-    (NOW, "0h", NOW),
-    (datetime(2026, 11, 20, 2, tzinfo=UTC), "30min", datetime(2026, 11, 20, 1, 30, tzinfo=UTC)),
-    (datetime(2026, 3, 1, tzinfo=UTC), "1d1min", datetime(2026, 2, 27, 23, 59, tzinfo=UTC)),
-])
-def test_duration_before(moment: datetime, span: str, expected: datetime) -> None:
-    assert Duration.parse(span).before(moment) == expected
-
-
-@pytest.mark.parametrize("text", ["7d", "12h", "2w", "6mo", "1y6mo", "1y2mo3w4d5h", "0h",
-                                  "30min", "1h30min"])
-def test_a_duration_prints_as_it_is_written(text: str) -> None:
-    assert str(Duration.parse(text)) == text
-
-
-@given(st.builds(Duration, *(st.integers(0, 99) for _ in "ymwdhn")))
-def test_a_duration_round_trips_through_its_text(duration: Duration) -> None:
-    assert Duration.parse(str(duration)) == duration
-    assert duration.is_zero == (str(duration) == "0h")
 
 
 # --- the retention: section of config/config.yaml ----------------------------------------

@@ -17,8 +17,8 @@ from hdversion import api
 from hdversion.cli import render_inspect
 from hdversion.errors import ExitCode, PartialError, RemoteError, StaleBackupError
 from hdversion.model.catalog import Backup
+from hdversion.model.durations import Duration
 from hdversion.model.manifest import Kind
-from hdversion.model.retention import Duration
 from hdversion.model.timestamps import format_timestamp, tag_for
 from hdversion.util.clock import now_utc
 from tests.conftest import Project
@@ -98,6 +98,16 @@ def test_max_age_decides_the_exit_code(aged: Project) -> None:
     # The same backup two more days on: stale.
     later = api.status(aged.root, max_age=Duration(days=3), now=now_utc() + timedelta(days=2))
     assert later.stale and isinstance(later.failure(), StaleBackupError)
+
+
+def test_max_age_takes_seconds(aged: Project) -> None:
+    old = only_backup(aged)
+    stale = aged.cli("status", "--max-age", "30s", "--offline")
+    assert stale.returncode == 8, stale.stderr
+    assert f"{old.tag}, older than 30s" in stale.stderr
+    fresh = aged.cli("status", "--max-age", "259200s", "--offline")  # 3 days
+    assert fresh.returncode == 0, fresh.stderr
+    assert "OK (within 259200s)" in fresh.stdout
 
 
 def test_changes_missing_and_backups_that_must_not_count(

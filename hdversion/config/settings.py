@@ -124,7 +124,8 @@ def _retention(section: object) -> Policy | None:
     if section is None:
         return None
     # Imported only for a `retention:` section: `list` and most runs need no policy.
-    from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Duration, Policy
+    from hdversion.model.durations import Duration
+    from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Policy
 
     counts = {"keep_last": "last", "keep_best": "best",
               **{f"keep_{name}": name for name in BUCKETS}}

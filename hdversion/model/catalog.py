@@ -9,7 +9,8 @@ from typing import Protocol
 
 from hdversion.errors import BackupNotFoundError, ManifestError
 from hdversion.model.manifest import Manifest
-from hdversion.model.timestamps import newest_present, parse_timestamp, tag_for, timestamp_of
+from hdversion.model.names import BackupNames
+from hdversion.model.timestamps import newest_present, tag_for, timestamp_of
 
 
 class TagLike(Protocol):
@@ -69,34 +70,43 @@ class Catalog:
         return [b for b in self.backups if b.manifest.kind != "safety"
                 and (limit is None or b.timestamp <= limit)]
 
-    def get(self, timestamp: str | None, now: datetime | None = None) -> Backup:
-        """The backup with that timestamp, or the latest regular one when None.
+    def names(self, now: datetime | None) -> BackupNames:
+        """What a user may call each backup here (model/names.py). Every tag in the name
+        grammar counts, an invalid one too: naming it says what is wrong with it."""
+        named = [*(b.timestamp for b in self.backups),
+                 *(t for t in (timestamp_of(tag) for tag, _ in self.invalid) if t)]
+        return BackupNames(named, lambda: self.latest(now).timestamp)
 
-        The latest is the newest that is not in the future at `now` (timestamps.
-        newest_present): a clock gone wrong on one machine, or a forged tag dated 2099, must
-        not decide what "the latest" is. Safety backups hold the state a restore replaced;
-        "restore the latest" right after a restore must not bring that state back, so they
-        are restored only by timestamp.
-        """
-        if timestamp is None:
-            regular = self.present(now)
-            if not regular:
-                limit = None if now is None else newest_present(now)
-                future = [b.tag for b in self.backups if limit is not None and b.timestamp > limit]
-                raise BackupNotFoundError(
-                    "there are no backups yet" if not future else
-                    f"no backup is older than now; dated in the future: {', '.join(future)}",
-                    hint="run `hdversion backup`" if not future else
-                    "restore one by --timestamp if you trust it",
-                )
-            return regular[0]
-        parse_timestamp(timestamp)
+    def latest(self, now: datetime | None) -> Backup:
+        """The latest regular backup: the newest that is not in the future at `now`
+        (timestamps.newest_present). A clock gone wrong on one machine, or a forged tag dated
+        2099, must not decide what "the latest" is. Safety backups hold the state a restore
+        replaced; "restore the latest" right after a restore must not bring that state back,
+        so they are named only by their timestamp (or a prefix of it)."""
+        regular = self.present(now)
+        if not regular:
+            limit = None if now is None else newest_present(now)
+            future = [b.tag for b in self.backups if limit is not None and b.timestamp > limit]
+            raise BackupNotFoundError(
+                "there are no backups yet" if not future else
+                f"no backup is older than now; dated in the future: {', '.join(future)}",
+                hint="run `hdversion backup`" if not future else
+                "restore one by its timestamp if you trust it",
+            )
+        return regular[0]
+
+    def get(self, name: str | None, now: datetime | None = None) -> Backup:
+        """The backup a user named in any form model/names.py reads (timestamp, tag, `latest`,
+        a unique prefix), or the latest when None."""
+        if name is None:
+            return self.latest(now)
+        timestamp = self.names(now).resolve(name)
         for backup in self.backups:
             if backup.timestamp == timestamp:
                 return backup
         tag = tag_for(timestamp)
-        for name, why in self.invalid:
-            if name == tag:
+        for invalid, why in self.invalid:
+            if invalid == tag:
                 raise ManifestError(f"backup {tag} exists but its manifest is invalid: {why}",
                                     hint="restore another backup; `hdversion list` shows them")
         raise BackupNotFoundError(

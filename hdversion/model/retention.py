@@ -15,84 +15,19 @@ now), in the manner of restic's `forget`:
 
 from __future__ import annotations
 
-import calendar
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
+from hdversion.model.durations import Duration as Duration  # `as`: the CLI imports it here
 from hdversion.model.timestamps import newest_present, parse_timestamp
 
-_DURATION_RE = re.compile(r"^(?:([0-9]+)y)?(?:([0-9]+)mo)?(?:([0-9]+)w)?(?:([0-9]+)d)?"
-                          r"(?:([0-9]+)h)?(?:([0-9]+)min)?$")
-# A bare `m`: restic's months, cron's minutes. Refused until the grammar is one (`mo`, `min`).
-_BARE_M = re.compile(r"([0-9]+)m(?!o|in)")
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
 # A forged tag may carry thousands of metric names: an error names a few.
 _MAX_NAMES_SHOWN = 20
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A span: `1y6mo` (years, months), `2w`, `7d`, `12h`, `30min`, or a mix."""
-
-    years: int = 0
-    months: int = 0
-    weeks: int = 0
-    days: int = 0
-    hours: int = 0
-    minutes: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        text = text.strip()
-        match = _DURATION_RE.match(text)
-        if text and match is None and _BARE_M.search(text):
-            # Each reading offered only if it is itself well formed (1m1d: not 1min1d).
-            readings = [f"{spelt} for {what}" for unit, what in ((r"\1min", "minutes"),
-                                                                 (r"\1mo", "months"))
-                        if _DURATION_RE.match(spelt := _BARE_M.sub(unit, text))]
-            raise UsageError(f"ambiguous duration {text!r}: 'm' could be minutes or months",
-                             hint=f"write {' or '.join(readings)}" if len(readings) == 2 else
-                             "; ".join([*(f"write {r}" for r in readings),
-                                        "minutes are min (30min), months mo (6mo)"]))
-        if not text or match is None:
-            raise UsageError(f"malformed duration {text!r}: write it like 7d, 12h, 2w, 6mo "
-                             "(months), 30min, 1y or 1y6mo (y, mo, w, d, h, min, largest "
-                             "first)")
-        return cls(*(int(part or 0) for part in match.groups()))
-
-    @property
-    def is_zero(self) -> bool:
-        return not (self.years or self.months or self.weeks or self.days or self.hours
-                    or self.minutes)
-
-    def before(self, moment: datetime) -> datetime:
-        """`moment` minus this span, in UTC (the same instant gives the same answer whatever
-        zone it is written in); years and months by the calendar (Mar 31 - 1mo is the last day
-        of February). A span longer than the calendar reaches back gives its first day."""
-        moment = moment.astimezone(UTC)
-        try:
-            return self._before(moment)
-        except (ValueError, OverflowError):
-            return _EARLIEST
-
-    def _before(self, moment: datetime) -> datetime:
-        month_index = moment.year * 12 + moment.month - 1 - self.years * 12 - self.months
-        year, month = divmod(month_index, 12)
-        day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-        shifted = moment.replace(year=year, month=month + 1, day=day)
-        return shifted - timedelta(weeks=self.weeks, days=self.days, hours=self.hours,
-                                   minutes=self.minutes)
-
-    def __str__(self) -> str:
-        parts = zip((self.years, self.months, self.weeks, self.days, self.hours, self.minutes),
-                    ("y", "mo", "w", "d", "h", "min"), strict=True)
-        return "".join(f"{n}{unit}" for n, unit in parts if n) or "0h"
 
 
 DEFAULT_SAFETY_WITHIN = Duration(days=14)

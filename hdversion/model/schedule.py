@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass
 
 from hdversion.errors import UsageError
+from hdversion.model.durations import AmbiguousDuration, Duration
 
 CRON_LOG = "logs/backup_cron.log"  # where the original scheduled_backup.py logged
 # stderr (warnings, a lock wait, a crash's traceback) apart: the log stays JSON Lines.
@@ -29,25 +30,7 @@ class Schedule:
         if at is not None and every is not None:
             raise UsageError("give --at or --every, not both")
         if every is not None:
-            every = every.strip()
-            match = re.fullmatch(r"([0-9]+)(h|min)", every)
-            if re.fullmatch(r"[0-9]+m", every):
-                # Durations elsewhere read `m` as months: refused until the grammar is one.
-                raise UsageError(f"ambiguous --every {every!r}: 'm' could be minutes or "
-                                 "months", hint=f"write {every[:-1]}min for minutes (a "
-                                 "schedule takes min or h)")
-            if not match:
-                raise UsageError(f"malformed --every {every!r}: write it like 6h or 30min")
-            count, unit = int(match.group(1)), match.group(2)
-            limit = 24 if unit == "h" else 60
-            if not 0 < count < limit or limit % count:
-                examples = ("1h, 2h, 3h, 4h, 6h, 8h, 12h" if unit == "h" else
-                            "5min, 10min, 30min")
-                raise UsageError(f"--every {every}: the number must divide {limit} "
-                                 f"(e.g. {examples})")
-            if unit == "h":
-                return cls("0", f"*/{count}", f"*-*-* 00/{count}:00:00", f"every {every}")
-            return cls(f"*/{count}", "*", f"*-*-* *:00/{count}:00", f"every {every}")
+            return cls._every(every.strip())
         text = "02:30" if at is None else at
         match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", text.strip())
         if not match:
@@ -55,6 +38,39 @@ class Schedule:
         hour, minute = int(match.group(1)), int(match.group(2))
         return cls(str(minute), str(hour), f"*-*-* {hour:02d}:{minute:02d}:00",
                    f"daily at {hour:02d}:{minute:02d}")
+
+    @classmethod
+    def _every(cls, every: str) -> Schedule:
+        """`--every` in the duration grammar, then as cron can repeat it: a whole number of
+        minutes that divides the hour, or of hours that divides the day."""
+        try:
+            span = Duration.parse(every)
+        except AmbiguousDuration:
+            raise UsageError(f"ambiguous --every {every!r}: 'm' could be minutes or "
+                             "months", hint=f"write {every[:-1]}min for minutes (a "
+                             "schedule takes min or h)" if every.endswith("m") else
+                             "a schedule takes min or h (30min, 6h)") from None
+        except UsageError:
+            raise UsageError(f"malformed --every {every!r}: write it like 6h or 30min"
+                             ) from None
+        seconds = span.fixed_seconds
+        if seconds is None or seconds >= 86400:
+            raise UsageError(f"--every {every}: a schedule repeats within a day: write "
+                             "minutes or hours (e.g. 30min, 6h)",
+                             hint="for a daily run, --at HH:MM (the default: 02:30)")
+        if seconds % 60:
+            raise UsageError(f"--every {every}: a schedule runs on whole minutes (cron's "
+                             "smallest step): write it like 1min, 30min or 6h")
+        hours = seconds > 0 and not seconds % 3600
+        count, limit, unit = (seconds // 3600, 24, "h") if hours else (seconds // 60, 60, "min")
+        if not 0 < count < limit or limit % count:
+            examples = ("1h, 2h, 3h, 4h, 6h, 8h, 12h" if unit == "h" else
+                        "5min, 10min, 30min")
+            raise UsageError(f"--every {every}: the number must divide {limit} "
+                             f"(e.g. {examples})")
+        if unit == "h":
+            return cls("0", f"*/{count}", f"*-*-* 00/{count}:00:00", f"every {count}h")
+        return cls(f"*/{count}", "*", f"*-*-* *:00/{count}:00", f"every {count}min")
 
 
 def commands(hdversion: str, remote_args: list[str], prune_weekly: bool

@@ -9,7 +9,8 @@ from hdversion.errors import UsageError
 
 TAG_PREFIX = "backup/"
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
-_TIMESTAMP_RE = re.compile(r"^\d{8}_\d{6}$")
+# ASCII digits (\d takes any script's), the whole text (`$` allows a final newline).
+_TIMESTAMP_RE = re.compile(r"[0-9]{8}_[0-9]{6}")
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -18,7 +19,7 @@ def format_timestamp(moment: datetime) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     """Parse a user-given timestamp; a clear UsageError for anything else."""
-    if not _TIMESTAMP_RE.match(text):
+    if not _TIMESTAMP_RE.fullmatch(text):
         raise UsageError(
             f"malformed timestamp {text!r}: expected YYYYMMDD_HHMMSS (UTC), e.g. 20250331_120000"
         )
@@ -28,18 +29,10 @@ def parse_timestamp(text: str) -> datetime:
         raise UsageError(f"invalid date or time in timestamp {text!r}") from None
 
 
-def backup_timestamp(text: str) -> str:
-    """A backup named by the user as `YYYYMMDD_HHMMSS` or as its tag `backup/YYYYMMDD_HHMMSS`
-    (what `git tag` prints); a clear UsageError for anything else."""
-    timestamp = text.removeprefix(TAG_PREFIX)
-    parse_timestamp(timestamp)
-    return timestamp
-
-
 def is_timestamp(text: str) -> bool:
     # Checked once or twice per tag by every `list`: datetime's own range checks, which are
     # strptime's without its cost (a thousand tags took 50 ms).
-    if len(text) != 15 or not text.isascii() or not _TIMESTAMP_RE.match(text):
+    if len(text) != 15 or not text.isascii() or not _TIMESTAMP_RE.fullmatch(text):
         return False
     try:
         datetime(int(text[:4]), int(text[4:6]), int(text[6:8]),

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdversion.errors import HdversionError, InterruptedAfterBackupError
-from hdversion.model.retention import Duration, Policy
+from hdversion.model.durations import Duration
+from hdversion.model.retention import Policy
 from hdversion.ops.backup import BackupResult, configured_remotes, create_backup
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project

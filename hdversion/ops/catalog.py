@@ -11,7 +11,8 @@ from hdversion.errors import ManifestError
 from hdversion.gitrepo import GitRepo
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
-from hdversion.model.timestamps import TAG_PREFIX, parse_timestamp
+from hdversion.model.names import check_name
+from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import refresh_catalog
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
@@ -21,13 +22,15 @@ def read_catalog(git: GitRepo) -> Catalog:
     return Catalog.from_tags(git.tags(TAG_PREFIX))
 
 
-def catalog_with(project: Project, timestamp: str | None = None,
+def catalog_with(project: Project, name: str | None = None,
                  offline: bool = False) -> Catalog:
     """The catalog, fresh: backup tags, pins and tombstones fetched from the git remote first
     (backups made on other machines, backups pruned there). Unless `offline`; a fetch that
-    fails is a warning, and the catalog is what this clone knows."""
-    if timestamp is not None:
-        parse_timestamp(timestamp)
+    fails is a warning, and the catalog is what this clone knows. `name`, the backup the
+    caller will look up, is checked first (model/names.check_name): a malformed one fetches
+    nothing."""
+    if name is not None:
+        check_name(name)
     refresh_catalog(project, offline)
     return read_catalog(project.git)
 

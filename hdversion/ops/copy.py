@@ -11,6 +11,7 @@ from pathlib import Path
 from hdversion.datastore.store import KeyMissing
 from hdversion.errors import HdversionError, PartialError, UsageError, VerificationError
 from hdversion.model.catalog import Backup
+from hdversion.model.names import check_name
 from hdversion.ops.cache_objects import Cache
 from hdversion.ops.catalog import catalog_with, files_of_many
 from hdversion.ops.operation import locked_operation, remove_leftovers
@@ -18,6 +19,7 @@ from hdversion.ops.project import Project
 from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.sources import fill_cache, listings_into_cache
+from hdversion.util.clock import now_utc
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -58,6 +60,8 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
     """Copy backups (default: every one the target lacks) from one remote to another."""
     if source == target:
         raise UsageError("--from and --to name the same remote")
+    for name in timestamps:
+        check_name(name)  # malformed: refused before anything is opened
     project = Project.open(path)
     with locked_operation(project, "copy", wait, source=source, target=target):
         for remote in (source, target):
@@ -65,7 +69,9 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
         remove_leftovers(project, [target])  # a killed copy's, in the remote it fills
         catalog = catalog_with(project)
         if timestamps:
-            backups = [catalog.get(t) for t in timestamps]
+            now = now_utc()
+            backups = list({b.tag: b for b in (catalog.get(t, now) for t in timestamps)
+                            }.values())
         else:
             backups = list(reversed(catalog.backups))
         report = copy_backups(project, source, target, backups, reporter)

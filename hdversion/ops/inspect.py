@@ -12,13 +12,14 @@ from hdversion.errors import ConfigurationError, DataStoreError, HdversionError,
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.compare import Comparison, FileState, compare
 from hdversion.model.manifest import FileEntry
+from hdversion.model.names import check_name
 from hdversion.model.pins import Pin
 from hdversion.model.pointers import is_pointer_file
-from hdversion.model.timestamps import backup_timestamp
 from hdversion.ops.backup_refs import read_pins
 from hdversion.ops.catalog import catalog_with, files_of
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
+from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_file
 
 
@@ -80,10 +81,10 @@ class DiffResult:
 def show(timestamp: str, path: Path | None = None, offline: bool = False) -> ShowResult:
     """One backup in full: its manifest, its files, its pin, and (unless `offline`) how
     completely each configured remote holds it."""
-    timestamp = backup_timestamp(timestamp)
+    check_name(timestamp)
     project = Project.open(path, strict=False)
     catalog = catalog_with(project, timestamp, offline)
-    backup = catalog.get(timestamp)
+    backup = catalog.get(timestamp, now=now_utc())
     files = files_of(project.git, backup)
     remotes = [] if offline else holdings(project, all_remotes(project), [backup])
     result = ShowResult(backup, files, read_pins(project.git).get(backup.tag), remotes)
@@ -94,12 +95,14 @@ def show(timestamp: str, path: Path | None = None, offline: bool = False) -> Sho
 def diff(old: str, new: str | None = None, path: Path | None = None,
          offline: bool = False) -> DiffResult:
     """Compare backup `old` with backup `new`, or with the workspace when `new` is None."""
-    old = backup_timestamp(old)
-    new = None if new is None else backup_timestamp(new)
+    for name in (old, new):
+        if name is not None:
+            check_name(name)
     project = Project.open(path, strict=False)
     catalog = catalog_with(project, old, offline)
-    result = compare_with(project, catalog, catalog.get(old),
-                          None if new is None else catalog.get(new))
+    now = now_utc()
+    result = compare_with(project, catalog, catalog.get(old, now),
+                          None if new is None else catalog.get(new, now))
     project.journal("diff", "ok", old=result.old.tag,
                     new=result.new.tag if result.new else "workspace")
     return result

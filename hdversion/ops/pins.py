@@ -3,14 +3,15 @@ remote; reading the pins."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hdversion.errors import BackupNotFoundError, PartialError, RemoteError
+from hdversion.model.names import check_name
 from hdversion.model.pins import Pin
-from hdversion.model.timestamps import parse_timestamp, tag_for
+from hdversion.model.timestamps import tag_for
 from hdversion.ops.backup_refs import read_pins
-from hdversion.ops.catalog import catalog_with
+from hdversion.ops.catalog import catalog_with, read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.publish import git_remote_of, publish_tags
@@ -37,11 +38,11 @@ class PinResult:
 
 def pin(timestamp: str, reason: str = "", path: Path | None = None,
         wait: float = 0) -> PinResult:
-    parse_timestamp(timestamp)
+    check_name(timestamp)
     project = Project.open(path, strict=False)
     with locked_operation(project, "pin", wait, timestamp=timestamp):
-        backup = catalog_with(project, timestamp).get(timestamp)
-        made = Pin(timestamp, reason, now_utc().isoformat(timespec="seconds"),
+        backup = catalog_with(project, timestamp).get(timestamp, now_utc())
+        made = Pin(backup.timestamp, reason, now_utc().isoformat(timespec="seconds"),
                    f"{user_name()}@{host_name()}", backup.commit)
         project.git.create_ref_tag(made.ref, backup.commit, made.to_json())
         outcome = _publish(project, [made.ref], delete=False)
@@ -51,11 +52,16 @@ def pin(timestamp: str, reason: str = "", path: Path | None = None,
 
 
 def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResult:
-    parse_timestamp(timestamp)
+    check_name(timestamp)
     project = Project.open(path, strict=False)
     with locked_operation(project, "unpin", wait, timestamp=timestamp):
-        tag = tag_for(timestamp)
-        known = read_pins(project.git).get(tag)
+        pins = read_pins(project.git)
+        # Named as in every command; a pin whose backup tag is gone can still be named.
+        names = read_catalog(project.git).names(now_utc())
+        names = replace(names, timestamps={*names.timestamps,
+                                           *(p.timestamp for p in pins.values())})
+        tag = tag_for(names.resolve(timestamp))
+        known = pins.get(tag)
         if known is None:
             raise BackupNotFoundError(f"backup {tag} is not pinned",
                                       hint="`hdversion list` shows the pins")

@@ -33,10 +33,11 @@ from hdversion.errors import (
     VerificationError,
 )
 from hdversion.model.catalog import Backup
+from hdversion.model.durations import Duration
 from hdversion.model.manifest import FileEntry
 from hdversion.model.pins import PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
-from hdversion.model.retention import Duration, Plan, Policy, plan, unrecorded_metric
+from hdversion.model.retention import Plan, Policy, plan, unrecorded_metric
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pins, tombstones
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog

@@ -32,6 +32,7 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, check_path
+from hdversion.model.names import LATEST, BackupNames, check_name, is_prefix
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.remote_records import (
     MAX_RECORD_SIZE,
@@ -40,7 +41,7 @@ from hdversion.model.remote_records import (
     manifest_key,
     parse_record,
 )
-from hdversion.model.timestamps import parse_timestamp, tag_for
+from hdversion.model.timestamps import is_timestamp, parse_timestamp, tag_for
 from hdversion.ops.restore import RestoreResult, restore_entries
 from hdversion.ops.sources import streamed_source
 from hdversion.ops.staging import Source, Writer, target_folder
@@ -149,23 +150,29 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
                         ) -> BucketRestoreResult:
     """Restore a backup from a remote alone into `target`, a new or empty directory, or one
     that holds only what a killed restore of the same backup left (the re-run completes
-    it); default backup: the latest regular one, not dated in the future."""
+    it). `timestamp`: the backup's name in any form model/names.py reads, a prefix matched
+    against the remote's folders; default: the latest regular one, not dated in the
+    future."""
     dest = target.expanduser().absolute()
     leftovers = _check_target(dest)
-    if timestamp is not None:
-        parse_timestamp(timestamp)
+    name = LATEST if timestamp is None else check_name(timestamp)
     bucket = open_remote(url, endpoint_url, credentials)
     skipped: list[tuple[str, str]] = []
-    if timestamp is None:
-        catalog = _read_catalog(bucket)
+
+    def latest() -> str:
+        catalog = _read_catalog(bucket)  # every manifest: which are valid decides
         if not catalog.backups:
             _refuse_objects_without_manifests(bucket, catalog)
-        skipped = catalog.invalid
+        skipped.extend(catalog.invalid)
         for tag, why in skipped:
             log.warning("skipped %s in %s: %s", tag, bucket.where(), why)
-        chosen = catalog.get(None, now=now_utc()).timestamp
-    else:
-        chosen = timestamp
+        return catalog.latest(now_utc()).timestamp
+
+    # A prefix is matched against the folders' names alone; a full timestamp reads its
+    # manifest directly (a bucket of thousands of backups is not listed for it).
+    folders = [f for f in bucket.backup_folders() if is_timestamp(f)] if is_prefix(name) \
+        else []
+    chosen = BackupNames(folders, latest, where=f" in {bucket.where()}").resolve(name)
     remote = read_backup(bucket, chosen)
     backup = _as_backup(remote)
     files = remote.file_list.files
@@ -184,7 +191,7 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     with target_folder(dest):  # a refused or interrupted restore leaves no trace
         restored = restore_entries(backup, files, pointers, dest.resolve(), _tracked(small),
                                    sources_for, Writer(Path.cwd()), dry_run=dry_run,
-                                   reporter=reporter, latest=timestamp is None)
+                                   reporter=reporter, latest=name == LATEST)
     return BucketRestoreResult(**vars(restored), url=bucket.where(), skipped=skipped)
 
 

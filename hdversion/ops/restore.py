@@ -24,6 +24,7 @@ from hdversion.errors import (
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
+from hdversion.model.names import LATEST
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.ops.backup import create_backup
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
@@ -96,7 +97,8 @@ def restore(
     offline: bool = False,
 ) -> RestoreResult:
     """Restore a backup of the project at `path` (default: the current directory); the
-    backup tags of the git remote are fetched first unless `offline`."""
+    backup tags of the git remote are fetched first unless `offline`. `timestamp`: the
+    backup's name in any form model/names.py reads; None is `latest`."""
     project = Project.open(path, strict=False)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
                           target=str(target or ""), only=list(only)):
@@ -155,7 +157,7 @@ def restore_backup(
         return restore_entries(
             backup, files, pointers, dest, project.settings.git_tracked_files, sources_for,
             writer_for(project), workspace=workspace, only=only, dry_run=dry_run,
-            reporter=reporter, latest=timestamp is None)
+            reporter=reporter, latest=timestamp in (None, LATEST))
 
 
 SourcesFor = Callable[[list[FileEntry], RestoreResult], "dict[str, Source]"]

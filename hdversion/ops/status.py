@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hdversion.errors import HdversionError, RemoteError, StaleBackupError
 from hdversion.model.catalog import Backup
-from hdversion.model.retention import Duration
+from hdversion.model.durations import Duration
 from hdversion.model.timestamps import parse_timestamp
 from hdversion.ops.catalog import catalog_with
 from hdversion.ops.inspect import (

@@ -28,6 +28,7 @@ from pathlib import Path
 from hdversion.errors import HdversionError, ManifestError, UsageError, VerificationError
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry
+from hdversion.model.names import check_name
 from hdversion.model.verification import (
     ObjectProblem,
     Subset,
@@ -132,6 +133,8 @@ def verify(
     given timestamps, every backup (`every`), or else the latest. With `repair`, replace
     what is missing or damaged there from good copies elsewhere (under the lock)."""
     wanted = list(timestamps)
+    for name in wanted:
+        check_name(name)  # malformed: refused before anything is opened
     if wanted and every:
         raise UsageError("give timestamps or --all, not both")
     if read_data and subset is not None:
@@ -188,10 +191,12 @@ def _chosen(catalog: Catalog, timestamps: list[str], every: bool) -> list[Backup
         return list(catalog.backups)
     if not timestamps:
         return [catalog.get(None, now=now_utc())]
-    chosen: list[Backup] = []
-    for timestamp in dict.fromkeys(timestamps):
-        chosen.append(catalog.get(timestamp.removeprefix("backup/")))
-    return chosen
+    now = now_utc()
+    chosen: dict[str, Backup] = {}
+    for name in timestamps:
+        backup = catalog.get(name, now)
+        chosen.setdefault(backup.tag, backup)  # named twice (by two names): checked once
+    return list(chosen.values())
 
 
 def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
