@@ -7,7 +7,7 @@ from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render_inspect
 from hdversion.cli.options import JSON, option
 from hdversion.errors import UsageError
-from hdversion.model.retention import Duration
+from hdversion.model.durations import Duration
 
 MAX_AGE = option(
     None, "--max-age", metavar="DURATION",

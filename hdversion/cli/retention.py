@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from hdversion.cli.options import option
-from hdversion.model.retention import Duration, Policy
+from hdversion.model.durations import Duration
+from hdversion.model.retention import Policy
 
 
 def _count(name: str, what: str, aliases: tuple[str, ...] = ()) -> Any:
@@ -39,7 +40,7 @@ OFFLINE = option(
 GRACE = option(
     "1h", "--grace", metavar="DURATION",
     help="In a store other clones may share, keep unused objects younger than this (an "
-    "upload whose tag is not pushed yet; e.g. 30min, 1h); 0 for none.")
+    "upload whose tag is not pushed yet; e.g. 90s, 30min, 1h); 0 for none.")
 
 
 def policy_from(keep: int | None, hourly: int | None, daily: int | None, weekly: int | None,

@@ -23,7 +23,7 @@ from typing import Any
 
 from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
-from hdversion.model.durations import Duration as Duration  # `as`: the CLI imports it here
+from hdversion.model.durations import Duration
 from hdversion.model.timestamps import newest_present, parse_timestamp
 
 # A forged tag may carry thousands of metric names: an error names a few.
