@@ -112,7 +112,7 @@ def fill_cache(project: Project, commit: str, entries: list[FileEntry],
             # each download is hashed as it lands and enters the cache only when good.
             wanted: dict[str, int | None] = {e.md5: e.size for e in unusable}
             wanted.update(dict.fromkeys(dir_objects or []))
-            project.store.fetch(commit, remote, objects=wanted)
+            project.store.fetch(commit, remote, objects=wanted, reporter=reporter)
         except ConfigurationError as exc:  # a full disk (WriteError) stops everything
             check.unusable_remotes[remote] = exc
             continue
