@@ -23,6 +23,7 @@ from hdversion.cli.progress_bar import RichReporter, progress_line
 from hdversion.util.pausepoints import PausePoint
 from hdversion.util.progress import Advance, Transferred
 from tests.conftest import HDVERSION, Project, pause_marker
+from tests.storage_servers import StorageServer
 
 MiB = 1024 * 1024
 LONG = "pushing 12 object(s) to remote 'an-offsite-bucket-with-a-rather-long-name'"
@@ -208,6 +209,50 @@ def test_a_backup_sync_and_copy_count_every_byte_once(project: Project, tmp_path
     recorder.check()
     assert sum(s.total or 0 for s in recorder.counted("pushing")) \
         == _objects_bytes(tmp_path / "copy") > new
+
+
+@pytest.mark.cloud
+@pytest.mark.parametrize("cloud_backend", ["s3", "gcp"], indirect=True)
+def test_a_bucket_push_and_fetch_count_the_bytes_sent_and_received(
+        project: Project, cloud_backend: StorageServer, bucket: str, tmp_path: Path) -> None:
+    """S3 through s3transfer's threads, GCS through fsspec's bulk put: the push counts what
+    the bucket then holds; with neither cache nor local remote, a restore counts what it
+    streams into the files it writes, a copy what it fetches into the cache."""
+    import shutil
+
+    from hdversion import api
+    from tests.test_cloud import PREFIX, configure
+
+    configure(project, cloud_backend, bucket)
+    new = _new_artifacts(project)
+    recorder = Recorder()
+    result = api.backup(project.root, cloud_remotes=(cloud_backend.name,), reporter=recorder)
+    assert result.complete
+    recorder.check()
+    [pushed] = [s for s in recorder.counted("pushing") if f"'{cloud_backend.name}'" in s.text]
+    objects = [k for k in cloud_backend.list_keys(bucket, f"{PREFIX}/files/md5/")]
+    held = sum(len(cloud_backend.read_object(bucket, key)) for key in objects)
+    assert pushed.total == held > new
+
+    shutil.rmtree(project.root / ".dvc" / "cache" / "files")
+    shutil.rmtree(project.root / "backups")
+    recorder = Recorder()
+    restored = api.restore(project.root, target=tmp_path / "out", remote=cloud_backend.name,
+                           reporter=recorder)
+    assert restored.all_verified
+    recorder.check()
+    # Streamed from the bucket into the files written: git's files and DVC's alike.
+    [written] = recorder.counted("writing")
+    assert written.total == sum(f.size for f in result.files) > new
+
+    project.cli("remote", "add", "offsite", str(tmp_path / "offsite"), check=True)
+    shutil.rmtree(project.root / ".dvc" / "cache" / "files", ignore_errors=True)
+    recorder = Recorder()
+    api.copy(cloud_backend.name, "offsite", path=project.root, reporter=recorder)
+    recorder.check()
+    [fetched] = recorder.counted("fetching")  # into the cache, then on to the target
+    assert fetched.total == sum({f.md5: f.size for f in result.files
+                                 if f.store == "dvc"}.values()) > new
 
 
 # -- the command line --------------------------------------------------------------------
