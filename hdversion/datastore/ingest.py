@@ -130,10 +130,11 @@ def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
                     yield f"{root}{fs.sep}{name}", file_info
 
 
-def _read(path: str, info: dict[str, Any], stores: list[_Store], advance: Advance
-          ) -> str | None:
+def _read(path: str, info: dict[str, Any], stores: list[_Store],
+          advance: Advance | None = None) -> str | None:
     """The md5 of the file's bytes, None if it changed while read (or vanished). The bytes
-    also become the object of that md5 in each store, unless it is there already."""
+    also become the object of that md5 in each store, unless it is there already; each
+    chunk read is counted once by `advance`, however many stores it is written to."""
     digest = hashlib.md5(usedforsecurity=False)
     copies: list[tuple[_Store, Staged]] = []
     try:
@@ -145,7 +146,8 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store], advance: Advanc
                     copies.append((store, staged))
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
-                advance(len(chunk))
+                if advance is not None:
+                    advance(len(chunk))
                 for store, staged in list(copies):
                     try:
                         staged.write(chunk)
