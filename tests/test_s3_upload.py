@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,14 +156,14 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
     objects = needed_objects(hd, files_of(hd.git, latest), latest.manifest.outputs)
     upload = S3Uploader.upload
 
-    def server_gone_after_the_first(self: S3Uploader, files: Iterable[tuple[Path, str]]
-                                    ) -> None:
+    def server_gone_after_the_first(self: S3Uploader, files: Iterable[tuple[Path, str]],
+                                    on_chunk: Callable[[int], None] | None = None) -> None:
         def handed() -> Iterator[tuple[Path, str]]:
             for index, item in enumerate(files):
                 yield item
                 if index == 0:
                     cloud_backend.stop()
-        upload(self, handed())
+        upload(self, handed(), on_chunk)
     monkeypatch.setattr(S3Uploader, "upload", server_gone_after_the_first)
     try:
         with pytest.raises(RemoteError, match="cannot reach"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hdversion.cli import records
 from hdversion.cli.handler import finish
-from hdversion.cli.lazy import api, render
+from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import JSON, REMOTE, STORAGE, WAIT, required_remote
 
 
@@ -15,7 +15,9 @@ def sync(
     as_json: bool = JSON,
 ) -> None:
     """Push every backup that a remote lacks (checked against the remote's own listing)."""
-    report = api.sync(remote=required_remote(storage, remote, "sync"), wait=wait)
+    with progress.reporter_for(as_json) as reporter:
+        report = api.sync(remote=required_remote(storage, remote, "sync"), wait=wait,
+                          reporter=reporter)
     if as_json:
         records.emit_result(render.sync_json(report), report.failure())
     else:

@@ -3,7 +3,9 @@ silent for --json and pipes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import sys
+from typing import TYPE_CHECKING, TextIO
 
 from hdversion.util.progress import SILENT, Reporter
 
@@ -20,13 +22,18 @@ class _Quiet:
 
 
 def reporter_for(as_json: bool) -> RichReporter | _Quiet:
-    """A live display only for a person at a terminal."""
-    if as_json:
-        return _Quiet()
-    from hdversion.cli.render import err_console
-
-    if not err_console.is_terminal:
+    """A live display only for a person at a terminal: stderr itself, not what rich takes
+    for one (FORCE_COLOR, which CI jobs set for coloured logs, would draw every frame into
+    the log)."""
+    if as_json or not _is_terminal(sys.stderr):
         return _Quiet()
     from hdversion.cli.progress_bar import RichReporter
 
     return RichReporter()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # replaced, detached or closed
+        return False

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hdversion.errors import NotARepositoryError
+from hdversion.util.progress import SILENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
     from hdversion.model.storages import RemoteInfo
+    from hdversion.util.progress import Reporter
 
 __all__ = ["DataStore", "check_repository", "dir_listing", "missing_plugin", "open_remote_url"]
 
@@ -97,15 +99,18 @@ class DataStore:
     def preflight(self, remote: str) -> None:
         self.transfers.preflight(remote)
 
-    def push(self, remote: str, objects: Mapping[str, int]) -> None:
-        self.transfers.push(remote, objects)
+    def push(self, remote: str, objects: Mapping[str, int], reporter: Reporter = SILENT
+             ) -> None:
+        self.transfers.push(remote, objects, reporter)
 
     def fetch(self, revision: str, remote: str,
-              objects: Mapping[str, int | None] | None = None) -> None:
-        self.transfers.fetch(revision, remote, objects)
+              objects: Mapping[str, int | None] | None = None,
+              reporter: Reporter = SILENT) -> None:
+        self.transfers.fetch(revision, remote, objects, reporter)
 
-    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
-        return self.transfers.upload_verified(remote, md5s)
+    def upload_verified(self, remote: str, md5s: Iterable[str], reporter: Reporter = SILENT
+                        ) -> set[str]:
+        return self.transfers.upload_verified(remote, md5s, reporter)
 
     def missing_in_remote(self, remote: str, objects: Mapping[str, int]) -> set[str]:
         return self.transfers.missing_in_remote(remote, objects)
@@ -117,8 +122,8 @@ class DataStore:
     def outputs(self) -> list[Output]:
         return self.workspace.outputs()
 
-    def snapshot(self, outputs: list[Output]) -> Snapshot:
-        return self.workspace.snapshot(outputs)
+    def snapshot(self, outputs: list[Output], reporter: Reporter = SILENT) -> Snapshot:
+        return self.workspace.snapshot(outputs, reporter)
 
     def remember_hashes(self, hashes: dict[Path, str]) -> None:
         self.workspace.remember_hashes(hashes)

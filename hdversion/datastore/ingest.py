@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from hdversion.datastore.store import DirectoryStore, Staged
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import CHUNK
+from hdversion.util.progress import SILENT, Advance, Reporter
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -30,11 +31,13 @@ if TYPE_CHECKING:
 HASH_NAME = "md5"  # DVC 3's; an output with DVC 2's md5-dos2unix is left to DVC
 
 
-def ingest_new_files(repo: Repo, remote_objects: Path | None = None) -> int:
+def ingest_new_files(repo: Repo, remote_objects: Path | None = None,
+                     reporter: Reporter = SILENT) -> int:
     """Hash (and, where DVC copies, cache) the cached outputs' files DVC has not hashed yet;
     the number of files read. `remote_objects`, the object folder of a local remote that is a
     directory, receives a copy of each in the same read (best effort: at the first error
-    there, the backup's push fills it instead, and reports what fails)."""
+    there, the backup's push fills it instead, and reports what fails). The bytes read are
+    reported as one step."""
     infos = dict(_output_files(repo))
     if not infos:
         return 0
@@ -49,9 +52,12 @@ def ingest_new_files(repo: Repo, remote_objects: Path | None = None) -> int:
     # The biggest first: one long file then overlaps with all the small ones.
     unknown.sort(key=lambda p: -int(infos[p].get("size") or 0))
     workers = min(len(unknown), os.cpu_count() or 1)
+    advance = reporter.bytes(
+        f"{'hashing and caching' if stores else 'hashing'} {len(unknown)} new file(s)",
+        sum(int(infos[p].get("size") or 0) for p in unknown))
 
     def one(path: str) -> tuple[str, Any, dict[str, Any]] | None:
-        md5 = _read(path, infos[path], stores)
+        md5 = _read(path, infos[path], stores, advance)
         return None if md5 is None else (path, _hash_info(md5), infos[path])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -124,9 +130,11 @@ def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
                     yield f"{root}{fs.sep}{name}", file_info
 
 
-def _read(path: str, info: dict[str, Any], stores: list[_Store]) -> str | None:
+def _read(path: str, info: dict[str, Any], stores: list[_Store],
+          advance: Advance | None = None) -> str | None:
     """The md5 of the file's bytes, None if it changed while read (or vanished). The bytes
-    also become the object of that md5 in each store, unless it is there already."""
+    also become the object of that md5 in each store, unless it is there already; each
+    chunk read is counted once by `advance`, however many stores it is written to."""
     digest = hashlib.md5(usedforsecurity=False)
     copies: list[tuple[_Store, Staged]] = []
     try:
@@ -138,6 +146,8 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store]) -> str | None:
                     copies.append((store, staged))
             while chunk := source.read(CHUNK):
                 digest.update(chunk)
+                if advance is not None:
+                    advance(len(chunk))
                 for store, staged in list(copies):
                     try:
                         staged.write(chunk)

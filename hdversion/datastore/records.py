@@ -47,6 +47,7 @@ from hdversion.model.remote_records import (
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
+from hdversion.util.progress import Advance, Transferred
 from hdversion.util.redact import redact
 
 # Downloads at once from a bucket: each mostly waits on the network.
@@ -114,15 +115,17 @@ class Records:
             with contextlib.suppress(Exception):
                 stream.close()
 
-    def get_file(self, key: str, path: Path, limit: int | None) -> None:
+    def get_file(self, key: str, path: Path, limit: int | None,
+                 on_chunk: Advance | None = None) -> None:
         """Download the object into a local file by the SDK's own download (one streamed
         request; a stream read block by block took twice as long from S3), stopped as soon
         as the size the server announces or the bytes received pass `limit` (no limit when
         None): VerificationError, what landed left for the caller to remove. KeyMissing,
-        RemoteError as `open`."""
+        RemoteError as `open`. `on_chunk`: the bytes received (`Transferred`)."""
         with self._errors("cannot read", missing=key):
             try:
-                self.fs.get_file(self.path(key), str(path), callback=_SizeLimit(limit))
+                self.fs.get_file(self.path(key), str(path),
+                                 callback=_SizeLimit(limit, Transferred(on_chunk)))
             except Exception as exc:
                 if any(isinstance(link, _Oversized) for link in exception_chain(exc)):
                     raise VerificationError(f"{self.where(key)} holds more than the {limit} "
@@ -263,15 +266,17 @@ class _Oversized(Exception):
 class _SizeLimit(Callback):  # type: ignore[misc]  # fsspec has no type hints
     """A download's progress callback that stops it (raising _Oversized) as soon as the
     object's announced size or the bytes received exceed `limit`; no limit when None (a
-    directory's listing, whose size no manifest records)."""
+    directory's listing, whose size no manifest records). The bytes received within the
+    limit are counted by `received`."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, received: Transferred) -> None:
         super().__init__()
-        self.limit = limit
+        self.limit, self.received = limit, received
 
     def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
         if self.limit is not None and max(self.size or 0, self.value) > self.limit:
             raise _Oversized(f"more than {self.limit} bytes")
+        self.received.reach(int(self.value))
 
 
 def records_of_remote(session: DvcSession, remote: str) -> Records:

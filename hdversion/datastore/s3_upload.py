@@ -14,9 +14,13 @@ without an option the user set."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from fsspec.callbacks import Callback
+
+from hdversion.util.progress import Transferred
 
 # The part size of large files s3fs uploads (boto3's is 8 MiB), how many large files go at
 # once and how many parts of each (see `upload_files`).
@@ -49,19 +53,32 @@ class S3Uploader:
         self.transfer = transfer
         self.jobs = jobs
 
-    def upload(self, files: Iterable[tuple[Path, str]]) -> None:
+    def upload(self, files: Iterable[tuple[Path, str]],
+               on_chunk: Callable[[int], None] | None = None) -> None:
         """Upload (local path, "bucket/key") pairs, `jobs` requests at a time; the first
         failure is raised once the others have stopped (a multipart upload that fails is
-        aborted by s3transfer, so no part is left behind to be billed)."""
+        aborted by s3transfer, so no part is left behind to be billed). `on_chunk`: the
+        bytes sent, from s3transfer's threads."""
         from s3transfer.manager import TransferConfig, TransferManager
+        from s3transfer.subscribers import BaseSubscriber
+
+        class Sent(BaseSubscriber):  # type: ignore[misc]  # s3transfer has no type hints
+            def __init__(self, counter: Transferred) -> None:
+                self.counter = counter
+
+            def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any
+                            ) -> None:
+                self.counter.add(bytes_transferred)
 
         config = TransferConfig(**{"max_request_concurrency": self.jobs, **self.transfer})
         with TransferManager(self.client, config) as manager:
             futures = []
             for path, key in files:
                 bucket, _, name = key.partition("/")
+                subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
                 futures.append(manager.upload(str(path), bucket, name,
-                                              extra_args=dict(self.extra_args)))
+                                              extra_args=dict(self.extra_args),
+                                              subscribers=subscribers))
             for future in futures:
                 future.result()
 
@@ -124,7 +141,28 @@ def s3_uploader(fs: Any, jobs: int, transfer: dict[str, Any] | None) -> S3Upload
 _UPLOADERS: dict[int, tuple[Any, S3Uploader | None]] = {}
 
 
-def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]]) -> None:
+class _Sent(Callback):  # type: ignore[misc]  # fsspec has no type hints
+    """fsspec's progress of a bulk put, each file's bytes counted by its own Transferred."""
+
+    def __init__(self, on_chunk: Callable[[int], None] | None) -> None:
+        super().__init__()
+        self.on_chunk = on_chunk
+
+    def branched(self, path_1: str, path_2: str, **kwargs: Any) -> Callback:
+        return _FileSent(Transferred(self.on_chunk))
+
+
+class _FileSent(Callback):  # type: ignore[misc]
+    def __init__(self, counter: Transferred) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def call(self, hook_name: str | None = None, **kwargs: Any) -> None:
+        self.counter.reach(int(self.value))
+
+
+def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
+                 on_chunk: Callable[[int], None] | None = None) -> None:
     """Upload files (local path, remote path, size), `jobs` at a time, through the DVC file
     system `fs`; on S3 the files are sent as `files` yields them.
 
@@ -133,17 +171,19 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]]) -> None:
     more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
     PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
     memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
-    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files."""
+    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files.
+    `on_chunk`: the bytes sent (`util.progress.Transferred`), as the SDK reports them."""
     uploader = _uploader_for(fs) if fs.protocol == "s3" else None
     if uploader is not None:
         try:
-            uploader.upload((path, key) for path, key, _ in files)
+            uploader.upload(((path, key) for path, key, _ in files), on_chunk)
         finally:
             fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
         return
     files = list(files)
     if fs.protocol != "s3" or not fs.fs.async_impl:
-        fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files])
+        fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files],
+               callback=_Sent(on_chunk))
         return
     import asyncio
 
@@ -158,11 +198,12 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]]) -> None:
         puts = []
         if small:
             puts.append(fs.fs._put([p for p, _ in small], [k for _, k in small],
-                                   batch_size=fs.jobs))
+                                   batch_size=fs.jobs, callback=_Sent(on_chunk)))
         if large:
             puts.append(fs.fs._put([p for p, _, _ in large], [k for _, k, _ in large],
                                    batch_size=LARGE_AT_ONCE, chunksize=part,
-                                   max_concurrency=PARTS_AT_ONCE))
+                                   max_concurrency=PARTS_AT_ONCE,
+                                   callback=_Sent(on_chunk)))
         await asyncio.gather(*puts)
 
     sync(fs.fs.loop, put_all)

@@ -159,11 +159,13 @@ class Store(ABC):
         with path.open("rb") as source:
             self.put(md5, source, os.fstat(source.fileno()).st_size, on_chunk)
 
-    def put_files(self, files: Iterable[tuple[str, Path]]) -> None:
+    def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
+                  ) -> None:
         """`put_file` of many objects (md5, local file), a few at once; the first failure
-        is raised once the others have stopped."""
+        is raised once the others have stopped. `on_chunk` is called from those threads,
+        with the bytes of each chunk written."""
         with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
-            list(pool.map(lambda item: self.put_file(*item), files))
+            list(pool.map(lambda item: self.put_file(item[0], item[1], on_chunk), files))
 
     @abstractmethod
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
@@ -463,12 +465,14 @@ class BucketStore(Store):
         if on_chunk:
             on_chunk(found[1])
 
-    def put_files(self, files: Iterable[tuple[str, Path]]) -> None:
+    def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
+                  ) -> None:
         """Many objects in one bulk upload (`s3_upload.upload_files`: boto3's threads on
         S3), each file hashed before its own upload starts: a few at once, the largest
         first, each handed to the upload as soon as it hashes to its name, so the small
         ones are on their way while a large one is read. One that does not is sent by no
-        one: VerificationError, the upload stopped."""
+        one: VerificationError, the upload stopped. `on_chunk` counts the bytes sent (not
+        those hashed), as the SDK reports them, a part sent again not twice."""
         from hdversion.datastore.s3_upload import upload_files
 
         ordered = sorted(files, key=lambda item: -item[1].stat().st_size)
@@ -484,12 +488,14 @@ class BucketStore(Store):
                     yield path, self.records.path(self.key(md5)), found[1]
 
         with self.records._errors("cannot write to"):
-            upload_files(self.records.fs, hashed())
+            upload_files(self.records.fs, hashed(), on_chunk)
 
-    def get_file(self, md5: str, path: Path, limit: int | None) -> None:
+    def get_file(self, md5: str, path: Path, limit: int | None,
+                 on_chunk: OnChunk | None = None) -> None:
         """The object downloaded into a local file (`Records.get_file`): stopped past `limit`
-        (VerificationError), KeyMissing when there is none."""
-        self.records.get_file(self.key(md5), path, limit)
+        (VerificationError), KeyMissing when there is none; `on_chunk` counts the bytes
+        received."""
+        self.records.get_file(self.key(md5), path, limit, on_chunk)
 
     def _upload(self, path: Path, md5: str) -> None:
         with self.records._errors("cannot write to"):

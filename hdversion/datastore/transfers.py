@@ -26,6 +26,7 @@ from hdversion.datastore.store import BucketStore, CacheStore, DirectoryStore, S
 from hdversion.errors import RemoteError, VerificationError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import SILENT, Reporter
 
 # Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
 PER_PREFIX_LISTINGS = 4
@@ -35,25 +36,29 @@ class Transfers:
     def __init__(self, session: DvcSession) -> None:
         self.session = session
 
-    def push(self, remote: str, objects: Mapping[str, int]) -> None:
+    def push(self, remote: str, objects: Mapping[str, int], reporter: Reporter = SILENT
+             ) -> None:
         """Upload from the cache every object (md5 -> size) the remote's listing lacks, as
         puts into the remote's store (`datastore/store.py`: verified, atomic): one listing,
         then every object it lacks at once. What the cache lacks is left to the caller's
         check of the remote. DVC's push of a revision costs more than the upload on a cloud
         remote: it rebuilds the revision's index, asks the remote again per directory, and
         sends a directory's files, its listing and the other files in three waves one after
-        the other, so a large file starts only when the small ones are done."""
+        the other, so a large file starts only when the small ones are done. The bytes put
+        are reported as one step."""
         target = self.remote_store(remote)
         cache = self.cache_store()
         try:
             listed = target.list(_prefixes(objects))
             absent = [md5 for md5 in objects if md5 not in listed and cache.has(md5)]
+            advance = reporter.bytes(f"pushing {len(absent)} object(s) to remote '{remote}'",
+                                     sum(objects[md5] for md5 in absent))
             # A directory's listing goes last, as DVC orders it: DVC takes a listing in a
             # remote to mean that the directory's files are there.
             for wave in ([m for m in absent if not m.endswith(".dir")],
                          [m for m in absent if m.endswith(".dir")]):
                 if wave:
-                    target.put_files((md5, cache.path(md5)) for md5 in wave)
+                    target.put_files(((md5, cache.path(md5)) for md5 in wave), advance)
         except WriteError as exc:
             if isinstance(target, DirectoryStore):
                 raise WriteError(f"cannot write to the local remote '{remote}': {exc.message}",
@@ -64,18 +69,22 @@ class Transfers:
         except RemoteError as exc:
             raise RemoteError(f"push to remote '{remote}' failed: {exc.message}") from None
 
-    def upload_verified(self, remote: str, md5s: Iterable[str]) -> set[str]:
+    def upload_verified(self, remote: str, md5s: Iterable[str], reporter: Reporter = SILENT
+                        ) -> set[str]:
         """Put objects from the cache into a remote one by one, replacing whatever it holds
         under their names; a cache copy that does not hash to its name is skipped. Returns
-        the objects put."""
+        the objects put; their bytes are reported as one step."""
         target = self.remote_store(remote)
         cache = self.cache_store()
+        md5s = sorted(md5s)
+        advance = reporter.bytes(f"uploading {len(md5s)} object(s) one by one to remote "
+                                 f"'{remote}'", sum(_size_of(cache.path(m)) for m in md5s))
         uploaded: set[str] = set()
-        for md5 in sorted(md5s):
+        for md5 in md5s:
             if uploaded:
                 pause_point(self.session.root, PausePoint.BETWEEN_UPLOADS)
             try:
-                target.put_file(md5, cache.path(md5))
+                target.put_file(md5, cache.path(md5), advance)
             except (FileNotFoundError, VerificationError):
                 continue  # not in the cache, or damaged there
             except RemoteError as exc:
@@ -85,7 +94,8 @@ class Transfers:
         return uploaded
 
     def fetch(self, revision: str, remote: str,
-              objects: Mapping[str, int | None] | None = None) -> None:
+              objects: Mapping[str, int | None] | None = None,
+              reporter: Reporter = SILENT) -> None:
         """Download into the cache the objects a revision needs. A missing or damaged object
         is skipped, so callers check the cache afterwards.
 
@@ -101,7 +111,10 @@ class Transfers:
         Without `objects`, or from a remote that is a directory, DVC's own fetch of the
         whole revision: a restore from an empty cache relies on it to bring the objects of
         the files it leaves as they are (their workspace copies are right), which DVC's
-        status needs in the cache."""
+        status needs in the cache.
+
+        The bytes downloaded from a bucket are reported as one step (DVC's own fetch reports
+        none): those of the objects whose size is known (a listing's is not)."""
         if objects is None or not self.session.is_object_store(remote):
             self._transfer("fetch", revision, remote)
             return
@@ -110,6 +123,8 @@ class Transfers:
         cache = self.cache_store()
         wanted = sorted((md5 for md5 in objects if not cache.has(md5)),
                         key=lambda md5: -(objects[md5] or 0))
+        advance = reporter.bytes(f"fetching {len(wanted)} object(s) from remote '{remote}'",
+                                 sum(objects[md5] or 0 for md5 in wanted))
 
         def download(md5: str) -> None:
             target = cache.path(md5)
@@ -118,7 +133,8 @@ class Transfers:
             # (DvcSession.remove_stale_temp).
             partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
             try:
-                source.get_file(md5, partial, objects[md5])
+                source.get_file(md5, partial, objects[md5],
+                                advance if objects[md5] is not None else None)
                 cache.adopt(md5, partial, objects[md5])
             except (KeyMissing, VerificationError):
                 return  # missing or damaged in the remote: never into the cache
@@ -298,3 +314,10 @@ def _prefixes(objects: Iterable[str]) -> list[str] | None:
     remote in one recursive listing)."""
     prefixes = sorted({md5[:2] for md5 in objects})
     return prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # not in the cache: skipped by the upload

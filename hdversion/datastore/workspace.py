@@ -22,6 +22,7 @@ from hdversion.errors import (
 from hdversion.paths import HASHED_STATS
 from hdversion.util.atomic import atomic_write_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
+from hdversion.util.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -91,14 +92,15 @@ class Workspace:
         return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix(),
                       cached=bool(out.use_cache))
 
-    def snapshot(self, outputs: list[Output]) -> Snapshot:
+    def snapshot(self, outputs: list[Output], reporter: Reporter = SILENT) -> Snapshot:
         """Commit the workspace's outputs to the cache and describe them, file by file.
 
         This is `dvc commit --force` without its two hazards for a backup: the pointer files
         (dvc.lock, *.dvc) are never written in place (their new bytes are made in memory and
         go into the backup commit, so no instant of a backup leaves them changed or empty),
         and nothing is hashed for DVC's run cache (which fails on a missing output that another
-        stage depends on). DVC's state database spares unchanged files a re-hash.
+        stage depends on). DVC's state database spares unchanged files a re-hash. The new
+        bytes hashed are reported to `reporter` as they are read.
         """
         missing = tuple(o.path for o in outputs if not (self.root / o.path).exists())
         before = _stat_outputs(self.root, outputs)
@@ -110,7 +112,9 @@ class Workspace:
                 # unchanged backup of 10,000 files then walks them once, not three times.
                 if _read_digest(self.root) != _stats_digest(before):
                     ingest_new_files(
-                        repo, self.session.local_objects_folder(self.session.local_remote))
+                        repo, self.session.local_objects_folder(self.session.local_remote),
+                        reporter)
+                    reporter.step("committing artifacts to the DVC cache")
                 for stage in stages:
                     stage.save(allow_missing=True, run_cache=False)
                 pause_point(self.root, PausePoint.AFTER_DVC_SAVE)

@@ -162,7 +162,7 @@ def create_backup(
     # them in as data.
     discard(leftover_temp_files(project.root, [o.path for o in outputs]))
     reporter.step("committing artifacts to the DVC cache")
-    snapshot = workspace.snapshot(outputs)
+    snapshot = workspace.snapshot(outputs, reporter)
     tree = {**git_files, **snapshot.pointer_files}
     files = tuple(
         [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
@@ -185,7 +185,7 @@ def create_backup(
     reporter.step(f"pushing to remote '{settings.local_remote}'")
     # Raises (no tag is made) unless the local remote holds every object.
     objects = needed_objects(project, files, outputs_entries)
-    confirm_pushed(project, commit, objects, settings.local_remote)
+    confirm_pushed(project, commit, objects, settings.local_remote, reporter)
 
     pause_point(project.root, PausePoint.BEFORE_TAG)
     moment = now_utc()
@@ -226,7 +226,7 @@ def create_backup(
         pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
         for remote in cloud_remotes:
             reporter.step(f"pushing to remote '{remote}'")
-            result.remotes.append(push_and_confirm(project, commit, objects, remote))
+            result.remotes.append(push_and_confirm(project, commit, objects, remote, reporter))
         if not offline:
             reporter.step("pushing the tag to the git remote")
             result.git_remote = _publish(project, result)

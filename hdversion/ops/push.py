@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from hdversion.errors import HdversionError, RemoteError
 from hdversion.model.manifest import FileEntry, OutputEntry
 from hdversion.ops.project import Project
+from hdversion.util.progress import SILENT, Reporter
 
 
 @dataclass
@@ -39,17 +40,17 @@ def needed_objects(project: Project, files: Iterable[FileEntry],
 
 
 def push_and_confirm(project: Project, commit: str, objects: dict[str, int],
-                     remote: str) -> RemoteOutcome:
+                     remote: str, reporter: Reporter = SILENT) -> RemoteOutcome:
     """`confirm_pushed`, its failure reported as an outcome instead of raised."""
     try:
-        confirm_pushed(project, commit, objects, remote)
+        confirm_pushed(project, commit, objects, remote, reporter)
     except HdversionError as exc:
         return RemoteOutcome(remote, False, exc.message)
     return RemoteOutcome(remote, True)
 
 
 def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
-                   remote: str) -> None:
+                   remote: str, reporter: Reporter = SILENT) -> None:
     """Push a backup's objects (those of its commit) to a remote, unless the remote's own
     listing shows them all there already, and confirm them there by that listing; what it
     lacks (an upload killed half-way, a truncated object) is uploaded again from verified
@@ -60,12 +61,12 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     lacking = transfers.missing_in_remote(remote, objects)
     if not lacking:
         return
-    transfers.push(remote, {md5: objects[md5] for md5 in lacking})
+    transfers.push(remote, {md5: objects[md5] for md5 in lacking}, reporter)
     lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
         # The push puts what the remote does not hold at all; a truncated or damaged object
         # there is replaced, one by one, from a verified cache copy.
-        transfers.upload_verified(remote, lacking)
+        transfers.upload_verified(remote, lacking, reporter)
         lacking = transfers.missing_in_remote(remote, objects)
     if lacking:
         raise RemoteError(f"{len(lacking)} object(s) missing in remote '{remote}' after the "

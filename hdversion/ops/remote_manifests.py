@@ -63,7 +63,8 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
                 pause_point(project.root, PausePoint.BETWEEN_SYNC_PUSHES)
             reporter.step(f"pushing {backup.tag} to remote '{remote}'")
             objects = needed_objects(project, files[backup.tag], backup.manifest.outputs)
-            placed.pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote)
+            placed.pushed[backup.tag] = push_and_confirm(project, backup.commit, objects, remote,
+                                                         reporter)
             if not placed.pushed[backup.tag].ok:
                 continue
         if unreadable is not None:

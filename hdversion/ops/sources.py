@@ -98,8 +98,8 @@ def fill_cache(project: Project, commit: str, entries: list[FileEntry],
     check = check or CacheCheck()
     cache = Cache(project)
     cache.check_listings(dir_objects or [], check)
-    total = sum(e.size for e in entries) if deep else 0
-    advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache", total)
+    advance = reporter.bytes(f"checking {len(entries)} object(s) in the cache",
+                             _to_hash(cache, entries) if deep else 0)
     unusable = [e for e in entries if not cache.object_ok(e, advance, check, deep)]
     for remote in remotes:
         if not unusable:
@@ -112,18 +112,24 @@ def fill_cache(project: Project, commit: str, entries: list[FileEntry],
             # each download is hashed as it lands and enters the cache only when good.
             wanted: dict[str, int | None] = {e.md5: e.size for e in unusable}
             wanted.update(dict.fromkeys(dir_objects or []))
-            project.store.fetch(commit, remote, objects=wanted)
+            project.store.fetch(commit, remote, objects=wanted, reporter=reporter)
         except ConfigurationError as exc:  # a full disk (WriteError) stops everything
             check.unusable_remotes[remote] = exc
             continue
         advance = reporter.bytes(f"checking {len(unusable)} fetched object(s)",
-                                 sum(e.size for e in unusable) if deep else 0)
+                                 _to_hash(cache, unusable) if deep else 0)
         still = [e for e in unusable if not cache.object_ok(e, advance, check, deep)]
         if len(still) < len(unusable):
             check.fetched_from[remote] = len(unusable) - len(still)
         unusable = still
     check.bad = unusable
     return check
+
+
+def _to_hash(cache: Cache, entries: list[FileEntry]) -> int:
+    """The bytes `Cache.object_ok` will hash: those of the objects the cache holds at their
+    size (a step's total is what it reads, not what it might have)."""
+    return sum(e.size for e in entries if _size_of(cache.path(e.md5)) == e.size)
 
 
 def listings_into_cache(cache: Cache, names: list[str], store: Store) -> None:

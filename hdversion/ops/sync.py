@@ -17,6 +17,7 @@ from hdversion.ops.publish import git_remote_of, publish_tags
 from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.remotes import completeness
+from hdversion.util.progress import SILENT, Reporter
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,18 @@ class SyncReport:
         return PartialError(what, hint="fix the remote and run `hdversion sync` again")
 
 
-def sync(path: Path | None = None, remote: str = "s3", wait: float = 0) -> SyncReport:
+def sync(path: Path | None = None, remote: str = "s3", wait: float = 0,
+         reporter: Reporter = SILENT) -> SyncReport:
     project = Project.open(path)
     with locked_operation(project, "sync", wait, remote=remote):
         remove_leftovers(project, [remote])  # a killed sync's, in the remote it fills
-        report = sync_remote(project, remote)
+        report = sync_remote(project, remote, reporter)
         project.journal("sync", "ok" if report.ok else "partial", remote=remote,
                         pushed={t: o.ok for t, o in report.pushed.items()})
         return report
 
 
-def sync_remote(project: Project, remote: str) -> SyncReport:
+def sync_remote(project: Project, remote: str, reporter: Reporter = SILENT) -> SyncReport:
     """Push every backup the remote lacks (oldest first); the caller holds the lock."""
     # A backup pruned in another clone must not come back from this one.
     _fetch_tombstones(project)
@@ -65,7 +67,7 @@ def sync_remote(project: Project, remote: str) -> SyncReport:
     done = [b.tag for b in backups if gaps[b.tag] == 0]
     # Backups made before manifests were written into remotes (or whose manifest write
     # failed) become recoverable from the remote alone too.
-    placed = put_backups(project, remote, backups, files, done)
+    placed = put_backups(project, remote, backups, files, done, reporter)
     pins = [pin.ref for pin in read_pins(project.git).values()]
     tags = publish_tags(project, [b.tag for b in backups], pins)
     return SyncReport(remote, done, placed.pushed, tags, placed.manifests)

@@ -301,8 +301,7 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         entries = [f for f in files if f.store == "dvc" and f.md5 in needed]
         listings = [m for m in needed if m.endswith(".dir")]
         fill_cache(project, check.backup.commit, entries, others, reporter, listings)
-    reporter.step(f"uploading {len(broken)} good object(s) to '{store}'")
-    project.store.upload_verified(store, broken)
+    project.store.upload_verified(store, broken, reporter)
     total = sum(project.store.cache_path(m).stat().st_size for m in broken
                 if project.store.cache_path(m).is_file())
     advance = reporter.bytes(f"reading {len(broken)} repaired object(s) back", total)
