@@ -6,7 +6,7 @@ import typer
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_inspect
-from hdversion.cli.options import JSON, OFFLINE
+from hdversion.cli.options import EVERY_VALUE, JSON, OFFLINE
 
 
 def diff(
@@ -15,6 +15,7 @@ def diff(
     new: str | None = typer.Argument(None, metavar="[T2]",
                                      help="Another backup; default: the workspace."),
     offline: bool = OFFLINE,
+    every: bool = EVERY_VALUE,
     as_json: bool = JSON,
 ) -> None:
     """Compare a backup with another or with the workspace: artifacts added, removed and
@@ -23,5 +24,5 @@ def diff(
     if as_json:
         render.emit_json(render_inspect.diff_json(result))
     else:
-        render_inspect.diff_summary(result)
+        render_inspect.diff_summary(result, every=every)
     finish(result.failure())

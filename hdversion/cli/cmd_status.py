@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render, render_inspect
-from hdversion.cli.options import JSON, option
+from hdversion.cli.options import EVERY_VALUE, JSON, option
 from hdversion.errors import UsageError
 from hdversion.model.retention import Duration
 
@@ -23,6 +23,7 @@ OFFLINE = option(
 def status(
     max_age: str | None = MAX_AGE,
     offline: bool = OFFLINE,
+    every: bool = EVERY_VALUE,
     as_json: bool = JSON,
 ) -> None:
     """What changed since the latest backup, missing artifacts, and what each remote holds."""
@@ -33,5 +34,5 @@ def status(
     if as_json:
         render.emit_json(render_inspect.status_json(result))
     else:
-        render_inspect.status_summary(result)
+        render_inspect.status_summary(result, every=every)
     finish(result.failure())

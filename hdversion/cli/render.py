@@ -6,6 +6,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -38,6 +39,24 @@ if TYPE_CHECKING:
 console = Console(highlight=False)
 # Bound to the real stderr: the DVC seam redirects sys.stderr while DVC runs.
 err_console = Console(file=sys.stderr, highlight=False)
+
+
+# Tables in a pipe or a file: ASCII rules under the header and between sections, no frame
+# (restic's style), so `grep`, `awk '{print $1}'` and a mail read them. On a terminal, rich's
+# default box. rich drops colour by itself where stdout is not a terminal.
+PIPE_BOX = box.Box("    \n    \n -- \n -- \n    \n -- \n    \n    \n", ascii=True)
+
+
+def new_table(title: str | None = None) -> Table:
+    """Every table the CLI prints: framed on a terminal, plain ASCII elsewhere."""
+    if console.is_terminal:
+        return Table(title=title)
+    return Table(title=title, box=PIPE_BOX, show_edge=False)
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, its end replaced by an ellipsis when longer."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
 
 def warn(text: str) -> None:
@@ -80,7 +99,7 @@ def key_metric(backup: Backup) -> str:
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
                   remote: str | None = None, pins: dict[str, Pin] | None = None) -> Table:
     pins = pins or {}
-    table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
+    table = new_table(f"{len(catalog.backups)} backup(s), newest first")
     # The timestamp is what a user copies into restore/show: never cut, wrapped or folded.
     table.add_column("timestamp", no_wrap=True, min_width=len("YYYYMMDD_HHMMSS"))
     for column in ("age", "files", "size", "ROC-AUC", "message"):
@@ -169,7 +188,7 @@ def restore_table(result: RestoreResult, source: str = "") -> Table:
     come from tags, manifests and archives."""
     verb = ("would " if result.dry_run else "") + ("import" if source else "restore")
     verb += "d" if not result.dry_run else ""
-    table = Table(title=escape(f"{verb} {result.backup.tag}"
+    table = new_table(escape(f"{verb} {result.backup.tag}"
                                + (f" from {source}" if source else "")
                                + f" into {result.target}"))
     for column in ("file", "size", "action", "verified"):
@@ -245,7 +264,7 @@ def sync_json(report: SyncReport) -> dict[str, Any]:
 
 
 def remotes_table(infos: list[RemoteInfo]) -> Table:
-    table = Table(title="DVC remotes")
+    table = new_table("DVC remotes")
     for column in ("name", "url", "type", "default", "verify"):
         table.add_column(column)
     for info in infos:
@@ -265,7 +284,7 @@ def probe_summary(report: ProbeReport) -> None:
 def prune_table(result: PruneResult) -> Table:
     verb = "would remove" if result.dry_run else "removed"
     removed = len(result.plan.removed)
-    table = Table(title=f"{len(result.plan.decisions)} backup(s): keep "
+    table = new_table(f"{len(result.plan.decisions)} backup(s): keep "
                   f"{len(result.plan.kept)}, {verb} {removed} "
                   f"(policy: {escape(result.plan.policy.describe())})")
     metric = result.plan.policy.metric
@@ -451,7 +470,7 @@ def verify_summary(result: VerifyResult) -> None:
     console.print(f"remote '{escape(result.remote)}': {result.objects} object(s) {how}"
                   + (f"; {result.read} read, {human_size(result.bytes_read)}"
                      if result.read_data else ""))
-    table = Table(title="verified backups")
+    table = new_table("verified backups")
     for column in ("backup", "objects", "read", "verdict"):
         table.add_column(column, no_wrap=column == "backup", min_width=len("backup/") + 15
                          if column == "backup" else None)

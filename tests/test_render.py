@@ -1,0 +1,202 @@
+"""What people read: `diff`/`status` show what changed (`--all` everything), `restore`
+counts what it left alone (`-v` lists it), tables fit 80 columns with this project's real
+paths, a pipe gets plain ASCII without colour, and `list`'s metric column is the one the
+settings or `--metric` name, hidden where no backup has it.
+
+One project per module, shaped like this one: its real artifact paths, 15 metrics of which a
+retrain moves one, several params of which it changes one, and two backups (seed 1, seed 2).
+The renderers run on a rich console 80 columns wide (a terminal, or not); the CLI runs with
+its output captured, as in a pipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+import pytest
+
+from hdversion import api
+from hdversion.cli import render_inspect
+from hdversion.cli.render import console
+from tests.conftest import HDVERSION, Project
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+LONG_MESSAGE = ("retrained after the data refresh; sklearn MLP tuned for 10 trials and keras "
+                "for 5, the ensemble re-weighted by validation loss")
+
+# This project's artifacts (dvc.yaml), made in milliseconds from a seed; only the ensemble's
+# ROC-AUC depends on it, the other 14 metrics do not.
+MAKE = textwrap.dedent(
+    """
+    import json, pathlib, random, yaml
+    seed = yaml.safe_load(open("params.yaml"))["seed"]
+    rng = random.Random(seed)
+    def write(path, size):
+        p = pathlib.Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(bytes(rng.getrandbits(8) for _ in range(size)))
+    for path, size in [("data/processed/preprocessor.joblib", 3000),
+                       ("data/processed/original_splits.joblib", 9000),
+                       ("data/processed/processed_data.npz", 12000),
+                       ("models/optuna/sklearn_mlp_study.pkl", 7000),
+                       ("models/optuna/keras_mlp_study.pkl", 7000),
+                       ("models/sklearn_mlp_model.joblib", 20000),
+                       ("models/keras_mlp_model.h5", 40000),
+                       ("models/evaluation_results.joblib", 5000),
+                       ("plots/roc_curve.png", 4000)]:
+        write(path, size)
+    metrics = {model: {"accuracy": 0.81, "precision": 0.8, "recall": 0.79, "f1": 0.795,
+                       "roc_auc": 0.87} for model in ("sklearn_mlp", "keras_mlp", "ensemble")}
+    metrics["ensemble"]["roc_auc"] = round(0.9 + seed / 1000, 4)
+    json.dump(metrics, open("metrics.json", "w"), indent=2)
+    """
+)
+DVC_YAML = textwrap.dedent(
+    f"""\
+    stages:
+      train:
+        cmd: {sys.executable} make_artifacts.py
+        deps: [make_artifacts.py]
+        params: [seed]
+        outs:
+          - data/processed/preprocessor.joblib
+          - data/processed/original_splits.joblib
+          - data/processed/processed_data.npz
+          - models/optuna
+          - models/sklearn_mlp_model.joblib
+          - models/keras_mlp_model.h5
+          - models/evaluation_results.joblib
+          - plots/roc_curve.png
+        metrics:
+          - metrics.json
+    """
+)
+PARAMS = "seed: {seed}\nprepare:\n  test_size: 0.2\n  val_size: 0.2\ntune:\n  trials: 10\n"
+
+
+@dataclass
+class Shaped:
+    project: Project
+    first: str  # seed 1
+    second: str  # seed 2
+
+
+@pytest.fixture(scope="module")
+def shaped(project_template: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Shaped]:
+    root = tmp_path_factory.mktemp("render") / "project"
+    shutil.copytree(project_template, root, symlinks=True)
+    project = Project(root)
+    project.dvc("remove", "train")  # the template's stage and outputs make way for ours
+    for path in ("models", "data/processed", "metrics.json", "dvc.lock"):
+        shutil.rmtree(root / path, ignore_errors=True) if (root / path).is_dir() else \
+            (root / path).unlink(missing_ok=True)
+    (root / "make_artifacts.py").write_text(MAKE)
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "params.yaml").write_text(PARAMS.format(seed=1))
+    assert project.dvc("repro", "-q").returncode == 0
+    project.git("add", "-A")
+    project.git("commit", "-q", "-m", "the project's real artifacts")
+    first = api.backup(root, message=LONG_MESSAGE).backup.tag
+    (root / "params.yaml").write_text(PARAMS.format(seed=2))
+    assert project.dvc("repro", "-q").returncode == 0
+    second = api.backup(root, message="seed 2").backup.tag
+    yield Shaped(project, first, second)
+
+
+@pytest.fixture
+def screen(monkeypatch: pytest.MonkeyPatch) -> StringIO:
+    """The CLI's console as an 80-column terminal; what it printed, colours and all."""
+    out = StringIO()
+    monkeypatch.setattr(console, "_file", out)
+    monkeypatch.setattr(console, "_width", 80)
+    monkeypatch.setattr(console, "_force_terminal", True)
+    return out
+
+
+@pytest.fixture
+def pipe(monkeypatch: pytest.MonkeyPatch) -> StringIO:
+    """The CLI's console writing into a pipe, 80 columns (rich's width for a non-terminal)."""
+    out = StringIO()
+    monkeypatch.setattr(console, "_file", out)
+    monkeypatch.setattr(console, "_width", 80)
+    monkeypatch.setattr(console, "_force_terminal", False)
+    return out
+
+
+def lines_of(text: str) -> list[str]:
+    return ANSI.sub("", text).splitlines()
+
+
+def fits(text: str, width: int = 80) -> None:
+    too_wide = [line for line in lines_of(text) if len(line) > width]
+    assert not too_wide, "\n".join(too_wide)
+
+
+def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as `hdversion ARGS | cat` runs it: no terminal on any stream, no COLUMNS."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES",
+                                                               "FORCE_COLOR", "TTY_COMPATIBLE")}
+    return subprocess.run([HDVERSION, *args], cwd=project.root, env=env, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+# Show what changed
+
+def test_diff_prints_changed_metrics_only_and_counts_the_rest(
+        shaped: Shaped, screen: StringIO) -> None:
+    result = api.diff(shaped.first, shaped.second, shaped.project.root, offline=True)
+    assert len(result.comparison.metrics) == 15  # the API keeps every metric
+    render_inspect.diff_summary(result)
+    out = "\n".join(lines_of(screen.getvalue()))
+    assert "ensemble.roc_auc  0.901 → 0.902 (+0.001)" in out
+    assert "seed  1 → 2" in out
+    assert "(+0)" not in out and "ensemble.accuracy" not in out and "test_size" not in out
+    assert "3 params and 14 metrics unchanged (--all to show)" in out
+
+
+def test_diff_all_prints_every_metric_and_param(shaped: Shaped, screen: StringIO) -> None:
+    result = api.diff(shaped.first, shaped.second, shaped.project.root, offline=True)
+    render_inspect.diff_summary(result, every=True)
+    out = "\n".join(lines_of(screen.getvalue()))
+    assert "ensemble.accuracy  0.81 → 0.81 (+0)" in out
+    assert "prepare.test_size  0.2" in out and "tune.trials  10" in out
+    assert "--all to show" not in out
+    assert out.count("(+0)") == 14
+
+
+def test_diff_and_status_cli_all_and_json(shaped: Shaped) -> None:
+    project = shaped.project
+    short = run(project, "diff", shaped.first, shaped.second, "--offline")
+    assert short.returncode == 0, short.stderr
+    assert "(+0)" not in short.stdout and "14 metrics unchanged" in short.stdout
+    every = run(project, "diff", shaped.first, shaped.second, "--offline", "--all")
+    assert every.stdout.count("(+0)") == 14, every.stdout
+    # JSON keeps every metric whatever --all says: machines filter for themselves.
+    data = json.loads(run(project, "diff", shaped.first, shaped.second, "--offline",
+                          "--json").stdout)
+    assert len(data["metrics"]) == 15
+    # status, after a retrain back to seed 1: the same, against the latest backup.
+    (project.root / "params.yaml").write_text(PARAMS.format(seed=1))
+    assert project.dvc("repro", "-q").returncode == 0
+    try:
+        status = run(project, "status", "--offline")
+        assert status.returncode == 0, status.stderr
+        assert "ensemble.roc_auc  0.902 → 0.901 (-0.001)" in status.stdout
+        assert "(+0)" not in status.stdout
+        assert "3 params and 14 metrics unchanged (--all to show)" in status.stdout
+        every = run(project, "status", "--offline", "--all")
+        assert every.stdout.count("(+0)") == 14, every.stdout
+        data = json.loads(run(project, "status", "--offline", "--json").stdout)
+        assert len(data["changes"]["metrics"]) == 15
+    finally:
+        (project.root / "params.yaml").write_text(PARAMS.format(seed=2))
+        assert project.dvc("repro", "-q").returncode == 0
