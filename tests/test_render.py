@@ -141,6 +141,10 @@ def fits(text: str, width: int = 80) -> None:
     assert not too_wide, "\n".join(too_wide)
 
 
+def stamp(tag: str) -> str:
+    return tag.removeprefix("backup/")
+
+
 def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as `hdversion ARGS | cat` runs it: no terminal on any stream, no COLUMNS."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES",
@@ -200,3 +204,58 @@ def test_diff_and_status_cli_all_and_json(shaped: Shaped) -> None:
     finally:
         (project.root / "params.yaml").write_text(PARAMS.format(seed=2))
         assert project.dvc("repro", "-q").returncode == 0
+
+
+# restore: what changed, and how many were left alone
+
+def restore_copy(shaped: Shaped, tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    shutil.copytree(shaped.project.root, root, symlinks=True)
+    return Project(root)
+
+
+def test_restore_counts_the_unchanged_and_lists_the_changed(
+        shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    project.damage("models/sklearn_mlp_model.joblib")
+    dry = run(project, "restore", "-t", stamp(shaped.second), "--dry-run", "--offline")
+    assert dry.returncode == 0, dry.stderr
+    assert "1 to restore, " in dry.stdout and " unchanged" in dry.stdout
+    assert "models/sklearn_mlp_model.joblib" in dry.stdout
+    assert "models/keras_mlp_model.h5" not in dry.stdout
+    done = run(project, "restore", "-t", stamp(shaped.second), "--force", "--offline")
+    assert done.returncode == 0, done.stderr
+    total = len(api.show(shaped.second, project.root, offline=True).files)
+    assert f"1 restored, {total - 1} unchanged" in done.stdout
+    assert "models/sklearn_mlp_model.joblib" in done.stdout
+    assert "models/keras_mlp_model.h5" not in done.stdout
+    assert "(-v lists every file)" in done.stdout
+    fits(done.stdout)
+
+
+def test_restore_verbose_lists_every_file(shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    project.damage("models/sklearn_mlp_model.joblib")
+    for flag in ("-v", "--verbose"):
+        out = run(project, "restore", "-t", stamp(shaped.second), "--dry-run", "--offline", flag)
+        assert out.returncode == 0, out.stderr
+        assert "models/keras_mlp_model.h5" in out.stdout and "unchanged" in out.stdout
+        assert "-v lists" not in out.stdout
+    done = run(project, "restore", "-t", stamp(shaped.second), "--force", "--offline", "-v")
+    assert "models/keras_mlp_model.h5" in done.stdout and "1 restored" in done.stdout
+    # JSON lists every file, -v or not.
+    data = json.loads(run(project, "restore", "-t", stamp(shaped.second), "--offline",
+                          "--json").stdout)
+    assert {f["action"] for f in data["files"]} == {"unchanged"}
+    assert len(data["files"]) == len(api.show(shaped.second, project.root,
+                                              offline=True).files)
+
+
+def test_restore_of_nothing_changed_prints_no_empty_table(
+        shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    out = run(project, "restore", "-t", stamp(shaped.second), "--offline")
+    assert out.returncode == 0, out.stderr
+    total = len(api.show(shaped.second, project.root, offline=True).files)
+    assert out.stdout.splitlines()[-1] == f"0 restored, {total} unchanged (-v lists every file)"
+    assert "file " not in out.stdout

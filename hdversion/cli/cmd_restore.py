@@ -27,6 +27,8 @@ TARGET = option(None, "--target",
 ONLY = option(None, "--only", help="Restore only this path (file or directory); repeatable.")
 DRY_RUN = option(False, "--dry-run", help="Say what would change.")
 FORCE = option(False, "--force", help="Skip the safety backup of unsaved workspace changes.")
+VERBOSE = option(False, "--verbose", aliases=("-v",),
+                 help="List every file, the unchanged ones too.")
 
 
 def restore(
@@ -35,6 +37,7 @@ def restore(
     only: list[str] | None = ONLY,
     dry_run: bool = DRY_RUN,
     force: bool = FORCE,
+    verbose: bool = VERBOSE,
     cloud: bool = CLOUD,
     storage: str | None = STORAGE,
     remote: str | None = REMOTE,
@@ -59,5 +62,5 @@ def restore(
     if as_json:
         render.emit_json(render.restore_json(result))
     else:
-        render.restore_summary(result)
+        render.restore_summary(result, verbose=verbose)
     finish(result.failure())

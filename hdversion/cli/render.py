@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ err_console = Console(file=sys.stderr, highlight=False)
 # Tables in a pipe or a file: ASCII rules under the header and between sections, no frame
 # (restic's style), so `grep`, `awk '{print $1}'` and a mail read them. On a terminal, rich's
 # default box. rich drops colour by itself where stdout is not a terminal.
-PIPE_BOX = box.Box("    \n    \n -- \n -- \n    \n -- \n    \n    \n", ascii=True)
+PIPE_BOX = box.Box("    \n    \n -- \n    \n -- \n -- \n    \n    \n", ascii=True)
 
 
 def new_table(title: str | None = None) -> Table:
@@ -53,10 +54,6 @@ def new_table(title: str | None = None) -> Table:
         return Table(title=title)
     return Table(title=title, box=PIPE_BOX, show_edge=False)
 
-
-def cut(text: str, width: int) -> str:
-    """`text` in at most `width` cells, its end replaced by an ellipsis when longer."""
-    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
 
 def warn(text: str) -> None:
@@ -161,7 +158,9 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
     }
 
 
-def restore_summary(result: RestoreResult) -> None:
+def restore_summary(result: RestoreResult, verbose: bool = False) -> None:
+    """What a restore did: one line that counts every file, then the files it changed (or
+    would change); `verbose` lists the unchanged ones too."""
     if result.latest:
         console.print(f"restoring the latest backup, {result.backup.tag} "
                       f"({age(result.backup.manifest.created_at)} old)")
@@ -180,20 +179,44 @@ def restore_summary(result: RestoreResult) -> None:
         console.print(f"{count} object(s) fetched from remote '{escape(name)}'")
     for name, why in result.unusable_remotes.items():
         err_console.print(f"[yellow]warning:[/] remote '{escape(name)}' skipped: {escape(why)}")
-    console.print(restore_table(result))
+    verb = "would restore" if result.dry_run else "restored"
+    unchanged = sum(1 for f in result.files if f.action == "unchanged")
+    console.print(escape(f"{verb} {result.backup.tag} into {result.target}"))
+    table = restore_table(result, every=verbose, titled=False)
+    if table.row_count:
+        console.print(table)
+    console.print(restore_counts(result)
+                  + (" (-v lists every file)" if unchanged and not verbose else ""))
 
 
-def restore_table(result: RestoreResult, source: str = "") -> Table:
-    """The files of a restore (or an import, from `source`); every path escaped, as paths
-    come from tags, manifests and archives."""
+# Each action of a restore as its summary line counts it, in this order; restored (or to
+# restore) and unchanged are always counted, the others where there are some.
+_COUNTED = {"restored": "restored", "would restore": "to restore", "removed": "removed",
+            "would remove": "to remove", "extra, kept": "extra kept", "unchanged": "unchanged"}
+
+
+def restore_counts(result: RestoreResult) -> str:
+    """`1 restored, 14 unchanged`; a dry run: `1 to restore, 14 unchanged`."""
+    counts = Counter(f.action for f in result.files)
+    always = {"would restore" if result.dry_run else "restored", "unchanged"}
+    return ", ".join(f"{counts[action]} {label}" for action, label in _COUNTED.items()
+                     if counts[action] or action in always)
+
+
+def restore_table(result: RestoreResult, source: str = "", every: bool = True,
+                  titled: bool = True) -> Table:
+    """The files of a restore (or an import, from `source`); without `every`, only those it
+    changed or would change. Every path escaped, as paths come from tags, manifests and
+    archives."""
     verb = ("would " if result.dry_run else "") + ("import" if source else "restore")
     verb += "d" if not result.dry_run else ""
     table = new_table(escape(f"{verb} {result.backup.tag}"
-                               + (f" from {source}" if source else "")
-                               + f" into {result.target}"))
+                             + (f" from {source}" if source else "")
+                             + f" into {result.target}") if titled else None)
     for column in ("file", "size", "action", "verified"):
         table.add_column(column)
-    for path, count, size, action, verified in _grouped_rows(result.files):
+    listed = [f for f in result.files if every or f.action != "unchanged"]
+    for path, count, size, action, verified in _grouped_rows(listed):
         shown = escape(path) + (f" ({count:,} files)" if count > 1 else "")
         mark = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[verified]
         table.add_row(shown, human_size(size), action, mark)
