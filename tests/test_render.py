@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from hdversion import api
-from hdversion.cli import render_inspect
+from hdversion.cli import render, render_inspect
 from hdversion.cli.render import console
 from tests.conftest import HDVERSION, Project
 
@@ -259,3 +259,29 @@ def test_restore_of_nothing_changed_prints_no_empty_table(
     total = len(api.show(shaped.second, project.root, offline=True).files)
     assert out.stdout.splitlines()[-1] == f"0 restored, {total} unchanged (-v lists every file)"
     assert "file " not in out.stdout
+
+
+# 80 columns
+
+def test_show_keeps_paths_whole_at_80_columns(shaped: Shaped, screen: StringIO) -> None:
+    result = api.show(shaped.second, shaped.project.root, offline=True)
+    render_inspect.show_summary(result)
+    text = screen.getvalue()
+    fits(text)
+    shown = lines_of(text)
+    for path in ("data/processed/original_splits.joblib", "sklearn_mlp_study.pkl",
+                 "models/evaluation_results.joblib", "keras_mlp_study.pkl"):
+        assert any(path in line for line in shown), path
+    study = next(f for f in result.files if f.path == "models/optuna/sklearn_mlp_study.pkl")
+    row = next(line for line in shown if "sklearn_mlp_study.pkl" in line)
+    assert study.md5[:10] in row and study.md5 not in row  # shortened in the table
+    # ... and whole in JSON.
+    data = json.loads(run(shaped.project, "show", shaped.second, "--json",
+                          "--offline").stdout)
+    assert study.md5 in {f["md5"] for f in data["files"]}
+
+
+def test_a_terminal_still_gets_framed_tables(shaped: Shaped, screen: StringIO) -> None:
+    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    console.print(render.catalog_table(catalog, lacking, None, pins))
+    assert re.search("[\u2500-\u257f]", screen.getvalue())

@@ -289,7 +289,8 @@ def sync_json(report: SyncReport) -> dict[str, Any]:
 def remotes_table(infos: list[RemoteInfo]) -> Table:
     table = new_table("DVC remotes")
     for column in ("name", "url", "type", "default", "verify"):
-        table.add_column(column)
+        # A URL folds onto more lines rather than lose its end: it is what the user checks.
+        table.add_column(column, overflow="fold" if column == "url" else "ellipsis")
     for info in infos:
         table.add_row(info.name, info.url, info.scheme, "yes" if info.default else "",
                       "on" if info.verify else "off")

@@ -72,7 +72,9 @@ def files_table(result: ShowResult) -> Table:
     """Files grouped by DVC output; files that belong to no output (the critical git-tracked
     files, pointer files) last."""
     table = new_table(f"{len(result.files)} file(s)")
-    table.add_column("path", overflow="fold")
+    # Paths whole (a user copies them into `restore --only`); the md5 shortened, as git
+    # shortens a commit, so that both fit 80 columns (`--json` has every md5 whole).
+    table.add_column("path", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("md5", no_wrap=True)
     left = list(result.files)
@@ -82,20 +84,27 @@ def files_table(result: ShowResult) -> Table:
         store = " (in git)" if output.store == "git" else ""
         if output.is_dir or len(members) != 1 or members[0].path != output.path:
             table.add_row(f"[bold]{escape(output.path)}/[/]{store}", human_size(output.size),
-                          escape(output.md5))
+                          _short(output.md5))
             for member in members:
                 table.add_row("  " + escape(member.path.removeprefix(output.path + "/")),
-                              human_size(member.size), member.md5)
+                              human_size(member.size), _short(member.md5))
         else:
             table.add_row(f"[bold]{escape(output.path)}[/]{store}", human_size(output.size),
-                          escape(output.md5))
+                          _short(output.md5))
     if left:
         table.add_section()
         table.add_row("[dim]other files (kept in git)[/]" if result.backup.manifest.outputs
                       else "[dim]files[/]", "", "")
         for entry in left:
-            table.add_row(escape(entry.path), human_size(entry.size), entry.md5)
+            table.add_row(escape(entry.path), human_size(entry.size), _short(entry.md5))
     return table
+
+
+SHORT_MD5 = 12
+
+
+def _short(md5: str) -> str:
+    return escape(md5[:SHORT_MD5])
 
 
 def show_json(result: ShowResult) -> dict[str, Any]:
