@@ -18,14 +18,14 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import StringIO
 from pathlib import Path
 
 import pytest
 
 from hdversion import api
-from hdversion.cli import render, render_inspect
+from hdversion.cli import render, render_inspect, render_report
 from hdversion.cli.render import console
 from tests.conftest import HDVERSION, Project
 
@@ -281,7 +281,113 @@ def test_show_keeps_paths_whole_at_80_columns(shaped: Shaped, screen: StringIO) 
     assert study.md5 in {f["md5"] for f in data["files"]}
 
 
+def test_list_message_is_one_line_at_80_columns(shaped: Shaped, screen: StringIO) -> None:
+    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    console.print(render.catalog_table(catalog, lacking, None, pins))
+    text = screen.getvalue()
+    fits(text)
+    rows = [line for line in lines_of(text) if "retrained after" in line]
+    assert len(rows) == 1 and "…" in rows[0]  # cut, not wrapped onto more lines
+    assert not any("the ensemble re-weighted" in line for line in lines_of(text))
+
+
+def test_every_table_fits_80_columns_and_a_pipe_gets_plain_ascii(
+        shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    project.damage("models/sklearn_mlp_model.joblib")
+    commands = [
+        ("list", "--offline"), ("list", "--offline", "--remote", "local"),
+        ("show", shaped.second, "--offline"), ("diff", shaped.first, shaped.second,
+                                               "--offline", "--all"),
+        ("status", "--offline"), ("remote", "list"),
+        ("restore", "-t", stamp(shaped.second), "--dry-run", "--offline", "-v"),
+        ("prune", "--keep", "1", "--dry-run", "--offline"),
+        ("verify", stamp(shaped.first), stamp(shaped.second), "--remote", "local"),
+    ]
+    for args in commands:
+        out = run(project, *args)
+        assert out.returncode in (0, 3), (args, out.stdout, out.stderr)
+        for stream in (out.stdout, out.stderr):
+            assert "\x1b" not in stream, (args, stream)
+            fits(stream)
+        # No box drawing: ASCII rules only (paths and arrows may be any text).
+        assert not re.search("[\u2500-\u257f]", out.stdout), (args, out.stdout)
+    # A remote's URL folds rather than loses its end (this one is longer than 80 columns).
+    remotes = run(project, "remote", "list").stdout
+    assert "…" not in remotes and str(project.root)[-20:] in remotes.replace("\n", "")
+    listed = run(project, "list", "--offline").stdout.splitlines()
+    header = next(i for i, line in enumerate(listed) if line.lstrip().startswith("timestamp"))
+    assert set(listed[header + 1].strip()) == {"-"}
+    # The first word of a row is the timestamp: `awk '{print $1}'` gives what restore takes.
+    firsts = {line.split()[0] for line in listed[header + 2:] if line.strip()}
+    assert firsts == {t.removeprefix("backup/") for t in (shaped.first, shaped.second)}
+
+
 def test_a_terminal_still_gets_framed_tables(shaped: Shaped, screen: StringIO) -> None:
     catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
     console.print(render.catalog_table(catalog, lacking, None, pins))
     assert re.search("[\u2500-\u257f]", screen.getvalue())
+
+
+# The metric column of list and report
+
+def metric_header(text: str) -> list[str]:
+    header = next(line for line in lines_of(text) if "timestamp" in line)
+    return header.replace("┃", " ").replace("|", " ").split()
+
+
+def test_list_metric_defaults_to_this_projects_and_follows_settings_and_option(
+        shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    default = run(project, "list", "--offline")
+    assert "roc_auc" in metric_header(default.stdout)
+    assert "0.902" in default.stdout and "0.901" in default.stdout
+    chosen = run(project, "list", "--offline", "--metric", "keras_mlp.f1")
+    assert "f1" in metric_header(chosen.stdout) and "0.795" in chosen.stdout
+    assert "0.902" not in chosen.stdout
+    config = project.root / "config" / "config.yaml"
+    config.write_text(config.read_text() + "list:\n  metric: sklearn_mlp.recall\n")
+    configured = run(project, "list", "--offline")
+    assert "recall" in metric_header(configured.stdout) and "0.79" in configured.stdout
+    # The option wins over the settings.
+    assert "f1" in metric_header(run(project, "list", "--offline", "--metric",
+                                     "keras_mlp.f1").stdout)
+
+
+def test_list_hides_a_metric_no_listed_backup_has(shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    out = run(project, "list", "--offline", "--metric", "val_loss")
+    assert out.returncode == 0, out.stderr
+    assert metric_header(out.stdout) == ["timestamp", "age", "files", "size", "message"]
+    assert "no listed backup records the metric 'val_loss'" in out.stderr
+    # JSON is not a table: unaffected.
+    data = json.loads(run(project, "list", "--offline", "--json", "--metric",
+                          "val_loss").stdout)
+    assert len(data) == 2 and "metrics" in data[0]
+
+
+def test_report_uses_the_list_metric_and_hides_a_column_no_backup_has(
+        shaped: Shaped, tmp_path: Path) -> None:
+    project = restore_copy(shaped, tmp_path)
+    config = project.root / "config" / "config.yaml"
+    config.write_text(config.read_text() + "list:\n  metric: keras_mlp.f1\n")
+    page = tmp_path / "report.html"
+    out = run(project, "report", "-o", str(page), "--offline", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["metric"] == "keras_mlp.f1"
+    assert "<th>keras_mlp.f1</th>" in page.read_text()
+
+
+def test_report_of_a_repository_without_metrics_has_no_metric_column() -> None:
+    row = api.BackupRow(tag="backup/20261206_110000", timestamp="20261206_110000",
+                        created_at="2026-12-06T11:00:00+00:00", kind="backup", message="m",
+                        host="h", user="u", branch=None, total_files=1, total_size=10,
+                        missing=(), metric=None, pin=None, lacking={"local": 0})
+    data = api.ReportData(project="generic", generated_at="now", hdversion_version="0",
+                          metric="ensemble.roc_auc", backups=[row], remotes=[],
+                          skipped_tags=[])
+    page = render_report.page(data)
+    assert "<th>ensemble.roc_auc</th>" not in page and "&ndash;" not in page
+    with_metric = render_report.page(replace(data, backups=[replace(row, metric=0.9)]))
+    assert "<th>ensemble.roc_auc</th>" in with_metric and "0.9</td>" in with_metric
+

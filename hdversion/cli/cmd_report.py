@@ -16,9 +16,10 @@ def report(
     output: Path = typer.Option(..., "-o", "--output", metavar="FILE.html",
                                 help="Write the page here (an .html file; an existing one "
                                 "is replaced only if it is an HTML page)."),
-    metric: str = typer.Option("ensemble.roc_auc", "--metric", metavar="NAME",
-                               help="The metric to chart across backups (a dotted key of "
-                               "metrics.json; `file:key` picks the file)."),
+    metric: str | None = typer.Option(None, "--metric", metavar="NAME",
+                                      help="The metric to chart across backups (a dotted "
+                                      "key of metrics.json; `file:key` picks the file). "
+                                      "Default: list.metric in the settings."),
     storages: list[str] | None = typer.Option(
         None, "--storage", metavar="NAME",
         help=f"Show what this cloud storage holds ({', '.join(STORAGES)}); repeatable. "

@@ -11,14 +11,16 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # Re-exported: every command renders JSON through `render`; `list --json` imports records alone.
 from hdversion.cli.records import backup_record as backup_record
 from hdversion.cli.records import emit_json as emit_json
-from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.catalog import Catalog
 from hdversion.model.pins import Pin
+from hdversion.model.retention import metric_names, metric_value
 from hdversion.model.storages import RemoteInfo
-from hdversion.paths import QUARANTINE
+from hdversion.paths import DEFAULT_METRIC, QUARANTINE
 from hdversion.util.clock import now_utc
 from hdversion.util.redact import redact
 
@@ -81,28 +83,27 @@ def age(created_at: str) -> str:
     return f"{int(max(seconds, 0))}s"
 
 
-def key_metric(backup: Backup) -> str:
-    """ROC-AUC of the ensemble (or of whatever model has one) for the list view."""
-    for data in backup.manifest.metrics.values():
-        if not isinstance(data, dict):
-            continue
-        for model in ("ensemble", *data):
-            value = data.get(model)
-            if isinstance(value, dict) and isinstance(value.get("roc_auc"), int | float):
-                return f"{value['roc_auc']:.3f}"
-    return "-"
-
-
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
-                  remote: str | None = None, pins: dict[str, Pin] | None = None) -> Table:
+                  remote: str | None = None, pins: dict[str, Pin] | None = None,
+                  metric: str = DEFAULT_METRIC) -> Table:
+    """The backups, newest first, with `metric` in a column when any of them records it."""
     pins = pins or {}
+    values = {b.tag: metric_value(b.manifest.metrics, metric) for b in catalog.backups}
     table = new_table(f"{len(catalog.backups)} backup(s), newest first")
     # The timestamp is what a user copies into restore/show: never cut, wrapped or folded.
     table.add_column("timestamp", no_wrap=True, min_width=len("YYYYMMDD_HHMMSS"))
-    for column in ("age", "files", "size", "ROC-AUC", "message"):
-        table.add_column(column, justify="right" if column in ("files", "size") else "left")
+    table.add_column("age", no_wrap=True)
+    table.add_column("files", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    if any(value is not None for value in values.values()):
+        table.add_column(metric_header(metric), no_wrap=True)
+    else:
+        values = {}
+    # The one column that gives way on a narrow screen: one line a backup, a long message
+    # cut with an ellipsis (`show` has it whole).
+    table.add_column("message")
     if lacking is not None:
-        table.add_column(f"in {remote}")
+        table.add_column(f"in {remote}", no_wrap=True)
     for backup in catalog.backups:
         # Tag messages come from the git remote: never markup.
         message = escape(backup.manifest.message)
@@ -113,14 +114,37 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
         if backup.tag in pins:
             reason = pins[backup.tag].reason
             message = f"[cyan]pinned{': ' + escape(reason) if reason else ''}[/] {message}"
-        row = [backup.timestamp, age(backup.manifest.created_at),
-               str(backup.manifest.total_files), human_size(backup.manifest.total_size),
-               key_metric(backup), message]
+        row: list[str | Text] = [backup.timestamp, age(backup.manifest.created_at),
+               str(backup.manifest.total_files), human_size(backup.manifest.total_size)]
+        if values:
+            value = values[backup.tag]
+            row.append("-" if value is None else f"{value:.4g}")
+        line = Text.from_markup(message, overflow="ellipsis")
+        line.no_wrap = True
+        row.append(line)
         if lacking is not None:
             missing = lacking[backup.tag]
             row.append("[green]complete[/]" if not missing else f"[red]{missing} missing[/]")
         table.add_row(*row)
     return table
+
+
+def metric_header(metric: str) -> str:
+    """A metric's column header: its last name (`roc_auc` of `ensemble.roc_auc`), which
+    leaves the message room at 80 columns."""
+    return metric.removeprefix("-").rpartition(":")[2].rpartition(".")[2] or metric
+
+
+def list_summary(catalog: Catalog, lacking: dict[str, int] | None, remote: str | None,
+                 pins: dict[str, Pin], metric: str, chosen: bool) -> None:
+    """`list`'s table; a metric `chosen` by --metric that no listed backup records is said
+    so on stderr (a typo, most likely), with the names they do record."""
+    console.print(catalog_table(catalog, lacking, remote, pins, metric))
+    manifests = [b.manifest.metrics for b in catalog.backups]
+    if chosen and manifests and all(metric_value(m, metric) is None for m in manifests):
+        names = metric_names(manifests)
+        warn(f"no listed backup records the metric {metric!r}"
+             + (f"; they record: {', '.join(names[:6])}" if names else ""))
 
 
 def backup_summary(result: BackupResult) -> None:
