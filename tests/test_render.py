@@ -366,6 +366,19 @@ def test_list_hides_a_metric_no_listed_backup_has(shaped: Shaped, tmp_path: Path
     assert len(data) == 2 and "metrics" in data[0]
 
 
+def test_a_repository_without_metrics_lists_no_metric_column_and_no_warning(
+        shaped: Shaped, screen: StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    catalog.backups = [replace(b, manifest=replace(b.manifest, metrics={}))
+                       for b in catalog.backups]
+    errors = StringIO()
+    monkeypatch.setattr(render.err_console, "_file", errors)
+    render.list_summary(catalog, lacking, None, pins, "ensemble.roc_auc", chosen=False)
+    assert metric_header(screen.getvalue()) == ["timestamp", "age", "files", "size",
+                                                "message"]
+    assert errors.getvalue() == ""
+
+
 def test_report_uses_the_list_metric_and_hides_a_column_no_backup_has(
         shaped: Shaped, tmp_path: Path) -> None:
     project = restore_copy(shaped, tmp_path)
