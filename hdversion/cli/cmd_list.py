@@ -61,7 +61,7 @@ def list_backups(
                 record["complete"] = lacking[record["tag"]] == 0
         records.emit_json(listed)
     else:
-        chosen = metric if metric is not None else api.list_metric()
-        render.list_summary(catalog, lacking, where, pins, chosen, chosen=metric is not None)
+        name = metric if metric is not None else api.list_metric()
+        render.list_summary(catalog, lacking, where, pins, name, chosen=metric is not None)
     for tag, why in catalog.invalid:
         render.warn(f"skipped tag {tag}: {why}")
