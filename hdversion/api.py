@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.inspect import diff as diff
     from hdversion.ops.inspect import show as show
     from hdversion.ops.listing import list_backups as list_backups
+    from hdversion.ops.listing import list_metric as list_metric
     from hdversion.ops.listing import list_rendered as list_rendered
     from hdversion.ops.pins import PinResult as PinResult
     from hdversion.ops.pins import pin as pin
@@ -69,7 +70,7 @@ _HOME = {
     "import_archive": "import_archive", "ImportResult": "import_archive",
     "diff": "inspect", "show": "inspect", "DiffResult": "inspect", "ShowResult": "inspect",
     "list_backups": "listing",
-    "list_rendered": "listing",
+    "list_rendered": "listing", "list_metric": "listing",
     "pin": "pins", "unpin": "pins", "PinResult": "pins",
     "prune": "prune", "PruneResult": "prune",
     "remote_add": "remotes", "remote_list": "remotes", "remote_test": "remotes",

@@ -9,6 +9,9 @@ CREDENTIALS_PATH = "config/cloud_credentials.json"
 # Files backed up through git when the settings do not name them; a default that the
 # repository lacks is skipped (any DVC repository works), a file named in the settings is not.
 DEFAULT_GIT_TRACKED = ("config/config.yaml", "params.yaml", "dvc.yaml")
+# The metric of `list`'s column and `report`'s chart unless `list.metric` in the settings
+# names another (this project's; a repository without it shows no metric column).
+DEFAULT_METRIC = "ensemble.roc_auc"
 
 # The embedded default local remote: a DVC remote of this name, or else this directory.
 DEFAULT_LOCAL_REMOTE = "local"

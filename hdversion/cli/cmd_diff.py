@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hdversion.cli import records
+from hdversion.cli import records, verbosity
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render_inspect
-from hdversion.cli.options import BACKUP_HELP, JSON, OFFLINE, argument
+from hdversion.cli.options import BACKUP_HELP, EVERY_VALUE, JSON, OFFLINE, argument
 
 
 def diff(
@@ -13,6 +13,7 @@ def diff(
     new: str | None = argument("T2", "Another backup; default: the workspace.",
                                required=False),
     offline: bool = OFFLINE,
+    every: bool = EVERY_VALUE,
     as_json: bool = JSON,
 ) -> None:
     """Compare a backup with another or with the workspace: artifacts added, removed and
@@ -21,5 +22,5 @@ def diff(
     if as_json:
         records.emit_result(render_inspect.diff_json(result), result.failure())
     else:
-        render_inspect.diff_summary(result)
+        render_inspect.diff_summary(result, every=every or verbosity.verbose())
     finish(result.failure())

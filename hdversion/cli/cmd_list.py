@@ -9,6 +9,9 @@ from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, OFFLINE, REMOTE, STORAGE, cloud_remote, option
 
 LAST = option(None, "--last", min=1, metavar="N", help="Only the N newest (after --kind).")
+METRIC = option(None, "--metric", metavar="NAME",
+                help="The metric column: a dotted key of metrics.json (default: list.metric "
+                "in the settings, else ensemble.roc_auc); hidden where no backup has it.")
 KIND = option(None, "--kind", metavar="backup|safety",
            help="Only regular backups, or only safety backups.")
 
@@ -20,6 +23,7 @@ def list_backups(
     offline: bool = OFFLINE,
     last: int | None = LAST,
     kind: str | None = KIND,
+    metric: str | None = METRIC,
     as_json: bool = JSON,
     remote_url: str | None = bucket.REMOTE_URL,
     endpoint_url: str | None = bucket.ENDPOINT_URL,
@@ -53,6 +57,7 @@ def list_backups(
                 record["complete"] = lacking[record["tag"]] == 0
         records.emit_json(listed)
     else:
-        render.console.print(render.catalog_table(catalog, lacking, where, pins))
+        name = metric if metric is not None else api.list_metric()
+        render.list_summary(catalog, lacking, where, pins, name, chosen=metric is not None)
     for tag, why in catalog.invalid:
         render.warn(f"skipped tag {tag}: {why}")

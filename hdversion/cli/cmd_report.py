@@ -15,9 +15,10 @@ def report(
     output: Path = option(None, "--output", aliases=("-o",), metavar="FILE.html",
                           required=True, help="Write the page here (an .html file; an "
                           "existing one is replaced only if it is an HTML page)."),
-    metric: str = option("ensemble.roc_auc", "--metric", metavar="NAME",
-                         help="The metric to chart across backups (a dotted key of "
-                         "metrics.json; `file:key` picks the file)."),
+    metric: str | None = option(None, "--metric", metavar="NAME",
+                                help="The metric to chart across backups (a dotted key of "
+                                "metrics.json; `file:key` picks the file). Default: "
+                                "list.metric in the settings."),
     storages: list[str] | None = option(
         None, "--storage", metavar="NAME",
         help=f"Show what this cloud storage holds ({', '.join(STORAGES)}); repeatable. "

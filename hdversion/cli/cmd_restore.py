@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hdversion.cli import bucket, records
+from hdversion.cli import bucket, records, verbosity
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, progress, render
 from hdversion.cli.options import (
@@ -67,5 +67,5 @@ def restore(
     if as_json:
         records.emit_result(render.restore_json(result), result.failure())
     else:
-        render.restore_summary(result)
+        render.restore_summary(result, verbose=verbosity.verbose())
     finish(result.failure())

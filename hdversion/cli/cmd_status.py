@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hdversion.cli import records
+from hdversion.cli import records, verbosity
 from hdversion.cli.handler import finish
 from hdversion.cli.lazy import api, render_inspect
-from hdversion.cli.options import JSON, option
+from hdversion.cli.options import EVERY_VALUE, JSON, option
 from hdversion.errors import UsageError
 from hdversion.model.durations import Duration
 
@@ -21,6 +21,7 @@ OFFLINE = option(
 def status(
     max_age: str | None = MAX_AGE,
     offline: bool = OFFLINE,
+    every: bool = EVERY_VALUE,
     as_json: bool = JSON,
 ) -> None:
     """What changed since the latest backup, missing artifacts, and what each remote holds."""
@@ -31,5 +32,5 @@ def status(
     if as_json:
         records.emit_result(render_inspect.status_json(result), result.failure())
     else:
-        render_inspect.status_summary(result)
+        render_inspect.status_summary(result, every=every or verbosity.verbose())
     finish(result.failure())

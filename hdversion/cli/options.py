@@ -66,6 +66,8 @@ REMOTE = option(None, "--remote", metavar="NAME",
                 help="Any DVC remote by name (instead of --storage).")
 OFFLINE = option(False, "--offline",
               help="Do not fetch backup tags and pins from the git remote first.")
+EVERY_VALUE = option(False, "--all",
+                     help="Print every param and metric, not only those that changed.")
 WAIT = option(600.0, "--wait", min=0, metavar="SECONDS",
            help="Wait this long for another hdversion run in this repository to "
            "finish, saying so; 0 fails at once with exit 6.")

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from hdversion.cli import verbosity
 from hdversion.util.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def reporter_for(as_json: bool) -> RichReporter | _Quiet:
     """A live display only for a person at a terminal: stderr itself, not what rich takes
     for one (FORCE_COLOR, which CI jobs set for coloured logs, would draw every frame into
     the log)."""
-    if as_json or not _is_terminal(sys.stderr):
+    if as_json or verbosity.quiet() or not _is_terminal(sys.stderr):
         return _Quiet()
     from hdversion.cli.progress_bar import RichReporter
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # Re-exported: every command renders JSON through `render`; `list --json` imports records alone.
+from hdversion.cli import verbosity
 from hdversion.cli.records import backup_record as backup_record
 from hdversion.cli.records import emit_json as emit_json
-from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.catalog import Catalog
 from hdversion.model.pins import Pin
+from hdversion.model.retention import metric_names, metric_value
 from hdversion.model.storages import RemoteInfo
 from hdversion.model.timestamps import tag_for
-from hdversion.paths import QUARANTINE
+from hdversion.paths import DEFAULT_METRIC, QUARANTINE
 from hdversion.util.clock import now_utc
 from hdversion.util.redact import redact
 
@@ -36,9 +41,24 @@ if TYPE_CHECKING:
         VerifyResult,
     )
 
-console = Console(highlight=False)
+# -q: what a person would read is not printed (errors and warnings still are, on stderr).
+console = Console(highlight=False, quiet=verbosity.quiet())
 # Bound to the real stderr: the DVC seam redirects sys.stderr while DVC runs.
 err_console = Console(file=sys.stderr, highlight=False)
+
+
+# Tables in a pipe or a file: ASCII rules under the header and between sections, no frame
+# (restic's style), so `grep`, `awk '{print $1}'` and a mail read them. On a terminal, rich's
+# default box. rich drops colour by itself where stdout is not a terminal.
+PIPE_BOX = box.Box("    \n    \n -- \n    \n -- \n -- \n    \n    \n", ascii=True)
+
+
+def new_table(title: str | None = None) -> Table:
+    """Every table the CLI prints: framed on a terminal, plain ASCII elsewhere."""
+    if console.is_terminal:
+        return Table(title=title)
+    return Table(title=title, box=PIPE_BOX, show_edge=False)
+
 
 
 def warn(text: str) -> None:
@@ -66,28 +86,27 @@ def age(created_at: str) -> str:
     return f"{int(max(seconds, 0))}s"
 
 
-def key_metric(backup: Backup) -> str:
-    """ROC-AUC of the ensemble (or of whatever model has one) for the list view."""
-    for data in backup.manifest.metrics.values():
-        if not isinstance(data, dict):
-            continue
-        for model in ("ensemble", *data):
-            value = data.get(model)
-            if isinstance(value, dict) and isinstance(value.get("roc_auc"), int | float):
-                return f"{value['roc_auc']:.3f}"
-    return "-"
-
-
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
-                  remote: str | None = None, pins: dict[str, Pin] | None = None) -> Table:
+                  remote: str | None = None, pins: dict[str, Pin] | None = None,
+                  metric: str = DEFAULT_METRIC) -> Table:
+    """The backups, newest first, with `metric` in a column when any of them records it."""
     pins = pins or {}
-    table = Table(title=f"{len(catalog.backups)} backup(s), newest first")
+    values = {b.tag: metric_value(b.manifest.metrics, metric) for b in catalog.backups}
+    table = new_table(f"{len(catalog.backups)} backup(s), newest first")
     # The timestamp is what a user copies into restore/show: never cut, wrapped or folded.
     table.add_column("timestamp", no_wrap=True, min_width=len("YYYYMMDD_HHMMSS"))
-    for column in ("age", "files", "size", "ROC-AUC", "message"):
-        table.add_column(column, justify="right" if column in ("files", "size") else "left")
+    table.add_column("age", no_wrap=True)
+    table.add_column("files", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    if any(value is not None for value in values.values()):
+        table.add_column(metric_header(metric), no_wrap=True)
+    else:
+        values = {}
+    # The one column that gives way on a narrow screen: one line a backup, a long message
+    # cut with an ellipsis (`show` has it whole).
+    table.add_column("message")
     if lacking is not None:
-        table.add_column(f"in {remote}")
+        table.add_column(f"in {remote}", no_wrap=True)
     for backup in catalog.backups:
         # Tag messages come from the git remote: never markup.
         message = escape(backup.manifest.message)
@@ -98,14 +117,37 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
         if backup.tag in pins:
             reason = pins[backup.tag].reason
             message = f"[cyan]pinned{': ' + escape(reason) if reason else ''}[/] {message}"
-        row = [backup.timestamp, age(backup.manifest.created_at),
-               str(backup.manifest.total_files), human_size(backup.manifest.total_size),
-               key_metric(backup), message]
+        row: list[str | Text] = [backup.timestamp, age(backup.manifest.created_at),
+               str(backup.manifest.total_files), human_size(backup.manifest.total_size)]
+        if values:
+            value = values[backup.tag]
+            row.append("-" if value is None else f"{value:.4g}")
+        line = Text.from_markup(message, overflow="ellipsis")
+        line.no_wrap = True
+        row.append(line)
         if lacking is not None:
             missing = lacking[backup.tag]
             row.append("[green]complete[/]" if not missing else f"[red]{missing} missing[/]")
         table.add_row(*row)
     return table
+
+
+def metric_header(metric: str) -> str:
+    """A metric's column header: its last name (`roc_auc` of `ensemble.roc_auc`), which
+    leaves the message room at 80 columns."""
+    return metric.removeprefix("-").rpartition(":")[2].rpartition(".")[2] or metric
+
+
+def list_summary(catalog: Catalog, lacking: dict[str, int] | None, remote: str | None,
+                 pins: dict[str, Pin], metric: str, chosen: bool) -> None:
+    """`list`'s table; a metric `chosen` by --metric that no listed backup records is said
+    so on stderr (a typo, most likely), with the names they do record."""
+    console.print(catalog_table(catalog, lacking, remote, pins, metric))
+    manifests = [b.manifest.metrics for b in catalog.backups]
+    if chosen and manifests and all(metric_value(m, metric) is None for m in manifests):
+        names = metric_names(manifests)
+        warn(f"no listed backup records the metric {metric!r}"
+             + (f"; they record: {', '.join(names[:6])}" if names else ""))
 
 
 def backup_summary(result: BackupResult) -> None:
@@ -143,7 +185,9 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
     }
 
 
-def restore_summary(result: RestoreResult) -> None:
+def restore_summary(result: RestoreResult, verbose: bool = False) -> None:
+    """What a restore did: one line that counts every file, then the files it changed (or
+    would change); `verbose` lists the unchanged ones too."""
     if result.latest:
         console.print(f"restoring the latest backup, {result.backup.tag} "
                       f"({age(result.backup.manifest.created_at)} old)")
@@ -162,20 +206,44 @@ def restore_summary(result: RestoreResult) -> None:
         console.print(f"{count} object(s) fetched from remote '{escape(name)}'")
     for name, why in result.unusable_remotes.items():
         err_console.print(f"[yellow]warning:[/] remote '{escape(name)}' skipped: {escape(why)}")
-    console.print(restore_table(result))
+    verb = "would restore" if result.dry_run else "restored"
+    unchanged = sum(1 for f in result.files if f.action == "unchanged")
+    console.print(escape(f"{verb} {result.backup.tag} into {result.target}"))
+    table = restore_table(result, every=verbose, titled=False)
+    if table.row_count:
+        console.print(table)
+    console.print(restore_counts(result)
+                  + (" (-v lists every file)" if unchanged and not verbose else ""))
 
 
-def restore_table(result: RestoreResult, source: str = "") -> Table:
-    """The files of a restore (or an import, from `source`); every path escaped, as paths
-    come from tags, manifests and archives."""
+# Each action of a restore as its summary line counts it, in this order; restored (or to
+# restore) and unchanged are always counted, the others where there are some.
+_COUNTED = {"restored": "restored", "would restore": "to restore", "removed": "removed",
+            "would remove": "to remove", "extra, kept": "extra kept", "unchanged": "unchanged"}
+
+
+def restore_counts(result: RestoreResult) -> str:
+    """`1 restored, 14 unchanged`; a dry run: `1 to restore, 14 unchanged`."""
+    counts = Counter(f.action for f in result.files)
+    always = {"would restore" if result.dry_run else "restored", "unchanged"}
+    return ", ".join(f"{counts[action]} {label}" for action, label in _COUNTED.items()
+                     if counts[action] or action in always)
+
+
+def restore_table(result: RestoreResult, source: str = "", every: bool = True,
+                  titled: bool = True) -> Table:
+    """The files of a restore (or an import, from `source`); without `every`, only those it
+    changed or would change. Every path escaped, as paths come from tags, manifests and
+    archives."""
     verb = ("would " if result.dry_run else "") + ("import" if source else "restore")
     verb += "d" if not result.dry_run else ""
-    table = Table(title=escape(f"{verb} {result.backup.tag}"
-                               + (f" from {source}" if source else "")
-                               + f" into {result.target}"))
+    table = new_table(escape(f"{verb} {result.backup.tag}"
+                             + (f" from {source}" if source else "")
+                             + f" into {result.target}") if titled else None)
     for column in ("file", "size", "action", "verified"):
         table.add_column(column)
-    for path, count, size, action, verified in _grouped_rows(result.files):
+    listed = [f for f in result.files if every or f.action != "unchanged"]
+    for path, count, size, action, verified in _grouped_rows(listed):
         shown = escape(path) + (f" ({count:,} files)" if count > 1 else "")
         mark = {None: "-", True: "[green]ok[/]", False: "[red]MISMATCH[/]"}[verified]
         table.add_row(shown, human_size(size), action, mark)
@@ -246,9 +314,10 @@ def sync_json(report: SyncReport) -> dict[str, Any]:
 
 
 def remotes_table(infos: list[RemoteInfo]) -> Table:
-    table = Table(title="DVC remotes")
+    table = new_table("DVC remotes")
     for column in ("name", "url", "type", "default", "verify"):
-        table.add_column(column)
+        # A URL folds onto more lines rather than lose its end: it is what the user checks.
+        table.add_column(column, overflow="fold" if column == "url" else "ellipsis")
     for info in infos:
         table.add_row(info.name, info.url, info.scheme, "yes" if info.default else "",
                       "on" if info.verify else "off")
@@ -266,7 +335,7 @@ def probe_summary(report: ProbeReport) -> None:
 def prune_table(result: PruneResult) -> Table:
     verb = "would remove" if result.dry_run else "removed"
     removed = len(result.plan.removed)
-    table = Table(title=f"{len(result.plan.decisions)} backup(s): keep "
+    table = new_table(f"{len(result.plan.decisions)} backup(s): keep "
                   f"{len(result.plan.kept)}, {verb} {removed} "
                   f"(policy: {escape(result.plan.policy.describe())})")
     metric = result.plan.policy.metric
@@ -454,7 +523,7 @@ def verify_summary(result: VerifyResult) -> None:
     console.print(f"remote '{escape(result.remote)}': {result.objects} object(s) {how}"
                   + (f"; {result.read} read, {human_size(result.bytes_read)}"
                      if result.read_data else ""))
-    table = Table(title="verified backups")
+    table = new_table("verified backups")
     for column in ("backup", "objects", "read", "verdict"):
         table.add_column(column, no_wrap=column == "backup", min_width=len("backup/") + 15
                          if column == "backup" else None)

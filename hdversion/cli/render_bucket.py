@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from hdversion.api import BucketCatalog, BucketRestoreResult
 from hdversion.cli.render import (
@@ -16,6 +15,7 @@ from hdversion.cli.render import (
     console,
     err_console,
     human_size,
+    new_table,
 )
 from hdversion.cli.render import (
     restore_json as workspace_restore_json,
@@ -45,7 +45,7 @@ def restore_summary(result: BucketRestoreResult) -> None:
                       f"({escape(age(result.backup.manifest.created_at))} old)")
     skipped(result.skipped)
     verb = "would restore" if result.dry_run else "restored"
-    table = Table(title=escape(f"{verb} {result.backup.tag} from {result.url} into "
+    table = new_table(escape(f"{verb} {result.backup.tag} from {result.url} into "
                                f"{result.target}"))
     for column in ("file", "size", "action", "verified"):
         table.add_column(column)

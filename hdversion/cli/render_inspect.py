@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hdversion.api import DiffResult, ShowResult, StatusResult
-from hdversion.cli.render import age, backup_record, console, human_size
+from hdversion.cli.render import age, backup_record, console, human_size, new_table
 from hdversion.model.compare import MetricDelta, flatten_files
 from hdversion.model.manifest import FileEntry
 
@@ -71,8 +71,10 @@ def _holding(error: str | None, lacking: int | None) -> str:
 def files_table(result: ShowResult) -> Table:
     """Files grouped by DVC output; files that belong to no output (the critical git-tracked
     files, pointer files) last."""
-    table = Table(title=f"{len(result.files)} file(s)")
-    table.add_column("path", overflow="fold")
+    table = new_table(f"{len(result.files)} file(s)")
+    # Paths whole (a user copies them into `restore --only`); the md5 shortened, as git
+    # shortens a commit, so that both fit 80 columns (`--json` has every md5 whole).
+    table.add_column("path", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("md5", no_wrap=True)
     left = list(result.files)
@@ -82,20 +84,27 @@ def files_table(result: ShowResult) -> Table:
         store = " (in git)" if output.store == "git" else ""
         if output.is_dir or len(members) != 1 or members[0].path != output.path:
             table.add_row(f"[bold]{escape(output.path)}/[/]{store}", human_size(output.size),
-                          escape(output.md5))
+                          _short(output.md5))
             for member in members:
                 table.add_row("  " + escape(member.path.removeprefix(output.path + "/")),
-                              human_size(member.size), member.md5)
+                              human_size(member.size), _short(member.md5))
         else:
             table.add_row(f"[bold]{escape(output.path)}[/]{store}", human_size(output.size),
-                          escape(output.md5))
+                          _short(output.md5))
     if left:
         table.add_section()
         table.add_row("[dim]other files (kept in git)[/]" if result.backup.manifest.outputs
                       else "[dim]files[/]", "", "")
         for entry in left:
-            table.add_row(escape(entry.path), human_size(entry.size), entry.md5)
+            table.add_row(escape(entry.path), human_size(entry.size), _short(entry.md5))
     return table
+
+
+SHORT_MD5 = 12
+
+
+def _short(md5: str) -> str:
+    return escape(md5[:SHORT_MD5])
 
 
 def show_json(result: ShowResult) -> dict[str, Any]:
@@ -115,7 +124,9 @@ def _file(entry: FileEntry) -> dict[str, Any]:
 
 # diff
 
-def diff_summary(result: DiffResult, title: bool = True) -> None:
+def diff_summary(result: DiffResult, title: bool = True, every: bool = False) -> None:
+    """Files, params and metrics that changed; `every` also the params and metrics that did
+    not (a line counts them otherwise)."""
     comparison = result.comparison
     new = "the workspace" if result.new is None else escape(result.new.tag)
     if title:
@@ -133,19 +144,32 @@ def diff_summary(result: DiffResult, title: bool = True) -> None:
                      _size(change.old_size) if change.change == "removed" else
                      f"{_size(change.old_size)} → {_size(change.new_size)}")
             console.print(f"  [{colour}]{change.change:<8}[/] {escape(change.path)}  {sizes}")
-    if comparison.params:
+    same_params = comparison.same_params if every else ()
+    if comparison.params or same_params:
         console.print("[bold]params:[/]")
-        for param in comparison.params:
-            text = (f"{_value(param.old)} → {_value(param.new)}" if param.change == "changed"
-                    else f"{param.change}: "
-                    + _value(param.new if param.change == "added" else param.old))
-            console.print(f"  {escape(param.key)}  {text}")
-    if comparison.metrics:
+        lines = [(p.key, f"{_value(p.old)} → {_value(p.new)}" if p.change == "changed"
+                  else f"{p.change}: " + _value(p.new if p.change == "added" else p.old))
+                 for p in comparison.params]
+        lines += [(key, _value(value)) for key, value in same_params]
+        for key, text in sorted(lines):
+            console.print(f"  {escape(key)}  {text}")
+    metrics = [m for m in comparison.metrics if every or m.old != m.new]
+    if metrics:
         console.print("[bold]metrics:[/]")
-        for metric in comparison.metrics:
+        for metric in metrics:
             console.print(f"  {escape(metric.key)}  {metric_text(metric)}")
+    hidden = _hidden(0 if every else len(comparison.same_params),
+                     len(comparison.metrics) - len(metrics))
+    if hidden:
+        console.print(f"[dim]{hidden} unchanged (--all to show)[/]")
     if result.missing:
         console.print(f"[red]missing in {new}:[/] " + escape(", ".join(result.missing)))
+
+
+def _hidden(params: int, metrics: int) -> str:
+    """`3 params and 14 metrics`, `1 metric`, or '' when nothing was left out."""
+    return " and ".join(f"{n} {what}{'s' if n > 1 else ''}"
+                        for n, what in ((params, "param"), (metrics, "metric")) if n)
 
 
 def metric_text(metric: MetricDelta) -> str:
@@ -178,7 +202,7 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
 
 # status
 
-def status_summary(result: StatusResult) -> None:
+def status_summary(result: StatusResult, every: bool = False) -> None:
     if result.latest is None:
         console.print("[red]no backups yet[/] (hdversion backup makes one)")
     else:
@@ -188,7 +212,7 @@ def status_summary(result: StatusResult) -> None:
     changes = result.changes
     if changes is not None and (changes.comparison.files or changes.comparison.params):
         console.print("[bold]since the latest backup:[/]")
-        diff_summary(changes, title=False)  # names the missing artifacts too
+        diff_summary(changes, title=False, every=every)  # names the missing artifacts too
     else:
         if changes is not None:
             console.print("no changes since the latest backup")

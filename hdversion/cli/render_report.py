@@ -204,8 +204,10 @@ def _strip(backups: list[BackupRow]) -> str:
 
 def _table(data: ReportData) -> str:
     metric = data.metric.removeprefix("-")
+    # No column for a metric no backup records (a repository with other metrics, or none).
+    shown = bool(data.points)
     largest = max(b.total_size for b in data.backups) or 1
-    head = ["time (UTC)", "kind", metric, "files", "size",
+    head = ["time (UTC)", "kind", *([metric] if shown else []), "files", "size",
             *(f"in {r.name}" for r in data.remotes), "message", "host"]
     rows = []
     for backup in data.backups:
@@ -226,7 +228,7 @@ def _table(data: ReportData) -> str:
             message += (f' <span class="lacking">({len(backup.missing)} missing: '
                         f"{_e(', '.join(backup.missing))})</span>")
         cells = [f'<td><span class="when">{_when(backup.timestamp)}</span></td>',
-                 f"<td>{kind}</td>", f'<td class="num">{value}</td>',
+                 f"<td>{kind}</td>", *([f'<td class="num">{value}</td>'] if shown else []),
                  f'<td class="num">{backup.total_files}</td>', f'<td class="num">{size}</td>',
                  *(_remote_cell(backup, r.name) for r in data.remotes),
                  f'<td class="message">{message}</td>', f"<td>{_e(backup.host)}</td>"]

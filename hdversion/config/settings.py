@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hdversion.errors import ConfigurationError, UsageError
-from hdversion.paths import CONFIG_PATH, DEFAULT_GIT_TRACKED, DEFAULT_LOCAL_REMOTE, JOURNAL
+from hdversion.paths import (
+    CONFIG_PATH,
+    DEFAULT_GIT_TRACKED,
+    DEFAULT_LOCAL_REMOTE,
+    DEFAULT_METRIC,
+    JOURNAL,
+)
 from hdversion.util.log import log
 
 if TYPE_CHECKING:
@@ -48,6 +54,7 @@ class Settings:
     remotes: tuple[str, ...] = ()  # cloud remotes every backup goes to by default (3-2-1)
     retention: Policy | None = None  # the `retention:` section; None when absent
     hooks: Hooks = Hooks()
+    list_metric: str = DEFAULT_METRIC  # `list.metric`: list's metric column, report's chart
 
     @classmethod
     def load(cls, root: Path, strict: bool = True) -> Settings:
@@ -100,6 +107,7 @@ class Settings:
             remotes=_remotes(section.get("remotes")),
             retention=_section(_retention, data.get("retention"), None, strict),
             hooks=_section(_hooks, data.get("hooks"), Hooks(), strict),
+            list_metric=_section(_list_metric, data.get("list"), DEFAULT_METRIC, strict),
         )
 
 
@@ -152,6 +160,21 @@ def _retention(section: object) -> Policy | None:
         return Policy(**fields).validate()  # type: ignore[arg-type]
     except UsageError as exc:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _list_metric(section: object) -> str:
+    """`list.metric`: the dotted name of a metric (`file:key` picks the file)."""
+    where = f"{CONFIG_PATH}: list"
+    if section is None:
+        return DEFAULT_METRIC
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"{where} must be a mapping (e.g. metric: ensemble.roc_auc)")
+    _refuse_unknown(section, where, ["metric"])
+    metric = section.get("metric", DEFAULT_METRIC)
+    if not isinstance(metric, str) or not metric.strip():
+        raise ConfigurationError(f"{where}.metric must be a name (e.g. ensemble.roc_auc), "
+                                 f"not {metric!r}")
+    return metric.strip()
 
 
 def _remotes(value: object) -> tuple[str, ...]:

@@ -55,6 +55,9 @@ class Comparison:
     files: tuple[FileChange, ...]
     params: tuple[ValueChange, ...]
     metrics: tuple[MetricDelta, ...]  # every metric of either side, changed or not
+    # The params equal on both sides (key -> value): `diff --all` shows them, and a
+    # summary counts them.
+    same_params: tuple[tuple[str, Any], ...] = ()
 
     @property
     def unchanged(self) -> bool:
@@ -120,6 +123,11 @@ def compare_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Valu
     return tuple(changes)
 
 
+def same_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple((key, new[key]) for key in sorted(old.keys() & new.keys())
+                 if _same(old[key], new[key]))
+
+
 def metric_deltas(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[MetricDelta, ...]:
     return tuple(MetricDelta(key, old.get(key), new.get(key))
                  for key in sorted(old.keys() | new.keys()))
@@ -133,7 +141,8 @@ def compare(old_files: Mapping[str, FileState], new_files: Mapping[str, FileStat
     metrics_before, metrics_after = flatten_files(old_metrics, new_metrics)
     return Comparison(compare_files(old_files, new_files),
                       compare_values(params_before, params_after),
-                      metric_deltas(metrics_before, metrics_after))
+                      metric_deltas(metrics_before, metrics_after),
+                      same_values(params_before, params_after))
 
 
 def _same(a: Any, b: Any) -> bool:

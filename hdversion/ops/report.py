@@ -29,11 +29,11 @@ from hdversion.ops.catalog import catalog_with, files_of, files_of_many
 from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
+from hdversion.paths import DEFAULT_METRIC
 from hdversion.util.atomic import atomic_write_bytes
 from hdversion.util.clock import now_utc
 from hdversion.util.redact import redact
 
-DEFAULT_METRIC = "ensemble.roc_auc"
 HTML_SUFFIXES = (".html", ".htm")
 # An existing file is replaced only if it starts like an HTML document (case-insensitive,
 # after blanks): a report written over a model or a config by a slip of `-o` is data lost.
@@ -126,17 +126,22 @@ class ReportResult:
 Renderer = Callable[[ReportData], str]
 
 
-def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
+def report(output: Path, render: Renderer, metric: str | None = None,
            remotes: Iterable[str] = (), offline: bool = False, path: Path | None = None
            ) -> ReportResult:
     """Write the report page to `output`: the catalog (fetched from the git remote first
-    unless `offline`), the pins, `metric` per backup, and how complete each backup is in
-    each remote (default: the local remote). `render` turns the data into the page."""
-    if not metric.removeprefix("-"):
+    unless `offline`), the pins, `metric` (default: `list.metric` in the settings) per
+    backup, and how complete each backup is in each remote (default: the local remote).
+    `render` turns the data into the page."""
+    if metric is not None and not metric.removeprefix("-"):
         raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
     output = Path(output)
     check_output(output)
     project = Project.open(path, strict=False)
+    # A metric someone chose (--metric, list.metric) that no backup records is a typo to
+    # refuse; the default one is this project's, which another repository simply lacks.
+    chosen = metric is not None or project.settings.list_metric != DEFAULT_METRIC
+    metric = metric if metric is not None else project.settings.list_metric
     names = list(dict.fromkeys(remotes)) or [project.settings.local_remote]
     configured = {r.name for r in project.store.remotes()}
     unknown = [n for n in names if n not in configured]
@@ -146,7 +151,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
                                  hint="see `hdversion remote list`")
     catalog = catalog_with(project, None, offline)
     data = gather(project, catalog, metric, names)
-    if data.backups and data.metric_names and not data.points:
+    if chosen and data.backups and data.metric_names and not data.points:
         raise unknown_metric(metric, data.metric_names, "nothing was written")
     # The page is a file people pass around: no secret in it (an SDK's error text may
     # quote a key), as in everything hdversion prints or journals.
