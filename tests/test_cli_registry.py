@@ -119,7 +119,7 @@ def test_options_are_read_with_their_types_and_defaults() -> None:
     assert parsed("list") == {
         "cloud": False, "storage": None, "remote": None, "offline": False, "last": None,
         "kind": None, "as_json": False, "remote_url": None, "endpoint_url": None,
-        "credentials": None}
+        "credentials": None, "metric": None}
     values = parsed("list", "--json", "--last=3", "--kind", "safety", "--credentials", "c.j")
     assert (values["as_json"], values["last"], values["kind"]) == (True, 3, "safety")
     assert values["credentials"] == Path("c.j")
