@@ -1,3 +1,3 @@
-"""hdversion: verified backup and recovery for the Heart Disease Prediction project."""
+"""hdversion: verified backup and recovery of a DVC project's ML artifacts, on DVC and git."""
 
 __version__ = "0.1.0"
