@@ -77,11 +77,12 @@ class DiffResult:
         return None
 
 
-def show(timestamp: str, path: Path | None = None, offline: bool = False) -> ShowResult:
+def show(timestamp: str, path: Path | None = None, offline: bool = False,
+         config: Path | None = None) -> ShowResult:
     """One backup in full: its manifest, its files, its pin, and (unless `offline`) how
     completely each configured remote holds it."""
     timestamp = backup_timestamp(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, timestamp, offline)
     backup = catalog.get(timestamp)
     files = files_of(project.git, backup)
@@ -92,11 +93,11 @@ def show(timestamp: str, path: Path | None = None, offline: bool = False) -> Sho
 
 
 def diff(old: str, new: str | None = None, path: Path | None = None,
-         offline: bool = False) -> DiffResult:
+         offline: bool = False, config: Path | None = None) -> DiffResult:
     """Compare backup `old` with backup `new`, or with the workspace when `new` is None."""
     old = backup_timestamp(old)
     new = None if new is None else backup_timestamp(new)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, old, offline)
     result = compare_with(project, catalog, catalog.get(old),
                           None if new is None else catalog.get(new))

@@ -36,9 +36,9 @@ class PinResult:
 
 
 def pin(timestamp: str, reason: str = "", path: Path | None = None,
-        wait: float = 0) -> PinResult:
+        wait: float = 0, config: Path | None = None) -> PinResult:
     parse_timestamp(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "pin", wait, timestamp=timestamp):
         backup = catalog_with(project, timestamp).get(timestamp)
         made = Pin(timestamp, reason, now_utc().isoformat(timespec="seconds"),
@@ -50,9 +50,10 @@ def pin(timestamp: str, reason: str = "", path: Path | None = None,
         return PinResult(made, True, outcome)
 
 
-def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResult:
+def unpin(timestamp: str, path: Path | None = None, wait: float = 0,
+          config: Path | None = None) -> PinResult:
     parse_timestamp(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "unpin", wait, timestamp=timestamp):
         tag = tag_for(timestamp)
         known = read_pins(project.git).get(tag)

@@ -127,8 +127,8 @@ Renderer = Callable[[ReportData], str]
 
 
 def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
-           remotes: Iterable[str] = (), offline: bool = False, path: Path | None = None
-           ) -> ReportResult:
+           remotes: Iterable[str] = (), offline: bool = False, path: Path | None = None,
+           config: Path | None = None) -> ReportResult:
     """Write the report page to `output`: the catalog (fetched from the git remote first
     unless `offline`), the pins, `metric` per backup, and how complete each backup is in
     each remote (default: the local remote). `render` turns the data into the page."""
@@ -136,7 +136,7 @@ def report(output: Path, render: Renderer, metric: str = DEFAULT_METRIC,
         raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
     output = Path(output)
     check_output(output)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     names = list(dict.fromkeys(remotes)) or [project.settings.local_remote]
     configured = {r.name for r in project.store.remotes()}
     unknown = [n for n in names if n not in configured]

@@ -76,11 +76,12 @@ class StatusResult:
 
 
 def status(path: Path | None = None, max_age: Duration | None = None,
-           offline: bool = False, now: datetime | None = None) -> StatusResult:
+           offline: bool = False, now: datetime | None = None, config: Path | None = None
+           ) -> StatusResult:
     """The project's backup status. `now` (default: the clock) decides what is stale and
     which backups are dated in the future (those never count as the latest)."""
     now = now or now_utc()
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, None, offline)
     regular = catalog.present(now)
     latest = regular[0] if regular else None
