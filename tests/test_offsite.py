@@ -1,6 +1,7 @@
 """Where the copies are (model/offsite.py, ops/offsite.py): `backup` and `status` say when
 every copy of the newest backup is on the workspace's disk, and `status --require-offsite`
-fails (exit 8) until one is elsewhere: a bucket, or a directory on another file system."""
+fails (exit 8) until one is elsewhere: a bucket (moto's S3 server), or a directory on another
+file system (a tmpfs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ import pytest
 from hdversion.errors import ExitCode
 from hdversion.model.offsite import Copies, Place
 from tests.conftest import Project
+from tests.storage_servers import StorageServer
+from tests.test_cloud import configure
 from tests.test_errors import assert_clean_failure
 
 NOTE = "note: no copy off this disk (backups/); add one: hdversion remote add NAME URL\n"
@@ -120,3 +123,13 @@ def test_a_backup_is_offsite_when_any_holder_is(
     assert (copies.missing() is None) is (offsite is True)
     assert Copies().note() is None and Copies().missing() == "no backup has a copy off " \
         "this disk"
+
+
+def test_a_bucket_is_offsite(project: Project, s3_server: StorageServer,
+                             bucket_factory: Callable[[StorageServer], str]) -> None:
+    configure(project, s3_server, bucket_factory(s3_server))
+    made = project.cli("backup", "--storage", "s3", "--json", check=True)
+    assert json.loads(made.stdout)["offsite"] is True
+    fine = project.cli("status", "--require-offsite", "--max-age", "26h")
+    assert fine.returncode == 0, fine.stderr
+    assert "note:" not in fine.stdout
