@@ -1,6 +1,8 @@
 """The Python API: one function per command, each opening the project at `path` (default:
 the current directory), holding the repository lock where it writes, and journaling its
 outcome. The CLI calls these and renders the results; programs and notebooks can too.
+Each function that opens a project takes `config`, the settings file (default:
+$HDVERSION_CONFIG, else `.hdversion.yaml`, else `config/config.yaml`; config/settings_file.py).
 
 Each name is loaded from its operation's module on first use: `hdversion list` then imports
 the listing alone, not the backup, prune or archive code (nor what those load).

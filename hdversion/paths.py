@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-# The protected project's settings (the `backup:` section) and cloud secrets.
+# hdversion's settings: its own file, found first, else the protected project's config file
+# (config/settings_file.py); and cloud secrets.
+OWN_CONFIG_PATH = ".hdversion.yaml"
 CONFIG_PATH = "config/config.yaml"
 CREDENTIALS_PATH = "config/cloud_credentials.json"
 

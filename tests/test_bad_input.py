@@ -42,11 +42,12 @@ class Case:
     lock: str | None = None  # run while this lock holder script holds its lock
     # done to the project while the run waits at this pause point
     meanwhile: tuple[PausePoint, Callable[[Project], None]] | None = None
+    env: dict[str, str] | None = None  # the run's environment, besides the test's
 
 
-def config(text: str) -> Callable[[Project], None]:
+def config(text: str, path: str = "config/config.yaml") -> Callable[[Project], None]:
     def write(project: Project) -> None:
-        (project.root / "config" / "config.yaml").write_text(text)
+        (project.root / path).write_text(text)
     return write
 
 
@@ -389,9 +390,11 @@ CASES = [
          missing("params.yaml")),
     Case("settings: invalid YAML", ("backup",), 7, "not valid YAML at line",
          config("backup:\n  local_remote: [a\n")),
-    Case("settings: not a mapping", ("backup",), 7, "must hold a mapping", config("- a\n")),
-    Case("settings: backup not a mapping", ("backup",), 7, "'backup' must be a mapping",
-         config("backup: [1]\n")),
+    # Not a mapping: in the project's config/config.yaml, the project's own (tests/test_settings.py)
+    Case("settings: .hdversion.yaml not a mapping", ("backup",), 7, "must hold a mapping",
+         config("- a\n", ".hdversion.yaml")),
+    Case("settings: backup not a mapping in .hdversion.yaml", ("backup",), 7,
+         "'backup' must be a mapping", config("backup: [1]\n", ".hdversion.yaml")),
     Case("settings: git_tracked_files not a list", ("backup",), 7, "must be a list",
          config("backup:\n  git_tracked_files: params.yaml\n")),
     Case("settings: an absolute git-tracked path", ("backup",), 7, "relative",
@@ -417,6 +420,12 @@ CASES = [
     Case("settings: a retention duration with a bare m", ("prune",), 7,
          "retention: ambiguous duration '6m'",
          config(GOOD_CONFIG + "retention:\n  keep_within: 6m\n")),
+    Case("settings: a typo in a section of .hdversion.yaml", ("backup",), 7,
+         "unknown key(s): retnetion", config("retnetion:\n  keep_daily: 7\n", ".hdversion.yaml")),
+    Case("settings: a retention in .hdversion.yaml that is not a mapping", ("prune",), 7,
+         "retention must be a mapping", config("retention: 30\n", ".hdversion.yaml")),
+    Case("settings: $HDVERSION_CONFIG names no file", ("list",), 7,
+         "(named by $HDVERSION_CONFIG) does not exist", env={"HDVERSION_CONFIG": "nowhere.yaml"}),
     Case("settings: a retention metric no backup records", ("prune",), 7,
          "retention.metric: no backup records the metric 'ensemble.roc_acu'",
          both(made(), config(GOOD_CONFIG + "retention:\n  keep_best: 2\n"
@@ -465,6 +474,9 @@ CASES = [
          "data/raw/heart.csv.dvc is damaged (not valid YAML)",
          both(made(), damaged("data/raw/heart.csv.dvc", b"outs:\n- md5: [5e1b\n"),
               and_changed_work)),
+    # 8: monitoring
+    Case("status --require-offsite, every copy on this disk", ("status", "--require-offsite"),
+         8, "has no copy off this disk", made()),
     # 1: write errors
     Case("an artifact rewritten during the backup", ("backup",), 1,
          f"changed during the backup, no backup was made: {MODEL}\n", rewritten_before,
@@ -514,7 +526,7 @@ def test_bad_input(project: Project, case: Case) -> None:
         out, err = proc.communicate(timeout=120)
         result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     else:
-        result = project.cli(*case.argv)
+        result = project.cli(*case.argv, env=case.env)
     assert result.returncode == case.code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.startswith("error: ")

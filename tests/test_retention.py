@@ -603,12 +603,12 @@ def test_without_a_retention_section_there_is_no_policy(tmp_path: Path, text: st
     pytest.param("keep_daily: -1", "cannot be negative", id="negative"),
     pytest.param("keep_best: 2", "needs --metric", id="best-without-metric"),
     pytest.param("keep_last: 2\n  metric: loss", "give both", id="metric-without-best"),
-    pytest.param("[keep_daily]", "must be a mapping", id="a-list"),
-    pytest.param("7", "must be a mapping", id="a-number"),
     pytest.param("keep_best: 2\n  metric: null", "needs --metric", id="null-metric"),
 ])
 def test_a_bad_retention_section_is_a_configuration_error(tmp_path: Path, section: str,
                                                           message: str) -> None:
+    # (A `retention:` that is not a mapping is the project's own key in config/config.yaml,
+    # refused in hdversion's own file: tests/test_settings.py.)
     with pytest.raises(ConfigurationError) as caught:
         load(tmp_path, f"retention:\n  {section}\n")
     assert caught.value.exit_code == 7

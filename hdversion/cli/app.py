@@ -16,7 +16,7 @@ from hdversion import __version__
 from hdversion.cli import commands, parser, verbosity
 from hdversion.cli.commands import Command
 from hdversion.cli.handler import fail, handled
-from hdversion.errors import UsageError
+from hdversion.errors import ConfigurationError, HdversionError, UsageError
 
 
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:
@@ -62,7 +62,7 @@ def run(args: list[str]) -> None:
         description = (function.__doc__ or entry.help).strip()
         built = parser.build(prog, function, description, entry.example)
         values, command_level = parser.parse(built, rest)
-    except UsageError as refused:
+    except HdversionError as refused:
         fail(refused, parser.json_asked(args))
     verbosity.set_level(command_level or level)
     setup()
@@ -87,6 +87,9 @@ def _global_options(args: list[str]) -> tuple[list[str], int]:
                 if len(args) < 2 or not args[1]:
                     raise UsageError(f"{commands.CONFIG} needs a FILE")
                 value, args = args[1], args[1:]
+            if not os.path.isfile(value):
+                raise ConfigurationError(f"{commands.CONFIG} {value}: no such file",
+                                         hint="name hdversion's settings file (YAML)")
             # The settings are read deep in the API: the environment carries the choice there
             # (and to hooks, which run hdversion again).
             os.environ["HDVERSION_CONFIG"] = os.path.abspath(value)

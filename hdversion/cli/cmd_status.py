@@ -16,19 +16,23 @@ MAX_AGE = option(
 OFFLINE = option(
     False, "--offline", help="Do not fetch tags from the git remote, nor list the "
     "storage remotes (--max-age then trusts the catalog alone).")
+REQUIRE_OFFSITE = option(
+    False, "--require-offsite", help="For monitoring: exit 8 unless the newest complete "
+    "backup is also in a remote off this disk (a bucket, or a directory on another disk).")
 
 
 def status(
     max_age: str | None = MAX_AGE,
     offline: bool = OFFLINE,
     every: bool = EVERY_VALUE,
+    require_offsite: bool = REQUIRE_OFFSITE,
     as_json: bool = JSON,
 ) -> None:
     """What changed since the latest backup, missing artifacts, and what each remote holds."""
     limit = None if max_age is None else Duration.parse(max_age)
     if limit is not None and limit.is_zero:
         raise UsageError("--max-age must be longer than 0 (e.g. 26h)")
-    result = api.status(max_age=limit, offline=offline)
+    result = api.status(max_age=limit, offline=offline, require_offsite=require_offsite)
     if as_json:
         records.emit_result(render_inspect.status_json(result), result.failure())
     else:

@@ -61,7 +61,7 @@ CLOUD = option(False, "--cloud", help="Also use a cloud remote (see --storage)."
 STORAGE = option(None, "--storage", metavar="NAME", help=f"Cloud storage: {', '.join(STORAGES)}.")
 STORAGE_LIST = option(None, "--storage", metavar="NAME",
                    help=f"Cloud storage: {', '.join(STORAGES)}; repeat for several "
-                   "(3-2-1). Default: backup.remotes in config/config.yaml.")
+                   "(3-2-1). Default: backup.remotes in the settings.")
 REMOTE = option(None, "--remote", metavar="NAME",
                 help="Any DVC remote by name (instead of --storage).")
 OFFLINE = option(False, "--offline",

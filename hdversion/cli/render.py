@@ -169,6 +169,8 @@ def backup_summary(result: BackupResult) -> None:
         detail = result.git_remote.detail or ("pushed" if result.git_remote.ok else "")
         where = f" to {result.git_remote.name}" if result.git_remote.name else ""
         console.print(f"  git tag{where}: [{colour}]{detail}[/]")
+    if note := result.copies.note():
+        console.print(f"[yellow]{escape(note)}[/]")
 
 
 def backup_json(result: BackupResult) -> dict[str, Any]:
@@ -182,6 +184,7 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
         "remotes": [vars(r) for r in result.remotes],
         "manifests": [vars(r) for r in result.manifests],
         "git_remote": vars(result.git_remote) if result.git_remote else None,
+        "offsite": result.copies.offsite,  # null: an offsite remote could not be asked
     }
 
 

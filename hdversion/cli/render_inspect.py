@@ -237,6 +237,8 @@ def status_summary(result: StatusResult, every: bool = False) -> None:
         line += (f"  [red]STALE (older than {result.max_age})[/]" if result.stale else
                  f"  [green]OK (within {result.max_age})[/]")
     console.print(line)
+    if note := result.copies.note():
+        console.print(f"[yellow]{escape(note)}[/]")
 
 
 def status_json(result: StatusResult) -> dict[str, Any]:
@@ -253,5 +255,7 @@ def status_json(result: StatusResult) -> dict[str, Any]:
         "max_age": str(result.max_age) if result.max_age else None,
         "stale": result.stale,
         "offline": result.offline,
+        "offsite": result.copies.offsite,  # null: an offsite remote could not be asked
+        "require_offsite": result.require_offsite,
     }
 

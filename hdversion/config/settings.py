@@ -1,8 +1,9 @@
-"""hdversion's settings: the `backup` section of config/config.yaml, with defaults.
+"""hdversion's settings: the `backup:`, `retention:` and `hooks:` sections, with defaults.
 
-The file is optional: hdversion works in any DVC repository. Without it (or without
-`git_tracked_files`), the critical git-tracked files are the defaults that exist; a file the
-settings name explicitly must exist.
+The file is optional: hdversion works in any DVC repository; where it is, and which of its
+keys are hdversion's, settings_file.py decides. Without it (or without `git_tracked_files`),
+the critical git-tracked files are the defaults that exist; a file the settings name
+explicitly must exist.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hdversion.config.settings_file import (
+    BACKUP_KEYS,
+    HOOK_KEYS,
+    LIST_KEYS,
+    RETENTION_KEYS,
+    hdversion_sections,
+    locate,
+    refuse_unknown,
+)
 from hdversion.errors import ConfigurationError, UsageError
 from hdversion.paths import (
     CONFIG_PATH,
@@ -28,9 +38,6 @@ if TYPE_CHECKING:
 
 
 _T = TypeVar("_T")
-
-# The keys of the `backup:` section (Settings.load).
-BACKUP_KEYS = ("git_tracked_files", "local_remote", "git_remote", "journal", "remotes")
 
 
 @dataclass(frozen=True)
@@ -55,16 +62,20 @@ class Settings:
     retention: Policy | None = None  # the `retention:` section; None when absent
     hooks: Hooks = Hooks()
     list_metric: str = DEFAULT_METRIC  # `list.metric`: list's metric column, report's chart
+    source: str = CONFIG_PATH  # the file they were read from, as messages name it
 
     @classmethod
-    def load(cls, root: Path, strict: bool = True) -> Settings:
-        """The settings; ConfigurationError (exit 7) for any mistake. With `strict` False (a
-        command that changes no store, or only recovers), a mistake in `hooks:` or
-        `retention:` is a warning and that section is not used: a typo there must not stand
-        between a user and a restore."""
-        path = root / CONFIG_PATH
-        if not path.exists():
+    def load(cls, root: Path, strict: bool = True, config: Path | str | None = None
+             ) -> Settings:
+        """The settings of the repository at `root`, from `config` when given (else
+        settings_file.locate's order); ConfigurationError (exit 7) for any mistake. With
+        `strict` False (a command that changes no store, or only recovers), a mistake in
+        `hooks:` or `retention:` is a warning and that section is not used: a typo there
+        must not stand between a user and a restore."""
+        file = locate(root, config)
+        if file.path is None:
             return cls(git_remote=_git_remote({}))
+        path, shown = file.path, file.shown
         import yaml  # only when there is a file to read
 
         try:
@@ -75,26 +86,25 @@ class Settings:
             problem = getattr(exc, "problem", None) or "cannot be parsed"
             twice = "given twice" in problem
             raise ConfigurationError(
-                f"{CONFIG_PATH} is not valid YAML{where}: {problem}",
+                f"{shown} is not valid YAML{where}: {problem}",
                 hint="keep one of them (merge the two into one)" if twice else
                 "check the indentation and the quoting there (a tab, or a ':' in an "
                 "unquoted value, are the usual causes)",
             ) from None
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"{CONFIG_PATH}: the file must hold a mapping")
-        section = data.get("backup") or {}
+        sections = hdversion_sections(data, file)
+        section = sections["backup"] or {}
         if not isinstance(section, dict):
-            raise ConfigurationError(f"{CONFIG_PATH}: 'backup' must be a mapping")
-        _refuse_unknown(section, f"{CONFIG_PATH}: backup", list(BACKUP_KEYS))
+            raise ConfigurationError(f"{shown}: 'backup' must be a mapping")
+        refuse_unknown(section, f"{shown}: backup", list(BACKUP_KEYS))
         explicit = "git_tracked_files" in section
         tracked = section.get("git_tracked_files", list(DEFAULT_GIT_TRACKED))
         if not isinstance(tracked, list) or not all(isinstance(p, str) for p in tracked):
-            raise ConfigurationError(f"{CONFIG_PATH}: backup.git_tracked_files must be a list")
+            raise ConfigurationError(f"{shown}: backup.git_tracked_files must be a list")
         for item in tracked:
             parts = item.replace("\\", "/").split("/")
             if item.startswith(("/", "~")) or ".." in parts or (len(item) > 1 and item[1] == ":"):
                 raise ConfigurationError(
-                    f"{CONFIG_PATH}: backup.git_tracked_files holds {item!r}; every entry "
+                    f"{shown}: backup.git_tracked_files holds {item!r}; every entry "
                     "must be a path relative to the repository, inside it",
                     hint="write it relative to the repository root, e.g. config/config.yaml",
                 )
@@ -104,16 +114,19 @@ class Settings:
             local_remote=str(section.get("local_remote", DEFAULT_LOCAL_REMOTE)),
             git_remote=_git_remote(section),
             journal=str(section.get("journal", JOURNAL)),
-            remotes=_remotes(section.get("remotes")),
-            retention=_section(_retention, data.get("retention"), None, strict),
-            hooks=_section(_hooks, data.get("hooks"), Hooks(), strict),
-            list_metric=_section(_list_metric, data.get("list"), DEFAULT_METRIC, strict),
+            remotes=_remotes(section.get("remotes"), shown),
+            retention=_section(_retention, sections["retention"], shown, None, strict),
+            hooks=_section(_hooks, sections["hooks"], shown, Hooks(), strict),
+            list_metric=_section(_list_metric, sections["list"], shown, DEFAULT_METRIC,
+                                 strict),
+            source=shown,
         )
 
 
-def _section(read: Callable[[object], _T], value: object, default: _T, strict: bool) -> _T:
+def _section(read: Callable[[object, str], _T], value: object, shown: str, default: _T,
+             strict: bool) -> _T:
     try:
-        return read(value)
+        return read(value, shown)
     except ConfigurationError as exc:
         if strict:
             raise
@@ -126,7 +139,7 @@ def _section(read: Callable[[object], _T], value: object, default: _T, strict: b
 _DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}
 
 
-def _retention(section: object) -> Policy | None:
+def _retention(section: object, shown: str) -> Policy | None:
     """The `retention:` section as a validated policy. An unknown key is refused, not
     ignored: `keep_dialy: 7` would otherwise keep far less than the user meant."""
     if section is None:
@@ -137,10 +150,10 @@ def _retention(section: object) -> Policy | None:
 
     counts = {"keep_last": "last", "keep_best": "best",
               **{f"keep_{name}": name for name in BUCKETS}}
-    where = f"{CONFIG_PATH}: retention"
+    where = f"{shown}: retention"
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (e.g. keep_daily: 7)")
-    _refuse_unknown(section, where, [*counts, *_DURATIONS, "metric"])
+    refuse_unknown(section, where, list(RETENTION_KEYS))
     fields: dict[str, object] = {"safety_within": DEFAULT_SAFETY_WITHIN}
     try:
         for key, name in counts.items():
@@ -162,14 +175,14 @@ def _retention(section: object) -> Policy | None:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
 
 
-def _list_metric(section: object) -> str:
+def _list_metric(section: object, shown: str) -> str:
     """`list.metric`: the dotted name of a metric (`file:key` picks the file)."""
-    where = f"{CONFIG_PATH}: list"
+    where = f"{shown}: list"
     if section is None:
         return DEFAULT_METRIC
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (e.g. metric: ensemble.roc_auc)")
-    _refuse_unknown(section, where, ["metric"])
+    refuse_unknown(section, where, list(LIST_KEYS))
     metric = section.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or not metric.strip():
         raise ConfigurationError(f"{where}.metric must be a name (e.g. ensemble.roc_auc), "
@@ -177,24 +190,24 @@ def _list_metric(section: object) -> str:
     return metric.strip()
 
 
-def _remotes(value: object) -> tuple[str, ...]:
+def _remotes(value: object, shown: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigurationError(f"{CONFIG_PATH}: backup.remotes must be a list of DVC "
+        raise ConfigurationError(f"{shown}: backup.remotes must be a list of DVC "
                                  "remote names (e.g. [s3, gcp])")
     return tuple(dict.fromkeys(value))
 
 
-def _hooks(section: object) -> Hooks:
-    where = f"{CONFIG_PATH}: hooks"
+def _hooks(section: object, shown: str) -> Hooks:
+    where = f"{shown}: hooks"
     if section is None:
         return Hooks()
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (on_success, on_failure, timeout)")
-    _refuse_unknown(section, where, ["on_success", "on_failure", "timeout"])
+    refuse_unknown(section, where, list(HOOK_KEYS))
     commands: dict[str, tuple[str, ...]] = {}
     for key in ("on_success", "on_failure"):
         value = section.get(key) or []
@@ -233,15 +246,6 @@ def _loader(yaml: Any) -> Any:
             return super().construct_mapping(node, deep=deep)
 
     return UniqueKeyLoader
-
-
-def _refuse_unknown(section: dict[Any, Any], where: str, known: list[str]) -> None:
-    """An unknown key is refused, not ignored: `local_remot: nas` or `keep_dialy: 7` would
-    otherwise run with a default the user did not mean, and say nothing."""
-    unknown = sorted(str(key) for key in section if key not in known)
-    if unknown:
-        raise ConfigurationError(f"{where} has unknown key(s): {', '.join(unknown)}",
-                                 hint=f"the keys are: {', '.join(known)}")
 
 
 def _git_remote(section: dict[str, object]) -> str | None:

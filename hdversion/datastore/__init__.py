@@ -89,6 +89,9 @@ class DataStore:
     def remotes(self) -> list[RemoteInfo]:
         return self.session.remotes()
 
+    def remote_url(self, name: str) -> str | None:
+        return self.session.remote_url(name)
+
     def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
         self.session.add_remote(name, url, options)
 

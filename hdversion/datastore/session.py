@@ -32,7 +32,7 @@ from hdversion.errors import (
 )
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
-from hdversion.paths import CONFIG_PATH, DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR, TEMP_PREFIX
+from hdversion.paths import DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR, TEMP_PREFIX
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -143,6 +143,12 @@ class DvcSession:
             self._overrides = self._remote_overrides(config)
         return self._overrides
 
+    def remote_url(self, remote: str) -> str | None:
+        """A remote's URL as DVC is given it (a directory's made absolute; the default local
+        remote's included); None for a remote DVC does not know."""
+        conf = self._remote_config().get(remote)
+        return None if conf is None else str(conf["url"])
+
     def is_object_store(self, remote: str) -> bool:
         """Whether a remote is a cloud bucket or container (not a directory); False for a
         remote DVC does not know."""
@@ -165,7 +171,7 @@ class DvcSession:
             if self.local_remote != DEFAULT_LOCAL_REMOTE:
                 # A typo must not silently send backups somewhere nobody looks.
                 raise ConfigurationError(
-                    f"backup.local_remote in {CONFIG_PATH} names '{self.local_remote}', but "
+                    f"the setting backup.local_remote names '{self.local_remote}', but "
                     "DVC has no remote of that name",
                     hint=f"fix the name, or `hdversion remote add {self.local_remote} PATH`; "
                     f"remotes: {', '.join(sorted(overrides)) or 'none'}",

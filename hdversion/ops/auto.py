@@ -46,6 +46,7 @@ def auto(
     wait: float = 0,
     require_cloud: bool = False,
     skip_if_unchanged: bool = True,
+    config: Path | None = None,
 ) -> AutoResult:
     """Back up, then prune with the policy (default: the settings' `retention:`, else keep
     the last 5) in the local stores and in the first cloud remote. A backup that fails
@@ -53,7 +54,7 @@ def auto(
     `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too.
     `skip_if_unchanged`: no backup when the newest one holds this state; the prune runs all
     the same (a policy changed since, or a backup aged out of --keep-within)."""
-    project = Project.open(path)
+    project = Project.open(path, config=config)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "auto", wait, message=message):

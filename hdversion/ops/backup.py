@@ -22,10 +22,12 @@ from hdversion.errors import (
 from hdversion.model.catalog import Backup
 from hdversion.model.compare import compare_values, flatten_files
 from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, OutputEntry, within
+from hdversion.model.offsite import Copies
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
 from hdversion.ops.catalog import files_of, read_catalog
+from hdversion.ops.offsite import copies_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import git_remote_of, publish_tags, unpublished_tags
@@ -54,6 +56,8 @@ class BackupResult:
     manifests: list[RemoteOutcome] = field(default_factory=list)
     # True: nothing changed since `backup`, the newest backup, and none was made.
     skipped: bool = False
+    # Where the backup's copies are (set by `backup`): on this disk only, or also elsewhere.
+    copies: Copies = field(default_factory=Copies)
 
     @property
     def complete(self) -> bool:
@@ -84,11 +88,12 @@ def backup(
     wait: float = 0,
     require_cloud: bool = False,
     skip_if_unchanged: bool = False,
+    config: Path | None = None,
 ) -> BackupResult:
     """Back up the project at `path` (default: the current directory) to the local remote
     and `cloud_remotes` (None: the settings' `backup.remotes`). `skip_if_unchanged`: make
     none when the newest backup already holds this state (`skipped` in the result)."""
-    project = Project.open(path)
+    project = Project.open(path, config=config)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
@@ -99,7 +104,19 @@ def backup(
                         files=len(result.files),
                         remotes={r.name: r.ok for r in result.remotes},
                         manifests={r.name: r.ok for r in result.manifests})
-        return result
+    result.copies = _copies(project, result)
+    return result
+
+
+def _copies(project: Project, result: BackupResult) -> Copies:
+    """A new backup is whole in the local remote and in each cloud remote pushed to; a
+    skipped one is the newest, whose other copies are unknown here (`status` lists them)."""
+    local = project.settings.local_remote
+    if result.skipped:
+        others = [r.name for r in project.store.remotes() if r.name != local]
+        return copies_of(project, result.backup.tag, [local], others)
+    return copies_of(project, result.backup.tag,
+                     [local, *(r.name for r in result.remotes if r.ok)])
 
 
 def configured_remotes(project: Project, named: tuple[str, ...] | None,
@@ -108,7 +125,7 @@ def configured_remotes(project: Project, named: tuple[str, ...] | None,
     remotes = named if named is not None else project.settings.remotes
     if required and not remotes:
         raise UsageError("--cloud needs --storage=s3|azure|gcp (or --remote NAME), or "
-                         "backup.remotes in config/config.yaml")
+                         f"backup.remotes in {project.settings.source}")
     return remotes
 
 

@@ -55,14 +55,14 @@ class CopyReport:
 
 
 def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
-         path: Path | None = None, reporter: Reporter = SILENT, wait: float = 0
-         ) -> CopyReport:
+         path: Path | None = None, reporter: Reporter = SILENT, wait: float = 0,
+         config: Path | None = None) -> CopyReport:
     """Copy backups (default: every one the target lacks) from one remote to another."""
     if source == target:
         raise UsageError("--from and --to name the same remote")
     for name in timestamps:
         check_name(name)  # malformed: refused before anything is opened
-    project = Project.open(path)
+    project = Project.open(path, config=config)
     with locked_operation(project, "copy", wait, source=source, target=target):
         for remote in (source, target):
             project.store.preflight(remote)

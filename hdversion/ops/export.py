@@ -53,11 +53,11 @@ class ExportResult:
 
 def export(timestamp: str, output: Path, path: Path | None = None, remote: str | None = None,
            force: bool = False, reporter: Reporter = SILENT, wait: float = 0,
-           offline: bool = False) -> ExportResult:
+           offline: bool = False, config: Path | None = None) -> ExportResult:
     """Write backup `timestamp` of the project at `path` into the archive `output`."""
     output = output.absolute()
     _check_output(output, force)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "export", wait, timestamp=timestamp, output=str(output)):
         catalog = catalog_with(project, timestamp, offline)
         backup = catalog.get(timestamp, now=now_utc())

@@ -90,7 +90,7 @@ class Scanned:
 
 def import_archive(archive: Path, target: Path | None = None, path: Path | None = None,
                    force: bool = False, dry_run: bool = False, reporter: Reporter = SILENT,
-                   wait: float = 0) -> ImportResult:
+                   wait: float = 0, config: Path | None = None) -> ImportResult:
     """Restore the backup held by `archive` into the workspace of the project at `path`
     (default: the current directory), or into the directory `target` (which needs no
     project)."""
@@ -100,9 +100,9 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
     if target is not None and target.exists() and not target.is_dir():
         raise UsageError(f"--target {target} is not a directory")
     if target is None:
-        return _into_project(archive, Project.open(path, strict=False), None, force, dry_run,
-                             reporter, wait)
-    project = _project_if_any(path)
+        return _into_project(archive, Project.open(path, strict=False, config=config), None,
+                             force, dry_run, reporter, wait)
+    project = _project_if_any(path, config)
     if project is None:
         # No project: nothing to lock, no DVC lock to check; pause points (tests) are looked
         # for where the command runs.
@@ -114,9 +114,9 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
                          force, dry_run, reporter, wait)
 
 
-def _project_if_any(path: Path | None) -> Project | None:
+def _project_if_any(path: Path | None, config: Path | None) -> Project | None:
     try:
-        return Project.open(path, strict=False)
+        return Project.open(path, strict=False, config=config)
     except NotARepositoryError:
         return None
 

@@ -78,11 +78,12 @@ class DiffResult:
         return None
 
 
-def show(timestamp: str, path: Path | None = None, offline: bool = False) -> ShowResult:
+def show(timestamp: str, path: Path | None = None, offline: bool = False,
+         config: Path | None = None) -> ShowResult:
     """One backup in full: its manifest, its files, its pin, and (unless `offline`) how
     completely each configured remote holds it."""
     check_name(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, timestamp, offline)
     backup = catalog.get(timestamp, now=now_utc())
     files = files_of(project.git, backup)
@@ -93,12 +94,12 @@ def show(timestamp: str, path: Path | None = None, offline: bool = False) -> Sho
 
 
 def diff(old: str, new: str | None = None, path: Path | None = None,
-         offline: bool = False) -> DiffResult:
+         offline: bool = False, config: Path | None = None) -> DiffResult:
     """Compare backup `old` with backup `new`, or with the workspace when `new` is None."""
     for name in (old, new):
         if name is not None:
             check_name(name)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, old, offline)
     now = now_utc()
     result = compare_with(project, catalog, catalog.get(old, now),

@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 
 def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | None = None,
-                  offline: bool = False, last: int | None = None, kind: str | None = None
+                  offline: bool = False, last: int | None = None, kind: str | None = None,
+                  config: Path | None = None
                   ) -> tuple[list[tuple[str, Pin | None]], list[tuple[str, str]]]:
     """`list --json` without a remote: each backup's record as `render` writes it, and its
     pin (the caller sets it), newest first, from the cache of rendered records
     (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The same
     choice of backups as list_backups."""
     _check_filters(kind, last)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     refresh_catalog(project, offline)
     listed = listed_backups(project.git, TAG_PREFIX, render, layout)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
@@ -58,7 +59,8 @@ def _check_filters(kind: str | None, last: int | None) -> None:
 
 
 def list_backups(path: Path | None = None, remote: str | None = None, offline: bool = False,
-                 last: int | None = None, kind: str | None = None
+                 last: int | None = None, kind: str | None = None,
+                 config: Path | None = None
                  ) -> tuple[Catalog, dict[str, int] | None, dict[str, Pin]]:
     """The catalog (fetched from the git remote first unless `offline`), with a remote how
     many objects each backup lacks there, and the pins (by backup tag). `kind` keeps one
@@ -66,7 +68,7 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
     from hdversion.ops.catalog import catalog_with
 
     _check_filters(kind, last)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, None, offline)
     if kind is not None:
         catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]

@@ -37,9 +37,9 @@ class PinResult:
 
 
 def pin(timestamp: str, reason: str = "", path: Path | None = None,
-        wait: float = 0) -> PinResult:
+        wait: float = 0, config: Path | None = None) -> PinResult:
     check_name(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "pin", wait, timestamp=timestamp):
         backup = catalog_with(project, timestamp).get(timestamp, now_utc())
         made = Pin(backup.timestamp, reason, now_utc().isoformat(timespec="seconds"),
@@ -51,9 +51,10 @@ def pin(timestamp: str, reason: str = "", path: Path | None = None,
         return PinResult(made, True, outcome)
 
 
-def unpin(timestamp: str, path: Path | None = None, wait: float = 0) -> PinResult:
+def unpin(timestamp: str, path: Path | None = None, wait: float = 0,
+          config: Path | None = None) -> PinResult:
     check_name(timestamp)
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "unpin", wait, timestamp=timestamp):
         pins = read_pins(project.git)
         # Named as in every command; a pin whose backup tag is gone can still be named.

@@ -28,11 +28,13 @@ class Project:
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: Path | None = None, *, strict: bool = True) -> Project:
+    def open(cls, path: Path | None = None, *, strict: bool = True,
+             config: Path | str | None = None) -> Project:
         """`strict` False: for a command that changes no store or only recovers, a mistake
-        in the settings' `hooks:` or `retention:` is a warning (Settings.load)."""
+        in the settings' `hooks:` or `retention:` is a warning (Settings.load). `config`: the
+        settings file (default: $HDVERSION_CONFIG, .hdversion.yaml, config/config.yaml)."""
         git = GitRepo.open((path or Path.cwd()).resolve())
-        settings = Settings.load(git.root, strict=strict)
+        settings = Settings.load(git.root, strict=strict, config=config)
         has_file = (git.root / CREDENTIALS_PATH).exists()
         credentials = CloudCredentials.load(
             git.root,

@@ -46,7 +46,6 @@ from hdversion.ops.project import Project
 from hdversion.ops.publish import git_remote_of
 from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import delete_manifests
-from hdversion.paths import CONFIG_PATH
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
 from hdversion.util.pausepoints import PausePoint, pause_point
@@ -107,11 +106,12 @@ def prune(
     allow_incomplete: bool = False,
     wait: float = 0,
     now: datetime | None = None,
+    config: Path | None = None,
 ) -> PruneResult:
     """Apply a retention policy (default: the settings' `retention:`, else keep the last 5);
     `safety_within` replaces the policy's rule for safety backups. `remote`: also collect in
     this DVC remote (a cloud one, usually)."""
-    project = Project.open(path)
+    project = Project.open(path, config=config)
     chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
         result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
@@ -160,7 +160,8 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     # the real run would.
     refused = unrecorded_metric(policy, catalog.backups)
     if refused is not None and from_settings:
-        raise ConfigurationError(f"{CONFIG_PATH}: retention.metric: {refused.message}",
+        raise ConfigurationError(f"{project.settings.source}: retention.metric: "
+                                 f"{refused.message}",
                                  hint=refused.hint)
     if refused is not None:
         raise refused

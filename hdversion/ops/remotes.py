@@ -50,21 +50,22 @@ class ProbeReport:
 
 
 def remote_add(name: str, url: str, endpoint_url: str | None = None,
-               options: dict[str, str] | None = None, path: Path | None = None
-               ) -> RemoteInfo:
-    project = Project.open(path, strict=False)
+               options: dict[str, str] | None = None, path: Path | None = None,
+               config: Path | None = None) -> RemoteInfo:
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "remote-add", remote=name, url=url):
         info = add_remote(project, name, url, endpoint_url, options or {})
         project.journal("remote-add", "ok", remote=name, url=url)
         return info
 
 
-def remote_list(path: Path | None = None) -> list[RemoteInfo]:
-    return Project.open(path, strict=False).store.remotes()
+def remote_list(path: Path | None = None, config: Path | None = None) -> list[RemoteInfo]:
+    return Project.open(path, strict=False, config=config).store.remotes()
 
 
-def remote_test(name: str, path: Path | None = None) -> ProbeReport:
-    project = Project.open(path, strict=False)
+def remote_test(name: str, path: Path | None = None, config: Path | None = None
+                ) -> ProbeReport:
+    project = Project.open(path, strict=False, config=config)
     report = ProbeReport(name, project.store.probe(name))
     project.journal("remote-test", "ok" if report.ok else "error", remote=name)
     return report

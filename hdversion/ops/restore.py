@@ -95,11 +95,12 @@ def restore(
     reporter: Reporter = SILENT,
     wait: float = 0,
     offline: bool = False,
+    config: Path | None = None,
 ) -> RestoreResult:
     """Restore a backup of the project at `path` (default: the current directory); the
     backup tags of the git remote are fetched first unless `offline`. `timestamp`: the
     backup's name in any form model/names.py reads; None is `latest`."""
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     with locked_operation(project, "restore", wait, timestamp=timestamp,
                           target=str(target or ""), only=list(only)):
         result = restore_backup(project, timestamp, target, only, dry_run, force, remote,

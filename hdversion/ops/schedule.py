@@ -28,9 +28,10 @@ class ScheduleResult:
 
 def schedule(path: Path | None = None, at: str | None = None, every: str | None = None,
              prune_weekly: bool = False, remote: str | None = None, install: bool = False,
-             uninstall: bool = False, systemd: bool = False) -> ScheduleResult:
+             uninstall: bool = False, systemd: bool = False, config: Path | None = None
+             ) -> ScheduleResult:
     when = Schedule.parse(at, every)
-    project = Project.open(path)
+    project = Project.open(path, config=config)
     if remote:
         project.store.ensure_remote(remote)
     root = str(project.root)

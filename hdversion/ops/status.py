@@ -1,16 +1,19 @@
 """The state of the protection at a glance, for people and for monitoring: what changed
-since the latest backup, which artifacts are missing, what each remote holds, and (with a
-maximum age) whether the newest complete backup is recent enough. Read-only, like `list`."""
+since the latest backup, which artifacts are missing, what each remote holds, where the
+newest complete backup's copies are (on this disk only, or also elsewhere), and (with a
+maximum age, or `require_offsite`) whether that backup is recent enough and has a copy off
+this disk. Read-only, like `list`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from hdversion.errors import HdversionError, RemoteError, StaleBackupError
 from hdversion.model.catalog import Backup
 from hdversion.model.durations import Duration
+from hdversion.model.offsite import Copies
 from hdversion.model.timestamps import parse_timestamp
 from hdversion.ops.catalog import catalog_with
 from hdversion.ops.inspect import (
@@ -21,6 +24,7 @@ from hdversion.ops.inspect import (
     holdings,
     workspace_state,
 )
+from hdversion.ops.offsite import copies_of
 from hdversion.ops.project import Project
 from hdversion.util.clock import now_utc
 
@@ -44,6 +48,12 @@ class StatusResult:
     newest_complete: Backup | None  # newest regular backup complete in every required remote
     max_age: Duration | None = None
     offline: bool = False
+    copies: Copies = field(default_factory=Copies)  # where newest_complete's copies are
+    require_offsite: bool = False  # a failure when newest_complete has no offsite copy
+
+    @property
+    def offsite_missing(self) -> bool:
+        return self.require_offsite and self.copies.offsite is not True
 
     @property
     def stale(self) -> bool:
@@ -55,19 +65,26 @@ class StatusResult:
 
     def failure(self) -> HdversionError | None:
         unread = [r for r in self.remotes if r.error is not None]
-        if self.stale:
+        if self.stale or self.offsite_missing:
             where = ("the catalog (--offline: no remote was listed)" if self.offline else
                      "every required remote (" + ", ".join(
                          r.remote for r in self.remotes if r.required) + ")")
-            if self.newest_complete is None:
-                why = f"no backup is complete in {where}"
-            else:
-                why = (f"the newest backup complete in {where} is "
-                       f"{self.newest_complete.tag}, older than {self.max_age}")
+            reasons = []
+            newest = self.newest_complete
+            if self.stale:
+                reasons.append(f"no backup is complete in {where}" if newest is None else
+                               f"the newest backup complete in {where} is {newest.tag}, "
+                               f"older than {self.max_age}")
+            if self.offsite_missing:
+                reasons.append(f"--require-offsite: {self.copies.missing()}")
+            why = "; ".join(reasons)
             if unread:
                 why += "; unreadable: " + ", ".join(r.remote for r in unread)
-            return StaleBackupError(why, hint="run `hdversion backup` (or `hdversion sync` "
-                                    "to complete the remotes); check the schedule")
+            hint = ("run `hdversion backup` (or `hdversion sync` to complete the remotes); "
+                    "check the schedule") if self.stale else (
+                "add an offsite remote (`hdversion remote add NAME URL`, a bucket or a "
+                "directory on another disk), then `hdversion sync --remote NAME`")
+            return StaleBackupError(why, hint=hint)
         if unread:
             return RemoteError("cannot read remote(s): " + "; ".join(
                 f"{r.remote}: {r.error}" for r in unread),
@@ -76,11 +93,15 @@ class StatusResult:
 
 
 def status(path: Path | None = None, max_age: Duration | None = None,
-           offline: bool = False, now: datetime | None = None) -> StatusResult:
+           offline: bool = False, now: datetime | None = None, config: Path | None = None,
+           require_offsite: bool = False) -> StatusResult:
     """The project's backup status. `now` (default: the clock) decides what is stale and
-    which backups are dated in the future (those never count as the latest)."""
+    which backups are dated in the future (those never count as the latest).
+    `require_offsite`: a failure (exit 8) unless the newest complete backup is seen whole
+    in a remote off this disk (with `offline`, only a configuration with no offsite remote
+    at all gives a certain answer: then it fails; else it cannot be confirmed, and fails)."""
     now = now or now_utc()
-    project = Project.open(path, strict=False)
+    project = Project.open(path, strict=False, config=config)
     catalog = catalog_with(project, None, offline)
     regular = catalog.present(now)
     latest = regular[0] if regular else None
@@ -96,17 +117,25 @@ def status(path: Path | None = None, max_age: Duration | None = None,
         # Offline, the catalog alone answers: a tag exists only once its data is complete in
         # the local remote (the write order), cloud remotes are not known.
         newest = latest
+        holding, unasked = [project.settings.local_remote], names
     else:
         held = holdings(project, names, regular)
         remotes = [RemoteState(h.remote, h.remote in required, h.error,
                                _newest_in(h, regular)) for h in held]
         newest = next((b for b in regular if all(
             h.complete(b.tag) for h in held if h.remote in required)), None)
-    result = StatusResult(now, latest, changes, missing, remotes, newest, max_age, offline)
+        holding = [h.remote for h in held if newest is not None and h.error is None
+                   and h.complete(newest.tag)]
+        unasked = [h.remote for h in held if h.error is not None]
+    copies = (copies_of(project, newest.tag, holding, unasked) if newest is not None
+              else Copies())
+    result = StatusResult(now, latest, changes, missing, remotes, newest, max_age, offline,
+                          copies, require_offsite)
     project.journal("status", "ok" if result.failure() is None else "error",
                     latest=latest.tag if latest else None,
                     newest_complete=newest.tag if newest else None,
-                    stale=result.stale, max_age=str(max_age) if max_age else None)
+                    stale=result.stale, max_age=str(max_age) if max_age else None,
+                    offsite=copies.offsite)
     return result
 
 

@@ -47,8 +47,8 @@ class SyncReport:
 
 
 def sync(path: Path | None = None, remote: str = "s3", wait: float = 0,
-         reporter: Reporter = SILENT) -> SyncReport:
-    project = Project.open(path)
+         reporter: Reporter = SILENT, config: Path | None = None) -> SyncReport:
+    project = Project.open(path, config=config)
     with locked_operation(project, "sync", wait, remote=remote):
         remove_leftovers(project, [remote])  # a killed sync's, in the remote it fills
         report = sync_remote(project, remote, reporter)

@@ -128,6 +128,7 @@ def verify(
     reporter: Reporter = SILENT,
     repair: bool = False,
     wait: float = 0,
+    config: Path | None = None,
 ) -> VerifyResult:
     """Check backups of the project at `path` in a store (default: the local remote): the
     given timestamps, every backup (`every`), or else the latest. With `repair`, replace
@@ -142,7 +143,7 @@ def verify(
     chosen = Subset.parse(subset) if subset is not None else None
     if chosen is not None and chosen.random and seed is None:
         seed = secrets.randbits(32)
-    project = Project.open(path, strict=repair)  # checking only reads
+    project = Project.open(path, strict=repair, config=config)  # checking only reads
     store = remote or project.settings.local_remote
     project.store.ensure_remote(store)
     # Checking only reads, and may take hours on a bucket: it does not hold back backups.
