@@ -5,6 +5,7 @@ output is the same at every level."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.conftest import Project
 
@@ -33,3 +34,22 @@ def test_verbose_before_or_after_the_command_lists_every_row(project: Project) -
                  ("status", "--offline", "--all")):
         every = project.cli(*args, check=True).stdout
         assert "(--all to show)" in short and "(--all to show)" not in every, args
+
+
+def test_config_before_the_command_names_the_settings_file(project: Project,
+                                                           tmp_path: Path) -> None:
+    """`--config FILE` is read by every command of the run (through $HDVERSION_CONFIG, so
+    hooks see it too); a file that is not there is exit 7 naming the option."""
+    settings = tmp_path / "elsewhere.yaml"
+    settings.write_text("retention:\n  keep_last: 1\n  keep_dialy: 7\n")
+    refused = project.cli("--config", str(settings), "prune", "--dry-run")
+    assert refused.returncode == 7 and "keep_dialy" in refused.stderr
+    assert str(settings.name) in refused.stderr
+    settings.write_text("retention:\n  keep_last: 1\n")
+    project.cli("backup", "-m", "one", check=True)
+    planned = json.loads(project.cli(f"--config={settings}", "prune", "--dry-run", "--json",
+                                     check=True).stdout)
+    assert planned["exit_code"] == 0
+    missing = project.cli("--config", str(tmp_path / "nope.yaml"), "status", "--json")
+    assert missing.returncode == 7 and "--config" in missing.stderr
+    assert json.loads(missing.stdout)["exit_code"] == 7
