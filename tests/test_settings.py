@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from hdversion import api
+from hdversion.config import settings_file
 from hdversion.config.settings import Settings
 from hdversion.config.settings_file import ENV, RETENTION_KEYS
 from hdversion.errors import ConfigurationError
@@ -18,6 +19,13 @@ from hdversion.model.retention import BUCKETS
 from hdversion.paths import CONFIG_PATH, JOURNAL, OWN_CONFIG_PATH
 from tests.conftest import Project
 from tests.test_errors import assert_clean_failure
+
+
+@pytest.fixture(autouse=True)
+def _each_test_a_run() -> None:
+    """The warning about the project's own sections is said once per run (process); each
+    test here is a run of its own."""
+    settings_file._WARNED.clear()
 
 
 def test_a_typo_in_the_local_remote_setting_is_refused(project: Project) -> None:

@@ -22,6 +22,7 @@ from hdversion.paths import CONFIG_PATH, OWN_CONFIG_PATH
 from hdversion.util.log import log
 
 ENV = "HDVERSION_CONFIG"
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 BACKUP_KEYS = ("git_tracked_files", "local_remote", "git_remote", "journal", "remotes")
 # Settings._retention reads these (tests/test_settings.py keeps them equal to the policy's).
@@ -87,7 +88,10 @@ def hdversion_sections(data: object, file: SettingsFile) -> dict[str, object]:
         else:
             sections[name] = None
             foreign.append(name)
-    if foreign:
+    # Once per run: a command may read the settings more than once (list: its metric column,
+    # then the listing).
+    if foreign and (file.shown, tuple(foreign)) not in _WARNED:
+        _WARNED.add((file.shown, tuple(foreign)))
         log.warning("%s: %s %s not hdversion's settings (the project's own), ignored; put "
                     "hdversion's settings in %s to keep them apart", file.shown,
                     ", ".join(f"'{name}:'" for name in foreign),

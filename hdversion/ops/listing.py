@@ -43,9 +43,9 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
             [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
 
 
-def list_metric(path: Path | None = None) -> str:
+def list_metric(path: Path | None = None, config: Path | None = None) -> str:
     """The metric of `list`'s column: `list.metric` in the settings, or the default."""
-    return Project.open(path, strict=False).settings.list_metric
+    return Project.open(path, strict=False, config=config).settings.list_metric
 
 
 def _check_filters(kind: str | None, last: int | None) -> None:
