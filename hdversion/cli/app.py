@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import signal
 import sys
@@ -13,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from hdversion import __version__
-from hdversion.cli import commands, parser, verbosity
+from hdversion.cli import commands, verbosity
 from hdversion.cli.commands import Command
 from hdversion.cli.handler import fail, handled
 from hdversion.errors import ConfigurationError, HdversionError, UsageError
@@ -47,12 +46,13 @@ def run(args: list[str]) -> None:
         rest, level = _global_options(args)
         if not rest:
             print(commands.usage())
-            raise SystemExit(0 if args and args[-1] in parser.HELP_NAMES else 2)
+            raise SystemExit(0 if args and args[-1] in commands.HELP_NAMES else 2)
+        from hdversion.cli import parser  # not for the top-level help
         entry = _command(rest[0], commands.COMMANDS)
         rest = rest[1:]
         prog = f"hdversion {entry.name}"
         if entry.subcommands:
-            if not rest or rest[0] in parser.HELP_NAMES:
+            if not rest or rest[0] in commands.HELP_NAMES:
                 print(commands.group_usage(entry))
                 raise SystemExit(0 if rest else 2)
             group, entry = entry, _command(rest[0], entry.subcommands, entry.name)
@@ -63,10 +63,16 @@ def run(args: list[str]) -> None:
         built = parser.build(prog, function, description, entry.example)
         values, command_level = parser.parse(built, rest)
     except HdversionError as refused:
-        fail(refused, parser.json_asked(args))
+        fail(refused, _json_asked(args))
     verbosity.set_level(command_level or level)
     setup()
     _call(function, values)
+
+
+def _json_asked(args: list[str]) -> bool:
+    """Whether the command line asks for JSON, read without a parse (which may be what
+    failed): a refusal is then a JSON line on stdout too."""
+    return "--json" in args[:args.index("--")] if "--" in args else "--json" in args
 
 
 def _global_options(args: list[str]) -> tuple[list[str], int]:
@@ -74,13 +80,13 @@ def _global_options(args: list[str]) -> tuple[list[str], int]:
     level = 0
     while args and args[0].startswith("-"):
         option, _, value = args[0].partition("=")
-        if option in parser.HELP_NAMES:
+        if option in commands.HELP_NAMES:
             return [], 0
         if option == "--version":
             print(f"hdversion {__version__}")
             raise SystemExit(0)
-        if option in parser.QUIET or option in parser.VERBOSE:
-            level = -1 if option in parser.QUIET else 1
+        if option in commands.QUIET or option in commands.VERBOSE:
+            level = -1 if option in commands.QUIET else 1
             args = args[1:]
         elif option == commands.CONFIG:
             if not value:
@@ -105,6 +111,8 @@ def _command(name: str, table: tuple[Command, ...], group: str | None = None) ->
     if entry is not None:
         return entry
     where = f"hdversion {group}" if group else "hdversion"
+    import difflib
+
     close = difflib.get_close_matches(name, [c.name for c in table], n=3, cutoff=0.6)
     raise UsageError(f"no such command {name!r}",
                      hint=(f"did you mean {' or '.join(close)}? " if close else "")
@@ -124,6 +132,8 @@ def whole_parser() -> Any:
     """Every command's parser under one root, for shell completion (which needs them all,
     so imports every command's module)."""
     import argparse
+
+    from hdversion.cli import parser
 
     root = argparse.ArgumentParser(prog="hdversion", description=commands.SUMMARY)
     root.add_argument("--version", action="version", version=f"hdversion {__version__}")

@@ -9,8 +9,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from hdversion.cli.parser import HELP_HELP, HELP_NAMES, QUIET, QUIET_HELP, VERBOSE, VERBOSE_HELP
-
+HELP_NAMES = ("--help", "-h")  # the first is the one error messages suggest
+HELP_HELP = "Show this message and exit."
+QUIET = ("-q", "--quiet")
+VERBOSE = ("-v", "--verbose")
+QUIET_HELP = "Print only errors and warnings (and --json's output)."
+VERBOSE_HELP = "Print more: every row, not only what changed."
 SUMMARY = "Verified backups of a DVC project's models and data, as git tags (DVC + git)."
 VERSION_HELP = "Print the version and exit."
 CONFIG = "--config"

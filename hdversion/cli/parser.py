@@ -10,30 +10,25 @@ as a JSON line on stdout under --json."""
 from __future__ import annotations
 
 import argparse
-import difflib
+import os
 import re
-import shutil
-import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
+from hdversion.cli.commands import HELP_HELP, HELP_NAMES, QUIET, QUIET_HELP, VERBOSE, VERBOSE_HELP
 from hdversion.cli.options import Arg, Opt
 from hdversion.errors import UsageError
 
-HELP_NAMES = ("--help", "-h")  # the first is the one error messages suggest
-HELP_HELP = "Show this message and exit."
+# Imported where needed, not here: every command's start-up pays for what this module loads
+# (dataclasses would load inspect; shutil, bz2 and lzma; difflib, heapq), and `list --json`
+# of a thousand backups has a budget of 3x starting Python.
+
 WIDTH = 80  # help fits a terminal of 80 columns, or the terminal when it is narrower
-QUIET = ("-q", "--quiet")
-VERBOSE = ("-v", "--verbose")
-QUIET_HELP = "Print only errors and warnings (and --json's output)."
-VERBOSE_HELP = "Print more: every row, not only what changed."
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     """One parameter of a command's function, as the command line sees it."""
 
     name: str
@@ -100,7 +95,7 @@ class _HelpFormatter(argparse.HelpFormatter):
     paragraph indented by two spaces (an example in a docstring) kept as it is."""
 
     def __init__(self, prog: str) -> None:
-        width = min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) - 1
+        width = min(WIDTH, _terminal_columns()) - 1
         super().__init__(prog, width=width, max_help_position=26)
 
     def add_usage(self, usage: str | None, actions: Any, groups: Any,
@@ -114,6 +109,8 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{', '.join(action.option_strings)} {self._format_args(action, action.dest)}"
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
         out = []
         first, _, rest = text.strip().partition("\n")  # a docstring: the first line unindented
         for block in re.split(r"\n\s*\n", f"{first}\n{textwrap.dedent(rest)}".strip()):
@@ -124,6 +121,19 @@ class _HelpFormatter(argparse.HelpFormatter):
                 out.append(textwrap.fill(" ".join(line.strip() for line in lines), width,
                                          initial_indent=indent, subsequent_indent=indent))
         return "\n\n".join(out)
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size's answer (COLUMNS, else the terminal, else 80), without
+    shutil."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(1).columns
+    except OSError:
+        return WIDTH
 
 
 def _whole(minimum: int | None) -> Callable[[str], int]:
@@ -249,6 +259,8 @@ def _check_option_names(parser: argparse.ArgumentParser, args: Sequence[str]) ->
             continue
         if not name.startswith("--") and len(name) > 2 and name[:2] in known:
             continue  # -mVALUE: a short option with its value attached
+        import difflib
+
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         raise UsageError(f"no such option {name} for `{parser.prog}`",
                          hint=(f"did you mean {' or '.join(close)}? " if close else "")
@@ -273,17 +285,6 @@ def _primary(names: str) -> str:
     """The name an option is declared by: argparse names it by all, short ones first."""
     spelled = names.split("/")
     return next((n for n in spelled if n.startswith("--")), spelled[0])
-
-
-def json_asked(args: Sequence[str]) -> bool:
-    """Whether the command line asks for JSON, read before (or without) a parse that may
-    fail: a refusal is then a JSON line on stdout too."""
-    for token in args:
-        if token == "--":
-            return False
-        if token == "--json":
-            return True
-    return False
 
 
 def _escaped(text: str) -> str:
