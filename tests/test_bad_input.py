@@ -266,6 +266,22 @@ CASES = [
          "refusing to write secret"),
     Case("remote option without =", ("remote", "add", "x", "/tmp/x", "-o", "novalue"), 2,
          "KEY=VALUE"),
+    # S3 Object Lock: refused before anything is written (a bucket without Object Lock, exit
+    # 7, is in tests/test_object_lock.py: it needs the server).
+    Case("--lock on a directory remote", ("remote", "add", "nas", "/tmp/x", "--lock", "30d"),
+         2, "--lock is for an S3 bucket with Object Lock"),
+    Case("--lock on an Azure remote", ("remote", "add", "azure", "azure://c/p", "--lock",
+                                       "30d"), 2, "--lock is for an S3 bucket"),
+    Case("-o lock= on a directory remote", ("remote", "add", "nas", "/tmp/x", "-o",
+                                            "lock=30d"), 2, "--lock is for an S3 bucket"),
+    Case("--lock of zero", ("remote", "add", "s3", "s3://b/p", "--lock", "0d"), 2,
+         "a lock needs a retention longer than 0"),
+    Case("--lock with a bare m", ("remote", "add", "s3", "s3://b/p", "--lock", "1m"), 2,
+         "ambiguous duration '1m'"),
+    Case("--lock-mode unknown", ("remote", "add", "s3", "s3://b/p", "--lock", "30d",
+                                 "--lock-mode", "strict"), 2, "unknown lock mode 'strict'"),
+    Case("--lock-mode without --lock", ("remote", "add", "s3", "s3://b/p", "--lock-mode",
+                                        "compliance"), 2, "--lock-mode needs --lock"),
     Case("--only a path the backup lacks", ("restore", "--only", "no/such/file"), 2,
          "has no file", made()),
     # 4: no such backup

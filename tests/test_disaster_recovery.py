@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from hdversion.util.hashing import md5_file
+from tests.cloud_fixtures import new_bucket_name
 from tests.conftest import Project
-from tests.storage_servers import StorageServer
-from tests.test_cloud import PREFIX, configure
+from tests.storage_servers import S3Server, StorageServer
+from tests.test_cloud import PREFIX, configure, write_credentials
 from tests.test_restore import MODEL, backup
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "disaster-recovery.md"
@@ -62,7 +64,7 @@ def run_runbook(name: str, cwd: Path, env: dict[str, str] | None = None) -> Ran:
 
 def test_every_disaster_has_a_runbook_the_tests_run() -> None:
     assert list(runbooks()) == ["lost-file", "machine-lost", "bucket-only",
-                                "bucket-corrupted", "air-gapped"]
+                                "bucket-corrupted", "air-gapped", "ransomware"]
     tested = {m.group(1) for m in re.finditer(r'run_runbook\("([a-z-]+)"',
                                                Path(__file__).read_text())}
     assert tested == set(runbooks())
@@ -145,3 +147,39 @@ def test_runbook_air_gapped(project: Project, tmp_path: Path) -> None:
     made = backup(project)
     run_runbook("air-gapped", project.root, {"T": made["timestamp"]})
     assert_restored(project.root / "air-gapped", made)
+
+
+@pytest.mark.cloud
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the runbook uses the AWS CLI")
+def test_runbook_ransomware(project: Project, tmp_path: Path, s3_server: S3Server) -> None:
+    """The remote locked (`remote add --lock`); the attacker, with the backup machine's
+    key, deletes every object of the bucket and the local copies; the locked versions
+    cannot be deleted, and the runbook brings the backup back from them alone."""
+    bucket = new_bucket_name()
+    s3_server.client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    public, secrets = s3_server.dvc_remote_config(bucket)
+    write_credentials(project.root, secrets)
+    added = project.cli("remote", "add", "s3", s3_server.url_for(bucket, PREFIX),
+                        *(f"-o{k}={v}" for k, v in public.items()), "--lock", "1d")
+    assert added.returncode == 0, added.stderr
+    made = backup(project, "--cloud", "--storage", "s3")
+
+    client = s3_server.client  # the backup machine's key
+    keys = s3_server.list_keys(bucket, PREFIX + "/")
+    client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert s3_server.list_keys(bucket) == []
+    versions = client.list_object_versions(Bucket=bucket)["Versions"]
+    refused = client.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+    assert len(refused.get("Errors", [])) == len(versions) == len(keys)
+    shutil.rmtree(project.root)
+
+    nothing = tmp_path / "after-the-attack"
+    nothing.mkdir()
+    env = {"BUCKET_URL": s3_server.url_for(bucket, PREFIX),
+           "S3_ENDPOINT": public["endpointurl"], "AWS_DEFAULT_REGION": public["region"],
+           "AWS_ACCESS_KEY_ID": secrets["access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": secrets["secret_access_key"]}
+    ran = run_runbook("ransomware", nothing, env)
+    assert f"{len(keys)}\n" in ran.output
+    assert_restored(nothing / "recovered", made)

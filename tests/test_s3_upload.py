@@ -157,13 +157,14 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
     upload = S3Uploader.upload
 
     def server_gone_after_the_first(self: S3Uploader, files: Iterable[tuple[Path, str]],
-                                    on_chunk: Callable[[int], None] | None = None) -> None:
+                                    on_chunk: Callable[[int], None] | None = None,
+                                    put_args: Callable[[], dict] = dict) -> None:
         def handed() -> Iterator[tuple[Path, str]]:
             for index, item in enumerate(files):
                 yield item
                 if index == 0:
                     cloud_backend.stop()
-        upload(self, handed(), on_chunk)
+        upload(self, handed(), on_chunk, put_args)
     monkeypatch.setattr(S3Uploader, "upload", server_gone_after_the_first)
     try:
         with pytest.raises(RemoteError, match="cannot reach"):

@@ -18,20 +18,31 @@ def add(
     option_: list[str] | None = option(
         None, "--option", aliases=("-o",), metavar="KEY=VALUE",
         help="Another DVC remote option KEY=VALUE (not a secret); repeatable."),
+    lock: str | None = option(None, "--lock", metavar="DURATION",
+                              help="S3 Object Lock: every object and manifest written "
+                              "is locked this long from its write (30d, 1y)."),
+    lock_mode: str | None = option(None, "--lock-mode", metavar="MODE",
+                                   help="governance (default) or compliance."),
     as_json: bool = JSON,
 ) -> None:
-    """Add (or replace) a remote in .dvc/config, with download verification on."""
+    """Add (or replace) a remote in .dvc/config, with download verification on; with
+    --lock, its bucket must have Object Lock (the lock is kept in the remote itself)."""
     options: dict[str, str] = {}
     for item in option_ or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--option wants KEY=VALUE, got {item!r}")
         options[key] = value
-    info = api.remote_add(name, url, endpoint_url, options)
+    # hdversion's own remote options (-o lock=30d) are the flags' (never DVC's config).
+    lock = lock or options.pop("lock", None)
+    lock_mode = lock_mode or options.pop("lock_mode", None)
+    info = api.remote_add(name, url, endpoint_url, options, lock=lock, lock_mode=lock_mode)
+    locked = None if lock is None else {"retention": lock, "mode": lock_mode or "governance"}
     if as_json:
-        records.emit_result(vars(info), None)
+        records.emit_result({**vars(info), "lock": locked}, None)
     else:
-        render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on)")
+        render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on"
+                             + (f", locked {lock} {locked['mode']}" if locked else "") + ")")
 
 
 def list_remotes(as_json: bool = JSON) -> None:
@@ -48,7 +59,9 @@ def test(name: str = argument("NAME", "The remote to test."), as_json: bool = JS
     report = api.remote_test(name)
     if as_json:
         records.emit_result({"remote": name, "steps": [{"step": s, "ok": ok, "detail": d}
-                                                       for s, ok, d in report.steps]},
+                                                       for s, ok, d in report.steps],
+                             "lock": None if report.lock is None else report.lock.to_json(),
+                             "lock_error": report.lock_error or None},
                             report.failure())
     else:
         render.probe_summary(report)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -331,6 +331,11 @@ def probe_summary(report: ProbeReport) -> None:
     for step, ok, detail in report.steps:
         console.print(f"  {step}: " + ("[green]ok[/]" if ok else "[red]FAILED[/]")
                       + (f" {escape(detail)}" if detail else ""))
+    if report.lock is not None:
+        for fact in report.lock.lines():
+            console.print(f"  {escape(fact)}")
+    elif report.lock_error:
+        console.print(f"  object lock: [yellow]unknown[/] {escape(report.lock_error)}")
     verdict = "[green]works[/]" if report.ok else "[red]does not work[/]"
     console.print(f"remote {report.remote} {verdict}")
 
@@ -375,8 +380,17 @@ def prune_summary(result: PruneResult) -> None:
         if sweep.recent:
             line += f"; {sweep.recent} unused object(s) younger than the grace period kept"
         console.print(line)
+        if sweep.locked:
+            console.print(f"{sweep.store.name}: {len(sweep.locked)} object(s) locked "
+                          f"{_until(sweep.locked_until)}, swept on a later run")
     if result.git_remote is not None and result.git_remote.ok and result.removed_tags:
         console.print(f"tags deleted on git remote {result.git_remote.name}")
+
+
+def _until(moment: datetime | None) -> str:
+    if moment is None:
+        return "under a legal hold"
+    return f"until {moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC"
 
 
 def prune_json(result: PruneResult) -> dict[str, Any]:
@@ -393,7 +407,10 @@ def prune_json(result: PruneResult) -> dict[str, Any]:
         "warnings": result.warnings,
         "stores": [{"store": s.store.name, "url": s.store.url, "shared": s.store.shared,
                     "objects": len(s.garbage), "bytes": s.bytes, "deleted": s.deleted,
-                    "kept_recent": s.recent, "skipped": s.skipped or None}
+                    "kept_recent": s.recent, "skipped": s.skipped or None,
+                    "locked": len(s.locked),
+                    "locked_until": None if s.locked_until is None
+                    else s.locked_until.astimezone(UTC).isoformat(timespec="seconds")}
                    for s in result.stores],
         "git_remote": None if result.git_remote is None else vars(result.git_remote),
         "incomplete": result.incomplete,

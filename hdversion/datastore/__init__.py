@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
     from hdversion.config.credentials import CloudCredentials
     from hdversion.datastore.collect import Collector
+    from hdversion.datastore.records import Records
     from hdversion.datastore.session import DvcSession, Leftovers
     from hdversion.datastore.store import (
         CacheStore,
+        Deleted,
         ObjectDigest,
         Store,
         StoredObject,
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     )
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
+    from hdversion.model.object_lock import BucketLock, LockPolicy
     from hdversion.model.storages import RemoteInfo
     from hdversion.util.progress import Reporter
 
@@ -92,8 +95,26 @@ class DataStore:
     def remote_url(self, name: str) -> str | None:
         return self.session.remote_url(name)
 
-    def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
-        self.session.add_remote(name, url, options)
+    def add_remote(self, name: str, url: str, options: dict[str, str]
+                   ) -> dict[str, Any] | None:
+        return self.session.add_remote(name, url, options)
+
+    def put_back_remote(self, name: str, previous: dict[str, Any] | None) -> None:
+        self.session.put_back_remote(name, previous)
+
+    # -- S3 Object Lock (datastore/object_lock.py) -------------------------------------------
+    def lock_remote(self, name: str, policy: LockPolicy) -> None:
+        """Lock every write to a configured remote from now on (its record written): exit 2
+        for a remote that is not S3, exit 7 for a bucket without Object Lock."""
+        from hdversion.datastore.object_lock import set_policy
+
+        set_policy(_records(self.remote(name)), policy)
+
+    def lock_report(self, name: str) -> BucketLock:
+        """What a remote's bucket or container says about keeping its objects."""
+        from hdversion.datastore.object_lock import bucket_lock
+
+        return bucket_lock(_records(self.remote(name)))
 
     def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
         return self.session.remove_stale_temp(remotes)
@@ -154,8 +175,13 @@ class DataStore:
                 ) -> dict[str, ObjectDigest]:
         return self.collector.digests(store, md5s, advance)
 
-    def delete(self, store: Store, md5s: Iterable[str]) -> set[str]:
+    def delete(self, store: Store, md5s: Iterable[str]) -> Deleted:
         return self.collector.delete(store, md5s)
+
+
+def _records(store: Store) -> Records:
+    assert store.records is not None, "a remote's store has its records"
+    return store.records
 
 
 def dir_listing(members: list[tuple[str, str]]) -> bytes:

@@ -20,6 +20,7 @@ from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import (
     BucketStore,
     CacheStore,
+    Deleted,
     ObjectDigest,
     Store,
     StoredObject,
@@ -132,12 +133,12 @@ class Collector:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(zip(wanted, pool.map(digest, wanted), strict=True))
 
-    def delete(self, store: Store, md5s: Iterable[str]) -> set[str]:
-        """Delete objects from a store; returns those deleted. A pause point lies between
-        two deletions (between two batches in a bucket)."""
+    def delete(self, store: Store, md5s: Iterable[str]) -> Deleted:
+        """Delete objects from a store; returns those deleted, and those it keeps locked. A
+        pause point lies between two deletions (between two batches in a bucket)."""
         wanted = set(md5s)
         if not wanted:
-            return set()
+            return Deleted()
         self._reachable(store)
         try:
             return store.delete(wanted, lambda: pause_point(self.session.root,

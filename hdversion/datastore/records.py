@@ -12,9 +12,9 @@ import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from fsspec.callbacks import Callback
@@ -50,6 +50,9 @@ from hdversion.util.atomic import atomic_write_bytes, fsync_path
 from hdversion.util.progress import Advance, Transferred
 from hdversion.util.redact import redact
 
+if TYPE_CHECKING:
+    from hdversion.datastore.object_lock import Retention
+
 # Downloads at once from a bucket: each mostly waits on the network.
 DOWNLOADS = 8
 
@@ -64,6 +67,11 @@ class Records:
     fs: Any  # a DVC (dvc_objects) FileSystem
     root: str  # the URL's path as the file system names it
     local: bool
+    # The Object Lock every write carries (datastore/object_lock.py): read from the remote
+    # before its first write, once per operation; None when the remote has none.
+    retention: Retention | None = field(default=None, init=False, repr=False)
+    _retention_read: bool = field(default=False, init=False, repr=False)
+    _locked_bucket: bool | None = field(default=None, init=False, repr=False)
 
     # -- naming --------------------------------------------------------------------------
     def path(self, key: str) -> str:
@@ -148,6 +156,18 @@ class Records:
         return sorted(n for n in names if n and str(n) != BACKUPS_DIR.rsplit("/", 1)[-1]
                       and not is_partial_name(n))
 
+    def prunable_folders(self) -> list[str]:
+        """`backup_folders`, and on a locked bucket also the folders a prune hid behind
+        delete markers while their versions are locked (a later prune deletes them)."""
+        from hdversion.datastore.object_lock import backup_folders_with_versions
+
+        folders = set(self.backup_folders())
+        if self.locked_bucket():
+            with self._errors("cannot list"):
+                folders |= {n for n in backup_folders_with_versions(self)
+                            if is_timestamp(n)}
+        return sorted(folders)
+
     def holds_objects(self) -> bool:
         """Whether the remote holds any DVC object: one listing of the objects' folder, then
         one of each two-hex-digit folder until one holds an object (an emptied folder, a
@@ -176,6 +196,32 @@ class Records:
         return True
 
     # -- writing -------------------------------------------------------------------------
+    def put_args(self) -> dict[str, Any]:
+        """What every upload to the remote adds to its request: the Object Lock retention
+        of a locked S3 remote (counted from this moment by the server's clock), else
+        nothing. Every write path (`write`, `BucketStore.put`/`put_file`/`put_files`) asks
+        here."""
+        if not self._retention_read:
+            from hdversion.datastore.object_lock import load_retention
+
+            self.retention = load_retention(self)
+            self._retention_read = True
+        return {} if self.retention is None else self.retention.put_args()
+
+    def locked_bucket(self) -> bool:
+        """Whether the remote is an S3 bucket with Object Lock (asked once per operation):
+        there deletions go version by version, and never touch a locked one."""
+        if self._locked_bucket is None:
+            from hdversion.datastore.object_lock import lock_enabled
+
+            with self._errors("cannot read"):
+                self._locked_bucket = lock_enabled(self)
+        return self._locked_bucket
+
+    def use_retention(self, retention: Retention) -> None:
+        """Lock every write from now on (`remote add --lock`, before its record is read)."""
+        self.retention, self._retention_read = retention, True
+
     def write(self, key: str, data: bytes) -> None:
         """Write one object whole: a directory gets it by rename, an object store by one
         PUT (never visible half-written)."""
@@ -187,7 +233,8 @@ class Records:
                                  ) from None
             return
         with self._errors("cannot write to"):
-            self.fs.pipe_file(self.path(key), data)
+            args = self.put_args()
+            self.fs.pipe_file(self.path(key), data, **args)
 
     def delete_backup(self, timestamp: str) -> bool:
         """Delete a backup's folder, its manifest first: a crash half-way leaves a folder
@@ -195,6 +242,10 @@ class Records:
         there was something to delete."""
         if not is_timestamp(timestamp):
             raise UsageError(f"not a backup timestamp: {timestamp!r}")
+        from hdversion.datastore.object_lock import hide_locked_backup
+
+        if self.locked_bucket():
+            return hide_locked_backup(self, backup_dir(timestamp), manifest_key(timestamp))
         folder = self.path(backup_dir(timestamp))
         with self._errors("cannot delete from"):
             try:

@@ -43,6 +43,10 @@ _TRANSFER_NAMES = {"max_concurrency": "max_request_concurrency",
 _SESSION_ARGUMENTS = {"profile"}
 
 
+# The arguments every upload's request adds (an Object Lock retention: `Records.put_args`).
+PutArgs = Callable[[], dict[str, Any]]
+
+
 class S3Uploader:
     """One botocore client and its thread pool, for every upload of one push."""
 
@@ -54,11 +58,13 @@ class S3Uploader:
         self.jobs = jobs
 
     def upload(self, files: Iterable[tuple[Path, str]],
-               on_chunk: Callable[[int], None] | None = None) -> None:
+               on_chunk: Callable[[int], None] | None = None,
+               put_args: PutArgs = dict) -> None:
         """Upload (local path, "bucket/key") pairs, `jobs` requests at a time; the first
         failure is raised once the others have stopped (a multipart upload that fails is
         aborted by s3transfer, so no part is left behind to be billed). `on_chunk`: the
-        bytes sent, from s3transfer's threads."""
+        bytes sent, from s3transfer's threads. `put_args`: asked as each file is handed
+        over (an Object Lock date counts from then)."""
         from s3transfer.manager import TransferConfig, TransferManager
         from s3transfer.subscribers import BaseSubscriber
 
@@ -77,7 +83,7 @@ class S3Uploader:
                 bucket, _, name = key.partition("/")
                 subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
                 futures.append(manager.upload(str(path), bucket, name,
-                                              extra_args=dict(self.extra_args),
+                                              extra_args={**self.extra_args, **put_args()},
                                               subscribers=subscribers))
             for future in futures:
                 future.result()
@@ -162,7 +168,8 @@ class _FileSent(Callback):  # type: ignore[misc]
 
 
 def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
-                 on_chunk: Callable[[int], None] | None = None) -> None:
+                 on_chunk: Callable[[int], None] | None = None,
+                 put_args: PutArgs = dict) -> None:
     """Upload files (local path, remote path, size), `jobs` at a time, through the DVC file
     system `fs`; on S3 the files are sent as `files` yields them.
 
@@ -172,11 +179,13 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
     PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
     memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
     PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files.
-    `on_chunk`: the bytes sent (`util.progress.Transferred`), as the SDK reports them."""
+    `on_chunk`: the bytes sent (`util.progress.Transferred`), as the SDK reports them.
+    `put_args`: what each upload's request adds (S3 only): asked per file by boto3's
+    threads, once per call through s3fs."""
     uploader = _uploader_for(fs) if fs.protocol == "s3" else None
     if uploader is not None:
         try:
-            uploader.upload(((path, key) for path, key, _ in files), on_chunk)
+            uploader.upload(((path, key) for path, key, _ in files), on_chunk, put_args)
         finally:
             fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
         return
@@ -185,6 +194,7 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
         fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files],
                callback=_Sent(on_chunk))
         return
+    extra = put_args()
     import asyncio
 
     from fsspec.asyn import sync
@@ -198,12 +208,13 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
         puts = []
         if small:
             puts.append(fs.fs._put([p for p, _ in small], [k for _, k in small],
-                                   batch_size=fs.jobs, callback=_Sent(on_chunk)))
+                                   batch_size=fs.jobs, callback=_Sent(on_chunk),
+                                   **extra))
         if large:
             puts.append(fs.fs._put([p for p, _, _ in large], [k for _, k, _ in large],
                                    batch_size=LARGE_AT_ONCE, chunksize=part,
                                    max_concurrency=PARTS_AT_ONCE,
-                                   callback=_Sent(on_chunk)))
+                                   callback=_Sent(on_chunk), **extra))
         await asyncio.gather(*puts)
 
     sync(fs.fs.loop, put_all)

@@ -289,12 +289,29 @@ class DvcSession:
                 for name, conf in repo.config["remote"].items()
             ]
 
-    def add_remote(self, name: str, url: str, options: dict[str, str]) -> None:
-        """Write a remote into .dvc/config (DVC's config stays the one source of truth)."""
+    def add_remote(self, name: str, url: str, options: dict[str, str]
+                   ) -> dict[str, Any] | None:
+        """Write a remote into .dvc/config (DVC's config stays the one source of truth);
+        what .dvc/config had under that name before (None: nothing), for `put_back_remote`."""
         with self.open() as repo, repo.config.edit("repo") as conf:
+            previous = conf["remote"].get(name)
             conf["remote"][name] = {"url": url, "verify": "true", **options}
+        self._forget_remotes()
+        return None if previous is None else dict(previous)
+
+    def put_back_remote(self, name: str, previous: dict[str, Any] | None) -> None:
+        """Undo `add_remote`: the section it replaced, or none."""
+        with self.open() as repo, repo.config.edit("repo") as conf:
+            if previous is None:
+                conf["remote"].pop(name, None)
+            else:
+                conf["remote"][name] = previous
+        self._forget_remotes()
+
+    def _forget_remotes(self) -> None:
         self._overrides = None
         self._objects_folders = {}
+        self._remote_odbs = {}
         if self._shared is not None and self._shared.repo is not None:
             self._shared.repo.close()  # it holds the remotes as they were
             self._shared.repo = None

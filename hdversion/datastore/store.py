@@ -44,6 +44,7 @@ __all__ = [
     "DOWNLOADS",
     "BucketStore",
     "CacheStore",
+    "Deleted",
     "DirectoryStore",
     "KeyMissing",
     "ObjectDigest",
@@ -61,6 +62,16 @@ DELETE_BATCH = 500
 PUTS_AT_ONCE = 4
 
 OnChunk = Callable[[int], None]
+
+
+class Deleted(set[str]):
+    """What `Store.delete` deleted (an object already gone counts), and what it left
+    because the store keeps it locked (md5 -> until when; None: a legal hold, no date)."""
+
+    def __init__(self, deleted: Iterable[str] = (),
+                 locked: dict[str, datetime | None] | None = None) -> None:
+        super().__init__(deleted)
+        self.locked: dict[str, datetime | None] = dict(locked or {})
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,10 @@ class Store(ABC):
 
     @abstractmethod
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
-               ) -> set[str]:
-        """Delete objects; those deleted (an object already gone counts). `between` runs
-        between two deletions (two batches in a bucket): a test's pause point."""
+               ) -> Deleted:
+        """Delete objects; those deleted (an object already gone counts), and those the
+        store keeps locked (S3 Object Lock), which it never tries to delete. `between`
+        runs between two deletions (two batches in a bucket): a test's pause point."""
 
     def has(self, md5: str) -> bool:
         try:
@@ -350,8 +362,8 @@ class DirectoryStore(Store):
         return _objects_only(listed, lambda entry: entry.get("mtime"))
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
-               ) -> set[str]:
-        deleted: set[str] = set()
+               ) -> Deleted:
+        deleted = Deleted()
         for md5 in sorted({check_name(m) for m in md5s}):
             if deleted and between is not None:
                 between()
@@ -488,7 +500,7 @@ class BucketStore(Store):
                     yield path, self.records.path(self.key(md5)), found[1]
 
         with self.records._errors("cannot write to"):
-            upload_files(self.records.fs, hashed(), on_chunk)
+            upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
 
     def get_file(self, md5: str, path: Path, limit: int | None,
                  on_chunk: OnChunk | None = None) -> None:
@@ -499,7 +511,8 @@ class BucketStore(Store):
 
     def _upload(self, path: Path, md5: str) -> None:
         with self.records._errors("cannot write to"):
-            self.records.fs.put_file(str(path), self.records.path(self.key(md5)))
+            args = self.records.put_args()
+            self.records.fs.put_file(str(path), self.records.path(self.key(md5)), **args)
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         checked = check_prefixes(prefixes)
@@ -511,13 +524,19 @@ class BucketStore(Store):
         return _objects_only(listed, _mtime)
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
-               ) -> set[str]:
+               ) -> Deleted:
+        """On a bucket with Object Lock, version by version and never a locked one
+        (`object_lock.delete_unlocked`); elsewhere in batches of plain deletes."""
         wanted = sorted({check_name(m) for m in md5s})
-        deleted: set[str] = set()
+        deleted = Deleted()
+        locked = bool(wanted) and self.records.locked_bucket()
         for start in range(0, len(wanted), DELETE_BATCH):
-            if deleted and between is not None:
+            if (deleted or deleted.locked) and between is not None:
                 between()
             batch = wanted[start:start + DELETE_BATCH]
+            if locked:
+                self._delete_unlocked(batch, deleted)
+                continue
             try:
                 self.records.fs.fs.rm([self.records.path(self.key(m)) for m in batch])
             except FileNotFoundError:
@@ -528,6 +547,14 @@ class BucketStore(Store):
                                   + self.records.explain("cannot delete from", exc)) from None
             deleted.update(batch)
         return deleted
+
+    def _delete_unlocked(self, batch: Iterable[str], deleted: Deleted) -> None:
+        from hdversion.datastore.object_lock import delete_unlocked
+
+        keys = {self.key(md5): md5 for md5 in batch}
+        outcome = delete_unlocked(self.records, keys)
+        deleted.update(keys[key] for key in outcome.deleted)
+        deleted.locked.update((keys[key], until) for key, until in outcome.locked.items())
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:

@@ -61,10 +61,18 @@ class StoreSweep:
     recent: int  # unused objects left for the grace period (or of unknown age)
     deleted: int = 0
     skipped: str = ""  # why this store was not swept
+    # Garbage the store keeps locked (S3 Object Lock): left, swept by a later run once its
+    # date passed. md5 -> until when (None: a legal hold).
+    locked: dict[str, datetime | None] = field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
-        return sum(size or 0 for size in self.garbage.values())
+        return sum(size or 0 for md5, size in self.garbage.items() if md5 not in self.locked)
+
+    @property
+    def locked_until(self) -> datetime | None:
+        """When the last locked object's retention ends (None: none has a date)."""
+        return max((d for d in self.locked.values() if d is not None), default=None)
 
 
 @dataclass
@@ -235,7 +243,8 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                                                                 buried_timestamps)
     for sweep in sweeps:
         if not sweep.skipped:
-            sweep.deleted = len(store.delete(sweep.store.store, sweep.garbage))
+            deleted = store.delete(sweep.store.store, sweep.garbage)
+            sweep.deleted, sweep.locked = len(deleted), deleted.locked
     return result
 
 

@@ -54,7 +54,7 @@ def put_backups(project: Project, remote: str, backups: Iterable[Backup],
     try:
         bucket = _records(project, remote)
         # One listing, then a request only where a folder is there (its manifest may not be).
-        present = set(bucket.backup_folders())
+        present = set(bucket.prunable_folders())
     except HdversionError as exc:
         unreadable = RemoteOutcome(remote, False, f"manifests not written: {exc.message}")
     for backup in backups:
@@ -85,7 +85,7 @@ def lacking_manifests(project: Project, remote: str, backups: Iterable[Backup]) 
     if not wanted:
         return set()
     bucket = _records(project, remote)
-    present = set(bucket.backup_folders())
+    present = set(bucket.prunable_folders())
     return {b.tag for b in wanted if b.timestamp not in present
             or not bucket.has(manifest_key(b.timestamp))}
 
@@ -163,7 +163,7 @@ def delete_manifests(project: Project, remote: str, timestamps: Iterable[str]) -
     whose folder was there. Called with every timestamp that carries a tombstone, so a prune
     killed half-way is finished by the next one."""
     bucket = _records(project, remote)
-    present = set(bucket.backup_folders())
+    present = set(bucket.prunable_folders())
     deleted: list[str] = []
     for timestamp in sorted(set(timestamps) & present):
         if deleted:

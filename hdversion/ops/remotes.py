@@ -8,8 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hdversion.datastore import missing_plugin
-from hdversion.errors import ConfigurationError, UsageError
+from hdversion.errors import ConfigurationError, HdversionError, UsageError
 from hdversion.model.catalog import Backup
+from hdversion.model.object_lock import BucketLock, LockPolicy
 from hdversion.model.storages import (
     DVC_SCHEMES,
     LOCAL_SCHEME,
@@ -30,10 +31,18 @@ SECRET_OPTIONS = ("secret_access_key", "access_key_id", "session_token", "connec
                   "account_key", "sas_token", "client_secret", "password", "credentialpath")
 
 
+# hdversion's own remote options (`-o lock=30d -o lock_mode=compliance`): DVC's config
+# refuses keys it does not know, so they are never written there; the lock is kept in the
+# remote itself (model/object_lock.py, LOCK_KEY).
+LOCK_OPTIONS = ("lock", "lock_mode")
+
+
 @dataclass(frozen=True)
 class ProbeReport:
     remote: str
     steps: list[tuple[str, bool, str]]
+    lock: BucketLock | None = None  # what the bucket says about keeping objects
+    lock_error: str = ""  # why that could not be read
 
     @property
     def ok(self) -> bool:
@@ -51,12 +60,40 @@ class ProbeReport:
 
 def remote_add(name: str, url: str, endpoint_url: str | None = None,
                options: dict[str, str] | None = None, path: Path | None = None,
-               config: Path | None = None) -> RemoteInfo:
+               config: Path | None = None, lock: str | None = None,
+               lock_mode: str | None = None) -> RemoteInfo:
+    """Add (or replace) a remote. `lock` (a duration, e.g. 30d) and `lock_mode` (governance,
+    the default, or compliance): every write to it carries an S3 Object Lock retention."""
     project = Project.open(path, strict=False, config=config)
+    options = dict(options or {})
+    given = {key: options.pop(key) for key in LOCK_OPTIONS if key in options}
+    lock = lock or given.get("lock")
+    lock_mode = lock_mode or given.get("lock_mode")
+    policy = _lock_policy(url, lock, lock_mode)
     with locked_operation(project, "remote-add", remote=name, url=url):
-        info = add_remote(project, name, url, endpoint_url, options or {})
-        project.journal("remote-add", "ok", remote=name, url=url)
+        info = add_remote(project, name, url, endpoint_url, options, policy)
+        project.journal("remote-add", "ok", remote=name, url=url,
+                        lock=None if policy is None else f"{policy.retention} {policy.mode}")
         return info
+
+
+def _lock_policy(url: str, lock: str | None, mode: str | None) -> LockPolicy | None:
+    """The lock asked for, checked before anything is written (exit 2)."""
+    if lock is None:
+        if mode is not None:
+            raise UsageError("--lock-mode needs --lock DURATION")
+        return None
+    policy = LockPolicy.parse(lock, mode)
+    scheme = LOCAL_SCHEME if url.startswith(("/", ".")) else scheme_of(url).lower()
+    if scheme != "s3":
+        kind = {LOCAL_SCHEME: "a directory", "file": "a directory",
+                "azure": "an Azure container", "gs": "a GCS bucket"}.get(
+                    scheme, f"a {scheme}:// remote")
+        raise UsageError(f"--lock is for an S3 bucket with Object Lock; {url!r} is {kind}",
+                         hint="Azure and GCS keep objects by the container's or bucket's "
+                              "immutability policy, set outside hdversion; `hdversion "
+                              "remote test NAME` reports it")
+    return policy
 
 
 def remote_list(path: Path | None = None, config: Path | None = None) -> list[RemoteInfo]:
@@ -66,13 +103,20 @@ def remote_list(path: Path | None = None, config: Path | None = None) -> list[Re
 def remote_test(name: str, path: Path | None = None, config: Path | None = None
                 ) -> ProbeReport:
     project = Project.open(path, strict=False, config=config)
-    report = ProbeReport(name, project.store.probe(name))
+    steps = project.store.probe(name)
+    lock, lock_error = None, ""
+    if any(step != "connect" for step, _, _ in steps):
+        try:
+            lock = project.store.lock_report(name)
+        except HdversionError as exc:
+            lock_error = exc.message
+    report = ProbeReport(name, steps, lock, lock_error)
     project.journal("remote-test", "ok" if report.ok else "error", remote=name)
     return report
 
 
 def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
-               options: dict[str, str]) -> RemoteInfo:
+               options: dict[str, str], lock: LockPolicy | None = None) -> RemoteInfo:
     if not name.strip():
         raise UsageError("a remote needs a name", hint="e.g. `hdversion remote add nas PATH`")
     if "://" not in url and not url.startswith(("/", ".")):
@@ -99,7 +143,15 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
         )
     if endpoint_url:
         options = {**options, "endpointurl": endpoint_url}
-    project.store.add_remote(name, url, options)
+    previous = project.store.add_remote(name, url, options)
+    if lock is not None:
+        try:
+            # The bucket must have Object Lock: asked through the remote just written (its
+            # endpoint, profile and credentials), which is put back as it was if not.
+            project.store.lock_remote(name, lock)
+        except BaseException:
+            project.store.put_back_remote(name, previous)
+            raise
     lacking = missing_plugin(name, url)
     if lacking:
         # Written all the same: the user may install the plugin next.
