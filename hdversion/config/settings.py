@@ -147,9 +147,11 @@ _DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}
 def _retention(section: object, shown: str) -> Policy | None:
     """The `retention:` section as a validated policy. An unknown key is refused, not
     ignored: `keep_dialy: 7` would otherwise keep far less than the user meant."""
-    if section is None:
-        return None
-    # Imported only for a `retention:` section: `list` and most runs need no policy.
+    if section is None or (isinstance(section, dict)
+                           and set(section) == {"keep_deleted_within"}):
+        return None  # no rule: the default policy (the undelete window is read apart)
+    # Imported only for a `retention:` section with rules: `list` and most runs need no
+    # policy.
     from hdversion.model.durations import Duration
     from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Policy
 
@@ -159,8 +161,6 @@ def _retention(section: object, shown: str) -> Policy | None:
     if not isinstance(section, dict):
         raise ConfigurationError(f"{where} must be a mapping (e.g. keep_daily: 7)")
     refuse_unknown(section, where, list(RETENTION_KEYS))
-    if set(section) == {"keep_deleted_within"}:
-        return None  # no rule: the default policy, with its undelete window
     fields: dict[str, object] = {"safety_within": DEFAULT_SAFETY_WITHIN}
     try:
         for key, name in counts.items():
