@@ -10,6 +10,8 @@ and its data stays in the stores for the undelete window. Pure rules, no git.
 - A tombstone (and its kept tag) goes once it is older than the window and
   TOMBSTONE_MARGIN more: long after its data was swept, and late enough that a clone that
   still holds the tag has fetched it (and deleted the tag) unless it stayed away longer.
+- Undelete replaces the tombstone with its mark (schema `hdversion/undeleted`), which
+  buries nothing and expires the same way, counted from the undelete.
 """
 
 from __future__ import annotations
