@@ -57,6 +57,10 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.status import status as status
     from hdversion.ops.sync import SyncReport as SyncReport
     from hdversion.ops.sync import sync as sync
+    from hdversion.ops.undelete import DeletedBackup as DeletedBackup
+    from hdversion.ops.undelete import UndeleteResult as UndeleteResult
+    from hdversion.ops.undelete import list_deleted as list_deleted
+    from hdversion.ops.undelete import undelete as undelete
     from hdversion.ops.verify import VerifyResult as VerifyResult
     from hdversion.ops.verify import verify as verify
 
@@ -83,6 +87,8 @@ _HOME = {
     "schedule": "schedule", "ScheduleResult": "schedule",
     "status": "status", "StatusResult": "status",
     "sync": "sync", "SyncReport": "sync",
+    "undelete": "undelete", "list_deleted": "undelete", "DeletedBackup": "undelete",
+    "UndeleteResult": "undelete",
     "verify": "verify", "VerifyResult": "verify",
 }
 

@@ -167,7 +167,11 @@ def _build_template(root: Path) -> None:
     (root / "make_artifacts.py").write_text(MAKE_ARTIFACTS)
     (root / "params.yaml").write_text("seed: 1\n")
     (root / "config").mkdir()
+    # An undelete window of 0: prune sweeps a removed backup's data at once, as the tests
+    # written before issue 25 expect; tests/test_undelete.py judges the default window.
+    # (`backup:` last: tests append keys to it.)
     (root / "config" / "config.yaml").write_text(
+        "retention:\n  keep_deleted_within: 0\n"
         "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
     )
     (root / "dvc.yaml").write_text(textwrap.dedent(f"""\

@@ -238,6 +238,19 @@ def tags_dated(*timestamps: str) -> Callable[[Project], None]:
 
 GOOD_CONFIG = "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
 
+
+def pruned_and_swept(project: Project) -> None:
+    """Two backups, the older pruned with an undelete window of 0 (its data swept at once),
+    then the default window (7 days) in the settings: its data is gone within its window.
+    (Seeds 2 and 3: the branch's commit holds seed 1's data.)"""
+    project.retrain(2)
+    backup(project)
+    project.retrain(3)
+    backup(project)
+    result = project.cli("prune", "--keep", "1", "--keep-deleted-within", "0")
+    assert result.returncode == 0, result.stderr
+    config(GOOD_CONFIG)(project)
+
 CASES = [
     # 2: usage
     Case("timestamp with dashes", ("restore", "-t", "2025-03-31"), 2, "malformed timestamp"),
@@ -327,6 +340,11 @@ CASES = [
          ("prune", "--keep-best", "2", "--metric", "ensemble.roc_acu"), 2,
          "no backup records the metric 'ensemble.roc_acu'; nothing was removed", made()),
     Case("pin a malformed timestamp", ("pin", "2025-03-31"), 2, "malformed timestamp"),
+    Case("undelete a glob", ("undelete", "2026*"), 2, "malformed timestamp '2026*'"),
+    Case("list --deleted --kind", ("list", "--deleted", "--kind", "safety"), 2,
+         "--kind does not go with --deleted"),
+    Case("prune --keep-deleted-within with a bare m", ("prune", "--keep-deleted-within", "7m"),
+         2, "ambiguous duration '7m'"),
     Case("a backup name as a glob", ("pin", "2026*"), 2, "malformed timestamp '2026*'"),
     Case("a prefix naming several backups", ("show", "19990101"), 2,
          "'19990101' names 2 backups: 19990101_103000, 19990101_100000",
@@ -359,6 +377,14 @@ CASES = [
              t for t in p.git("tag").split() if not t.endswith("20990101_000000")]))),
     Case("unpin a backup that is not pinned", ("unpin", "19990101_000000"), 4,
          "is not pinned"),
+    Case("undelete a backup that was never deleted", ("undelete", "19990101_000000"), 4,
+         "no deleted backup backup/19990101_000000"),
+    Case("undelete a backup that is not deleted", ("undelete", "19990101_000000"), 4,
+         "backup/19990101_000000 is not deleted: it is a backup here",
+         tags_dated("19990101_000000")),
+    Case("undelete a prefix that only a live backup has", ("undelete", "1999"), 4,
+         "no backup among the deleted backups has a timestamp starting with '1999'",
+         tags_dated("19990101_000000")),
     Case("restore an unknown timestamp", ("restore", "-t", "19990101_000000"), 4,
          "no backup backup/19990101_000000", made()),
     Case("export an unknown timestamp", ("export", "19990101_000000", "-o", "x.tar.gz",
@@ -369,6 +395,8 @@ CASES = [
          ("restore", "--remote-url", "backups", "--target", "out"), 4,
          "holds DVC objects but no backup manifest", made(manifests_gone)),
     # 5: verification
+    Case("undelete a backup whose data was swept", ("undelete", "latest"), 5,
+         "is gone", pruned_and_swept),
     Case("a forged tag writing .git/config", ("restore", "--force", "-t", "20240101_000000"),
          5, "'.git/config'", made(forged_git_config)),
     Case("a forged tag writing .git inside a directory output",
@@ -547,7 +575,8 @@ def test_bad_input(project: Project, case: Case) -> None:
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.startswith("error: ")
     assert case.phrase in result.stderr, result.stderr
-    if case.argv[0] in ("backup", "prune", "pin", "unpin") and (project.root / ".git").exists():
+    writers = ("backup", "prune", "pin", "unpin", "undelete")
+    if case.argv[0] in writers and (project.root / ".git").exists():
         # A failed backup leaves no tag; a failed prune removes none, and no data.
         assert set(project.git("tag").split()) == before
     if case.argv[0] == "prune":

@@ -121,7 +121,7 @@ def test_options_are_read_with_their_types_and_defaults() -> None:
     assert parsed("list") == {
         "cloud": False, "storage": None, "remote": None, "offline": False, "last": None,
         "kind": None, "as_json": False, "remote_url": None, "endpoint_url": None,
-        "credentials": None, "metric": None}
+        "credentials": None, "metric": None, "deleted": False}
     values = parsed("list", "--json", "--last=3", "--kind", "safety", "--credentials", "c.j")
     assert (values["as_json"], values["last"], values["kind"]) == (True, 3, "safety")
     assert values["credentials"] == Path("c.j")
@@ -280,6 +280,10 @@ def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,
     project.git("tag", "-f", "-a", "--cleanup=verbatim", "-m", json_line, made["tag"],
                 made["commit"])
     project.git("push", "-q", "-f", "origin", f"refs/tags/{made['tag']}")
+    # The reference knows no `retention.keep_deleted_within` (the template's): settings it
+    # reads without a warning.
+    (project.root / "config" / "config.yaml").write_text(
+        "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n")
     old = tmp_path / "old"
     archive = subprocess.run(["git", "archive", BEFORE, "hdversion"], cwd=REPO_ROOT,
                              capture_output=True)

@@ -35,11 +35,14 @@ RUNS: list[tuple[tuple[str, ...], int, bool]] = [
     (("sync", "--remote", "spare"), 0, False),
     (("remote", "test", "spare"), 0, False),
     (("auto", "--offline"), 0, True),
+    (("prune", "--keep-last", "1", "--offline", "--keep-deleted-within", "1d"), 0, False),
+    (("undelete", "latest"), 0, True),
     # failures: the same envelope, with the error
     (("restore", "19990101_000000"), 4, False),
     (("show", "nonsense"), 2, False),
     (("status", "--max-age", "30m"), 2, False),
     (("prune", "--keep-lats", "1"), 2, False),
+    (("undelete", "19990101_000000"), 4, False),
 ]
 
 
@@ -67,7 +70,8 @@ def test_every_command_s_json_is_one_envelope(one_backup: Project, tmp_path: Pat
             assert record["tag"].startswith("backup/"), (argv, record)
         seen.append(argv[0])
     every = {"backup", "restore", "show", "diff", "status", "pin", "unpin", "verify", "prune",
-             "export", "import", "schedule", "report", "remote", "copy", "sync", "auto"}
+             "export", "import", "schedule", "report", "remote", "copy", "sync", "auto",
+             "undelete"}
     assert every <= set(seen)
 
 

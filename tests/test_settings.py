@@ -205,4 +205,22 @@ def test_a_typo_in_hdversions_section_of_the_projects_file_is_still_refused(
 
 def test_the_retention_keys_are_the_policys() -> None:
     assert set(RETENTION_KEYS) == {"keep_last", "keep_best", "metric", "keep_within",
-                                   "keep_safety_within", *(f"keep_{b}" for b in BUCKETS)}
+                                   "keep_safety_within", "keep_deleted_within",
+                                   *(f"keep_{b}" for b in BUCKETS)}
+
+
+def test_the_undelete_window_is_a_retention_setting_of_its_own(tmp_path: Path) -> None:
+    from hdversion.model.durations import Duration
+
+    (tmp_path / ".hdversion.yaml").write_text("retention:\n  keep_deleted_within: 3d\n")
+    alone = Settings.load(tmp_path)
+    assert (alone.retention, alone.keep_deleted_within) == (None, Duration(days=3))
+    (tmp_path / ".hdversion.yaml").write_text(
+        "retention:\n  keep_last: 2\n  keep_deleted_within: 0\n")
+    both = Settings.load(tmp_path)
+    assert both.retention is not None and both.retention.last == 2
+    assert both.keep_deleted_within == Duration()
+    (tmp_path / ".hdversion.yaml").write_text("retention:\n  keep_deleted_within: 7m\n")
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.load(tmp_path)
+    assert "retention.keep_deleted_within: ambiguous duration '7m'" in refused.value.message

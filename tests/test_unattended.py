@@ -181,7 +181,8 @@ def test_the_next_backup_pushes_the_tags_whose_push_failed(project: Project,
 def test_auto_backs_up_then_prunes_in_one_line(project: Project) -> None:
     (project.root / "config" / "config.yaml").write_text(
         "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
-        f"retention:\n  keep_last: 2\nhooks:\n  on_success: ['{RECORD}']\n"
+        f"retention:\n  keep_last: 2\n  keep_deleted_within: 0\n"
+        f"hooks:\n  on_success: ['{RECORD}']\n"
         f"  on_failure: ['{RECORD}']\n")
     tags = []
     for seed in (2, 3, 4):
@@ -257,8 +258,9 @@ def test_a_mistake_in_hooks_or_retention_stops_the_writers_not_reads_or_restores
     made = json.loads(project.cli("backup", "--json", check=True).stdout)
     stamp = made["timestamp"]
     config = project.root / "config" / "config.yaml"
-    config.write_text("backup:\n  git_tracked_files: [config/config.yaml, params.yaml, "
-                      "dvc.yaml]\n" + TYPOS)
+    with_typos = ("backup:\n  git_tracked_files: [config/config.yaml, params.yaml, "
+                  "dvc.yaml]\n" + TYPOS)
+    config.write_text(with_typos)
     archive = tmp_path / "b.tar.gz"
     # What changes no store, or only recovers, warns and goes on.
     for args in (("list",), ("list", "--json"), ("show", stamp), ("diff", stamp),
@@ -272,7 +274,7 @@ def test_a_mistake_in_hooks_or_retention_stops_the_writers_not_reads_or_restores
         assert all(f"warning: config/config.yaml: {w}" in result.stderr for w in WARNED), \
             (args, result.stderr)
         assert "that section is not used by this command" in result.stderr
-        config.write_text(config.read_text().split("hooks:")[0] + TYPOS)  # restore put it back
+        config.write_text(with_typos)  # restore put the backup's settings back
     assert (tmp_path / "imported" / "models" / "keras_mlp_model.h5").is_file()
     # What writes to the stores refuses, naming the mistake.
     tags = set(project.git("tag").split())

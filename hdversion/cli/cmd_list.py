@@ -14,6 +14,9 @@ METRIC = option(None, "--metric", metavar="NAME",
                 "in the settings, else ensemble.roc_auc); hidden where no backup has it.")
 KIND = option(None, "--kind", metavar="backup|safety",
            help="Only regular backups, or only safety backups.")
+DELETED = option(False, "--deleted",
+                 help="The backups prune removed: when, by whom, until when `hdversion "
+                 "undelete` can bring each back, whether its data is whole here.")
 
 
 def list_backups(
@@ -24,6 +27,7 @@ def list_backups(
     last: int | None = LAST,
     kind: str | None = KIND,
     metric: str | None = METRIC,
+    deleted: bool = DELETED,
     as_json: bool = JSON,
     remote_url: str | None = bucket.REMOTE_URL,
     endpoint_url: str | None = bucket.ENDPOINT_URL,
@@ -31,10 +35,12 @@ def list_backups(
 ) -> None:
     """List backups, newest first; with a remote, whether each is complete there."""
     bucket.refuse(remote_url, endpoint_url, credentials, cloud=cloud, storage=storage,
-                  remote=remote, offline=offline, last=last, kind=kind)
+                  remote=remote, offline=offline, last=last, kind=kind, deleted=deleted)
     if remote_url is not None:
         return bucket.list_bucket(remote_url, endpoint_url, credentials, as_json)
     where = cloud_remote(cloud, storage, remote)
+    if deleted:
+        return _list_deleted(where, offline, last, kind, as_json)
     if as_json and where is None:
         # Each record rendered once per tag and cached (ops/list_cache.py): a thousand
         # backups are listed without reading or validating a thousand tag messages.
@@ -61,3 +67,17 @@ def list_backups(
         render.list_summary(catalog, lacking, where, pins, name, chosen=metric is not None)
     for tag, why in catalog.invalid:
         render.warn(f"skipped tag {tag}: {why}")
+
+
+def _list_deleted(where: str | None, offline: bool, last: int | None, kind: str | None,
+                  as_json: bool) -> None:
+    from hdversion.cli import render_deleted
+    from hdversion.errors import UsageError
+
+    if kind is not None:
+        raise UsageError("--kind does not go with --deleted")
+    found = api.list_deleted(remote=where, offline=offline)[:last]
+    if as_json:
+        records.emit_json([render_deleted.deleted_record(item) for item in found])
+    else:
+        render_deleted.deleted_summary(found)

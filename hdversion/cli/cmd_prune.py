@@ -9,6 +9,10 @@ from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote, option
 
 DRY_RUN = option(False, "--dry-run", help="Print the plan; change nothing.")
+KEEP_DELETED_WITHIN = option(
+    None, "--keep-deleted-within", metavar="DURATION",
+    help="Keep the data of pruned backups this long, for `hdversion undelete` (default: "
+    "retention.keep_deleted_within, else 7d); 0 sweeps it now.")
 ALLOW_INCOMPLETE = option(
     False, "--allow-incomplete",
     help="Prune even when a kept backup already lacks data in every store at hand.")
@@ -31,6 +35,7 @@ def prune(
     dry_run: bool = DRY_RUN,
     offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
+    keep_deleted_within: str | None = KEEP_DELETED_WITHIN,
     allow_incomplete: bool = ALLOW_INCOMPLETE,
     wait: float = WAIT,
     as_json: bool = JSON,
@@ -38,14 +43,17 @@ def prune(
     """Remove the backups a retention policy does not keep, then the data nothing else uses.
 
     Without rules: `retention:` in config/config.yaml, else --keep-last 5. A backup is kept when
-    any rule keeps it; pinned backups and the newest backup are always kept."""
+    any rule keeps it; pinned backups and the newest backup are always kept. A removed
+    backup's data stays for the undelete window (`hdversion undelete T`)."""
     where = cloud_remote(cloud, storage, remote)
     policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                              keep_yearly, keep_within, keep_best, metric)
     result = api.prune(
         policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
         remote=where, dry_run=dry_run, fetch_tags=not offline,
-        grace=opt.grace_of(grace), allow_incomplete=allow_incomplete, wait=wait)
+        grace=opt.grace_of(grace), allow_incomplete=allow_incomplete, wait=wait,
+        keep_deleted_within=None if keep_deleted_within is None
+        else opt.grace_of(keep_deleted_within))
     if as_json:
         records.emit_result(render.prune_json(result), result.failure())
     else:

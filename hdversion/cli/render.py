@@ -385,6 +385,10 @@ def prune_summary(result: PruneResult) -> None:
                           f"{_until(sweep.locked_until)}, swept on a later run")
     if result.git_remote is not None and result.git_remote.ok and result.removed_tags:
         console.print(f"tags deleted on git remote {result.git_remote.name}")
+    if result.removed_tags and not result.dry_run and not result.keep_deleted_within.is_zero:
+        console.print(f"removed backups can be brought back for "
+                      f"{result.keep_deleted_within}: `hdversion undelete T` "
+                      "(`hdversion list --deleted`)")
 
 
 def _until(moment: datetime | None) -> str:
@@ -415,6 +419,9 @@ def prune_json(result: PruneResult) -> dict[str, Any]:
         "git_remote": None if result.git_remote is None else vars(result.git_remote),
         "incomplete": result.incomplete,
         "manifests_deleted": result.manifests_deleted,
+        "keep_deleted_within": str(result.keep_deleted_within),
+        "deleted_kept": result.deleted_kept,
+        "tombstones_expired": result.tombstones_expired,
     }
 
 

@@ -34,6 +34,7 @@ from hdversion.paths import (
 from hdversion.util.log import log
 
 if TYPE_CHECKING:
+    from hdversion.model.durations import Duration
     from hdversion.model.retention import Policy
 
 
@@ -60,6 +61,8 @@ class Settings:
     journal: str = JOURNAL
     remotes: tuple[str, ...] = ()  # cloud remotes every backup goes to by default (3-2-1)
     retention: Policy | None = None  # the `retention:` section; None when absent
+    # `retention.keep_deleted_within`: the undelete window; None: the default (7 days)
+    keep_deleted_within: Duration | None = None
     hooks: Hooks = Hooks()
     list_metric: str = DEFAULT_METRIC  # `list.metric`: list's metric column, report's chart
     source: str = CONFIG_PATH  # the file they were read from, as messages name it
@@ -116,6 +119,8 @@ class Settings:
             journal=str(section.get("journal", JOURNAL)),
             remotes=_remotes(section.get("remotes"), shown),
             retention=_section(_retention, sections["retention"], shown, None, strict),
+            keep_deleted_within=_section(_keep_deleted_within, sections["retention"], shown,
+                                         None, strict),
             hooks=_section(_hooks, sections["hooks"], shown, Hooks(), strict),
             list_metric=_section(_list_metric, sections["list"], shown, DEFAULT_METRIC,
                                  strict),
@@ -142,9 +147,11 @@ _DURATIONS = {"keep_within": "within", "keep_safety_within": "safety_within"}
 def _retention(section: object, shown: str) -> Policy | None:
     """The `retention:` section as a validated policy. An unknown key is refused, not
     ignored: `keep_dialy: 7` would otherwise keep far less than the user meant."""
-    if section is None:
-        return None
-    # Imported only for a `retention:` section: `list` and most runs need no policy.
+    if section is None or (isinstance(section, dict)
+                           and set(section) == {"keep_deleted_within"}):
+        return None  # no rule: the default policy (the undelete window is read apart)
+    # Imported only for a `retention:` section with rules: `list` and most runs need no
+    # policy.
     from hdversion.model.durations import Duration
     from hdversion.model.retention import BUCKETS, DEFAULT_SAFETY_WITHIN, Policy
 
@@ -173,6 +180,20 @@ def _retention(section: object, shown: str) -> Policy | None:
         return Policy(**fields).validate()  # type: ignore[arg-type]
     except UsageError as exc:
         raise ConfigurationError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _keep_deleted_within(section: object, shown: str) -> Duration | None:
+    """`retention.keep_deleted_within`: how long a pruned backup's data stays (undelete)."""
+    if not isinstance(section, dict) or "keep_deleted_within" not in section:
+        return None  # _retention says what is wrong with a section that is no mapping
+    from hdversion.model.durations import Duration
+
+    value = str(section["keep_deleted_within"]).strip()
+    try:
+        return Duration() if value == "0" else Duration.parse(value)
+    except UsageError as exc:
+        raise ConfigurationError(f"{shown}: retention.keep_deleted_within: {exc.message}",
+                                 hint=exc.hint) from None
 
 
 def _list_metric(section: object, shown: str) -> str:

@@ -25,9 +25,11 @@ ENV = "HDVERSION_CONFIG"
 _WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 BACKUP_KEYS = ("git_tracked_files", "local_remote", "git_remote", "journal", "remotes")
-# Settings._retention reads these (tests/test_settings.py keeps them equal to the policy's).
+# Settings._retention reads these (tests/test_settings.py keeps them equal to the policy's),
+# and Settings.keep_deleted_within the undelete window (model/deleted.py).
 RETENTION_KEYS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly",
-                  "keep_yearly", "keep_within", "keep_best", "metric", "keep_safety_within")
+                  "keep_yearly", "keep_within", "keep_best", "metric", "keep_safety_within",
+                  "keep_deleted_within")
 HOOK_KEYS = ("on_success", "on_failure", "timeout")
 LIST_KEYS = ("metric",)
 SECTIONS: dict[str, tuple[str, ...]] = {

@@ -335,11 +335,13 @@ class GitRepo:
                               f"{exc.stderr.strip()}") from None
 
     def delete_remote_refs(self, remote: str, refs: Iterable[str],
-                           create: Mapping[str, str] | None = None) -> None:
-        """Delete refs on a git remote and point others at objects (ref -> sha), atomically
-        where the server can (all or none)."""
+                           create: Mapping[str, str] | None = None,
+                           replace: Mapping[str, str] | None = None) -> None:
+        """Delete refs on a git remote and point others at objects (ref -> sha; `replace`:
+        whatever they point at now), atomically where the server can (all or none)."""
         specs = [f":{ref}" for ref in refs] + [f"{sha}:{ref}" for ref, sha in
-                                               (create or {}).items()]
+                                               (create or {}).items()] + [
+            f"+{sha}:{ref}" for ref, sha in (replace or {}).items()]
         if not specs:
             return
         try:

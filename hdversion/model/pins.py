@@ -21,7 +21,14 @@ PIN_NAMESPACE = "refs/hdversion/pins/"
 # remote: another clone that still has the tag deletes it on its next fetch instead of
 # pushing it back (its data is gone).
 PRUNED_NAMESPACE = "refs/hdversion/pruned/"
+# ... and keeps its tag object reachable (here, on the git remote, in every clone that
+# fetches) under `refs/hdversion/deleted/<timestamp>`: what `undelete` puts back, exactly.
+DELETED_NAMESPACE = "refs/hdversion/deleted/"
 TOMBSTONE_SCHEMA = "hdversion/pruned"
+# What `undelete` leaves in a tombstone's place: it buries nothing (here, or read by an older
+# hdversion), and a clone whose next fetch replaces its stale tombstone with it no longer
+# deletes the tag that came back. It goes when a tombstone would (model/deleted.py).
+UNDELETED_SCHEMA = "hdversion/undeleted"
 _OBJECT_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 SCHEMA = "hdversion/pin"
 MAX_REASON = 500
@@ -67,6 +74,11 @@ def tombstone_json(tag_object: str, pruned_at: str, policy: str, by: str) -> str
     elsewhere is not buried with it."""
     return json.dumps({"schema": TOMBSTONE_SCHEMA, "tag_object": tag_object,
                        "pruned_at": pruned_at, "policy": policy, "by": by}, sort_keys=True)
+
+
+def undeleted_json(tag_object: str, undeleted_at: str, by: str) -> str:
+    return json.dumps({"schema": UNDELETED_SCHEMA, "tag_object": tag_object,
+                       "pruned_at": undeleted_at, "by": by}, sort_keys=True)
 
 
 def tombstone_target(data: bytes | None) -> str | None:

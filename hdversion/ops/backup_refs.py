@@ -1,16 +1,29 @@
 """The refs that travel with the backup tags: pins (a backup kept whatever the retention
-policy), tombstones (a backup pruned, here or in another clone), and the fetch that brings
-all three from the git remote. Nothing here reads a manifest: `list --json` served from its
-cache needs no more than this."""
+policy), tombstones (a backup pruned, here or in another clone) with the pruned tags they
+keep for undelete, and the fetch that brings them all from the git remote. Nothing here
+reads a manifest: `list --json` served from its cache needs no more than this."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 from hdversion.errors import GitError, RemoteError
 from hdversion.gitrepo import GitRepo
-from hdversion.model.pins import PIN_NAMESPACE, PRUNED_NAMESPACE, Pin, tombstone_target
+from hdversion.model.pins import (
+    DELETED_NAMESPACE,
+    PIN_NAMESPACE,
+    PRUNED_NAMESPACE,
+    Pin,
+    tombstone_target,
+)
 from hdversion.model.timestamps import TAG_PREFIX, tag_for
 from hdversion.ops.project import Project
 from hdversion.util.log import log
+
+if TYPE_CHECKING:  # `list --json` from its cache reads no manifest: no catalog to load
+    from hdversion.model.catalog import Catalog
+    from hdversion.model.deleted import Tombstone
 
 # Seconds `list` and `restore` give the git remote: a dead server must not hang them.
 FETCH_TIMEOUT = 30.0
@@ -39,7 +52,7 @@ def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
     if remote is None or remote not in project.git.remote_names():
         return None
     project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*",
-                           PRUNED_NAMESPACE + "*", timeout=timeout)
+                           PRUNED_NAMESPACE + "*", DELETED_NAMESPACE + "*", timeout=timeout)
     apply_tombstones(project.git)
     return remote
 
@@ -87,6 +100,29 @@ def tombstones(git: GitRepo) -> dict[str, str]:
     targets = git.read_objects([r.object_id for r in records])
     return {r.name: target for r, data in zip(records, targets, strict=True)
             if (target := tombstone_target(data)) is not None}
+
+
+def read_tombstones(git: GitRepo) -> dict[str, Tombstone]:
+    """Timestamp -> its tombstone, for the tombstones that parse (undelete's marks
+    included: `Tombstone.undeleted`)."""
+    from hdversion.model.deleted import Tombstone
+
+    records = git.refs(PRUNED_NAMESPACE)
+    data = git.read_objects([r.object_id for r in records])
+    parsed = (Tombstone.parse(r.name, blob) for r, blob in zip(records, data, strict=True))
+    return {t.timestamp: t for t in parsed if t is not None}
+
+
+def deleted_catalog(git: GitRepo, buried: dict[str, Tombstone]) -> Catalog:
+    """The deleted backups whose tag is kept here (refs/hdversion/deleted/<timestamp>), as a
+    catalog: only a kept tag that is the very tag object its tombstone names (a stray or
+    forged ref brings back nothing)."""
+    from hdversion.model.catalog import Catalog
+
+    kept = [replace(r, name=tag_for(r.name)) for r in git.refs(DELETED_NAMESPACE)
+            if r.name in buried and not buried[r.name].undeleted
+            and buried[r.name].tag_object == r.object_id]
+    return Catalog.from_tags(kept)
 
 
 def apply_tombstones(git: GitRepo) -> list[str]:

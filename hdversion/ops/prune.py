@@ -4,15 +4,20 @@ nothing remaining uses, from the cache, the local remote and (when named) a clou
 The order is the safety argument:
 1. fetch every backup tag and pin from the git remote (other clones' backups count);
 2. decide (model/retention.py), and compute what stays: the files of every kept backup
-   (their file lists), and what DVC says the workspace, the branch heads, every other tag
-   and every pin use;
+   (their file lists), of every backup deleted within the undelete window (model/deleted.py:
+   its tag kept under refs/hdversion/deleted/, its tombstone younger than the window; the
+   ones removed now too), and what DVC says the workspace, the branch heads, every other
+   tag and every pin use;
 3. check that every kept backup is whole in the stores at hand; stop if not, before any
    deletion;
 4. delete the removed backups' tags on the git remote, then here (a tag left on the remote
-   would come back with the next fetch, its data gone);
+   would come back with the next fetch, its data gone), each leaving a tombstone and its
+   tag object kept for undelete;
 5. sweep each store: delete what it holds that nothing keeps. In a store other clones may
    share, an object younger than the grace period stays: it may belong to a backup whose
    tag is not pushed yet.
+6. expire the tombstones older than the window and TOMBSTONE_MARGIN, on the git remote
+   then here.
 A kill at any instant leaves every kept backup whole; running prune again sweeps what is
 left (the sweep needs no memory of what was removed).
 """
@@ -33,13 +38,21 @@ from hdversion.errors import (
     VerificationError,
 )
 from hdversion.model.catalog import Backup
+from hdversion.model.deleted import DEFAULT_KEEP_DELETED_WITHIN
 from hdversion.model.durations import Duration
 from hdversion.model.manifest import FileEntry
-from hdversion.model.pins import PRUNED_NAMESPACE, tombstone_json
+from hdversion.model.pins import DELETED_NAMESPACE, PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Plan, Policy, plan, unrecorded_metric
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.backup_refs import fetch_catalog, pruned_timestamps, read_pins, tombstones
+from hdversion.ops.backup_refs import (
+    deleted_catalog,
+    fetch_catalog,
+    pruned_timestamps,
+    read_pins,
+    read_tombstones,
+    tombstones,
+)
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
@@ -86,6 +99,9 @@ class PruneResult:
     warnings: list[str] = field(default_factory=list)
     # store -> timestamps whose folder (manifest, git-stored files) was deleted there
     manifests_deleted: dict[str, list[str]] = field(default_factory=dict)
+    keep_deleted_within: Duration = DEFAULT_KEEP_DELETED_WITHIN
+    deleted_kept: list[str] = field(default_factory=list)  # deleted backups whose data stays
+    tombstones_expired: list[str] = field(default_factory=list)  # (dry run: to expire)
 
     def failure(self) -> VerificationError | PartialError | None:
         if self.incomplete:
@@ -115,16 +131,19 @@ def prune(
     wait: float = 0,
     now: datetime | None = None,
     config: Path | None = None,
+    keep_deleted_within: Duration | None = None,
 ) -> PruneResult:
     """Apply a retention policy (default: the settings' `retention:`, else keep the last 5);
     `safety_within` replaces the policy's rule for safety backups. `remote`: also collect in
-    this DVC remote (a cloud one, usually)."""
+    this DVC remote (a cloud one, usually). `keep_deleted_within`: the undelete window
+    (default: the settings' `retention.keep_deleted_within`, else 7 days)."""
     project = Project.open(path, config=config)
     chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
         result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
                                grace=grace, allow_incomplete=allow_incomplete,
-                               now=now or now_utc(), from_settings=policy is None)
+                               now=now or now_utc(), from_settings=policy is None,
+                               keep_deleted_within=keep_deleted_within)
         project.journal("prune", "dry-run" if dry_run else
                         ("ok" if result.failure() is None else "partial"),
                         policy=chosen.describe(), removed=result.removed_tags,
@@ -142,9 +161,17 @@ def resolve_policy(project: Project, policy: Policy | None,
     return chosen.validate()
 
 
+def deleted_window(project: Project, given: Duration | None = None) -> Duration:
+    """The undelete window: `given`, else the settings', else the default (7 days)."""
+    if given is not None:
+        return given
+    return project.settings.keep_deleted_within or DEFAULT_KEEP_DELETED_WITHIN
+
+
 def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_run: bool,
                   fetch_tags: bool, grace: Duration, allow_incomplete: bool,
-                  now: datetime, from_settings: bool = False) -> PruneResult:
+                  now: datetime, from_settings: bool = False,
+                  keep_deleted_within: Duration | None = None) -> PruneResult:
     """Prune under the caller's lock. `from_settings`: the policy is the settings'
     `retention:` (a mistake in it is a configuration error, exit 7)."""
     store = project.store
@@ -179,28 +206,37 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     warnings = [f"tag {tag} is not a valid backup ({why}): left alone, its data kept"
                 for tag, why in catalog.invalid]
 
+    # Deleted backups within the undelete window keep their data as kept ones do (those
+    # removed now too, unless the window is 0); not their completeness: that is undelete's.
+    window = deleted_window(project, keep_deleted_within)
+    stones = read_tombstones(project.git)
+    live = {b.tag for b in catalog.backups}
+    held = [b for b in deleted_catalog(project.git, stones).backups
+            if b.tag not in live and stones[b.timestamp].within(window, now)]
+    protected = [*decided.kept, *([] if window.is_zero else decided.removed), *held]
     # Every backup's file list, read once (one git call): what the kept ones need, and what
     # a directory listing held when no store has it.
-    lists, unreadable = _readable_file_lists(project, catalog.backups)
-    needed, sizes = _needed_objects(decided.kept, lists)
-    unreadable = {t: why for t, why in unreadable.items() if t in {b.tag for b in decided.kept}}
+    lists, unreadable = _readable_file_lists(project, [*catalog.backups, *held])
+    needed, sizes = _needed_objects(protected, lists)
+    unreadable = {t: why for t, why in unreadable.items() if t in {b.tag for b in protected}}
     warnings += [f"backup {tag}: {why}; its data is kept as DVC reads its commit"
                  for tag, why in unreadable.items()]
     # Everything that is not a valid backup counts as DVC reads it: branch heads, the
     # workspace, every other tag (and invalid backup tags), pins whose tag is gone.
-    valid = {b.tag for b in catalog.backups}
-    others = [r.name for r in project.git.refs("refs/tags/") if r.name not in valid]
-    others += [b.commit for b in decided.kept if b.tag in unreadable]
-    others += [p.commit for t, p in pins.items() if t not in valid and p.commit]
+    others = [r.name for r in project.git.refs("refs/tags/") if r.name not in live]
+    others += [b.commit for b in protected if b.tag in unreadable]
+    others += [p.commit for t, p in pins.items() if t not in live and p.commit]
     from_refs = store.used_by_refs(others)
     keep = set().union(*needed.values()) | from_refs
     # The stores by kind, not by name: a DVC remote may be named `cache`.
     stores: list[Store] = [store.remote(project.settings.local_remote),
                            *([store.remote(remote)] if remote else []), store.cache()]
-    keep |= _expand_listings(project, catalog.backups, lists, keep, from_refs, stores)
+    keep |= _expand_listings(project, [*catalog.backups, *held], lists, keep, from_refs,
+                             stores)
 
     listings = [store.listing(s) for s in stores]
-    incomplete = _lacking(needed, listings, sizes)
+    kept_tags = {b.tag for b in decided.kept}
+    incomplete = _lacking({t: o for t, o in needed.items() if t in kept_tags}, listings, sizes)
     if incomplete and not allow_incomplete and not dry_run:
         raise _incomplete_error(incomplete)
 
@@ -208,7 +244,10 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     sweeps = [_sweep(store.store_info(s), listing, keep, cutoff)
               for s, listing in zip(stores, listings, strict=True)]
     result = PruneResult(decided, dry_run, sweeps, removed, None,
-                         {} if allow_incomplete else incomplete, warnings)
+                         {} if allow_incomplete else incomplete, warnings,
+                         keep_deleted_within=window, deleted_kept=[b.tag for b in held],
+                         tombstones_expired=sorted(t for t, stone in stones.items()
+                                                   if stone.expired(window, now)))
     if dry_run:
         return result
 
@@ -221,6 +260,9 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                            now.isoformat(timespec="seconds"), policy.describe(),
                            f"{user_name()}@{host_name()}").encode())
         for tag in removed}
+    # The tag objects themselves, for undelete (and reachable, so that git gc keeps them).
+    buried |= {DELETED_NAMESPACE + tag.removeprefix(TAG_PREFIX): tag_objects[f"refs/tags/{tag}"]
+               for tag in removed}
     if git_remote is not None:
         # The tags go on the git remote first, each leaving a tombstone there (one atomic
         # push): a tag deleted here first would come back with the next fetch.
@@ -236,7 +278,9 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     # The pruned backups' manifests go before their objects, so that a manifest in a remote
     # always means its data is there. Every tombstone counts, so that a run killed after the
     # tags went (here or in another clone) is finished now.
-    buried_timestamps = pruned_timestamps(project.git)
+    # Not a backup brought back by undelete (its tombstone replaced by a mark).
+    buried_timestamps = pruned_timestamps(project.git) - {
+        tag.removeprefix(TAG_PREFIX) for tag in project.git.tag_ids(TAG_PREFIX)}
     for s in stores:
         if not isinstance(s, CacheStore):
             result.manifests_deleted[s.name] = delete_manifests(project, s.name,
@@ -245,7 +289,32 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
         if not sweep.skipped:
             deleted = store.delete(sweep.store.store, sweep.garbage)
             sweep.deleted, sweep.locked = len(deleted), deleted.locked
+    if result.git_remote is None or result.git_remote.ok:
+        result.tombstones_expired = _expire(project, git_remote, result.tombstones_expired,
+                                            result.warnings)
     return result
+
+
+def _expire(project: Project, remote: str | None, timestamps: list[str],
+            warnings: list[str]) -> list[str]:
+    """Delete expired tombstones and their kept tags on the git remote, then here (one left
+    there would come back with the next fetch); the timestamps expired. A git remote that
+    refuses leaves them all for the next prune (a warning)."""
+    refs = [ns + t for t in timestamps for ns in (PRUNED_NAMESPACE, DELETED_NAMESPACE)]
+    if not refs:
+        return []
+    if remote is not None:
+        try:
+            present = project.git.remote_refs(remote, PRUNED_NAMESPACE + "*",
+                                              DELETED_NAMESPACE + "*")
+            project.git.delete_remote_refs(remote, [r for r in refs if r in present])
+        except RemoteError as exc:
+            warnings.append(f"expired tombstones kept: {exc.message}")
+            return []
+    here = {PRUNED_NAMESPACE + r.name for r in project.git.refs(PRUNED_NAMESPACE)} | {
+        DELETED_NAMESPACE + r.name for r in project.git.refs(DELETED_NAMESPACE)}
+    project.git.delete_refs([r for r in refs if r in here])
+    return timestamps
 
 
 def _expand_listings(project: Project, backups: list[Backup],
@@ -362,7 +431,9 @@ def _delete_on_remote(project: Project, remote: str, refs: list[str],
                  if buried.get(ref.removeprefix(f"refs/tags/{TAG_PREFIX}")) == sha}
         project.git.delete_remote_refs(
             remote, [r for r in refs if r in present] + list(stale),
-            create={**{t: ids[t] for t in stale.values()}, **new_tombstones})
+            create={t: ids[t] for t in stale.values()},
+            # Forced: a backup brought back by undelete has its mark there (model/pins.py).
+            replace=new_tombstones)
     except RemoteError as exc:
         if fetched:
             raise RemoteError(f"{exc.message}; nothing was removed",
