@@ -298,3 +298,45 @@ def test_backups_reusing_bytes_and_prunes_in_a_loop_lose_nothing(shared: Shared,
         restores_whole(shared.origin, tmp_path / f"check-{n}", made[tag])
     record(test="lease-stress", backups=len(made), reused=reused, prune_rounds=rounds,
            busy_rounds=busy, tags_checked=len(tags))
+
+
+# -- the rules alone ----------------------------------------------------------------------
+def test_a_lease_is_judged_against_the_readers_own_lease_in_the_store() -> None:
+    """Live: under 30 minutes older than the lease just written (by the store's times), or
+    newer than it; the reader's own lease and the other kind are never counted."""
+    from hdversion.model.leases import STALE_AFTER, Held, live
+
+    probe = 1_000_000.0
+    held = [Held("exclusive-own", "exclusive", probe),
+            Held("shared-fresh", "shared", probe - STALE_AFTER + 1),
+            Held("shared-stale", "shared", probe - STALE_AFTER),
+            Held("shared-newer", "shared", probe + 3600),  # its store clock: ahead of ours
+            Held("exclusive-other", "exclusive", probe - 60)]
+    assert [h.name for h in live(held, "exclusive-own", "shared")] == ["shared-fresh",
+                                                                       "shared-newer"]
+    assert [h.name for h in live(held, "exclusive-own", "exclusive")] == ["exclusive-other"]
+
+
+def test_a_running_writer_writes_its_lease_again(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refresher rewrites every lease of the run (its time in the store moves on) until
+    the run ends."""
+    from hdversion.datastore.records import open_url
+    from hdversion.model.leases import Lease
+    from hdversion.ops import leases as ops_leases
+
+    monkeypatch.setattr(ops_leases, "REFRESH_EVERY", 0.05)
+    records = open_url(str(tmp_path))
+    lease = ops_leases.Taken("nas", records, "shared-" + "0" * 16,
+                             Lease("shared", "backup", "h", 1, "t", "c"))
+    lease.put()
+    path = tmp_path / "hdversion" / "locks" / lease.name
+    age([path], 3600)
+    written = path.stat().st_mtime
+    with ops_leases._Refresher([lease]):
+        deadline = time.monotonic() + 30
+        while path.stat().st_mtime == written and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert path.stat().st_mtime > written + 3000
+    lease.release()
+    assert not path.exists()
