@@ -60,7 +60,8 @@ def age(paths: list[Path], seconds: float) -> None:
 def backup(project: Project, seed: int | None, *args: str, code: int = 0) -> Json:
     if seed is not None:
         project.retrain(seed)
-    result = project.cli("backup", "--json", "--remote=nas", *args)
+    remote = () if any(a.startswith("--remote=") for a in args) else ("--remote=nas",)
+    result = project.cli("backup", "--json", *remote, *args)
     assert result.returncode == code, (result.stdout, result.stderr)
     data: Json = json.loads(result.stdout) if code == 0 else {}
     return data
@@ -79,12 +80,16 @@ def nas_sweep(report: Json) -> Json:
     return sweep
 
 
-def restores_whole(origin: Path, root: Path, made: Json) -> None:
-    """A fresh clone restores the backup `made` (`backup --json`) from `nas` alone, every file
-    byte for byte as the backup recorded it."""
+def restores_whole(origin: Path, root: Path, made: Json, remote: str = "nas",
+                   credentials: dict[str, str] | None = None) -> None:
+    """A fresh clone restores the backup `made` (`backup --json`) from `remote` alone, every
+    file byte for byte as the backup recorded it. `credentials`: the bucket's credentials
+    file's content (it never travels through git)."""
     subprocess.run(["git", "clone", "-q", str(origin), str(root)], check=True)
+    if credentials is not None:
+        (root / "config" / "cloud_credentials.json").write_text(json.dumps(credentials))
     target = root.parent / f"{root.name}-restored"
-    result = Project(root).cli("restore", "--json", "--remote=nas",
+    result = Project(root).cli("restore", "--json", f"--remote={remote}",
                                f"--timestamp={made['timestamp']}", "--target", str(target))
     assert result.returncode == 0, (made["tag"], result.stdout, result.stderr)
     for entry in made["files"]:
@@ -249,29 +254,24 @@ def test_a_pruning_clock_hours_ahead_deletes_no_young_object(shared: Shared) -> 
 STRESS_BACKUPS = int(os.environ.get("HDVERSION_LEASE_STRESS_BACKUPS", "16"))
 
 
-@pytest.mark.reliability
-def test_backups_reusing_bytes_and_prunes_in_a_loop_lose_nothing(shared: Shared,
-                                                                  tmp_path: Path) -> None:
-    """B backs up in a loop into `nas` (seeds 2 and 3 alternate, so most backups reuse
-    objects already there, some of them objects of a backup A is pruning; every fourth is new
-    bytes), while A prunes in a loop with --keep-last 1 --grace 0. Every prune succeeds (it
-    refuses when the backup it keeps lacks data); afterwards every tag on origin restores
-    byte for byte from `nas` in a fresh clone."""
+def stress(a: Project, b: Project, origin: Path, remote: str, backups_made: int,
+           tmp_path: Path, secrets: dict[str, str] | None = None) -> dict[str, int]:
+    """B backs up `backups_made` times into `remote` (seeds 2 and 3 alternate, so most
+    backups reuse objects already there, some of them a pruned backup's; every fourth is new
+    bytes) while A prunes in a loop with --keep-last 1 --grace 0. Every prune must succeed
+    (it refuses when the backup it keeps lacks data); afterwards every tag on origin restores
+    byte for byte from `remote` in a fresh clone. Returns the figures."""
     import threading
 
-    from tests.test_reliability import record
-
-    a, b = shared.a, shared.b
     made: dict[str, Json] = {}
     failures: list[str] = []
     done = threading.Event()
 
     def backups() -> None:
         try:
-            for i in range(STRESS_BACKUPS):
-                seed = 100 + i if i % 4 == 3 else 2 + i % 2
-                b.retrain(seed)
-                result = b.cli("backup", "--json", "--remote=nas", "--wait", "120")
+            for i in range(backups_made):
+                b.retrain(100 + i if i % 4 == 3 else 2 + i % 2)
+                result = b.cli("backup", "--json", f"--remote={remote}", "--wait", "120")
                 if result.returncode != 0:
                     failures.append(f"backup {i}: {result.returncode} {result.stderr}")
                     return
@@ -284,20 +284,58 @@ def test_backups_reusing_bytes_and_prunes_in_a_loop_lose_nothing(shared: Shared,
     writer.start()
     rounds = busy = 0
     while not done.is_set() or rounds == 0:
-        result = a.cli("prune", "--json", "--keep-last", "1", "--grace", "0", "--remote=nas")
+        result = a.cli("prune", "--json", "--keep-last", "1", "--grace", "0",
+                       f"--remote={remote}")
         rounds += 1
         assert result.returncode == 0, (rounds, result.stdout, result.stderr)
-        busy += nas_sweep(json.loads(result.stdout))["busy"] is not None
+        [sweep] = [s for s in json.loads(result.stdout)["stores"] if s["store"] == remote]
+        busy += sweep["busy"] is not None
     writer.join()
     assert not failures, failures
-    reused = sum(1 for i in range(STRESS_BACKUPS) if i % 4 != 3 and i >= 2)
-
-    tags = origin_tags(shared.origin)
+    tags = origin_tags(origin)
     assert tags and tags <= set(made)
     for n, tag in enumerate(sorted(tags)):
-        restores_whole(shared.origin, tmp_path / f"check-{n}", made[tag])
-    record(test="lease-stress", backups=len(made), reused=reused, prune_rounds=rounds,
-           busy_rounds=busy, tags_checked=len(tags))
+        restores_whole(origin, tmp_path / f"check-{n}", made[tag], remote, secrets)
+    return {"backups": len(made), "reused": sum(i % 4 != 3 and i >= 2
+                                                 for i in range(backups_made)),
+            "prune_rounds": rounds, "busy_rounds": busy, "tags_checked": len(tags)}
+
+
+@pytest.mark.reliability
+def test_backups_reusing_bytes_and_prunes_in_a_loop_lose_nothing(shared: Shared,
+                                                                  tmp_path: Path) -> None:
+    """The stress of `stress` on the shared directory remote."""
+    from tests.test_reliability import record
+
+    figures = stress(shared.a, shared.b, shared.origin, "nas", STRESS_BACKUPS, tmp_path)
+    record(test="lease-stress-directory", **figures)
+
+
+@pytest.mark.reliability
+@pytest.mark.cloud
+def test_backups_and_prunes_in_a_loop_lose_nothing_in_an_s3_bucket(
+        project: Project, s3_server: Any, bucket_factory: Any, tmp_path: Path) -> None:
+    """The stress of `stress` on one S3 bucket (moto's server) both clones share."""
+    from tests.test_cloud import configure
+    from tests.test_reliability import record
+
+    a = project
+    configure(a, s3_server, bucket_factory(s3_server))
+    a.git("add", ".dvc/config", ".gitignore")
+    a.git("commit", "-q", "-m", "shared bucket")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    a.git("remote", "add", "origin", str(origin))
+    a.git("push", "-q", "origin", "main")
+    a1 = backup(a, 2, "--remote=s3")
+    backup(a, 3, "--remote=s3")
+    b = Project(tmp_path / "b")
+    subprocess.run(["git", "clone", "-q", str(origin), str(b.root)], check=True)
+    secrets = json.loads((a.root / "config" / "cloud_credentials.json").read_text())
+    (b.root / "config" / "cloud_credentials.json").write_text(json.dumps(secrets))
+    b.cli("restore", "--force", "--remote=s3", f"--timestamp={a1['timestamp']}", check=True)
+    figures = stress(a, b, origin, "s3", STRESS_BACKUPS // 2, tmp_path, secrets)
+    record(test="lease-stress-s3", **figures)
 
 
 # -- the rules alone ----------------------------------------------------------------------
