@@ -243,8 +243,10 @@ def test_an_upload_whose_tag_is_not_on_origin_yet_stays_for_the_grace_period(
     """B's backup is in the bucket, its tag not on origin. No pause point gives that state
     (BEFORE_TAG and BEFORE_CLOUD_PUSH both come before the cloud push, and none lies between
     the cloud push and the tag push), so B's tag push is turned off (HDVERSION_GIT_REMOTE="").
-    A's prune keeps B's objects for the grace period and reports them; `--grace 0` deletes
-    them."""
+    B leaves its lease in the bucket (its tag is not on origin): A's prune does not sweep it.
+    Once that lease is gone (removed here by hand: a lease's age cannot be set back on S3;
+    tests/test_prune_leases.py ages one in a directory remote), A's prune keeps B's objects
+    for the grace period and reports them; `--grace 0` deletes them."""
     a, origin = history.a, history.origin
     b = another_clone(origin, tmp_path / "b", a.server, a.bucket)
     before_b = a.keys()
@@ -254,7 +256,13 @@ def test_an_upload_whose_tag_is_not_on_origin_yet_stays_for_the_grace_period(
     assert fresh and fresh == keys_of(objects_of(b1) - objects_of(history.a1)
                                       - objects_of(history.a2))
     before = a.state()
+    [lease] = [k for k in a.server.list_keys(a.bucket) if "/hdversion/locks/shared-" in k]
 
+    report = a.prune("--keep", "2", "--grace", "0")
+    assert "store busy: 1 writer(s)" in store_of(report, "s3")["busy"]
+    assert a.state() == before
+
+    a.server.delete_object(a.bucket, lease)
     report = a.prune("--keep", "2")  # nothing to remove: only the sweep
     assert report["removed"] == []
     s3 = store_of(report, "s3")
@@ -387,16 +395,13 @@ def test_a_pruned_backup_does_not_come_back_through_another_clone(
 
 
 # 7 -------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation, docs/design-decisions.md (prune collects garbage itself): the grace "
-    "period judges an object by when it was first written, but DVC does not upload "
-    "an object a remote already has: a backup not yet tagged on origin that reuses an old "
-    "object (identical outputs) gets no protection, and prune deletes its data "
-    "(hdversion/ops/prune.py, _sweep: `stored.mtime > cutoff`)"))
 def test_the_grace_period_covers_old_objects_an_untagged_backup_reuses(
         template: Template, tmp_path: Path) -> None:
     """A shared remote on a local path (outside the repository, so shared; its objects' ages
-    can be set back two hours, which no cloud server here allows)."""
+    can be set back two hours, which no cloud server here allows). The grace period cannot
+    protect objects B's backup reuses (DVC uploads nothing, their times stay old): B's lease
+    does. Its tag is not on origin when it ends, so it leaves its lease to expire, and A's
+    prune does not sweep the store meanwhile (ops/leases.py)."""
     project, a1 = copy_template(template, tmp_path), template.a1
     nas = tmp_path / "nas"
     project.cli("remote", "add", "nas", str(nas), check=True)
@@ -420,7 +425,9 @@ def test_the_grace_period_covers_old_objects_an_untagged_backup_reuses(
 
     result = project.cli("prune", "--json", "--keep", "1", "--remote=nas")  # grace 1h
     assert result.returncode == 0, (result.stdout, result.stderr)
-    assert json.loads(result.stdout)["removed"] == [a1["tag"]]
+    report = json.loads(result.stdout)
+    assert report["removed"] == [a1["tag"]]
+    assert "store busy: 1 writer(s) (backup on" in store_of(report, "nas")["busy"]
     lost = objects_of(b1) - stored(nas)
     assert not lost, f"{len(lost)} object(s) of B's untagged backup deleted from the remote"
 

@@ -69,8 +69,9 @@ OFFLINE = option(False, "--offline",
 EVERY_VALUE = option(False, "--all",
                      help="Print every param and metric, not only those that changed.")
 WAIT = option(600.0, "--wait", min=0, metavar="SECONDS",
-           help="Wait this long for another hdversion run in this repository to "
-           "finish, saying so; 0 fails at once with exit 6.")
+           help="Wait this long for another hdversion run in this repository (and, to "
+           "write into a shared store, for a prune there) to finish, saying so; 0 fails "
+           "at once with exit 6.")
 
 
 def cloud_remote(cloud: bool, storage: str | None, remote: str | None) -> str | None:

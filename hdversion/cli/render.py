@@ -371,8 +371,9 @@ def prune_summary(result: PruneResult) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     verb = "would free" if result.dry_run else "freed"
     for sweep in result.stores:
-        if sweep.skipped:
-            console.print(f"{sweep.store.name}: [yellow]not swept[/]: {escape(sweep.skipped)}")
+        if sweep.skipped or sweep.busy:
+            why = sweep.skipped or sweep.busy
+            console.print(f"{sweep.store.name}: [yellow]not swept[/]: {escape(why)}")
             continue
         done = len(sweep.garbage) if result.dry_run else sweep.deleted
         line = (f"{sweep.store.name}: {verb} {human_size(sweep.bytes)} "
@@ -414,7 +415,8 @@ def prune_json(result: PruneResult) -> dict[str, Any]:
                     "kept_recent": s.recent, "skipped": s.skipped or None,
                     "locked": len(s.locked),
                     "locked_until": None if s.locked_until is None
-                    else s.locked_until.astimezone(UTC).isoformat(timespec="seconds")}
+                    else s.locked_until.astimezone(UTC).isoformat(timespec="seconds"),
+                    "busy": s.busy or None}
                    for s in result.stores],
         "git_remote": None if result.git_remote is None else vars(result.git_remote),
         "incomplete": result.incomplete,

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ from hdversion.errors import (
     VerificationError,
     WriteError,
 )
+from hdversion.model.leases import LEASES_DIR, Held, Lease, kind_of
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import (
     BACKUPS_DIR,
@@ -222,9 +224,10 @@ class Records:
         """Lock every write from now on (`remote add --lock`, before its record is read)."""
         self.retention, self._retention_read = retention, True
 
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes, locked: bool = True) -> None:
         """Write one object whole: a directory gets it by rename, an object store by one
-        PUT (never visible half-written)."""
+        PUT (never visible half-written). `locked`: with the remote's Object Lock retention,
+        if it has one (everything but leases)."""
         if self.local:
             try:
                 atomic_write_bytes(Path(self.path(key)), data)
@@ -233,8 +236,64 @@ class Records:
                                  ) from None
             return
         with self._errors("cannot write to"):
-            args = self.put_args()
+            args = self.put_args() if locked else {}
             self.fs.pipe_file(self.path(key), data, **args)
+
+    # -- leases (model/leases.py): a store's shared and exclusive locks -------------------
+    def put_lease(self, name: str, lease: Lease) -> None:
+        """Write (or write again: a refresh) a lease; its time in the store is now. Never
+        under Object Lock: a lease must go when its run ends."""
+        self.write(f"{LEASES_DIR}/{name}", lease.to_json(), locked=False)
+
+    def leases(self) -> list[Held]:
+        """The leases in the store with their modification times by the store's clock, from
+        a fresh listing (never a cached one: a lease written a moment ago by another run
+        must show)."""
+        found: list[Held] = []
+        if self.local:
+            try:
+                entries = list(os.scandir(self.path(LEASES_DIR)))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            for entry in entries:
+                kind = kind_of(entry.name)
+                if kind is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        found.append(Held(entry.name, kind, entry.stat().st_mtime))
+            return found
+        top = self.path(LEASES_DIR)
+        with self._errors("cannot list"):
+            self.fs.fs.invalidate_cache(top)
+            try:
+                listed = self.fs.fs.ls(top, detail=True)
+            except FileNotFoundError:
+                return []
+        for entry in listed:
+            name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+            kind, mtime = kind_of(name), entry_mtime(entry)
+            if kind is not None and mtime is not None:
+                found.append(Held(name, kind, mtime))
+        return found
+
+    def lease(self, name: str) -> Lease | None:
+        """What a lease says of its holder; None when it is gone or cannot be read."""
+        try:
+            return Lease.from_json(self.read(f"{LEASES_DIR}/{name}", 4096))
+        except (KeyMissing, RemoteError, ValueError):
+            return None
+
+    def delete_lease(self, name: str) -> None:
+        with self._errors("cannot delete from"), contextlib.suppress(FileNotFoundError):
+            if self.local:
+                os.unlink(self.path(f"{LEASES_DIR}/{name}"))
+            elif self.locked_bucket():
+                # A versioned bucket: a plain DELETE would leave the version behind a
+                # delete marker, for ever. Leases carry no retention: every version goes.
+                from hdversion.datastore.object_lock import delete_unlocked
+
+                delete_unlocked(self, [f"{LEASES_DIR}/{name}"])
+            else:
+                self.fs.fs.rm_file(self.path(f"{LEASES_DIR}/{name}"))
 
     def delete_backup(self, timestamp: str) -> bool:
         """Delete a backup's folder, its manifest first: a crash half-way leaves a folder
@@ -297,6 +356,21 @@ class Records:
         if isinstance(exc, FileNotFoundError):
             return redact(f"{doing} {where}: the bucket or container does not exist")
         return redact(f"{doing} {where}: {type(exc).__name__}: {text}")
+
+
+def entry_mtime(entry: dict[str, Any]) -> float | None:
+    """When a listed object was written, by the store's clock, as each SDK's listing spells
+    it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
 
 
 class _Reading:

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records
+from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
 from hdversion.errors import RemoteError, VerificationError, WriteError
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
@@ -521,7 +521,7 @@ class BucketStore(Store):
         if not listed:
             # A bucket that is gone lists as empty: only then, one more request tells.
             self.records.check()
-        return _objects_only(listed, _mtime)
+        return _objects_only(listed, entry_mtime)
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
                ) -> Deleted:
@@ -626,17 +626,3 @@ def _listed_folder(root: Path, prefixes: list[str] | None = None
                     objects[prefix + entry.name] = (info.st_size, {
                         "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects
-
-
-def _mtime(entry: dict[str, Any]) -> float | None:
-    """When an object was written, as each SDK's listing spells it."""
-    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
-        value = entry.get(key)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return None

@@ -63,7 +63,7 @@ def auto(
             result.backup = create_backup(project, message or "auto",
                                           cloud_remotes=cloud_remotes,
                                           skip_if_unchanged=skip_if_unchanged,
-                                          fetch_tags=fetch_tags)
+                                          fetch_tags=fetch_tags, wait=wait)
         except HdversionError as exc:
             result.backup_error = exc
         if result.backup is not None:

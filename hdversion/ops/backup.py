@@ -27,10 +27,16 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
 from hdversion.ops.catalog import files_of, read_catalog
+from hdversion.ops.leases import writing
 from hdversion.ops.offsite import copies_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import git_remote_of, publish_tags, unpublished_tags
+from hdversion.ops.publish import (
+    git_remote_of,
+    publish_tags,
+    published_later,
+    unpublished_tags,
+)
 from hdversion.ops.push import RemoteOutcome, confirm_pushed, needed_objects, push_and_confirm
 from hdversion.ops.remote_manifests import put_manifest
 from hdversion.paths import FILE_LIST
@@ -97,7 +103,8 @@ def backup(
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
-                               reporter=reporter, skip_if_unchanged=skip_if_unchanged)
+                               reporter=reporter, skip_if_unchanged=skip_if_unchanged,
+                               wait=wait)
         # A skip is a success ("ok", for the hooks too), told apart by `skipped`.
         project.journal("backup", "ok" if result.complete else "partial",
                         tag=result.backup.tag, skipped=result.skipped,
@@ -139,6 +146,7 @@ def create_backup(
     offline: bool = False,
     skip_if_unchanged: bool = False,
     fetch_tags: bool = True,
+    wait: float = 0,
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock. `offline`: the git
     remote is not asked (the tag stays here until the next backup or sync pushes it).
@@ -199,71 +207,81 @@ def create_backup(
                 return BackupResult(newest, held, skipped=True)
     commit = git.commit_snapshot({**tree, FILE_LIST: file_list}, "hdversion backup")
 
-    reporter.step(f"pushing to remote '{settings.local_remote}'")
-    # Raises (no tag is made) unless the local remote holds every object.
-    objects = needed_objects(project, files, outputs_entries)
-    confirm_pushed(project, commit, objects, settings.local_remote, reporter)
+    # Shared leases in the stores other clones share, before anything is listed or pushed
+    # there, until the tag is on the git remote (ops/leases.py): a prune in another clone
+    # does not sweep under a backup it cannot see yet.
+    with writing(project, [settings.local_remote, *cloud_remotes], "backup", wait) as leases:
+        reporter.step(f"pushing to remote '{settings.local_remote}'")
+        # Raises (no tag is made) unless the local remote holds every object.
+        objects = needed_objects(project, files, outputs_entries)
+        confirm_pushed(project, commit, objects, settings.local_remote, reporter)
 
-    pause_point(project.root, PausePoint.BEFORE_TAG)
-    moment = now_utc()
-    timestamp = format_timestamp(moment)
-    pruned = pruned_timestamps(git)  # a pruned backup's name is never used again
-    while timestamp in pruned:
-        timestamp = next_second(timestamp)
-    while True:
-        manifest = Manifest(
-            timestamp=timestamp,
-            created_at=moment.isoformat(timespec="microseconds"),
-            host=host_name(),
-            user=user_name(),
-            hdversion_version=__version__,
-            dvc_version=_dvc_version(),
-            base_commit=git.head_commit(),
-            branch=git.branch(),
-            message=message,
-            outputs=outputs_entries,
-            total_files=len(files),
-            total_size=sum(f.size for f in files),
-            files_md5=md5_bytes(file_list),
-            missing=tuple(missing),
-            metrics=metrics,
-            params=params,
-            kind=kind,
-        )
-        # Two backups in one second: the second takes the next free second, so every tag
-        # stays a valid timestamp (created_at keeps the true time).
-        if git.create_tag(tag_for(timestamp), commit, manifest.to_tag_message()):
-            break
-        timestamp = next_second(timestamp)
+        pause_point(project.root, PausePoint.BEFORE_TAG)
+        moment = now_utc()
+        timestamp = format_timestamp(moment)
+        pruned = pruned_timestamps(git)  # a pruned backup's name is never used again
         while timestamp in pruned:
             timestamp = next_second(timestamp)
+        while True:
+            manifest = Manifest(
+                timestamp=timestamp,
+                created_at=moment.isoformat(timespec="microseconds"),
+                host=host_name(),
+                user=user_name(),
+                hdversion_version=__version__,
+                dvc_version=_dvc_version(),
+                base_commit=git.head_commit(),
+                branch=git.branch(),
+                message=message,
+                outputs=outputs_entries,
+                total_files=len(files),
+                total_size=sum(f.size for f in files),
+                files_md5=md5_bytes(file_list),
+                missing=tuple(missing),
+                metrics=metrics,
+                params=params,
+                kind=kind,
+            )
+            # Two backups in one second: the second takes the next free second, so every tag
+            # stays a valid timestamp (created_at keeps the true time).
+            if git.create_tag(tag_for(timestamp), commit, manifest.to_tag_message()):
+                break
+            timestamp = next_second(timestamp)
+            while timestamp in pruned:
+                timestamp = next_second(timestamp)
 
-    result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest), files)
-    try:
-        pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
-        for remote in cloud_remotes:
-            reporter.step(f"pushing to remote '{remote}'")
-            result.remotes.append(push_and_confirm(project, commit, objects, remote, reporter))
-        if not offline:
-            reporter.step("pushing the tag to the git remote")
-            result.git_remote = _publish(project, result)
-        # Last, under the backup's final name (_publish may have moved it): the manifest
-        # beside the objects in every remote that holds them, so that the remote alone can
-        # restore it.
-        for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
-            reporter.step(f"writing the manifest into remote '{remote}'")
-            result.manifests.append(
-                put_manifest(project, remote, result.backup, files, file_list, tree))
-    except KeyboardInterrupt:
-        # The backup exists from its tag on: an interrupted run must say so, or the user
-        # believes nothing was saved.
-        raise InterruptedAfterBackupError(
-            f"interrupted after backup {result.backup.tag} was made (tagged, in the local "
-            f"remote '{settings.local_remote}'); what came after may not have finished: the "
-            "push to cloud remotes and to the git remote, the remotes' manifests",
-            result.backup.tag,
-            hint="run `hdversion sync` (with --storage or --remote for a cloud remote) to "
-            "finish it") from None
+        result = BackupResult(Backup(tag_for(timestamp), timestamp, commit, manifest), files)
+        try:
+            pause_point(project.root, PausePoint.BEFORE_CLOUD_PUSH)
+            for remote in cloud_remotes:
+                reporter.step(f"pushing to remote '{remote}'")
+                result.remotes.append(push_and_confirm(project, commit, objects, remote, reporter))
+            pause_point(project.root, PausePoint.BEFORE_TAG_PUSH)
+            if not offline:
+                reporter.step("pushing the tag to the git remote")
+                result.git_remote = _publish(project, result)
+            if published_later(project, result.git_remote):
+                # Other clones cannot see this backup yet: its leases stay until they expire.
+                leases.keep()
+            # Last, under the backup's final name (_publish may have moved it): the manifest
+            # beside the objects in every remote that holds them, so that the remote alone can
+            # restore it.
+            for remote in [settings.local_remote, *(r.name for r in result.remotes if r.ok)]:
+                reporter.step(f"writing the manifest into remote '{remote}'")
+                result.manifests.append(
+                    put_manifest(project, remote, result.backup, files, file_list, tree))
+        except KeyboardInterrupt:
+            if published_later(project, result.git_remote):
+                leases.keep()  # a tag here that other clones cannot see yet
+            # The backup exists from its tag on: an interrupted run must say so, or the user
+            # believes nothing was saved.
+            raise InterruptedAfterBackupError(
+                f"interrupted after backup {result.backup.tag} was made (tagged, in the local "
+                f"remote '{settings.local_remote}'); what came after may not have finished: the "
+                "push to cloud remotes and to the git remote, the remotes' manifests",
+                result.backup.tag,
+                hint="run `hdversion sync` (with --storage or --remote for a cloud remote) to "
+                "finish it") from None
     return result
 
 

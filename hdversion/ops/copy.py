@@ -14,6 +14,7 @@ from hdversion.model.catalog import Backup
 from hdversion.model.names import check_name
 from hdversion.ops.cache_objects import Cache
 from hdversion.ops.catalog import catalog_with, files_of_many
+from hdversion.ops.leases import writing
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.push import RemoteOutcome
@@ -74,7 +75,10 @@ def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
                             }.values())
         else:
             backups = list(reversed(catalog.backups))
-        report = copy_backups(project, source, target, backups, reporter)
+        # Copy publishes no tag: its lease covers the listing and the uploads (a backup
+        # the target is found to hold must stay whole while it is copied and recorded).
+        with writing(project, [target], "copy", wait):
+            report = copy_backups(project, source, target, backups, reporter)
         project.journal("copy", "ok" if report.failure() is None else "error",
                         source=source, target=target,
                         copied={t: o.ok for t, o in report.copied.items()},

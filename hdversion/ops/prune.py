@@ -2,6 +2,9 @@
 nothing remaining uses, from the cache, the local remote and (when named) a cloud remote.
 
 The order is the safety argument:
+0. put an exclusive lease into each shared store (ops/leases.py); a store where a writer's
+   lease shows is busy and not swept this run (its writer's tag may not be on the git
+   remote yet); a writer that comes later sees prune's lease and waits before it pushes;
 1. fetch every backup tag and pin from the git remote (other clones' backups count);
 2. decide (model/retention.py), and compute what stays: the files of every kept backup
    (their file lists), of every backup deleted within the undelete window (model/deleted.py:
@@ -14,8 +17,8 @@ The order is the safety argument:
    would come back with the next fetch, its data gone), each leaving a tombstone and its
    tag object kept for undelete;
 5. sweep each store: delete what it holds that nothing keeps. In a store other clones may
-   share, an object younger than the grace period stays: it may belong to a backup whose
-   tag is not pushed yet.
+   share, an object younger than the grace period (by the store's clock) stays too: a
+   second line of defence, for a writer older than the leases.
 6. expire the tombstones older than the window and TOMBSTONE_MARGIN, on the git remote
    then here.
 A kill at any instant leaves every kept backup whole; running prune again sweeps what is
@@ -24,8 +27,9 @@ left (the sweep needs no memory of what was removed).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hdversion.datastore.store import CacheStore, Store, StoredObject, StoreInfo
@@ -54,6 +58,7 @@ from hdversion.ops.backup_refs import (
     tombstones,
 )
 from hdversion.ops.catalog import files_of, files_of_many, read_catalog
+from hdversion.ops.leases import PruneLeases, pruning
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.publish import git_remote_of
@@ -77,6 +82,9 @@ class StoreSweep:
     # Garbage the store keeps locked (S3 Object Lock): left, swept by a later run once its
     # date passed. md5 -> until when (None: a legal hold).
     locked: dict[str, datetime | None] = field(default_factory=dict)
+    # why this store was not swept this time, no failure: writers hold leases there (their
+    # backups' tags may not be on the git remote yet); the next run sweeps it
+    busy: str = ""
 
     @property
     def bytes(self) -> int:
@@ -179,6 +187,24 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
         store.preflight(remote)
     if not dry_run:
         remove_leftovers(project, [remote] if remote else [])
+    # The exclusive leases go in before the tags are read: a writer that published its tag
+    # before them is seen in the tags, one that did not yet is seen by its lease (or waits
+    # for ours to go before it pushes anything). A dry run deletes nothing and takes none.
+    remotes = [project.settings.local_remote, *([remote] if remote else [])]
+    with nullcontext(PruneLeases({}, {}, {})) if dry_run else pruning(project, remotes) \
+            as leases:
+        return _prune_leased(project, policy, remote, leases, dry_run=dry_run,
+                             fetch_tags=fetch_tags, grace=grace,
+                             allow_incomplete=allow_incomplete, now=now,
+                             from_settings=from_settings,
+                             keep_deleted_within=keep_deleted_within)
+
+
+def _prune_leased(project: Project, policy: Policy, remote: str | None, leases: PruneLeases,
+                  *, dry_run: bool, fetch_tags: bool, grace: Duration,
+                  allow_incomplete: bool, now: datetime, from_settings: bool,
+                  keep_deleted_within: Duration | None) -> PruneResult:
+    store = project.store
     git_remote, _ = git_remote_of(project)
     if fetch_tags and git_remote is not None:
         try:
@@ -190,6 +216,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
                 hint="fix the connection to the git remote, or pass --offline if this "
                      "clone is the only one that makes backups") from None
 
+    pause_point(project.root, PausePoint.AFTER_TAG_FETCH)
     catalog = read_catalog(project.git)
     # Judged on every clone's backups (fetched above), and in a dry run too: it answers as
     # the real run would.
@@ -240,8 +267,8 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     if incomplete and not allow_incomplete and not dry_run:
         raise _incomplete_error(incomplete)
 
-    cutoff = grace.before(now).timestamp()
-    sweeps = [_sweep(store.store_info(s), listing, keep, cutoff)
+    sweeps = [_sweep(store.store_info(s), listing, keep, _cutoff(grace, now, leases, s),
+                     "" if isinstance(s, CacheStore) else leases.busy.get(s.name, ""))
               for s, listing in zip(stores, listings, strict=True)]
     result = PruneResult(decided, dry_run, sweeps, removed, None,
                          {} if allow_incomplete else incomplete, warnings,
@@ -286,7 +313,7 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
             result.manifests_deleted[s.name] = delete_manifests(project, s.name,
                                                                 buried_timestamps)
     for sweep in sweeps:
-        if not sweep.skipped:
+        if not sweep.skipped and not sweep.busy:
             deleted = store.delete(sweep.store.store, sweep.garbage)
             sweep.deleted, sweep.locked = len(deleted), deleted.locked
     if result.git_remote is None or result.git_remote.ok:
@@ -403,8 +430,18 @@ def _lacking(needed: dict[str, set[str]], listings: list[dict[str, StoredObject]
     return {tag: count for tag, count in lacking.items() if count}
 
 
+def _cutoff(grace: Duration, now: datetime, leases: PruneLeases, store: Store) -> float:
+    """The time before which an unused object is old enough to go: the grace period counted
+    back from the store's own clock where prune holds a lease there (a pruning machine whose
+    clock runs ahead must not make young objects look old), else from `now`."""
+    at = None if isinstance(store, CacheStore) else leases.store_time.get(store.name)
+    return grace.before(now if at is None else datetime.fromtimestamp(at, UTC)).timestamp()
+
+
 def _sweep(info: StoreInfo, listing: dict[str, StoredObject], keep: set[str],
-           cutoff: float) -> StoreSweep:
+           cutoff: float, busy: str = "") -> StoreSweep:
+    if busy:
+        return StoreSweep(info, {}, 0, busy=busy)
     garbage: dict[str, int | None] = {}
     recent = 0
     for md5, stored in listing.items():

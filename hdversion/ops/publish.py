@@ -10,6 +10,8 @@ from hdversion.ops.backup_refs import fetch_tombstones, pruned_timestamps
 from hdversion.ops.project import Project
 from hdversion.ops.push import RemoteOutcome
 
+PUSHED = "pushed"
+
 
 def git_remote_of(project: Project) -> tuple[str | None, str]:
     """The git remote that receives backup tags and pins, or None and why there is none."""
@@ -43,7 +45,16 @@ def publish_tags(project: Project, tags: list[str], refs: list[str] | None = Non
                                        if ref in standing] + (refs or []))
     except RemoteError as exc:
         return RemoteOutcome(remote, False, exc.message)
-    return RemoteOutcome(remote, True, "pushed")
+    return RemoteOutcome(remote, True, PUSHED)
+
+
+def published_later(project: Project, outcome: RemoteOutcome | None) -> bool:
+    """Whether tags just published (`outcome`; None: not tried) did not reach the git remote
+    of a clone that has one: other clones that follow it cannot see them yet, and may later
+    (the next backup or sync pushes them, or a person does). A clone with no git remote at
+    all shares its tags with nobody."""
+    reached = outcome is not None and outcome.ok and outcome.detail == PUSHED
+    return not reached and bool(project.git.remote_names())
 
 
 def unpublished_tags(project: Project) -> list[str]:

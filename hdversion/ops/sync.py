@@ -11,9 +11,10 @@ from pathlib import Path
 from hdversion.errors import PartialError, RemoteError
 from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_pins
 from hdversion.ops.catalog import files_of_many, read_catalog
+from hdversion.ops.leases import writing
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
-from hdversion.ops.publish import git_remote_of, publish_tags
+from hdversion.ops.publish import git_remote_of, publish_tags, published_later
 from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_backups
 from hdversion.ops.remotes import completeness
@@ -51,25 +52,32 @@ def sync(path: Path | None = None, remote: str = "s3", wait: float = 0,
     project = Project.open(path, config=config)
     with locked_operation(project, "sync", wait, remote=remote):
         remove_leftovers(project, [remote])  # a killed sync's, in the remote it fills
-        report = sync_remote(project, remote, reporter)
+        report = sync_remote(project, remote, reporter, wait)
         project.journal("sync", "ok" if report.ok else "partial", remote=remote,
                         pushed={t: o.ok for t, o in report.pushed.items()})
         return report
 
 
-def sync_remote(project: Project, remote: str, reporter: Reporter = SILENT) -> SyncReport:
-    """Push every backup the remote lacks (oldest first); the caller holds the lock."""
+def sync_remote(project: Project, remote: str, reporter: Reporter = SILENT, wait: float = 0
+                ) -> SyncReport:
+    """Push every backup the remote lacks (oldest first); the caller holds the lock. A shared
+    lease in the remote (when other clones may share it) from before its listing until the
+    tags are on the git remote: a backup found whole there, whose tag other clones have not
+    seen yet, must stay whole until they can."""
     # A backup pruned in another clone must not come back from this one.
     _fetch_tombstones(project)
-    backups = list(reversed(read_catalog(project.git).backups))
-    gaps = completeness(project, remote, backups)
-    files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
-    done = [b.tag for b in backups if gaps[b.tag] == 0]
-    # Backups made before manifests were written into remotes (or whose manifest write
-    # failed) become recoverable from the remote alone too.
-    placed = put_backups(project, remote, backups, files, done, reporter)
-    pins = [pin.ref for pin in read_pins(project.git).values()]
-    tags = publish_tags(project, [b.tag for b in backups], pins)
+    with writing(project, [remote], "sync", wait) as leases:
+        backups = list(reversed(read_catalog(project.git).backups))
+        gaps = completeness(project, remote, backups)
+        files = files_of_many(project.git, [b for b in backups if gaps[b.tag]])
+        done = [b.tag for b in backups if gaps[b.tag] == 0]
+        # Backups made before manifests were written into remotes (or whose manifest write
+        # failed) become recoverable from the remote alone too.
+        placed = put_backups(project, remote, backups, files, done, reporter)
+        pins = [pin.ref for pin in read_pins(project.git).values()]
+        tags = publish_tags(project, [b.tag for b in backups], pins)
+        if published_later(project, tags):
+            leases.keep()
     return SyncReport(remote, done, placed.pushed, tags, placed.manifests)
 
 

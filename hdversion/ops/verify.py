@@ -36,6 +36,7 @@ from hdversion.model.verification import (
     size_problem,
 )
 from hdversion.ops.catalog import catalog_with, files_of
+from hdversion.ops.leases import writing
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.remote_manifests import lacking_manifests, put_backups
@@ -162,8 +163,10 @@ def verify(
         with _journaled_errors(project, store, repair):
             _check(project, result, reporter)
             if repair:
-                _repair(project, result, reporter)
-                _write_manifests(project, result, reporter)
+                # Repairing writes into a store other clones may prune: a writer's lease.
+                with writing(project, [store], "verify", wait):
+                    _repair(project, result, reporter)
+                    _write_manifests(project, result, reporter)
         project.journal("verify", "ok" if result.ok else "problems", remote=store,
                         backups=[c.backup.tag for c in result.checks],
                         bad=[c.backup.tag for c in result.checks if not c.ok],

@@ -26,11 +26,16 @@ class PausePoint(StrEnum):
     """Data committed and pushed to the local remote, no tag yet."""
     BEFORE_CLOUD_PUSH = "before-cloud-push"
     """Tagged, the cloud remote not yet pushed."""
+    BEFORE_TAG_PUSH = "before-tag-push"
+    """Backup: tagged and pushed to every remote, the tag not yet on the git remote."""
     BETWEEN_UPLOADS = "between-uploads"
     """A verified upload (objects a remote lacks or holds damaged) has sent one object and
     not yet the next."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
     """Sync or copy has pushed (and confirmed) one backup and not yet the next."""
+    AFTER_TAG_FETCH = "after-tag-fetch"
+    """Prune holds its exclusive leases in the shared stores and has read every clone's tags;
+    nothing decided yet."""
     BEFORE_TAG_DELETE = "before-tag-delete"
     """Prune has decided, checked every kept backup in the stores and deleted no tag yet."""
     AFTER_TAG_DELETE = "after-tag-delete"
