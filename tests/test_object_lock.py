@@ -113,6 +113,9 @@ def test_every_write_path_locks_what_it_writes(project: Project, s3: S3Server) -
     keys = assert_all_locked(s3, bucket, before + timedelta(days=1),
                              after + timedelta(days=1, seconds=1))
     assert keys_of(objects_of(first) | objects_of(second)) <= set(keys)
+    # The writers' leases (hdversion/locks/) carry no retention and leave nothing behind: no
+    # version, no delete marker (a plain DELETE on a versioned bucket would leave both).
+    assert versions(s3, bucket, f"{PREFIX}/hdversion/locks/") == ([], [])
 
 
 def shorten_locks(server: S3Server, bucket: str, keys: list[str]) -> datetime:
