@@ -11,8 +11,10 @@ from pathlib import Path
 
 def main(path: str) -> None:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line]
-    kills = [r for r in rows if r["kind"] in ("pause-point", "random")]
-    damage = [r for r in rows if r["kind"] == "corruption"]
+    kills = [r for r in rows if r.get("kind") in ("pause-point", "random")]
+    damage = [r for r in rows if r.get("kind") == "corruption"]
+    # the writers-and-prune stress tests (tests/test_prune_leases.py) name themselves
+    stress = [r for r in rows if str(r.get("test", "")).startswith("lease-stress")]
     print(f"Machine: {platform.machine()}, {len(rows)} scenario(s), Python "
           f"{platform.python_version()}.\n")
     print("| kill -9 | operation | runs | killed | finished first | backups checked | "
@@ -29,6 +31,13 @@ def main(path: str) -> None:
         print("|---|---|---|---|")
         for row in damage:
             print(f"| {row['damage']} | {row['object']} | {row['store']} | {row['outcome']} |")
+    if stress:
+        print("\n| writer and pruner | backups | reusing bytes | prune rounds | store busy | "
+              "tags restored |")
+        print("|---|---|---|---|---|---|")
+        for row in stress:
+            print(f"| {row['test']} | {row['backups']} | {row['reused']} | "
+                  f"{row['prune_rounds']} | {row['busy_rounds']} | {row['tags_checked']} |")
 
 
 if __name__ == "__main__":
