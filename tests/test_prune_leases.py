@@ -25,6 +25,7 @@ from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, start_paused
+from tests.test_prune_cloud import origin_tags, stored
 
 Json = dict[str, Any]
 
@@ -34,16 +35,6 @@ def objects_of(data: Json) -> set[str]:
         o["md5"] for o in data["outputs"] if o["md5"].endswith(".dir") and o["store"] == "dvc"}
 
 
-def stored(top: Path) -> set[str]:
-    top = top / "files" / "md5"
-    return {p.parent.name + p.name for p in top.glob("*/*") if p.is_file()} \
-        if top.is_dir() else set()
-
-
-def origin_tags(origin: Path) -> set[str]:
-    out = subprocess.run(["git", "ls-remote", "--refs", str(origin), "refs/tags/*"],
-                         check=True, capture_output=True, text=True).stdout
-    return {line.split("\t")[1].removeprefix("refs/tags/") for line in out.splitlines()}
 
 
 def leases(nas: Path) -> list[Path]:
