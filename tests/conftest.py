@@ -218,6 +218,7 @@ EVERY_BACKEND_IN_THE_FAST_TIER = {
     "test_backup_list_restore_through_the_cloud",
     "test_wrong_credentials_are_refused_before_any_work_and_never_printed",
     "test_missing_bucket_is_named",
+    "test_push_pull_roundtrip",  # tests/gcs_emulator.py keeps every byte
     "test_remote_test_and_list",
     "test_dry_run_bytes_then_grace_then_exact_deletion_in_each_backend",
 }

@@ -628,7 +628,7 @@ class GcsServer(StorageServer):
     def _start(self) -> None:
         self.port = self.port or free_port()
         argv = [
-            sys.executable, "-m", "gcp_storage_emulator",
+            sys.executable, str(Path(__file__).with_name("gcs_emulator.py")),
             "--data-dir", str(self.workdir / "data"),
             "start", "--host", HOST, "--port", str(self.port), "--quiet",
         ]  # fmt: skip
