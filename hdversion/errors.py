@@ -165,6 +165,10 @@ class RemoteError(ConfigurationError):
     """A storage remote (or the git remote) could not be reached or refused the operation."""
 
 
+class DeletionRefusedError(RemoteError):
+    """The remote refuses these credentials the right to delete (a backup-only key)."""
+
+
 class StaleBackupError(HdversionError):
     """For monitoring (`status --max-age`): the newest complete backup is older than the
     allowed age, or there is none."""

@@ -13,6 +13,10 @@ KEEP_DELETED_WITHIN = option(
     None, "--keep-deleted-within", metavar="DURATION",
     help="Keep the data of pruned backups this long, for `hdversion undelete` (default: "
     "retention.keep_deleted_within, else 7d); 0 sweeps it now.")
+PROFILE = option(
+    None, "--profile", metavar="NAME",
+    help="The AWS profile for the S3 remotes of this prune, over their own keys: prune with "
+    "an admin key on a machine whose usual key may only write.")
 ALLOW_INCOMPLETE = option(
     False, "--allow-incomplete",
     help="Prune even when a kept backup already lacks data in every store at hand.")
@@ -38,6 +42,7 @@ def prune(
     keep_deleted_within: str | None = KEEP_DELETED_WITHIN,
     allow_incomplete: bool = ALLOW_INCOMPLETE,
     wait: float = WAIT,
+    profile: str | None = PROFILE,
     as_json: bool = JSON,
 ) -> None:
     """Remove the backups a retention policy does not keep, then the data nothing else uses.
@@ -53,7 +58,7 @@ def prune(
         remote=where, dry_run=dry_run, fetch_tags=not offline,
         grace=opt.grace_of(grace), allow_incomplete=allow_incomplete, wait=wait,
         keep_deleted_within=None if keep_deleted_within is None
-        else opt.grace_of(keep_deleted_within))
+        else opt.grace_of(keep_deleted_within), profile=profile)
     if as_json:
         records.emit_result(render.prune_json(result), result.failure())
     else:

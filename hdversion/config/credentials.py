@@ -31,9 +31,25 @@ KNOWN_KEYS = (
     "gcp_endpoint_url",
 )
 SECRET_KEYS = ("aws_secret_access_key", "azure_connection_string", "aws_access_key_id")
+# What names an S3 remote's key in DVC's config; an AWS profile chosen for one run
+# (`prune --profile`) replaces them all, wherever they were set.
+S3_KEY_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "credentialpath",
+                  "profile")
+
+
 @dataclass(frozen=True)
 class CloudCredentials:
     values: dict[str, str] = field(default_factory=dict)
+    # An AWS profile for every S3 remote of this run, over the remote's own keys: a machine
+    # whose usual key may only write uses its admin profile to prune.
+    profile: str | None = None
+
+    def with_profile(self, profile: str | None) -> CloudCredentials:
+        if profile is None:
+            return self
+        if not profile.strip() or profile != profile.strip():
+            raise ConfigurationError(f"--profile {profile!r} is not an AWS profile name")
+        return CloudCredentials(self.values, profile)
 
     @classmethod
     def load(cls, root: Path, is_tracked: bool, is_ignored: bool = True) -> CloudCredentials:
@@ -78,6 +94,10 @@ class CloudCredentials:
         """DVC remote options (in memory) for a remote of this URL scheme."""
         v = self.values
         storage = storage_of_scheme(scheme)
+        if storage == "s3" and self.profile is not None:
+            return {"profile": self.profile,
+                    **({"endpointurl": v["s3_endpoint_url"]} if v.get("s3_endpoint_url")
+                       else {})}
         if storage == "s3":
             options = {"access_key_id": v.get("aws_access_key_id", ""),
                        "secret_access_key": v.get("aws_secret_access_key", ""),

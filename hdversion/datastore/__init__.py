@@ -123,6 +123,15 @@ class DataStore:
     def preflight(self, remote: str) -> None:
         self.transfers.preflight(remote)
 
+    def check_may_delete(self, remote: str) -> None:
+        """DeletionRefusedError (exit 7) when the remote refuses these credentials the
+        right to delete (a backup-only key), asked without deleting anything."""
+        from hdversion.datastore.deletion import check_may_delete
+
+        records = self.remote(remote).records
+        if records is not None:
+            check_may_delete(records)
+
     def push(self, remote: str, objects: Mapping[str, int], reporter: Reporter = SILENT
              ) -> None:
         self.transfers.push(remote, objects, reporter)

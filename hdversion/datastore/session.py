@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdversion.config.credentials import CloudCredentials
+from hdversion.config.credentials import S3_KEY_OPTIONS, CloudCredentials
 from hdversion.datastore import check_repository
 from hdversion.datastore.explain import damaged_pointer_file, silenced_dvc
 from hdversion.errors import (
@@ -31,7 +31,13 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.leftovers import is_partial_name
-from hdversion.model.storages import LOCAL_SCHEME, STORAGES, RemoteInfo, scheme_of
+from hdversion.model.storages import (
+    LOCAL_SCHEME,
+    STORAGES,
+    RemoteInfo,
+    scheme_of,
+    storage_of_scheme,
+)
 from hdversion.paths import DEFAULT_LOCAL_REMOTE, LOCAL_REMOTE_DIR, TEMP_PREFIX
 
 if TYPE_CHECKING:
@@ -181,8 +187,13 @@ class DvcSession:
         for conf in overrides.values():
             if "://" not in conf["url"]:
                 conf["url"] = str(Path(conf["url"]).resolve())
+            scheme = scheme_of(conf["url"])
+            if self.credentials.profile is not None and storage_of_scheme(scheme) == "s3":
+                # The run's profile over whatever key the remote names (`prune --profile`).
+                for key in S3_KEY_OPTIONS:
+                    conf.pop(key, None)
             # Credentials from the file fill in what DVC's own config leaves open.
-            for key, value in self.credentials.remote_options(scheme_of(conf["url"])).items():
+            for key, value in self.credentials.remote_options(scheme).items():
                 conf.setdefault(key, value)
             # DVC then re-hashes every download and drops a corrupt object.
             conf["verify"] = True

@@ -32,8 +32,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from hdversion.datastore.deletion import delete_keys
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
-from hdversion.errors import RemoteError, VerificationError, WriteError
+from hdversion.errors import DeletionRefusedError, RemoteError, VerificationError, WriteError
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
@@ -538,9 +539,11 @@ class BucketStore(Store):
                 self._delete_unlocked(batch, deleted)
                 continue
             try:
-                self.records.fs.fs.rm([self.records.path(self.key(m)) for m in batch])
-            except FileNotFoundError:
-                pass  # gone already: what a deletion wants
+                delete_keys(self.records, [self.key(m) for m in batch])
+            except DeletionRefusedError as exc:
+                raise DeletionRefusedError(f"deleting from {self.where()} stopped after "
+                                           f"{len(deleted)} object(s): {exc.message}",
+                                           hint=exc.hint) from None
             except Exception as exc:  # the SDKs raise anything
                 raise RemoteError(f"deleting from {self.where()} failed after "
                                   f"{len(deleted)} object(s): "

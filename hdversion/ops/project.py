@@ -29,10 +29,11 @@ class Project:
 
     @classmethod
     def open(cls, path: Path | None = None, *, strict: bool = True,
-             config: Path | str | None = None) -> Project:
+             config: Path | str | None = None, profile: str | None = None) -> Project:
         """`strict` False: for a command that changes no store or only recovers, a mistake
         in the settings' `hooks:` or `retention:` is a warning (Settings.load). `config`: the
-        settings file (default: $HDVERSION_CONFIG, .hdversion.yaml, config/config.yaml)."""
+        settings file (default: $HDVERSION_CONFIG, .hdversion.yaml, config/config.yaml).
+        `profile`: an AWS profile for every S3 remote, over their own keys."""
         git = GitRepo.open((path or Path.cwd()).resolve())
         settings = Settings.load(git.root, strict=strict, config=config)
         has_file = (git.root / CREDENTIALS_PATH).exists()
@@ -40,7 +41,7 @@ class Project:
             git.root,
             is_tracked=has_file and git.is_tracked(CREDENTIALS_PATH),
             is_ignored=not has_file or git.is_ignored(CREDENTIALS_PATH),
-        )
+        ).with_profile(profile)
         check_repository(git.root)
         git.ensure_ignored([Path(settings.journal).parent.as_posix(), LOCAL_REMOTE_DIR])
         return cls(root=git.root, git=git, settings=settings, credentials=credentials)

@@ -39,6 +39,7 @@ from hdversion.errors import (
     ManifestError,
     PartialError,
     RemoteError,
+    UsageError,
     VerificationError,
 )
 from hdversion.model.catalog import Backup
@@ -48,6 +49,7 @@ from hdversion.model.manifest import FileEntry
 from hdversion.model.pins import DELETED_NAMESPACE, PRUNED_NAMESPACE, tombstone_json
 from hdversion.model.pointers import dir_listing_md5s
 from hdversion.model.retention import Plan, Policy, plan, unrecorded_metric
+from hdversion.model.storages import scheme_of
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import (
     deleted_catalog,
@@ -140,13 +142,18 @@ def prune(
     now: datetime | None = None,
     config: Path | None = None,
     keep_deleted_within: Duration | None = None,
+    profile: str | None = None,
 ) -> PruneResult:
     """Apply a retention policy (default: the settings' `retention:`, else keep the last 5);
     `safety_within` replaces the policy's rule for safety backups. `remote`: also collect in
     this DVC remote (a cloud one, usually). `keep_deleted_within`: the undelete window
-    (default: the settings' `retention.keep_deleted_within`, else 7 days)."""
-    project = Project.open(path, config=config)
+    (default: the settings' `retention.keep_deleted_within`, else 7 days). `profile`: the
+    AWS profile for every S3 remote of this run, over the remote's own key (a machine
+    whose usual key may only write)."""
+    project = Project.open(path, config=config, profile=profile)
     chosen = resolve_policy(project, policy, safety_within)
+    if profile is not None:
+        _check_profile_applies(project, profile, remote)
     with locked_operation(project, "prune", wait, dry_run=dry_run, remote=remote):
         result = prune_project(project, chosen, remote, dry_run=dry_run, fetch_tags=fetch_tags,
                                grace=grace, allow_incomplete=allow_incomplete,
@@ -157,6 +164,14 @@ def prune(
                         policy=chosen.describe(), removed=result.removed_tags,
                         freed={s.store.name: s.bytes for s in result.stores})
         return result
+
+
+def _check_profile_applies(project: Project, profile: str, remote: str | None) -> None:
+    names = [project.settings.local_remote, *([remote] if remote else [])]
+    if not any(scheme_of(project.store.remote_url(n) or "") == "s3" for n in names):
+        raise UsageError(f"--profile {profile} names an AWS profile, for S3 remotes; this "
+                         f"prune touches none (remotes: {', '.join(names)})",
+                         hint="name the S3 remote: --remote NAME")
 
 
 def resolve_policy(project: Project, policy: Policy | None,
@@ -186,6 +201,9 @@ def prune_project(project: Project, policy: Policy, remote: str | None, *, dry_r
     if remote:
         store.preflight(remote)
     if not dry_run:
+        # Before anything goes (tags, leftovers, objects): a backup-only key stops here.
+        for name in (project.settings.local_remote, *([remote] if remote else [])):
+            store.check_may_delete(name)
         remove_leftovers(project, [remote] if remote else [])
     # The exclusive leases go in before the tags are read: a writer that published its tag
     # before them is seen in the tags, one that did not yet is seen by its lease (or waits
