@@ -197,6 +197,30 @@ def test_prune_leaves_locked_objects_reports_them_and_sweeps_them_later(
         assert retention(s3, bucket, key)[0] == "GOVERNANCE"
 
 
+def test_a_backup_reusing_objects_locks_them_as_long_as_what_it_writes(
+        project: Project, s3: S3Server) -> None:
+    """An object another backup wrote is this one's too: its lock is lengthened to this
+    backup's date (a month-old lock would otherwise free it long before this backup's)."""
+    bucket = locked_bucket(s3)
+    assert add_locked_remote(project, s3, bucket, "--lock", "1d").returncode == 0
+    project.retrain(2)
+    a1 = backup(project, "--cloud", "--storage", "s3")
+    # a1's locks about to end, as an old backup's are.
+    soon = shorten_locks(s3, bucket, sorted(keys_of(objects_of(a1))))
+    project.retrain(3)
+    before = server_now(s3, bucket)
+    a2 = backup(project, "--cloud", "--storage", "s3")
+    reused = keys_of(objects_of(a1) & objects_of(a2))
+    assert reused and keys_of(objects_of(a1) - objects_of(a2))
+    for key in reused:
+        mode, until = retention(s3, bucket, key)
+        assert mode == "GOVERNANCE" and until is not None
+        assert until >= before + timedelta(days=1), key
+    # What a2 does not use keeps the lock it had: only lengthened where a backup needs it.
+    for key in keys_of(objects_of(a1) - objects_of(a2)):
+        assert retention(s3, bucket, key)[1] == soon
+
+
 def test_remote_test_reports_versioning_and_lock(project: Project, s3: S3Server,
                                                  bucket_factory: Callable[[StorageServer],
                                                                           str]) -> None:

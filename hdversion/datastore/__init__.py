@@ -148,6 +148,9 @@ class DataStore:
     def missing_in_remote(self, remote: str, objects: Mapping[str, int]) -> set[str]:
         return self.transfers.missing_in_remote(remote, objects)
 
+    def keep_locked(self, remote: str, md5s: Iterable[str]) -> int:
+        return self.remote(remote).keep_locked(md5s)
+
     def probe(self, name: str) -> list[tuple[str, bool, str]]:
         return self.transfers.probe(name)
 

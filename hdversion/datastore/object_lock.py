@@ -330,6 +330,38 @@ def delete_unlocked(records: Records, keys: Iterable[str],
     return result
 
 
+def extend_retention(records: Records, keys: Iterable[str]) -> int:
+    """Lock objects a backup uses but did not write (another backup's, reused) at least as
+    long as the remote locks what it writes now: a backup made today on an object locked a
+    month ago is otherwise deletable as soon as the old date passes. Only ever lengthened
+    (S3 refuses to shorten a lock, and a longer one stays), in the object's own mode. The
+    number of objects extended; nothing on a remote that does not lock."""
+    args = records.put_args()
+    until = args.get("ObjectLockRetainUntilDate")
+    if until is None:
+        return 0
+
+    def one(key: str) -> bool:
+        bucket, name = _split(records, key)
+        head = _call(records, "head_object", Bucket=bucket, Key=name)
+        current = head.get("ObjectLockRetainUntilDate")
+        if current is not None and current >= until:
+            return False
+        mode = head.get("ObjectLockMode") or args["ObjectLockMode"]
+        _call(records, "put_object_retention", Bucket=bucket, Key=name,
+              VersionId=head["VersionId"], Retention={"Mode": mode, "RetainUntilDate": until})
+        return True
+
+    try:
+        with ThreadPoolExecutor(max_workers=VERSION_WORKERS) as pool:
+            return sum(pool.map(one, sorted(set(keys))))
+    except (RemoteError, ConfigurationError):
+        raise
+    except Exception as exc:  # the SDKs raise anything
+        raise RemoteError(records.explain("cannot extend the lock of objects in", exc)
+                          ) from None
+
+
 def lock_enabled(records: Records) -> bool:
     """Whether deletions in the remote must go version by version (Object Lock on S3)."""
     if not is_s3(records):

@@ -192,6 +192,11 @@ class Store(ABC):
         store keeps locked (S3 Object Lock), which it never tries to delete. `between`
         runs between two deletions (two batches in a bucket): a test's pause point."""
 
+    def keep_locked(self, md5s: Iterable[str]) -> int:
+        """Lock objects a backup reuses as long as the store locks what it writes now (S3
+        Object Lock); how many were extended. Nothing in a store that does not lock."""
+        return 0
+
     def has(self, md5: str) -> bool:
         try:
             self.size(md5)
@@ -550,6 +555,11 @@ class BucketStore(Store):
                                   + self.records.explain("cannot delete from", exc)) from None
             deleted.update(batch)
         return deleted
+
+    def keep_locked(self, md5s: Iterable[str]) -> int:
+        from hdversion.datastore.object_lock import extend_retention
+
+        return extend_retention(self.records, [self.key(m) for m in md5s])
 
     def _delete_unlocked(self, batch: Iterable[str], deleted: Deleted) -> None:
         from hdversion.datastore.object_lock import delete_unlocked

@@ -54,11 +54,17 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     """Push a backup's objects (those of its commit) to a remote, unless the remote's own
     listing shows them all there already, and confirm them there by that listing; what it
     lacks (an upload killed half-way, a truncated object) is uploaded again from verified
-    cache copies. Raises what still fails. (`commit` is not needed: the objects are named.)"""
+    cache copies; on a locked remote the objects it holds already are locked anew
+    (`Store.keep_locked`). Raises what still fails. (`commit` is not needed: the objects are
+    named.)"""
     transfers = project.store
     # The remote's own listing first: when it holds every object at its size (an unchanged
     # backup), nothing is put.
     lacking = transfers.missing_in_remote(remote, objects)
+    # Objects another backup put there are this one's too: on a locked remote, locked as
+    # long as what this backup writes (before the push, so a failure leaves no tag claiming
+    # a remote whose reused objects may go sooner).
+    transfers.keep_locked(remote, set(objects) - lacking)
     if not lacking:
         return
     transfers.push(remote, {md5: objects[md5] for md5 in lacking}, reporter)
