@@ -188,6 +188,30 @@ def test_a_killed_writer_blocks_the_sweep_until_its_lease_is_stale(shared: Share
     assert leases(nas) == [left]  # a dead run's lease is not prune's to remove
 
 
+def test_a_forged_lease_holds_the_sweep_no_longer_than_a_real_one(shared: Shared) -> None:
+    """Whoever can write to the store can drop files in its locks/ folder: a lease whose
+    content is garbage or oversized still counts as a writer (keeping too much is the safe
+    mistake), named by its key, and only while young by the store's clock; a file whose
+    name is no lease's is not one. Nothing it says can make it last longer."""
+    a, nas, a1 = shared.a, shared.nas, shared.a1
+    folder = nas / "hdversion" / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    garbage = folder / ("shared-" + "ab" * 8)
+    garbage.write_bytes(b"\x00\x1b[31mnot json" + b"x" * 100_000)
+    (folder / "evil").write_text(json.dumps({"kind": "shared", "stale_after": "never"}))
+    before = stored(nas)
+    report = prune(a, "--keep-last", "1", "--grace", "0")
+    busy = nas_sweep(report)["busy"]
+    assert busy.startswith("store busy: 1 writer(s)") and garbage.name in busy, busy
+    assert "\x1b" not in json.dumps(report) and stored(nas) == before
+
+    age([garbage, folder / "evil"], 31 * 60)
+    report = prune(a, "--keep-last", "1", "--grace", "0")
+    sweep = nas_sweep(report)
+    assert sweep["busy"] is None
+    assert sweep["deleted"] == len(objects_of(a1) - objects_of(shared.a2)) > 0
+
+
 def test_a_writer_that_finds_a_prune_sweeping_waits_or_fails_with_exit_6(
         shared: Shared, tmp_path: Path) -> None:
     """A's prune holds its exclusive lease and has read the tags (paused there); B's backup,

@@ -257,3 +257,66 @@ def test_the_window_and_the_expiry_by_the_tombstones_time(pruned_at: str, days_l
     now = datetime(2026, 12, 1, 10, tzinfo=UTC) + timedelta(days=days_later)
     assert stone.within(Duration(days=7), now) is within
     assert stone.expired(Duration(days=7), now) is expired
+
+
+def origin_git(history: History, *args: str) -> str:
+    return subprocess.run(["git", "--git-dir", str(history.origin), *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_a_forged_kept_tag_on_origin_brings_back_nothing(history: History) -> None:
+    """Someone with push rights to origin replaces a deleted backup's kept tag object by one
+    of their own: the same name and manifest, another commit (the newest backup's). Its
+    tombstone still names the real one: undelete refuses by that rule, and changes nothing
+    here or on origin."""
+    seed2, newest = history.backups[1], history.backups[-1]
+    history.prune("--keep", "1")
+    real = origin_git(history, "rev-parse", DELETED + seed2["timestamp"]).strip()
+    message = origin_git(history, "cat-file", "tag", real).split("\n\n", 1)[1]
+    forged_tag = (f"object {newest['commit']}\ntype commit\ntag {seed2['tag']}\n"
+                  f"tagger Mallory <m@example.com> 1700000000 +0000\n\n{message}")
+    forged = subprocess.run(["git", "--git-dir", str(history.origin), "mktag"],
+                            input=forged_tag, check=True, capture_output=True,
+                            text=True).stdout.strip()
+    origin_git(history, "update-ref", DELETED + seed2["timestamp"], forged)
+    before_here = tag_ids(history.project), refs_here(history.project, "refs/hdversion/")
+    before_origin = origin_ids(history)
+
+    result = history.cli("undelete", "--json", seed2["timestamp"])
+    assert result.returncode == 5, (result.stdout, result.stderr)
+    error = json.loads(result.stdout)["error"]
+    assert f"names tag object {forged[:12]}" in error and "a stray or forged ref" in error
+    assert f"names {real[:12]}" in error
+    assert tag_ids(history.project) == before_here[0]
+    assert refs_here(history.project, "refs/hdversion/") == before_here[1]
+    assert origin_ids(history) == {**before_origin, DELETED + seed2["timestamp"]: forged}
+
+
+def test_undelete_killed_after_its_push_leaves_the_backup_back_everywhere(
+        history: History, tmp_path: Path) -> None:
+    """kill -9 once origin has the tag back and nothing here changed: the next command that
+    fetches brings it here (the mark replaces this clone's tombstone), it restores
+    byte-identical, and a second undelete says it is a backup, changing nothing."""
+    import signal
+
+    from hdversion.util.pausepoints import PausePoint
+    from tests.conftest import start_paused
+
+    seed2 = history.backups[1]
+    history.prune("--keep", "1")
+    ref = f"refs/tags/{seed2['tag']}"
+    killed = start_paused(history.project.root, PausePoint.AFTER_UNDELETE_PUSH, "undelete",
+                          seed2["timestamp"])
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    assert ref in origin_ids(history) and ref not in tag_ids(history.project)
+
+    listed = history.cli("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert seed2["tag"] in {r["tag"] for r in json.loads(listed.stdout)}
+    assert tag_ids(history.project)[ref] == origin_ids(history)[ref]
+    assert seed2["tag"] not in {r["tag"] for r in deleted_json(history.project)}
+    again = history.cli("undelete", "--json", seed2["timestamp"])
+    assert again.returncode == 4, (again.stdout, again.stderr)
+    assert "is not deleted: it is a backup here" in json.loads(again.stdout)["error"]
+    restores_identically(history, seed2, tmp_path / "restored")

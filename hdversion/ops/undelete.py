@@ -37,6 +37,7 @@ from hdversion.ops.push import RemoteOutcome
 from hdversion.ops.remote_manifests import put_manifest_from_commit
 from hdversion.util.clock import now_utc
 from hdversion.util.identity import host_name, user_name
+from hdversion.util.pausepoints import PausePoint, pause_point
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,7 @@ def undelete(name: str, path: Path | None = None, remote: str | None = None,
             project.store.preflight(remote)
         found = _resolve(project, name, moment, remote)
         if found.backup is None:
-            raise VerificationError(
-                f"the tag of {found.tag} is not kept (pruned by an older hdversion, or its "
-                "tag object never reached this clone): it cannot be brought back",
-                hint="`hdversion list --deleted` shows what can")
+            raise _not_kept(project, found)
         if found.objects is None:
             raise ManifestError(f"the file list of {found.tag} cannot be read: undelete "
                                 "cannot tell whether its data is whole; nothing was changed")
@@ -125,6 +123,7 @@ def undelete(name: str, path: Path | None = None, remote: str | None = None,
             found.tombstone.tag_object, moment.isoformat(timespec="seconds"),
             f"{user_name()}@{host_name()}").encode())
         outcome = _put_back_on_remote(project, git_remote, why, found, mark)
+        pause_point(project.root, PausePoint.AFTER_UNDELETE_PUSH)
         project.git.update_refs(delete=[DELETED_NAMESPACE + found.timestamp], create={
             f"refs/tags/{found.tag}": found.tombstone.tag_object,
             PRUNED_NAMESPACE + found.timestamp: mark})
@@ -141,6 +140,27 @@ def undelete(name: str, path: Path | None = None, remote: str | None = None,
         project.journal("undelete", "ok" if result.failure() is None else "partial",
                         tag=found.tag)
         return result
+
+
+def _not_kept(project: Project, found: DeletedBackup) -> VerificationError:
+    """Why a deleted backup's tag cannot come back: none kept, or a kept ref that is not
+    the tag object its tombstone names (a stray or forged ref, from the git remote too),
+    or one that is no valid backup of that name."""
+    kept = {r.name: r.object_id for r in project.git.refs(DELETED_NAMESPACE)}
+    hint = "`hdversion list --deleted` shows what can be brought back"
+    held = kept.get(found.timestamp)
+    if held is not None and held != found.tombstone.tag_object:
+        return VerificationError(
+            f"{DELETED_NAMESPACE}{found.timestamp} names tag object {held[:12]}, but the "
+            f"tombstone of {found.tag} names {found.tombstone.tag_object[:12]}: a stray or "
+            "forged ref, not brought back; nothing was changed", hint=hint)
+    if held is not None:
+        return VerificationError(
+            f"the kept tag object of {found.tag} is not a valid backup of that name: not "
+            "brought back; nothing was changed", hint=hint)
+    return VerificationError(
+        f"the tag of {found.tag} is not kept (pruned by an older hdversion, or its tag "
+        "object never reached this clone): it cannot be brought back", hint=hint)
 
 
 def _put_back_on_remote(project: Project, remote: str | None, why: str,

@@ -43,6 +43,9 @@ class PausePoint(StrEnum):
     BETWEEN_DELETES = "between-deletes"
     """Prune has deleted one object of a store (a batch, in a cloud remote) and not yet
     the next."""
+    AFTER_UNDELETE_PUSH = "after-undelete-push"
+    """Undelete has put the tag back on the git remote (its tombstone there replaced by the
+    mark) and changed nothing here yet."""
     BEFORE_REMOTE_MANIFEST = "before-remote-manifest"
     """A backup's git-stored files are written into a remote beside its objects, its
     manifest not yet."""
