@@ -188,6 +188,31 @@ def test_a_killed_writer_blocks_the_sweep_until_its_lease_is_stale(shared: Share
     assert leases(nas) == [left]  # a dead run's lease is not prune's to remove
 
 
+def test_a_writer_whose_lease_lapsed_confirms_its_objects_again_before_its_tag(
+        shared: Shared, tmp_path: Path) -> None:
+    """B stops between its push and its tag push for longer than its lease lives (aged 31
+    minutes: a suspended laptop); A's prune meanwhile finds no live writer and sweeps a1's
+    objects, which B reuses. Before its tag push B sees its lease lapsed, puts back what the
+    store lacks from its cache, and only then publishes: its backup restores whole."""
+    a, b, nas, a1 = shared.a, shared.b, shared.nas, shared.a1
+    writer = start_paused(b.root, PausePoint.BEFORE_TAG_PUSH, "backup", "--json",
+                          "--remote=nas")
+    try:
+        [lease] = leases(nas)
+        age([lease], 31 * 60)
+        report = prune(a, "--keep-last", "1", "--grace", "0")
+        assert report["removed"] == [a1["tag"]] and nas_sweep(report)["busy"] is None
+        swept = objects_of(a1) - objects_of(shared.a2)
+        assert swept and not swept & stored(nas)
+    finally:
+        pause_marker(b.root).unlink(missing_ok=True)
+        out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, (out, err)
+    b1 = json.loads(out)
+    assert objects_of(b1) == objects_of(a1) and objects_of(b1) <= stored(nas)
+    restores_whole(shared.origin, tmp_path / "c", b1)
+
+
 def test_a_forged_lease_holds_the_sweep_no_longer_than_a_real_one(shared: Shared) -> None:
     """Whoever can write to the store can drop files in its locks/ folder: a lease whose
     content is garbage or oversized still counts as a writer (keeping too much is the safe

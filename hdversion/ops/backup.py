@@ -27,7 +27,7 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
 from hdversion.ops.catalog import files_of, read_catalog
-from hdversion.ops.leases import writing
+from hdversion.ops.leases import WriterLeases, writing
 from hdversion.ops.offsite import copies_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
@@ -257,6 +257,7 @@ def create_backup(
                 reporter.step(f"pushing to remote '{remote}'")
                 result.remotes.append(push_and_confirm(project, commit, objects, remote, reporter))
             pause_point(project.root, PausePoint.BEFORE_TAG_PUSH)
+            _confirm_after_lapse(project, result, leases, objects, wait, reporter)
             if not offline:
                 reporter.step("pushing the tag to the git remote")
                 result.git_remote = _publish(project, result)
@@ -283,6 +284,21 @@ def create_backup(
                 hint="run `hdversion sync` (with --storage or --remote for a cloud remote) to "
                 "finish it") from None
     return result
+
+
+def _confirm_after_lapse(project: Project, result: BackupResult, leases: WriterLeases,
+                         objects: dict[str, int], wait: float, reporter: Reporter) -> None:
+    """A run stopped long enough between its push and its tag push (a suspended laptop, a
+    paused container) may have let a prune in another clone sweep objects it reuses: where
+    its lease lapsed, the objects are confirmed there again (and what is missing put back
+    from the cache) before the tag goes out; a remote that fails that is a failed remote."""
+    for remote in leases.lapsed(wait):
+        reporter.step(f"confirming remote '{remote}' again (this run's lease had lapsed)")
+        outcome = push_and_confirm(project, result.backup.commit, objects, remote, reporter)
+        if not outcome.ok:
+            outcome = RemoteOutcome(remote, False, f"lease lapsed, objects not confirmed "
+                                                   f"again: {outcome.detail}")
+            result.remotes = [r for r in result.remotes if r.name != remote] + [outcome]
 
 
 def _newest_backup(project: Project, fetch: bool) -> Backup | None:

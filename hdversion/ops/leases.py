@@ -22,6 +22,7 @@ from hdversion.errors import LockedError, RemoteError
 from hdversion.model.leases import (
     LEASES_DIR,
     REFRESH_EVERY,
+    STALE_AFTER,
     Held,
     Kind,
     Lease,
@@ -143,6 +144,24 @@ class WriterLeases:
 
     def keep(self) -> None:
         self.kept = True
+
+    def lapsed(self, wait: float = 0) -> list[str]:
+        """The stores where this run's lease may have looked dead to a prune since it was
+        last written (the run was stopped or suspended for longer than the refresh keeps
+        up with: by the store's clock, older than STALE_AFTER less one refresh), so that a
+        prune may have swept objects this run reuses. Each lease is written again first,
+        and a prune sweeping there now is waited out (as at the start): from here on, no
+        prune sweeps under it. The caller confirms its objects there again before it
+        publishes its tag."""
+        found: list[str] = []
+        for lease in self.taken:
+            before = {h.name: h.mtime for h in lease.records.leases()}
+            lease.put()
+            then = before.get(lease.name)
+            if then is None or lease.probe - then > STALE_AFTER - REFRESH_EVERY:
+                found.append(lease.store)
+            _wait_for_prune(lease, wait)
+        return found
 
 
 @contextmanager
