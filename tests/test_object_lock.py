@@ -221,6 +221,33 @@ def test_a_backup_reusing_objects_locks_them_as_long_as_what_it_writes(
         assert retention(s3, bucket, key)[1] == soon
 
 
+def test_on_a_bucket_with_a_default_retention_the_leases_still_go(
+        project: Project, s3: S3Server) -> None:
+    """A bucket that locks every new object for a week by itself would lock the leases too,
+    and a prune's undeletable exclusive lease would then hold every backup off for 30
+    minutes: leases carry an explicit retention of a second instead, and go with their
+    run, every version."""
+    bucket = locked_bucket(s3)
+    s3.client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 7}}})
+    assert add_locked_remote(project, s3, bucket).returncode == 0
+    project.retrain(2)
+    a1 = backup(project, "--cloud", "--storage", "s3")
+    project.retrain(3)
+    backup(project, "--cloud", "--storage", "s3")
+    # The data the bucket locks by default stays locked for its week.
+    key = sorted(keys_of(objects_of(a1)))[0]
+    assert retention(s3, bucket, key)[0] == "GOVERNANCE"
+    result = project.cli("prune", "--keep-last", "1", "--grace", "0", "--cloud",
+                         "--storage", "s3", "--offline", "--json")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert versions(s3, bucket, f"{PREFIX}/hdversion/locks/") == ([], [])
+    project.retrain(4)
+    assert backup(project, "--cloud", "--storage", "s3")["tag"]
+    assert versions(s3, bucket, f"{PREFIX}/hdversion/locks/") == ([], [])
+
+
 def test_remote_test_reports_versioning_and_lock(project: Project, s3: S3Server,
                                                  bucket_factory: Callable[[StorageServer],
                                                                           str]) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -362,12 +362,29 @@ def extend_retention(records: Records, keys: Iterable[str]) -> int:
                           ) from None
 
 
-def lock_enabled(records: Records) -> bool:
-    """Whether deletions in the remote must go version by version (Object Lock on S3)."""
+def lock_enabled(records: Records) -> tuple[bool, ServerClock | None]:
+    """Whether deletions in the remote must go version by version (Object Lock on S3), and
+    whether the bucket locks every new object by itself (a default retention): then an
+    object meant to go soon (a lease) must say so. Returned as (enabled, the server's
+    clock when the bucket has a default retention, else None)."""
     if not is_s3(records):
-        return False
-    config, _ = lock_configuration(records)
-    return config is not None
+        return False, None
+    config, clock = lock_configuration(records)
+    rule = ((config or {}).get("Rule") or {}).get("DefaultRetention")
+    return config is not None, (clock or ServerClock(0.0, 1.0)) if rule else None
+
+
+# How long a lease stays locked on a bucket whose default retention would lock it for days:
+# the shortest a retention date can say (whole seconds), so that its run can remove it.
+LEASE_RETENTION_SECONDS = 1
+
+
+def short_retention(clock: ServerClock) -> dict[str, Any]:
+    """Explicit retention for an object that must go when its run ends (a lease), on a
+    bucket with a default retention: an explicit date replaces the bucket's default."""
+    until = (clock.latest_now() + timedelta(seconds=LEASE_RETENTION_SECONDS)).replace(
+        microsecond=0) + timedelta(seconds=1)
+    return {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
 
 
 def folder_versions(records: Records, folder: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from hdversion.util.progress import Advance, Transferred
 from hdversion.util.redact import redact
 
 if TYPE_CHECKING:
-    from hdversion.datastore.object_lock import Retention
+    from hdversion.datastore.object_lock import Retention, ServerClock
 
 # Downloads at once from a bucket: each mostly waits on the network.
 DOWNLOADS = 8
@@ -74,6 +75,9 @@ class Records:
     retention: Retention | None = field(default=None, init=False, repr=False)
     _retention_read: bool = field(default=False, init=False, repr=False)
     _locked_bucket: bool | None = field(default=None, init=False, repr=False)
+    # The server's clock when the bucket locks every new object by default (None: it does
+    # not); read with `_locked_bucket`.
+    _default_lock: ServerClock | None = field(default=None, init=False, repr=False)
 
     # -- naming --------------------------------------------------------------------------
     def path(self, key: str) -> str:
@@ -217,7 +221,7 @@ class Records:
             from hdversion.datastore.object_lock import lock_enabled
 
             with self._errors("cannot read"):
-                self._locked_bucket = lock_enabled(self)
+                self._locked_bucket, self._default_lock = lock_enabled(self)
         return self._locked_bucket
 
     def use_retention(self, retention: Retention) -> None:
@@ -236,8 +240,17 @@ class Records:
                                  ) from None
             return
         with self._errors("cannot write to"):
-            args = self.put_args() if locked else {}
+            args = self.put_args() if locked else self._unlocked_args()
             self.fs.pipe_file(self.path(key), data, **args)
+
+    def _unlocked_args(self) -> dict[str, Any]:
+        """For an object that must go when its run ends: nothing, or on a bucket whose
+        default retention would lock it for days, an explicit retention of a second."""
+        if not self.locked_bucket() or self._default_lock is None:
+            return {}
+        from hdversion.datastore.object_lock import short_retention
+
+        return short_retention(self._default_lock)
 
     # -- leases (model/leases.py): a store's shared and exclusive locks -------------------
     def put_lease(self, name: str, lease: Lease) -> None:
@@ -289,9 +302,19 @@ class Records:
             elif self.locked_bucket():
                 # A versioned bucket: a plain DELETE would leave the version behind a
                 # delete marker, for ever. Leases carry no retention: every version goes.
-                from hdversion.datastore.object_lock import delete_unlocked
+                from hdversion.datastore.object_lock import (
+                    LEASE_RETENTION_SECONDS,
+                    delete_unlocked,
+                )
 
-                delete_unlocked(self, [f"{LEASES_DIR}/{name}"])
+                key = f"{LEASES_DIR}/{name}"
+                until = delete_unlocked(self, [key]).locked.get(key)
+                if until is not None and self._default_lock is not None:
+                    # Written within its seconds of retention (a bucket default's stand-in):
+                    # once more when they have passed by the server's clock.
+                    left = (until - self._default_lock.earliest_now()).total_seconds()
+                    time.sleep(min(max(left, 0.0) + 0.5, 3 * LEASE_RETENTION_SECONDS + 3))
+                    delete_unlocked(self, [key])
             else:
                 self.fs.fs.rm_file(self.path(f"{LEASES_DIR}/{name}"))
 
