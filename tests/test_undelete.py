@@ -320,3 +320,15 @@ def test_undelete_killed_after_its_push_leaves_the_backup_back_everywhere(
     assert again.returncode == 4, (again.stdout, again.stderr)
     assert "is not deleted: it is a backup here" in json.loads(again.stdout)["error"]
     restores_identically(history, seed2, tmp_path / "restored")
+
+
+def test_auto_takes_the_undelete_window_as_prune_does(history: History) -> None:
+    seed2 = history.backups[1]
+    only_seed2 = objects_of(seed2) - objects_of(history.backups[3])
+    result = history.cli("auto", "--json", "--keep-last", "1", "--keep-deleted-within", "0")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert seed2["tag"] in json.loads(result.stdout)["removed"]
+    # A zero window swept its data at once (the default keeps it 7 days).
+    assert only_seed2 and not only_seed2 & remote(history) and not only_seed2 & cache(history)
+    bad = history.cli("auto", "--json", "--keep-last", "1", "--keep-deleted-within", "7m")
+    assert bad.returncode == 2 and "could be minutes or months" in bad.stdout

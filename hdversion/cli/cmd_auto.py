@@ -32,6 +32,7 @@ def auto(
     keep_safety_within: str | None = opt.KEEP_SAFETY_WITHIN,
     offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
+    keep_deleted_within: str | None = opt.KEEP_DELETED_WITHIN,
     wait: float = WAIT,
     always: bool = ALWAYS,
     as_json: bool = JSON,
@@ -45,7 +46,9 @@ def auto(
     result = api.auto(message=message, cloud_remotes=where, require_cloud=cloud,
                       policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
                       fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait,
-                      skip_if_unchanged=not always)
+                      skip_if_unchanged=not always,
+                      keep_deleted_within=None if keep_deleted_within is None
+                      else opt.grace_of(keep_deleted_within))
     if as_json:
         records.emit_result(render.auto_json(result), result.failure())
     else:

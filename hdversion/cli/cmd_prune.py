@@ -9,10 +9,6 @@ from hdversion.cli.lazy import api, render
 from hdversion.cli.options import CLOUD, JSON, REMOTE, STORAGE, WAIT, cloud_remote, option
 
 DRY_RUN = option(False, "--dry-run", help="Print the plan; change nothing.")
-KEEP_DELETED_WITHIN = option(
-    None, "--keep-deleted-within", metavar="DURATION",
-    help="Keep the data of pruned backups this long, for `hdversion undelete` (default: "
-    "retention.keep_deleted_within, else 7d); 0 sweeps it now.")
 PROFILE = option(
     None, "--profile", metavar="NAME",
     help="The AWS profile for the S3 remotes of this prune, over their own keys: prune with "
@@ -39,7 +35,7 @@ def prune(
     dry_run: bool = DRY_RUN,
     offline: bool = opt.OFFLINE,
     grace: str = opt.GRACE,
-    keep_deleted_within: str | None = KEEP_DELETED_WITHIN,
+    keep_deleted_within: str | None = opt.KEEP_DELETED_WITHIN,
     allow_incomplete: bool = ALLOW_INCOMPLETE,
     wait: float = WAIT,
     profile: str | None = PROFILE,

@@ -37,6 +37,10 @@ OFFLINE = option(
     False, "--offline", aliases=("--no-fetch-tags",),
     help="Do not fetch backup tags and pins from the git remote first: only when this clone "
     "is the only one making backups (--no-fetch-tags is the same).")
+KEEP_DELETED_WITHIN = option(
+    None, "--keep-deleted-within", metavar="DURATION",
+    help="Keep the data of pruned backups this long, for `hdversion undelete` (default: "
+    "retention.keep_deleted_within, else 7d); 0 sweeps it now.")
 GRACE = option(
     "1h", "--grace", metavar="DURATION",
     help="In a store other clones may share, keep unused objects younger than this (an "

@@ -47,13 +47,15 @@ def auto(
     require_cloud: bool = False,
     skip_if_unchanged: bool = True,
     config: Path | None = None,
+    keep_deleted_within: Duration | None = None,
 ) -> AutoResult:
     """Back up, then prune with the policy (default: the settings' `retention:`, else keep
     the last 5) in the local stores and in the first cloud remote. A backup that fails
     stops the run before any prune; a partial one (a remote failed) is still pruned after.
     `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too.
     `skip_if_unchanged`: no backup when the newest one holds this state; the prune runs all
-    the same (a policy changed since, or a backup aged out of --keep-within)."""
+    the same (a policy changed since, or a backup aged out of --keep-within).
+    `keep_deleted_within`: the undelete window (default: the settings', else 7 days)."""
     project = Project.open(path, config=config)
     cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
     chosen = resolve_policy(project, policy, safety_within)
@@ -74,7 +76,8 @@ def auto(
                     pruned = prune_project(project, chosen, remote, dry_run=False,
                                            fetch_tags=fetch_tags, grace=grace,
                                            allow_incomplete=False, now=now_utc(),
-                                           from_settings=policy is None)
+                                           from_settings=policy is None,
+                                           keep_deleted_within=keep_deleted_within)
                     if result.prune is None:
                         result.prune = pruned
                     else:
