@@ -476,3 +476,55 @@ def damage(path: Path, how: str) -> None:
         path.write_bytes(bytes(data) + b"x" * 5000)
     elif how == "missing":
         path.unlink()
+
+
+# -- the pure rules (model/browse.py) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("models/a.h5", "models/a.h5"), ("models/été ü.h5", "models/été ü.h5"),
+    ("a\nb", "a\\x0ab"), ("a\x1b[31m", "a\\x1b[31m"), ("a\u202eb", "a\\u202eb"),
+    ("a\u2028b", "a\\u2028b"), ("a\x9bb", "a\\x9bb"), ("a\\x1b", "a\\\\x1b"),
+])
+def test_shown_escapes_what_a_terminal_would_obey(path: str, expected: str) -> None:
+    from hdversion.model.browse import shown
+
+    assert shown(path) == expected
+
+
+@pytest.mark.parametrize("given, normal", [
+    ("models", "models"), ("models/", "models"), ("./models/", "models"), (".", ""),
+    ("", ""), ("./", ""), ("models/a.h5", "models/a.h5")])
+def test_a_path_is_normalized_not_globbed(given: str, normal: str) -> None:
+    from hdversion.model.browse import normalized_path, under
+    from hdversion.model.manifest import FileEntry
+
+    assert normalized_path(given) == normal
+    files = [FileEntry("models/a.h5", "0" * 32, 1), FileEntry("models/ab/c", "1" * 32, 1),
+             FileEntry("modelsx", "2" * 32, 1)]
+    assert [f.path for f in under(files, "models/a")] == []
+    assert [f.path for f in under(files, "models")] == ["models/a.h5", "models/ab/c"]
+
+
+@pytest.mark.parametrize("pattern, path, found", [
+    ("*.joblib", "models/x.joblib", True), ("models/*", "models/optuna/s.pkl", True),
+    ("*.JOBLIB", "models/x.joblib", False), ("models/?.h5", "models/a.h5", True),
+    ("models/[ab].h5", "models/c.h5", False), ("models", "models/a.h5", False)])
+def test_the_glob_is_fnmatch_over_the_whole_path(pattern: str, path: str, found: bool) -> None:
+    from hdversion.model.browse import matches
+
+    assert matches(path, pattern) is found
+
+
+@pytest.mark.parametrize("given, ok", [
+    ("A" * 32, True), ("0123abcd", True), ("0123abc", False), ("g" * 32, False),
+    ("0" * 33, False), ("", False)])
+def test_an_md5_query_is_hex_of_8_to_32_digits(given: str, ok: bool) -> None:
+    from hdversion.errors import UsageError
+    from hdversion.model.browse import md5_query
+
+    if ok:
+        assert md5_query(given) == given.lower()
+    else:
+        with pytest.raises(UsageError):
+            md5_query(given)
