@@ -18,6 +18,15 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.auto import auto as auto
     from hdversion.ops.backup import BackupResult as BackupResult
     from hdversion.ops.backup import backup as backup
+    from hdversion.ops.browse import FileListing as FileListing
+    from hdversion.ops.browse import FindResult as FindResult
+    from hdversion.ops.browse import FoundFile as FoundFile
+    from hdversion.ops.browse import GetResult as GetResult
+    from hdversion.ops.browse import OpenedFile as OpenedFile
+    from hdversion.ops.browse import find_files as find_files
+    from hdversion.ops.browse import get_file as get_file
+    from hdversion.ops.browse import list_files as list_files
+    from hdversion.ops.browse import open_file as open_file
     from hdversion.ops.copy import CopyReport as CopyReport
     from hdversion.ops.copy import copy as copy
     from hdversion.ops.export import ExportResult as ExportResult
@@ -69,6 +78,9 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
 _HOME = {
     "auto": "auto", "AutoResult": "auto",
     "backup": "backup", "BackupResult": "backup",
+    "list_files": "browse", "open_file": "browse", "get_file": "browse",
+    "find_files": "browse", "FileListing": "browse", "OpenedFile": "browse",
+    "GetResult": "browse", "FindResult": "browse", "FoundFile": "browse",
     "list_bucket": "remote_recovery", "restore_from_bucket": "remote_recovery",
     "BucketCatalog": "remote_recovery", "BucketRestoreResult": "remote_recovery",
     "copy": "copy", "CopyReport": "copy",

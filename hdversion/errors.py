@@ -95,6 +95,11 @@ class BackupNotFoundError(HdversionError):
     exit_code = ExitCode.NO_SUCH_BACKUP
 
 
+class NoSuchFileError(BackupNotFoundError):
+    """A backup has no file at the path named (`ls`, `cat`, `get`), or no backup holds a
+    file that matches (`find`): exit 4, as for a backup that does not exist."""
+
+
 class VerificationError(HdversionError):
     """Data does not match its recorded checksum; nothing in the workspace was changed."""
 

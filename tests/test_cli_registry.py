@@ -169,7 +169,7 @@ def test_a_typo_is_answered_with_the_closest_names(capsys: pytest.CaptureFixture
         run(["lst"])
     assert done.value.code == 2
     assert capsys.readouterr().err == ("error: no such command 'lst'\n"
-                                       "hint: did you mean list? see `hdversion --help`\n")
+                                       "hint: did you mean list or ls? see `hdversion --help`\n")
 
 
 @pytest.mark.parametrize("args", [

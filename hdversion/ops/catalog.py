@@ -42,20 +42,33 @@ def files_of(git: GitRepo, backup: Backup) -> tuple[FileEntry, ...]:
 
 def files_of_many(git: GitRepo, backups: Iterable[Backup]) -> dict[str, tuple[FileEntry, ...]]:
     """The file lists of many backups (by tag), read in one git call."""
+    files, invalid = file_lists(git, backups)
+    for error in invalid.values():
+        raise error
+    return files
+
+
+def file_lists(git: GitRepo, backups: Iterable[Backup]
+               ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, ManifestError]]:
+    """The file lists of many backups (by tag), read in one git call, and why each that is
+    not trusted is not (by tag, in the order given)."""
     backups = list(backups)
     files = {b.tag: b.manifest.inline_files for b in backups
              if b.manifest.inline_files is not None}
+    invalid: dict[str, ManifestError] = {}
     stored = [b for b in backups if b.manifest.inline_files is None]
     for backup, data in zip(stored, git.read_files([(b.commit, FILE_LIST) for b in stored]),
                             strict=True):
         if data is None:
-            raise ManifestError(f"backup {backup.tag} has no file list ({FILE_LIST}) in its "
-                                "commit: its manifest is invalid")
+            invalid[backup.tag] = ManifestError(
+                f"backup {backup.tag} has no file list ({FILE_LIST}) in its commit: its "
+                "manifest is invalid")
+            continue
         try:
             files[backup.tag] = FileList.parse(data, backup.manifest).files
         except ManifestError as exc:
-            raise ManifestError(f"backup {backup.tag}: {exc.message}") from None
-    return files
+            invalid[backup.tag] = ManifestError(f"backup {backup.tag}: {exc.message}")
+    return files, invalid
 
 
 def known_md5s(git: GitRepo, catalog: Catalog, wanted: set[str]) -> set[str]:

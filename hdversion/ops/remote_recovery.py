@@ -101,17 +101,21 @@ def _refuse_objects_without_manifests(bucket: Records, catalog: Catalog) -> None
 
 
 def _read_catalog(bucket: Records) -> Catalog:
-    backups: list[Backup] = []
+    manifests, invalid = read_manifests(bucket)
+    return Catalog([as_backup(m) for m in manifests], invalid)
+
+
+def read_manifests(bucket: Records) -> tuple[list[RemoteManifest], list[tuple[str, str]]]:
+    """Every valid manifest in a remote, newest first, and each invalid one's tag and why."""
+    manifests: list[RemoteManifest] = []
     invalid: list[tuple[str, str]] = []
     for name in bucket.backup_folders():
         try:
-            remote = read_backup(bucket, name)
+            manifests.append(read_backup(bucket, name))
         except (ManifestError, BackupNotFoundError) as exc:
             invalid.append((tag_for(name), exc.message))
-            continue
-        backups.append(_as_backup(remote))
-    backups.sort(key=lambda b: b.timestamp, reverse=True)
-    return Catalog(backups, invalid)
+    manifests.sort(key=lambda m: m.timestamp, reverse=True)
+    return manifests, invalid
 
 
 def read_backup(bucket: Records, timestamp: str) -> RemoteManifest:
@@ -139,7 +143,29 @@ def read_backup(bucket: Records, timestamp: str) -> RemoteManifest:
                             hint="restore another backup") from None
 
 
-def _as_backup(remote: RemoteManifest) -> Backup:
+def named_backup(bucket: Records, name: str) -> tuple[RemoteManifest, list[tuple[str, str]]]:
+    """The validated manifest of the backup `name` (checked by check_name) names in a
+    remote, and the invalid manifests that finding `latest` passed over (each warned)."""
+    skipped: list[tuple[str, str]] = []
+
+    def latest() -> str:
+        catalog = _read_catalog(bucket)  # every manifest: which are valid decides
+        if not catalog.backups:
+            _refuse_objects_without_manifests(bucket, catalog)
+        skipped.extend(catalog.invalid)
+        for tag, why in skipped:
+            log.warning("skipped %s in %s: %s", tag, bucket.where(), why)
+        return catalog.latest(now_utc()).timestamp
+
+    # A prefix is matched against the folders' names alone; a full timestamp reads its
+    # manifest directly (a bucket of thousands of backups is not listed for it).
+    folders = [f for f in bucket.backup_folders() if is_timestamp(f)] if is_prefix(name) \
+        else []
+    chosen = BackupNames(folders, latest, where=f" in {bucket.where()}").resolve(name)
+    return read_backup(bucket, chosen), skipped
+
+
+def as_backup(remote: RemoteManifest) -> Backup:
     return Backup(tag_for(remote.timestamp), remote.timestamp, remote.commit or "",
                   remote.manifest)
 
@@ -157,24 +183,8 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     leftovers = _check_target(dest)
     name = LATEST if timestamp is None else check_name(timestamp)
     bucket = open_remote(url, endpoint_url, credentials)
-    skipped: list[tuple[str, str]] = []
-
-    def latest() -> str:
-        catalog = _read_catalog(bucket)  # every manifest: which are valid decides
-        if not catalog.backups:
-            _refuse_objects_without_manifests(bucket, catalog)
-        skipped.extend(catalog.invalid)
-        for tag, why in skipped:
-            log.warning("skipped %s in %s: %s", tag, bucket.where(), why)
-        return catalog.latest(now_utc()).timestamp
-
-    # A prefix is matched against the folders' names alone; a full timestamp reads its
-    # manifest directly (a bucket of thousands of backups is not listed for it).
-    folders = [f for f in bucket.backup_folders() if is_timestamp(f)] if is_prefix(name) \
-        else []
-    chosen = BackupNames(folders, latest, where=f" in {bucket.where()}").resolve(name)
-    remote = read_backup(bucket, chosen)
-    backup = _as_backup(remote)
+    remote, skipped = named_backup(bucket, name)
+    backup = as_backup(remote)
     files = remote.file_list.files
 
     reporter.step(f"checking the paths of {backup.tag}")
@@ -195,25 +205,30 @@ def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
     return BucketRestoreResult(**vars(restored), url=bucket.where(), skipped=skipped)
 
 
-def _reader(store: Store, bucket: Records, backup: Backup, entry: FileEntry
-            ) -> Callable[[], AbstractContextManager[BinaryIO]]:
-    """A file's bytes from the remote, counted against its recorded size (stopping as soon
-    as it is bigger) and checked against its md5 (by the engine as it stages them): a DVC
-    object streamed from the store by the chain of verified sources, of which this remote is
-    the only store; a git-stored file from the backup's own blobs beside it."""
-    opening: Callable[[], AbstractContextManager[BinaryIO]]
+def stored_file(store: Store, bucket: Records, backup: Backup, entry: FileEntry
+                ) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    """A file's bytes in the remote, counted against its recorded size (KeyMissing,
+    VerificationError or RemoteError as they come): a DVC object streamed from the store by
+    the chain of verified sources, a git-stored file from the backup's own blobs beside it.
+    Its md5 is the reader's to check."""
     if entry.store == "dvc":
         stream = streamed_source(store, entry).remote
         assert stream is not None  # a streamed source always opens a stream
-        opening = stream
-    else:
-        key = blob_key(backup.timestamp, entry.md5)
+        return stream
+    key = blob_key(backup.timestamp, entry.md5)
 
-        @contextlib.contextmanager
-        def opening() -> Iterator[BinaryIO]:
-            with bucket.open(key) as stream:
-                yield cast(BinaryIO, VerifiedReader(stream, None, entry.size,
-                                                    bucket.where(key)))
+    @contextlib.contextmanager
+    def opening() -> Iterator[BinaryIO]:
+        with bucket.open(key) as stream:
+            yield cast(BinaryIO, VerifiedReader(stream, None, entry.size, bucket.where(key)))
+    return opening
+
+
+def _reader(store: Store, bucket: Records, backup: Backup, entry: FileEntry
+            ) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    """`stored_file`, its failures said as a restore's (the engine checks the md5 as it
+    stages the bytes)."""
+    opening = stored_file(store, bucket, backup, entry)
 
     @contextlib.contextmanager
     def opened() -> Iterator[BinaryIO]:

@@ -179,6 +179,8 @@ class ObjectSources:
         self.check = CacheCheck()
         self._first: Store | None = None
         self._first_opened = False
+        # How a refusal starts when no store has the bytes (`cat` and `get` say their own).
+        self.refusal = "cannot restore, no workspace file was changed"
 
     @property
     def dir_objects(self) -> list[str]:
@@ -289,8 +291,7 @@ class ObjectSources:
             self._publish()
             if check.bad:
                 raise check.failure(self.remote, self.remotes) or VerificationError(
-                    "cannot restore, no workspace file was changed; unusable data: "
-                    + "; ".join(self._unusable(check.bad)))
+                    f"{self.refusal}; unusable data: " + "; ".join(self._unusable(check.bad)))
             return Source(path=cached)
         return recover
 
