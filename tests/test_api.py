@@ -12,8 +12,8 @@ import pytest
 
 from hdversion import api
 from hdversion.errors import ExitCode
+from hdversion.pipeline.backup_hook import backup_after_train
 from hdversion.pipeline.config import Params
-from hdversion.pipeline.train import backup_after_train
 from hdversion.util.clock import now_utc
 from tests.conftest import Project
 
@@ -156,3 +156,53 @@ def test_backup_after_train_failing_fails_the_stage_naming_hdversion_s_reason(
     on = Params().with_overrides({"backup_after_train": True})
     with pytest.raises(PipelineError, match=r"^backup_after_train: .*\(exit 7 from hdversion"):
         backup_after_train(on, repo=project.root, environ={})
+
+
+@pytest.mark.pipeline
+def test_the_train_stage_backs_up_outside_dvc_repro_and_warns_under_it(
+        tmp_path: Path) -> None:
+    """The real stage on a tiny budget: under `dvc repro` the hook warns and makes nothing
+    (DVC holds its lock); run as `python -m hdversion.pipeline.train` it backs up."""
+    pytest.importorskip("keras")
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.pipeline.conftest import REPO_ROOT, TINY_OVERRIDES
+
+    root = tmp_path / "heart"
+    for item in ("dvc.yaml", "config/config.yaml", "hdversion/pipeline"):
+        source, target = REPO_ROOT / item, root / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    for section, values in TINY_OVERRIDES.items():
+        params[section].update(values)
+    params["backup_after_train"] = True
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    def sh(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True,
+                              text=True)
+
+    for command in (("git", "init", "-q", "-b", "main"), ("git", "config", "user.name", "T"),
+                    ("git", "config", "user.email", "t@example.invalid"),
+                    ("dvc", "init", "-q")):
+        sh(*command)
+    repro = sh("dvc", "repro")
+    assert "backup_after_train skipped under `dvc repro`" in repro.stdout + repro.stderr
+    assert sh("git", "tag", "-l", "backup/*").stdout == ""
+    trained = sh(sys.executable, "-m", "hdversion.pipeline.train")
+    tags = sh("git", "tag", "-l", "backup/*").stdout.split()
+    assert len(tags) == 1 and f"backed up as {tags[0]}" in trained.stderr
+    shown = api.show(tags[0], repo=root, offline=True)
+    assert shown.backup.manifest.message == f"after train (seed {params['seed']})"
+    assert {"models/keras_mlp_model.h5", "models/sklearn_mlp_model.joblib"} <= {
+        f.path for f in shown.files}
