@@ -1,3 +1,5 @@
 """hdversion: verified backup and recovery of a DVC project's ML artifacts, on DVC and git."""
 
-__version__ = "0.1.0"
+# Semantic versioning; while CHANGELOG.md's top section is "X.Y.Z (unreleased)" this is
+# X.Y.Z.dev0, and a release drops both marks (docs/api.md, "Stability").
+__version__ = "0.2.0.dev0"

@@ -1,8 +1,18 @@
-"""The Python API: one function per command, each opening the project at `path` (default:
+"""The Python API: one function per command, each opening the project at `repo` (default:
 the current directory), holding the repository lock where it writes, and journaling its
-outcome. The CLI calls these and renders the results; programs and notebooks can too.
-Each function that opens a project takes `config`, the settings file (default:
-$HDVERSION_CONFIG, else `.hdversion.yaml`, else `config/config.yaml`; config/settings_file.py).
+outcome. The CLI calls these and renders the results; programs and notebooks can too
+(docs/api.md). Each function that opens a project takes `config`, the settings file
+(default: $HDVERSION_CONFIG, else `.hdversion.yaml`, else `config/config.yaml`;
+config/settings_file.py).
+
+The surface is stable and versioned (docs/api.md, "Stability"): the names of `__all__`,
+their signatures and their results' fields are recorded in docs/api-surface.txt, and
+tests/test_api_surface.py fails when they change without a CHANGELOG entry. Arguments are
+keyword-only but for at most one leading positional (`show(ref)`); a backup is named by
+`ref` (`refs` for several), the project's directory by `repo`, a file inside a backup by
+`path`, a file a function writes by `out`. Nothing here prints: progress goes to the
+`reporter` (a `Reporter`), warnings to the `hdversion` logger. Failures raise
+`HdversionError` subclasses, each with its `exit_code`.
 
 Each name is loaded from its operation's module on first use: `hdversion list` then imports
 the listing alone, not the backup, prune or archive code (nor what those load).
@@ -14,19 +24,51 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
+    from hdversion.errors import BackupNotFoundError as BackupNotFoundError
+    from hdversion.errors import ChangedDuringBackupError as ChangedDuringBackupError
+    from hdversion.errors import ConfigurationError as ConfigurationError
+    from hdversion.errors import DamagedObjectError as DamagedObjectError
+    from hdversion.errors import DamagedPointerFileError as DamagedPointerFileError
+    from hdversion.errors import DataStoreError as DataStoreError
+    from hdversion.errors import DeletionRefusedError as DeletionRefusedError
+    from hdversion.errors import ExitCode as ExitCode
+    from hdversion.errors import GitError as GitError
+    from hdversion.errors import HdversionError as HdversionError
+    from hdversion.errors import InterruptedAfterBackupError as InterruptedAfterBackupError
+    from hdversion.errors import LockedError as LockedError
+    from hdversion.errors import ManifestError as ManifestError
+    from hdversion.errors import MissingArtifactError as MissingArtifactError
+    from hdversion.errors import NoSuchFileError as NoSuchFileError
+    from hdversion.errors import NotARepositoryError as NotARepositoryError
+    from hdversion.errors import PartialError as PartialError
+    from hdversion.errors import RemoteError as RemoteError
+    from hdversion.errors import StaleBackupError as StaleBackupError
+    from hdversion.errors import UnsafePathError as UnsafePathError
+    from hdversion.errors import UsageError as UsageError
+    from hdversion.errors import VerificationError as VerificationError
+    from hdversion.errors import WriteError as WriteError
+    from hdversion.model.catalog import Backup as Backup
+    from hdversion.model.catalog import Catalog as Catalog
+    from hdversion.model.durations import Duration as Duration
+    from hdversion.model.pins import Pin as Pin
+    from hdversion.model.retention import Policy as Policy
+    from hdversion.model.storages import RemoteInfo as RemoteInfo
     from hdversion.ops.auto import AutoResult as AutoResult
     from hdversion.ops.auto import auto as auto
     from hdversion.ops.backup import BackupResult as BackupResult
     from hdversion.ops.backup import backup as backup
+    from hdversion.ops.best import BestResult as BestResult
+    from hdversion.ops.best import best as best
     from hdversion.ops.browse import FileListing as FileListing
     from hdversion.ops.browse import FindResult as FindResult
     from hdversion.ops.browse import FoundFile as FoundFile
     from hdversion.ops.browse import GetResult as GetResult
-    from hdversion.ops.browse import OpenedFile as OpenedFile
+    from hdversion.ops.browse import VerifiedFile as VerifiedFile
     from hdversion.ops.browse import find_files as find_files
-    from hdversion.ops.browse import get_file as get_file
+    from hdversion.ops.browse import get as get
     from hdversion.ops.browse import list_files as list_files
-    from hdversion.ops.browse import open_file as open_file
+    from hdversion.ops.browse import open as open
+    from hdversion.ops.browse import read as read
     from hdversion.ops.copy import CopyReport as CopyReport
     from hdversion.ops.copy import copy as copy
     from hdversion.ops.export import ExportResult as ExportResult
@@ -37,6 +79,8 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.inspect import ShowResult as ShowResult
     from hdversion.ops.inspect import diff as diff
     from hdversion.ops.inspect import show as show
+    from hdversion.ops.listing import BackupList as BackupList
+    from hdversion.ops.listing import RenderedList as RenderedList
     from hdversion.ops.listing import list_backups as list_backups
     from hdversion.ops.listing import list_metric as list_metric
     from hdversion.ops.listing import list_rendered as list_rendered
@@ -72,14 +116,16 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.undelete import undelete as undelete
     from hdversion.ops.verify import VerifyResult as VerifyResult
     from hdversion.ops.verify import verify as verify
+    from hdversion.util.progress import Reporter as Reporter
 
-# Name -> its module under hdversion.ops (tests/test_cli_registry.py checks that this and the
-# imports above name the same things).
+# Name -> its module under hdversion.ops, or a dotted module (the records and the errors)
+# (tests/test_cli_registry.py checks that this and the imports above name the same things).
 _HOME = {
     "auto": "auto", "AutoResult": "auto",
     "backup": "backup", "BackupResult": "backup",
-    "list_files": "browse", "open_file": "browse", "get_file": "browse",
-    "find_files": "browse", "FileListing": "browse", "OpenedFile": "browse",
+    "best": "best", "BestResult": "best",
+    "list_files": "browse", "open": "browse", "read": "browse", "get": "browse",
+    "find_files": "browse", "FileListing": "browse", "VerifiedFile": "browse",
     "GetResult": "browse", "FindResult": "browse", "FoundFile": "browse",
     "list_bucket": "remote_recovery", "restore_from_bucket": "remote_recovery",
     "BucketCatalog": "remote_recovery", "BucketRestoreResult": "remote_recovery",
@@ -87,8 +133,8 @@ _HOME = {
     "export": "export", "ExportResult": "export",
     "import_archive": "import_archive", "ImportResult": "import_archive",
     "diff": "inspect", "show": "inspect", "DiffResult": "inspect", "ShowResult": "inspect",
-    "list_backups": "listing",
-    "list_rendered": "listing", "list_metric": "listing",
+    "list_backups": "listing", "BackupList": "listing",
+    "list_rendered": "listing", "list_metric": "listing", "RenderedList": "listing",
     "pin": "pins", "unpin": "pins", "PinResult": "pins",
     "prune": "prune", "PruneResult": "prune",
     "remote_add": "remotes", "remote_list": "remotes", "remote_test": "remotes",
@@ -104,6 +150,21 @@ _HOME = {
     "verify": "verify", "VerifyResult": "verify",
 }
 
+# The exception tree (each class's `exit_code` is the CLI's exit code) and the plain records
+# arguments and results are made of.
+_HOME.update(dict.fromkeys((
+    "BackupNotFoundError", "ChangedDuringBackupError", "ConfigurationError",
+    "DamagedObjectError", "DamagedPointerFileError", "DataStoreError",
+    "DeletionRefusedError", "ExitCode", "GitError", "HdversionError",
+    "InterruptedAfterBackupError", "LockedError", "ManifestError", "MissingArtifactError",
+    "NoSuchFileError", "NotARepositoryError", "PartialError", "RemoteError", "StaleBackupError",
+    "UnsafePathError", "UsageError", "VerificationError", "WriteError"
+), "hdversion.errors"))
+_HOME.update({"Backup": "hdversion.model.catalog", "Catalog": "hdversion.model.catalog",
+              "Duration": "hdversion.model.durations", "Pin": "hdversion.model.pins",
+              "Policy": "hdversion.model.retention", "RemoteInfo": "hdversion.model.storages",
+              "Reporter": "hdversion.util.progress"})
+
 __all__ = sorted(_HOME)
 
 
@@ -111,6 +172,7 @@ def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"hdversion.ops.{home}"), name)
+    module = home if "." in home else f"hdversion.ops.{home}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

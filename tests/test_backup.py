@@ -109,8 +109,8 @@ def test_two_backups_in_one_second_get_distinct_tags(project: Project,
 
     frozen = datetime(2025, 3, 31, 12, 0, 0, tzinfo=UTC)
     monkeypatch.setattr(backup, "now_utc", lambda: frozen)
-    first = api.backup(project.root)
-    second = api.backup(project.root)
+    first = api.backup(repo=project.root)
+    second = api.backup(repo=project.root)
     assert first.backup.tag == "backup/20250331_120000"
     assert second.backup.tag == "backup/20250331_120001"
     assert second.backup.manifest.created_at == first.backup.manifest.created_at

@@ -230,7 +230,7 @@ def tags_dated(*timestamps: str) -> Callable[[Project], None]:
     wrong): names that do not depend on when the test runs."""
     def setup(project: Project) -> None:
         backup(project)
-        catalog, _, _ = api.list_backups(project.root, offline=True)
+        catalog, _, _ = api.list_backups(repo=project.root, offline=True)
         for timestamp in timestamps:
             forge_dated(project, catalog.backups[0], timestamp, "backup")
     return setup

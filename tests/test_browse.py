@@ -147,11 +147,21 @@ def test_a_large_file_is_spooled_to_disk_not_held_in_memory(
 
     project, made = saved
     monkeypatch.setattr(browse, "SPOOL_IN_MEMORY", 16 * 1024)
-    with api.open_file(made["timestamp"], MODEL, path=project.root, offline=True) as opened:
-        assert opened.stream._rolled  # type: ignore[attr-defined]
-        assert opened.stream.read() == project.read(MODEL)
-    with api.open_file(made["timestamp"], STUDY, path=project.root, offline=True) as opened:
-        assert not opened.stream._rolled  # type: ignore[attr-defined]
+    with api.open(MODEL, ref=made["timestamp"], repo=project.root, offline=True) as opened:
+        assert opened._stream._rolled  # type: ignore[attr-defined]
+        assert opened.read() == project.read(MODEL)
+    with api.open(STUDY, ref=made["timestamp"], repo=project.root, offline=True) as opened:
+        assert not opened._stream._rolled  # type: ignore[attr-defined]
+    # The file as joblib and friends read it: a seekable binary file, closed after use.
+    opened = api.open(MODEL, ref=made["timestamp"], repo=project.root, offline=True)
+    assert opened.seekable() and opened.read(4) == project.read(MODEL)[:4]
+    opened.seek(0)
+    assert opened.read() == project.read(MODEL) and opened.file.path == MODEL
+    opened.close()
+    with pytest.raises(ValueError, match="closed file"):
+        opened.read()
+    assert api.read(STUDY, ref=made["timestamp"], repo=project.root,
+                    offline=True) == project.read(STUDY)
 
 
 def test_a_damaged_cache_copy_gives_way_to_the_local_remote(
@@ -340,7 +350,7 @@ def test_find_by_glob_or_md5_across_backups_in_one_git_call(
         return real(self, specs)
 
     monkeypatch.setattr(GitRepo, "read_files", counted)
-    assert len(api.find_files("*.pkl", path=project.root, offline=True).found) == 6
+    assert len(api.find_files("*.pkl", repo=project.root, offline=True).found) == 6
     assert calls == [2]
 
 

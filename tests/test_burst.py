@@ -51,7 +51,7 @@ def burst(project: Project, freeze: Freeze, count: int) -> tuple[datetime, list[
     for seed in range(count):
         if seed:
             project.retrain(seed + 1)
-        tags.append(api.backup(project.root).backup.tag)
+        tags.append(api.backup(repo=project.root).backup.tag)
     return start, tags
 
 
@@ -67,9 +67,9 @@ def test_the_latest_of_a_burst_is_its_last_backup(project: Project, freeze: Free
 
     _, tags = burst(project, freeze, 2)
     # Still in the burst's second: the second backup is named one second ahead.
-    assert api.restore(path=project.root, dry_run=True).backup.tag == tags[-1]
-    assert [c.backup.tag for c in api.verify(path=project.root).checks] == [tags[-1]]
-    status = api.status(project.root, offline=True)
+    assert api.restore(repo=project.root, dry_run=True).backup.tag == tags[-1]
+    assert [c.backup.tag for c in api.verify(repo=project.root).checks] == [tags[-1]]
+    status = api.status(repo=project.root, offline=True)
     assert status.latest is not None and status.latest.tag == tags[-1]
 
 
@@ -78,7 +78,7 @@ def test_prune_in_the_burst_judges_its_backups_by_the_policy(project: Project,
     from hdversion import api
 
     start, tags = burst(project, freeze, 3)
-    planned = api.prune(project.root, Policy(last=1), dry_run=True, now=start)
+    planned = api.prune(repo=project.root, policy=Policy(last=1), dry_run=True, now=start)
     reasons = {d.backup.tag: d.reasons for d in planned.plan.decisions}
     assert reasons == {tags[2]: ("last 1/1",), tags[1]: ("not kept by any rule",),
                        tags[0]: ("not kept by any rule",)}
@@ -89,7 +89,7 @@ def test_auto_in_the_burst_prunes_by_the_policy(project: Project, freeze: Freeze
 
     _, tags = burst(project, freeze, 2)
     project.retrain(9)
-    done = api.auto(project.root, policy=Policy(last=1))
+    done = api.auto(repo=project.root, policy=Policy(last=1))
     assert done.failure() is None and done.prune is not None
     assert set(done.prune.removed_tags) == set(tags)  # its own, 2 s ahead, is "last 1/1"
     assert project.git("tag", "-l", "backup/*").split() == [done.backup.backup.tag]  # type: ignore[union-attr]
@@ -107,8 +107,8 @@ def test_a_tag_dated_far_ahead_is_still_in_the_future(project: Project,
         subprocess.run(["git", "tag", "-a", "--cleanup=verbatim", "-F", "-", f"backup/{ahead}",
                         made], cwd=project.root, check=True, capture_output=True,
                        input=json.dumps(message).encode())
-    assert api.restore(path=project.root, dry_run=True).backup.tag == made
-    planned = api.prune(project.root, Policy(last=1), dry_run=True, now=start)
+    assert api.restore(repo=project.root, dry_run=True).backup.tag == made
+    planned = api.prune(repo=project.root, policy=Policy(last=1), dry_run=True, now=start)
     assert {d.backup.tag: d.reasons for d in planned.plan.decisions} == {
         "backup/20990101_000000": ("dated in the future",),
         f"backup/{start + timedelta(hours=1):%Y%m%d_%H%M%S}": ("dated in the future",),

@@ -233,11 +233,12 @@ def test_cron_s_auto_and_a_monitor_s_status_load_no_cli_framework(project: Proje
 def test_the_api_loads_each_name_from_its_operation() -> None:
     typed = set()
     for line in (REPO_ROOT / "hdversion" / "api.py").read_text().splitlines():
-        if line.startswith("    from hdversion.ops."):
+        if line.startswith("    from hdversion."):
             typed.add(line.split(" as ")[-1])
     assert typed == set(api.__all__)
-    for name in api.__all__:
-        assert getattr(api, name).__module__.startswith("hdversion.ops.")
+    for name in api.__all__:  # an operation's name from ops, a record's or error's from its own
+        assert getattr(api, name).__module__.startswith(
+            ("hdversion.ops.", "hdversion.model.", "hdversion.util.", "hdversion.errors"))
 
 
 def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,

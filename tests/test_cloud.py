@@ -340,7 +340,7 @@ def test_a_restore_from_a_bucket_fetches_no_file_into_the_cache_first(
         asked.extend(objects or ["the whole revision"])
         fetch(self, revision, remote, objects)
     monkeypatch.setattr(Transfers, "fetch", recorded)
-    result = restore(cloud.project.root, remote=cloud.name, force=True)
+    result = restore(repo=cloud.project.root, remote=cloud.name, force=True)
     assert result.all_verified and result.fetched_from == {cloud.name: len(dvc_files(data))}
     assert all(name.endswith(".dir") for name in asked), asked
     for path, entry in dvc_files(data).items():
@@ -597,7 +597,7 @@ def test_damaged_bytes_in_the_only_bucket_never_enter_the_cache(
     cloud.project.damage(MODEL, b"what the user has now")
     damaged = watch_renames_into_cache(monkeypatch, cache)
     with pytest.raises(HdversionError) as refused:
-        api.restore(cloud.project.root, remote=cloud.name, force=True, offline=True)
+        api.restore(repo=cloud.project.root, remote=cloud.name, force=True, offline=True)
     assert refused.value.exit_code == 5, refused.value
     assert "no workspace file was changed" in str(refused.value)
     assert damaged == []

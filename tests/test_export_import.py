@@ -54,12 +54,12 @@ def exported(project_template: Path, tmp_path_factory: pytest.TempPathFactory
     base = tmp_path_factory.mktemp("export")
     root = base / "project"
     shutil.copytree(project_template, root, symlinks=True)
-    made = api.backup(root, message="to carry", cloud_remotes=())
+    made = api.backup(repo=root, message="to carry", remotes=())
     backup = made.backup
     files = {f.path: (f.md5, f.size) for f in made.files}
     data = {path: (root / path).read_bytes() for path in files}
-    gz = api.export(backup.timestamp, base / "carry.tar.gz", path=root, offline=True).output
-    zst = api.export(backup.timestamp, base / "carry.tar.zst", path=root, offline=True).output
+    gz = api.export(backup.timestamp, out=base / "carry.tar.gz", repo=root, offline=True).output
+    zst = api.export(backup.timestamp, out=base / "carry.tar.zst", repo=root, offline=True).output
     return Exported(Project(root), backup.tag, backup.timestamp, files, data, gz, zst)
 
 
@@ -102,7 +102,7 @@ def test_round_trip_into_an_empty_directory(exported: Exported, tmp_path: Path,
     magic = b"\x28\xb5\x2f\xfd" if kind == "zst" else b"\x1f\x8b"
     assert archive.read_bytes().startswith(magic)
     target = tmp_path / "carried"
-    result = api.import_archive(archive, target=target, path=tmp_path)  # no repository
+    result = api.import_archive(archive, target=target, repo=tmp_path)  # no repository
     assert result.failure() is None
     assert {f.path for f in result.restore.files} == set(exported.files)
     assert all(f.verified for f in result.restore.files)
@@ -153,7 +153,7 @@ def test_export_a_folder_gone_unwritable_meanwhile_is_a_write_error(
 def test_export_force_replaces_and_is_reproducible(exported: Exported, tmp_path: Path) -> None:
     over = tmp_path / "old.tar.gz"
     over.write_bytes(b"an older archive, or anything else")
-    api.export(exported.timestamp, over, path=exported.project.root, force=True,
+    api.export(exported.timestamp, out=over, repo=exported.project.root, force=True,
                offline=True)
     assert over.read_bytes() == exported.gz.read_bytes()  # same backup, same bytes
     assert list(tmp_path.iterdir()) == [over]  # no temporary file left beside it
@@ -164,7 +164,7 @@ def test_import_into_the_workspace_keeps_unsaved_changes_in_a_safety_backup(
     project = workspace_copy(exported, tmp_path)
     project.damage(MODEL, b"retrained, never backed up")
     (project.root / "params.yaml").write_text("seed: 99\n")
-    result = api.import_archive(exported.zst, path=project.root)
+    result = api.import_archive(exported.zst, repo=project.root)
     assert result.failure() is None and result.cached
     safety = result.restore.safety_backup
     assert safety is not None and all(f.verified for f in result.restore.files)
@@ -324,7 +324,7 @@ def test_hostile_archive_is_refused_before_anything_is_written(
         read_counter.clear()
         started = time.monotonic()
         with pytest.raises(HdversionError) as refused:
-            api.import_archive(archive, target=where, path=root)
+            api.import_archive(archive, target=where, repo=root)
         assert refused.value.exit_code == 5, refused.value.message
         assert phrase in refused.value.message, refused.value.message
         if case == "gzip bomb":  # refused at the member's header, not after inflating it
@@ -345,7 +345,7 @@ def test_hostile_archive_through_the_cli(exported: Exported, tmp_path: Path) -> 
 
 def test_import_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(HdversionError) as refused:
-        api.import_archive(tmp_path / "nothing.tar.gz", target=tmp_path / "t", path=tmp_path)
+        api.import_archive(tmp_path / "nothing.tar.gz", target=tmp_path / "t", repo=tmp_path)
     assert refused.value.exit_code == 2
 
 
@@ -369,7 +369,7 @@ def test_export_refetches_a_corrupt_object_and_refuses_when_no_good_copy(
     obj = cache_object(project.root, md5)
     obj.chmod(0o644)
     obj.write_bytes(b"bit rot")
-    result = api.export(exported.timestamp, tmp_path / "a.tar.gz", path=project.root,
+    result = api.export(exported.timestamp, out=tmp_path / "a.tar.gz", repo=project.root,
                         offline=True)
     assert result.quarantined == [md5]
     assert result.output.read_bytes() == exported.gz.read_bytes()  # the good bytes
@@ -379,7 +379,7 @@ def test_export_refetches_a_corrupt_object_and_refuses_when_no_good_copy(
         damaged.chmod(0o644)
         damaged.write_bytes(b"bit rot")
     with pytest.raises(HdversionError) as refused:
-        api.export(exported.timestamp, tmp_path / "b.tar.gz", path=project.root, offline=True)
+        api.export(exported.timestamp, out=tmp_path / "b.tar.gz", repo=project.root, offline=True)
     assert refused.value.exit_code == 5 and MODEL in refused.value.message
     assert not (tmp_path / "b.tar.gz").exists()
     assert not list(tmp_path.glob(".hdversion-tmp-*"))
@@ -479,10 +479,10 @@ def test_export_writes_what_its_name_says(exported: Exported, tmp_path: Path, na
 
 
 def test_a_plain_tar_round_trips(exported: Exported, tmp_path: Path) -> None:
-    archive = api.export(exported.timestamp, tmp_path / "carry.tar",
-                         path=exported.project.root, offline=True).output
+    archive = api.export(exported.timestamp, out=tmp_path / "carry.tar",
+                         repo=exported.project.root, offline=True).output
     target = tmp_path / "carried"
-    result = api.import_archive(archive, target=target, path=tmp_path)
+    result = api.import_archive(archive, target=target, repo=tmp_path)
     assert result.failure() is None and all(f.verified for f in result.restore.files)
     assert snapshot(target) == exported.data
 
@@ -496,7 +496,7 @@ def test_import_knows_an_archive_by_its_bytes_not_its_name(exported: Exported,
     plain.write_bytes(gzip.decompress(exported.gz.read_bytes()))
     for archive in (misnamed, plain):
         target = tmp_path / archive.stem
-        result = api.import_archive(archive, target=target, path=tmp_path)
+        result = api.import_archive(archive, target=target, repo=tmp_path)
         assert result.failure() is None
         assert snapshot(target) == exported.data
 
@@ -564,7 +564,7 @@ def test_a_hostile_plain_tar_is_refused_as_a_compressed_one(
     target = tmp_path / "target"
     for where in (target, None):
         with pytest.raises(HdversionError) as refused:
-            api.import_archive(archive, target=where, path=root)
+            api.import_archive(archive, target=where, repo=root)
         assert refused.value.exit_code == 5, refused.value.message
         assert any(p in refused.value.message for p in phrases), refused.value.message
     assert not target.exists()

@@ -37,9 +37,9 @@ def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("inspect") / "project"
     shutil.copytree(project_template, root, symlinks=True)
     project = Project(root)
-    first = api.backup(root, message="first").backup.tag
+    first = api.backup(repo=root, message="first").backup.tag
     project.retrain(2)
-    made = api.backup(root, message="second [bold]markup[/bold]").backup
+    made = api.backup(repo=root, message="second [bold]markup[/bold]").backup
     # A safety backup of the same state, as a restore makes one (same commit, same data).
     safety = tag_for(next_second(made.timestamp))
     manifest = replace(made.manifest, kind="safety", message="before restoring",
@@ -56,7 +56,7 @@ def cache_files(root: Path) -> set[str]:
 
 
 def test_show_reads_one_backup_in_full(history: History) -> None:
-    result = api.show(history.first, history.project.root)
+    result = api.show(history.first, repo=history.project.root)
     manifest = result.backup.manifest
     assert result.backup.tag == history.first and manifest.message == "first"
     assert manifest.params == {"params.yaml": {"seed": 1}}
@@ -68,7 +68,7 @@ def test_show_reads_one_backup_in_full(history: History) -> None:
 
 
 def test_show_human_and_json(history: History, capsys: pytest.CaptureFixture[str]) -> None:
-    render_inspect.show_summary(api.show(history.second, history.project.root))
+    render_inspect.show_summary(api.show(history.second, repo=history.project.root))
     shown = capsys.readouterr().out
     # Tag text is never markup: the message appears as written.
     assert "second [bold]markup[/bold]" in shown
@@ -90,11 +90,11 @@ def test_show_human_and_json(history: History, capsys: pytest.CaptureFixture[str
 def test_show_and_diff_refuse_bad_timestamps(history: History, timestamp: str,
                                              error: type[Exception]) -> None:
     with pytest.raises(error):
-        api.show(timestamp, history.project.root, offline=True)
+        api.show(timestamp, repo=history.project.root, offline=True)
     with pytest.raises(error):
-        api.diff(timestamp, None, history.project.root, offline=True)
+        api.diff(timestamp, new=None, repo=history.project.root, offline=True)
     with pytest.raises(error):
-        api.diff(history.first, timestamp, history.project.root, offline=True)
+        api.diff(history.first, new=timestamp, repo=history.project.root, offline=True)
 
 
 def test_an_invalid_manifest_exits_5(history: History) -> None:
@@ -104,7 +104,7 @@ def test_an_invalid_manifest_exits_5(history: History) -> None:
 
 
 def test_diff_of_two_backups(history: History) -> None:
-    result = api.diff(history.first, history.second, history.project.root, offline=True)
+    result = api.diff(history.first, new=history.second, repo=history.project.root, offline=True)
     comparison = result.comparison
     changed = {f.path for f in comparison.files if f.change == "changed"}
     assert {"models/keras_mlp_model.h5", "models/optuna/study_1.pkl", "params.yaml",
@@ -119,7 +119,8 @@ def test_diff_of_two_backups(history: History) -> None:
 
 def test_diff_text_shows_metric_delta_and_param_change(
         history: History, capsys: pytest.CaptureFixture[str]) -> None:
-    render_inspect.diff_summary(api.diff(history.first, history.second, history.project.root,
+    render_inspect.diff_summary(api.diff(history.first, new=history.second,
+                                         repo=history.project.root,
                                          offline=True))
     out = capsys.readouterr().out
     assert "ensemble.roc_auc  0.801 → 0.802 (+0.001)" in out
@@ -128,7 +129,7 @@ def test_diff_text_shows_metric_delta_and_param_change(
 
 
 def test_diff_with_an_unchanged_workspace(history: History) -> None:
-    result = api.diff(history.second, None, history.project.root, offline=True)
+    result = api.diff(history.second, new=None, repo=history.project.root, offline=True)
     assert result.new is None and result.comparison.unchanged and result.missing == ()
 
 
@@ -143,7 +144,7 @@ def test_workspace_diff_after_retrain_delete_and_edit(
     (root / "models" / "optuna" / "study_9.pkl").write_bytes(b"new")
     git_status, cache = project.git("status", "--porcelain"), cache_files(root)
 
-    result = api.diff(history.second, None, root, offline=True)
+    result = api.diff(history.second, new=None, repo=root, offline=True)
     changes = {f.path: (f.change, f.old_size, f.new_size) for f in result.comparison.files}
     assert changes["models/sklearn_mlp_model.joblib"] == ("removed", 20_000, None)
     assert changes["models/optuna/study_1.pkl"] == ("changed", 5_000, len(b"edited by hand"))
@@ -168,18 +169,18 @@ def test_workspace_diff_after_retrain_delete_and_edit(
 
 def test_list_last_and_kind(history: History) -> None:
     root = history.project.root
-    newest, _, _ = api.list_backups(root, offline=True, last=1)
+    newest, _, _ = api.list_backups(repo=root, offline=True, last=1)
     assert [b.tag for b in newest.backups] == [history.safety]
-    regular, _, _ = api.list_backups(root, offline=True, kind="backup")
+    regular, _, _ = api.list_backups(repo=root, offline=True, kind="backup")
     assert [b.tag for b in regular.backups] == [history.second, history.first]
-    last_regular, lacking, _ = api.list_backups(root, remote="local", offline=True,
+    last_regular, lacking, _ = api.list_backups(repo=root, remote="local", offline=True,
                                                 kind="backup", last=1)
     assert [b.tag for b in last_regular.backups] == [history.second]
     assert lacking == {history.second: 0}
-    safety, _, _ = api.list_backups(root, offline=True, kind="safety")
+    safety, _, _ = api.list_backups(repo=root, offline=True, kind="safety")
     assert [b.tag for b in safety.backups] == [history.safety]
     with pytest.raises(UsageError):
-        api.list_backups(root, offline=True, kind="daily")
+        api.list_backups(repo=root, offline=True, kind="daily")
 
 
 def test_list_never_cuts_the_timestamp_on_a_narrow_terminal(history: History) -> None:

@@ -31,7 +31,7 @@ def named(project_template: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         for seed, moment in enumerate(moments):
             (root / "params.yaml").write_text(f"seed: {seed}\n")  # each backup its own params
             patch.setattr("hdversion.ops.backup.now_utc", lambda moment=moment: moment)
-            api.backup(root, message=f"backup {seed}")
+            api.backup(repo=root, message=f"backup {seed}")
     return Project(root)
 
 

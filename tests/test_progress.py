@@ -186,7 +186,7 @@ def test_a_backup_sync_and_copy_count_every_byte_once(project: Project, tmp_path
         project.cli("remote", "add", name, str(tmp_path / name), check=True)
     new = _new_artifacts(project)
     recorder = Recorder()
-    result = api.backup(project.root, cloud_remotes=("offsite",), reporter=recorder)
+    result = api.backup(repo=project.root, remotes=("offsite",), reporter=recorder)
     assert result.complete
     recorder.check()
     [hashing] = recorder.counted("hashing")
@@ -199,13 +199,13 @@ def test_a_backup_sync_and_copy_count_every_byte_once(project: Project, tmp_path
     assert offsite.total == _objects_bytes(tmp_path / "offsite")
 
     recorder = Recorder()
-    api.sync(project.root, remote="mirror", reporter=recorder)
+    api.sync(repo=project.root, remote="mirror", reporter=recorder)
     recorder.check()
     assert sum(s.total or 0 for s in recorder.counted("pushing")) \
         == _objects_bytes(tmp_path / "mirror") > new
 
     recorder = Recorder()
-    api.copy("offsite", "copy", path=project.root, reporter=recorder)
+    api.copy(source="offsite", target="copy", repo=project.root, reporter=recorder)
     recorder.check()
     assert sum(s.total or 0 for s in recorder.counted("pushing")) \
         == _objects_bytes(tmp_path / "copy") > new
@@ -226,7 +226,7 @@ def test_a_bucket_push_and_fetch_count_the_bytes_sent_and_received(
     configure(project, cloud_backend, bucket)
     new = _new_artifacts(project)
     recorder = Recorder()
-    result = api.backup(project.root, cloud_remotes=(cloud_backend.name,), reporter=recorder)
+    result = api.backup(repo=project.root, remotes=(cloud_backend.name,), reporter=recorder)
     assert result.complete
     recorder.check()
     [pushed] = [s for s in recorder.counted("pushing") if f"'{cloud_backend.name}'" in s.text]
@@ -237,7 +237,7 @@ def test_a_bucket_push_and_fetch_count_the_bytes_sent_and_received(
     shutil.rmtree(project.root / ".dvc" / "cache" / "files")
     shutil.rmtree(project.root / "backups")
     recorder = Recorder()
-    restored = api.restore(project.root, target=tmp_path / "out", remote=cloud_backend.name,
+    restored = api.restore(repo=project.root, target=tmp_path / "out", remote=cloud_backend.name,
                            reporter=recorder)
     assert restored.all_verified
     recorder.check()
@@ -248,7 +248,7 @@ def test_a_bucket_push_and_fetch_count_the_bytes_sent_and_received(
     project.cli("remote", "add", "offsite", str(tmp_path / "offsite"), check=True)
     shutil.rmtree(project.root / ".dvc" / "cache" / "files", ignore_errors=True)
     recorder = Recorder()
-    api.copy(cloud_backend.name, "offsite", path=project.root, reporter=recorder)
+    api.copy(source=cloud_backend.name, target="offsite", repo=project.root, reporter=recorder)
     recorder.check()
     [fetched] = recorder.counted("fetching")  # into the cache, then on to the target
     assert fetched.total == sum({f.md5: f.size for f in result.files

@@ -278,13 +278,13 @@ def test_safety_backups_have_their_own_rule(history: History) -> None:
     assert restored.returncode == 0, restored.stderr
     safety = json.loads(restored.stdout)["safety_backup"]
     assert safety
-    plan = api.prune(history.project.root, Policy(last=1), dry_run=True)
+    plan = api.prune(repo=history.project.root, policy=Policy(last=1), dry_run=True)
     decided = {d.backup.tag: d for d in plan.plan.decisions}
     assert decided[safety].keep  # kept 14 days by default
     assert decided[safety].reasons == ("safety backup within 14d",)
     # The newest regular backup, not the safety backup, is "last 1/1".
     assert decided[history.tags[-1]].reasons == ("last 1/1",)
-    later = api.prune(history.project.root, Policy(last=1), dry_run=True,
+    later = api.prune(repo=history.project.root, policy=Policy(last=1), dry_run=True,
                       now=now_utc() + timedelta(days=15))
     assert not {d.backup.tag: d for d in later.plan.decisions}[safety].keep
 

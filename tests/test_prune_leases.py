@@ -284,7 +284,7 @@ def test_a_pruning_clock_hours_ahead_deletes_no_young_object(shared: Shared) -> 
         lease.unlink()
 
     ahead = now_utc() + timedelta(hours=5)
-    result_api = prune_api(a.root, Policy(last=2), remote="nas", now=ahead)
+    result_api = prune_api(repo=a.root, policy=Policy(last=2), remote="nas", now=ahead)
     [sweep] = [s for s in result_api.stores if s.store.name == "nas"]
     assert sweep.recent == len(young) and not set(sweep.garbage) & young
     assert young <= stored(nas)

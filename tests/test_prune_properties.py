@@ -67,10 +67,10 @@ def check_prune(history_template: History, policy: Policy, pinned: list[int],
         history = copy_history(history_template, base)
         root = history.project.root
         for index in sorted(set(pinned)):
-            api.pin(history.backups[index]["timestamp"], "property", path=root)
+            api.pin(history.backups[index]["timestamp"], reason="property", repo=root)
         newest = max(b["timestamp"] for b in history.backups)
         now = parse_timestamp(newest) + timedelta(minutes=minutes_later)
-        result = api.prune(root, policy, now=now)
+        result = api.prune(repo=root, policy=policy, now=now)
         assert result.failure() is None
 
         kept_tags = {b.tag for b in result.plan.kept}

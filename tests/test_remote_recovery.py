@@ -34,7 +34,7 @@ Json = dict[str, Any]
 
 def backup(project: Project, message: str = "", cloud: tuple[str, ...] = ()) -> Json:
     """A backup made in-process (the CLI is tested elsewhere), as `backup --json` says it."""
-    result = api.backup(project.root, message=message, cloud_remotes=cloud)
+    result = api.backup(repo=project.root, message=message, remotes=cloud)
     assert result.failure() is None, result.failure()
     return {"tag": result.backup.tag, "timestamp": result.backup.timestamp,
             "commit": result.backup.commit, "files": [vars(f) for f in result.files]}
@@ -135,7 +135,7 @@ def test_usage_errors_change_nothing(local: tuple[Project, Json], tmp_path: Path
         ("x", None, "ftp://host/x", ExitCode.USAGE),
     ]:
         with pytest.raises(HdversionError) as caught:
-            restore_from_bucket(url, tmp_path / target, timestamp=timestamp)
+            restore_from_bucket(url, target=tmp_path / target, ref=timestamp)
         assert caught.value.exit_code == code, caught.value.message
     assert files_in(tmp_path) == {"full/mine.txt"}
 
@@ -218,7 +218,7 @@ def test_a_hostile_remote_gets_exit_5_and_writes_nothing(
         forge(remote_copy, made["timestamp"], attack)
     target = tmp_path / "out"
     with pytest.raises(HdversionError) as caught:
-        restore_from_bucket(str(remote_copy), target, timestamp=made["timestamp"])
+        restore_from_bucket(str(remote_copy), target=target, ref=made["timestamp"])
     assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
     # Which rule refused: the size bound stops a longer object before its hash could.
     rule = {"oversized": "holds more than the", "truncated": "its manifest records",
@@ -240,7 +240,7 @@ def test_a_file_listed_as_the_folder_of_another_is_refused_before_any_write(
     forge(remote_copy, made["timestamp"], file_and_folder)
     target = tmp_path / "out"
     with pytest.raises(HdversionError) as caught:
-        restore_from_bucket(str(remote_copy), target, timestamp=made["timestamp"])
+        restore_from_bucket(str(remote_copy), target=target, ref=made["timestamp"])
     assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
     assert "lists models/keras_mlp_model.h5 as a file and as the folder of " \
         "models/keras_mlp_model.h5/inside" in caught.value.message
@@ -253,7 +253,7 @@ def test_an_empty_target_is_left_empty_after_a_failure(
     damage_object(remote_copy, model, "flip")
     (tmp_path / "out").mkdir()
     with pytest.raises(HdversionError) as caught:
-        restore_from_bucket(str(remote_copy), tmp_path / "out")
+        restore_from_bucket(str(remote_copy), target=tmp_path / "out")
     assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED
     assert "models/keras_mlp_model.h5" in caught.value.message
     assert (tmp_path / "out").is_dir() and not any((tmp_path / "out").iterdir())
@@ -273,7 +273,7 @@ def test_a_target_with_staged_files_is_completed_only_if_a_killed_restore_left_i
     (out / "models" / f"{TEMP_PREFIX}1-0").write_bytes(b"half staged")
     model = "models/keras_mlp_model.h5"
     (out / model).write_bytes(project.read(model))  # renamed in before the kill
-    resumed = restore_from_bucket(remote, out)
+    resumed = restore_from_bucket(remote, target=out)
     assert resumed.failure() is None and resumed.all_verified
     assert_restored(out, made)
     [report] = [f for f in resumed.files if f.path == model]
@@ -288,7 +288,7 @@ def test_a_target_with_staged_files_is_completed_only_if_a_killed_restore_left_i
         (other / model).write_bytes(b"not the backup's model")
     before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
     with pytest.raises(HdversionError) as caught:
-        restore_from_bucket(remote, other)
+        restore_from_bucket(remote, target=other)
     assert caught.value.exit_code == ExitCode.USAGE
     assert "is not empty" in caught.value.message
     assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
@@ -321,21 +321,21 @@ def test_prune_deletes_the_manifests_of_pruned_backups_and_sync_writes_missing_o
     assert {p.name for p in folders.iterdir()} == {first["timestamp"], second["timestamp"]}
     # An older hdversion wrote no manifest: sync writes it.
     shutil.rmtree(folders / second["timestamp"])
-    synced = api.sync(project.root, remote="local")
+    synced = api.sync(repo=project.root, remote="local")
     assert synced.failure() is None and list(synced.manifests) == [second["tag"]]
     assert (folders / second["timestamp"] / "manifest.json").is_file()
 
     # A prune killed after deleting the manifest leaves the rest of the folder: still the
     # pruned backup's, finished by the prune.
     (folders / first["timestamp"] / "manifest.json").unlink()
-    pruned = api.prune(project.root, Policy(last=1))
+    pruned = api.prune(repo=project.root, policy=Policy(last=1))
     assert pruned.failure() is None
     assert pruned.manifests_deleted == {"local": [first["timestamp"]]}
     assert {p.name for p in folders.iterdir()} == {second["timestamp"]}
     listed = list_bucket(str(remote))
     assert [b.tag for b in listed.catalog.backups] == [second["tag"]]
     target = tmp_path / "restored"
-    result = restore_from_bucket(str(remote), target)
+    result = restore_from_bucket(str(remote), target=target)
     assert result.failure() is None and result.backup.tag == second["tag"]
     assert_restored(target, second)
 
@@ -391,7 +391,7 @@ def test_a_failed_manifest_write_is_a_partial_backup(project_copy: Project) -> N
     folders = project_copy.root / "backups" / "hdversion"
     shutil.rmtree(folders)
     folders.write_text("a file where the folder must go")
-    result = api.backup(project_copy.root)
+    result = api.backup(repo=project_copy.root)
     failure = result.failure()
     assert failure is not None and failure.exit_code == ExitCode.PARTIAL
     assert "manifest in local" in failure.message
@@ -466,7 +466,7 @@ def test_s3_bucket_alone(project: Project, s3_server: StorageServer,
                    lambda: s3_server.delete_object(bucket, key)):
         damage()
         with pytest.raises(HdversionError) as caught:
-            restore_from_bucket(url, tmp_path / "damaged", endpoint_url=s3_server.endpoint)
+            restore_from_bucket(url, target=tmp_path / "damaged", endpoint_url=s3_server.endpoint)
         assert caught.value.exit_code == ExitCode.VERIFICATION_FAILED, caught.value.message
         assert not (tmp_path / "damaged").exists()
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
@@ -491,7 +491,7 @@ def test_s3_bucket_alone(project: Project, s3_server: StorageServer,
             for name, value in env.items():
                 patched.setenv(name, value)
             with pytest.raises(HdversionError) as caught:
-                list_bucket(where, endpoint)
+                list_bucket(where, endpoint_url=endpoint)
         assert caught.value.exit_code == ExitCode.CONFIGURATION, caught.value.message
         assert where in caught.value.message
         assert "wrong-secret-0000" not in caught.value.message
@@ -507,7 +507,7 @@ def test_prune_deletes_the_pruned_backups_manifest_from_the_bucket(
     first = cloud_round_trip(project, s3_server, bucket, tmp_path)
     project.retrain(3)
     second = backup(project, "second", cloud=("s3",))
-    pruned = api.prune(project.root, Policy(last=1), remote="s3")
+    pruned = api.prune(repo=project.root, policy=Policy(last=1), remote="s3")
     assert pruned.failure() is None
     assert pruned.manifests_deleted["s3"] == [first["timestamp"]]
     keys = set(s3_server.list_keys(bucket, f"{PREFIX}/hdversion/"))

@@ -105,10 +105,10 @@ def shaped(project_template: Path, tmp_path_factory: pytest.TempPathFactory
     assert project.dvc("repro", "-q").returncode == 0
     project.git("add", "-A")
     project.git("commit", "-q", "-m", "the project's real artifacts")
-    first = api.backup(root, message=LONG_MESSAGE).backup.tag
+    first = api.backup(repo=root, message=LONG_MESSAGE).backup.tag
     (root / "params.yaml").write_text(PARAMS.format(seed=2))
     assert project.dvc("repro", "-q").returncode == 0
-    second = api.backup(root, message="seed 2").backup.tag
+    second = api.backup(repo=root, message="seed 2").backup.tag
     yield Shaped(project, first, second)
 
 
@@ -157,7 +157,7 @@ def run(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_diff_prints_changed_metrics_only_and_counts_the_rest(
         shaped: Shaped, screen: StringIO) -> None:
-    result = api.diff(shaped.first, shaped.second, shaped.project.root, offline=True)
+    result = api.diff(shaped.first, new=shaped.second, repo=shaped.project.root, offline=True)
     assert len(result.comparison.metrics) == 15  # the API keeps every metric
     render_inspect.diff_summary(result)
     out = "\n".join(lines_of(screen.getvalue()))
@@ -168,7 +168,7 @@ def test_diff_prints_changed_metrics_only_and_counts_the_rest(
 
 
 def test_diff_all_prints_every_metric_and_param(shaped: Shaped, screen: StringIO) -> None:
-    result = api.diff(shaped.first, shaped.second, shaped.project.root, offline=True)
+    result = api.diff(shaped.first, new=shaped.second, repo=shaped.project.root, offline=True)
     render_inspect.diff_summary(result, every=True)
     out = "\n".join(lines_of(screen.getvalue()))
     assert "ensemble.accuracy  0.81 → 0.81 (+0)" in out
@@ -225,7 +225,7 @@ def test_restore_counts_the_unchanged_and_lists_the_changed(
     assert "models/keras_mlp_model.h5" not in dry.stdout
     done = run(project, "restore", "-t", stamp(shaped.second), "--force", "--offline")
     assert done.returncode == 0, done.stderr
-    total = len(api.show(shaped.second, project.root, offline=True).files)
+    total = len(api.show(shaped.second, repo=project.root, offline=True).files)
     assert f"1 restored, {total - 1} unchanged" in done.stdout
     assert "models/sklearn_mlp_model.joblib" in done.stdout
     assert "models/keras_mlp_model.h5" not in done.stdout
@@ -247,7 +247,7 @@ def test_restore_verbose_lists_every_file(shaped: Shaped, tmp_path: Path) -> Non
     data = json.loads(run(project, "restore", "-t", stamp(shaped.second), "--offline",
                           "--json").stdout)
     assert {f["action"] for f in data["files"]} == {"unchanged"}
-    assert len(data["files"]) == len(api.show(shaped.second, project.root,
+    assert len(data["files"]) == len(api.show(shaped.second, repo=project.root,
                                               offline=True).files)
 
 
@@ -256,7 +256,7 @@ def test_restore_of_nothing_changed_prints_no_empty_table(
     project = restore_copy(shaped, tmp_path)
     out = run(project, "restore", "-t", stamp(shaped.second), "--offline")
     assert out.returncode == 0, out.stderr
-    total = len(api.show(shaped.second, project.root, offline=True).files)
+    total = len(api.show(shaped.second, repo=project.root, offline=True).files)
     assert out.stdout.splitlines()[-1] == f"0 restored, {total} unchanged (-v lists every file)"
     assert "file " not in out.stdout
 
@@ -264,7 +264,7 @@ def test_restore_of_nothing_changed_prints_no_empty_table(
 # 80 columns
 
 def test_show_keeps_paths_whole_at_80_columns(shaped: Shaped, screen: StringIO) -> None:
-    result = api.show(shaped.second, shaped.project.root, offline=True)
+    result = api.show(shaped.second, repo=shaped.project.root, offline=True)
     render_inspect.show_summary(result)
     text = screen.getvalue()
     fits(text)
@@ -282,7 +282,7 @@ def test_show_keeps_paths_whole_at_80_columns(shaped: Shaped, screen: StringIO) 
 
 
 def test_list_message_is_one_line_at_80_columns(shaped: Shaped, screen: StringIO) -> None:
-    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    catalog, lacking, pins = api.list_backups(repo=shaped.project.root, offline=True)
     console.print(render.catalog_table(catalog, lacking, None, pins))
     text = screen.getvalue()
     fits(text)
@@ -324,7 +324,7 @@ def test_every_table_fits_80_columns_and_a_pipe_gets_plain_ascii(
 
 
 def test_a_terminal_still_gets_framed_tables(shaped: Shaped, screen: StringIO) -> None:
-    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    catalog, lacking, pins = api.list_backups(repo=shaped.project.root, offline=True)
     console.print(render.catalog_table(catalog, lacking, None, pins))
     assert re.search("[\u2500-\u257f]", screen.getvalue())
 
@@ -368,7 +368,7 @@ def test_list_hides_a_metric_no_listed_backup_has(shaped: Shaped, tmp_path: Path
 
 def test_a_repository_without_metrics_lists_no_metric_column_and_no_warning(
         shaped: Shaped, screen: StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog, lacking, pins = api.list_backups(shaped.project.root, offline=True)
+    catalog, lacking, pins = api.list_backups(repo=shaped.project.root, offline=True)
     catalog.backups = [replace(b, manifest=replace(b.manifest, metrics={}))
                        for b in catalog.backups]
     errors = StringIO()

@@ -73,18 +73,18 @@ def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     shutil.copytree(project_template, root, symlinks=True)
     project = Project(root)
     tags: dict[str, str] = {}
-    first = api.backup(root, message="seed 1")
+    first = api.backup(repo=root, message="seed 1")
     tags["pinned"] = first.backup.tag
     project.retrain(2)
-    second = api.backup(root, message=HOSTILE_MESSAGE)
+    second = api.backup(repo=root, message=HOSTILE_MESSAGE)
     tags["hostile"] = second.backup.tag
     project.retrain(3)
-    restored = api.restore(root, first.backup.timestamp)  # seed 3 is in no backup: saved
+    restored = api.restore(repo=root, ref=first.backup.timestamp)  # seed 3 is in no backup: saved
     assert restored.safety_backup is not None
     tags["safety"] = restored.safety_backup.tag
     (root / "metrics.json").write_text('{"loss": 0.25}\n')
-    tags["no_metric"] = api.backup(root, message="no metric").backup.tag
-    api.pin(first.backup.timestamp, HOSTILE_REASON, root)
+    tags["no_metric"] = api.backup(repo=root, message="no metric").backup.tag
+    api.pin(first.backup.timestamp, reason=HOSTILE_REASON, repo=root)
     _forge(project, first.backup.tag)
     tags["forged"] = f"backup/{FORGED}"
     # `spare`: the local remote without one object that only the second backup has.
@@ -93,9 +93,9 @@ def history(project_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     md5 = sorted({f.md5 for f in second.files if f.store == "dvc"}
                  - {f.md5 for f in first.files})[0]
     (base / "spare" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
-    api.remote_add("spare", str(base / "spare"), path=root)
+    api.remote_add("spare", url=str(base / "spare"), repo=root)
     # Nothing listens on port 9 of the loopback: connection refused at once.
-    api.remote_add("dead", "s3://bucket/x", endpoint_url="http://127.0.0.1:9", path=root)
+    api.remote_add("dead", url="s3://bucket/x", endpoint_url="http://127.0.0.1:9", repo=root)
     page = base / "backups.html"
     result = project.cli("report", "-o", str(page), "--json", "--remote", "local",
                          "--remote", "spare")
@@ -259,8 +259,8 @@ def test_json_describes_what_was_written(history: History) -> None:
 def test_an_unreachable_remote_is_shown_and_the_exit_is_partial(history: History,
                                                                  tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = api.report(out, render_report.page, remotes=("local", "dead"), offline=True,
-                        path=history.root)
+    result = api.report(out, render=render_report.page, remotes=("local", "dead"), offline=True,
+                        repo=history.root)
     failure = result.failure()
     assert failure is not None and failure.exit_code == ExitCode.PARTIAL
     assert "dead" in failure.message
@@ -273,14 +273,14 @@ def test_an_unreachable_remote_is_shown_and_the_exit_is_partial(history: History
 
 
 def test_another_metric_is_charted(history: History, tmp_path: Path) -> None:
-    result = api.report(tmp_path / "loss.html", render_report.page, metric="loss",
-                        offline=True, path=history.root)
+    result = api.report(tmp_path / "loss.html", render=render_report.page, metric="loss",
+                        offline=True, repo=history.root)
     assert [b.tag for b in result.data.points] == [history.tags["no_metric"]]
     assert result.data.lacking_metric == 4 and result.failure() is None
     # The forged tag's metric name is markup: charted, it stays text.
     out = tmp_path / "hostile.html"
-    result = api.report(out, render_report.page, metric=HOSTILE_METRIC, offline=True,
-                        path=history.root)
+    result = api.report(out, render=render_report.page, metric=HOSTILE_METRIC, offline=True,
+                        repo=history.root)
     assert [b.tag for b in result.data.points] == [history.tags["forged"]]
     dom = Dom(out.read_text())
     assert [a["id"] for a in dom.find("svg")] == ["metric-chart", "timeline-strip"]
@@ -289,7 +289,7 @@ def test_another_metric_is_charted(history: History, tmp_path: Path) -> None:
 
 def refused(history: History, out: Path, code: ExitCode, **kwargs: object) -> str:
     with pytest.raises(HdversionError) as caught:
-        api.report(out, render_report.page, offline=True, path=history.root,
+        api.report(out, render=render_report.page, offline=True, repo=history.root,
                    **kwargs)  # type: ignore[arg-type]
     assert caught.value.exit_code == code, caught.value.message
     return caught.value.message + (caught.value.hint or "")
@@ -329,10 +329,10 @@ def test_an_old_page_is_replaced_whole_and_a_failed_render_leaves_it(
         raise RuntimeError("renderer bug")
 
     with pytest.raises(RuntimeError):
-        api.report(out, broken, offline=True, path=history.root)
+        api.report(out, render=broken, offline=True, repo=history.root)
     assert out.read_text() == "<!doctype html><p>last week's report</p>"
     no_leftovers(tmp_path)
-    api.report(out, render_report.page, offline=True, path=history.root)
+    api.report(out, render=render_report.page, offline=True, repo=history.root)
     assert out.read_text().startswith("<!DOCTYPE html>") and "last week" not in out.read_text()
     no_leftovers(tmp_path)
 
@@ -340,7 +340,7 @@ def test_an_old_page_is_replaced_whole_and_a_failed_render_leaves_it(
 def test_no_backups_yet_is_a_page_that_says_so(project: Project, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "empty.html"
-    result = api.report(out, render_report.page, path=project.root)
+    result = api.report(out, render=render_report.page, repo=project.root)
     assert result.failure() is None and result.data.backups == []
     assert "There are no backups yet" in out.read_text()
     render_report.summary(result)
@@ -393,7 +393,7 @@ def test_a_backup_whose_file_list_is_not_its_own_is_marked_and_exit_5(
     project.git("tag", "-a", "--cleanup=verbatim", "-F", str(body), "backup/20200202_000000",
                 f"{history.tags['pinned']}^{{commit}}")
     out = tmp_path / "r.html"
-    result = api.report(out, render_report.page, offline=True, path=root)
+    result = api.report(out, render=render_report.page, offline=True, repo=root)
     failure = result.failure()
     assert failure is not None and failure.exit_code == ExitCode.VERIFICATION_FAILED
     assert "backup/20200202_000000" in failure.message
@@ -413,10 +413,11 @@ def test_what_a_cloud_remote_holds(history: History, cloud_backend: StorageServe
     project = Project(root)
     configure(project, cloud_backend, bucket)
     copied = history.tags["hostile"].removeprefix("backup/")
-    assert api.copy("local", cloud_backend.name, (copied,), path=root).failure() is None
+    assert api.copy(source="local", target=cloud_backend.name, refs=(copied,),
+                    repo=root).failure() is None
     out = tmp_path / "r.html"
-    result = api.report(out, render_report.page, remotes=(cloud_backend.name,), offline=True,
-                        path=root)
+    result = api.report(out, render=render_report.page, remotes=(cloud_backend.name,), offline=True,
+                        repo=root)
     assert result.failure() is None
     [remote] = result.data.remotes
     assert (remote.reachable, remote.complete, remote.incomplete) == (True, 1, 4)
@@ -425,8 +426,8 @@ def test_what_a_cloud_remote_holds(history: History, cloud_backend: StorageServe
     assert all(n for n in cells.values())
     cloud_backend.stop()
     try:
-        down = api.report(out, render_report.page, remotes=(cloud_backend.name,),
-                          offline=True, path=root)
+        down = api.report(out, render=render_report.page, remotes=(cloud_backend.name,),
+                          offline=True, repo=root)
     finally:
         cloud_backend.start()
     assert down.failure() is not None and down.failure().exit_code == ExitCode.PARTIAL
@@ -437,6 +438,6 @@ def test_no_secret_reaches_the_page(history: History, tmp_path: Path) -> None:
     secret = "Sup3rSecretKeyValue"
     register_secret(secret)
     out = tmp_path / "r.html"
-    api.report(out, lambda data: f"<!DOCTYPE html><p>error: key {secret} refused</p>",
-               offline=True, path=history.root)
+    api.report(out, render=lambda data: f"<!DOCTYPE html><p>error: key {secret} refused</p>",
+               offline=True, repo=history.root)
     assert secret not in out.read_text() and "key *** refused" in out.read_text()

@@ -518,7 +518,7 @@ def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    assert api.restore(project.root, force=True, offline=True).all_verified
+    assert api.restore(repo=project.root, force=True, offline=True).all_verified
     root = os.path.realpath(project.root)
     into_workspace = [(at, src, dst) for at, src, dst in renamed
                       if os.path.basename(src).startswith(TEMP_PREFIX)
@@ -554,7 +554,7 @@ def test_damaged_bytes_in_the_only_remote_never_enter_the_cache(
     before = workspace_state(project)
     damaged = watch_renames_into_cache(monkeypatch, cache)
     with pytest.raises(HdversionError) as refused:
-        api.restore(project.root, force=True, offline=True)
+        api.restore(repo=project.root, force=True, offline=True)
     assert refused.value.exit_code == 5
     assert "no workspace file was changed" in str(refused.value)
     assert damaged == []

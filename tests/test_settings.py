@@ -89,7 +89,7 @@ def test_the_environment_and_the_api_name_the_file_for_every_command(
     project.cli("backup", env={ENV: str(elsewhere)}, check=True)
     assert (project.root / "logs" / "elsewhere.jsonl").is_file()
     assert not (project.root / JOURNAL).exists()
-    api.status(project.root, config=write(tmp_path / "api.yaml", journal_in("api")))
+    api.status(repo=project.root, config=write(tmp_path / "api.yaml", journal_in("api")))
     assert "status" in (project.root / "logs" / "api.jsonl").read_text()
 
 
@@ -102,7 +102,7 @@ def test_a_named_file_that_does_not_exist_is_refused(project: Project, how: str)
                              "$HDVERSION_CONFIG) does not exist")
     else:
         with pytest.raises(ConfigurationError) as caught:
-            api.list_backups(project.root, offline=True, config=Path("nowhere.yaml"))
+            api.list_backups(repo=project.root, offline=True, config=Path("nowhere.yaml"))
         assert caught.value.exit_code == 7
         assert caught.value.message == ("the settings file nowhere.yaml (named by --config) "
                                         "does not exist")

@@ -33,7 +33,7 @@ def aged(project_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Pr
     shutil.copytree(project_template, root, symlinks=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("hdversion.ops.backup.now_utc", lambda: now_utc() - timedelta(days=2))
-        api.backup(root, message="two days ago")
+        api.backup(repo=root, message="two days ago")
     return Project(root)
 
 
@@ -45,7 +45,7 @@ def copy(aged: Project, tmp_path: Path) -> Project:
 
 
 def only_backup(project: Project) -> Backup:
-    catalog, _, _ = api.list_backups(project.root, offline=True)
+    catalog, _, _ = api.list_backups(repo=project.root, offline=True)
     [backup] = catalog.backups
     return backup
 
@@ -59,10 +59,10 @@ def forge(project: Project, backup: Backup, timestamp: str, kind: Kind) -> str:
 
 
 def test_no_backup_at_all_is_stale(project: Project) -> None:
-    result = api.status(project.root, max_age=DAY)
+    result = api.status(repo=project.root, max_age=DAY)
     assert result.latest is None and result.newest_complete is None and result.stale
     assert isinstance(result.failure(), StaleBackupError)
-    assert api.status(project.root).failure() is None  # without --max-age: a report
+    assert api.status(repo=project.root).failure() is None  # without --max-age: a report
     cli = project.cli("status", "--max-age", "26h")
     assert cli.returncode == 8 == int(ExitCode.STALE), cli.stderr
     assert "no backups yet" in cli.stdout and "no backup is complete" in cli.stderr
@@ -96,7 +96,7 @@ def test_max_age_decides_the_exit_code(aged: Project) -> None:
                                 "reachable": True, "error": None, "latest_complete": old.tag}]
     assert data["changes"]["unchanged"] and data["missing"] == []
     # The same backup two more days on: stale.
-    later = api.status(aged.root, max_age=Duration(days=3), now=now_utc() + timedelta(days=2))
+    later = api.status(repo=aged.root, max_age=Duration(days=3), now=now_utc() + timedelta(days=2))
     assert later.stale and isinstance(later.failure(), StaleBackupError)
 
 
@@ -118,7 +118,7 @@ def test_changes_missing_and_backups_that_must_not_count(
     forge(copy, old, format_timestamp(now_utc()), "safety")
     (copy.root / "models" / "keras_mlp_model.h5").unlink()
     copy.damage("params.yaml", b"seed: 9\n")
-    result = api.status(copy.root, max_age=DAY)
+    result = api.status(repo=copy.root, max_age=DAY)
     assert result.latest == old and result.newest_complete == old and result.stale
     assert result.missing == ("models/keras_mlp_model.h5",)
     assert result.changes is not None
@@ -126,7 +126,7 @@ def test_changes_missing_and_backups_that_must_not_count(
     assert changes == {"models/keras_mlp_model.h5": "removed", "params.yaml": "changed"}
     assert [(p.key, p.old, p.new) for p in result.changes.comparison.params] == [
         ("seed", 1, 9)]
-    render_inspect.status_summary(api.status(copy.root, offline=True))
+    render_inspect.status_summary(api.status(repo=copy.root, offline=True))
     out = capsys.readouterr().out
     assert "removed  models/keras_mlp_model.h5" in out
     assert "seed  1 → 9" in out and "not checked (--offline)" in out
@@ -145,12 +145,12 @@ def test_an_unreachable_remote_is_reported_never_taken_as_fine(
     with (copy.root / ".dvc" / "config").open("a") as config:
         config.write(f"['remote \"offsite\"']\n    url = s3://bucket/store\n"
                      f"    endpointurl = http://127.0.0.1:{closed_port()}\n")
-    result = api.status(copy.root, max_age=Duration(days=3))
+    result = api.status(repo=copy.root, max_age=Duration(days=3))
     offsite = next(r for r in result.remotes if r.remote == "offsite")
     assert not offsite.required and "cannot reach remote 'offsite'" in (offsite.error or "")
     # Not a remote every backup must reach: not stale, but the status is not clean (7).
     assert not result.stale and isinstance(result.failure(), RemoteError)
-    shown = api.show(old.tag, copy.root)
+    shown = api.show(old.tag, repo=copy.root)
     assert isinstance(shown.failure(), PartialError)
     assert [(h.remote, h.reachable) for h in shown.remotes] == [("local", True),
                                                                  ("offsite", False)]
@@ -161,7 +161,7 @@ def test_an_unreachable_remote_is_reported_never_taken_as_fine(
     # Once backups must reach it, a backup it does not hold is not complete: stale (8).
     settings = copy.root / "config" / "config.yaml"
     settings.write_text(settings.read_text() + "  remotes: [offsite]\n")
-    required = api.status(copy.root, max_age=Duration(days=3))
+    required = api.status(repo=copy.root, max_age=Duration(days=3))
     assert required.newest_complete is None and required.stale
     failure = required.failure()
     assert isinstance(failure, StaleBackupError) and "unreadable: offsite" in failure.message

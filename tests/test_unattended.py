@@ -436,7 +436,7 @@ def test_a_tag_name_taken_on_origin_moves_to_the_next_free_second(
     before = origin_tags()
     # The backup's clock stands at `start`, however long the tags above took to make.
     monkeypatch.setattr(backup, "now_utc", lambda: start)
-    made = api.backup(project.root).backup
+    made = api.backup(repo=project.root).backup
     assert made.tag == f"backup/{format_timestamp(start + timedelta(seconds=30))}"
     assert "was taken on the git remote" in caplog.text
     after = origin_tags()

@@ -147,12 +147,14 @@ def test_after_the_window_a_sweep_takes_the_data_and_undelete_changes_nothing(
         history: History) -> None:
     seed2 = history.backups[1]
     start = now_utc()
-    api.prune(history.project.root, Policy(last=1), now=start)
+    api.prune(repo=history.project.root, policy=Policy(last=1), now=start)
     assert objects_of(seed2) <= remote(history)
     # Six days later the data is still kept; eight days later the sweep takes it.
-    kept = api.prune(history.project.root, Policy(last=1), now=start + timedelta(days=6))
+    kept = api.prune(repo=history.project.root, policy=Policy(last=1),
+                     now=start + timedelta(days=6))
     assert seed2["tag"] in kept.deleted_kept and objects_of(seed2) <= remote(history)
-    swept = api.prune(history.project.root, Policy(last=1), now=start + timedelta(days=8))
+    swept = api.prune(repo=history.project.root, policy=Policy(last=1),
+                      now=start + timedelta(days=8))
     assert swept.deleted_kept == []
     only_seed2 = objects_of(seed2) - objects_of(history.backups[3])
     assert only_seed2 and not only_seed2 & remote(history) and not only_seed2 & cache(history)
@@ -160,7 +162,7 @@ def test_after_the_window_a_sweep_takes_the_data_and_undelete_changes_nothing(
     state = (tag_ids(history.project), origin_ids(history),
              refs_here(history.project, "refs/hdversion/"))
     with pytest.raises(VerificationError) as refused:
-        api.undelete(seed2["timestamp"], history.project.root,
+        api.undelete(seed2["timestamp"], repo=history.project.root,
                      now=start + timedelta(days=8))
     assert refused.value.message.startswith(
         f"the data of {seed2['tag']} was swept after its undelete window ended on ")
@@ -186,18 +188,20 @@ def test_a_zero_window_sweeps_at_once(history: History) -> None:
 
 def test_tombstones_expire_after_the_window_and_the_margin(history: History) -> None:
     start = now_utc()
-    removed = api.prune(history.project.root, Policy(last=1), now=start).removed_tags
+    removed = api.prune(repo=history.project.root, policy=Policy(last=1), now=start).removed_tags
     stamps = {tag.removeprefix("backup/") for tag in removed}
     names = {ns + t for t in stamps for ns in (PRUNED, DELETED)}
     assert names <= set(origin_ids(history))
     # 7 days of window and 30 of margin: not yet after 36 days, and a dry run only says so.
-    early = api.prune(history.project.root, Policy(last=1), now=start + timedelta(days=36))
+    early = api.prune(repo=history.project.root, policy=Policy(last=1),
+                      now=start + timedelta(days=36))
     assert early.tombstones_expired == []
-    dry = api.prune(history.project.root, Policy(last=1), dry_run=True,
+    dry = api.prune(repo=history.project.root, policy=Policy(last=1), dry_run=True,
                     now=start + timedelta(days=38))
     assert set(dry.tombstones_expired) == stamps
     assert names <= set(origin_ids(history))
-    late = api.prune(history.project.root, Policy(last=1), now=start + timedelta(days=38))
+    late = api.prune(repo=history.project.root, policy=Policy(last=1),
+                     now=start + timedelta(days=38))
     assert set(late.tombstones_expired) == stamps
     assert not names & set(origin_ids(history))
     assert not refs_here(history.project, PRUNED) | refs_here(history.project, DELETED)

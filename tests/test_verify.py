@@ -158,7 +158,7 @@ def test_subsets_all_and_named_backups(history: tuple[Project, dict, dict]) -> N
     everything = objects_of(first) | objects_of(second)
 
     def check(*timestamps: str, **options: object) -> api.VerifyResult:
-        return api.verify(project.root, timestamps, offline=True, **options)  # type: ignore[arg-type]
+        return api.verify(repo=project.root, refs=timestamps, offline=True, **options)  # type: ignore[arg-type]
 
     result = check(every=True, subset="50%")
     assert result.ok and result.seed is not None

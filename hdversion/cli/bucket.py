@@ -42,7 +42,7 @@ def refuse(remote_url: str | None, endpoint_url: str | None, credentials: Path |
 
 def list_bucket(remote_url: str, endpoint_url: str | None, credentials: Path | None,
                 as_json: bool) -> None:
-    listed = api.list_bucket(remote_url, endpoint_url, credentials)
+    listed = api.list_bucket(remote_url, endpoint_url=endpoint_url, credentials=credentials)
     if as_json:
         render.emit_json([render_bucket.bucket_record(listed, b)
                           for b in listed.catalog.backups])
@@ -58,7 +58,7 @@ def restore_bucket(remote_url: str, timestamp: str | None, target: Path | None,
         raise UsageError("--remote-url needs --target DIR (a new or empty directory): there "
                          "is no workspace to restore into")
     with progress.reporter_for(as_json) as reporter:
-        result = api.restore_from_bucket(remote_url, target, timestamp=timestamp,
+        result = api.restore_from_bucket(remote_url, target=target, ref=timestamp,
                                          endpoint_url=endpoint_url, credentials=credentials,
                                          dry_run=dry_run, reporter=reporter)
     if as_json:

@@ -43,7 +43,7 @@ def auto(
     where = cloud_remotes(cloud, storage, remote)
     policy = opt.policy_from(keep, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                              keep_yearly, keep_within, keep_best, metric)
-    result = api.auto(message=message, cloud_remotes=where, require_cloud=cloud,
+    result = api.auto(message=message, remotes=where, require_cloud=cloud,
                       policy=policy, safety_within=opt.duration_or_none(keep_safety_within),
                       fetch_tags=not offline, grace=opt.grace_of(grace), wait=wait,
                       skip_if_unchanged=not always,

@@ -30,7 +30,7 @@ def backup(
     extra = cloud_remotes(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
         result = api.backup(message=message, allow_missing=allow_missing,
-                            cloud_remotes=extra, reporter=reporter, wait=wait,
+                            remotes=extra, reporter=reporter, wait=wait,
                             require_cloud=cloud, skip_if_unchanged=skip_if_unchanged)
     if as_json:
         records.emit_result(render.backup_json(result), result.failure())

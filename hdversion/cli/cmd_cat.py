@@ -30,7 +30,7 @@ def cat(
     bucket.refuse(remote_url, endpoint_url, credentials, storage=storage, remote=remote,
                   offline=offline)
     first = cloud_remote(False, storage, remote)
-    with api.open_file(timestamp, path, remote=first, offline=offline, remote_url=remote_url,
-                       endpoint_url=endpoint_url, credentials=credentials) as opened:
-        shutil.copyfileobj(opened.stream, sys.stdout.buffer, 1024 * 1024)
+    with api.open(path, ref=timestamp, remote=first, offline=offline, remote_url=remote_url,
+                  endpoint_url=endpoint_url, credentials=credentials) as opened:
+        shutil.copyfileobj(opened, sys.stdout.buffer, 1024 * 1024)
         sys.stdout.buffer.flush()

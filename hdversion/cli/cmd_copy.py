@@ -20,7 +20,8 @@ def copy(
 ) -> None:
     """Copy backups from one remote to another, re-hashing every object on the way."""
     with progress.reporter_for(as_json) as reporter:
-        report = api.copy(source, target, tuple(timestamps or ()), reporter=reporter,
+        report = api.copy(source=source, target=target, refs=tuple(timestamps or ()),
+                          reporter=reporter,
                           wait=wait)
     if as_json:
         records.emit_result(render.copy_json(report), report.failure())

@@ -18,7 +18,7 @@ def diff(
 ) -> None:
     """Compare a backup with another or with the workspace: artifacts added, removed and
     changed, params, metric deltas. Changes nothing."""
-    result = api.diff(old, new, offline=offline)
+    result = api.diff(old, new=new, offline=offline)
     if as_json:
         records.emit_result(render_inspect.diff_json(result), result.failure())
     else:

@@ -35,7 +35,8 @@ def export(
     """Write one backup into one archive (its files and manifest), to carry it anywhere."""
     source = cloud_remote(False, storage, remote)
     with progress.reporter_for(as_json) as reporter:
-        result = api.export(timestamp, output, remote=source, force=overwrite, reporter=reporter,
+        result = api.export(timestamp, out=output, remote=source, force=overwrite,
+                            reporter=reporter,
                             wait=wait, offline=offline)
     if as_json:
         records.emit_result(render_archive.export_json(result), result.failure())

@@ -44,10 +44,10 @@ def get(
     from hdversion.cli import render_browse
 
     with progress.reporter_for(as_json) as reporter:
-        result = api.get_file(timestamp, path, output, overwrite=overwrite, remote=first,
-                              offline=offline, remote_url=remote_url,
-                              endpoint_url=endpoint_url, credentials=credentials,
-                              reporter=reporter)
+        result = api.get(path, ref=timestamp, out=output, overwrite=overwrite,
+                         remote=first, offline=offline, remote_url=remote_url,
+                         endpoint_url=endpoint_url, credentials=credentials,
+                         reporter=reporter)
     if as_json:
         records.emit_result(render_browse.get_json(result), result.failure())
     else:

@@ -44,7 +44,8 @@ def list_backups(
     if as_json and where is None:
         # Each record rendered once per tag and cached (ops/list_cache.py): a thousand
         # backups are listed without reading or validating a thousand tag messages.
-        texts, invalid = api.list_rendered(records.backup_record_text, records.LIST_LAYOUT,
+        texts, invalid = api.list_rendered(render=records.backup_record_text,
+                                           layout=records.LIST_LAYOUT,
                                            offline=offline, last=last, kind=kind)
         # json.dumps of the list of records, joined: the same bytes.
         records.emit_json_text(

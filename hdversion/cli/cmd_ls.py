@@ -27,7 +27,7 @@ def ls(
     bucket.refuse(remote_url, endpoint_url, credentials, offline=offline)
     from hdversion.cli import render_browse
 
-    listing = api.list_files(timestamp, path, offline=offline, remote_url=remote_url,
+    listing = api.list_files(path, ref=timestamp, offline=offline, remote_url=remote_url,
                              endpoint_url=endpoint_url, credentials=credentials)
     if as_json:
         records.emit_result(render_browse.listing_json(listing), listing.failure())

@@ -16,7 +16,7 @@ def pin(
     as_json: bool = JSON,
 ) -> None:
     """Pin a backup: prune never removes it. The pin is pushed to the git remote."""
-    result = api.pin(timestamp, message, wait=wait)
+    result = api.pin(timestamp, reason=message, wait=wait)
     if as_json:
         records.emit_result(render.pin_json(result), result.failure())
     else:

@@ -36,7 +36,8 @@ def add(
     # hdversion's own remote options (-o lock=30d) are the flags' (never DVC's config).
     lock = lock or options.pop("lock", None)
     lock_mode = lock_mode or options.pop("lock_mode", None)
-    info = api.remote_add(name, url, endpoint_url, options, lock=lock, lock_mode=lock_mode)
+    info = api.remote_add(name, url=url, endpoint_url=endpoint_url, options=options, lock=lock,
+                          lock_mode=lock_mode)
     locked = None if lock is None else {"retention": lock, "mode": lock_mode or "governance"}
     if as_json:
         records.emit_result({**vars(info), "lock": locked}, None)

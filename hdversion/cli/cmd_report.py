@@ -32,7 +32,7 @@ def report(
     backups, sizes, pins, safety backups and what each remote holds."""
     cloud_remotes(False, storages, None)  # validates the storage names
     names = tuple(dict.fromkeys([*(storages or []), *(remotes or [])]))
-    result = api.report(output, render_report.page, metric=metric, remotes=names,
+    result = api.report(output, render=render_report.page, metric=metric, remotes=names,
                         offline=offline)
     if as_json:
         records.emit_result(render_report.result_json(result), result.failure())

@@ -61,7 +61,7 @@ def restore(
                                      dry_run, as_json)
     source = cloud_remote(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
-        result = api.restore(timestamp=timestamp, target=target, only=tuple(only or ()),
+        result = api.restore(ref=timestamp, target=target, only=tuple(only or ()),
                              dry_run=dry_run, force=force, remote=source, reporter=reporter,
                              wait=wait, offline=offline)
     if as_json:

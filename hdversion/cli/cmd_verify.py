@@ -46,7 +46,7 @@ def verify(
     any object is missing or damaged (and was not repaired)."""
     where = cloud_remote(cloud, storage, remote)
     with progress.reporter_for(as_json) as reporter:
-        result = api.verify(timestamps=tuple(timestamps or ()), every=every, remote=where,
+        result = api.verify(refs=tuple(timestamps or ()), every=every, remote=where,
                             read_data=read_data, subset=subset, seed=seed, offline=offline,
                             reporter=reporter, repair=repair, wait=wait)
     if as_json:

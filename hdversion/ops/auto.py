@@ -36,9 +36,10 @@ class AutoResult:
 
 
 def auto(
-    path: Path | None = None,
+    *,
+    repo: Path | None = None,
     message: str = "",
-    cloud_remotes: tuple[str, ...] | None = None,
+    remotes: tuple[str, ...] | None = None,
     policy: Policy | None = None,
     safety_within: Duration | None = None,
     fetch_tags: bool = True,
@@ -52,12 +53,12 @@ def auto(
     """Back up, then prune with the policy (default: the settings' `retention:`, else keep
     the last 5) in the local stores and in the first cloud remote. A backup that fails
     stops the run before any prune; a partial one (a remote failed) is still pruned after.
-    `cloud_remotes` None: the settings' `backup.remotes`; each is pruned too.
+    `remotes` (cloud remotes) None: the settings' `backup.remotes`; each is pruned too.
     `skip_if_unchanged`: no backup when the newest one holds this state; the prune runs all
     the same (a policy changed since, or a backup aged out of --keep-within).
     `keep_deleted_within`: the undelete window (default: the settings', else 7 days)."""
-    project = Project.open(path, config=config)
-    cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
+    project = Project.open(repo, config=config)
+    cloud_remotes = configured_remotes(project, remotes, require_cloud)
     chosen = resolve_policy(project, policy, safety_within)
     with locked_operation(project, "auto", wait, message=message):
         result = AutoResult(None, None)

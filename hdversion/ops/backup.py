@@ -86,21 +86,22 @@ class BackupResult:
 
 
 def backup(
-    path: Path | None = None,
+    *,
+    repo: Path | None = None,
     message: str = "",
     allow_missing: bool = False,
-    cloud_remotes: tuple[str, ...] | None = (),
+    remotes: tuple[str, ...] | None = (),
     reporter: Reporter = SILENT,
     wait: float = 0,
     require_cloud: bool = False,
     skip_if_unchanged: bool = False,
     config: Path | None = None,
 ) -> BackupResult:
-    """Back up the project at `path` (default: the current directory) to the local remote
-    and `cloud_remotes` (None: the settings' `backup.remotes`). `skip_if_unchanged`: make
+    """Back up the project at `repo` (default: the current directory) to the local remote
+    and the cloud `remotes` (None: the settings' `backup.remotes`). `skip_if_unchanged`: make
     none when the newest backup already holds this state (`skipped` in the result)."""
-    project = Project.open(path, config=config)
-    cloud_remotes = configured_remotes(project, cloud_remotes, require_cloud)
+    project = Project.open(repo, config=config)
+    cloud_remotes = configured_remotes(project, remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
                                reporter=reporter, skip_if_unchanged=skip_if_unchanged,

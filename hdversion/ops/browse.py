@@ -20,13 +20,14 @@ what it puts into the cache goes through the cache's store (verified, atomic).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from hdversion.datastore.store import KeyMissing, VerifiedReader, store_of
 from hdversion.errors import (
@@ -129,15 +130,62 @@ class Fetched:
 
 @dataclass
 class OpenedFile:
-    """`cat`: one file of a backup, verified whole before it is handed over: `stream` is
+    """One file of a backup, verified whole before it is handed over: `stream` is
     positioned at its start and seekable (memory up to SPOOL_IN_MEMORY, then a temporary
-    file, removed when the `open_file` block ends)."""
+    file, removed when the `_opened` block ends)."""
 
     backup: Backup
     file: FileEntry
     stream: IO[bytes]
     fetched: Fetched
     url: str | None = None
+
+
+class VerifiedFile(io.BufferedIOBase):
+    """`api.open`: a backup's file as a read-only, seekable binary file whose bytes were
+    verified before it was handed over (so `joblib.load(api.open(...))` reads only good
+    bytes); `backup`, `file` (its manifest entry), `fetched` and `url` say where from."""
+
+    def __init__(self, opened: OpenedFile, closer: contextlib.ExitStack) -> None:
+        super().__init__()
+        self.backup, self.file, self.fetched, self.url = (opened.backup, opened.file,
+                                                          opened.fetched, opened.url)
+        self._stream, self._closer = opened.stream, closer
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        return self._stream.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._check_open()
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._stream.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._closer.close()
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on a closed file")
 
 
 @dataclass
@@ -248,37 +296,64 @@ def _place(path: Path | None, config: Path | None, offline: bool, remote: str | 
     return _Remote(remote_url, endpoint_url, credentials)
 
 
-def list_files(timestamp: str = LATEST, file: str | None = None, *, path: Path | None = None,
+def list_files(path: str | None = None, *, ref: str = LATEST, repo: Path | None = None,
                offline: bool = False, config: Path | None = None,
                remote_url: str | None = None, endpoint_url: str | None = None,
                credentials: Path | None = None) -> FileListing:
-    """The files of backup `timestamp` (any name model/names.py reads), all of them or
-    those `file` names (one file, or a folder: whole path components, never a glob);
-    NoSuchFileError (exit 4) when it names nothing. From the clone at `path`, or from the
+    """The files of backup `ref` (any name model/names.py reads), all of them or those
+    `path` names (one file, or a folder: whole path components, never a glob);
+    NoSuchFileError (exit 4) when it names nothing. From the clone at `repo`, or from the
     remote at `remote_url` alone."""
-    check_name(timestamp)
-    wanted = normalized_path(file or "")
-    place = _place(path, config, offline, None, remote_url, endpoint_url, credentials)
-    backup, files = place.named(timestamp)
+    check_name(ref)
+    wanted = normalized_path(path or "")
+    place = _place(repo, config, offline, None, remote_url, endpoint_url, credentials)
+    backup, files = place.named(ref)
     listed = tuple(under(files, wanted))
     if not listed:
         _refuse_nothing_at(backup, wanted, place.url)
     return FileListing(backup, wanted, listed, place.url)
 
 
+# `open`, `read` and `get` are the API's names (as dvc.api's): this module uses none of the
+# builtins they shadow.
+def open(path: str, *, ref: str = LATEST, repo: Path | None = None,
+         offline: bool = False, config: Path | None = None, remote: str | None = None,
+         remote_url: str | None = None, endpoint_url: str | None = None,
+         credentials: Path | None = None, reporter: Reporter = SILENT) -> VerifiedFile:
+    """One file of a backup as a read-only, seekable binary file, read whole and verified
+    (size and md5 of the manifest) before this returns; VerificationError (exit 5) when no
+    store has the right bytes. `remote`: the DVC remote asked first (after the cache).
+    Close it (or use `with`): its bytes are in memory up to 64 MiB, then a temporary file."""
+    closer = contextlib.ExitStack()
+    try:
+        opened = closer.enter_context(_opened(path, ref, repo, offline, config, remote,
+                                              remote_url, endpoint_url, credentials,
+                                              reporter))
+    except BaseException:
+        closer.close()
+        raise
+    return VerifiedFile(opened, closer)
+
+
+def read(path: str, *, ref: str = LATEST, repo: Path | None = None, offline: bool = False,
+         config: Path | None = None, remote: str | None = None,
+         remote_url: str | None = None, endpoint_url: str | None = None,
+         credentials: Path | None = None) -> bytes:
+    """One file of a backup, its bytes verified (`open`, read whole)."""
+    with open(path, ref=ref, repo=repo, offline=offline, config=config, remote=remote,
+              remote_url=remote_url, endpoint_url=endpoint_url,
+              credentials=credentials) as file:
+        return file.read()
+
+
 @contextlib.contextmanager
-def open_file(timestamp: str, file: str, *, path: Path | None = None,
-              offline: bool = False, config: Path | None = None, remote: str | None = None,
-              remote_url: str | None = None, endpoint_url: str | None = None,
-              credentials: Path | None = None, reporter: Reporter = SILENT
-              ) -> Iterator[OpenedFile]:
-    """One file of a backup, read whole and verified (size and md5 of the manifest) before
-    the block gets it; VerificationError (exit 5) when no store has the right bytes.
-    `remote`: the DVC remote asked first (after the cache)."""
-    check_name(timestamp)
-    wanted = normalized_path(file)
-    place = _place(path, config, offline, remote, remote_url, endpoint_url, credentials)
-    backup, entry = _one_file(place, timestamp, wanted)
+def _opened(path: str, ref: str, repo: Path | None, offline: bool, config: Path | None,
+            remote: str | None, remote_url: str | None, endpoint_url: str | None,
+            credentials: Path | None, reporter: Reporter) -> Iterator[OpenedFile]:
+    check_name(ref)
+    wanted = normalized_path(path)
+    place = _place(repo, config, offline, remote, remote_url, endpoint_url, credentials)
+    backup, entry = _one_file(place, ref, wanted)
     refusal = (f"cannot read {shown(entry.path)} of {backup.tag}"
                + (f" from {place.url}" if place.url else "") + ", nothing was written")
     if entry.size > SPOOL_IN_MEMORY:
@@ -304,23 +379,23 @@ def open_file(timestamp: str, file: str, *, path: Path | None = None,
         yield OpenedFile(backup, entry, spool, fetched, place.url)
 
 
-def get_file(timestamp: str, file: str, output: Path, *, overwrite: bool = False,
-             path: Path | None = None, offline: bool = False, config: Path | None = None,
-             remote: str | None = None, remote_url: str | None = None,
-             endpoint_url: str | None = None, credentials: Path | None = None,
-             reporter: Reporter = SILENT) -> GetResult:
-    """One file of a backup written to `output` (a folder: the file's own name in it):
-    staged beside it, verified, made durable, then renamed into place; anything wrong
-    leaves no file and no temporary file. An existing `output` is replaced only with
-    `overwrite`. Nothing else is written (the workspace is left alone)."""
-    check_name(timestamp)
-    wanted = normalized_path(file)
-    output = output.expanduser().absolute()
+def get(path: str, *, out: Path, ref: str = LATEST, overwrite: bool = False,
+        repo: Path | None = None, offline: bool = False, config: Path | None = None,
+        remote: str | None = None, remote_url: str | None = None,
+        endpoint_url: str | None = None, credentials: Path | None = None,
+        reporter: Reporter = SILENT) -> GetResult:
+    """One file of a backup written to `out` (a folder: the file's own name in it): staged
+    beside it, verified, made durable, then renamed into place; anything wrong leaves no
+    file and no temporary file. An existing `out` is replaced only with `overwrite`.
+    Nothing else is written (the workspace is left alone)."""
+    check_name(ref)
+    wanted = normalized_path(path)
+    output = out.expanduser().absolute()
     into_folder = output.is_dir()
     if not into_folder:  # a folder's file name is known only from the backup
         _check_output(output, overwrite)
-    place = _place(path, config, offline, remote, remote_url, endpoint_url, credentials)
-    backup, entry = _one_file(place, timestamp, wanted)
+    place = _place(repo, config, offline, remote, remote_url, endpoint_url, credentials)
+    backup, entry = _one_file(place, ref, wanted)
     if into_folder:
         name = entry.path.rpartition("/")[2]
         if not is_printable(name):
@@ -359,7 +434,7 @@ def get_file(timestamp: str, file: str, output: Path, *, overwrite: bool = False
 
 
 def find_files(pattern: str | None = None, *, md5: str | None = None,
-               path: Path | None = None, offline: bool = False, config: Path | None = None,
+               repo: Path | None = None, offline: bool = False, config: Path | None = None,
                remote_url: str | None = None, endpoint_url: str | None = None,
                credentials: Path | None = None) -> FindResult:
     """Every file of every backup whose path matches `pattern` (fnmatch's glob over the
@@ -371,7 +446,7 @@ def find_files(pattern: str | None = None, *, md5: str | None = None,
     wanted = md5_query(md5) if md5 is not None else None
     if pattern is not None:
         checked_argument(pattern, "PATTERN")
-    lists, skipped, url = _every_file_list(path, config, offline, remote_url, endpoint_url,
+    lists, skipped, url = _every_file_list(repo, config, offline, remote_url, endpoint_url,
                                            credentials)
     found = [FoundFile(tag, timestamp, entry) for tag, timestamp, files in lists
              for entry in files

@@ -55,23 +55,24 @@ class CopyReport:
         return None
 
 
-def copy(source: str, target: str, timestamps: tuple[str, ...] = (),
-         path: Path | None = None, reporter: Reporter = SILENT, wait: float = 0,
+def copy(*, source: str, target: str, refs: tuple[str, ...] = (),
+         repo: Path | None = None, reporter: Reporter = SILENT, wait: float = 0,
          config: Path | None = None) -> CopyReport:
-    """Copy backups (default: every one the target lacks) from one remote to another."""
+    """Copy backups `refs` (default: every one the target lacks) from one remote to
+    another."""
     if source == target:
         raise UsageError("--from and --to name the same remote")
-    for name in timestamps:
+    for name in refs:
         check_name(name)  # malformed: refused before anything is opened
-    project = Project.open(path, config=config)
+    project = Project.open(repo, config=config)
     with locked_operation(project, "copy", wait, source=source, target=target):
         for remote in (source, target):
             project.store.preflight(remote)
         remove_leftovers(project, [target])  # a killed copy's, in the remote it fills
         catalog = catalog_with(project)
-        if timestamps:
+        if refs:
             now = now_utc()
-            backups = list({b.tag: b for b in (catalog.get(t, now) for t in timestamps)
+            backups = list({b.tag: b for b in (catalog.get(t, now) for t in refs)
                             }.values())
         else:
             backups = list(reversed(catalog.backups))

@@ -51,16 +51,16 @@ class ExportResult:
         return None  # anything that did not happen was raised: no archive was written
 
 
-def export(timestamp: str, output: Path, path: Path | None = None, remote: str | None = None,
+def export(ref: str, *, out: Path, repo: Path | None = None, remote: str | None = None,
            force: bool = False, reporter: Reporter = SILENT, wait: float = 0,
            offline: bool = False, config: Path | None = None) -> ExportResult:
-    """Write backup `timestamp` of the project at `path` into the archive `output`."""
-    output = output.absolute()
+    """Write backup `ref` of the project at `repo` into the archive `out`."""
+    output = out.absolute()
     _check_output(output, force)
-    project = Project.open(path, strict=False, config=config)
-    with locked_operation(project, "export", wait, timestamp=timestamp, output=str(output)):
-        catalog = catalog_with(project, timestamp, offline)
-        backup = catalog.get(timestamp, now=now_utc())
+    project = Project.open(repo, strict=False, config=config)
+    with locked_operation(project, "export", wait, timestamp=ref, output=str(output)):
+        catalog = catalog_with(project, ref, offline)
+        backup = catalog.get(ref, now=now_utc())
         result = export_backup(project, backup, output, remote, force, reporter)
         project.journal("export", "ok", tag=backup.tag, output=str(output),
                         files=result.files, size=result.archive_size)

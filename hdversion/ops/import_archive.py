@@ -88,10 +88,10 @@ class Scanned:
                       self.manifest.commit, self.manifest.manifest)
 
 
-def import_archive(archive: Path, target: Path | None = None, path: Path | None = None,
+def import_archive(archive: Path, *, target: Path | None = None, repo: Path | None = None,
                    force: bool = False, dry_run: bool = False, reporter: Reporter = SILENT,
                    wait: float = 0, config: Path | None = None) -> ImportResult:
-    """Restore the backup held by `archive` into the workspace of the project at `path`
+    """Restore the backup held by `archive` into the workspace of the project at `repo`
     (default: the current directory), or into the directory `target` (which needs no
     project)."""
     archive = archive.absolute()
@@ -100,9 +100,9 @@ def import_archive(archive: Path, target: Path | None = None, path: Path | None 
     if target is not None and target.exists() and not target.is_dir():
         raise UsageError(f"--target {target} is not a directory")
     if target is None:
-        return _into_project(archive, Project.open(path, strict=False, config=config), None,
+        return _into_project(archive, Project.open(repo, strict=False, config=config), None,
                              force, dry_run, reporter, wait)
-    project = _project_if_any(path, config)
+    project = _project_if_any(repo, config)
     if project is None:
         # No project: nothing to lock, no DVC lock to check; pause points (tests) are looked
         # for where the command runs.

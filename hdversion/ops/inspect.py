@@ -78,14 +78,14 @@ class DiffResult:
         return None
 
 
-def show(timestamp: str, path: Path | None = None, offline: bool = False,
+def show(ref: str, *, repo: Path | None = None, offline: bool = False,
          config: Path | None = None) -> ShowResult:
     """One backup in full: its manifest, its files, its pin, and (unless `offline`) how
     completely each configured remote holds it."""
-    check_name(timestamp)
-    project = Project.open(path, strict=False, config=config)
-    catalog = catalog_with(project, timestamp, offline)
-    backup = catalog.get(timestamp, now=now_utc())
+    check_name(ref)
+    project = Project.open(repo, strict=False, config=config)
+    catalog = catalog_with(project, ref, offline)
+    backup = catalog.get(ref, now=now_utc())
     files = files_of(project.git, backup)
     remotes = [] if offline else holdings(project, all_remotes(project), [backup])
     result = ShowResult(backup, files, read_pins(project.git).get(backup.tag), remotes)
@@ -93,13 +93,13 @@ def show(timestamp: str, path: Path | None = None, offline: bool = False,
     return result
 
 
-def diff(old: str, new: str | None = None, path: Path | None = None,
+def diff(old: str, *, new: str | None = None, repo: Path | None = None,
          offline: bool = False, config: Path | None = None) -> DiffResult:
     """Compare backup `old` with backup `new`, or with the workspace when `new` is None."""
     for name in (old, new):
         if name is not None:
             check_name(name)
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     catalog = catalog_with(project, old, offline)
     now = now_utc()
     result = compare_with(project, catalog, catalog.get(old, now),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from hdversion.errors import UsageError
 from hdversion.model.timestamps import TAG_PREFIX
@@ -19,16 +19,22 @@ if TYPE_CHECKING:
     from hdversion.model.pins import Pin
 
 
-def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | None = None,
+class RenderedList(NamedTuple):
+    """list_rendered's answer (a tuple: `texts, invalid = list_rendered(...)`)."""
+
+    records: list[tuple[str, Pin | None]]  # each backup's rendered record and its pin
+    invalid: list[tuple[str, str]]  # the tags skipped, with why
+
+
+def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | None = None,
                   offline: bool = False, last: int | None = None, kind: str | None = None,
-                  config: Path | None = None
-                  ) -> tuple[list[tuple[str, Pin | None]], list[tuple[str, str]]]:
+                  config: Path | None = None) -> RenderedList:
     """`list --json` without a remote: each backup's record as `render` writes it, and its
     pin (the caller sets it), newest first, from the cache of rendered records
     (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The same
     choice of backups as list_backups."""
     _check_filters(kind, last)
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     refresh_catalog(project, offline)
     listed = listed_backups(project.git, TAG_PREFIX, render, layout)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
@@ -39,13 +45,13 @@ def list_rendered(render: Callable[[Backup], str], layout: str, path: Path | Non
         backups = backups[:last]
     pins = read_pins(project.git) if backups else {}
     project.journal("list", "ok", backups=len(backups), remote=None)
-    return ([(item.record, pins.get(tag)) for tag, item in backups],
-            [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
+    return RenderedList([(item.record, pins.get(tag)) for tag, item in backups],
+                        [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
 
 
-def list_metric(path: Path | None = None, config: Path | None = None) -> str:
+def list_metric(*, repo: Path | None = None, config: Path | None = None) -> str:
     """The metric of `list`'s column: `list.metric` in the settings, or the default."""
-    return Project.open(path, strict=False, config=config).settings.list_metric
+    return Project.open(repo, strict=False, config=config).settings.list_metric
 
 
 def _check_filters(kind: str | None, last: int | None) -> None:
@@ -58,17 +64,25 @@ def _check_filters(kind: str | None, last: int | None) -> None:
         raise UsageError("--last must be at least 1")
 
 
-def list_backups(path: Path | None = None, remote: str | None = None, offline: bool = False,
+class BackupList(NamedTuple):
+    """list_backups' answer; a tuple, so `catalog, lacking, pins = list_backups()` reads it
+    as it always did."""
+
+    catalog: Catalog  # the backups, newest first; `invalid`: the tags skipped, with why
+    lacking: dict[str, int] | None  # with a remote: tag -> objects missing there
+    pins: dict[str, Pin]  # backup tag -> its pin
+
+
+def list_backups(*, repo: Path | None = None, remote: str | None = None, offline: bool = False,
                  last: int | None = None, kind: str | None = None,
-                 config: Path | None = None
-                 ) -> tuple[Catalog, dict[str, int] | None, dict[str, Pin]]:
+                 config: Path | None = None) -> BackupList:
     """The catalog (fetched from the git remote first unless `offline`), with a remote how
     many objects each backup lacks there, and the pins (by backup tag). `kind` keeps one
     kind of backup, then `last` the newest N of those."""
     from hdversion.ops.catalog import catalog_with
 
     _check_filters(kind, last)
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     catalog = catalog_with(project, None, offline)
     if kind is not None:
         catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]
@@ -81,4 +95,4 @@ def list_backups(path: Path | None = None, remote: str | None = None, offline: b
 
         lacking = completeness(project, remote, catalog.backups)
     project.journal("list", "ok", backups=len(catalog.backups), remote=remote)
-    return catalog, lacking, read_pins(project.git)
+    return BackupList(catalog, lacking, read_pins(project.git))

@@ -36,12 +36,12 @@ class PinResult:
             hint="other clones follow the git remote: run the command again when it answers")
 
 
-def pin(timestamp: str, reason: str = "", path: Path | None = None,
+def pin(ref: str, *, reason: str = "", repo: Path | None = None,
         wait: float = 0, config: Path | None = None) -> PinResult:
-    check_name(timestamp)
-    project = Project.open(path, strict=False, config=config)
-    with locked_operation(project, "pin", wait, timestamp=timestamp):
-        backup = catalog_with(project, timestamp).get(timestamp, now_utc())
+    check_name(ref)
+    project = Project.open(repo, strict=False, config=config)
+    with locked_operation(project, "pin", wait, timestamp=ref):
+        backup = catalog_with(project, ref).get(ref, now_utc())
         made = Pin(backup.timestamp, reason, now_utc().isoformat(timespec="seconds"),
                    f"{user_name()}@{host_name()}", backup.commit)
         project.git.create_ref_tag(made.ref, backup.commit, made.to_json())
@@ -51,17 +51,17 @@ def pin(timestamp: str, reason: str = "", path: Path | None = None,
         return PinResult(made, True, outcome)
 
 
-def unpin(timestamp: str, path: Path | None = None, wait: float = 0,
+def unpin(ref: str, *, repo: Path | None = None, wait: float = 0,
           config: Path | None = None) -> PinResult:
-    check_name(timestamp)
-    project = Project.open(path, strict=False, config=config)
-    with locked_operation(project, "unpin", wait, timestamp=timestamp):
+    check_name(ref)
+    project = Project.open(repo, strict=False, config=config)
+    with locked_operation(project, "unpin", wait, timestamp=ref):
         pins = read_pins(project.git)
         # Named as in every command; a pin whose backup tag is gone can still be named.
         names = read_catalog(project.git).names(now_utc())
         names = replace(names, timestamps={*names.timestamps,
                                            *(p.timestamp for p in pins.values())})
-        tag = tag_for(names.resolve(timestamp))
+        tag = tag_for(names.resolve(ref))
         known = pins.get(tag)
         if known is None:
             raise BackupNotFoundError(f"backup {tag} is not pinned",

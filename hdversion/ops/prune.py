@@ -130,7 +130,8 @@ class PruneResult:
 
 
 def prune(
-    path: Path | None = None,
+    *,
+    repo: Path | None = None,
     policy: Policy | None = None,
     safety_within: Duration | None = None,
     remote: str | None = None,
@@ -150,7 +151,7 @@ def prune(
     (default: the settings' `retention.keep_deleted_within`, else 7 days). `profile`: the
     AWS profile for every S3 remote of this run, over the remote's own key (a machine
     whose usual key may only write)."""
-    project = Project.open(path, config=config, profile=profile)
+    project = Project.open(repo, config=config, profile=profile)
     chosen = resolve_policy(project, policy, safety_within)
     if profile is not None:
         _check_profile_applies(project, profile, remote)

@@ -73,7 +73,7 @@ def open_remote(url: str, endpoint_url: str | None = None,
     return records
 
 
-def list_bucket(url: str, endpoint_url: str | None = None,
+def list_bucket(url: str, *, endpoint_url: str | None = None,
                 credentials: Path | None = None) -> BucketCatalog:
     """Every backup a remote describes, newest first; invalid ones are skipped, each with
     why (`catalog.invalid`)."""
@@ -170,18 +170,18 @@ def as_backup(remote: RemoteManifest) -> Backup:
                   remote.manifest)
 
 
-def restore_from_bucket(url: str, target: Path, timestamp: str | None = None,
+def restore_from_bucket(url: str, *, target: Path, ref: str | None = None,
                         endpoint_url: str | None = None, credentials: Path | None = None,
                         dry_run: bool = False, reporter: Reporter = SILENT
                         ) -> BucketRestoreResult:
     """Restore a backup from a remote alone into `target`, a new or empty directory, or one
     that holds only what a killed restore of the same backup left (the re-run completes
-    it). `timestamp`: the backup's name in any form model/names.py reads, a prefix matched
+    it). `ref`: the backup's name in any form model/names.py reads, a prefix matched
     against the remote's folders; default: the latest regular one, not dated in the
     future."""
     dest = target.expanduser().absolute()
     leftovers = _check_target(dest)
-    name = LATEST if timestamp is None else check_name(timestamp)
+    name = LATEST if ref is None else check_name(ref)
     bucket = open_remote(url, endpoint_url, credentials)
     remote, skipped = named_backup(bucket, name)
     backup = as_backup(remote)

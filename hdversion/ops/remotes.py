@@ -58,13 +58,13 @@ class ProbeReport:
                                   + (f": {detail}" if detail else ""))
 
 
-def remote_add(name: str, url: str, endpoint_url: str | None = None,
-               options: dict[str, str] | None = None, path: Path | None = None,
+def remote_add(name: str, *, url: str, endpoint_url: str | None = None,
+               options: dict[str, str] | None = None, repo: Path | None = None,
                config: Path | None = None, lock: str | None = None,
                lock_mode: str | None = None) -> RemoteInfo:
     """Add (or replace) a remote. `lock` (a duration, e.g. 30d) and `lock_mode` (governance,
     the default, or compliance): every write to it carries an S3 Object Lock retention."""
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     options = dict(options or {})
     given = {key: options.pop(key) for key in LOCK_OPTIONS if key in options}
     lock = lock or given.get("lock")
@@ -96,13 +96,13 @@ def _lock_policy(url: str, lock: str | None, mode: str | None) -> LockPolicy | N
     return policy
 
 
-def remote_list(path: Path | None = None, config: Path | None = None) -> list[RemoteInfo]:
-    return Project.open(path, strict=False, config=config).store.remotes()
+def remote_list(*, repo: Path | None = None, config: Path | None = None) -> list[RemoteInfo]:
+    return Project.open(repo, strict=False, config=config).store.remotes()
 
 
-def remote_test(name: str, path: Path | None = None, config: Path | None = None
+def remote_test(name: str, *, repo: Path | None = None, config: Path | None = None
                 ) -> ProbeReport:
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     steps = project.store.probe(name)
     lock, lock_error = None, ""
     if any(step != "connect" for step, _, _ in steps):

@@ -126,18 +126,18 @@ class ReportResult:
 Renderer = Callable[[ReportData], str]
 
 
-def report(output: Path, render: Renderer, metric: str | None = None,
-           remotes: Iterable[str] = (), offline: bool = False, path: Path | None = None,
+def report(out: Path, *, render: Renderer, metric: str | None = None,
+           remotes: Iterable[str] = (), offline: bool = False, repo: Path | None = None,
            config: Path | None = None) -> ReportResult:
-    """Write the report page to `output`: the catalog (fetched from the git remote first
+    """Write the report page to `out`: the catalog (fetched from the git remote first
     unless `offline`), the pins, `metric` (default: `list.metric` in the settings) per
     backup, and how complete each backup is in each remote (default: the local remote).
     `render` turns the data into the page."""
     if metric is not None and not metric.removeprefix("-"):
         raise UsageError("--metric needs a name, e.g. ensemble.roc_auc")
-    output = Path(output)
+    output = Path(out)
     check_output(output)
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     # A metric someone chose (--metric, list.metric) that no backup records is a typo to
     # refuse; the default one is this project's, which another repository simply lacks.
     chosen = metric is not None or project.settings.list_metric != DEFAULT_METRIC

@@ -85,8 +85,9 @@ class RestoreResult:
 
 
 def restore(
-    path: Path | None = None,
-    timestamp: str | None = None,
+    *,
+    repo: Path | None = None,
+    ref: str | None = None,
     target: Path | None = None,
     only: tuple[str, ...] = (),
     dry_run: bool = False,
@@ -97,13 +98,13 @@ def restore(
     offline: bool = False,
     config: Path | None = None,
 ) -> RestoreResult:
-    """Restore a backup of the project at `path` (default: the current directory); the
-    backup tags of the git remote are fetched first unless `offline`. `timestamp`: the
+    """Restore a backup of the project at `repo` (default: the current directory); the
+    backup tags of the git remote are fetched first unless `offline`. `ref`: the
     backup's name in any form model/names.py reads; None is `latest`."""
-    project = Project.open(path, strict=False, config=config)
-    with locked_operation(project, "restore", wait, timestamp=timestamp,
+    project = Project.open(repo, strict=False, config=config)
+    with locked_operation(project, "restore", wait, timestamp=ref,
                           target=str(target or ""), only=list(only)):
-        result = restore_backup(project, timestamp, target, only, dry_run, force, remote,
+        result = restore_backup(project, ref, target, only, dry_run, force, remote,
                                 reporter, offline)
         project.journal(
             "restore",

@@ -26,12 +26,12 @@ class ScheduleResult:
     where: str = ""
 
 
-def schedule(path: Path | None = None, at: str | None = None, every: str | None = None,
+def schedule(*, repo: Path | None = None, at: str | None = None, every: str | None = None,
              prune_weekly: bool = False, remote: str | None = None, install: bool = False,
              uninstall: bool = False, systemd: bool = False, config: Path | None = None
              ) -> ScheduleResult:
     when = Schedule.parse(at, every)
-    project = Project.open(path, config=config)
+    project = Project.open(repo, config=config)
     if remote:
         project.store.ensure_remote(remote)
     root = str(project.root)

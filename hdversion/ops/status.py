@@ -92,7 +92,7 @@ class StatusResult:
         return None
 
 
-def status(path: Path | None = None, max_age: Duration | None = None,
+def status(*, repo: Path | None = None, max_age: Duration | None = None,
            offline: bool = False, now: datetime | None = None, config: Path | None = None,
            require_offsite: bool = False) -> StatusResult:
     """The project's backup status. `now` (default: the clock) decides what is stale and
@@ -101,7 +101,7 @@ def status(path: Path | None = None, max_age: Duration | None = None,
     in a remote off this disk (with `offline`, only a configuration with no offsite remote
     at all gives a certain answer: then it fails; else it cannot be confirmed, and fails)."""
     now = now or now_utc()
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     catalog = catalog_with(project, None, offline)
     regular = catalog.present(now)
     latest = regular[0] if regular else None

@@ -47,9 +47,9 @@ class SyncReport:
         return PartialError(what, hint="fix the remote and run `hdversion sync` again")
 
 
-def sync(path: Path | None = None, remote: str = "s3", wait: float = 0,
+def sync(*, repo: Path | None = None, remote: str = "s3", wait: float = 0,
          reporter: Reporter = SILENT, config: Path | None = None) -> SyncReport:
-    project = Project.open(path, config=config)
+    project = Project.open(repo, config=config)
     with locked_operation(project, "sync", wait, remote=remote):
         remove_leftovers(project, [remote])  # a killed sync's, in the remote it fills
         report = sync_remote(project, remote, reporter, wait)

@@ -77,30 +77,30 @@ class UndeleteResult:
         return None
 
 
-def list_deleted(path: Path | None = None, remote: str | None = None, offline: bool = False,
+def list_deleted(*, repo: Path | None = None, remote: str | None = None, offline: bool = False,
                  now: datetime | None = None, config: Path | None = None
                  ) -> list[DeletedBackup]:
     """The deleted backups (tombstones fetched from the git remote first unless `offline`),
     newest first, each with whether its data is whole in the cache, the local remote and
     `remote`."""
-    project = Project.open(path, strict=False, config=config)
+    project = Project.open(repo, strict=False, config=config)
     refresh_catalog(project, offline)
     found = _deleted(project, now or now_utc(), remote)
     project.journal("list", "ok", deleted=len(found), remote=remote)
     return found
 
 
-def undelete(name: str, path: Path | None = None, remote: str | None = None,
+def undelete(ref: str, *, repo: Path | None = None, remote: str | None = None,
              wait: float = 0, now: datetime | None = None, config: Path | None = None
              ) -> UndeleteResult:
     """Bring back a deleted backup: the same tag object, on the git remote first (and its
     tombstone removed there in the same atomic push), then here. Refused, with nothing
     changed, when its data is not whole in the stores at hand (cache, local remote,
     `remote`): exit 5, "swept" once its window is past."""
-    check_name(name)
-    project = Project.open(path, strict=False, config=config)
+    check_name(ref)
+    project = Project.open(repo, strict=False, config=config)
     moment = now or now_utc()
-    with locked_operation(project, "undelete", wait, timestamp=name):
+    with locked_operation(project, "undelete", wait, timestamp=ref):
         git_remote, why = git_remote_of(project)
         if git_remote is not None:
             try:
@@ -111,7 +111,7 @@ def undelete(name: str, path: Path | None = None, remote: str | None = None,
                                   hint="run it again when the git remote answers") from None
         if remote:
             project.store.preflight(remote)
-        found = _resolve(project, name, moment, remote)
+        found = _resolve(project, ref, moment, remote)
         if found.backup is None:
             raise _not_kept(project, found)
         if found.objects is None:

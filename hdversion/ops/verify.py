@@ -118,8 +118,9 @@ class VerifyResult:
 
 
 def verify(
-    path: Path | None = None,
-    timestamps: Iterable[str] = (),
+    *,
+    repo: Path | None = None,
+    refs: Iterable[str] = (),
     every: bool = False,
     remote: str | None = None,
     read_data: bool = False,
@@ -131,10 +132,10 @@ def verify(
     wait: float = 0,
     config: Path | None = None,
 ) -> VerifyResult:
-    """Check backups of the project at `path` in a store (default: the local remote): the
-    given timestamps, every backup (`every`), or else the latest. With `repair`, replace
+    """Check backups of the project at `repo` in a store (default: the local remote): the
+    backups `refs`, every backup (`every`), or else the latest. With `repair`, replace
     what is missing or damaged there from good copies elsewhere (under the lock)."""
-    wanted = list(timestamps)
+    wanted = list(refs)
     for name in wanted:
         check_name(name)  # malformed: refused before anything is opened
     if wanted and every:
@@ -144,7 +145,7 @@ def verify(
     chosen = Subset.parse(subset) if subset is not None else None
     if chosen is not None and chosen.random and seed is None:
         seed = secrets.randbits(32)
-    project = Project.open(path, strict=repair, config=config)  # checking only reads
+    project = Project.open(repo, strict=repair, config=config)  # checking only reads
     store = remote or project.settings.local_remote
     project.store.ensure_remote(store)
     # Checking only reads, and may take hours on a bucket: it does not hold back backups.

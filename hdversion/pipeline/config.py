@@ -149,6 +149,10 @@ class Params:
     """Everything in params.yaml. `seed` drives every random choice of every stage."""
 
     seed: int = 42
+    # After `train` writes the models, back the project up through hdversion's API
+    # (hdversion/pipeline/train.py, `backup_after_train`). Not a DVC param of any stage:
+    # switching it re-runs nothing.
+    backup_after_train: bool = False
     data: DataParams = field(default_factory=DataParams)
     prepare: PrepareParams = field(default_factory=PrepareParams)
     tune: TuneParams = field(default_factory=TuneParams)
@@ -229,6 +233,8 @@ def _build(cls: type[_T], raw: Mapping[str, Any], prefix: str) -> _T:
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, prefix=key + ".")  # type: ignore[arg-type]
+    if hint is bool and isinstance(value, bool):
+        return value
     # bool is an int subclass, but `seed: true` is a mistake, not 1.
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value

@@ -14,6 +14,7 @@ import keras
 from sklearn.neural_network import MLPClassifier
 
 from hdversion.pipeline.artifacts import atomic_outputs, require_inputs
+from hdversion.pipeline.backup_hook import backup_after_train
 from hdversion.pipeline.cli import stage_main
 from hdversion.pipeline.config import Params, Paths
 from hdversion.pipeline.models import (
@@ -56,6 +57,7 @@ def run(params: Params, paths: Paths) -> tuple[MLPClassifier, keras.Model]:
         joblib.dump(sklearn_model, sklearn_temp)
         save_keras_h5(keras_model, keras_temp)
     logger.info("train: saved sklearn_mlp %s and keras_mlp %s", sklearn_hp, keras_hp)
+    backup_after_train(params)
     return sklearn_model, keras_model
 
 
