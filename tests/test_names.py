@@ -171,5 +171,6 @@ def test_aliases_plug_in_before_the_grammar() -> None:
                         aliases={"prod": "20261206_093000"})
     assert names.resolve("prod") == "20261206_093000"
     assert names.resolve("latest") == "20261206_110000"
-    with pytest.raises(UsageError):
+    # An alias there is not is not found (exit 4), as a timestamp there is not.
+    with pytest.raises(BackupNotFoundError, match="no alias 'staging'"):
         names.resolve("staging")
