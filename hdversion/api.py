@@ -14,6 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
+    from hdversion.ops.aliases import AliasHistory as AliasHistory
+    from hdversion.ops.aliases import AliasList as AliasList
+    from hdversion.ops.aliases import AliasResult as AliasResult
+    from hdversion.ops.aliases import alias_history as alias_history
+    from hdversion.ops.aliases import alias_list as alias_list
+    from hdversion.ops.aliases import alias_rm as alias_rm
+    from hdversion.ops.aliases import alias_set as alias_set
     from hdversion.ops.auto import AutoResult as AutoResult
     from hdversion.ops.auto import auto as auto
     from hdversion.ops.backup import BackupResult as BackupResult
@@ -67,6 +74,9 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
 # Name -> its module under hdversion.ops (tests/test_cli_registry.py checks that this and the
 # imports above name the same things).
 _HOME = {
+    "alias_set": "aliases", "alias_rm": "aliases", "alias_list": "aliases",
+    "alias_history": "aliases", "AliasResult": "aliases", "AliasList": "aliases",
+    "AliasHistory": "aliases",
     "auto": "auto", "AutoResult": "auto",
     "backup": "backup", "BackupResult": "backup",
     "list_bucket": "remote_recovery", "restore_from_bucket": "remote_recovery",
