@@ -223,6 +223,15 @@ def test_without_a_git_remote_aliases_are_local(history: History) -> None:
     assert made["tag"] == history.backups[-1]["tag"]
     assert ok(project, "show", "prod")["tag"] == history.backups[-1]["tag"]
     assert origin_ids(history.origin) == {}
+    # With a git remote again, the next move takes the alias there, its history whole.
+    project.git("remote", "add", "origin", str(history.origin))
+    moved = ok(project, "alias", "set", "prod", history.backups[0]["timestamp"])
+    assert moved["git_remote"] == "origin" and moved["previous"] == made["record"]
+    assert origin_ids(history.origin)["prod"] == moved["record"]
+    fresh = Project(history.project.root.parent / "fresh")
+    subprocess.run(["git", "clone", "-q", str(history.origin), str(fresh.root)], check=True)
+    assert [r["record"] for r in ok(fresh, "alias", "history", "prod")["history"]] == [
+        moved["record"], made["record"]]
 
 
 # 7 -------------------------------------------------------------------------------------------

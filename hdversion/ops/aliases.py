@@ -152,18 +152,28 @@ def _check_reason(reason: str) -> None:
 
 def _move(project: Project, name: str, backup: Backup | None, reason: str) -> AliasResult:
     """Point alias `name` at `backup` (None: remove it), on the git remote then here, each
-    only if the alias is still the record read here."""
+    only if the alias is still the record read there and here."""
     ref = ALIAS_NAMESPACE + name
     git = project.git
+    remote, why = git_remote_of(project)
+    # The lease on the git remote: what it holds now (RemoteError, exit 7, when it cannot be
+    # read: nothing changed). Not what the fetch left here: an alias made while there was no
+    # remote is here and not there.
+    on_remote = None
+    if remote is not None:
+        on_remote = git.remote_ref_ids(remote, ref).get(ref)
+        if on_remote is not None and on_remote != git.ref_id(ref):
+            git.fetch_refs(remote, ref)  # the remote's record is the one to replace
     records, _ = read_aliases(git)
-    old = git.ref_id(ref)  # the lease: exactly what was read (a broken record too)
+    old = git.ref_id(ref)  # the lease here: exactly what was read (a broken record too)
     current = records.get(name)
     if current is not None and current.object_id != old:
         current = None  # changed under us by a fetch: the lease below decides
     if backup is None and (current is None or current.removed):
         raise BackupNotFoundError(f"no alias {name!r}",
                                   hint="`hdversion alias list` shows the aliases")
-    if backup is not None and current is not None and current.tag == backup.tag:
+    if backup is not None and current is not None and current.tag == backup.tag \
+            and (remote is None or on_remote == old):
         project.journal("alias set", "ok", alias=name, tag=backup.tag, changed=False)
         return AliasResult(current, None, False, "", "unchanged")
     made = AliasRecord(name, backup.tag if backup else None,
@@ -175,8 +185,7 @@ def _move(project: Project, name: str, backup: Backup | None, reason: str) -> Al
     target, kind = (current.object_id, "tag") if current else (git.empty_tree(), "tree")
     made = replace(made, object_id=git.make_tag_object(target, kind, name, made.to_json()))
     pause_point(project.root, PausePoint.BEFORE_ALIAS_PUSH)
-    remote, why = git_remote_of(project)
-    if remote is not None and not git.push_with_lease(remote, ref, made.object_id, old):
+    if remote is not None and not git.push_with_lease(remote, ref, made.object_id, on_remote):
         raise _moved_elsewhere(project, remote, name, made)
     if not git.compare_and_set_ref(ref, made.object_id, old) \
             and git.ref_id(ref) != made.object_id:
