@@ -95,7 +95,8 @@ def test_set_move_rm_and_the_history_that_travels_with_the_ref(history: History)
     removed = ok(project, "alias", "rm", "prod", "-m", "rolled back")
     assert removed["removed"] and removed["tag"] is None
     assert [a["alias"] for a in ok(project, "alias", "list")] == ["staging"]
-    assert "no alias 'prod'" in refused(project, 4, "show", "prod")
+    assert "'prod' names no backup: no alias is called so" in refused(project, 2, "show",
+                                                                     "prod")
     assert "no alias 'prod'" in refused(project, 4, "alias", "rm", "prod")
     ok(project, "alias", "set", "prod", first["timestamp"])
 
@@ -263,7 +264,8 @@ def test_the_cli_refuses_a_bad_name_and_a_bad_reason_before_any_work(history: Hi
         project, 2, "alias", "set", "latest", "latest")
     assert "one line of at most 500 printable characters" in refused(
         project, 2, "alias", "set", "prod", "latest", "-m", "two\nlines")
-    assert "no alias 'nope'" in refused(project, 4, "restore", "nope", "--target", "x")
+    assert "'nope' names no backup: no alias is called so" in refused(
+        project, 2, "restore", "nope", "--target", "x")
     assert origin_ids(history.origin) == {}
 
 

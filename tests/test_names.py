@@ -171,6 +171,5 @@ def test_aliases_plug_in_before_the_grammar() -> None:
                         aliases={"prod": "20261206_093000"})
     assert names.resolve("prod") == "20261206_093000"
     assert names.resolve("latest") == "20261206_110000"
-    # An alias there is not is not found (exit 4), as a timestamp there is not.
-    with pytest.raises(BackupNotFoundError, match="no alias 'staging'"):
+    with pytest.raises(UsageError, match="'staging' names no backup: no alias is called so"):
         names.resolve("staging")

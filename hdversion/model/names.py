@@ -107,8 +107,11 @@ class BackupNames:
         if name == LATEST:
             return self.latest()
         if name == text and alias_refusal(text) is None:
-            raise BackupNotFoundError(
-                f"no alias {text!r}{self.where}",
+            # A word names nothing unless it is an alias: a usage error, as it was before
+            # aliases (a typo of `latest`, a timestamp pasted wrong).
+            raise UsageError(
+                f"{text!r} names no backup{self.where}: no alias is called so, and it is "
+                "not a timestamp (YYYYMMDD_HHMMSS)",
                 hint="`hdversion alias list` shows the aliases" if not self.where else
                 "aliases live in git: name the backup by its timestamp here")
         if len(name) == _FULL_LENGTH:
