@@ -108,6 +108,9 @@ def test_set_move_rm_and_the_history_that_travels_with_the_ref(history: History)
     assert all("@" in r["by"] and r["at"].endswith("+00:00") for r in found["history"])
     table = project.cli("alias", "history", "prod").stdout
     assert "rolled back" in table and "(removed)" in table
+    listed = project.cli("alias", "list").stdout
+    assert "staging" in listed and second["timestamp"] in listed
+    assert max(len(line) for line in (table + listed).splitlines()) <= 80, table + listed
 
     # The whole history is reachable from the ref: a fresh clone that fetches the one ref
     # walks it, and so does this one after git gc.
@@ -224,6 +227,10 @@ def test_without_a_git_remote_aliases_are_local(history: History) -> None:
     assert made["tag"] == history.backups[-1]["tag"]
     assert ok(project, "show", "prod")["tag"] == history.backups[-1]["tag"]
     assert origin_ids(history.origin) == {}
+    # Its backup's tag gone here: the alias says what it names.
+    project.git("tag", "-d", history.backups[-1]["tag"])
+    assert f"alias 'prod' names {history.backups[-1]['tag']}, which is not here" in refused(
+        project, 4, "show", "prod")
     # With a git remote again, the next move takes the alias there, its history whole.
     project.git("remote", "add", "origin", str(history.origin))
     moved = ok(project, "alias", "set", "prod", history.backups[0]["timestamp"])
