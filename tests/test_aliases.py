@@ -143,7 +143,7 @@ def test_every_command_that_names_a_backup_takes_an_alias(history: History,
     assert all(r["aliases"] == [] for t, r in listed.items() if t != first["tag"])
     uncached = {r["tag"]: r for r in ok(project, "list", "--last", "10", "--offline")}
     assert uncached[first["tag"]]["aliases"] == ["prod"]
-    assert "prod" in project.cli("list").stdout
+    assert "@prod seed 2" in project.cli("list").stdout
     report = ok(project, "report", "-o", str(tmp_path / "page.html"))
     assert report["aliases"] == {"prod": first["tag"]}
     assert '<span class="badge alias">prod</span>' in (tmp_path / "page.html").read_text()

@@ -121,7 +121,8 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
             reason = pins[backup.tag].reason
             message = f"[cyan]pinned{': ' + escape(reason) if reason else ''}[/] {message}"
         if backup.tag in aliases:
-            message = f"[bold magenta]{escape(', '.join(aliases[backup.tag]))}[/] {message}"
+            named = " ".join(f"@{name}" for name in aliases[backup.tag])  # MLflow's notation
+            message = f"[bold magenta]{escape(named)}[/] {message}"
         row: list[str | Text] = [backup.timestamp, age(backup.manifest.created_at),
                str(backup.manifest.total_files), human_size(backup.manifest.total_size)]
         if values:

@@ -31,15 +31,15 @@ def result_summary(result: AliasResult) -> None:
     record = result.record
     name = escape(record.alias)
     if not result.changed:
-        console.print(f"alias [bold]{name}[/] already names {record.tag}: unchanged")
+        console.print(f"alias [bold]{name}[/] already names {record.timestamp}: unchanged")
         return
-    was = f" (was {result.replaced.tag or 'removed'})" if result.replaced else ""
-    where = (f"on git remote '{escape(result.git_remote)}' and here" if result.git_remote
-             else f"here only ({escape(result.detail)})")
+    was = f" (was {_named(result.replaced)})" if result.replaced else ""
+    where = (f"pushed to {escape(result.git_remote)}" if result.git_remote
+             else f"here only: {escape(result.detail)}")
     if record.removed:
-        console.print(f"alias [bold]{name}[/] removed{was}, {where}")
+        console.print(f"alias [bold]{name}[/] removed{was}; {where}")
     else:
-        console.print(f"alias [bold]{name}[/] -> {record.tag}{was}, {where}")
+        console.print(f"alias [bold]{name}[/] -> {record.timestamp}{was}; {where}")
 
 
 def list_summary(listed: AliasList) -> None:
