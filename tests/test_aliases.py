@@ -194,6 +194,31 @@ def test_two_clones_moving_one_alias_at_once_end_with_one_winner(history: Histor
         == history.backups[1]["tag"]
 
 
+def test_two_moves_released_at_once_end_with_exactly_one_winner(history: History,
+                                                                tmp_path: Path) -> None:
+    """Both clones have read the alias (naming backup 3) and made their record, then go on
+    together: whichever pushes first wins; the other exits 6, whatever the order."""
+    a, b = history.project, clone(history, tmp_path / "b")
+    ok(a, "alias", "set", "prod", history.backups[2]["timestamp"])
+    ok(b, "alias", "list")  # b knows the alias: both lease on the same record
+    runs = [start_paused(project.root, PausePoint.BEFORE_ALIAS_PUSH, "alias", "set", "prod",
+                         history.backups[n]["timestamp"], "--json")
+            for project, n in ((a, 0), (b, 1))]
+    for project in (a, b):
+        pause_marker(project.root).unlink()
+    outcomes = [(run.communicate(timeout=120), run.returncode) for run in runs]
+    assert sorted(code for _, code in outcomes) == [0, 6], outcomes
+    [((won, _), _)] = [o for o in outcomes if o[1] == 0]
+    [((_, lost), _)] = [o for o in outcomes if o[1] == 6]
+    assert "was moved on git remote 'origin' since this run read it" in lost
+    winner = json.loads(won)
+    assert origin_ids(history.origin)["prod"] == winner["record"]
+    for project in (a, b):
+        history_here = ok(project, "alias", "history", "prod")["history"]
+        assert [r["record"] for r in history_here][:1] == [winner["record"]]
+        assert len(history_here) == 2
+
+
 # 5 -------------------------------------------------------------------------------------------
 def test_an_aliased_backup_is_never_pruned_in_any_clone(history: History,
                                                         tmp_path: Path) -> None:
