@@ -24,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
+    from hdversion.errors import AliasMovedError as AliasMovedError
     from hdversion.errors import BackupNotFoundError as BackupNotFoundError
     from hdversion.errors import ChangedDuringBackupError as ChangedDuringBackupError
     from hdversion.errors import ConfigurationError as ConfigurationError
@@ -53,6 +54,13 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.model.pins import Pin as Pin
     from hdversion.model.retention import Policy as Policy
     from hdversion.model.storages import RemoteInfo as RemoteInfo
+    from hdversion.ops.aliases import AliasHistory as AliasHistory
+    from hdversion.ops.aliases import AliasList as AliasList
+    from hdversion.ops.aliases import AliasResult as AliasResult
+    from hdversion.ops.aliases import alias_history as alias_history
+    from hdversion.ops.aliases import alias_list as alias_list
+    from hdversion.ops.aliases import alias_rm as alias_rm
+    from hdversion.ops.aliases import alias_set as alias_set
     from hdversion.ops.auto import AutoResult as AutoResult
     from hdversion.ops.auto import auto as auto
     from hdversion.ops.backup import BackupResult as BackupResult
@@ -121,6 +129,9 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
 # Name -> its module under hdversion.ops, or a dotted module (the records and the errors)
 # (tests/test_cli_registry.py checks that this and the imports above name the same things).
 _HOME = {
+    "alias_set": "aliases", "alias_rm": "aliases", "alias_list": "aliases",
+    "alias_history": "aliases", "AliasResult": "aliases", "AliasList": "aliases",
+    "AliasHistory": "aliases",
     "auto": "auto", "AutoResult": "auto",
     "backup": "backup", "BackupResult": "backup",
     "best": "best", "BestResult": "best",
@@ -153,7 +164,7 @@ _HOME = {
 # The exception tree (each class's `exit_code` is the CLI's exit code) and the plain records
 # arguments and results are made of.
 _HOME.update(dict.fromkeys((
-    "BackupNotFoundError", "ChangedDuringBackupError", "ConfigurationError",
+    "AliasMovedError", "BackupNotFoundError", "ChangedDuringBackupError", "ConfigurationError",
     "DamagedObjectError", "DamagedPointerFileError", "DataStoreError",
     "DeletionRefusedError", "ExitCode", "GitError", "HdversionError",
     "InterruptedAfterBackupError", "LockedError", "ManifestError", "MissingArtifactError",

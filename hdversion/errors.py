@@ -131,6 +131,11 @@ class LockedError(HdversionError):
     exit_code = ExitCode.LOCKED
 
 
+class AliasMovedError(LockedError):
+    """Another clone moved an alias between this run's read of it and its own move: the
+    other move stands, nothing changed here (exit 6, as a lock held by another writer)."""
+
+
 class ConfigurationError(HdversionError):
     """The repository, its configuration or its credentials are not usable as they are."""
 

@@ -256,6 +256,7 @@ def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,
     project.git("tag", "-a", "-m", json.dumps(message), "backup/20200101_000000",
                 made["commit"])
     project.cli("pin", made["timestamp"], "-m", "in production", check=True)
+    project.cli("alias", "set", "prod", made["timestamp"], check=True)
     plain_forms = (["list", "--json"], ["list"],
                    ["list", "--offline", "--kind", "backup", "--last", "1", "--json"])
     for args in plain_forms:
@@ -266,6 +267,7 @@ def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,
     assert [(r["kind"], r["message"]) for r in records] == [
         ("backup", "seed = 1"), ("safety", "before a restore")]
     assert records[0]["pinned"]["reason"] == "in production"
+    assert [r["aliases"] for r in records] == [["prod"], []]
 
     project.git("tag", "backup/not-a-time")
     project.git("tag", "-a", "-m", "{broken", "backup/20190101_000000")
@@ -300,4 +302,8 @@ def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,
     now = subprocess.run([sys.executable, "-m", "hdversion", "list", "--json"],
                          cwd=project.root, capture_output=True)
     assert today.returncode == now.returncode == 0
-    assert now.stdout == today.stdout and now.stderr == today.stderr
+    # Each record's `aliases` (issue 26) is new; everything else is the reference's bytes.
+    listed = json.loads(now.stdout)
+    assert [r.pop("aliases") for r in listed] == [["prod"], []]
+    assert (json.dumps(listed, sort_keys=True) + "\n").encode() == today.stdout
+    assert now.stderr == today.stderr

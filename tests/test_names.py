@@ -171,5 +171,5 @@ def test_aliases_plug_in_before_the_grammar() -> None:
                         aliases={"prod": "20261206_093000"})
     assert names.resolve("prod") == "20261206_093000"
     assert names.resolve("latest") == "20261206_110000"
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="'staging' names no backup: no alias is called so"):
         names.resolve("staging")

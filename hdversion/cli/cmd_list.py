@@ -49,14 +49,19 @@ def list_backups(
                                            offline=offline, last=last, kind=kind)
         # json.dumps of the list of records, joined: the same bytes.
         records.emit_json_text(
-            "[" + ", ".join(records.with_pin(text, pin) for text, pin in texts) + "]")
+            "[" + ", ".join(records.with_refs(text, pin, aliases)
+                            for text, pin, aliases in texts) + "]")
         for tag, why in invalid:
             render.warn(f"skipped tag {tag}: {why}")
         return None
     catalog, lacking, pins = api.list_backups(remote=where, offline=offline, last=last,
                                               kind=kind)
+    from hdversion.model.aliases import aliases_by_tag
+
+    aliases = aliases_by_tag(catalog.aliases)
     if as_json:
-        listed = [records.backup_record(b, pins.get(b.tag)) for b in catalog.backups]
+        listed = [records.backup_record(b, pins.get(b.tag), aliases.get(b.tag, []))
+                  for b in catalog.backups]
         if lacking is not None:
             for record in listed:
                 record["remote"] = where
@@ -65,7 +70,8 @@ def list_backups(
         records.emit_json(listed)
     else:
         name = metric if metric is not None else api.list_metric()
-        render.list_summary(catalog, lacking, where, pins, name, chosen=metric is not None)
+        render.list_summary(catalog, lacking, where, pins, name, chosen=metric is not None,
+                            aliases=aliases)
     for tag, why in catalog.invalid:
         render.warn(f"skipped tag {tag}: {why}")
 

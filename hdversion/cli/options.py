@@ -52,7 +52,7 @@ def argument(metavar: str, help: str, required: bool = True) -> Any:
 
 # How every command names one backup (model/names.py reads it).
 BACKUP_HELP = ("A backup: its timestamp YYYYMMDD_HHMMSS (UTC), a unique prefix of it "
-               "(20261206_11), backup/TIMESTAMP, or latest.")
+               "(20261206_11), backup/TIMESTAMP, latest, or an alias (prod).")
 BACKUP = argument("T", BACKUP_HELP)
 
 

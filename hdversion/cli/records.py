@@ -21,7 +21,7 @@ def emit_json(data: Any) -> None:
 
 # The shape of backup_record: change it when the record changes, so that no cache of
 # rendered records (ops/list_cache.py) serves the old one.
-LIST_LAYOUT = "backup_record/1"
+LIST_LAYOUT = "backup_record/2"
 
 
 def emit_result(data: dict[str, Any], failure: HdversionError | None) -> None:
@@ -38,28 +38,34 @@ def emit_json_text(text: str) -> None:
 
 
 def backup_record_text(backup: Backup) -> str:
-    """backup_record without a pin, serialized as emit_json would."""
-    return json.dumps(backup_record(backup), sort_keys=True, default=str)
+    """backup_record without a pin or aliases, serialized as emit_json would."""
+    return json.dumps(backup_record(backup, aliases=[]), sort_keys=True, default=str)
 
 
-def backup_record(backup: Backup, pin: Pin | None = None) -> dict[str, Any]:
+def backup_record(backup: Backup, pin: Pin | None = None,
+                  aliases: list[str] | None = None) -> dict[str, Any]:
     """A backup as `list --json` shows it: the tag's manifest (version-1 tags, which carried
-    every file, keep their `files`), and its pin."""
+    every file, keep their `files`), its pin, and the aliases that name it (`list` only:
+    None leaves the key out)."""
     manifest = backup.manifest.to_dict()
     manifest.pop("schema")
     manifest["version"] = backup.manifest.version
     if backup.manifest.inline_files is not None:
         manifest.pop("files_md5")
         manifest["files"] = [vars(f) for f in backup.manifest.inline_files]
-    return {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": _pinned(pin)}
+    record = {"tag": backup.tag, "commit": backup.commit, **manifest, "pinned": _pinned(pin)}
+    if aliases is not None:
+        record["aliases"] = aliases
+    return record
 
 
-def with_pin(record_text: str, pin: Pin | None) -> str:
-    """A record of backup_record_text with its pin set."""
-    if pin is None:
+def with_refs(record_text: str, pin: Pin | None, aliases: list[str]) -> str:
+    """A record of backup_record_text with its pin and aliases set (re-serialized only for
+    the few backups that have one)."""
+    if pin is None and not aliases:
         return record_text
-    return json.dumps({**json.loads(record_text), "pinned": _pinned(pin)}, sort_keys=True,
-                      default=str)
+    return json.dumps({**json.loads(record_text), "pinned": _pinned(pin), "aliases": aliases},
+                      sort_keys=True, default=str)
 
 
 def _pinned(pin: Pin | None) -> dict[str, str] | None:

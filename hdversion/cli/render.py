@@ -88,9 +88,12 @@ def age(created_at: str) -> str:
 
 def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
                   remote: str | None = None, pins: dict[str, Pin] | None = None,
-                  metric: str = DEFAULT_METRIC) -> Table:
-    """The backups, newest first, with `metric` in a column when any of them records it."""
+                  metric: str = DEFAULT_METRIC,
+                  aliases: dict[str, list[str]] | None = None) -> Table:
+    """The backups, newest first, with `metric` in a column when any of them records it, and
+    each backup's aliases (tag -> names) before its message."""
     pins = pins or {}
+    aliases = aliases or {}
     values = {b.tag: metric_value(b.manifest.metrics, metric) for b in catalog.backups}
     table = new_table(f"{len(catalog.backups)} backup(s), newest first")
     # The timestamp is what a user copies into restore/show: never cut, wrapped or folded.
@@ -117,6 +120,9 @@ def catalog_table(catalog: Catalog, lacking: dict[str, int] | None = None,
         if backup.tag in pins:
             reason = pins[backup.tag].reason
             message = f"[cyan]pinned{': ' + escape(reason) if reason else ''}[/] {message}"
+        if backup.tag in aliases:
+            named = " ".join(f"@{name}" for name in aliases[backup.tag])  # MLflow's notation
+            message = f"[bold magenta]{escape(named)}[/] {message}"
         row: list[str | Text] = [backup.timestamp, age(backup.manifest.created_at),
                str(backup.manifest.total_files), human_size(backup.manifest.total_size)]
         if values:
@@ -139,10 +145,11 @@ def metric_header(metric: str) -> str:
 
 
 def list_summary(catalog: Catalog, lacking: dict[str, int] | None, remote: str | None,
-                 pins: dict[str, Pin], metric: str, chosen: bool) -> None:
+                 pins: dict[str, Pin], metric: str, chosen: bool,
+                 aliases: dict[str, list[str]] | None = None) -> None:
     """`list`'s table; a metric `chosen` by --metric that no listed backup records is said
     so on stderr (a typo, most likely), with the names they do record."""
-    console.print(catalog_table(catalog, lacking, remote, pins, metric))
+    console.print(catalog_table(catalog, lacking, remote, pins, metric, aliases))
     manifests = [b.manifest.metrics for b in catalog.backups]
     if chosen and manifests and all(metric_value(m, metric) is None for m in manifests):
         names = metric_names(manifests)

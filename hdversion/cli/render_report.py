@@ -36,6 +36,7 @@ td.num{text-align:right;white-space:nowrap}
 tr.safety{background:#fff8e6}tr.pinned td:first-child{border-left:4px solid #1b7fbf}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;font-weight:600}
 .badge.safety{background:#f5b83d;color:#3d2a00}.badge.pin{background:#1b7fbf;color:#fff}
+.badge.alias{background:#6b3fa0;color:#fff}
 .badge.regular{background:#e3e6ea;color:#1d2430}
 .complete{color:#1a7f37}.lacking{color:#c62828;font-weight:600}.unknown{color:#8a6d00}
 .bar{height:6px;background:#7aa7d6;border-radius:3px;margin-top:3px}
@@ -219,6 +220,8 @@ def _table(data: ReportData) -> str:
             kind += (' <span class="badge pin">pinned</span>'
                      + (f'<div class="pin-reason">{_e(backup.pin.reason)}</div>'
                         if backup.pin.reason else ""))
+        kind += "".join(f' <span class="badge alias">{_e(name)}</span>'
+                        for name in backup.aliases)
         value = "&ndash;" if backup.metric is None else f"{backup.metric:.4g}"
         width = 100 * backup.total_size / largest
         size = (f'{_e(human_size(backup.total_size))}'
@@ -275,6 +278,7 @@ def result_json(result: ReportResult) -> dict[str, Any]:
         "metric": data.metric, "points": len(data.points),
         "lacking_metric": data.lacking_metric,
         "pinned": [b.tag for b in data.backups if b.pin],
+        "aliases": {name: b.tag for b in data.backups for name in b.aliases},
         "safety": [b.tag for b in data.backups if b.kind == "safety"],
         "invalid_file_lists": [b.tag for b in data.backups if b.invalid_files],
         "remotes": [vars(r) for r in data.remotes],

@@ -46,6 +46,8 @@ def delete_keys(records: Records, keys: Sequence[str]) -> None:
         try:
             answer = records.fs.fs.call_s3("delete_objects", Bucket=bucket,
                                            Delete={"Objects": objects, "Quiet": True})
+        except FileNotFoundError:
+            return  # the bucket is gone, and what it held with it
         finally:
             records.fs.fs.invalidate_cache()
         refused = [e for e in answer.get("Errors") or [] if e.get("Code") != "NoSuchKey"]

@@ -108,9 +108,9 @@ class GitRepo:
         revision lacks the file."""
         return self.read_objects([f"{rev}:{path}" for rev, path in specs])
 
-    def read_objects(self, names: list[str]) -> list[bytes | None]:
-        """Many blobs (by id, or `rev:path`) in one `git cat-file --batch` call; None for
-        what is missing or not a blob."""
+    def read_objects(self, names: list[str], kind: str = "blob") -> list[bytes | None]:
+        """Many objects of one `kind` (blobs, by id or `rev:path`; raw tag objects) in one
+        `git cat-file --batch` call; None for what is missing or of another kind."""
         if not names:
             return []
         feed = "".join(f"{name}\n" for name in names).encode()
@@ -121,7 +121,7 @@ class GitRepo:
             end = out.index(b"\n", at)
             header = out[at:end].split()
             at = end + 1
-            if len(header) == 3 and header[1] == b"blob":
+            if len(header) == 3 and header[1] == kind.encode():
                 size = int(header[2])
                 found.append(out[at:at + size])
                 at += size + 1  # the object, then a newline
@@ -292,12 +292,31 @@ class GitRepo:
     def create_ref_tag(self, ref: str, commit: str, message: str) -> None:
         """Point `ref` (outside refs/tags) at a new annotated tag object for `commit`: a
         message that travels with the ref, and a commit that git gc keeps."""
-        name = ref.rsplit("/", 1)[-1]
-        tagger = self._text("var", "GIT_COMMITTER_IDENT", identity=True)
-        body = (f"object {commit}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
-                f"{message}\n")
-        tag_object = self._text("mktag", stdin=body.encode())
+        tag_object = self.make_tag_object(commit, "commit", ref.rsplit("/", 1)[-1], message)
         self._text("update-ref", ref, tag_object)
+
+    def make_tag_object(self, target: str, kind: str, name: str, message: str) -> str:
+        """A new annotated tag object (no ref names it yet) for `target`, an object of type
+        `kind` (commit, tag, tree); its id."""
+        tagger = self._text("var", "GIT_COMMITTER_IDENT", identity=True)
+        body = (f"object {target}\ntype {kind}\ntag {name}\ntagger {tagger}\n\n"
+                f"{message}\n")
+        return self._text("mktag", stdin=body.encode())
+
+    def empty_tree(self) -> str:
+        """The empty tree's id (written, so that a tag may point at it)."""
+        return self._text("hash-object", "-t", "tree", "-w", "--stdin", stdin=b"")
+
+    def compare_and_set_ref(self, ref: str, new: str, old: str | None) -> bool:
+        """Point `ref` at `new` only if it points at `old` now (None: only if it does not
+        exist); False when it does not (git's ref lock decides races)."""
+        try:
+            self._text("update-ref", ref, new, old or "")
+        except GitError as exc:
+            if "cannot lock ref" in exc.stderr or "but expected" in exc.stderr:
+                return False
+            raise
+        return True
 
     def ensure_ignored(self, paths: Iterable[str]) -> None:
         """Keep hdversion's own files (journal, local remote) out of `git status`, through
@@ -349,6 +368,27 @@ class GitRepo:
         except GitError as exc:
             raise RemoteError(f"could not delete refs on git remote '{remote}': "
                               f"{exc.stderr.strip()}") from None
+
+    def push_with_lease(self, remote: str, ref: str, new: str, old: str | None) -> bool:
+        """Point `ref` on a git remote at `new` only if it points at `old` there (None: only
+        if it does not exist): one atomic push whose old value the server checks under its
+        ref lock. False when the remote's ref is not `old` (another clone moved it first);
+        RemoteError when the remote cannot be written for another reason."""
+        try:
+            self._text("push", "--quiet", "--atomic", f"--force-with-lease={ref}:{old or ''}",
+                       remote, f"{new}:{ref}")
+        except GitError as exc:
+            try:
+                now = self.remote_ref_ids(remote, ref).get(ref)
+            except RemoteError:
+                now = old  # unreadable: not a lost race, the remote's own failure
+            if now == new:
+                return True
+            if now != old:
+                return False
+            raise RemoteError(f"could not update {ref} on git remote '{remote}': "
+                              f"{exc.stderr.strip()}") from None
+        return True
 
     def remote_refs(self, remote: str, *patterns: str) -> set[str]:
         """The refs (full names) a git remote has under the patterns."""

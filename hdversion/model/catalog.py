@@ -38,6 +38,10 @@ class Backup:
 class Catalog:
     backups: list[Backup]  # newest first
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (tag, why it was skipped)
+    # Alias -> the timestamp it names (model/aliases.py); aliases whose record is not
+    # trusted -> why: naming one says so.
+    aliases: dict[str, str] = field(default_factory=dict)
+    broken_aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_tags(cls, tags: Iterable[TagLike]) -> Catalog:
@@ -75,7 +79,7 @@ class Catalog:
         grammar counts, an invalid one too: naming it says what is wrong with it."""
         named = [*(b.timestamp for b in self.backups),
                  *(t for t in (timestamp_of(tag) for tag, _ in self.invalid) if t)]
-        return BackupNames(named, lambda: self.latest(now).timestamp)
+        return BackupNames(named, lambda: self.latest(now).timestamp, self.aliases)
 
     def latest(self, now: datetime | None) -> Backup:
         """The latest regular backup: the newest that is not in the future at `now`
@@ -100,6 +104,9 @@ class Catalog:
         a unique prefix), or the latest when None."""
         if name is None:
             return self.latest(now)
+        if name in self.broken_aliases:
+            raise ManifestError(f"alias {name!r} is not trusted: {self.broken_aliases[name]}",
+                                hint="`hdversion alias list` shows the aliases; set it again")
         timestamp = self.names(now).resolve(name)
         for backup in self.backups:
             if backup.timestamp == timestamp:
@@ -110,6 +117,7 @@ class Catalog:
                 raise ManifestError(f"backup {tag} exists but its manifest is invalid: {why}",
                                     hint="restore another backup; `hdversion list` shows them")
         raise BackupNotFoundError(
+            f"alias {name!r} names {tag}, which is not here" if name in self.aliases else
             f"no backup {tag}",
             hint="`hdversion list` shows the backups there are",
         )

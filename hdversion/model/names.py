@@ -1,6 +1,6 @@
 """How a user names a backup, the same way in every command: its timestamp `YYYYMMDD_HHMMSS`,
-its tag `backup/YYYYMMDD_HHMMSS`, `latest`, or any unique prefix of a timestamp
-(`20261206_11`, `202612`, `backup/202612`).
+its tag `backup/YYYYMMDD_HHMMSS`, `latest`, any unique prefix of a timestamp
+(`20261206_11`, `202612`, `backup/202612`), or an alias (`prod`: model/aliases.py).
 
 The text is untrusted (a script's argument, a pasted line): it is matched character by
 character against this grammar, never used as a glob or a pattern, and bounded in length.
@@ -22,8 +22,37 @@ _MAX_CANDIDATES_SHOWN = 10
 _PREFIX_RE = re.compile(r"[0-9]{1,8}(?:_[0-9]{0,6})?")  # fullmatch: `$` allows a newline
 _FULL_LENGTH = len("YYYYMMDD_HHMMSS")
 _FORMS = ("a backup is named by its timestamp (YYYYMMDD_HHMMSS, UTC), its tag "
-          "(backup/YYYYMMDD_HHMMSS), latest, or a unique prefix of its timestamp "
-          "(e.g. 20261206_11)")
+          "(backup/YYYYMMDD_HHMMSS), latest, a unique prefix of its timestamp "
+          "(e.g. 20261206_11), or an alias (e.g. prod)")
+# An alias starts with a lower-case letter: no timestamp, prefix or tag does, so an alias can
+# never be read as one of them (and the grammar's other forms are refused by name below).
+_ALIAS_RE = re.compile(r"[a-z][a-z0-9._-]{0,62}")  # fullmatch
+ALIAS_FORM = "a lower-case letter, then up to 62 of a-z 0-9 . _ -"
+
+
+def alias_refusal(text: str) -> str | None:
+    """Why `text` cannot be an alias (the first rule it breaks), or None when it can."""
+    if text == LATEST:
+        return "'latest' already names the newest backup"
+    if text.startswith(TAG_PREFIX):
+        return "it would read as a backup tag"
+    if _PREFIX_RE.fullmatch(text) or text[:1].isdigit():
+        return "it would read as a timestamp or a prefix of one"
+    if not _ALIAS_RE.fullmatch(text):
+        return f"an alias is {ALIAS_FORM}"
+    if ".." in text or text.endswith((".", ".lock")):
+        return "git cannot name a ref so ('..', or a final '.' or '.lock')"
+    return None
+
+
+def check_alias(text: str) -> str:
+    """`text` as an alias's name: UsageError (exit 2) naming the rule it breaks."""
+    if len(text) > MAX_NAME_LENGTH:
+        raise UsageError(f"alias name too long ({len(text)} characters): {text[:20]!r}...")
+    why = alias_refusal(text)
+    if why is not None:
+        raise UsageError(f"{text!r} cannot be an alias: {why}")
+    return text
 
 
 def check_name(text: str) -> str:
@@ -36,6 +65,8 @@ def check_name(text: str) -> str:
     name = text.removeprefix(TAG_PREFIX)
     if name == LATEST and name == text:
         return name
+    if name == text and alias_refusal(text) is None:
+        return text  # an alias: resolved (or not) against the aliases there are
     if len(name) == _FULL_LENGTH or not _PREFIX_RE.fullmatch(name):
         try:
             parse_timestamp(name)
@@ -48,7 +79,7 @@ def check_name(text: str) -> str:
 def is_prefix(name: str) -> bool:
     """Whether a checked name (check_name's answer) is a prefix: only a prefix needs the
     list of backups to resolve."""
-    return name != LATEST and len(name) != _FULL_LENGTH
+    return name != LATEST and len(name) != _FULL_LENGTH and alias_refusal(name) is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +89,7 @@ class BackupNames:
     `timestamps`: every backup there is (valid or not: a name is a name, and the command says
     what is wrong with the one named). `latest`: what `latest` names here, or raises why
     nothing does (the caller decides which backups count: see Catalog.latest). `aliases`:
-    name -> timestamp, the hook for user-given aliases (none yet)."""
+    name -> timestamp, the aliases set here (model/aliases.py; none from a bucket alone)."""
 
     timestamps: Collection[str]
     latest: Callable[[], str]
@@ -75,6 +106,14 @@ class BackupNames:
         name = check_name(text)
         if name == LATEST:
             return self.latest()
+        if name == text and alias_refusal(text) is None:
+            # A word names nothing unless it is an alias: a usage error, as it was before
+            # aliases (a typo of `latest`, a timestamp pasted wrong).
+            raise UsageError(
+                f"{text!r} names no backup{self.where}: no alias is called so, and it is "
+                "not a timestamp (YYYYMMDD_HHMMSS)",
+                hint="`hdversion alias list` shows the aliases" if not self.where else
+                "aliases live in git: name the backup by its timestamp here")
         if len(name) == _FULL_LENGTH:
             return name
         matches = sorted((t for t in self.timestamps if t.startswith(name)), reverse=True)

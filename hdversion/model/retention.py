@@ -185,9 +185,12 @@ def unrecorded_metric(policy: Policy, backups: Sequence[Backup]) -> UsageError |
 
 
 def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
-         pins: Mapping[str, str] | None = None) -> Plan:
-    """Keep or remove each backup, with the reasons. `pins`: tag -> reason (may be empty)."""
+         pins: Mapping[str, str] | None = None,
+         aliases: Mapping[str, Iterable[str]] | None = None) -> Plan:
+    """Keep or remove each backup, with the reasons. `pins`: tag -> reason (may be empty);
+    `aliases`: tag -> the aliases that name it (each keeps it, as a pin does)."""
     pins = pins or {}
+    aliases = aliases or {}
     ordered = sorted(backups, key=lambda b: b.timestamp, reverse=True)
     reasons: dict[str, list[str]] = {b.tag: [] for b in ordered}
     moments = {b.tag: parse_timestamp(b.timestamp) for b in ordered}
@@ -202,6 +205,7 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
         if backup.tag in pins:
             reasons[backup.tag].append(f"pinned: {pins[backup.tag]}" if pins[backup.tag]
                                        else "pinned")
+        reasons[backup.tag].extend(f"alias {name}" for name in aliases.get(backup.tag, ()))
     for backup in future:
         reasons[backup.tag].append("dated in the future")
 

@@ -293,13 +293,19 @@ def _confirm_after_lapse(project: Project, result: BackupResult, leases: WriterL
     paused container) may have let a prune in another clone sweep objects it reuses: where
     its lease lapsed, the objects are confirmed there again (and what is missing put back
     from the cache) before the tag goes out; a remote that fails that is a failed remote."""
-    for remote in leases.lapsed(wait):
+    lapsed, unreadable = leases.lapsed(wait, skip=[r.name for r in result.remotes if not r.ok])
+    outcomes = {name: RemoteOutcome(name, False, f"its lease could not be checked before the "
+                                                 f"tag push: {why}")
+                for name, why in unreadable.items()}
+    for remote in lapsed:
         reporter.step(f"confirming remote '{remote}' again (this run's lease had lapsed)")
         outcome = push_and_confirm(project, result.backup.commit, objects, remote, reporter)
         if not outcome.ok:
-            outcome = RemoteOutcome(remote, False, f"lease lapsed, objects not confirmed "
-                                                   f"again: {outcome.detail}")
-            result.remotes = [r for r in result.remotes if r.name != remote] + [outcome]
+            outcomes[remote] = RemoteOutcome(remote, False, f"lease lapsed, objects not "
+                                                            f"confirmed again: {outcome.detail}")
+    if outcomes:
+        result.remotes = [r for r in result.remotes if r.name not in outcomes] + list(
+            outcomes.values())
 
 
 def _newest_backup(project: Project, fetch: bool) -> Backup | None:

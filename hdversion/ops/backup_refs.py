@@ -1,15 +1,17 @@
 """The refs that travel with the backup tags: pins (a backup kept whatever the retention
-policy), tombstones (a backup pruned, here or in another clone) with the pruned tags they
-keep for undelete, and the fetch that brings them all from the git remote. Nothing here
-reads a manifest: `list --json` served from its cache needs no more than this."""
+policy), aliases (a name moved from backup to backup), tombstones (a backup pruned, here or
+in another clone) with the pruned tags they keep for undelete, and the fetch that brings
+them all from the git remote. Nothing here reads a manifest: `list --json` served from its
+cache needs no more than this."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from hdversion.errors import GitError, RemoteError
+from hdversion.errors import GitError, ManifestError, RemoteError
 from hdversion.gitrepo import GitRepo
+from hdversion.model.aliases import ALIAS_NAMESPACE, AliasRecord
 from hdversion.model.pins import (
     DELETED_NAMESPACE,
     PIN_NAMESPACE,
@@ -45,14 +47,16 @@ def refresh_catalog(project: Project, offline: bool = False) -> None:
 
 
 def fetch_catalog(project: Project, timeout: float | None = None) -> str | None:
-    """Fetch every backup tag, pin and tombstone from the git remote, and delete here the
-    tags of backups pruned elsewhere; the remote's name, or None when there is none.
+    """Fetch every backup tag, pin, alias and tombstone from the git remote, and delete here
+    the tags of backups pruned elsewhere; the remote's name, or None when there is none.
     RemoteError (exit 7) when it cannot be read."""
     remote = project.settings.git_remote
     if remote is None or remote not in project.git.remote_names():
         return None
+    # Aliases as pins: the remote's replaces this clone's (a move is made there first).
     project.git.fetch_tags(remote, TAG_PREFIX + "*", PIN_NAMESPACE + "*",
-                           PRUNED_NAMESPACE + "*", DELETED_NAMESPACE + "*", timeout=timeout)
+                           ALIAS_NAMESPACE + "*", PRUNED_NAMESPACE + "*",
+                           DELETED_NAMESPACE + "*", timeout=timeout)
     apply_tombstones(project.git)
     return remote
 
@@ -86,6 +90,23 @@ def read_pins(git: GitRepo) -> dict[str, Pin]:
     """The pins by backup tag."""
     pins = (Pin.from_ref(r.name, r.target, r.message) for r in git.refs(PIN_NAMESPACE))
     return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
+
+
+def read_aliases(git: GitRepo) -> tuple[dict[str, AliasRecord], dict[str, str]]:
+    """Every alias's current record (removed ones included), in one git call; and the
+    aliases whose record does not parse, with why (they name nothing)."""
+    records: dict[str, AliasRecord] = {}
+    broken: dict[str, str] = {}
+    for ref in git.refs(ALIAS_NAMESPACE):
+        if ref.object_type != "tag":
+            broken[ref.name] = f"not an annotated tag but a {ref.object_type[:20]}"
+            continue
+        try:
+            records[ref.name] = AliasRecord.parse(ref.name, ref.message, ref.object_id,
+                                                  ref.target)
+        except ManifestError as exc:
+            broken[ref.name] = exc.message
+    return records, broken
 
 
 def pruned_timestamps(git: GitRepo) -> set[str]:

@@ -13,13 +13,19 @@ from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
 from hdversion.model.names import check_name
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.backup_refs import refresh_catalog
+from hdversion.ops.backup_refs import read_aliases, refresh_catalog
 from hdversion.ops.project import Project
 from hdversion.paths import FILE_LIST
 
 
 def read_catalog(git: GitRepo) -> Catalog:
-    return Catalog.from_tags(git.tags(TAG_PREFIX))
+    """The backups, with the aliases that name them: every command that names a backup
+    reads it here, so an alias names a backup everywhere."""
+    catalog = Catalog.from_tags(git.tags(TAG_PREFIX))
+    records, catalog.broken_aliases = read_aliases(git)
+    catalog.aliases = {name: r.timestamp for name, r in records.items()
+                       if r.timestamp is not None}
+    return catalog
 
 
 def catalog_with(project: Project, name: str | None = None,

@@ -145,23 +145,31 @@ class WriterLeases:
     def keep(self) -> None:
         self.kept = True
 
-    def lapsed(self, wait: float = 0) -> list[str]:
+    def lapsed(self, wait: float = 0, skip: Iterable[str] = ()
+               ) -> tuple[list[str], dict[str, str]]:
         """The stores where this run's lease may have looked dead to a prune since it was
         last written (the run was stopped or suspended for longer than the refresh keeps
         up with: by the store's clock, older than STALE_AFTER less one refresh), so that a
         prune may have swept objects this run reuses. Each lease is written again first,
         and a prune sweeping there now is waited out (as at the start): from here on, no
         prune sweeps under it. The caller confirms its objects there again before it
-        publishes its tag."""
+        publishes its tag. Not in the stores of `skip` (those its push failed); a store that
+        cannot be read now is returned apart, with why (its copy cannot be vouched for)."""
         found: list[str] = []
+        failed: dict[str, str] = {}
         for lease in self.taken:
-            before = {h.name: h.mtime for h in lease.records.leases()}
-            lease.put()
-            then = before.get(lease.name)
-            if then is None or lease.probe - then > STALE_AFTER - REFRESH_EVERY:
-                found.append(lease.store)
-            _wait_for_prune(lease, wait)
-        return found
+            if lease.store in skip:
+                continue
+            try:
+                before = {h.name: h.mtime for h in lease.records.leases()}
+                lease.put()
+                then = before.get(lease.name)
+                if then is None or lease.probe - then > STALE_AFTER - REFRESH_EVERY:
+                    found.append(lease.store)
+                _wait_for_prune(lease, wait)
+            except RemoteError as exc:
+                failed[lease.store] = exc.message
+        return found, failed
 
 
 @contextmanager

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from hdversion.errors import UsageError
 from hdversion.model.timestamps import TAG_PREFIX
-from hdversion.ops.backup_refs import read_pins, refresh_catalog
+from hdversion.ops.backup_refs import read_aliases, read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
 from hdversion.ops.project import Project
+from hdversion.util.log import log
 
 # `list --json` served whole from its cache reads no manifest: the manifest's model (and
 # the catalog that validates it) is loaded only where a tag must be read.
@@ -22,17 +23,17 @@ if TYPE_CHECKING:
 class RenderedList(NamedTuple):
     """list_rendered's answer (a tuple: `texts, invalid = list_rendered(...)`)."""
 
-    records: list[tuple[str, Pin | None]]  # each backup's rendered record and its pin
+    records: list[tuple[str, Pin | None, list[str]]]  # each backup's record, pin, aliases
     invalid: list[tuple[str, str]]  # the tags skipped, with why
 
 
 def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | None = None,
                   offline: bool = False, last: int | None = None, kind: str | None = None,
                   config: Path | None = None) -> RenderedList:
-    """`list --json` without a remote: each backup's record as `render` writes it, and its
-    pin (the caller sets it), newest first, from the cache of rendered records
-    (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The same
-    choice of backups as list_backups."""
+    """`list --json` without a remote: each backup's record as `render` writes it, its
+    pin and its aliases (the caller sets them), newest first, from the cache of rendered
+    records (ops/list_cache.py) where the tag is there; and the tags skipped, with why. The
+    same choice of backups as list_backups."""
     _check_filters(kind, last)
     project = Project.open(repo, strict=False, config=config)
     refresh_catalog(project, offline)
@@ -44,9 +45,26 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
     if last is not None:
         backups = backups[:last]
     pins = read_pins(project.git) if backups else {}
+    aliases = _aliases_by_tag(project) if backups else {}
     project.journal("list", "ok", backups=len(backups), remote=None)
-    return RenderedList([(item.record, pins.get(tag)) for tag, item in backups],
+    return RenderedList([(item.record, pins.get(tag), aliases.get(tag, []))
+                         for tag, item in backups],
                         [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
+
+
+def _aliases_by_tag(project: Project) -> dict[str, list[str]]:
+    """Backup tag -> its aliases, read in one git call; an alias whose record is not
+    trusted is said so (and names nothing)."""
+    from hdversion.model.aliases import aliases_by_tag
+
+    records, broken = read_aliases(project.git)
+    _warn_broken(broken)
+    return aliases_by_tag({n: r.timestamp for n, r in records.items() if r.timestamp})
+
+
+def _warn_broken(broken: dict[str, str]) -> None:
+    for name, why in sorted(broken.items()):
+        log.warning("skipped alias %r: %s", name, why)
 
 
 def list_metric(*, repo: Path | None = None, config: Path | None = None) -> str:
@@ -76,9 +94,9 @@ class BackupList(NamedTuple):
 def list_backups(*, repo: Path | None = None, remote: str | None = None, offline: bool = False,
                  last: int | None = None, kind: str | None = None,
                  config: Path | None = None) -> BackupList:
-    """The catalog (fetched from the git remote first unless `offline`), with a remote how
-    many objects each backup lacks there, and the pins (by backup tag). `kind` keeps one
-    kind of backup, then `last` the newest N of those."""
+    """The catalog (fetched from the git remote first unless `offline`; its aliases too),
+    with a remote how many objects each backup lacks there, and the pins (by backup tag).
+    `kind` keeps one kind of backup, then `last` the newest N of those."""
     from hdversion.ops.catalog import catalog_with
 
     _check_filters(kind, last)
@@ -94,5 +112,6 @@ def list_backups(*, repo: Path | None = None, remote: str | None = None, offline
         from hdversion.ops.remotes import completeness
 
         lacking = completeness(project, remote, catalog.backups)
+    _warn_broken(catalog.broken_aliases)
     project.journal("list", "ok", backups=len(catalog.backups), remote=remote)
     return BackupList(catalog, lacking, read_pins(project.git))

@@ -5,7 +5,7 @@ The order is the safety argument:
 0. put an exclusive lease into each shared store (ops/leases.py); a store where a writer's
    lease shows is busy and not swept this run (its writer's tag may not be on the git
    remote yet); a writer that comes later sees prune's lease and waits before it pushes;
-1. fetch every backup tag and pin from the git remote (other clones' backups count);
+1. fetch every backup tag, pin and alias from the git remote (other clones' backups count);
 2. decide (model/retention.py), and compute what stays: the files of every kept backup
    (their file lists), of every backup deleted within the undelete window (model/deleted.py:
    its tag kept under refs/hdversion/deleted/, its tombstone younger than the window; the
@@ -42,6 +42,7 @@ from hdversion.errors import (
     UsageError,
     VerificationError,
 )
+from hdversion.model.aliases import aliases_by_tag
 from hdversion.model.catalog import Backup
 from hdversion.model.deleted import DEFAULT_KEEP_DELETED_WITHIN
 from hdversion.model.durations import Duration
@@ -247,7 +248,9 @@ def _prune_leased(project: Project, policy: Policy, remote: str | None, leases: 
     if refused is not None:
         raise refused
     pins = read_pins(project.git)
-    decided = plan(catalog.backups, policy, now, {t: p.reason for t, p in pins.items()})
+    # Aliases came with the fetch above: an alias set in another clone protects here too.
+    decided = plan(catalog.backups, policy, now, {t: p.reason for t, p in pins.items()},
+                   aliases_by_tag(catalog.aliases))
     removed = [b.tag for b in decided.removed]
     warnings = [f"tag {tag} is not a valid backup ({why}): left alone, its data kept"
                 for tag, why in catalog.invalid]

@@ -7,7 +7,7 @@ Everything gathered from tags and pins is untrusted text: the renderer escapes i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdversion import __version__
@@ -21,6 +21,7 @@ from hdversion.errors import (
     VerificationError,
     WriteError,
 )
+from hdversion.model.aliases import aliases_by_tag
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.pins import Pin
 from hdversion.model.retention import metric_names, metric_value, unknown_metric
@@ -67,6 +68,7 @@ class BackupRow:
     # remote -> objects lacking there; None: unknown (remote unreachable, file list invalid)
     lacking: dict[str, int | None]
     invalid_files: str | None = None  # why its file list is not trusted
+    aliases: tuple[str, ...] = ()  # the aliases that name it
 
 
 @dataclass(frozen=True)
@@ -208,9 +210,11 @@ def gather(project: Project, catalog: Catalog, metric: str, remotes: list[str]) 
         counts = lacking[name].values()
         summaries.append(RemoteSummary(name, True, "", sum(1 for n in counts if n == 0),
                                        sum(1 for n in counts if n)))
-    rows = [_row(b, metric, pins.get(b.tag), {n: lacking[n].get(b.tag) if n in lacking
-                                             else None for n in remotes},
-                 invalid.get(b.tag)) for b in catalog.backups]
+    aliases = aliases_by_tag(catalog.aliases)
+    rows = [replace(_row(b, metric, pins.get(b.tag), {n: lacking[n].get(b.tag) if n in lacking
+                                                     else None for n in remotes},
+                         invalid.get(b.tag)), aliases=tuple(aliases.get(b.tag, ())))
+            for b in catalog.backups]
     return ReportData(
         project=project.root.name,
         generated_at=now_utc().isoformat(timespec="seconds"),

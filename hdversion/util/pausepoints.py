@@ -57,6 +57,9 @@ class PausePoint(StrEnum):
     BETWEEN_ARCHIVE_MEMBERS = "between-archive-members"
     """Export has written and verified the first artifact into the temporary archive and not
     yet the others."""
+    BEFORE_ALIAS_PUSH = "before-alias-push"
+    """`alias set`/`alias rm` has read the alias's record (fetched from origin) and made the
+    new one; neither origin nor this clone points the alias at it yet."""
     AFTER_RENAME = "after-rename"
     """Restore has renamed every file into place and not yet hashed them again."""
 
