@@ -538,3 +538,48 @@ def test_an_md5_query_is_hex_of_8_to_32_digits(given: str, ok: bool) -> None:
     else:
         with pytest.raises(UsageError):
             md5_query(given)
+
+
+def test_a_deployment_machine_gets_prod_from_the_bucket_alone(
+        project: Project, s3_server: Any, bucket_factory: Callable[[Any], str],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alias set` writes the alias's record into the remotes the backups go to, `sync` into
+    the one it fills: a machine with the bucket alone fetches `prod`. A record forged in the
+    bucket is refused by its rule; a removed alias names nothing."""
+    from tests.test_cloud import PREFIX, configure
+
+    monkeypatch.setenv("HDVERSION_GIT_REMOTE", "")
+    bucket = bucket_factory(s3_server)
+    configure(project, s3_server, bucket)
+    first = backup(project, "first", cloud=("s3",))
+    project.retrain(5)
+    backup(project, "second", cloud=("s3",))
+    run_cli(project.root, "alias", "set", "prod", first["timestamp"], check=True)
+    # No remote is in backup.remotes here: the alias reaches the bucket with sync.
+    key = f"{PREFIX}/hdversion/aliases/prod.json"
+    assert key not in s3_server.list_keys(bucket)
+    synced = json.loads(run_cli(project.root, "sync", "--storage", "s3", "--json",
+                                check=True).stdout)
+    assert synced["aliases"]["ok"] is True
+    machine = tmp_path / "deploy"
+    machine.mkdir()
+    env = env_credentials(s3_server)
+    url = bucket_args(s3_server, bucket)
+    run_cli(machine, "get", "prod", SKLEARN, "-o", "model.joblib", *url, env=env, check=True)
+    assert (machine / "model.joblib").read_bytes() == \
+        cat(project.root, first["timestamp"], SKLEARN).stdout
+    listed = json.loads(run_cli(machine, "ls", "prod", SKLEARN, "--json", *url, env=env,
+                                check=True).stdout)
+    assert listed["tag"] == first["tag"]
+    assert_refused(cat(machine, "staging", SKLEARN, *url, env=env),
+                   ExitCode.NO_SUCH_BACKUP, "no alias 'staging' in")
+    record = json.loads(s3_server.read_object(bucket, key))
+    record["tag"] = "backup/../../etc"
+    s3_server.corrupt_object(bucket, key, json.dumps(record).encode())
+    assert_refused(cat(machine, "prod", SKLEARN, *url, env=env),
+                   ExitCode.VERIFICATION_FAILED, "the record of alias 'prod' is not trusted",
+                   "tag is not backup/YYYYMMDD_HHMMSS")
+    run_cli(project.root, "alias", "rm", "prod", check=True)
+    run_cli(project.root, "sync", "--storage", "s3", check=True)
+    assert_refused(cat(machine, "prod", SKLEARN, *url, env=env),
+                   ExitCode.NO_SUCH_BACKUP, "alias 'prod' was removed")

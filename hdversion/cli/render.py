@@ -320,6 +320,7 @@ def sync_json(report: SyncReport) -> dict[str, Any]:
             "already_complete": report.already_complete,
             "pushed": {tag: vars(o) for tag, o in report.pushed.items()},
             "manifests": {tag: vars(o) for tag, o in report.manifests.items()},
+            "aliases": vars(report.aliases) if report.aliases else None,
             "git_remote": vars(report.git_remote)}
 
 

@@ -24,7 +24,9 @@ def record_json(record: AliasRecord) -> dict[str, Any]:
 def result_json(result: AliasResult) -> dict[str, Any]:
     return {**record_json(result.record), "changed": result.changed,
             "replaced": None if result.replaced is None else result.replaced.tag,
-            "git_remote": result.git_remote or None, "detail": result.detail}
+            "git_remote": result.git_remote or None, "detail": result.detail,
+            "remotes": {name: {"ok": not why, "detail": why or "written"}
+                        for name, why in result.copies.items()}}
 
 
 def result_summary(result: AliasResult) -> None:

@@ -113,6 +113,20 @@ class AliasRecord:
                    object_id)
 
 
+def parse_stored(alias: str, data: bytes) -> AliasRecord:
+    """An alias's record as a remote holds it (`hdversion/aliases/<name>.json`, written by
+    `alias set`/`rm` and `sync`): the same JSON line, checked the same way, without the tag
+    object that chains it in git (a bucket keeps the newest record only)."""
+    if len(data) > MAX_RECORD:
+        raise ManifestError(f"record longer than {MAX_RECORD} bytes")
+    try:
+        text = data.decode()
+        previous = json.loads(text).get("previous")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, AttributeError):
+        raise ManifestError("record is not JSON") from None
+    return AliasRecord.parse(alias, text, "", previous if isinstance(previous, str) else "")
+
+
 def _is_object_id(value: Any) -> bool:
     return isinstance(value, str) and _OBJECT_ID.fullmatch(value) is not None
 

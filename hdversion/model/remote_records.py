@@ -36,6 +36,15 @@ _COMMIT_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _OBJECT_NAME_RE = re.compile(r"^[0-9a-f]{30}(\.dir)?$")
 
 
+# The aliases a remote knows (`hdversion/aliases/<name>.json`: the alias's record, as git
+# holds it): so that a machine with the bucket alone fetches `prod`.
+ALIASES_DIR = "hdversion/aliases"
+
+
+def alias_key(name: str) -> str:
+    return f"{ALIASES_DIR}/{name}.json"
+
+
 def backup_dir(timestamp: str) -> str:
     return f"{BACKUPS_DIR}/{timestamp}"
 

@@ -10,7 +10,7 @@ of two clones moving one alias at once, exactly one wins and the other is told
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hdversion.errors import (
@@ -18,6 +18,7 @@ from hdversion.errors import (
     BackupNotFoundError,
     HdversionError,
     ManifestError,
+    PartialError,
     RemoteError,
     UsageError,
 )
@@ -48,9 +49,17 @@ class AliasResult:
     changed: bool  # False: the alias already named that backup, nothing was written
     git_remote: str  # where the move was made first; "" when aliases are local here
     detail: str  # why they are local, or "pushed"
+    # remote -> "" when the record was written there (for the bucket alone), else why not
+    copies: dict[str, str] = field(default_factory=dict)
 
     def failure(self) -> HdversionError | None:
-        return None  # a move that did not happen raises
+        # A move that did not happen raises; one made whose copy a remote lacks is partial.
+        failed = [f"{name}: {why}" for name, why in self.copies.items() if why]
+        if not failed:
+            return None
+        return PartialError(f"alias {self.record.alias!r} moved, but not written into "
+                            f"remote(s) {'; '.join(failed)}",
+                            hint="`hdversion sync --remote NAME` writes the aliases there")
 
 
 @dataclass(frozen=True)
@@ -190,10 +199,34 @@ def _move(project: Project, name: str, backup: Backup | None, reason: str) -> Al
     if not git.compare_and_set_ref(ref, made.object_id, old) \
             and git.ref_id(ref) != made.object_id:
         raise _moved_elsewhere(project, None, name, made)
+    copies = write_aliases(project, [project.settings.local_remote,
+                                     *project.settings.remotes], {name: made})
     operation = "alias set" if backup else "alias rm"
-    project.journal(operation, "ok", alias=name, tag=made.tag,
-                    previous=current.tag if current else None, reason=reason)
-    return AliasResult(made, current, True, remote or "", "pushed" if remote else why)
+    project.journal(operation, "ok" if not any(copies.values()) else "partial", alias=name,
+                    tag=made.tag, previous=current.tag if current else None, reason=reason)
+    return AliasResult(made, current, True, remote or "", "pushed" if remote else why,
+                       copies)
+
+
+def write_aliases(project: Project, remotes: list[str],
+                  records: dict[str, AliasRecord]) -> dict[str, str]:
+    """The aliases' records written into each remote (`hdversion/aliases/<name>.json`, one
+    write each, through the remote's records: locked where the remote locks), so that a
+    machine with the bucket alone resolves them; remote -> "" or why it failed."""
+    from hdversion.model.remote_records import alias_key
+
+    done: dict[str, str] = {}
+    for remote in dict.fromkeys(remotes):
+        try:
+            bucket = project.store.remote(remote).records
+            if bucket is None:
+                continue
+            for name, record in sorted(records.items()):
+                bucket.write(alias_key(name), record.to_json().encode())
+            done[remote] = ""
+        except HdversionError as exc:
+            done[remote] = exc.message
+    return done
 
 
 def _moved_elsewhere(project: Project, remote: str | None, name: str,

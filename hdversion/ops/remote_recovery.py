@@ -157,12 +157,45 @@ def named_backup(bucket: Records, name: str) -> tuple[RemoteManifest, list[tuple
             log.warning("skipped %s in %s: %s", tag, bucket.where(), why)
         return catalog.latest(now_utc()).timestamp
 
+    name = _alias_in(bucket, name) or name
     # A prefix is matched against the folders' names alone; a full timestamp reads its
     # manifest directly (a bucket of thousands of backups is not listed for it).
     folders = [f for f in bucket.backup_folders() if is_timestamp(f)] if is_prefix(name) \
         else []
     chosen = BackupNames(folders, latest, where=f" in {bucket.where()}").resolve(name)
     return read_backup(bucket, chosen), skipped
+
+
+def _alias_in(bucket: Records, name: str) -> str | None:
+    """The timestamp alias `name` names in the remote (its record there, written by `alias
+    set` and `sync`: untrusted, parsed as git's), or None when `name` is no alias's name.
+    BackupNotFoundError (exit 4) for an alias the remote does not know or that was removed;
+    ManifestError (exit 5) for a record that does not parse."""
+    from hdversion.model.aliases import parse_stored
+    from hdversion.model.names import alias_refusal
+    from hdversion.model.remote_records import alias_key
+
+    if alias_refusal(name) is not None:
+        return None
+    try:
+        data = bucket.read(alias_key(name), 4096)
+    except KeyMissing:
+        raise BackupNotFoundError(f"no alias {name!r} in {bucket.where()}",
+                                  hint="`hdversion sync` in a clone writes the aliases into "
+                                       "the remote; `hdversion list --remote-url` lists "
+                                       "the backups by timestamp") from None
+    except ValueError:
+        raise ManifestError(f"{bucket.where(alias_key(name))}: the record of alias {name!r} "
+                            "is longer than any alias's record") from None
+    try:
+        record = parse_stored(name, data)
+    except ManifestError as exc:
+        raise ManifestError(f"{bucket.where(alias_key(name))}: the record of alias {name!r} "
+                            f"is not trusted: {exc.message}") from None
+    if record.timestamp is None:
+        raise BackupNotFoundError(f"alias {name!r} was removed ({record.at} by {record.by})",
+                                  hint="`hdversion list --remote-url` lists the backups")
+    return record.timestamp
 
 
 def as_backup(remote: RemoteManifest) -> Backup:

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hdversion.errors import PartialError, RemoteError
-from hdversion.ops.backup_refs import apply_tombstones, fetch_tombstones, read_pins
+from hdversion.ops.backup_refs import (
+    apply_tombstones,
+    fetch_tombstones,
+    read_aliases,
+    read_pins,
+)
 from hdversion.ops.catalog import files_of_many, read_catalog
 from hdversion.ops.leases import writing
 from hdversion.ops.operation import locked_operation, remove_leftovers
@@ -29,11 +34,13 @@ class SyncReport:
     git_remote: RemoteOutcome
     # by backup tag: the manifests written into the remote (those it lacked)
     manifests: dict[str, RemoteOutcome] = field(default_factory=dict)
+    # the aliases' records written into the remote (for the bucket alone); None: none to write
+    aliases: RemoteOutcome | None = None
 
     @property
     def ok(self) -> bool:
         return all(o.ok for o in [*self.pushed.values(), *self.manifests.values()]) \
-            and self.git_remote.ok
+            and self.git_remote.ok and (self.aliases is None or self.aliases.ok)
 
     def failure(self) -> PartialError | None:
         failed = [tag for tag, outcome in self.pushed.items() if not outcome.ok]
@@ -43,7 +50,10 @@ class SyncReport:
         what = (f"{len(failed)} backup(s) could not be pushed to {self.remote}" if failed
                 else f"the manifests of {len(no_manifest)} backup(s) could not be written "
                 f"into {self.remote}: {self.manifests[no_manifest[0]].detail}" if no_manifest
-                else f"the tags could not be pushed to git remote {self.git_remote.name}")
+                else f"the tags could not be pushed to git remote {self.git_remote.name}"
+                if not self.git_remote.ok
+                else f"the aliases could not be written into {self.remote}: "
+                f"{self.aliases.detail if self.aliases else ''}")
         return PartialError(what, hint="fix the remote and run `hdversion sync` again")
 
 
@@ -74,11 +84,23 @@ def sync_remote(project: Project, remote: str, reporter: Reporter = SILENT, wait
         # Backups made before manifests were written into remotes (or whose manifest write
         # failed) become recoverable from the remote alone too.
         placed = put_backups(project, remote, backups, files, done, reporter)
+        aliases = _put_aliases(project, remote)
         pins = [pin.ref for pin in read_pins(project.git).values()]
         tags = publish_tags(project, [b.tag for b in backups], pins)
         if published_later(project, tags):
             leases.keep()
-    return SyncReport(remote, done, placed.pushed, tags, placed.manifests)
+    return SyncReport(remote, done, placed.pushed, tags, placed.manifests, aliases)
+
+
+def _put_aliases(project: Project, remote: str) -> RemoteOutcome | None:
+    """Every alias's newest record into the remote, so that the remote alone resolves them."""
+    from hdversion.ops.aliases import write_aliases
+
+    records, _ = read_aliases(project.git)
+    if not records:
+        return None
+    why = write_aliases(project, [remote], records).get(remote, "")
+    return RemoteOutcome(remote, not why, why or f"{len(records)} alias(es) written")
 
 
 def _fetch_tombstones(project: Project) -> None:
