@@ -186,11 +186,16 @@ def test_the_train_stage_backs_up_outside_dvc_repro_and_warns_under_it(
         params[section].update(values)
     params["backup_after_train"] = True
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The package itself ahead of the copied pipeline folder, which has no hdversion/__init__
+    # (it would read as a namespace package without hdversion's own modules).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(REPO_ROOT)}
 
     def sh(*cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True,
-                              text=True)
+        r = subprocess.run(cmd, cwd=root, env=env, check=False, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, (cmd, r.stdout[-3000:], r.stderr[-3000:])
+        return r
 
     for command in (("git", "init", "-q", "-b", "main"), ("git", "config", "user.name", "T"),
                     ("git", "config", "user.email", "t@example.invalid"),

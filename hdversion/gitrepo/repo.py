@@ -206,22 +206,31 @@ class GitRepo:
     def refs(self, namespace: str, prefix: str = "") -> list[TagRecord]:
         """Every ref under <namespace><prefix> that names a tag object (or a commit), with
         its message, in one git call; names are given without the namespace."""
+        return self.refs_of((namespace, prefix))[0]
+
+    def refs_of(self, *wanted: tuple[str, str]) -> list[list[TagRecord]]:
+        """`refs(namespace, prefix)` for each (namespace, prefix) given, all in one git call
+        (`list` reads the backup tags and the aliases at once)."""
         # %(object), the tag's own header, not %(*objectname): the same id, without git
         # reading each target commit (a thousand tags: 15% faster).
         fmt = _FIELD.join(
             ["%(refname)", "%(objecttype)", "%(object)", "%(objectname)", "%(contents)"]
         ) + _RECORD
-        out = self._text("for-each-ref", f"--format={fmt}", f"{namespace}{prefix}")
-        records = []
+        out = self._text("for-each-ref", f"--format={fmt}",
+                         *(f"{namespace}{prefix}" for namespace, prefix in wanted))
+        groups: list[list[TagRecord]] = [[] for _ in wanted]
         for chunk in out.split(_RECORD):
             chunk = chunk.lstrip("\n")
             if not chunk:
                 continue
             name, object_type, peeled, target, message = chunk.split("\0", 4)
-            records.append(TagRecord(name.removeprefix(namespace), object_type,
-                                     peeled if object_type == "tag" else target,
-                                     message.strip(), target))
-        return records
+            for group, (namespace, prefix) in zip(groups, wanted, strict=True):
+                if name.startswith(f"{namespace}{prefix}"):
+                    group.append(TagRecord(name.removeprefix(namespace), object_type,
+                                           peeled if object_type == "tag" else target,
+                                           message.strip(), target))
+                    break
+        return groups
 
     # -- writing -------------------------------------------------------------------------
     def commit_snapshot(self, files: Mapping[str, bytes | None], message: str) -> str:

@@ -24,6 +24,7 @@ from hdversion.ops.project import Project
 from hdversion.util.log import log
 
 if TYPE_CHECKING:  # `list --json` from its cache reads no manifest: no catalog to load
+    from hdversion.gitrepo import TagRecord
     from hdversion.model.catalog import Catalog
     from hdversion.model.deleted import Tombstone
 
@@ -92,12 +93,14 @@ def read_pins(git: GitRepo) -> dict[str, Pin]:
     return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
 
 
-def read_aliases(git: GitRepo) -> tuple[dict[str, AliasRecord], dict[str, str]]:
-    """Every alias's current record (removed ones included), in one git call; and the
-    aliases whose record does not parse, with why (they name nothing)."""
+def read_aliases(git: GitRepo, refs: list[TagRecord] | None = None
+                 ) -> tuple[dict[str, AliasRecord], dict[str, str]]:
+    """Every alias's current record (removed ones included), in one git call (none when
+    the caller read `refs` under ALIAS_NAMESPACE already); and the aliases whose record does
+    not parse, with why (they name nothing)."""
     records: dict[str, AliasRecord] = {}
     broken: dict[str, str] = {}
-    for ref in git.refs(ALIAS_NAMESPACE):
+    for ref in git.refs(ALIAS_NAMESPACE) if refs is None else refs:
         if ref.object_type != "tag":
             broken[ref.name] = f"not an annotated tag but a {ref.object_type[:20]}"
             continue

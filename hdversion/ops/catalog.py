@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from hdversion.errors import ManifestError
 from hdversion.gitrepo import GitRepo
+from hdversion.model.aliases import ALIAS_NAMESPACE
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, FileList
 from hdversion.model.names import check_name
@@ -21,8 +22,9 @@ from hdversion.paths import FILE_LIST
 def read_catalog(git: GitRepo) -> Catalog:
     """The backups, with the aliases that name them: every command that names a backup
     reads it here, so an alias names a backup everywhere."""
-    catalog = Catalog.from_tags(git.tags(TAG_PREFIX))
-    records, catalog.broken_aliases = read_aliases(git)
+    tags, aliases = git.refs_of(("refs/tags/", TAG_PREFIX), (ALIAS_NAMESPACE, ""))
+    catalog = Catalog.from_tags(tags)
+    records, catalog.broken_aliases = read_aliases(git, aliases)
     catalog.aliases = {name: r.timestamp for name, r in records.items()
                        if r.timestamp is not None}
     return catalog
