@@ -108,21 +108,18 @@ class Transfers:
         objects named come: a directory output needs its listing named too (later pushes
         from this cache need it).
 
-        A directory remote's objects come the same way, read through its store: DVC's own
-        fetch with `verify` removes an object that does not hash to its name from the
-        directory remote it read (dvc_data's `HashFileDB.check`), so a read would change a
-        remote (measured: `cat` of a damaged model left the local remote without it).
-
-        Without `objects`, DVC's own fetch of the whole revision: a restore from an empty
-        cache relies on it to bring the objects of the files it leaves as they are (their
-        workspace copies are right), which DVC's status needs in the cache.
+        Without `objects`, or from a remote that is a directory, DVC's own fetch of the
+        whole revision: a restore from an empty cache relies on it to bring the objects of
+        the files it leaves as they are (their workspace copies are right), which DVC's
+        status needs in the cache.
 
         The bytes downloaded from a bucket are reported as one step (DVC's own fetch reports
         none): those of the objects whose size is known (a listing's is not)."""
-        if objects is None:
+        if objects is None or not self.session.is_object_store(remote):
             self._transfer("fetch", revision, remote)
             return
         source = self.remote_store(remote)
+        assert isinstance(source, BucketStore)  # an object store, asked above
         cache = self.cache_store()
         wanted = sorted((md5 for md5 in objects if not cache.has(md5)),
                         key=lambda md5: -(objects[md5] or 0))
@@ -136,22 +133,17 @@ class Transfers:
             # (DvcSession.remove_stale_temp).
             partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
             try:
-                if isinstance(source, BucketStore):
-                    source.get_file(md5, partial, objects[md5],
-                                    advance if objects[md5] is not None else None)
-                else:
-                    _copy_bounded(source, md5, partial, objects[md5])
+                source.get_file(md5, partial, objects[md5],
+                                advance if objects[md5] is not None else None)
                 cache.adopt(md5, partial, objects[md5])
             except (KeyMissing, VerificationError):
                 return  # missing or damaged in the remote: never into the cache
             finally:
                 partial.unlink(missing_ok=True)
 
-        records = source.records
-        jobs = records.fs.jobs if isinstance(source, BucketStore) and records else 4
+        jobs = source.records.fs.jobs
         try:
-            if isinstance(source, BucketStore):
-                _ = source.records.fs.fs  # connects once, not in every thread
+            _ = source.records.fs.fs  # connects once, not in every thread
             # Each thread waits on its download, then hashes what landed (hashlib lets go of
             # the GIL), so hashing overlaps the other downloads.
             with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -329,25 +321,3 @@ def _size_of(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0  # not in the cache: skipped by the upload
-
-
-def _copy_bounded(source: Store, md5: str, partial: Path, limit: int | None) -> None:
-    """An object of a directory remote copied through its store, stopped past `limit`
-    (VerificationError): the remote is only read."""
-    with source.open(md5) as stream:
-        try:
-            out = partial.open("wb")
-        except OSError as exc:
-            raise WriteError(f"cannot write {partial}: {exc.strerror or exc}") from None
-        with out:
-            copied = 0
-            while chunk := stream.read(1024 * 1024):
-                copied += len(chunk)
-                if limit is not None and copied > limit:
-                    raise VerificationError(f"{source.where(md5)} holds more than the "
-                                            f"{limit} bytes its manifest records")
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise WriteError(f"cannot write {partial}: {exc.strerror or exc}"
-                                     ) from None
