@@ -60,3 +60,34 @@ def test_leftover_temp_files_beside_files_and_inside_directory_targets(tmp_path:
     found = leftover_temp_files(tmp_path, ["models/a.bin", "models/shards", "top.bin",
                                            "gone/b.bin", "models/a.bin/not-a-folder"])
     assert found == sorted(left)
+
+
+def test_a_new_file_is_never_put_over_one_that_appeared_meanwhile(tmp_path: Path) -> None:
+    """`export -o` and `get -o` checked FILE absent before their work; one that appeared
+    while they worked is refused (the hard link fails), not replaced, unless --overwrite."""
+    import pytest
+
+    from hdversion.errors import UsageError
+    from hdversion.util.atomic import place_new_file
+
+    output, tmp = tmp_path / "model.joblib", tmp_path / ".hdversion-tmp-model"
+    tmp.write_bytes(b"verified")
+    output.write_bytes(b"someone else's")
+    with pytest.raises(UsageError, match="appeared meanwhile; nothing was written"):
+        place_new_file(tmp, output, overwrite=False)
+    assert output.read_bytes() == b"someone else's" and tmp.exists()
+    place_new_file(tmp, output, overwrite=True)
+    assert output.read_bytes() == b"verified" and not tmp.exists()
+    fresh = tmp_path / "fresh.bin"
+    tmp.write_bytes(b"new")
+    place_new_file(tmp, fresh, overwrite=False)
+    assert fresh.read_bytes() == b"new" and not tmp.exists()
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

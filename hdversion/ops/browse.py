@@ -63,7 +63,7 @@ from hdversion.ops.remote_recovery import (
 )
 from hdversion.ops.sources import ObjectSources, git_files
 from hdversion.ops.staging import Source
-from hdversion.util.atomic import fsync_path, open_beside
+from hdversion.util.atomic import fsync_path, open_beside, place_new_file
 from hdversion.util.clock import now_utc
 from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
@@ -423,7 +423,8 @@ def get(path: str, *, out: Path, ref: str = LATEST, overwrite: bool = False,
     try:
         tmp = _retry(entry, source, where, staged, refusal)
         try:
-            _commit(tmp, output, overwrite)
+            fsync_path(tmp)
+            place_new_file(tmp, output, overwrite)
         finally:
             tmp.unlink(missing_ok=True)  # gone once in place
     except OSError as exc:
@@ -573,26 +574,3 @@ def _first_good(entry: FileEntry, source: Source, where: Callable[[Source], str]
     spool = _retry(entry, source, where, attempt, refusal)
     with spool:
         yield spool
-
-
-def _commit(tmp: Path, output: Path, overwrite: bool) -> None:
-    """The verified file made durable and put in place; without `overwrite`, never over a
-    file that appeared meanwhile (a hard link fails where the name exists)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    fsync_path(tmp)
-    if overwrite:
-        os.replace(tmp, output)
-    else:
-        try:
-            os.link(tmp, output)
-        except FileExistsError:
-            raise UsageError(f"{output} appeared meanwhile; nothing was written",
-                             hint="pass --overwrite to replace it") from None
-        except OSError:  # a file system without hard links: the check, then the rename
-            if os.path.lexists(output):
-                raise UsageError(f"{output} appeared meanwhile; nothing was written",
-                                 hint="pass --overwrite to replace it") from None
-            os.replace(tmp, output)
-    fsync_path(output.parent)

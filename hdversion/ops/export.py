@@ -31,6 +31,7 @@ from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.ops.sources import fallback_order, fill_cache, git_files
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
+from hdversion.util.atomic import place_new_file
 from hdversion.util.clock import now_utc
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
@@ -114,7 +115,7 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
                         pause_point(project.root, PausePoint.BETWEEN_ARCHIVE_MEMBERS)
             stream.flush()
             os.fsync(stream.fileno())
-        _commit_new(tmp, output, force)
+        place_new_file(tmp, output, force)
     except OSError as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -194,31 +195,3 @@ def _changed(entry: FileEntry, shorter: bool) -> VerificationError:
     how = "shorter than the manifest" if shorter else "md5 differs from the manifest"
     return VerificationError(f"{entry.path} changed while exporting ({how}); no archive was "
                              "written")
-
-
-def _commit_new(tmp: Path, output: Path, force: bool) -> None:
-    """Rename the finished archive into place; without `force`, never over a file that
-    appeared meanwhile (a hard link fails where the name exists)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    if force:
-        os.replace(tmp, output)
-    else:
-        try:
-            os.link(tmp, output)
-        except FileExistsError:
-            raise UsageError(f"{output} appeared while exporting; nothing was written",
-                             hint="pass --force to replace it") from None
-        except OSError:  # a file system without hard links
-            if output.exists():
-                raise UsageError(f"{output} appeared while exporting; nothing was written",
-                                 hint="pass --force to replace it") from None
-            os.replace(tmp, output)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    fd = os.open(output.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from hdversion.errors import VerificationError
+from hdversion.errors import UsageError, VerificationError
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import copy_hashed
 
@@ -234,3 +234,29 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def place_new_file(tmp: Path, output: Path, overwrite: bool) -> None:
+    """A finished, verified file (`tmp`, beside `output`) put in place with the mode a new
+    file gets, and its folder made durable; without `overwrite`, never over a file that
+    appeared meanwhile (a hard link fails where the name exists): UsageError, `tmp` left for
+    the caller to remove. `export -o` and `get -o` write through it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    if overwrite:
+        os.replace(tmp, output)
+    else:
+        appeared = UsageError(f"{output} appeared meanwhile; nothing was written",
+                              hint="pass --overwrite to replace it")
+        try:
+            os.link(tmp, output)
+        except FileExistsError:
+            raise appeared from None
+        except OSError:  # a file system without hard links: the check, then the rename
+            if os.path.lexists(output):
+                raise appeared from None
+            os.replace(tmp, output)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_path(output.parent)
