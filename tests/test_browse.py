@@ -187,6 +187,8 @@ def test_damage_everywhere_is_exit_5_with_nothing_on_stdout_and_no_file(
     md5 = entry(made, MODEL)["md5"]
     for root in (project.root / ".dvc" / "cache", project.root / "backups"):
         damage(object_path(root, md5), how)
+    in_remote = object_path(project.root / "backups", md5)
+    remote_bytes = in_remote.read_bytes() if in_remote.exists() else None
     before = workspace_state(project)
     # The message names the backup, the file and every store asked.
     said = (f"cannot read {MODEL} of {made['tag']}, nothing was written",
@@ -195,10 +197,13 @@ def test_damage_everywhere_is_exit_5_with_nothing_on_stdout_and_no_file(
                    ExitCode.VERIFICATION_FAILED, *said)
     out = tmp_path / "model.h5"
     got = project.cli("get", "latest", MODEL, "-o", str(out), "--offline")
-    assert_clean_failure(got, ExitCode.VERIFICATION_FAILED,
-                         f"cannot get {MODEL} of {made['tag']}, {out} was not written")
+    # The remote's damaged copy is still there to be warned about ("trying the next copy").
+    assert got.returncode == ExitCode.VERIFICATION_FAILED and "Traceback" not in got.stderr
+    assert f"error: cannot get {MODEL} of {made['tag']}, {out} was not written" in got.stderr
     assert not out.exists() and not temp_files(tmp_path)
     assert workspace_state(project) == before
+    # A read changes no remote, not even a damaged copy in it (DVC's own fetch removed it).
+    assert (in_remote.read_bytes() if in_remote.exists() else None) == remote_bytes
 
 
 def test_a_git_stored_file_that_is_not_the_manifest_s_is_refused(project: Project,

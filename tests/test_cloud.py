@@ -234,7 +234,7 @@ def test_fetch_of_named_objects_takes_only_whole_ones(cloud: Cloud) -> None:
     shutil.rmtree(cache)
     store = HdProject.open(cloud.project.root).store
     # A size may be unknown (a directory's listing): the md5 alone decides then.
-    store.transfers.fetch(data["tag"], cloud.name, {**objects, whole[0]: None})
+    store.transfers.fetch(cloud.name, {**objects, whole[0]: None})
     for md5 in whole:
         path = store.cache_path(md5)
         assert md5_file(path)[0] == md5 and not path.stat().st_mode & 0o222
@@ -251,7 +251,7 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails wi
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[4]), int(sys.argv[4])))
 from hdversion.ops.project import Project
 store = Project.open(Path(sys.argv[1])).store
-store.transfers.fetch(sys.argv[2], sys.argv[3], json.loads(sys.stdin.read()))
+store.transfers.fetch(sys.argv[3], json.loads(sys.stdin.read()))
 """
 
 
@@ -335,10 +335,9 @@ def test_a_restore_from_a_bucket_fetches_no_file_into_the_cache_first(
     asked: list[str] = []
     fetch = Transfers.fetch
 
-    def recorded(self: Transfers, revision: str, remote: str,
-                 objects: dict[str, int | None] | None = None) -> None:
-        asked.extend(objects or ["the whole revision"])
-        fetch(self, revision, remote, objects)
+    def recorded(self: Transfers, remote: str, objects: dict[str, int | None]) -> None:
+        asked.extend(objects)
+        fetch(self, remote, objects)
     monkeypatch.setattr(Transfers, "fetch", recorded)
     result = restore(repo=cloud.project.root, remote=cloud.name, force=True)
     assert result.all_verified and result.fetched_from == {cloud.name: len(dvc_files(data))}

@@ -130,7 +130,7 @@ def test_dvc_transfers_say_a_missing_plugin_too(project: Project) -> None:
     project.cli("remote", "add", "g", "gdrive://folder-id", check=True)
     store = Opened.open(project.root, strict=False).store
     empty = "d41d8cd98f00b204e9800998ecf8427e"  # push names its objects (issue 23)
-    for move in (lambda: store.fetch("HEAD", "g"), lambda: store.push("g", {empty: 0})):
+    for move in (lambda: store.fetch("g", {empty: 0}), lambda: store.push("g", {empty: 0})):
         with pytest.raises(ConfigurationError) as caught:
             move()
         assert not isinstance(caught.value, RemoteError)

@@ -304,13 +304,18 @@ def test_damage_in_the_only_remote_with_an_empty_cache_changes_nothing(project: 
                                                                        ) -> None:
     made = backup(project)
     md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
-    flip_a_byte(object_path(project.root / "backups", md5))
+    in_remote = object_path(project.root / "backups", md5)
+    flip_a_byte(in_remote)
+    damaged = in_remote.read_bytes()
     shutil.rmtree(project.root / ".dvc" / "cache")
     project.damage(MODEL, b"current model")
     before = workspace_state(project)
     code, _, stderr = restore(project, "--force")
     assert code == 5 and MODEL in stderr
     assert workspace_state(project) == before
+    # A read changes no remote: the damaged copy stays, as evidence (DVC's own fetch, with
+    # verify, deleted it there).
+    assert in_remote.read_bytes() == damaged
     assert not object_path(project.root / ".dvc" / "cache", md5).exists()
     assert not list((project.root / ".dvc" / "cache").rglob(TEMP_PREFIX + "*"))
 
@@ -319,7 +324,9 @@ def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: P
     made = backup(project)
     md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
     corrupt(object_path(project.root / ".dvc" / "cache", md5))
-    corrupt(object_path(project.root / "backups", md5))
+    in_remote = object_path(project.root / "backups", md5)
+    corrupt(in_remote)
+    damaged = in_remote.read_bytes()
     project.damage(MODEL, b"current model")
     project.damage("models/sklearn_mlp_model.joblib", b"current sklearn")
     before = workspace_state(project)
@@ -327,6 +334,7 @@ def test_corrupt_in_cache_and_remote_refuses_before_touching_anything(project: P
     assert code == 5
     assert MODEL in stderr and "no workspace file was changed" in stderr
     assert workspace_state(project) == before
+    assert in_remote.read_bytes() == damaged  # the remote is only read
 
 
 def test_write_error_half_way_leaves_old_files(project: Project) -> None:

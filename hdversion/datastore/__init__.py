@@ -136,10 +136,9 @@ class DataStore:
              ) -> None:
         self.transfers.push(remote, objects, reporter)
 
-    def fetch(self, revision: str, remote: str,
-              objects: Mapping[str, int | None] | None = None,
+    def fetch(self, remote: str, objects: Mapping[str, int | None],
               reporter: Reporter = SILENT) -> None:
-        self.transfers.fetch(revision, remote, objects, reporter)
+        self.transfers.fetch(remote, objects, reporter)
 
     def upload_verified(self, remote: str, md5s: Iterable[str], reporter: Reporter = SILENT
                         ) -> set[str]:

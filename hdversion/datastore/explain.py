@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import socket
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,16 +36,6 @@ WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBI
                 errno.EDQUOT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
 
 
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.errors: list[BaseException] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            self.errors.append(record.exc_info[1])
-
-
 DVC_LOGGERS = ("dvc", "dvc_data", "dvc_objects")
 
 
@@ -57,7 +46,7 @@ def silenced_dvc() -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in DVC_LOGGERS]
     saved = [logger.handlers[:] for logger in loggers]
     for logger in loggers:
-        logger.handlers = [h for h in logger.handlers if isinstance(h, _Collector)]
+        logger.handlers = []
     try:
         yield
     finally:
@@ -65,47 +54,11 @@ def silenced_dvc() -> Iterator[None]:
             logger.handlers = handlers
 
 
-@contextmanager
-def dvc_errors() -> Iterator[list[BaseException]]:
-    """The exceptions DVC logs while it runs: a failed transfer is logged object by object
-    with its cause, and then raised only as a count ("N files failed to upload")."""
-    collector = _Collector()
-    loggers = [logging.getLogger(name) for name in DVC_LOGGERS]
-    for logger in loggers:
-        logger.addHandler(collector)
-    try:
-        yield collector.errors
-    finally:
-        for logger in loggers:
-            logger.removeHandler(collector)
-
-
-def data_error_in(errors: list[BaseException]) -> BaseException | None:
-    """An object missing or corrupt in a remote (not a failure to reach it): a fetch that
-    meets one goes on, and the caller's own check of the cache says what is unusable."""
-    for error in errors:
-        for link in exception_chain(error):
-            names = {cls.__name__ for cls in type(link).__mro__}
-            if isinstance(link, FileNotFoundError) or names & {"ObjectFormatError",
-                                                                "DownloadError"}:
-                return link
-    return None
-
-
 def write_error_in(errors: list[BaseException]) -> OSError | None:
     """The first error that says a local store cannot take a file."""
     for error in errors:
         for link in exception_chain(error):
             if isinstance(link, OSError) and link.errno in WRITE_ERRNOS:
-                return link
-    return None
-
-
-def database_error_in(errors: list[BaseException]) -> sqlite3.OperationalError | None:
-    """DVC's own databases (state, index) failing to write: on a full disk, often first."""
-    for error in errors:
-        for link in exception_chain(error):
-            if isinstance(link, sqlite3.OperationalError):
                 return link
     return None
 

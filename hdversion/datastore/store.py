@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from hdversion.datastore.deletion import delete_keys
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
@@ -196,6 +196,18 @@ class Store(ABC):
         """Lock objects a backup reuses as long as the store locks what it writes now (S3
         Object Lock); how many were extended. Nothing in a store that does not lock."""
         return 0
+
+    def get_file(self, md5: str, path: Path, limit: int | None,
+                 on_chunk: OnChunk | None = None) -> None:
+        """The object copied into a local file (`path`, created), unverified but stopped
+        past `limit` (VerificationError); KeyMissing when there is none; `on_chunk` counts
+        the bytes received. The store is only read."""
+        with self.open(md5) as stream:
+            reader = VerifiedReader(stream, None, limit, self.where(md5))
+            with _writing(str(path)):
+                out = path.open("wb")
+            with out:
+                _copy_hashed(cast(IO[bytes], reader), out, on_chunk, str(path))
 
     def has(self, md5: str) -> bool:
         try:

@@ -1,6 +1,6 @@
 """Moving objects between the cache and remotes, through their stores
 (`datastore/store.py`): push, fetch, verified upload, and what a remote holds, read from the
-remote's own listing. DVC's own fetch is left for what cannot be named object by object."""
+remote's own listing. Never DVC's own fetch (see `Transfers.fetch`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,7 @@ from urllib.parse import urlsplit
 
 from hdversion.datastore.explain import (
     check_reachable,
-    classify,
-    data_error_in,
-    database_error_in,
-    dvc_errors,
     explain,
-    write_error_in,
 )
 from hdversion.datastore.records import KeyMissing, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
@@ -93,33 +88,25 @@ class Transfers:
             uploaded.add(md5)
         return uploaded
 
-    def fetch(self, revision: str, remote: str,
-              objects: Mapping[str, int | None] | None = None,
+    def fetch(self, remote: str, objects: Mapping[str, int | None],
               reporter: Reporter = SILENT) -> None:
-        """Download into the cache the objects a revision needs. A missing or damaged object
-        is skipped, so callers check the cache afterwards.
-
-        Given `objects` (md5 -> size, None where unknown: a directory's `.dir` listing),
-        those the cache lacks are downloaded from the remote's store, all at once, each
-        beside its place in the cache and adopted by the cache's store (hashed, renamed into
-        place only when whole and right); a download stops at the first byte past the
+        """Download into the cache the objects named (md5 -> size, None where unknown: a
+        directory's `.dir` listing) that it lacks, from the remote's store, all at once,
+        each beside its place in the cache and adopted by the cache's store (hashed, renamed
+        into place only when whole and right); a download stops at the first byte past the
         recorded size, so a damaged or hostile object never enters the cache nor fills its
-        disk. Only the
-        objects named come: a directory output needs its listing named too (later pushes
-        from this cache need it).
+        disk. A missing or damaged object is skipped, so callers check the cache
+        afterwards. Only the objects named come: a directory output needs its listing named
+        too (later pushes from this cache need it).
 
-        Without `objects`, or from a remote that is a directory, DVC's own fetch of the
-        whole revision: a restore from an empty cache relies on it to bring the objects of
-        the files it leaves as they are (their workspace copies are right), which DVC's
-        status needs in the cache.
+        Never DVC's own fetch: with `verify` it removes an object that does not hash to its
+        name from the directory remote it read (dvc_data's `HashFileDB.check`), so a read
+        would change a remote (measured: `cat` of a damaged model left the local remote
+        without it).
 
-        The bytes downloaded from a bucket are reported as one step (DVC's own fetch reports
-        none): those of the objects whose size is known (a listing's is not)."""
-        if objects is None or not self.session.is_object_store(remote):
-            self._transfer("fetch", revision, remote)
-            return
+        The bytes downloaded are reported as one step: those of the objects whose size is
+        known (a listing's is not)."""
         source = self.remote_store(remote)
-        assert isinstance(source, BucketStore)  # an object store, asked above
         cache = self.cache_store()
         wanted = sorted((md5 for md5 in objects if not cache.has(md5)),
                         key=lambda md5: -(objects[md5] or 0))
@@ -141,9 +128,11 @@ class Transfers:
             finally:
                 partial.unlink(missing_ok=True)
 
-        jobs = source.records.fs.jobs
+        records = source.records
+        jobs = records.fs.jobs if isinstance(source, BucketStore) and records else 4
         try:
-            _ = source.records.fs.fs  # connects once, not in every thread
+            if isinstance(source, BucketStore):
+                _ = source.records.fs.fs  # connects once, not in every thread
             # Each thread waits on its download, then hashes what landed (hashlib lets go of
             # the GIL), so hashing overlaps the other downloads.
             with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -164,36 +153,6 @@ class Transfers:
 
     def cache_store(self) -> CacheStore:
         return CacheStore(self.session.cache_root())
-
-    def _transfer(self, verb: str, revision: str, remote: str) -> None:
-        """DVC's own fetch of a revision, for a caller that cannot name the objects (a
-        directory output whose listing no store at hand has)."""
-        with self.session.open() as repo:
-            check_remote(repo, remote)
-            check_reachable(repo, remote)
-            if scheme_of(str(repo.config["remote"][remote]["url"])) != LOCAL_SCHEME:
-                # DVC makes the remote's file system inside fetch: made here first, a plugin
-                # not installed is said as such, not as a failed transfer.
-                self.session.remote_odb(repo, remote)
-            with dvc_errors() as logged:
-                try:
-                    repo.fetch(revs=[revision], remote=remote, workspace=False)
-                except Exception as exc:  # DVC and the cloud SDKs raise anything
-                    cause = logged[0] if logged else exc
-                    written = write_error_in([*logged, exc])
-                    database = database_error_in([*logged, exc])
-                    if database:
-                        raise WriteError(f"DVC could not write its databases during the "
-                                         f"{verb}: {database}",
-                                         hint="is the disk full? free space, then run "
-                                         "hdversion again") from None
-                    if classify(cause) is None and data_error_in([*logged, exc]) is not None:
-                        return  # missing or corrupt in the remote: the caller checks
-                    if written:
-                        raise WriteError(f"cannot write to the DVC cache while fetching from "
-                                         f"'{remote}': {written.strerror or written}") from None
-                    raise RemoteError(f"fetch from remote '{remote}' failed: "
-                                      + explain(repo, remote, cause)) from None
 
     def preflight(self, remote: str) -> None:
         """Before any work: the remote is configured, its endpoint answers, the credentials
@@ -321,3 +280,4 @@ def _size_of(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0  # not in the cache: skipped by the upload
+

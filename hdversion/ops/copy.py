@@ -109,7 +109,7 @@ def copy_backups(project: Project, source: str, target: str, backups: list[Backu
         reporter.step(f"copying {backup.tag}: {len(lacking)} object(s)")
         # Made good in the cache from the source (re-hashed there, a damaged copy
         # quarantined) before anything is put into the target.
-        check = fill_cache(project, backup.commit, [f for f in entries if f.md5 in lacking],
+        check = fill_cache(project, [f for f in entries if f.md5 in lacking],
                            [source], reporter, listings)
         if (unreachable := check.failure_of_every_remote([source])) is not None:
             raise unreachable

@@ -83,7 +83,7 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
     remotes = fallback_order(project, remote) if dvc_entries else []
     # Every object re-hashed in the cache, a damaged one quarantined and brought again from
     # the remotes in turn; then each read from the cache, hashed again on its way.
-    check = fill_cache(project, backup.commit, dvc_entries, remotes, reporter)
+    check = fill_cache(project, dvc_entries, remotes, reporter)
     if (failure := check.failure(remote, remotes)) is not None:
         raise failure
     if check.bad:

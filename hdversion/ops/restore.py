@@ -21,12 +21,14 @@ from pathlib import Path
 from hdversion.errors import (
     UsageError,
     VerificationError,
+    WriteError,
 )
 from hdversion.model.catalog import Backup, Catalog
 from hdversion.model.manifest import FileEntry, within
 from hdversion.model.names import LATEST
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.ops.backup import create_backup
+from hdversion.ops.cache_objects import Cache, rebuild_listings
 from hdversion.ops.catalog import catalog_with, files_of, known_md5s
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
@@ -42,6 +44,7 @@ from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_file
+from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
 
 
@@ -139,22 +142,24 @@ def restore_backup(
     files = files_of(project.git, backup)
     pointers = _pointer_files(project, backup, files)
 
-    def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
-        # Each directory listing the restore needs, with what the backup's file list says
-        # it holds (the listing can be made again from it where no store has it whole).
-        # (Paths are normalized, checked: a member's name is what follows `out/`.)
-        listings = {md5: [(e.path[len(out) + 1:], e.md5)
-                          for e in files if e.store == "dvc" and e.path != out
-                          and within(e.path, out)]
-                    for path, data in pointers.items()
-                    for out, md5 in declared_dir_objects(path, data).items()
-                    if any(within(e.path, out) for e in changing)}
-        remove_leftovers(project)
-        return verified_sources(project, backup, changing, remote, result, reporter,
-                                 listings)
+    # Each directory listing of the backup, with what its file list says the directory
+    # holds (a listing can be made again from it where no store has it whole). (Paths are
+    # normalized, checked: a member's name is what follows `out/`.)
+    listings = {md5: (out, [(e.path[len(out) + 1:], e.md5)
+                            for e in files if e.store == "dvc" and e.path != out
+                            and within(e.path, out)])
+                for path, data in pointers.items()
+                for out, md5 in declared_dir_objects(path, data).items()}
 
-    workspace = (WorkspaceSteps(project, catalog, force, offline) if target is None
-                 else None)
+    def sources_for(changing: list[FileEntry], result: RestoreResult) -> dict[str, Source]:
+        needed = {md5: members for md5, (out, members) in listings.items()
+                  if any(within(e.path, out) for e in changing)}
+        remove_leftovers(project)
+        return verified_sources(project, backup, changing, remote, result, reporter, needed)
+
+    workspace = (WorkspaceSteps(project, catalog, force, offline,
+                                {md5: members for md5, (_, members) in listings.items()})
+                 if target is None else None)
     with target_folder(dest):  # a refused or interrupted restore leaves no trace
         return restore_entries(
             backup, files, pointers, dest, project.settings.git_tracked_files, sources_for,
@@ -182,6 +187,8 @@ class WorkspaceSteps:
     catalog: Catalog
     force: bool = False
     offline: bool = False
+    # The backup's directory listings: name -> [(path in the directory, md5)].
+    listings: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     def unsaved(self, dest: Path, changing: list[FileEntry],
                 current: dict[str, str | None], extras: list[str]) -> list[str]:
@@ -210,6 +217,25 @@ class WorkspaceSteps:
         """Verified as written: the next backup (and DVC) need not read them again."""
         self.project.store.remember_hashes(
             {dest / e.path: e.md5 for e in restored if e.store == "dvc"})
+
+    def complete_cache(self, dest: Path, unchanged: list[FileEntry]) -> None:
+        """The cache made whole for the backup, as `dvc pull` leaves it (DVC's status
+        reports an object it lacks): the objects of the files left as they are come from
+        the workspace, where they hashed right moments ago (checked again as copied; one
+        changed since is left out), and the directory listings from the file list. No
+        remote is read for bytes the workspace holds: a whole-revision fetch did that,
+        and DVC's fetch from a directory remote deletes a damaged object there."""
+        cache = Cache(self.project)
+        try:
+            for entry in unchanged:
+                if entry.store == "dvc" and not cache.store.has(entry.md5):
+                    with contextlib.suppress(VerificationError, FileNotFoundError):
+                        cache.store.put_file(entry.md5, dest / entry.path)
+            rebuild_listings(self.project, self.listings)
+        except (WriteError, OSError) as exc:  # the files are restored: said, not raised
+            log.warning("the restored files are in place, but the DVC cache could not be "
+                        "completed (%s): `dvc status` may report objects not in the cache",
+                        getattr(exc, "message", exc))
 
 
 def restore_entries(
@@ -282,6 +308,8 @@ def restore_entries(
     if workspace is not None:
         workspace.remember(dest, [e for e, report in zip(entries, reports, strict=False)
                                   if report.action == "restored" and report.verified])
+        workspace.complete_cache(dest, [e for e, report in zip(entries, reports, strict=False)
+                                        if report.action == "unchanged"])
     return result
 
 

@@ -87,7 +87,7 @@ def git_files(project: Project, backup: Backup, entries: list[FileEntry]) -> Git
     return read
 
 
-def fill_cache(project: Project, commit: str, entries: list[FileEntry],
+def fill_cache(project: Project, entries: list[FileEntry],
                remotes: list[str], reporter: Reporter,
                dir_objects: list[str] | None = None, deep: bool = True,
                check: CacheCheck | None = None) -> CacheCheck:
@@ -112,7 +112,7 @@ def fill_cache(project: Project, commit: str, entries: list[FileEntry],
             # each download is hashed as it lands and enters the cache only when good.
             wanted: dict[str, int | None] = {e.md5: e.size for e in unusable}
             wanted.update(dict.fromkeys(dir_objects or []))
-            project.store.fetch(commit, remote, objects=wanted, reporter=reporter)
+            project.store.fetch(remote, wanted, reporter=reporter)
         except ConfigurationError as exc:  # a full disk (WriteError) stops everything
             check.unusable_remotes[remote] = exc
             continue
@@ -230,7 +230,7 @@ class ObjectSources:
             sources.update(self._from_bucket(first, missing))
             missing = [e for e in missing if e.path not in sources]
         if missing:
-            fill_cache(self.project, self.backup.commit, missing, self.remotes,
+            fill_cache(self.project, missing, self.remotes,
                        self.reporter, self.dir_objects, deep=False, check=self.check)
             self._publish()
         for entry in entries:
@@ -281,7 +281,7 @@ class ObjectSources:
                 self.cache.quarantine(entry.md5, check)
             # Every store in turn, each copy re-hashed: the one just read is skipped by the
             # hash (a damaged download never enters the cache, which is checked again).
-            fill_cache(self.project, self.backup.commit, [entry], self.remotes,
+            fill_cache(self.project, [entry], self.remotes,
                        self.reporter, self.dir_objects, check=check)
             self.check.quarantined += check.quarantined
             self.result.quarantined += check.quarantined

@@ -305,7 +305,7 @@ def _repair(project: Project, result: VerifyResult, reporter: Reporter) -> None:
         files = files_of(project.git, check.backup)
         entries = [f for f in files if f.store == "dvc" and f.md5 in needed]
         listings = [m for m in needed if m.endswith(".dir")]
-        fill_cache(project, check.backup.commit, entries, others, reporter, listings)
+        fill_cache(project, entries, others, reporter, listings)
     project.store.upload_verified(store, broken, reporter)
     total = sum(project.store.cache_path(m).stat().st_size for m in broken
                 if project.store.cache_path(m).is_file())
