@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.errors import GitError as GitError
     from hdversion.errors import HdversionError as HdversionError
     from hdversion.errors import InterruptedAfterBackupError as InterruptedAfterBackupError
+    from hdversion.errors import KeyUnavailableError as KeyUnavailableError
     from hdversion.errors import LockedError as LockedError
     from hdversion.errors import ManifestError as ManifestError
     from hdversion.errors import MissingArtifactError as MissingArtifactError
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.errors import PartialError as PartialError
     from hdversion.errors import RemoteError as RemoteError
     from hdversion.errors import StaleBackupError as StaleBackupError
+    from hdversion.errors import TamperedError as TamperedError
     from hdversion.errors import UnsafePathError as UnsafePathError
     from hdversion.errors import UsageError as UsageError
     from hdversion.errors import VerificationError as VerificationError
@@ -167,9 +169,10 @@ _HOME.update(dict.fromkeys((
     "AliasMovedError", "BackupNotFoundError", "ChangedDuringBackupError", "ConfigurationError",
     "DamagedObjectError", "DamagedPointerFileError", "DataStoreError",
     "DeletionRefusedError", "ExitCode", "GitError", "HdversionError",
-    "InterruptedAfterBackupError", "LockedError", "ManifestError", "MissingArtifactError",
-    "NoSuchFileError", "NotARepositoryError", "PartialError", "RemoteError", "StaleBackupError",
-    "UnsafePathError", "UsageError", "VerificationError", "WriteError"
+    "InterruptedAfterBackupError", "KeyUnavailableError", "LockedError", "ManifestError",
+    "MissingArtifactError", "NoSuchFileError", "NotARepositoryError", "PartialError",
+    "RemoteError", "StaleBackupError", "TamperedError", "UnsafePathError", "UsageError",
+    "VerificationError", "WriteError"
 ), "hdversion.errors"))
 _HOME.update({"Backup": "hdversion.model.catalog", "Catalog": "hdversion.model.catalog",
               "Duration": "hdversion.model.durations", "Pin": "hdversion.model.pins",

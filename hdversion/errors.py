@@ -110,6 +110,11 @@ class DamagedObjectError(VerificationError):
     """A remote holds an object that is damaged (DVC could not read it back)."""
 
 
+class TamperedError(VerificationError):
+    """Sealed bytes of an encrypted remote failed their authentication: altered, truncated,
+    put under another name, or sealed with another remote's key. Never written anywhere."""
+
+
 class ManifestError(VerificationError):
     """A backup's manifest does not parse or does not agree with itself: it is not trusted."""
 
@@ -173,6 +178,11 @@ class DamagedPointerFileError(ConfigurationError):
 
 class RemoteError(ConfigurationError):
     """A storage remote (or the git remote) could not be reached or refused the operation."""
+
+
+class KeyUnavailableError(ConfigurationError):
+    """An encrypted remote's data cannot be opened: no key was supplied, or none supplied
+    opens it (a wrong passphrase, another remote's key file)."""
 
 
 class DeletionRefusedError(RemoteError):

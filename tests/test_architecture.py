@@ -18,17 +18,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hdversion"
 
 LEAVES = {"errors", "paths", "__init__"}  # hdversion/errors.py, paths.py, __version__
 ROOMS = {"cli", "api", "ops", "model", "datastore", "gitrepo", "config", "util", "pipeline",
-         "__main__"}
+         "crypto", "__main__"}
 # Which rooms each room may import (besides itself and the leaves).
 ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "cli": {"api", "model", "util"},
     "api": {"ops", "model", "util"},
-    "ops": {"model", "datastore", "gitrepo", "config", "util"},
-    "datastore": {"model", "config", "util"},
+    "ops": {"model", "datastore", "gitrepo", "config", "crypto", "util"},
+    "datastore": {"model", "config", "crypto", "util"},
     "gitrepo": {"model", "util"},
     "config": {"model", "util"},
     "model": {"util"},
+    "crypto": {"util"},
     "util": set(),
     "pipeline": {"api"},
 }
