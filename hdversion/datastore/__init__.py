@@ -176,8 +176,8 @@ class DataStore:
     def store_info(self, store: Store) -> StoreInfo:
         return self.collector.store(store)
 
-    def listing(self, store: Store) -> dict[str, StoredObject]:
-        return self.collector.listing(store)
+    def listing(self, store: Store, known: Iterable[str]) -> dict[str, StoredObject]:
+        return self.collector.listing(store, known)
 
     def read_objects(self, md5s: Iterable[str], stores: list[Store]) -> dict[str, bytes]:
         return self.collector.read_objects(md5s, stores)

@@ -18,7 +18,6 @@ from hdversion.datastore.explain import check_reachable, damaged_pointer_file
 from hdversion.datastore.records import KeyMissing
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import (
-    BucketStore,
     CacheStore,
     Deleted,
     ObjectDigest,
@@ -95,11 +94,12 @@ class Collector:
         shared = scheme_of(url) != LOCAL_SCHEME or not _inside(Path(url), self.session.root)
         return StoreInfo(store, url, shared)
 
-    def listing(self, store: Store) -> dict[str, StoredObject]:
-        """Every object a store holds, from its own listing."""
+    def listing(self, store: Store, known: Iterable[str]) -> dict[str, StoredObject]:
+        """Every object a store holds, from its own listing; an encrypted remote's by md5
+        where the caller `known`s it (`Store.list_known`)."""
         self._reachable(store)
         try:
-            return store.list()
+            return store.list_known(known)
         except RemoteError as exc:
             raise RemoteError(f"cannot list remote '{store.name}': {exc.message}") from None
 
@@ -128,7 +128,7 @@ class Collector:
                 return ObjectDigest(None, 0, f"unreadable: {type(exc).__name__}: {exc}")
             return ObjectDigest(found, size)
 
-        if not isinstance(store, BucketStore) or len(wanted) < 2:
+        if store.records is None or store.records.local or len(wanted) < 2:
             return {md5: digest(md5) for md5 in wanted}
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return dict(zip(wanted, pool.map(digest, wanted), strict=True))

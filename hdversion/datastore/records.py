@@ -39,8 +39,10 @@ from hdversion.errors import (
 )
 from hdversion.model.leases import LEASES_DIR, Held, Lease, kind_of
 from hdversion.model.leftovers import is_partial_name
+from hdversion.model.object_lock import LOCK_KEY
 from hdversion.model.remote_records import (
     BACKUPS_DIR,
+    ENCRYPTION_DIR,
     MANIFEST_NAME,
     OBJECTS_DIR,
     backup_dir,
@@ -54,6 +56,8 @@ from hdversion.util.progress import Advance, Transferred
 from hdversion.util.redact import redact
 
 if TYPE_CHECKING:
+    from hdversion.crypto.master import MasterKey
+    from hdversion.crypto.sealing import Sealer
     from hdversion.datastore.object_lock import Retention, ServerClock
 
 # Downloads at once from a bucket: each mostly waits on the network.
@@ -78,6 +82,31 @@ class Records:
     # The server's clock when the bucket locks every new object by default (None: it does
     # not); read with `_locked_bucket`.
     _default_lock: ServerClock | None = field(default=None, init=False, repr=False)
+    # An encrypted remote's master key, unlocked when the records were opened (`unlock`):
+    # every record but the plain ones is sealed, and the store seals every object.
+    master: MasterKey | None = field(default=None, init=False, repr=False)
+    _sealer: Sealer | None = field(default=None, init=False, repr=False)
+
+    # -- encryption ----------------------------------------------------------------------
+    def unlock(self) -> None:
+        """Whether the remote is encrypted (its config record), and if so its master key
+        from the keys the user supplied: KeyUnavailableError (exit 7) when none opens it."""
+        from hdversion.datastore.keyring import master_key_of
+
+        self.use_master(master_key_of(self))
+
+    def use_master(self, master: MasterKey | None) -> None:
+        from hdversion.crypto.sealing import Sealer
+
+        self.master = master
+        self._sealer = None if master is None else Sealer(master.subkey("records"))
+
+    def sealed(self, key: str) -> bool:
+        """Whether the record under `key` is sealed: all hdversion writes in an encrypted
+        remote but its encryption config and keys and its Object Lock setting (a key must
+        be found, and a lock read, before anything is opened). Objects are the store's."""
+        return self._sealer is not None and key.startswith("hdversion/") \
+            and not key.startswith(f"{ENCRYPTION_DIR}/") and key != LOCK_KEY
 
     # -- naming --------------------------------------------------------------------------
     def path(self, key: str) -> str:
@@ -103,10 +132,16 @@ class Records:
             self.fs.fs.ls(bucket, detail=False)
 
     def size(self, key: str) -> int:
+        """The size of a record (its plaintext's, where it is sealed: -1 when no plaintext
+        seals to it), or of an object as stored."""
         with self._errors("cannot read", missing=key):
             info = self.fs.info(self.path(key))
         if info.get("type") == "directory" or info.get("size") is None:
             raise KeyMissing(key)
+        if self.sealed(key):
+            from hdversion.crypto.sealing import plain_size
+
+            return plain_size(int(info["size"])) or -1
         return int(info["size"])
 
     def read(self, key: str, limit: int) -> bytes:
@@ -124,7 +159,10 @@ class Records:
         with self._errors("cannot read", missing=key):
             stream = self.fs.open(self.path(key), mode="rb")
         try:
-            yield cast(IO[bytes], _Reading(self, key, stream))
+            reading = cast(IO[bytes], _Reading(self, key, stream))
+            if self._sealer is not None and self.sealed(key):
+                reading = cast(IO[bytes], self._sealer.opening(key, reading, self.where(key)))
+            yield reading
         finally:
             with contextlib.suppress(Exception):
                 stream.close()
@@ -135,7 +173,10 @@ class Records:
         request; a stream read block by block took twice as long from S3), stopped as soon
         as the size the server announces or the bytes received pass `limit` (no limit when
         None): VerificationError, what landed left for the caller to remove. KeyMissing,
-        RemoteError as `open`. `on_chunk`: the bytes received (`Transferred`)."""
+        RemoteError as `open`. `on_chunk`: the bytes received (`Transferred`). Objects only:
+        a sealed record is read with `open`."""
+        if self.sealed(key):
+            raise ValueError(f"{key} is sealed: read it with open()")
         with self._errors("cannot read", missing=key):
             try:
                 self.fs.get_file(self.path(key), str(path),
@@ -231,7 +272,9 @@ class Records:
     def write(self, key: str, data: bytes, locked: bool = True) -> None:
         """Write one object whole: a directory gets it by rename, an object store by one
         PUT (never visible half-written). `locked`: with the remote's Object Lock retention,
-        if it has one (everything but leases)."""
+        if it has one (everything but leases). Sealed where the remote is encrypted."""
+        if self._sealer is not None and self.sealed(key):
+            data = self._sealer.seal_bytes(key, data)
         if self.local:
             try:
                 atomic_write_bytes(Path(self.path(key)), data)

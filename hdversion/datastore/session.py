@@ -31,6 +31,7 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.leftovers import is_partial_name
+from hdversion.model.remote_records import ENCRYPTION_CONFIG
 from hdversion.model.storages import (
     LOCAL_SCHEME,
     STORAGES,
@@ -240,7 +241,7 @@ class DvcSession:
 
     def local_objects_folder(self, remote: str) -> Path | None:
         """The folder of a remote that is a directory that holds its objects; None for a
-        cloud remote."""
+        cloud remote, and for an encrypted one (its objects are sealed, never teed in)."""
         if remote in self._objects_folders:  # asked once per file of a restore
             return self._objects_folders[remote]
         if self._overrides is None:
@@ -249,6 +250,8 @@ class DvcSession:
         conf = (self._overrides or {}).get(remote)
         folder = None if conf is None or scheme_of(str(conf["url"])) != LOCAL_SCHEME \
             else Path(str(conf["url"])) / "files" / "md5"
+        if folder is not None and (folder.parent.parent / ENCRYPTION_CONFIG).exists():
+            folder = None
         self._objects_folders[remote] = folder
         return folder
 

@@ -209,6 +209,19 @@ class Store(ABC):
             with out:
                 _copy_hashed(cast(IO[bytes], reader), out, on_chunk, str(path))
 
+    def list_known(self, known: Iterable[str]) -> dict[str, StoredObject]:
+        """`list` of every object, where a store whose names are keyed (an encrypted
+        remote) gives the `known` md5s' objects by their md5 (the others by their stored
+        names, which `delete` takes back as given)."""
+        return self.list()
+
+    def present(self, md5s: Iterable[str]) -> dict[str, StoredObject]:
+        """Which of these objects the store holds, from its own listing: one listing per
+        key prefix for a few objects, else one of the whole store."""
+        wanted = set(md5s)
+        listed = self.list(listing_prefixes(wanted))
+        return {md5: listed[md5] for md5 in wanted if md5 in listed}
+
     def has(self, md5: str) -> bool:
         try:
             self.size(md5)
@@ -475,7 +488,7 @@ class BucketStore(Store):
         with spool:
             found = _copy_hashed(source, spool, on_chunk, f"a spool of {where}")
             _check_put(where, md5, size, found)
-            self._upload(Path(spool.name), md5)
+            self.upload(Path(spool.name), md5)
 
     def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
         """Hashed where it is, then sent from there (no spool: the cache's objects are not
@@ -486,7 +499,7 @@ class BucketStore(Store):
             before = os.fstat(source.fileno())
             found = md5_stream(source)
         _check_put(where, md5, None, found)
-        self._upload(path, md5)
+        self.upload(path, md5)
         if _identity(before) != _identity(os.stat(path)):
             with contextlib.suppress(RemoteError):
                 self.delete([md5])
@@ -527,7 +540,8 @@ class BucketStore(Store):
         received."""
         self.records.get_file(self.key(md5), path, limit, on_chunk)
 
-    def _upload(self, path: Path, md5: str) -> None:
+    def upload(self, path: Path, md5: str) -> None:
+        """Send a local file as the object named `md5`, as it is (its caller checked it)."""
         with self.records._errors("cannot write to"):
             args = self.records.put_args()
             self.records.fs.put_file(str(path), self.records.path(self.key(md5)), **args)
@@ -588,10 +602,23 @@ def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def store_of(name: str, records: Records) -> Store:
-    """The store of a remote, of the kind its URL names."""
+    """The store of a remote, of the kind its URL names; sealed where the remote is
+    encrypted (`datastore/encrypted.py`)."""
+    from hdversion.datastore.encrypted import encrypted_store
+
     if records.local:
-        return DirectoryStore(name, Path(records.path(OBJECTS_DIR)), records)
-    return BucketStore(name, records)
+        return encrypted_store(DirectoryStore(name, Path(records.path(OBJECTS_DIR)), records))
+    return encrypted_store(BucketStore(name, records))
+
+
+# Up to this many key prefixes are listed one by one; more, and the whole store is listed.
+PER_PREFIX_LISTINGS = 4
+
+
+def listing_prefixes(names: Iterable[str]) -> list[str] | None:
+    """The two-hex-digit prefixes to list for these objects, or None (list them all)."""
+    prefixes = sorted({name[:2] for name in names})
+    return prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None
 
 
 # -- listings: what a store holds, from its own listing ---------------------------------

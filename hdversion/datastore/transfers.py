@@ -17,14 +17,11 @@ from hdversion.datastore.explain import (
 )
 from hdversion.datastore.records import KeyMissing, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
-from hdversion.datastore.store import BucketStore, CacheStore, DirectoryStore, Store, store_of
+from hdversion.datastore.store import CacheStore, DirectoryStore, Store, store_of
 from hdversion.errors import RemoteError, VerificationError, WriteError
 from hdversion.model.storages import LOCAL_SCHEME, scheme_of
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
-
-# Up to this many key prefixes are listed one by one; more, and the whole remote is listed.
-PER_PREFIX_LISTINGS = 4
 
 
 class Transfers:
@@ -44,7 +41,7 @@ class Transfers:
         target = self.remote_store(remote)
         cache = self.cache_store()
         try:
-            listed = target.list(_prefixes(objects))
+            listed = target.present(objects)
             absent = [md5 for md5 in objects if md5 not in listed and cache.has(md5)]
             advance = reporter.bytes(f"pushing {len(absent)} object(s) to remote '{remote}'",
                                      sum(objects[md5] for md5 in absent))
@@ -129,10 +126,11 @@ class Transfers:
                 partial.unlink(missing_ok=True)
 
         records = source.records
-        jobs = records.fs.jobs if isinstance(source, BucketStore) and records else 4
+        remote_fs = records is not None and not records.local
+        jobs = records.fs.jobs if records is not None and remote_fs else 4
         try:
-            if isinstance(source, BucketStore):
-                _ = source.records.fs.fs  # connects once, not in every thread
+            if records is not None and remote_fs:
+                _ = records.fs.fs  # connects once, not in every thread
             # Each thread waits on its download, then hashes what landed (hashlib lets go of
             # the GIL), so hashing overlaps the other downloads.
             with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -189,7 +187,7 @@ class Transfers:
         """
         target = self.remote_store(remote)
         try:
-            listed = target.list(_prefixes(objects))
+            listed = target.present(objects)
         except RemoteError as exc:
             raise RemoteError(f"cannot list remote '{remote}': {exc.message}") from None
         return {md5 for md5, size in objects.items()
@@ -266,13 +264,6 @@ def _parent(path: str, sep: str) -> str:
 def _expect(data: bytes, payload: bytes) -> None:
     if data != payload:
         raise ValueError("read back different bytes than were written")
-
-
-def _prefixes(objects: Iterable[str]) -> list[str] | None:
-    """The key prefixes to list for some objects: each of a few, else None (the whole
-    remote in one recursive listing)."""
-    prefixes = sorted({md5[:2] for md5 in objects})
-    return prefixes if len(prefixes) <= PER_PREFIX_LISTINGS else None
 
 
 def _size_of(path: Path) -> int:

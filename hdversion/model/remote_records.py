@@ -24,6 +24,10 @@ from hdversion.model.timestamps import is_timestamp
 SCHEMA = "hdversion/remote-manifest"
 VERSION = 1
 BACKUPS_DIR = "hdversion/backups"
+# An encrypted remote's config and key records: plain, as a key must be found before anything
+# can be opened (crypto/keys.py, datastore/keyring.py).
+ENCRYPTION_DIR = "hdversion/encryption"
+ENCRYPTION_CONFIG = f"{ENCRYPTION_DIR}/config.json"  # its presence makes a remote encrypted
 OBJECTS_DIR = "files/md5"  # DVC 3's objects: <OBJECTS_DIR>/xx/yyyy...
 MANIFEST_NAME = "manifest.json"
 BLOBS_DIR = "blobs"

@@ -283,7 +283,7 @@ def _prune_leased(project: Project, policy: Policy, remote: str | None, leases: 
     keep |= _expand_listings(project, [*catalog.backups, *held], lists, keep, from_refs,
                              stores)
 
-    listings = [store.listing(s) for s in stores]
+    listings = [store.listing(s, keep) for s in stores]
     kept_tags = {b.tag for b in decided.kept}
     incomplete = _lacking({t: o for t, o in needed.items() if t in kept_tags}, listings, sizes)
     if incomplete and not allow_incomplete and not dry_run:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from hdversion.datastore.store import (
-    BucketStore,
     DirectoryStore,
     KeyMissing,
     Store,
@@ -226,7 +225,7 @@ class ObjectSources:
                                                      on_bad=self._recover(entry, first.name))
                 self._count(first.name, len(in_place))
             missing = [e for e in missing if e.path not in sources]
-        elif isinstance(first, BucketStore):
+        elif first is not None:  # a bucket, or an encrypted remote: streamed and opened
             sources.update(self._from_bucket(first, missing))
             missing = [e for e in missing if e.path not in sources]
         if missing:
@@ -247,7 +246,7 @@ class ObjectSources:
                             "no store held them whole", len(rebuilt))
         return sources, self._unusable(self.check.bad)
 
-    def _from_bucket(self, store: BucketStore, missing: list[FileEntry]
+    def _from_bucket(self, store: Store, missing: list[FileEntry]
                      ) -> dict[str, Source]:
         """Each object streamed from a bucket or container straight into its staged file,
         and into the cache in the same pass: one download, one hash, where a fetch would

@@ -207,7 +207,8 @@ def _resolve(project: Project, name: str, now: datetime, remote: str | None) -> 
             else f"no deleted backup {tag}",
             hint="`hdversion list --deleted` shows the backups undelete can bring back")
     backup = next((b for b in kept.backups if b.timestamp == timestamp), None)
-    listings = [project.store.listing(s) for s in _stores(project, remote)] if backup else []
+    listings = [project.store.listing(s, _known_objects(project, backup))
+                for s in _stores(project, remote)] if backup else []
     return _describe(project, stones[timestamp], backup, deleted_window(project), now,
                      listings)
 
@@ -217,7 +218,9 @@ def _deleted(project: Project, now: datetime, remote: str | None) -> list[Delete
     kept = {b.timestamp: b for b in deleted_catalog(project.git, stones).backups}
     live = {r.removeprefix(TAG_PREFIX) for r in project.git.tag_ids(TAG_PREFIX)}
     window = deleted_window(project)
-    listings = [project.store.listing(s) for s in _stores(project, remote)] if kept else []
+    known = {md5 for backup in kept.values() for md5 in _known_objects(project, backup)}
+    listings = [project.store.listing(s, known) for s in _stores(project, remote)] if kept \
+        else []
     return [_describe(project, stone, kept.get(ts), window, now, listings)
             for ts, stone in sorted(stones.items(), reverse=True) if ts not in live]
 
@@ -248,13 +251,20 @@ def _objects(project: Project, backup: Backup) -> dict[str, int | None]:
     return needed
 
 
+def _known_objects(project: Project, backup: Backup) -> dict[str, int | None]:
+    try:
+        return _objects(project, backup)
+    except ManifestError:
+        return {}
+
+
 def _held(stored: StoredObject | None, size: int | None) -> bool:
     return stored is not None and (stored.size is None or size is None or stored.size == size)
 
 
 def _lacking_in(project: Project, store: Store, backup: Backup) -> int:
     needed = _objects(project, backup)
-    listing = project.store.listing(store)
+    listing = project.store.listing(store, needed)
     return sum(not _held(listing.get(md5), size) for md5, size in needed.items())
 
 

@@ -224,7 +224,7 @@ def _check(project: Project, result: VerifyResult, reporter: Reporter) -> None:
     reporter.step(f"listing remote '{result.remote}'")
     # The remote by kind, whatever its name (a DVC remote may be named `cache`).
     store = project.store.remote(result.remote)
-    listing = collector.listing(store)
+    listing = collector.listing(store, needs)
     verdicts: dict[str, str] = {}
     for md5, size in needs.items():
         stored = listing.get(md5)
