@@ -87,9 +87,11 @@ def keep_tags_packed(git: GitRepo) -> None:
         log.debug("backup tags left loose: %s", exc)
 
 
-def read_pins(git: GitRepo) -> dict[str, Pin]:
-    """The pins by backup tag."""
-    pins = (Pin.from_ref(r.name, r.target, r.message) for r in git.refs(PIN_NAMESPACE))
+def read_pins(git: GitRepo, refs: list[TagRecord] | None = None) -> dict[str, Pin]:
+    """The pins by backup tag (from `refs` under PIN_NAMESPACE where the caller read them
+    already)."""
+    pins = (Pin.from_ref(r.name, r.target, r.message)
+            for r in (git.refs(PIN_NAMESPACE) if refs is None else refs))
     return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
 
 

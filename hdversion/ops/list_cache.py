@@ -41,12 +41,13 @@ class Listed(NamedTuple):
 
 
 def listed_backups(git: GitRepo, prefix: str, render: Callable[[Backup], str],
-                   layout: str) -> dict[str, Listed]:
+                   layout: str, ids: dict[str, tuple[str, str]] | None = None
+                   ) -> dict[str, Listed]:
     """Every backup tag's listing, by tag name: from the cache where the tag's object id is
     there, validated from the tag message (one git call for all of them) and rendered by
     `render` otherwise. `layout` names the renderer's output: a cache of another is
-    ignored."""
-    ids = git.tag_ids(prefix)
+    ignored. `ids`: `git.tag_ids(prefix)`, where the caller read them already."""
+    ids = git.tag_ids(prefix) if ids is None else ids
     path = git.git_path(CACHE_NAME)
     cached = _read(path, layout)
     listed: dict[str, Listed] = {}

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from hdversion.errors import UsageError
+from hdversion.model.aliases import ALIAS_NAMESPACE
+from hdversion.model.pins import PIN_NAMESPACE
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import read_aliases, read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
@@ -16,6 +18,7 @@ from hdversion.util.log import log
 # `list --json` served whole from its cache reads no manifest: the manifest's model (and
 # the catalog that validates it) is loaded only where a tag must be read.
 if TYPE_CHECKING:
+    from hdversion.gitrepo import TagRecord
     from hdversion.model.catalog import Backup, Catalog
     from hdversion.model.pins import Pin
 
@@ -37,27 +40,30 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
     _check_filters(kind, last)
     project = Project.open(repo, strict=False, config=config)
     refresh_catalog(project, offline)
-    listed = listed_backups(project.git, TAG_PREFIX, render, layout)
+    # The tag ids, the pins and the aliases in one git call.
+    ids, (pin_refs, alias_refs) = project.git.tag_ids_and_refs(TAG_PREFIX, PIN_NAMESPACE,
+                                                               ALIAS_NAMESPACE)
+    listed = listed_backups(project.git, TAG_PREFIX, render, layout, ids)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
                      key=lambda pair: pair[1].timestamp, reverse=True)
     if kind is not None:
         backups = [(tag, item) for tag, item in backups if item.kind == kind]
     if last is not None:
         backups = backups[:last]
-    pins = read_pins(project.git) if backups else {}
-    aliases = _aliases_by_tag(project) if backups else {}
+    pins = read_pins(project.git, pin_refs) if backups else {}
+    aliases = _aliases_by_tag(project, alias_refs) if backups else {}
     project.journal("list", "ok", backups=len(backups), remote=None)
     return RenderedList([(item.record, pins.get(tag), aliases.get(tag, []))
                          for tag, item in backups],
                         [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
 
 
-def _aliases_by_tag(project: Project) -> dict[str, list[str]]:
-    """Backup tag -> its aliases, read in one git call; an alias whose record is not
-    trusted is said so (and names nothing)."""
+def _aliases_by_tag(project: Project, refs: list[TagRecord]) -> dict[str, list[str]]:
+    """Backup tag -> its aliases, from their refs; an alias whose record is not trusted is
+    said so (and names nothing)."""
     from hdversion.model.aliases import aliases_by_tag
 
-    records, broken = read_aliases(project.git)
+    records, broken = read_aliases(project.git, refs)
     _warn_broken(broken)
     return aliases_by_tag({n: r.timestamp for n, r in records.items() if r.timestamp})
 
