@@ -239,12 +239,12 @@ class Keyring:
                                       "supplied", hint=how_to_supply(repository))
         listed = self.listed()
         records = [k.record for k in listed if k.record is not None]
-        for problem in (k.problem for k in listed if k.record is None):
-            log.warning("%s: %s (refused)", self.where(), problem)
         failures = []
         for key in supplied:
             opened, why = self._try(key, records, repository)
             if opened is not None:
+                for problem in (k.problem for k in listed if k.record is None):
+                    log.warning("%s: %s (refused)", self.where(), problem)
                 _UNLOCKED[repository] = opened
                 return opened
             failures.append(why)
