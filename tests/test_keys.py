@@ -174,7 +174,12 @@ def test_key_files_are_one_line_of_32_bytes() -> None:
 
 
 def test_no_test_sees_the_real_config_folder() -> None:
+    from tests import conftest
+
+    assert conftest.CONFIG_HOME.startswith(tempfile.gettempdir())
     assert os.environ["XDG_CONFIG_HOME"].startswith(tempfile.gettempdir())
+    for variable in NO_KEYS:
+        assert variable not in os.environ
 
 
 def test_remote_add_encrypt_writes_a_key_file_and_says_what_losing_it_means(
