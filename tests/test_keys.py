@@ -355,6 +355,14 @@ def test_keys_rotate_and_the_last_key_and_the_key_in_use_stay(
                   HDVERSION_PASSPHRASE="new one")
     assert_clean_failure(unknown, ExitCode.USAGE, "has no key 0123456789abcdef")
     assert_clean_failure(cli(project, "key", "add", "nas"), ExitCode.USAGE, "which new key?")
+    # A new passphrase is never read from a pipe or the command line.
+    no_terminal = cli(project, "key", "add", "nas", "--passphrase",
+                      HDVERSION_PASSPHRASE="new one")
+    assert_clean_failure(no_terminal, ExitCode.USAGE, "asked on a terminal",
+                         "HDVERSION_NEW_PASSPHRASE")
+    both = cli(project, "key", "add", "nas", "--passphrase", "--key-file", "k")
+    assert_clean_failure(both, ExitCode.USAGE, "give one new key, not --key-file and "
+                         "--passphrase")
 
 
 def test_key_init_refuses_a_remote_that_holds_data(project: Project, tmp_path: Path,
