@@ -324,6 +324,15 @@ def test_a_tampered_key_record_is_refused_by_its_rule(project: Project,
     # The default key file still opens; `key list` shows the hostile record unread.
     rows = {k["id"]: k for k in listed(project)["keys"]}
     assert rows[key_id]["opened"] and "N=1073741824" in rows[hostile.id]["problem"]
+    # config.json is plain too: checked field by field, exit 5 naming the field.
+    config = remote / CONFIG
+    good_config = json.loads(config.read_text())
+    for change, rule in (({"chunk": 4096}, "its chunk is 4096, not 1048576"),
+                         ({"version": 2}, "made by a newer hdversion"),
+                         ({"repository": "../../x"}, "its repository is not 32 hex digits")):
+        config.write_text(json.dumps({**good_config, **change}))
+        assert_clean_failure(cli(project, "key", "list", "nas"),
+                             ExitCode.VERIFICATION_FAILED, "is not an encryption config", rule)
 
 
 def test_keys_rotate_and_the_last_key_and_the_key_in_use_stay(

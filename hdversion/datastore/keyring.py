@@ -320,16 +320,11 @@ class Keyring:
                         return True
         return False
 
-    def opened_by(self) -> Unlocked | None:
-        return _UNLOCKED.get(self.config().repository)
-
 
 def _supplied(key: SuppliedKey) -> Supplied:
+    """A key as crypto/keys.py takes it; KeyRecordError for a file that is not a key file."""
     if key.kind == "keyfile":
-        try:
-            return parse_key_file(key.data.decode("utf-8", "replace"))
-        except KeyRecordError as exc:
-            raise KeyRecordError(str(exc)) from None
+        return parse_key_file(key.data.decode("utf-8", "replace"))
     if key.kind == "passphrase":
         return Passphrase(key.data)
     return AgeIdentities(key.data.decode("utf-8", "replace"))
