@@ -89,6 +89,13 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.inspect import ShowResult as ShowResult
     from hdversion.ops.inspect import diff as diff
     from hdversion.ops.inspect import show as show
+    from hdversion.ops.keys import KeyInfo as KeyInfo
+    from hdversion.ops.keys import KeyList as KeyList
+    from hdversion.ops.keys import KeyResult as KeyResult
+    from hdversion.ops.keys import key_add as key_add
+    from hdversion.ops.keys import key_init as key_init
+    from hdversion.ops.keys import key_list as key_list
+    from hdversion.ops.keys import key_remove as key_remove
     from hdversion.ops.listing import BackupList as BackupList
     from hdversion.ops.listing import RenderedList as RenderedList
     from hdversion.ops.listing import list_backups as list_backups
@@ -150,6 +157,8 @@ _HOME = {
     "list_rendered": "listing", "list_metric": "listing", "RenderedList": "listing",
     "pin": "pins", "unpin": "pins", "PinResult": "pins",
     "prune": "prune", "PruneResult": "prune",
+    "key_init": "keys", "key_add": "keys", "key_list": "keys", "key_remove": "keys",
+    "KeyInfo": "keys", "KeyList": "keys", "KeyResult": "keys",
     "remote_add": "remotes", "remote_list": "remotes", "remote_test": "remotes",
     "ProbeReport": "remotes",
     "report": "report", "BackupRow": "report", "ReportData": "report",

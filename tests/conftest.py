@@ -40,6 +40,14 @@ if "DVC_SITE_CACHE_DIR" not in os.environ:
     os.environ["DVC_SITE_CACHE_DIR"] = _SITE
     atexit.register(shutil.rmtree, _SITE, True)
 
+# Keys of encrypted remotes (config/key_sources.py): no test reads the user's keys or
+# writes a key file into the real ~/.config; a test that needs keys sets them itself.
+CONFIG_HOME = os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="hdversion-xdg-")
+atexit.register(shutil.rmtree, CONFIG_HOME, True)
+for _variable in ("HDVERSION_KEY_FILE", "HDVERSION_PASSPHRASE", "HDVERSION_PASSPHRASE_FILE",
+                  "HDVERSION_AGE_IDENTITY", "HDVERSION_NEW_PASSPHRASE"):
+    os.environ.pop(_variable, None)
+
 pytest_plugins = ["tests.cloud_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -23,10 +23,15 @@ def add(
                               "is locked this long from its write (30d, 1y)."),
     lock_mode: str | None = option(None, "--lock-mode", metavar="MODE",
                                    help="governance (default) or compliance."),
+    encrypt: bool = option(False, "--encrypt",
+                           help="Encrypt everything hdversion writes there (the remote must "
+                           "be empty); its key: a new key file in ~/.config/hdversion/keys/."),
     as_json: bool = JSON,
 ) -> None:
     """Add (or replace) a remote in .dvc/config, with download verification on; with
-    --lock, its bucket must have Object Lock (the lock is kept in the remote itself)."""
+    --lock, its bucket must have Object Lock (the lock is kept in the remote itself); with
+    --encrypt, hdversion encrypts every object and record it writes there, and plain DVC can
+    no longer read it."""
     options: dict[str, str] = {}
     for item in option_ or ():
         key, sep, value = item.partition("=")
@@ -37,20 +42,26 @@ def add(
     lock = lock or options.pop("lock", None)
     lock_mode = lock_mode or options.pop("lock_mode", None)
     info = api.remote_add(name, url=url, endpoint_url=endpoint_url, options=options, lock=lock,
-                          lock_mode=lock_mode)
+                          lock_mode=lock_mode, encrypt=encrypt)
     locked = None if lock is None else {"retention": lock, "mode": lock_mode or "governance"}
     if as_json:
-        records.emit_result({**vars(info), "lock": locked}, None)
+        records.emit_result({**vars(info), "lock": locked, "encrypted": encrypt}, None)
     else:
         render.console.print(f"remote [bold]{info.name}[/] -> {info.url} (verify on"
-                             + (f", locked {lock} {locked['mode']}" if locked else "") + ")")
+                             + (f", locked {lock} {locked['mode']}" if locked else "")
+                             + (", encrypted" if encrypt else "") + ")")
+    if info.key_file:
+        from hdversion.cli import render_keys
+
+        render_keys.new_key_file_warning(info.key_file, info.name)
 
 
 def list_remotes(as_json: bool = JSON) -> None:
     """List the DVC remotes hdversion can use."""
     infos = api.remote_list()
     if as_json:
-        render.emit_json([vars(i) for i in infos])
+        render.emit_json([{k: v for k, v in vars(i).items() if k != "key_file"}
+                          for i in infos])
     else:
         render.console.print(render.remotes_table(infos))
 

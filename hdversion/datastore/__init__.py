@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from hdversion.config.credentials import CloudCredentials
     from hdversion.datastore.collect import Collector
+    from hdversion.datastore.keyring import Keyring
     from hdversion.datastore.records import Records
     from hdversion.datastore.session import DvcSession, Leftovers
     from hdversion.datastore.store import (
@@ -115,6 +116,12 @@ class DataStore:
         from hdversion.datastore.object_lock import bucket_lock
 
         return bucket_lock(_records(self.remote(name)))
+
+    # -- client-side encryption: the keys of a remote (datastore/keyring.py) ---------------
+    def keyring(self, name: str) -> Keyring:
+        from hdversion.datastore.keyring import Keyring
+
+        return Keyring(_records(self.remote(name)), name)
 
     def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
         return self.session.remove_stale_temp(remotes)

@@ -41,3 +41,5 @@ class RemoteInfo:
     scheme: str
     default: bool
     verify: bool
+    # The key file `remote add --encrypt` wrote (it alone opens the remote's data at first).
+    key_file: str | None = None

@@ -3,7 +3,7 @@ a probe that proves one works, and which backups each holds completely."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,9 +61,12 @@ class ProbeReport:
 def remote_add(name: str, *, url: str, endpoint_url: str | None = None,
                options: dict[str, str] | None = None, repo: Path | None = None,
                config: Path | None = None, lock: str | None = None,
-               lock_mode: str | None = None) -> RemoteInfo:
+               lock_mode: str | None = None, encrypt: bool = False) -> RemoteInfo:
     """Add (or replace) a remote. `lock` (a duration, e.g. 30d) and `lock_mode` (governance,
-    the default, or compliance): every write to it carries an S3 Object Lock retention."""
+    the default, or compliance): every write to it carries an S3 Object Lock retention.
+    `encrypt`: the remote (which must be empty) is made encrypted, its first key a new key
+    file in the default key folder (`key_file` of the result); nothing is added if it
+    cannot be."""
     project = Project.open(repo, strict=False, config=config)
     options = dict(options or {})
     given = {key: options.pop(key) for key in LOCK_OPTIONS if key in options}
@@ -71,9 +74,10 @@ def remote_add(name: str, *, url: str, endpoint_url: str | None = None,
     lock_mode = lock_mode or given.get("lock_mode")
     policy = _lock_policy(url, lock, lock_mode)
     with locked_operation(project, "remote-add", remote=name, url=url):
-        info = add_remote(project, name, url, endpoint_url, options, policy)
+        info = add_remote(project, name, url, endpoint_url, options, policy, encrypt)
         project.journal("remote-add", "ok", remote=name, url=url,
-                        lock=None if policy is None else f"{policy.retention} {policy.mode}")
+                        lock=None if policy is None else f"{policy.retention} {policy.mode}",
+                        encrypted=encrypt)
         return info
 
 
@@ -116,7 +120,8 @@ def remote_test(name: str, *, repo: Path | None = None, config: Path | None = No
 
 
 def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
-               options: dict[str, str], lock: LockPolicy | None = None) -> RemoteInfo:
+               options: dict[str, str], lock: LockPolicy | None = None,
+               encrypt: bool = False) -> RemoteInfo:
     if not name.strip():
         raise UsageError("a remote needs a name", hint="e.g. `hdversion remote add nas PATH`")
     if "://" not in url and not url.startswith(("/", ".")):
@@ -144,19 +149,25 @@ def add_remote(project: Project, name: str, url: str, endpoint_url: str | None,
     if endpoint_url:
         options = {**options, "endpointurl": endpoint_url}
     previous = project.store.add_remote(name, url, options)
-    if lock is not None:
-        try:
+    key_file = None
+    try:
+        if lock is not None:
             # The bucket must have Object Lock: asked through the remote just written (its
             # endpoint, profile and credentials), which is put back as it was if not.
             project.store.lock_remote(name, lock)
-        except BaseException:
-            project.store.put_back_remote(name, previous)
-            raise
+        if encrypt:
+            from hdversion.ops.keys import init_keys
+
+            key_file = init_keys(project, name).key_file
+    except BaseException:
+        project.store.put_back_remote(name, previous)
+        raise
     lacking = missing_plugin(name, url)
     if lacking:
         # Written all the same: the user may install the plugin next.
         log.warning("%s (every command that uses the remote refuses until then)", lacking)
-    return next(r for r in project.store.remotes() if r.name == name)
+    info = next(r for r in project.store.remotes() if r.name == name)
+    return info if key_file is None else replace(info, key_file=key_file)
 
 
 def completeness(project: Project, remote: str, backups: list[Backup]) -> dict[str, int]:
