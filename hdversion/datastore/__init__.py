@@ -121,7 +121,7 @@ class DataStore:
     def keyring(self, name: str) -> Keyring:
         from hdversion.datastore.keyring import Keyring
 
-        return Keyring(_records(self.remote(name)), name)
+        return Keyring(self.transfers.remote_records(name), name)
 
     def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
         return self.session.remove_stale_temp(remotes)
@@ -226,4 +226,5 @@ def open_remote_url(url: str, endpoint_url: str | None = None,
     from hdversion.datastore.store import store_of
 
     records = open_url(url, endpoint_url, credentials)
+    records.unlock()
     return store_of(records.where(), records)

@@ -59,10 +59,11 @@ class Unlocked:
 _UNLOCKED: dict[str, Unlocked] = {}
 
 
-def master_key_of(records: Records) -> MasterKey | None:
+def master_key_of(records: Records, name: str = "") -> MasterKey | None:
     """None for a plain remote (config.json absent); the master key of an encrypted one,
-    unlocked by a key the user supplied; KeyUnavailableError (exit 7) when none does."""
-    ring = Keyring(records)
+    unlocked by a key the user supplied; KeyUnavailableError (exit 7) when none does.
+    `name`: the DVC remote's, for messages."""
+    ring = Keyring(records, name)
     if not ring.encrypted():
         return None
     return ring.unlock().master

@@ -88,18 +88,33 @@ class Records:
     _sealer: Sealer | None = field(default=None, init=False, repr=False)
 
     # -- encryption ----------------------------------------------------------------------
-    def unlock(self) -> None:
+    def unlock(self, name: str = "") -> None:
         """Whether the remote is encrypted (its config record), and if so its master key
-        from the keys the user supplied: KeyUnavailableError (exit 7) when none opens it."""
+        from the keys the user supplied: KeyUnavailableError (exit 7) when none opens it.
+        `name`: the DVC remote's, for messages."""
         from hdversion.datastore.keyring import master_key_of
 
-        self.use_master(master_key_of(self))
+        self.use_master(master_key_of(self, name))
 
     def use_master(self, master: MasterKey | None) -> None:
         from hdversion.crypto.sealing import Sealer
 
         self.master = master
         self._sealer = None if master is None else Sealer(master.subkey("records"))
+
+    def blob_key(self, timestamp: str, md5: str) -> str:
+        """Where a backup's git-stored file is kept: under its md5, or in an encrypted
+        remote under a keyed name (an md5 would tell who knows a config file that it is
+        there)."""
+        from hdversion.model.remote_records import blob_key
+
+        if self.master is None:
+            return blob_key(timestamp, md5)
+        import hashlib
+        import hmac
+
+        keyed = hmac.new(self.master.subkey("blob names"), md5.encode(), hashlib.sha256)
+        return blob_key(timestamp, keyed.hexdigest()[:32])
 
     def sealed(self, key: str) -> bool:
         """Whether the record under `key` is sealed: all hdversion writes in an encrypted

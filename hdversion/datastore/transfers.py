@@ -15,7 +15,7 @@ from hdversion.datastore.explain import (
     check_reachable,
     explain,
 )
-from hdversion.datastore.records import KeyMissing, records_of_remote
+from hdversion.datastore.records import KeyMissing, Records, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import CacheStore, DirectoryStore, Store, store_of
 from hdversion.errors import RemoteError, VerificationError, WriteError
@@ -143,11 +143,19 @@ class Transfers:
 
     def remote_store(self, remote: str) -> Store:
         """A configured remote's store, once its endpoint answers (RemoteError in seconds,
-        not after the SDK's retries)."""
+        not after the SDK's retries); sealed where the remote is encrypted, its key
+        unlocked (KeyUnavailableError, exit 7, when no key the user supplied opens it)."""
+        records = self.remote_records(remote)
+        records.unlock(remote)
+        return store_of(remote, records)
+
+    def remote_records(self, remote: str) -> Records:
+        """A configured remote's records as they are stored, not unlocked (the keyring
+        reads and writes its plain records through them)."""
         with self.session.open() as repo:
             check_remote(repo, remote)
             check_reachable(repo, remote)
-        return store_of(remote, records_of_remote(self.session, remote))
+        return records_of_remote(self.session, remote)
 
     def cache_store(self) -> CacheStore:
         return CacheStore(self.session.cache_root())

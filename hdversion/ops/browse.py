@@ -51,7 +51,6 @@ from hdversion.model.browse import (
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
 from hdversion.model.names import LATEST, check_name
-from hdversion.model.remote_records import blob_key
 from hdversion.ops.catalog import catalog_with, file_lists, files_of
 from hdversion.ops.project import Project
 from hdversion.ops.remote_recovery import (
@@ -275,7 +274,7 @@ class _Remote:
     def source(self, backup: Backup, entry: FileEntry, fetched: Fetched, refusal: str,
                reporter: Reporter) -> tuple[Source, Callable[[Source], str]]:
         where = (self.store.where(entry.md5) if entry.store == "dvc"
-                 else self.bucket.where(blob_key(backup.timestamp, entry.md5)))
+                 else self.bucket.where(self.bucket.blob_key(backup.timestamp, entry.md5)))
         # The remote is the only store: no next source.
         return Source(remote=stored_file(self.store, self.bucket, backup, entry)), \
             lambda _: where

@@ -17,7 +17,7 @@ from hdversion.datastore.store import Records
 from hdversion.errors import ConfigurationError, HdversionError, ManifestError
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
-from hdversion.model.remote_records import blob_key, manifest_key, record_bytes
+from hdversion.model.remote_records import manifest_key, record_bytes
 from hdversion.ops.catalog import files_of
 from hdversion.ops.project import Project
 from hdversion.ops.push import RemoteOutcome, needed_objects, push_and_confirm
@@ -106,7 +106,7 @@ def write_manifest(project: Project, remote: str, backup: Backup,
                                 "match its file list; no manifest was written")
         blobs[entry.md5] = data
     for md5, data in sorted(blobs.items()):
-        bucket.write(blob_key(backup.timestamp, md5), data)
+        bucket.write(bucket.blob_key(backup.timestamp, md5), data)
     pause_point(project.root, PausePoint.BEFORE_REMOTE_MANIFEST)
     bucket.write(manifest_key(backup.timestamp),
                  record_bytes(backup.manifest.to_json(), file_list, backup.commit))

@@ -37,7 +37,6 @@ from hdversion.model.pointers import is_pointer_file
 from hdversion.model.remote_records import (
     MAX_RECORD_SIZE,
     RemoteManifest,
-    blob_key,
     manifest_key,
     parse_record,
 )
@@ -248,7 +247,7 @@ def stored_file(store: Store, bucket: Records, backup: Backup, entry: FileEntry
         stream = streamed_source(store, entry).remote
         assert stream is not None  # a streamed source always opens a stream
         return stream
-    key = blob_key(backup.timestamp, entry.md5)
+    key = bucket.blob_key(backup.timestamp, entry.md5)
 
     @contextlib.contextmanager
     def opening() -> Iterator[BinaryIO]:
@@ -345,7 +344,7 @@ def _read_small_blobs(bucket: Records, backup: Backup, files: tuple[FileEntry, .
         if entry.store != "git" or not (is_pointer_file(entry.path)
                                         or entry.path == CONFIG_PATH):
             continue
-        key = blob_key(backup.timestamp, entry.md5)
+        key = bucket.blob_key(backup.timestamp, entry.md5)
         reader: VerifiedReader | None = None
         try:
             with bucket.open(key) as stream:
