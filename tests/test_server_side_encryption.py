@@ -1,0 +1,176 @@
+"""Server-side encryption at rest on S3 (DVC's remote options `sse`, `sse_kms_key_id`,
+`sse_customer_key`), against moto's server on 127.0.0.1: every object, manifest, blob, alias
+and lease hdversion writes carries the remote's encryption, on every write path (backup,
+sync, copy, verify --repair, alias set), small objects and multipart ones alike.
+
+moto records SSE-S3 and SSE-KMS on the object (a HEAD shows them) but neither records nor
+enforces SSE-C: for every mode, each request that writes (PutObject, CreateMultipartUpload,
+UploadPart) is read from moto's request recorder and must carry the headers; with SSE-C,
+each request that reads an object (GET, HEAD) must carry the key too (S3 refuses it
+otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.conftest import Project
+from tests.storage_servers import S3_REGION, StorageServer
+from tests.test_s3_upload import add_remote
+
+ON_S3 = pytest.mark.parametrize("cloud_backend", ["s3"], indirect=True)
+PREFIX = "hdv"
+MODEL = "models/keras_mlp_model.h5"
+# Over boto3's multipart threshold (8 MiB): the model goes in parts.
+LARGE = 9 * 1024 * 1024
+
+
+@dataclass
+class Mode:
+    name: str
+    options: list[str]  # `remote add -o...`
+    local: dict[str, str]  # `dvc remote modify --local` (a secret)
+    headers: dict[str, str]  # what every write request carries
+    head: dict[str, str] = field(default_factory=dict)  # what a HEAD shows (moto records)
+
+
+def _mode(name: str, server: StorageServer) -> Mode:
+    if name == "AES256":
+        return Mode(name, ["-osse=AES256"], {},
+                    {"x-amz-server-side-encryption": "AES256"},
+                    {"ServerSideEncryption": "AES256"})
+    if name == "aws:kms":
+        import boto3
+
+        kms = boto3.client("kms", endpoint_url=server.endpoint, region_name=S3_REGION,
+                           aws_access_key_id=server.access_key_id,  # type: ignore[attr-defined]
+                           aws_secret_access_key=server.secret_access_key)  # type: ignore[attr-defined]
+        key = kms.create_key()["KeyMetadata"]["Arn"]
+        return Mode(name, ["-osse=aws:kms", f"-osse_kms_key_id={key}"], {},
+                    {"x-amz-server-side-encryption": "aws:kms",
+                     "x-amz-server-side-encryption-aws-kms-key-id": key},
+                    {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key})
+    customer_key = os.urandom(32)
+    digest = base64.b64encode(hashlib.md5(customer_key).digest()).decode()
+    return Mode(name, [], {"sse_customer_key": base64.b64encode(customer_key).decode()},
+                {"x-amz-server-side-encryption-customer-algorithm": "AES256",
+                 "x-amz-server-side-encryption-customer-key-md5": digest})
+
+
+@contextmanager
+def recording(path: Path) -> Iterator[list[dict[str, Any]]]:
+    """Every request moto's server (in this process) receives meanwhile, headers included."""
+    from moto.moto_api import recorder
+
+    requests: list[dict[str, Any]] = []
+    saved = recorder._location
+    recorder._location = str(path)
+    recorder.reset_recording()
+    recorder.start_recording()
+    try:
+        yield requests
+    finally:
+        recorder.stop_recording()
+        recorder._location = saved
+        with path.open() as lines:
+            requests.extend(json.loads(line) for line in lines if line.strip())
+        path.unlink()
+
+
+def _kind(request: dict[str, Any], bucket: str) -> tuple[str, str] | None:
+    """(what the request does, the key) for a request on one object of `bucket`."""
+    parts = urlsplit(request["url"])
+    path = parts.path.lstrip("/")
+    if not path.startswith(f"{bucket}/") or path == f"{bucket}/":
+        return None
+    key, query, method = path[len(bucket) + 1:], parse_qs(parts.query, True), request["method"]
+    if method == "PUT" and "partNumber" in query:
+        return "UploadPart", key
+    if method == "PUT" and not query and "x-amz-copy-source" not in _lower(request):
+        return "PutObject", key
+    if method == "PUT" and not query:
+        return "CopyObject", key
+    if method == "POST" and "uploads" in query:
+        return "CreateMultipartUpload", key
+    if method in ("GET", "HEAD") and not query:
+        return "Read", key
+    return None
+
+
+def _lower(request: dict[str, Any]) -> dict[str, str]:
+    return {name.lower(): str(value) for name, value in request["headers"].items()}
+
+
+def _cli(project: Project, *args: str) -> dict[str, Any]:
+    result = project.cli(*args, "--json")
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.mark.cloud
+@ON_S3
+@pytest.mark.parametrize("mode_name", ["AES256", "aws:kms", "SSE-C"])
+def test_every_object_hdversion_writes_to_s3_carries_the_remote_s_encryption(
+        project: Project, cloud_backend: StorageServer, bucket: str, tmp_path: Path,
+        mode_name: str) -> None:
+    mode = _mode(mode_name, cloud_backend)
+    add_remote(project, cloud_backend, bucket, *mode.options)
+    for key, value in mode.local.items():
+        project.dvc("remote", "modify", "--local", "s3", key, value)
+    project.damage(MODEL, os.urandom(LARGE))
+    client = cloud_backend.client  # type: ignore[attr-defined]
+    with recording(tmp_path / "requests.jsonl") as requests:
+        first = _cli(project, "backup", "--cloud", "--storage=s3")
+        project.damage(MODEL, os.urandom(LARGE))
+        _cli(project, "backup")
+        _cli(project, "sync", "--storage=s3")  # backup, then sync
+        project.damage(MODEL, os.urandom(1024))
+        third = _cli(project, "backup")
+        _cli(project, "copy", third["timestamp"], "--from", "local", "--to", "s3")
+        model = next(f for f in first["files"] if f["path"] == MODEL)
+        lost = f"{PREFIX}/files/md5/{model['md5'][:2]}/{model['md5'][2:]}"
+        client.delete_object(Bucket=bucket, Key=lost)
+        _cli(project, "verify", first["timestamp"], "--remote", "s3", "--repair")
+        settings = project.root / "config" / "config.yaml"
+        settings.write_text(settings.read_text() + "  remotes: [s3]\n")
+        _cli(project, "alias", "set", "prod", first["timestamp"])  # into every remote
+
+    keys = cloud_backend.list_keys(bucket)
+    written = {key for key in keys if not key.startswith(f"{PREFIX}/files/")}
+    assert lost in keys
+    assert any(k.endswith("/manifest.json") for k in written), written
+    assert any("/aliases/" in k for k in written), written
+    done: dict[str, set[str]] = {}
+    for request in requests:
+        kind = _kind(request, bucket)
+        if kind is None:
+            continue
+        done.setdefault(kind[0], set()).add(kind[1])
+        headers = _lower(request)
+        if kind[0] == "Read" and mode.name != "SSE-C":
+            continue
+        if kind[0] == "UploadPart" and mode.name != "SSE-C":
+            continue  # SSE-S3 and SSE-KMS are the CreateMultipartUpload's
+        wanted = ({"x-amz-server-side-encryption-customer-algorithm": "AES256"}
+                  if kind[0] == "Read" else mode.headers)
+        assert {name: headers.get(name) for name in wanted} == wanted, (kind, request["url"])
+    # Every kind of write was seen: small objects, parts, a lease (written, then deleted).
+    assert {"PutObject", "CreateMultipartUpload", "UploadPart"} <= done.keys(), done.keys()
+    assert set(keys) <= done["PutObject"] | done["CreateMultipartUpload"]
+    assert any("/locks/" in key for key in done["PutObject"]), done["PutObject"]
+    assert lost in done["CreateMultipartUpload"]  # verify --repair wrote it again
+    for key in keys:
+        head = client.head_object(Bucket=bucket, Key=key)
+        assert {name: head.get(name) for name in mode.head} == mode.head, key
