@@ -16,7 +16,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import Project
 from tests.storage_servers import S3_REGION, StorageServer
+from tests.test_cloud import configure
 from tests.test_s3_upload import add_remote
 
 ON_S3 = pytest.mark.parametrize("cloud_backend", ["s3"], indirect=True)
@@ -174,3 +175,118 @@ def test_every_object_hdversion_writes_to_s3_carries_the_remote_s_encryption(
     for key in keys:
         head = client.head_object(Bucket=bucket, Key=key)
         assert {name: head.get(name) for name in mode.head} == mode.head, key
+
+
+def _at_rest(project: Project, remote: str) -> tuple[dict[str, Any], str]:
+    """`remote test`'s encryption: its JSON, and the human report's text."""
+    result = project.cli("remote", "test", remote, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["encryption_error"] is None, data
+    # Wide enough that a KMS key's ARN is not wrapped.
+    text = project.cli("remote", "test", remote, env={"COLUMNS": "400"}, check=True).stdout
+    return data["encryption"], text
+
+
+@pytest.mark.cloud
+@ON_S3
+def test_remote_test_reports_s3_s_encryption_at_rest(
+        project: Project, cloud_backend: StorageServer, bucket: str) -> None:
+    client = cloud_backend.client  # type: ignore[attr-defined]
+    add_remote(project, cloud_backend, bucket)
+    found, text = _at_rest(project, "s3")
+    assert found == {"summary": "none", "client_side": False, "server_side": [],
+                     "unknown": None}
+    assert "encryption at rest: none" in text
+
+    add_remote(project, cloud_backend, bucket, "-osse=AES256")
+    found, text = _at_rest(project, "s3")
+    assert found["server_side"] == [{"scheme": "AES256", "key": None, "by": "remote"}]
+    assert "encryption at rest: server-side (AES256)\n" in text
+
+    kms = _mode("aws:kms", cloud_backend)
+    key = kms.head["SSEKMSKeyId"]
+    add_remote(project, cloud_backend, bucket, *kms.options)
+    found, text = _at_rest(project, "s3")
+    assert found["summary"] == f"server-side (aws:kms, key {key})"
+    assert f"encryption at rest: server-side (aws:kms, key {key})" in text
+
+    # The bucket's default: what a write that asks for none gets, said as such.
+    client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+    add_remote(project, cloud_backend, bucket, "-osse=AES256")
+    found, text = _at_rest(project, "s3")
+    assert found["summary"] == "server-side (AES256)"
+    assert found["server_side"][1] == {"scheme": "aws:kms", "key": key, "by": "bucket default"}
+    assert ("the bucket's default, for other writers: server-side (aws:kms, key "
+            f"{key}), the bucket's default") in text
+    add_remote(project, cloud_backend, bucket)
+    found, text = _at_rest(project, "s3")
+    assert found["summary"] == f"server-side (aws:kms, key {key}), the bucket's default"
+
+    ssec = _mode("SSE-C", cloud_backend)
+    for name, value in ssec.local.items():
+        project.dvc("remote", "modify", "--local", "s3", name, value)
+    found, text = _at_rest(project, "s3")
+    assert found["summary"] == "server-side (SSE-C)"
+    assert "encryption at rest: server-side (SSE-C)\n" in text
+    assert ssec.local["sse_customer_key"] not in text + json.dumps(found)
+
+    # hdversion's client-side record in the remote: client-side, whatever the server adds.
+    client.put_object(Bucket=bucket, Key=f"{PREFIX}/hdversion/encryption/config.json",
+                      Body=b"{}", SSECustomerAlgorithm="AES256",
+                      SSECustomerKey=base64.b64decode(ssec.local["sse_customer_key"]))
+    found, text = _at_rest(project, "s3")
+    assert found["client_side"] is True
+    assert found["summary"] == "client-side + server-side (SSE-C)"
+
+
+def test_remote_test_reports_a_directory_s_encryption_at_rest(project: Project) -> None:
+    found, text = _at_rest(project, "local")
+    assert found["summary"] == "none" and found["server_side"] == []
+    assert "encryption at rest: none" in text and "encrypt the disk" in text
+    record = project.root / "backups" / "hdversion" / "encryption" / "config.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    found, text = _at_rest(project, "local")
+    assert found == {"summary": "client-side", "client_side": True, "server_side": [],
+                     "unknown": None}
+    assert "encryption at rest: client-side" in text
+
+
+@pytest.mark.cloud
+@pytest.mark.parametrize("backend", ["azure", "gcs"])
+def test_remote_test_reports_azure_and_gcs_encryption_at_rest(
+        project: Project, backend: str, request: pytest.FixtureRequest,
+        bucket_factory: Callable[[StorageServer], str]) -> None:
+    """Neither emulator keeps a default key (Azurite drops a container's encryption scope,
+    the GCS emulator a bucket's `encryption`): what they say is "none"; the defaults' own
+    reading is tested on the SDKs' answers below."""
+    server: StorageServer = request.getfixturevalue(f"{backend}_server")
+    configure(project, server, bucket_factory(server))
+    found, text = _at_rest(project, server.name)
+    assert found["summary"] == "none" and found["unknown"] is None, found
+    assert "encryption at rest: none" in text
+
+
+def test_the_defaults_of_azure_gcs_and_s3_are_read_from_the_sdks_answers() -> None:
+    from azure.storage.blob import ContainerEncryptionScope, ContainerProperties
+
+    from hdversion.datastore.at_rest import azure_default, gcs_default, s3_default
+
+    scoped = ContainerProperties()
+    scoped.encryption_scope = ContainerEncryptionScope(
+        default_encryption_scope="patients-cmk", prevent_encryption_scope_override=True)
+    assert azure_default(scoped) is not None
+    assert azure_default(scoped).text() == (  # type: ignore[union-attr]
+        "server-side (encryption scope, key patients-cmk), the bucket's default")
+    assert azure_default(ContainerProperties()) is None
+    name = "projects/p/locations/eu/keyRings/r/cryptoKeys/k"
+    assert gcs_default({"encryption": {"defaultKmsKeyName": name}}).text() == (  # type: ignore[union-attr]
+        f"server-side (kms, key {name}), the bucket's default")
+    assert gcs_default({"name": "b"}) is None
+    assert s3_default({"Rules": [{"ApplyServerSideEncryptionByDefault": {
+        "SSEAlgorithm": "AES256"}}]}).text() == (  # type: ignore[union-attr]
+        "server-side (AES256), the bucket's default")
+    assert s3_default({}) is None

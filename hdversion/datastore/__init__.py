@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
+    from hdversion.model.encryption_at_rest import AtRest
     from hdversion.model.object_lock import BucketLock, LockPolicy
     from hdversion.model.storages import RemoteInfo
     from hdversion.util.progress import Reporter
@@ -115,6 +116,12 @@ class DataStore:
         from hdversion.datastore.object_lock import bucket_lock
 
         return bucket_lock(_records(self.remote(name)))
+
+    def at_rest(self, name: str) -> AtRest:
+        """How a remote's bytes are encrypted at rest (datastore/at_rest.py)."""
+        from hdversion.datastore.at_rest import at_rest
+
+        return at_rest(_records(self.remote(name)))
 
     def remove_stale_temp(self, remotes: Iterable[str] = ()) -> Leftovers:
         return self.session.remove_stale_temp(remotes)
