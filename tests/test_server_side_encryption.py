@@ -290,3 +290,52 @@ def test_the_defaults_of_azure_gcs_and_s3_are_read_from_the_sdks_answers() -> No
         "SSEAlgorithm": "AES256"}}]}).text() == (  # type: ignore[union-attr]
         "server-side (AES256), the bucket's default")
     assert s3_default({}) is None
+
+
+@pytest.mark.cloud
+@ON_S3
+def test_an_sse_c_key_in_the_credentials_file_reaches_backups_and_the_bucket_alone(
+        project: Project, cloud_backend: StorageServer, bucket: str, tmp_path: Path) -> None:
+    """The key kept with the other secrets (`aws_sse_customer_key`): every write of a
+    backup and every read of a restore from the bucket alone (`--remote-url --credentials`,
+    no clone) carries it; a remote that names its own encryption is left with it."""
+    mode = _mode("SSE-C", cloud_backend)
+    add_remote(project, cloud_backend, bucket)
+    credentials = project.root / "config" / "cloud_credentials.json"
+    secrets = json.loads(credentials.read_text())
+    credentials.write_text(json.dumps({**secrets, "aws_sse_customer_key":
+                                       mode.local["sse_customer_key"]}))
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    carried = {"x-amz-server-side-encryption-customer-key-md5":
+               mode.headers["x-amz-server-side-encryption-customer-key-md5"]}
+    with recording(tmp_path / "requests.jsonl") as requests:
+        made = _cli(project, "backup", "--cloud", "--storage=s3")
+        restored = project.cli(
+            "restore", "--json", "--remote-url", cloud_backend.url_for(bucket, PREFIX),
+            "--endpoint-url", cloud_backend.endpoint, "--credentials", str(credentials),
+            "--target", str(outside / "out"))
+    assert restored.returncode == 0, restored.stderr
+    assert (outside / "out" / MODEL).read_bytes() == project.read(MODEL)
+    seen = {"write": 0, "Read": 0}
+    for request in requests:
+        kind = _kind(request, bucket)
+        if kind is None:
+            continue
+        seen["Read" if kind[0] == "Read" else "write"] += 1
+        headers = _lower(request)
+        assert {name: headers.get(name) for name in carried} == carried, kind
+    assert seen["write"] >= len(made["files"]) and seen["Read"] > 0, seen
+    assert mode.local["sse_customer_key"] not in restored.stdout + restored.stderr
+
+    # A remote with its own `sse` is not given the file's key too (S3 takes one).
+    add_remote(project, cloud_backend, bucket, "-osse=AES256")
+    credentials.write_text(json.dumps({**secrets, "aws_sse_customer_key":
+                                       mode.local["sse_customer_key"]}))
+    project.damage(MODEL, os.urandom(1024))
+    with recording(tmp_path / "requests.jsonl") as requests:
+        _cli(project, "backup", "--cloud", "--storage=s3")
+    writes = [_lower(r) for r in requests if (_kind(r, bucket) or ("",))[0] == "PutObject"]
+    assert writes and all(h.get("x-amz-server-side-encryption") == "AES256"
+                          and "x-amz-server-side-encryption-customer-key-md5" not in h
+                          for h in writes)
