@@ -277,6 +277,9 @@ CASES = [
     Case("a secret as a remote option",
          ("remote", "add", "s3", "s3://b/p", "-o", "secret_access_key=abcdef"), 2,
          "refusing to write secret"),
+    Case("an SSE-C key as a remote option",
+         ("remote", "add", "s3", "s3://b/p", "-o", "sse_customer_key=c2VjcmV0"), 2,
+         "refusing to write secret option(s) sse_customer_key"),
     Case("remote option without =", ("remote", "add", "x", "/tmp/x", "-o", "novalue"), 2,
          "KEY=VALUE"),
     # S3 Object Lock: refused before anything is written (a bucket without Object Lock, exit

@@ -67,13 +67,17 @@ def list_remotes(as_json: bool = JSON) -> None:
 
 
 def test(name: str = argument("NAME", "The remote to test."), as_json: bool = JSON) -> None:
-    """Write, read back and delete a probe object: a clear verdict on a remote."""
+    """Write, read back and delete a probe object: a clear verdict on a remote; what it
+    says about keeping objects (versioning, Object Lock) and encrypting them at rest."""
     report = api.remote_test(name)
     if as_json:
         records.emit_result({"remote": name, "steps": [{"step": s, "ok": ok, "detail": d}
                                                        for s, ok, d in report.steps],
                              "lock": None if report.lock is None else report.lock.to_json(),
-                             "lock_error": report.lock_error or None},
+                             "lock_error": report.lock_error or None,
+                             "encryption": None if report.at_rest is None
+                             else report.at_rest.to_json(),
+                             "encryption_error": report.at_rest_error or None},
                             report.failure())
     else:
         render.probe_summary(report)

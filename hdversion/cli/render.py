@@ -344,6 +344,12 @@ def probe_summary(report: ProbeReport) -> None:
             console.print(f"  {escape(fact)}")
     elif report.lock_error:
         console.print(f"  object lock: [yellow]unknown[/] {escape(report.lock_error)}")
+    if report.at_rest is not None:
+        for fact in report.at_rest.lines():
+            console.print(f"  {escape(fact)}")
+    elif report.at_rest_error:
+        console.print(f"  encryption at rest: [yellow]unknown[/] "
+                      f"{escape(report.at_rest_error)}")
     verdict = "[green]works[/]" if report.ok else "[red]does not work[/]"
     console.print(f"remote {report.remote} {verdict}")
 

@@ -23,6 +23,7 @@ from hdversion.util.redact import register_secret
 KNOWN_KEYS = (
     "aws_access_key_id",
     "aws_secret_access_key",
+    "aws_sse_customer_key",
     "s3_bucket",
     "s3_endpoint_url",
     "azure_connection_string",
@@ -30,7 +31,14 @@ KNOWN_KEYS = (
     "gcp_bucket",
     "gcp_endpoint_url",
 )
-SECRET_KEYS = ("aws_secret_access_key", "azure_connection_string", "aws_access_key_id")
+SECRET_KEYS = ("aws_secret_access_key", "azure_connection_string", "aws_access_key_id",
+               "aws_sse_customer_key")
+# An SSE-C key (base64 of 32 bytes) for S3 remotes that name no encryption of their own:
+# without it S3 refuses every read of what was written with it, a read from the bucket
+# alone (`--remote-url`) included.
+SSE_CUSTOMER_OPTION = "sse_customer_key"
+# A remote's own encryption, which an SSE-C key of the file must not join (S3 takes one).
+S3_ENCRYPTION_OPTIONS = ("sse", "sse_kms_key_id", SSE_CUSTOMER_OPTION)
 # What names an S3 remote's key in DVC's config; an AWS profile chosen for one run
 # (`prune --profile`) replaces them all, wherever they were set.
 S3_KEY_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "credentialpath",
@@ -95,13 +103,13 @@ class CloudCredentials:
         v = self.values
         storage = storage_of_scheme(scheme)
         if storage == "s3" and self.profile is not None:
-            return {"profile": self.profile,
-                    **({"endpointurl": v["s3_endpoint_url"]} if v.get("s3_endpoint_url")
-                       else {})}
-        if storage == "s3":
+            options = {"profile": self.profile, "endpointurl": v.get("s3_endpoint_url", ""),
+                       SSE_CUSTOMER_OPTION: v.get("aws_sse_customer_key", "")}
+        elif storage == "s3":
             options = {"access_key_id": v.get("aws_access_key_id", ""),
                        "secret_access_key": v.get("aws_secret_access_key", ""),
-                       "endpointurl": v.get("s3_endpoint_url", "")}
+                       "endpointurl": v.get("s3_endpoint_url", ""),
+                       SSE_CUSTOMER_OPTION: v.get("aws_sse_customer_key", "")}
         elif storage == "azure":
             options = {"connection_string": v.get("azure_connection_string", "")}
         elif storage == "gcp":

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from hdversion.datastore.transfers import Transfers
     from hdversion.datastore.workspace import Output, Snapshot, Workspace, WorkspaceView
+    from hdversion.model.encryption_at_rest import AtRest
     from hdversion.model.object_lock import BucketLock, LockPolicy
     from hdversion.model.storages import RemoteInfo
     from hdversion.util.progress import Reporter
@@ -115,7 +116,14 @@ class DataStore:
         """What a remote's bucket or container says about keeping its objects."""
         from hdversion.datastore.object_lock import bucket_lock
 
-        return bucket_lock(_records(self.remote(name)))
+        return bucket_lock(self.transfers.remote_records(name))
+
+    def at_rest(self, name: str) -> AtRest:
+        """How a remote's bytes are encrypted at rest (datastore/at_rest.py): told without
+        its key (an encrypted remote's config record is plain)."""
+        from hdversion.datastore.at_rest import at_rest
+
+        return at_rest(self.transfers.remote_records(name))
 
     # -- client-side encryption: the keys of a remote (datastore/keyring.py) ---------------
     def keyring(self, name: str) -> Keyring:

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hdversion.config.credentials import S3_KEY_OPTIONS, CloudCredentials
+from hdversion.config.credentials import (
+    S3_ENCRYPTION_OPTIONS,
+    S3_KEY_OPTIONS,
+    SSE_CUSTOMER_OPTION,
+    CloudCredentials,
+)
 from hdversion.datastore import check_repository
 from hdversion.datastore.explain import damaged_pointer_file, silenced_dvc
 from hdversion.errors import (
@@ -195,6 +200,8 @@ class DvcSession:
                     conf.pop(key, None)
             # Credentials from the file fill in what DVC's own config leaves open.
             for key, value in self.credentials.remote_options(scheme).items():
+                if key == SSE_CUSTOMER_OPTION and any(k in conf for k in S3_ENCRYPTION_OPTIONS):
+                    continue  # the remote names its own encryption: S3 takes one
                 conf.setdefault(key, value)
             # DVC then re-hashes every download and drops a corrupt object.
             conf["verify"] = True

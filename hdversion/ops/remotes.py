@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from hdversion.datastore import missing_plugin
 from hdversion.errors import ConfigurationError, HdversionError, UsageError
 from hdversion.model.catalog import Backup
+from hdversion.model.encryption_at_rest import AtRest
 from hdversion.model.object_lock import BucketLock, LockPolicy
 from hdversion.model.storages import (
     DVC_SCHEMES,
@@ -28,7 +29,8 @@ from hdversion.util.log import log
 # Never written to the tracked .dvc/config: they belong in the credentials file, the
 # environment, or `dvc remote modify --local`.
 SECRET_OPTIONS = ("secret_access_key", "access_key_id", "session_token", "connection_string",
-                  "account_key", "sas_token", "client_secret", "password", "credentialpath")
+                  "account_key", "sas_token", "client_secret", "password", "credentialpath",
+                  "sse_customer_key")
 
 
 # hdversion's own remote options (`-o lock=30d -o lock_mode=compliance`): DVC's config
@@ -43,6 +45,8 @@ class ProbeReport:
     steps: list[tuple[str, bool, str]]
     lock: BucketLock | None = None  # what the bucket says about keeping objects
     lock_error: str = ""  # why that could not be read
+    at_rest: AtRest | None = None  # how its bytes are encrypted at rest
+    at_rest_error: str = ""  # why that could not be read
 
     @property
     def ok(self) -> bool:
@@ -109,12 +113,18 @@ def remote_test(name: str, *, repo: Path | None = None, config: Path | None = No
     project = Project.open(repo, strict=False, config=config)
     steps = project.store.probe(name)
     lock, lock_error = None, ""
+    at_rest, at_rest_error = None, ""
     if any(step != "connect" for step, _, _ in steps):
         try:
             lock = project.store.lock_report(name)
         except HdversionError as exc:
             lock_error = exc.message
-    report = ProbeReport(name, steps, lock, lock_error)
+    if all(ok for _, ok, _ in steps):
+        try:
+            at_rest = project.store.at_rest(name)
+        except HdversionError as exc:
+            at_rest_error = exc.message
+    report = ProbeReport(name, steps, lock, lock_error, at_rest, at_rest_error)
     project.journal("remote-test", "ok" if report.ok else "error", remote=name)
     return report
 
