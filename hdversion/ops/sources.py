@@ -179,7 +179,7 @@ class ObjectSources:
         self._first: Store | None = None
         self._first_opened = False
         # How a refusal starts when no store has the bytes (`cat` and `get` say their own).
-        self.refusal = "cannot restore, no workspace file was changed"
+        self.refusal = f"cannot restore {backup.tag}, no workspace file was changed"
 
     @property
     def dir_objects(self) -> list[str]:
@@ -336,7 +336,8 @@ def verified_sources(
     if bad:
         skipped = objects.skipped()
         raise VerificationError(
-            "cannot restore, no workspace file was changed; unusable data: " + "; ".join(bad)
+            f"cannot restore {backup.tag}, no workspace file was changed; unusable data: "
+            + "; ".join(bad)
             + (f" ({skipped})" if skipped else ""),
             hint="run `hdversion verify` to see what each remote holds, or restore another "
                  "backup",
