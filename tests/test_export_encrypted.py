@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pyrage import x25519
 
 from hdversion import api
 from hdversion.errors import HdversionError
-from hdversion.util.agefile import MAGIC, read_header
+from hdversion.util.agefile import MAGIC, Sealing, encrypting, read_header
 from tests.conftest import Project, run_cli
 from tests.test_export_import import HOSTILE, members_of, snapshot
 
@@ -191,6 +192,30 @@ def test_a_damaged_encrypted_archive_is_exit_5_and_writes_nothing(
     assert not target.exists()
     assert snapshot(root) == before
     assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))
+
+
+@pytest.mark.parametrize("kind", ["recipient", "passphrase"])
+def test_a_damaged_chunk_past_the_tar_end_is_caught(sealed: Sealed, tmp_path: Path,
+                                                    kind: str) -> None:
+    """The tar stream ends before its padding does (tar ignores zeros past its end): a
+    chunk holding only those is read and authenticated too, or a damaged one would pass."""
+    with tarfile.open(fileobj=(tar := io.BytesIO()), mode="w") as out:
+        for member, data in members_of(sealed.plain):
+            out.addfile(member, io.BytesIO(data))
+    plaintext = tar.getvalue() + bytes(200 * 1024)
+    archive = tmp_path / "padded.tar.age"
+    with archive.open("wb") as out, encrypting(out, Sealing(
+            (sealed.recipient,) if kind == "recipient" else (),
+            PASSWORD if kind == "passphrase" else None)) as sink:
+        sink.write(plaintext)
+    good = archive.read_bytes()
+    target = tmp_path / "whole"
+    assert api.import_archive(archive, target=target, **keys(sealed, kind)).failure() is None
+    archive.write_bytes(flipped(good, len(good) - 20))
+    with pytest.raises(HdversionError) as refused:
+        api.import_archive(archive, target=tmp_path / "t", **keys(sealed, kind))
+    assert refused.value.exit_code == 5 and "authentication" in refused.value.message
+    assert not (tmp_path / "t").exists()
 
 
 @pytest.mark.parametrize("case", ["dot-dot", "symlink", "gzip bomb", "changed byte",
