@@ -293,9 +293,8 @@ class _PayloadReader:
         try:
             chunk = self.aead.decrypt(_nonce(self.counter, last), sealed, None)
         except InvalidTag:
-            raise TamperedError(f"{self.name} fails its authentication at byte "
-                                f"{self.counter * _CHUNK} of its content (damaged or "
-                                "truncated); nothing was written") from None
+            raise TamperedError(f"{self.name} fails its age authentication: damaged or "
+                                "truncated; nothing was written") from None
         if last and not chunk and self.counter > 0:
             raise TamperedError(f"{self.name}: an empty last chunk; refused")
         self.counter += 1
