@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import select
 import shutil
+import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +22,7 @@ from pyrage import x25519
 from hdversion import api
 from hdversion.errors import HdversionError
 from hdversion.util.agefile import MAGIC, Sealing, encrypting, read_header
-from tests.conftest import Project, run_cli
+from tests.conftest import HDVERSION, Project, run_cli
 from tests.test_export_import import HOSTILE, members_of, snapshot
 
 PASSWORD = "correct horse battery staple"
@@ -273,3 +276,51 @@ def test_the_passphrase_is_no_option_value(sealed: Sealed, tmp_path: Path) -> No
                      str(tmp_path / "b.tar.age"), "--encrypt", "--passphrase", "secret")
     assert result.returncode == 2, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the passphrase asked on a terminal ------------------------------------------------------
+
+def on_a_terminal(cwd: Path, args: list[str], answers: list[tuple[str, str]]
+                  ) -> tuple[int, str]:
+    """Run hdversion with a pseudo-terminal as its stdin (and no controlling terminal, so
+    getpass asks there), typing each answer once its prompt is shown; (exit, stderr)."""
+    main, child = os.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HDVERSION_PASS")}
+    proc = subprocess.Popen([HDVERSION, *args], cwd=cwd, stdin=child, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    os.close(child)
+    assert proc.stderr is not None
+    seen = b""
+    try:
+        for prompt, answer in answers:
+            while prompt.encode() not in seen:
+                ready, _, _ = select.select([proc.stderr], [], [], 60)
+                assert ready, (prompt, seen)
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, (prompt, seen)
+                seen += chunk
+            seen = seen.replace(prompt.encode(), b"", 1)
+            os.write(main, answer.encode() + b"\n")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        os.close(main)
+    return proc.returncode, (seen + err).decode()
+
+
+def test_the_passphrase_is_asked_twice_on_a_terminal(sealed: Sealed, tmp_path: Path) -> None:
+    out = tmp_path / "t.tar.gz.age"
+    args = ["export", sealed.timestamp, "-o", str(out), "--offline", "--encrypt",
+            "--passphrase"]
+    code, err = on_a_terminal(sealed.project.root, args, [
+        ("passphrase for the archive: ", "one"), ("the same passphrase again: ", "two")])
+    assert code == 2 and "the two passphrases differ; nothing was written" in err, err
+    assert not out.exists()
+    code, err = on_a_terminal(sealed.project.root, args, [
+        ("passphrase for the archive: ", PASSWORD), ("the same passphrase again: ", PASSWORD)])
+    assert code == 0, err
+    assert PASSWORD not in err
+    target = tmp_path / "back"
+    code, err = on_a_terminal(tmp_path, ["import", str(out), "--target", str(target)],
+                              [("passphrase for t.tar.gz.age: ", PASSWORD)])
+    assert code == 0, err
+    assert snapshot(target) == sealed.data
