@@ -83,3 +83,25 @@ def test_a_passphrase_for_a_recipient_file_and_the_reverse(tmp_path: Path) -> No
     path.write_bytes(pyrage.passphrase.encrypt(b"data", "pw"))
     with pytest.raises(KeyUnavailableError, match="none was given"):
         opened(path, Opening(identities=(str(key),)))
+
+
+class FullDisk(io.BytesIO):
+    """A file that takes 100,000 bytes, then fails as a full disk does."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > 100_000:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("kind", ["recipient", "passphrase"])
+def test_a_full_disk_is_the_error_told_not_a_broken_pipe(kind: str) -> None:
+    """pyrage's thread meets the full disk while the tar stream still writes into the pipe:
+    the error told is the disk's."""
+    key = x25519.Identity.generate()
+    sealing = (Sealing(recipients=(str(key.to_public()),)) if kind == "recipient"
+               else Sealing(passphrase="pw"))
+    with pytest.raises(OSError, match="No space left on device"), \
+            encrypting(FullDisk(), sealing) as sink:
+        for _ in range(64):
+            sink.write(bytes(64 * 1024))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import select
 import shutil
 import subprocess
@@ -324,3 +325,22 @@ def test_the_passphrase_is_asked_twice_on_a_terminal(sealed: Sealed, tmp_path: P
                               [("passphrase for t.tar.gz.age: ", PASSWORD)])
     assert code == 0, err
     assert snapshot(target) == sealed.data
+
+
+@pytest.mark.parametrize("kind", ["recipient", "passphrase"])
+def test_a_full_disk_while_encrypting_leaves_no_archive(sealed: Sealed, tmp_path: Path,
+                                                        kind: str) -> None:
+    """A full disk as the process sees it (RLIMIT_FSIZE: a write past it fails with EFBIG),
+    met by pyrage's thread (recipients) or by the passphrase writer: exit 1 naming it."""
+    limit = sealed.plain.stat().st_size - 8000  # more than DVC's databases take
+    out = tmp_path / "full.tar.gz.age"
+    flags = (["--recipient", sealed.recipient] if kind == "recipient" else ["--passphrase"])
+    result = subprocess.run(
+        [HDVERSION, "export", sealed.timestamp, "-o", str(out), "--offline", "--encrypt",
+         *flags], cwd=sealed.project.root, capture_output=True, text=True,
+        env={**os.environ, "HDVERSION_PASSPHRASE": PASSWORD},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert result.returncode == 1, result.stderr
+    assert "File too large" in result.stderr and "no archive was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

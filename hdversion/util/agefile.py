@@ -113,11 +113,15 @@ def encrypting(out: BinaryIO, sealing: Sealing) -> Iterator[BinaryIO]:
     sink = os.fdopen(write_end, "wb")
     try:
         yield sink
-    except BaseException:
         sink.close()
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            sink.close()
         pump.join()
+        if isinstance(exc, BrokenPipeError) and pump.error is not None:
+            # The copy stopped first (a full disk...): its error is the one to tell.
+            raise OSError(f"age encryption failed: {pump.error}") from None
         raise
-    sink.close()
     pump.join()
     if pump.error is not None:
         raise OSError(f"age encryption failed: {pump.error}")
