@@ -115,6 +115,8 @@ def test_round_trip_through_the_cli(sealed: Sealed, tmp_path: Path) -> None:
     back = run_cli(tmp_path, "import", str(out), "--target", str(target), env=env)
     assert back.returncode == 0, back.stderr
     assert snapshot(target) == sealed.data
+    journal = (sealed.project.root / "logs" / "hdversion.jsonl").read_text()
+    assert PASSWORD not in made.stdout + made.stderr + back.stdout + back.stderr + journal
 
 
 # -- keys that open nothing: exit 7, nothing written ---------------------------------------
