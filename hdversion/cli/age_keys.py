@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from hdversion.errors import KeyUnavailableError, UsageError
-from hdversion.util.agefile import read_header, read_key_lines
+from hdversion.errors import HdversionError, KeyUnavailableError, UsageError
+from hdversion.util.agefile import MAGIC, is_age, read_header, read_key_lines
 
 PASSPHRASE_ENV = "HDVERSION_PASSPHRASE"
 IDENTITY_ENV = "HDVERSION_AGE_IDENTITY"
@@ -46,11 +46,15 @@ def keys_for(archive: Path, identity: Path | None) -> tuple[Path | None, str | N
 
 
 def _wants_passphrase(archive: Path) -> bool:
+    """Whether the archive is age-encrypted with a passphrase (anything else, a file that
+    cannot be read or a malformed header included, is for import itself to say)."""
     try:
         with archive.open("rb") as raw:
-            return raw.read(4) == b"age-" and (raw.seek(0) == 0 and
-                                                read_header(raw, archive.name).passphrase)
-    except (OSError, UsageError):
+            if not is_age(raw.read(len(MAGIC))):
+                return False
+            raw.seek(0)
+            return read_header(raw, archive.name).passphrase
+    except (OSError, HdversionError):
         return False
 
 

@@ -186,7 +186,7 @@ def read_header(raw: IO[bytes], name: str) -> Header:
         raise TamperedError(f"{name}: its age header is malformed or longer than "
                             f"{_MAX_HEADER} bytes; nothing was written")
     line_end = data.find(b"\n", end + 4)
-    if line_end < 0 or not data[end + 4:end + 5] == b" ":
+    if line_end < 0 or data[end + 4:end + 5] != b" ":
         raise TamperedError(f"{name}: its age header is malformed; nothing was written")
     stanzas, bodies = [], []
     lines = data[len(MAGIC):end].split(b"\n") if end > len(MAGIC) - 1 else []
