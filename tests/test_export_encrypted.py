@@ -100,6 +100,9 @@ def test_round_trip_through_the_cli(sealed: Sealed, tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["encrypted"] == "recipients"
     target = tmp_path / "t"
+    checked = run_cli(sealed.project.root, "import", str(out), "--dry-run", "--identity",
+                      str(sealed.identity))
+    assert checked.returncode == 0, checked.stderr
     back = run_cli(tmp_path, "import", str(out), "--target", str(target),
                    env={"HDVERSION_AGE_IDENTITY": str(sealed.identity)})
     assert back.returncode == 0, back.stderr
