@@ -73,3 +73,5 @@ def test_the_api_docs_as_written(tmp_path: Path) -> None:
     assert "best roc_auc so far" in prod
     assert "(exit 4)" in failed, failed
     assert progress.startswith("1 backups checked;"), progress
+    assert outputs[7].startswith("7 carry.tar.zst.age: the passphrase does not open it"), \
+        outputs[7]

@@ -130,6 +130,17 @@ def damaged(path: str, data: bytes) -> Callable[[Project], None]:
     return write
 
 
+def sealed_archive(name: str, cut: bool = False) -> Callable[[Project, dict], None]:
+    """The backup exported encrypted with the passphrase "p" (cut short: its last 3000
+    bytes gone)."""
+    def export(project: Project, data: dict) -> None:
+        out = api.export("latest", out=project.root / name, repo=project.root, offline=True,
+                         encrypt=True, passphrase="p").output
+        if cut:
+            out.write_bytes(out.read_bytes()[:-3000])
+    return export
+
+
 def and_changed_work(project: Project) -> None:
     # Work that no backup holds: the restore's safety backup asks DVC about the workspace.
     project.damage(MODEL, b"retrained by hand")
@@ -369,6 +380,18 @@ CASES = [
          "params.yaml' is a file, not a folder; nothing was written"),
     Case("import an archive that does not exist", ("import", "no-such.tar.gz"), 2,
          "no archive"),
+    Case("export --encrypt to a name without .age",
+         ("export", "19990101_000000", "-o", "b.tar.gz", "--encrypt", "--passphrase"), 2,
+         "'b.tar.gz' does not say it is encrypted: an encrypted archive's name ends in .age"),
+    Case("export to a .age name without --encrypt",
+         ("export", "19990101_000000", "-o", "b.tar.gz.age"), 2,
+         "'b.tar.gz.age' says it is encrypted (.age) but --encrypt was not given"),
+    Case("export --encrypt without a key", ("export", "19990101_000000", "-o", "b.tar.age",
+                                            "--encrypt"), 2,
+         "--encrypt needs age recipients (--recipient, --recipients-file) or --passphrase"),
+    Case("export to a recipient that is no age key",
+         ("export", "19990101_000000", "-o", "b.tar.age", "--encrypt", "--recipient",
+          "age1nope"), 2, "'age1nope' is not an age recipient"),
     Case("restore with no backups", ("restore",), 4, "no backups yet"),
     Case("pin an unknown backup", ("pin", "19990101_000000"), 4, "no backup"),
     Case("a prefix naming no backup", ("show", "1998"), 4,
@@ -418,6 +441,9 @@ CASES = [
          made(models_link_out)),
     Case("import a file that is not an archive", ("import", "params.yaml"), 5,
          "not a .tar.gz or .tar.zst archive"),
+    Case("import an encrypted archive cut short", ("import", "cut.tar.gz.age"), 5,
+         "cut.tar.gz.age fails its age authentication: damaged or truncated",
+         made(sealed_archive("cut.tar.gz.age", cut=True)), env={"HDVERSION_PASSPHRASE": "p"}),
     # 6: locked
     Case("another hdversion holds the lock", ("backup", "--wait", "0"), 6,
          "holds the repository lock",
@@ -430,6 +456,10 @@ CASES = [
          "dvc command is running", made(), lock="dvc"),
     # 7: configuration and repository state
     Case("not a git repository", ("backup",), 7, "not a git repository", not_git),
+    Case("import an encrypted archive with a wrong passphrase", ("import", "p.tar.gz.age"), 7,
+         "p.tar.gz.age: the passphrase does not open it (the passphrase given); nothing was "
+         "written", made(sealed_archive("p.tar.gz.age")),
+         env={"HDVERSION_PASSPHRASE": "not it"}),
     Case("not a DVC repository", ("backup",), 7, "not a DVC repository", not_dvc),
     Case("nothing tracked by DVC", ("backup",), 7, "nothing to back up", nothing_tracked),
     Case("an artifact missing", ("backup",), 7, "missing critical artifact", missing(MODEL)),

@@ -12,13 +12,18 @@ from hdversion.cli.render import console, emit_json, human_size, restore_json, r
 __all__ = ["emit_json", "export_json", "export_summary", "import_json", "import_summary"]
 
 
+_SEALED = {"recipients": "to its recipients", "passphrase": "with a passphrase"}
+
+
 def export_summary(result: ExportResult) -> None:
     if result.quarantined:
         console.print(f"[yellow]{len(result.quarantined)} corrupt cache object(s) "
                       "quarantined and fetched again[/]")
     console.print(f"exported {escape(result.backup.tag)}: {result.files} file(s), "
                   f"{human_size(result.data_size)} -> {escape(str(result.output))} "
-                  f"({human_size(result.archive_size)}, {result.compression})")
+                  f"({human_size(result.archive_size)}, {result.compression}"
+                  + (f", age-encrypted {_SEALED[result.encrypted]})" if result.encrypted
+                     else ")"))
 
 
 def export_json(result: ExportResult) -> dict[str, Any]:
@@ -27,6 +32,7 @@ def export_json(result: ExportResult) -> dict[str, Any]:
         "timestamp": result.backup.timestamp,
         "output": str(result.output),
         "compression": result.compression,
+        "encrypted": result.encrypted,
         "files": result.files,
         "data_size": result.data_size,
         "archive_size": result.archive_size,

@@ -1,7 +1,10 @@
 """Exporting a backup to one archive (`.tar.gz`/`.tgz`, `.tar.zst`/`.tzst` or `.tar`: what
 the name says, any other name refused before any work): `manifest.json` first (both parts of
 the backup's manifest), then every file of the backup, DVC objects and git-stored files
-alike, so that the archive alone rebuilds the backup on a machine with no remote.
+alike, so that the archive alone rebuilds the backup on a machine with no remote. With
+`encrypt`, the whole archive is age-encrypted (util/agefile.py) to recipients or a
+passphrase as it is written, and its name ends in `.age` (`b.tar.gz.age`), as the name
+says or refused: no plaintext copy is ever written.
 
 Every object is re-hashed in the cache first (fetched from the remote when missing or
 corrupt) and hashed again on its way into the archive; the archive is written beside its
@@ -16,6 +19,7 @@ import os
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, cast
@@ -31,11 +35,12 @@ from hdversion.ops.outputs import check_folder_takes_files, check_output_file
 from hdversion.ops.project import Project
 from hdversion.ops.sources import fallback_order, fill_cache, git_files
 from hdversion.paths import FILE_LIST, TEMP_PREFIX
+from hdversion.util.agefile import Sealing, check_recipients, encrypting
 from hdversion.util.atomic import place_new_file
 from hdversion.util.clock import now_utc
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Advance, Reporter
-from hdversion.util.tarstream import compression_for, tar_writer
+from hdversion.util.tarstream import AGE_SUFFIX, archive_kind, tar_writer
 
 
 @dataclass
@@ -47,6 +52,7 @@ class ExportResult:
     data_size: int  # bytes of the backup's files
     archive_size: int  # bytes of the archive
     quarantined: list[str] = field(default_factory=list)
+    encrypted: str | None = None  # "recipients" or "passphrase" (age); None: not encrypted
 
     def failure(self) -> HdversionError | None:
         return None  # anything that did not happen was raised: no archive was written
@@ -54,23 +60,27 @@ class ExportResult:
 
 def export(ref: str, *, out: Path, repo: Path | None = None, remote: str | None = None,
            force: bool = False, reporter: Reporter = SILENT, wait: float = 0,
-           offline: bool = False, config: Path | None = None) -> ExportResult:
-    """Write backup `ref` of the project at `repo` into the archive `out`."""
+           offline: bool = False, config: Path | None = None, encrypt: bool = False,
+           recipients: Sequence[str] = (), passphrase: str | None = None) -> ExportResult:
+    """Write backup `ref` of the project at `repo` into the archive `out`; with `encrypt`,
+    age-encrypted to `recipients` (`age1...` keys) or with `passphrase`."""
     output = out.absolute()
-    _check_output(output, force)
+    _check_output(output, force, encrypt)
+    sealing = _sealing(encrypt, tuple(recipients), passphrase)
     project = Project.open(repo, strict=False, config=config)
     with locked_operation(project, "export", wait, timestamp=ref, output=str(output)):
         catalog = catalog_with(project, ref, offline)
         backup = catalog.get(ref, now=now_utc())
-        result = export_backup(project, backup, output, remote, force, reporter)
+        result = export_backup(project, backup, output, remote, force, reporter, sealing)
         project.journal("export", "ok", tag=backup.tag, output=str(output),
                         files=result.files, size=result.archive_size)
         return result
 
 
 def export_backup(project: Project, backup: Backup, output: Path, remote: str | None,
-                  force: bool, reporter: Reporter) -> ExportResult:
-    compression = compression_for(output.name)
+                  force: bool, reporter: Reporter, sealing: Sealing | None = None
+                  ) -> ExportResult:
+    compression, _ = archive_kind(output.name)
     files = files_of(project.git, backup)
     manifest = _archive_manifest(project, backup)
     read = git_files(project, backup, [f for f in files if f.store == "git"])
@@ -100,7 +110,9 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=output.parent)
         tmp = Path(name)
         with os.fdopen(fd, "wb") as stream:
-            with tar_writer(stream, compression) as tar:
+            with (contextlib.nullcontext(stream) if sealing is None
+                  else encrypting(stream, sealing)) as sink, \
+                    tar_writer(sink, compression) as tar:
                 _add(tar, MANIFEST_MEMBER, io.BytesIO(manifest), len(manifest), mtime)
                 for entry in files:
                     try:
@@ -126,18 +138,48 @@ def export_backup(project: Project, backup: Backup, output: Path, remote: str | 
             tmp.unlink(missing_ok=True)
         raise
     return ExportResult(backup, output, compression, len(files), sum(f.size for f in files),
-                        output.stat().st_size, check.quarantined)
+                        output.stat().st_size, check.quarantined,
+                        None if sealing is None else
+                        "passphrase" if sealing.passphrase is not None else "recipients")
 
 
-def _check_output(output: Path, force: bool) -> None:
-    """UsageError (exit 2), before any work, for a name that says no archive type or a file
-    that may not be written."""
-    compression_for(output.name)
+def _check_output(output: Path, force: bool, encrypt: bool) -> None:
+    """UsageError (exit 2), before any work, for a name that says no archive type (or says
+    encrypted when the archive is not, or the reverse) or a file that may not be
+    written."""
+    _, encrypted = archive_kind(output.name)
+    if encrypt and not encrypted:
+        raise UsageError(f"{output.name!r} does not say it is encrypted: an encrypted "
+                         f"archive's name ends in {AGE_SUFFIX}; nothing was written",
+                         hint=f"name it {output.name}{AGE_SUFFIX}")
+    if encrypted and not encrypt:
+        raise UsageError(f"{output.name!r} says it is encrypted ({AGE_SUFFIX}) but --encrypt "
+                         "was not given; nothing was written",
+                         hint="pass --encrypt with --recipient, --recipients-file or "
+                         f"--passphrase, or drop {AGE_SUFFIX} from the name")
     check_output_file(output)
     if output.exists() and not force:
         raise UsageError(f"{output} exists; nothing was written",
                          hint="pass --overwrite to replace it, or choose another name")
     check_folder_takes_files(output)
+
+
+def _sealing(encrypt: bool, recipients: tuple[str, ...], passphrase: str | None
+             ) -> Sealing | None:
+    """Who may open the archive: UsageError (exit 2), before any work, unless `encrypt`
+    comes with recipients or a passphrase, not both, and not without it."""
+    if not encrypt:
+        if recipients or passphrase is not None:
+            raise UsageError("recipients or a passphrase were given without --encrypt; "
+                             "nothing was written")
+        return None
+    if bool(recipients) == (passphrase is not None):
+        raise UsageError("--encrypt needs age recipients (--recipient, --recipients-file) "
+                         "or --passphrase, one of the two; nothing was written")
+    if passphrase is not None and not passphrase:
+        raise UsageError("an empty passphrase; nothing was written")
+    check_recipients(recipients)
+    return Sealing(recipients, passphrase)
 
 
 def _archive_manifest(project: Project, backup: Backup) -> bytes:

@@ -10,6 +10,11 @@
    extracted from a second pass into a private folder (never more bytes than the manifest
    says, hashed in flight), and only when all check out does it stage and rename them into
    place, with its safety backup of unsaved changes in the workspace.
+
+An age-encrypted archive (known by its first bytes) is decrypted on the way, in both passes,
+and every check above runs on the decrypted stream; each pass reads it to its end, so a
+truncated or altered archive fails its authentication (TamperedError) before the first pass
+ends, and again before the second one's files are used: nothing is written either way.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from hdversion.ops.restore import RestoreResult, WorkspaceSteps, restore_entries
 from hdversion.ops.sources import streamed_source
 from hdversion.ops.staging import Source, Writer, target_folder
 from hdversion.paths import DEFAULT_GIT_TRACKED
+from hdversion.util.agefile import MAGIC, Opening, check_opens, is_age, read_key_lines
 from hdversion.util.hashing import CHUNK, md5_bytes
 from hdversion.util.log import log
 from hdversion.util.progress import SILENT, Reporter
@@ -90,28 +96,42 @@ class Scanned:
 
 def import_archive(archive: Path, *, target: Path | None = None, repo: Path | None = None,
                    force: bool = False, dry_run: bool = False, reporter: Reporter = SILENT,
-                   wait: float = 0, config: Path | None = None) -> ImportResult:
+                   wait: float = 0, config: Path | None = None, identity: Path | None = None,
+                   passphrase: str | None = None) -> ImportResult:
     """Restore the backup held by `archive` into the workspace of the project at `repo`
     (default: the current directory), or into the directory `target` (which needs no
-    project)."""
+    project). An age-encrypted archive is opened with the `identity` file (its
+    `AGE-SECRET-KEY-1...` lines) or the `passphrase`."""
     archive = archive.absolute()
     if not archive.is_file():
         raise UsageError(f"no archive {archive}")
+    opening = Opening(() if identity is None else read_key_lines(identity, "identity"),
+                      passphrase, _how(identity, passphrase))
+    with archive.open("rb") as head:
+        if is_age(head.read(len(MAGIC))):
+            check_opens(archive, opening)  # a wrong key takes no lock, writes nothing
     if target is not None and target.exists() and not target.is_dir():
         raise UsageError(f"--target {target} is not a directory")
     if target is None:
         return _into_project(archive, Project.open(repo, strict=False, config=config), None,
-                             force, dry_run, reporter, wait)
+                             force, dry_run, reporter, wait, opening)
     project = _project_if_any(repo, config)
     if project is None:
         # No project: nothing to lock, no DVC lock to check; pause points (tests) are looked
         # for where the command runs.
         dest = Path(os.path.abspath(target)).resolve()
         return _import(archive, dest, DEFAULT_GIT_TRACKED, Writer(Path.cwd()), None,
-                       dry_run, reporter)
+                       dry_run, reporter, opening)
     return _into_project(archive, project,
                          None if target.resolve() == project.root else target,
-                         force, dry_run, reporter, wait)
+                         force, dry_run, reporter, wait, opening)
+
+
+def _how(identity: Path | None, passphrase: str | None) -> str:
+    """Where the keys tried came from, for a refusal's message."""
+    tried = ([f"identity file {identity}"] if identity is not None else []) + (
+        ["the passphrase given"] if passphrase is not None else [])
+    return " and ".join(tried) or "no key given"
 
 
 def _project_if_any(path: Path | None, config: Path | None) -> Project | None:
@@ -122,7 +142,8 @@ def _project_if_any(path: Path | None, config: Path | None) -> Project | None:
 
 
 def _into_project(archive: Path, project: Project, target: Path | None, force: bool,
-                  dry_run: bool, reporter: Reporter, wait: float) -> ImportResult:
+                  dry_run: bool, reporter: Reporter, wait: float, opening: Opening
+                  ) -> ImportResult:
     """Into the project's workspace (`target` None; `--target .` is the workspace, with its
     safety backup), or into `target`, under the project's lock."""
     with locked_operation(project, "import", wait, archive=str(archive),
@@ -132,13 +153,13 @@ def _into_project(archive: Path, project: Project, target: Path | None, force: b
             _remove_stale_work(project.root)
             workspace = WorkspaceSteps(project, read_catalog(project.git), force)
             result = _import(archive, project.root, project.settings.git_tracked_files,
-                             writer_for(project), workspace, dry_run, reporter)
+                             writer_for(project), workspace, dry_run, reporter, opening)
             if not dry_run and result.restore.all_verified:
                 result.cached = _take_into_cache(project, reporter)
         else:
             result = _import(archive, Path(os.path.abspath(target)).resolve(),
                              project.settings.git_tracked_files, writer_for(project), None,
-                             dry_run, reporter)
+                             dry_run, reporter, opening)
         restored = result.restore
         project.journal(
             "import",
@@ -151,12 +172,12 @@ def _into_project(archive: Path, project: Project, target: Path | None, force: b
 
 
 def _import(archive: Path, dest: Path, git_tracked: Iterable[str], writer: Writer,
-            workspace: WorkspaceSteps | None, dry_run: bool, reporter: Reporter
-            ) -> ImportResult:
+            workspace: WorkspaceSteps | None, dry_run: bool, reporter: Reporter,
+            opening: Opening) -> ImportResult:
     """The archive checked whole, then the files that differ extracted into a private folder
     (the workspace's `.dvc/tmp`, or a hidden one in the target) and written by the engine."""
     reporter.step(f"checking {archive.name}")
-    scanned = scan(archive)
+    scanned = scan(archive, opening)
     work_parent = (workspace.project.root / ".dvc" / "tmp" if workspace is not None
                    else dest)
     work: list[Path] = []
@@ -166,7 +187,7 @@ def _import(archive: Path, dest: Path, git_tracked: Iterable[str], writer: Write
         folder = Path(tempfile.mkdtemp(prefix=("" if workspace else ".") + WORK_PREFIX,
                                        dir=work_parent))
         work.append(folder)
-        return extract(archive, scanned, changing, folder, reporter)
+        return extract(archive, scanned, changing, folder, reporter, opening)
 
     with target_folder(dest):  # a refused import leaves no trace
         try:
@@ -194,10 +215,10 @@ def _take_into_cache(project: Project, reporter: Reporter) -> bool:
     return True
 
 
-def scan(archive: Path) -> Scanned:
+def scan(archive: Path, opening: Opening | None = None) -> Scanned:
     """The first pass: every header and checksum, nothing written (pointer files kept in
     memory for restore's path checks); refuse anything unexpected."""
-    with _reading(archive) as (tar, bounded):
+    with _reading(archive, opening) as (tar, bounded):
         manifest, data = _read_manifest(tar)
         bounded.limit = _limit(manifest)
         expected = {member_name(f.path): f for f in manifest.files}
@@ -225,7 +246,7 @@ def scan(archive: Path) -> Scanned:
 
 
 def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Path,
-            reporter: Reporter) -> dict[str, Source]:
+            reporter: Reporter, opening: Opening | None = None) -> dict[str, Source]:
     """The second pass: the wanted files' bytes put into a private store in `folder` (by
     md5, checked against the manifest's size and md5 as they are written: nothing an
     archive says decides where bytes go), then read back through the chain of verified
@@ -241,7 +262,7 @@ def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Pa
     store = DirectoryStore(f"archive {archive.name}", folder, durable=False)
     taken: dict[str, FileEntry] = {}
     advance = reporter.bytes(f"extracting {len(wanted)} file(s) from {archive.name}", total)
-    with _reading(archive) as (tar, bounded):
+    with _reading(archive, opening) as (tar, bounded):
         _, data = _read_manifest(tar)
         if md5_bytes(data) != scanned.manifest_md5:
             raise VerificationError(f"archive {archive.name} changed while importing; no "
@@ -269,9 +290,11 @@ def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Pa
 
 
 @contextlib.contextmanager
-def _reading(archive: Path) -> Iterator[tuple[tarfile.TarFile, BoundedReader]]:
+def _reading(archive: Path, opening: Opening | None
+             ) -> Iterator[tuple[tarfile.TarFile, BoundedReader]]:
     try:
-        with tar_reader(archive, MAX_MANIFEST_SIZE + _OVERHEAD_PER_MEMBER) as opened:
+        with tar_reader(archive, MAX_MANIFEST_SIZE + _OVERHEAD_PER_MEMBER,
+                        opening) as opened:
             yield opened
     except READ_ERRORS as exc:
         raise VerificationError(f"archive {archive.name} is damaged or truncated ({exc}); "
