@@ -3,7 +3,8 @@
     .venv/bin/python bench/run.py                  # every part, issue 12's sizes (make bench)
     .venv/bin/python bench/run.py --only rows      # one part; --only is repeatable
 
-Parts: rows (the first table: 1 GiB of artifacts), dirs (a directory output of 10,000 small
+Parts: rows (the first table: 1 GiB of artifacts), encrypted (its backup and restore with an
+encrypted local remote against a plain one), dirs (a directory output of 10,000 small
 files), peers (restic and plain DVC on 512 MiB), transfer (push/pull against boto3, from
 bench/transfer.py when it is there), curves (cost against the number of files and backups;
 --chart writes a PNG and its table). Each row prints hdversion's time, its baseline's, the
@@ -26,6 +27,7 @@ from types import ModuleType
 
 import curves
 import dirs
+import encrypted
 import peers
 import rows
 from common import Context, Results
@@ -53,7 +55,7 @@ def run_transfer(ctx: Context) -> None:
 
 PARTS: dict[str, Callable[[Context], None]] = {
     "rows": rows.run, "dirs": dirs.run, "peers": peers.run, "transfer": run_transfer,
-    "curves": curves.run,
+    "curves": curves.run, "encrypted": encrypted.run,
 }
 
 

@@ -83,3 +83,9 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
     assert chart.read_bytes().startswith(PNG_MAGIC)
     table = chart.with_suffix(".md").read_text()
     assert "| 10 |" in table and "`dvc checkout`" in table
+
+
+def test_the_benchmark_measures_the_encrypted_rows(tmp_path: Path) -> None:
+    rows, _ = run_bench(tmp_path, "--only", "encrypted", "--size-mib", "1", "--files", "4")
+    assert_measured(rows, {"first backup, encrypted local remote",
+                           "restore, empty cache, encrypted local remote"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -415,3 +416,68 @@ def test_kill_syncs_at_random_instants(project: Project, tmp_path: Path) -> None
         count += 1
     record(kind="random", operation="sync", seed=SEED + 2, runs=RANDOM_KILLS, killed=killed,
            finished=finished, span_s=round(span, 2), backups=count, ok=True)
+
+
+@pytest.fixture
+def encrypted(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The project's local remote encrypted (issue 27), its key file in a folder of the
+    test's (every later command finds it there)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
+    (project.root / "backups").mkdir(exist_ok=True)
+    project.cli("key", "init", "local", check=True)
+    return project
+
+
+def sealed_objects(project: Project) -> dict[str, bytes]:
+    objects = project.root / "backups" / "files" / "md5"
+    return {p.relative_to(objects).as_posix(): p.read_bytes() for p in objects.rglob("*")
+            if p.is_file() and not is_partial_name(p.name)}
+
+
+@pytest.mark.parametrize("point", [PausePoint.AFTER_DVC_COMMIT, PausePoint.BEFORE_TAG])
+def test_kill_an_encrypted_backup_at_each_pause_point(encrypted: Project, tmp_path: Path,
+                                                      point: PausePoint) -> None:
+    project = encrypted
+    backup(project)
+    project.damage(MODEL, os.urandom(50_000))
+    before = workspace_state(project)
+    proc = start_paused(project.root, point, "backup")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert workspace_state(project) == before
+    assert len(project.git("tag").split()) == 1
+    # Whatever the killed run left in the remote is sealed whole or not there.
+    assert all(data.startswith(b"hdvseal1") for data in sealed_objects(project).values())
+    backup(project)
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="pause-point", operation="encrypted backup", point=point.value,
+           backups=count, ok=True)
+
+
+@pytest.mark.parametrize("point, renamed", [
+    (PausePoint.BEFORE_RENAME, 0), (PausePoint.BETWEEN_RENAMES, 1),
+    (PausePoint.AFTER_RENAME, len(ARTIFACTS))])
+def test_kill_an_encrypted_restore_at_each_pause_point(encrypted: Project, tmp_path: Path,
+                                                       point: PausePoint, renamed: int
+                                                       ) -> None:
+    """The cache gone: every file comes from the encrypted local remote, opened as it is
+    staged; killed, each file is old or new, and the next run completes."""
+    project = encrypted
+    made = backup(project)
+    good = {path: project.read(path) for path in ARTIFACTS}
+    for path in ARTIFACTS:
+        project.damage(path, b"old " + path.encode())
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    proc = start_paused(project.root, point, "restore", "--force")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    now = {path: project.read(path) for path in ARTIFACTS}
+    assert all(now[path] in (b"old " + path.encode(), good[path]) for path in ARTIFACTS)
+    assert sum(now[path] == good[path] for path in ARTIFACTS) == renamed
+    code, report, stderr = restore(project, "--force")
+    assert code == 0 and report["tag"] == made["tag"], stderr
+    assert {path: project.read(path) for path in ARTIFACTS} == good
+    assert no_staged_files(project)
+    count = check_every_backup_restores(project, tmp_path)
+    record(kind="pause-point", operation="encrypted restore", point=point.value,
+           backups=count, ok=True)
