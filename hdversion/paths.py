@@ -27,6 +27,8 @@ PAUSE_MARKER = ".dvc/tmp/hdversion-paused"
 QUARANTINE = ".dvc/tmp/hdversion-quarantine"
 # A digest of the outputs' file stats when a backup last had DVC hash them all.
 HASHED_STATS = ".dvc/tmp/hdversion-hashed-stats"
+# The remotes this clone opened encrypted (datastore/encryption_memory.py).
+ENCRYPTED_REMOTES = ".dvc/tmp/hdversion-encrypted-remotes.json"
 
 # Files staged beside their targets before an atomic rename.
 TEMP_PREFIX = ".hdversion-tmp-"

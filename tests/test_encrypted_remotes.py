@@ -37,6 +37,7 @@ class Vault:
     stored: Callable[[], dict[str, bytes]]  # every stored key -> its bytes
     put: Callable[[str, bytes], None]  # a key relative to the remote's root
     env: dict[str, str]  # where this clone's user keeps the key
+    remove: Callable[[str], None]  # a key relative to the remote's root
     endpoint: str | None = None  # a bucket's endpoint, for --remote-url
 
     def cli(self, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -75,7 +76,8 @@ def vault(request: pytest.FixtureRequest, project: Project, tmp_path: Path,
             path.chmod(0o644)
             path.write_bytes(data)
 
-        yield Vault(project, "local", str(root), keys, put, env)
+        yield Vault(project, "local", str(root), keys, put, env,
+                    lambda k: (root / k).unlink())
         return
     server: StorageServer = request.getfixturevalue(f"{request.param}_server")
     bucket = bucket_factory(server)
@@ -85,7 +87,7 @@ def vault(request: pytest.FixtureRequest, project: Project, tmp_path: Path,
                 lambda: {k.removeprefix(f"{PREFIX}/"): server.read_object(bucket, k)
                          for k in server.list_keys(bucket, f"{PREFIX}/")},
                 lambda k, d: server.corrupt_object(bucket, f"{PREFIX}/{k}", d), env,
-                endpoint_of(server))
+                lambda k: server.delete_object(bucket, f"{PREFIX}/{k}"), endpoint_of(server))
 
 
 def artifacts(project: Project, data: dict) -> dict[str, bytes]:
@@ -231,3 +233,18 @@ def test_recovery_from_the_bucket_alone_with_only_the_key(vault: Vault,
     assert result.returncode == 0, result.stderr
     for path, entry in dvc_files(data).items():
         assert md5_file(target / path)[0] == entry["md5"], path
+
+
+def test_a_remote_whose_encryption_config_went_is_refused_by_a_clone_that_knew_it(
+        vault: Vault) -> None:
+    """Whoever may write to the bucket may delete its encryption config: the remote then
+    looks plain. This clone opened it encrypted: it refuses it, sending nothing."""
+    vault.backup()
+    vault.remove("hdversion/encryption/config.json")
+    before = vault.stored()
+    vault.project.retrain(3)
+    extra = [] if vault.name == "local" else ["--cloud", f"--storage={vault.name}"]
+    result = vault.cli("backup", *extra)
+    assert result.returncode in (ExitCode.CONFIGURATION, ExitCode.PARTIAL), result.stderr
+    assert f"remote '{vault.name}'" in result.stderr and "was encrypted" in result.stderr
+    assert vault.stored() == before  # not one plaintext byte sent

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hdversion.datastore.encryption_memory import check_still_encrypted
 from hdversion.datastore.explain import (
     check_reachable,
     explain,
@@ -147,6 +148,7 @@ class Transfers:
         unlocked (KeyUnavailableError, exit 7, when no key the user supplied opens it)."""
         records = self.remote_records(remote)
         records.unlock(remote)
+        check_still_encrypted(self.session.root, remote, records.url, records.master)
         return store_of(remote, records)
 
     def remote_records(self, remote: str) -> Records:
