@@ -248,3 +248,16 @@ def test_a_remote_whose_encryption_config_went_is_refused_by_a_clone_that_knew_i
     assert result.returncode in (ExitCode.CONFIGURATION, ExitCode.PARTIAL), result.stderr
     assert f"remote '{vault.name}'" in result.stderr and "was encrypted" in result.stderr
     assert vault.stored() == before  # not one plaintext byte sent
+
+
+def test_sync_fills_an_encrypted_bucket(vault: Vault) -> None:
+    if vault.name == "local":
+        pytest.skip("every backup writes the local remote itself")
+    made = vault.cli("backup", "--json")  # the local remote only
+    assert made.returncode == 0, made.stderr
+    data = json.loads(made.stdout)
+    synced = vault.cli("sync", "--remote", vault.name, "--json")
+    assert synced.returncode == 0, synced.stderr
+    checked = vault.cli("verify", "--read-data", *vault.remote_args())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert_reveals_nothing(vault, data)
