@@ -145,8 +145,14 @@ def test_a_wrong_key_is_exit_7_and_writes_nothing(sealed: Sealed, tmp_path: Path
             assert refused.value.exit_code == 7, refused.value.message
             assert phrase in refused.value.message, refused.value.message
     assert not target.exists()
-    assert snapshot(root) == before
+    # DVC's lock file holds the pid of its last holder: an import that authenticated the
+    # header (a truncated payload is found only at its end) took the lock.
+    assert without_lock(snapshot(root)) == without_lock(before)
     assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))
+
+
+def without_lock(state: dict[str, bytes]) -> dict[str, bytes]:
+    return {path: data for path, data in state.items() if path != ".dvc/tmp/lock"}
 
 
 def test_a_wrong_passphrase_through_the_cli(sealed: Sealed, tmp_path: Path) -> None:
@@ -199,8 +205,14 @@ def test_a_damaged_encrypted_archive_is_exit_5_and_writes_nothing(
         assert "authentication" in refused.value.message, refused.value.message
         assert "nothing was written" in refused.value.message
     assert not target.exists()
-    assert snapshot(root) == before
+    # DVC's lock file holds the pid of its last holder: an import that authenticated the
+    # header (a truncated payload is found only at its end) took the lock.
+    assert without_lock(snapshot(root)) == without_lock(before)
     assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))
+
+
+def without_lock(state: dict[str, bytes]) -> dict[str, bytes]:
+    return {path: data for path, data in state.items() if path != ".dvc/tmp/lock"}
 
 
 @pytest.mark.parametrize("kind", ["recipient", "passphrase"])

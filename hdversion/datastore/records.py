@@ -416,7 +416,8 @@ class Records:
             yield
         except (KeyMissing, HdversionError):
             raise  # ours, from the caller's own checks (a size, a hash) or explained already
-        except (FileNotFoundError, IsADirectoryError) as exc:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            # A key whose folder is a file (a damaged directory remote) names nothing.
             if missing is not None:
                 raise KeyMissing(missing) from None
             raise RemoteError(self.explain(doing, exc)) from None
