@@ -211,9 +211,6 @@ def test_a_damaged_encrypted_archive_is_exit_5_and_writes_nothing(
     assert not list((root / ".dvc" / "tmp").glob("hdversion-import-*"))
 
 
-def without_lock(state: dict[str, bytes]) -> dict[str, bytes]:
-    return {path: data for path, data in state.items() if path != ".dvc/tmp/lock"}
-
 
 @pytest.mark.parametrize("kind", ["recipient", "passphrase"])
 def test_a_damaged_chunk_past_the_tar_end_is_caught(sealed: Sealed, tmp_path: Path,

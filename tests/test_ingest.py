@@ -16,6 +16,7 @@ from hdversion.datastore.ingest import (
     _Store,
     ingest_new_files,
 )
+from hdversion.datastore.store import DirectoryStore
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint
@@ -38,7 +39,7 @@ def test_new_files_are_read_once_cached_and_known_to_dvc(project: Project) -> No
 
     remote = project.root / "backups" / "files" / "md5"
     with Repo(str(project.root)) as repo:
-        assert ingest_new_files(repo, remote) == 2
+        assert ingest_new_files(repo, DirectoryStore("local", remote, durable=False)) == 2
         for path, data in (("models/keras_mlp_model.h5", model),
                            ("models/optuna/study_1.pkl", study)):
             md5 = md5_bytes(data)
@@ -78,7 +79,8 @@ def test_a_file_changed_while_read_is_left_to_dvc(project: Project) -> None:
     path = project.root / "models" / "keras_mlp_model.h5"
     with Repo(str(project.root)) as repo:
         info = repo.fs.info(str(path))
-        odb = [_Store(Path(repo.cache.local.path))]
+        cache = Path(repo.cache.local.path)
+        odb = [_Store(DirectoryStore("cache", cache, durable=False))]
         os.utime(path, ns=(0, 1_000_000_000))  # written again since it was listed
         assert _read(str(path), info, odb) is None
         assert _read(str(path), repo.fs.info(str(path)), odb) == md5_bytes(path.read_bytes())
@@ -101,7 +103,8 @@ def test_a_local_remote_that_cannot_be_written_is_left_to_the_push(project: Proj
     project.damage("models/keras_mlp_model.h5", b"retrained")
     (project.root / "backups").write_text("a file where the remote's folder should be")
     with Repo(str(project.root)) as repo:
-        assert ingest_new_files(repo, project.root / "backups" / "files" / "md5") > 0
+        objects = project.root / "backups" / "files" / "md5"
+        assert ingest_new_files(repo, DirectoryStore("local", objects, durable=False)) > 0
     assert _cache_object(project.root, md5_bytes(b"retrained")).read_bytes() == b"retrained"
     result = project.cli("backup")
     assert result.returncode != 0

@@ -33,10 +33,14 @@ def data(size: int) -> bytes:
 @pytest.mark.parametrize("size", SIZES)
 def test_round_trip_and_sizes(size: int) -> None:
     plain = data(size)
-    reader = sealer().sealing("name", io.BytesIO(plain))
-    sealed = reader.read()
-    assert len(sealed) == sealed_size(size) and plain_size(len(sealed)) == size
-    assert reader.size == size and reader.md5 == __import__("hashlib").md5(plain).hexdigest()
+    blocks: list[bytes] = []
+    writer = sealer().writer(blocks.append)
+    for start in range(0, size, 65_537):  # written in pieces of any size
+        writer.write(plain[start:start + 65_537])
+    writer.finish("name")
+    sealed = b"".join(blocks)
+    assert sealed == sealed[:0] + sealed and len(sealed) == sealed_size(size)
+    assert plain_size(len(sealed)) == size
     assert plain not in sealed or size < 64  # nothing of it shows (tiny ones trivially)
     opened = sealer().opening("name", io.BytesIO(sealed), "here")
     got = b"".join(iter(lambda: opened.read(65536), b""))

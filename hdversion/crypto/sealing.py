@@ -1,24 +1,29 @@
 """Sealed bytes: how an encrypted remote holds every object and record (issue 27).
 
     sealed  := MAGIC (8 bytes) || salt (16 random bytes) || chunk_0 || ... || chunk_n
-    chunk_i := AES-256-GCM(k, nonce_i, plaintext_i, aad=name)
+    chunk_i := AES-256-GCM(k, nonce_i, plaintext_i, aad_i)
     nonce_i := i (11 bytes, big-endian) || 0x01 for the last chunk, else 0x00
-    k       := HKDF-SHA256(purpose key, salt, "hdversion sealed " || name)
+    aad_i   := the name the bytes are stored under for the last chunk, else empty
+    k       := HKDF-SHA256(purpose key, salt, "hdversion sealed")
 
 Every plaintext chunk holds CHUNK bytes but the last, which holds 0 to CHUNK (an empty
 object is one empty last chunk). This is the STREAM construction of age and Tink's
 streaming AEAD: a fresh key per object (the salt), so counters never repeat under one key;
 the chunk's place in its nonce, so chunks cannot be reordered or repeated; the last flag,
-so a stream cut at a chunk boundary or with bytes added fails; the name the bytes are
-stored under in both the key and the associated data, so sealed bytes moved under another
-name (object A's bytes under B's) fail. Nothing is trusted before its chunk authenticated,
-and a reader yields only authenticated chunks. The cipher is `cryptography`'s: none here.
+so a stream cut at a chunk boundary or with bytes added fails; the stored name in the last
+chunk's associated data, so sealed bytes moved under another name (object A's bytes under
+B's) fail at their end. The name is bound by the last chunk, not the first, so that a writer
+can seal bytes before it knows their name (a backup's new files are sealed as they are read
+and hashed, named by their md5 at the end): each chunk is authentic as it is read, and
+which object the bytes are is settled at their end, where every reader of hdversion
+decides anyway (a file is used only once its md5 is checked). The cipher is
+`cryptography`'s: none here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+from collections.abc import Callable
 from typing import IO, Any
 
 from hdversion.errors import TamperedError
@@ -58,18 +63,19 @@ class Sealer:
             raise ValueError("a sealing key is 32 bytes")
         self._key = key
 
-    def _cipher(self, salt: bytes, name: str) -> Any:  # cryptography's AESGCM
+    def _cipher(self, salt: bytes) -> Any:  # cryptography's AESGCM
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
-                   info=b"hdversion sealed " + name.encode()).derive(self._key)
+                   info=b"hdversion sealed").derive(self._key)
         return AESGCM(key)
 
-    def sealing(self, name: str, source: IO[bytes]) -> SealingReader:
-        """A stream of the sealed bytes of what `source` yields, to be stored as `name`."""
-        return SealingReader(self, name, source)
+    def writer(self, out: Callable[[bytes], object]) -> SealingWriter:
+        """Seals what is written to it into `out`, block by block; `finish(name)` seals the
+        last chunk under the name the bytes will be stored as."""
+        return SealingWriter(self, out)
 
     def opening(self, name: str, sealed: IO[bytes], where: str) -> OpeningReader:
         """A stream of the plaintext of `sealed`, stored as `name`; TamperedError, naming
@@ -77,9 +83,11 @@ class Sealer:
         return OpeningReader(self, name, sealed, where)
 
     def seal_bytes(self, name: str, data: bytes) -> bytes:
-        import io
-
-        return self.sealing(name, io.BytesIO(data)).read()
+        blocks: list[bytes] = []
+        writer = self.writer(blocks.append)
+        writer.write(data)
+        writer.finish(name)
+        return b"".join(blocks)
 
     def open_bytes(self, name: str, sealed: bytes, where: str) -> bytes:
         import io
@@ -133,47 +141,38 @@ class _Buffered:
         return True
 
 
-class SealingReader(_Buffered):
-    """Sealed bytes, made chunk by chunk as they are read; the plaintext's md5 and size are
-    known once the stream ended (`md5`, `size`), for the caller's check of what it sealed."""
+class SealingWriter:
+    """Sealed chunks written to `out` as plaintext comes: a whole chunk is held back until
+    more comes (only the last chunk is flagged last, and bound to the name)."""
 
-    def __init__(self, sealer: Sealer, name: str, source: IO[bytes]) -> None:
-        super().__init__()
-        self._source, self._name = source, name
+    def __init__(self, sealer: Sealer, out: Callable[[bytes], object]) -> None:
+        self._out = out
         salt = secrets.token_bytes(SALT_BYTES)
-        self._aead = sealer._cipher(salt, name)
-        self._aad = name.encode()
-        self._header: bytes | None = MAGIC + salt
-        self._pending: bytes | None = None
+        self._aead = sealer._cipher(salt)
+        self._pending = bytearray()
         self._index = 0
-        self._digest = hashlib.md5(usedforsecurity=False)
-        self.size = 0
-        self._ended = False
+        out(MAGIC + salt)
 
-    @property
-    def md5(self) -> str:
-        return self._digest.hexdigest()
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._pending += data
+        if len(self._pending) <= CHUNK:
+            return
+        view = memoryview(self._pending)
+        start = 0
+        # Strictly more than a chunk: the last whole chunk may be the stream's last.
+        while len(self._pending) - start > CHUNK:
+            self._out(self._aead.encrypt(_nonce(self._index, False),
+                                         view[start:start + CHUNK], b""))
+            self._index += 1
+            start += CHUNK
+        view.release()
+        del self._pending[:start]
 
-    def _plain(self) -> bytes:
-        data = _read_full(self._source, CHUNK)
-        self._digest.update(data)
-        self.size += len(data)
-        return data
-
-    def _next_block(self) -> bytes | None:
-        if self._header is not None:
-            header, self._header = self._header, None
-            return header
-        if self._ended:
-            return None
-        current = self._pending if self._pending is not None else self._plain()
-        following = self._plain() if len(current) == CHUNK else b""
-        last = not following
-        self._pending = None if last else following
-        sealed = self._aead.encrypt(_nonce(self._index, last), current, self._aad)
-        self._index += 1
-        self._ended = last
-        return bytes(sealed)
+    def finish(self, name: str) -> None:
+        """The last chunk, bound to `name` (where the bytes are stored)."""
+        self._out(self._aead.encrypt(_nonce(self._index, True), bytes(self._pending),
+                                     name.encode()))
+        self._pending.clear()
 
 
 class OpeningReader(_Buffered):
@@ -182,7 +181,6 @@ class OpeningReader(_Buffered):
     def __init__(self, sealer: Sealer, name: str, sealed: IO[bytes], where: str) -> None:
         super().__init__()
         self._sealer, self._name, self._sealed, self._where = sealer, name, sealed, where
-        self._aad = name.encode()
         self._aead: Any = None
         self._pending: bytes | None = None
         self._index = 0
@@ -201,7 +199,7 @@ class OpeningReader(_Buffered):
             header = _read_full(self._sealed, HEADER_BYTES)
             if len(header) < HEADER_BYTES or not header.startswith(MAGIC):
                 raise self._fail("not sealed by hdversion")
-            self._aead = self._sealer._cipher(header[len(MAGIC):], self._name)
+            self._aead = self._sealer._cipher(header[len(MAGIC):])
         current = self._pending if self._pending is not None else \
             _read_full(self._sealed, CHUNK + TAG_BYTES)
         following = _read_full(self._sealed, CHUNK + TAG_BYTES) \
@@ -211,7 +209,8 @@ class OpeningReader(_Buffered):
         from cryptography.exceptions import InvalidTag
 
         try:
-            plain = self._aead.decrypt(_nonce(self._index, last), current, self._aad)
+            plain = self._aead.decrypt(_nonce(self._index, last), current,
+                                       self._name.encode() if last else b"")
         except InvalidTag:
             raise self._fail(f"chunk {self._index} fails its authentication") from None
         self._index += 1

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 from hdversion.crypto.master import MasterKey
 from hdversion.crypto.sealing import Sealer, plain_size
@@ -29,6 +29,7 @@ from hdversion.datastore.store import (
     Deleted,
     DirectoryStore,
     OnChunk,
+    Staged,
     Store,
     StoredObject,
     _check_put,
@@ -44,7 +45,7 @@ KEYED_NAME_DIGITS = 32
 
 class EncryptedStore(Store):
     def __init__(self, inner: DirectoryStore | BucketStore, master: MasterKey) -> None:
-        self.inner, self.name, self.records = inner, inner.name, inner.records
+        self.inner, self.name, self.records, self.master = inner, inner.name, inner.records, master
         self.sealer = Sealer(master.subkey("objects"))
         self._names_key = master.subkey("names")
         self._md5_of: dict[str, str] = {}  # keyed name -> the md5 it was computed from
@@ -87,15 +88,13 @@ class EncryptedStore(Store):
         """Sealed as it is read, the plaintext hashed on the way: stored under its keyed
         name only when it hashed to `md5` (and, given, has `size`), else nothing is."""
         name, where = self.stored_name(md5), self.where(md5)
-        sealing = self.sealer.sealing(name, cast(IO[bytes], _Counted(source, on_chunk)))
         if isinstance(self.inner, DirectoryStore):
             with _writing(where):
                 staged = self.inner.stage()
             try:
                 with _writing(where):
-                    while chunk := sealing.read(CHUNK):
-                        staged.write(chunk)
-                _check_put(where, md5, size, (sealing.md5, sealing.size))
+                    found = _seal_hashed(self.sealer, source, staged.write, on_chunk, name)
+                _check_put(where, md5, size, found)
             except BaseException:
                 staged.discard()
                 raise
@@ -106,11 +105,17 @@ class EncryptedStore(Store):
             spool = tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX)  # noqa: SIM115
         with spool:
             with _writing(f"a spool of {where}"):
-                while chunk := sealing.read(CHUNK):
-                    spool.write(chunk)
+                found = _seal_hashed(self.sealer, source, spool.write, on_chunk, name)
                 spool.flush()
-            _check_put(where, md5, size, (sealing.md5, sealing.size))
+            _check_put(where, md5, size, found)
             self.inner.upload(Path(spool.name), name)
+
+    def stage(self) -> SealedStaged:
+        """A write whose name is not known yet, sealed as written (ingest's tee into an
+        encrypted local remote): committed under the keyed name of the md5 its writer
+        computed, or discarded. Only over a directory store."""
+        assert isinstance(self.inner, DirectoryStore), "staged writes are a directory's"
+        return SealedStaged(self, self.inner.stage())
 
     def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
         # What is sealed is what was hashed: a file changing meanwhile fails the check.
@@ -155,17 +160,45 @@ class EncryptedStore(Store):
         return self.inner.keep_locked(self.stored_name(m) for m in md5s)
 
 
-class _Counted:
-    """A source whose bytes read are counted for the progress line, as they are sealed."""
+class SealedStaged:
+    """`Staged` (store.py) of an encrypted directory remote: each chunk sealed as it is
+    written; `commit(md5)` seals the last one under the object's keyed name and names the
+    file by it."""
 
-    def __init__(self, source: IO[bytes], on_chunk: OnChunk | None) -> None:
-        self.source, self.on_chunk = source, on_chunk
+    def __init__(self, store: EncryptedStore, staged: Staged) -> None:
+        self.store, self.staged = store, staged
+        self.sealing = store.sealer.writer(staged.write)
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        if data and self.on_chunk is not None:
-            self.on_chunk(len(data))
-        return data
+    def write(self, chunk: bytes) -> None:
+        self.sealing.write(chunk)
+
+    def commit(self, md5: str) -> None:
+        name = self.store.stored_name(md5)
+        try:
+            self.sealing.finish(name)
+        except BaseException:
+            self.staged.discard()
+            raise
+        self.staged.commit(name)
+
+    def discard(self) -> None:
+        self.staged.discard()
+
+
+def _seal_hashed(sealer: Sealer, source: IO[bytes], out: Callable[[bytes], object],
+                 on_chunk: OnChunk | None, name: str) -> tuple[str, int]:
+    """Seal what `source` yields into `out`, hashing the plaintext: (md5, size)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    writer = sealer.writer(out)
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        writer.write(chunk)
+        size += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+    writer.finish(name)
+    return digest.hexdigest(), size
 
 
 def encrypted_store(inner: DirectoryStore | BucketStore) -> Store:

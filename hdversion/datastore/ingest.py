@@ -18,9 +18,9 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hdversion.datastore.store import DirectoryStore, Staged
+from hdversion.datastore.store import DirectoryStore
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import CHUNK
 from hdversion.util.progress import SILENT, Advance, Reporter
@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 HASH_NAME = "md5"  # DVC 3's; an output with DVC 2's md5-dos2unix is left to DVC
 
 
-def ingest_new_files(repo: Repo, remote_objects: Path | None = None,
+def ingest_new_files(repo: Repo, remote: Stager | None = None,
                      reporter: Reporter = SILENT) -> int:
     """Hash (and, where DVC copies, cache) the cached outputs' files DVC has not hashed yet;
-    the number of files read. `remote_objects`, the object folder of a local remote that is a
-    directory, receives a copy of each in the same read (best effort: at the first error
-    there, the backup's push fills it instead, and reports what fails). The bytes read are
-    reported as one step."""
+    the number of files read. `remote`, the store of a local remote that is a directory
+    (sealing, where it is encrypted), receives a copy of each in the same read (best effort:
+    at the first error there, the backup's push fills it instead, and reports what fails).
+    The bytes read are reported as one step."""
     infos = dict(_output_files(repo))
     if not infos:
         return 0
@@ -46,9 +46,13 @@ def ingest_new_files(repo: Repo, remote_objects: Path | None = None,
     if not unknown:
         return 0
     odb = repo.cache.local
-    stores = [_Store(Path(odb.path))] if _cache_copies(odb.cache_types, Path(odb.path)) else []
-    if stores and remote_objects is not None:
-        stores.append(_Store(remote_objects, best_effort=True))
+    cache = Path(odb.path)
+    # Atomic, not fsynced object by object, as DVC writes its cache and its push a
+    # directory remote: 10,000 small files fsynced one by one cost 6 s (util/atomic.py).
+    stores = [_Store(DirectoryStore(str(cache), cache, durable=False))] \
+        if _cache_copies(odb.cache_types, cache) else []
+    if stores and remote is not None:
+        stores.append(_Store(remote, best_effort=True))
     # The biggest first: one long file then overlaps with all the small ones.
     unknown.sort(key=lambda p: -int(infos[p].get("size") or 0))
     workers = min(len(unknown), os.cpu_count() or 1)
@@ -76,17 +80,28 @@ def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
     repo.state.save_many(infos, repo.fs)
 
 
+class StagedWrite(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+    def commit(self, md5: str) -> None: ...
+    def discard(self) -> None: ...
+
+
+class Stager(Protocol):
+    """A store that takes writes named once written: `DirectoryStore`, or the
+    `EncryptedStore` of an encrypted directory remote (sealed as written)."""
+
+    def stage(self) -> StagedWrite: ...
+
+
 class _Store:
     """A directory store (the cache, the local remote) that new objects are teed into,
-    each through a staged write (`DirectoryStore.stage`) named by its md5 once read."""
+    each through a staged write (`stage()`) named by its md5 once read."""
 
-    def __init__(self, root: Path, best_effort: bool = False) -> None:
-        # Atomic, not fsynced object by object, as DVC writes its cache and its push a
-        # directory remote: 10,000 small files fsynced one by one cost 6 s (util/atomic.py).
-        self.store = DirectoryStore(str(root), root, durable=False)
+    def __init__(self, store: Stager, best_effort: bool = False) -> None:
+        self.store = store
         self.best_effort, self.usable = best_effort, True
 
-    def open(self) -> Staged | None:
+    def open(self) -> StagedWrite | None:
         if not self.usable:
             return None
         try:
@@ -95,7 +110,7 @@ class _Store:
             self.give_up()
             return None
 
-    def put(self, staged: Staged, md5: str) -> None:
+    def put(self, staged: StagedWrite, md5: str) -> None:
         """Name the written copy by its md5, unless that object is there already."""
         try:
             staged.commit(md5)
@@ -136,7 +151,7 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store],
     also become the object of that md5 in each store, unless it is there already; each
     chunk read is counted once by `advance`, however many stores it is written to."""
     digest = hashlib.md5(usedforsecurity=False)
-    copies: list[tuple[_Store, Staged]] = []
+    copies: list[tuple[_Store, StagedWrite]] = []
     try:
         with open(path, "rb") as source:
             if not _same(os.fstat(source.fileno()), info):

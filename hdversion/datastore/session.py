@@ -262,6 +262,15 @@ class DvcSession:
         self._objects_folders[remote] = folder
         return folder
 
+    def local_remote_encrypted(self) -> bool:
+        """Whether the local remote is a directory holding an encryption config."""
+        if self._overrides is None:
+            with self.open():
+                pass
+        conf = (self._overrides or {}).get(self.local_remote)
+        return conf is not None and scheme_of(str(conf["url"])) == LOCAL_SCHEME \
+            and (Path(str(conf["url"])) / ENCRYPTION_CONFIG).exists()
+
     # -- guards --------------------------------------------------------------------------
     def ensure_idle(self) -> None:
         """LockedError (exit 6) while a dvc command (dvc repro...) holds DVC's lock: its

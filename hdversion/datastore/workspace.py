@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from hdversion.datastore.ingest import ingest_new_files, remember_hashes
+from hdversion.datastore.ingest import Stager, ingest_new_files, remember_hashes
 from hdversion.datastore.session import DvcSession
+from hdversion.datastore.store import DirectoryStore
 from hdversion.errors import (
     ChangedDuringBackupError,
     DamagedPointerFileError,
     DataStoreError,
+    HdversionError,
     WriteError,
 )
 from hdversion.paths import HASHED_STATS
@@ -92,6 +94,28 @@ class Workspace:
         return Output(path=path, pointer_file=pointer.relative_to(self.root).as_posix(),
                       cached=bool(out.use_cache))
 
+    def _local_remote_tee(self) -> Stager | None:
+        """The local remote's store, when it is a directory, for ingest's tee: plain, or
+        sealing where the remote is encrypted (its key unlocked; a key not at hand leaves
+        the remote to the push, which says why)."""
+        folder = self.session.local_objects_folder(self.session.local_remote)
+        if folder is not None:
+            return DirectoryStore(str(folder), folder, durable=False)
+        if not self.session.local_remote_encrypted():
+            return None
+        from hdversion.datastore.encrypted import EncryptedStore
+        from hdversion.datastore.transfers import Transfers
+
+        try:
+            store = Transfers(self.session).remote_store(self.session.local_remote)
+        except HdversionError:
+            return None
+        if not isinstance(store, EncryptedStore) or not isinstance(store.inner, DirectoryStore):
+            return None
+        inner = DirectoryStore(store.inner.name, store.inner.objects, store.inner.records,
+                               durable=False)
+        return EncryptedStore(inner, store.master)
+
     def snapshot(self, outputs: list[Output], reporter: Reporter = SILENT) -> Snapshot:
         """Commit the workspace's outputs to the cache and describe them, file by file.
 
@@ -111,9 +135,7 @@ class Workspace:
                 # Unless every file is as it was when a backup last had them all hashed: an
                 # unchanged backup of 10,000 files then walks them once, not three times.
                 if _read_digest(self.root) != _stats_digest(before):
-                    ingest_new_files(
-                        repo, self.session.local_objects_folder(self.session.local_remote),
-                        reporter)
+                    ingest_new_files(repo, self._local_remote_tee(), reporter)
                     reporter.step("committing artifacts to the DVC cache")
                 for stage in stages:
                     stage.save(allow_missing=True, run_cache=False)
