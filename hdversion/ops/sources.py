@@ -158,7 +158,8 @@ def streamed_source(store: Store, entry: FileEntry, also: Path | None = None,
                                                 store.where(entry.md5)))
         if after is not None:
             after()
-    return Source(remote=opened, also=also, on_bad=on_bad)
+    local = store.records is not None and store.records.local
+    return Source(remote=opened, also=also, on_bad=on_bad, over_network=not local)
 
 
 class ObjectSources:

@@ -100,9 +100,11 @@ class Source:
                  also: Path | None = None,
                  on_bad: Callable[[Source], Source | None] | None = None,
                  remote: Callable[[], contextlib.AbstractContextManager[BinaryIO]] | None
-                 = None) -> None:
+                 = None, over_network: bool = True) -> None:
         self.path, self.data, self.also, self.on_bad = path, data, also, on_bad
-        self.remote = remote
+        # A stream from a bucket waits on the network (more at once); one from an encrypted
+        # directory remote is opened on a core, like a file.
+        self.remote, self.over_network = remote, over_network
 
     def open(self) -> BinaryIO:
         if self.data is not None:
@@ -233,7 +235,7 @@ def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
     try:
         # One per core: hashing is the work. Streams from a remote mostly wait on the
         # network: more of them at once.
-        streamed = any(s.remote is not None for s in sources.values())
+        streamed = any(s.remote is not None and s.over_network for s in sources.values())
         workers = DOWNLOADS if streamed else None
         for entry, tmp in zip(by_size, stage_all(by_size, first_try, workers), strict=True):
             if tmp is not None:
