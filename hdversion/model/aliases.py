@@ -23,9 +23,9 @@ from typing import Any
 
 from hdversion.errors import ManifestError
 from hdversion.model.names import alias_refusal
+from hdversion.model.namespaces import ALIAS_NAMESPACE as ALIAS_NAMESPACE
 from hdversion.model.timestamps import tag_for, timestamp_of
 
-ALIAS_NAMESPACE = "refs/hdversion/aliases/"
 SCHEMA = "hdversion/alias"
 MAX_REASON = 500
 MAX_BY = 200

@@ -14,16 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from hdversion.model.namespaces import DELETED_NAMESPACE as DELETED_NAMESPACE
+from hdversion.model.namespaces import PIN_NAMESPACE as PIN_NAMESPACE
+from hdversion.model.namespaces import PRUNED_NAMESPACE as PRUNED_NAMESPACE
 from hdversion.model.timestamps import is_timestamp
 
-PIN_NAMESPACE = "refs/hdversion/pins/"
-# A pruned backup leaves a tombstone `refs/hdversion/pruned/<timestamp>` here and on the git
-# remote: another clone that still has the tag deletes it on its next fetch instead of
-# pushing it back (its data is gone).
-PRUNED_NAMESPACE = "refs/hdversion/pruned/"
-# ... and keeps its tag object reachable (here, on the git remote, in every clone that
-# fetches) under `refs/hdversion/deleted/<timestamp>`: what `undelete` puts back, exactly.
-DELETED_NAMESPACE = "refs/hdversion/deleted/"
 TOMBSTONE_SCHEMA = "hdversion/pruned"
 # What `undelete` leaves in a tombstone's place: it buries nothing (here, or read by an older
 # hdversion), and a clone whose next fetch replaces its stale tombstone with it no longer

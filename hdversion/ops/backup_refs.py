@@ -6,18 +6,15 @@ cache needs no more than this."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hdversion.errors import GitError, ManifestError, RemoteError
 from hdversion.gitrepo import GitRepo
-from hdversion.model.aliases import ALIAS_NAMESPACE, AliasRecord
-from hdversion.model.pins import (
+from hdversion.model.namespaces import (
+    ALIAS_NAMESPACE,
     DELETED_NAMESPACE,
     PIN_NAMESPACE,
     PRUNED_NAMESPACE,
-    Pin,
-    tombstone_target,
 )
 from hdversion.model.timestamps import TAG_PREFIX, tag_for
 from hdversion.ops.project import Project
@@ -25,8 +22,10 @@ from hdversion.util.log import log
 
 if TYPE_CHECKING:  # `list --json` from its cache reads no manifest: no catalog to load
     from hdversion.gitrepo import TagRecord
+    from hdversion.model.aliases import AliasRecord
     from hdversion.model.catalog import Catalog
     from hdversion.model.deleted import Tombstone
+    from hdversion.model.pins import Pin
 
 # Seconds `list` and `restore` give the git remote: a dead server must not hang them.
 FETCH_TIMEOUT = 30.0
@@ -90,8 +89,12 @@ def keep_tags_packed(git: GitRepo) -> None:
 def read_pins(git: GitRepo, refs: list[TagRecord] | None = None) -> dict[str, Pin]:
     """The pins by backup tag (from `refs` under PIN_NAMESPACE where the caller read them
     already)."""
-    pins = (Pin.from_ref(r.name, r.target, r.message)
-            for r in (git.refs(PIN_NAMESPACE) if refs is None else refs))
+    refs = git.refs(PIN_NAMESPACE) if refs is None else refs
+    if not refs:
+        return {}  # the pin's model is not loaded (list --json's start-up)
+    from hdversion.model.pins import Pin
+
+    pins = (Pin.from_ref(r.name, r.target, r.message) for r in refs)
     return {tag_for(pin.timestamp): pin for pin in pins if pin is not None}
 
 
@@ -102,7 +105,12 @@ def read_aliases(git: GitRepo, refs: list[TagRecord] | None = None
     not parse, with why (they name nothing)."""
     records: dict[str, AliasRecord] = {}
     broken: dict[str, str] = {}
-    for ref in git.refs(ALIAS_NAMESPACE) if refs is None else refs:
+    refs = git.refs(ALIAS_NAMESPACE) if refs is None else refs
+    if not refs:
+        return records, broken  # the alias's model is not loaded (list --json's start-up)
+    from hdversion.model.aliases import AliasRecord
+
+    for ref in refs:
         if ref.object_type != "tag":
             broken[ref.name] = f"not an annotated tag but a {ref.object_type[:20]}"
             continue
@@ -123,6 +131,10 @@ def tombstones(git: GitRepo) -> dict[str, str]:
     """Timestamp -> the tag object that a prune (here or in another clone) removed, for the
     tombstones that parse."""
     records = git.refs(PRUNED_NAMESPACE)
+    if not records:
+        return {}
+    from hdversion.model.pins import tombstone_target
+
     targets = git.read_objects([r.object_id for r in records])
     return {r.name: target for r, data in zip(records, targets, strict=True)
             if (target := tombstone_target(data)) is not None}
@@ -143,6 +155,8 @@ def deleted_catalog(git: GitRepo, buried: dict[str, Tombstone]) -> Catalog:
     """The deleted backups whose tag is kept here (refs/hdversion/deleted/<timestamp>), as a
     catalog: only a kept tag that is the very tag object its tombstone names (a stray or
     forged ref brings back nothing)."""
+    from dataclasses import replace
+
     from hdversion.model.catalog import Catalog
 
     kept = [replace(r, name=tag_for(r.name)) for r in git.refs(DELETED_NAMESPACE)

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from hdversion.errors import UsageError
-from hdversion.model.aliases import ALIAS_NAMESPACE
-from hdversion.model.pins import PIN_NAMESPACE
+from hdversion.model.namespaces import ALIAS_NAMESPACE, PIN_NAMESPACE
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import read_aliases, read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
@@ -61,10 +60,12 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
 def _aliases_by_tag(project: Project, refs: list[TagRecord]) -> dict[str, list[str]]:
     """Backup tag -> its aliases, from their refs; an alias whose record is not trusted is
     said so (and names nothing)."""
-    from hdversion.model.aliases import aliases_by_tag
-
     records, broken = read_aliases(project.git, refs)
     _warn_broken(broken)
+    if not records:
+        return {}
+    from hdversion.model.aliases import aliases_by_tag
+
     return aliases_by_tag({n: r.timestamp for n, r in records.items() if r.timestamp})
 
 
