@@ -181,8 +181,10 @@ def scratch_clone(tmp_path: Path, tiny: bool = True) -> tuple[Path, Path]:
     origin = tmp_path / "origin.git"
     clone = tmp_path / "heart-disease"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    subprocess.run(["git", "clone", "-q", "--no-local", str(REPO_ROOT), str(clone)],
-                   check=True)
+    # No tags: a developer's own backups of this clone (after `make demo`) are not the
+    # project's, and their data is not in the scratch clone.
+    subprocess.run(["git", "clone", "-q", "--no-local", "--no-tags", str(REPO_ROOT),
+                    str(clone)], check=True)
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=clone, check=True, capture_output=True)
