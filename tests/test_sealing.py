@@ -114,3 +114,10 @@ def test_nothing_of_a_failing_chunk_is_given() -> None:
     assert opened.read(CHUNK) == data(CHUNK + 10)[:CHUNK]  # the first chunk is good
     with pytest.raises(TamperedError):
         opened.read(1)
+
+
+def test_the_last_flag_alone_catches_a_cut() -> None:
+    """With no name to bind (the last chunk's data then as empty as the others'), the
+    nonce's last-chunk flag is what refuses a stream cut at a chunk boundary."""
+    sealed = sealer().seal_bytes("", data(2 * CHUNK + 10))
+    assert "chunk 1 fails" in fails(sealed[:HEADER_BYTES + 2 * (CHUNK + TAG_BYTES)], name="")
