@@ -30,6 +30,7 @@ import dirs
 import encrypted
 import peers
 import rows
+import small
 from common import Context, Results
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ def run_transfer(ctx: Context) -> None:
 
 PARTS: dict[str, Callable[[Context], None]] = {
     "rows": rows.run, "dirs": dirs.run, "peers": peers.run, "transfer": run_transfer,
-    "curves": curves.run, "encrypted": encrypted.run,
+    "curves": curves.run, "encrypted": encrypted.run, "small": small.run,
 }
 
 
@@ -79,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     rows_.add_argument("--peer-size-mib", type=int, default=512, help="peers: data set size")
     p.add_argument("--dir-files", type=int, default=10_000,
                    help="dirs: 4 KiB files in the directory output")
+    p.add_argument("--small-files", type=counts, default=[20_000, 100_000],
+                   help="small: 4 KiB files in the directory output, e.g. 20000,100000")
     curve = p.add_argument_group("curves")
     curve.add_argument("--curve-files", type=counts, default=[1, 1000, 10_000, 100_000],
                        help="numbers of 4 KiB files, e.g. 1,1000,10000")

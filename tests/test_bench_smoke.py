@@ -89,3 +89,18 @@ def test_the_benchmark_measures_the_encrypted_rows(tmp_path: Path) -> None:
     rows, _ = run_bench(tmp_path, "--only", "encrypted", "--size-mib", "1", "--files", "4")
     assert_measured(rows, {"first backup, encrypted local remote",
                            "restore, empty cache, encrypted local remote"})
+
+
+@pytest.mark.reliability
+def test_the_benchmark_measures_the_small_files_rows(tmp_path: Path) -> None:
+    rows, stdout = run_bench(tmp_path, "--only", "small", "--small-files", "12")
+    rows_of = [f"small 12: {row} / {peer}" for peer in ("restic", "dvc")
+               for row in ("first backup", "unchanged backup", "one file changed",
+                           "restore, empty cache")]
+    restic_rows = [name for name in rows_of if name.endswith("/ restic")]
+    assert_measured(rows, set(rows_of))
+    if shutil.which("restic"):
+        assert all("seconds" in rows[name] for name in restic_rows)
+    else:
+        assert all("skipped" in rows[name] for name in restic_rows)
+        assert "restic is not installed" in stdout

@@ -1,0 +1,141 @@
+"""Issue 28's small-files table: one directory output of many 4 KiB files (by default 20,000)
+backed up and restored by hdversion, restic and plain DVC, side by side in one run.
+
+Each tool has its own copy of the same files (hdversion's project, a twin DVC project, a
+plain folder for restic), so that one tool's changes and caches never touch another's. The
+targets are against restic (issue 28); DVC's column has none."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from common import DVC, KIB, Context, Timing, hdversion, header, medians, sh
+from peers import Restic
+from projects import (
+    CACHE,
+    commit_all,
+    expect_tree,
+    forget_backups,
+    forget_hashes,
+    new_project,
+    remove,
+    write_files,
+)
+
+DATA = "data"
+DVC_REMOTE = "dvc-remote"
+# (row, target against restic): the issue's four rows.
+ROWS = (("first backup", 2.0), ("unchanged backup", 1.0), ("one file changed", 1.0),
+        ("restore, empty cache", 2.0))
+
+
+def row_name(count: int, row: str, peer: str) -> str:
+    return f"small {count:,}: {row} / {peer}"
+
+
+class Changer:
+    """Rewrites one file of a folder with new bytes, a different file each call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.files = sorted(folder.iterdir())
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        target = self.files[(self.calls * 7919) % len(self.files)]
+        target.write_bytes(os.urandom(4 * KIB))
+
+
+def run(ctx: Context) -> None:
+    for count in ctx.args.small_files:
+        measure(ctx, ctx.scratch(f"small-{count}"), count)
+
+
+def measure(ctx: Context, work: Path, count: int) -> None:
+    args, results = ctx.args, ctx.results
+    ours = new_project(work / "hdversion")
+    twin = new_project(work / "dvc")
+    plain = work / "restic-data"
+    sh(DVC, "remote", "add", "-q", "-d", "local", work / DVC_REMOTE, cwd=twin)
+    commit_all(twin, "remote")
+    write_files(ours / DATA, count, 4 * KIB, seed=28)
+    shutil.copytree(ours / DATA, twin / DATA)
+    shutil.copytree(ours / DATA, plain / DATA)
+    restic = Restic(work, plain) if shutil.which("restic") else None
+    version = restic("version").strip() if restic else "restic is not installed"
+    header(f"small: one directory output of {count:,} files of 4 KiB; {version}; "
+           f"median of {args.repeat}")
+    names = [row_name(count, row, "restic") for row, _ in ROWS]
+    if restic is None:
+        for name in names:
+            results.skip(name, "restic is not installed (apt-get install restic)")
+
+    def hd_first() -> None:
+        # A user's first backup of a new output in a generic repository: `dvc add`, then
+        # the backup (which takes the new pointer file as it is, uncommitted).
+        sh(DVC, "add", "-q", DATA, cwd=ours)
+        sh(*hdversion("backup"), cwd=ours)
+
+    def hd_first_setup() -> None:
+        forget_backups(ours)
+        remove(ours / f"{DATA}.dvc", ours / ".gitignore")
+        forget_hashes([ours / DATA])
+
+    def dvc_first_setup() -> None:
+        remove(twin / CACHE, twin / DVC_REMOTE, twin / f"{DATA}.dvc", twin / ".gitignore")
+        forget_hashes([twin / DATA])
+
+    def dvc_backup() -> None:
+        sh(DVC, "add", "-q", DATA, cwd=twin)
+        sh(DVC, "push", "-q", cwd=twin)
+
+    def hd_backup() -> None:
+        sh(*hdversion("backup"), cwd=ours)
+
+    timings: dict[str, Timing] = {
+        "hdversion": Timing(hd_first, setup=hd_first_setup),
+        "dvc": Timing(dvc_backup, setup=dvc_first_setup)}
+    if restic:
+        timings["restic"] = Timing(lambda: restic("backup", "--quiet", DATA),
+                                   setup=restic.fresh_repository)
+    with results.group(*names):
+        add_rows(ctx, count, "first backup", medians(args.repeat, **timings))
+        for row, change_ours, change_twin, change_plain in (
+                ("unchanged backup", None, None, None),
+                ("one file changed", Changer(ours / DATA), Changer(twin / DATA),
+                 Changer(plain / DATA))):
+            timings = {"hdversion": Timing(hd_backup, setup=change_ours),
+                       "dvc": Timing(dvc_backup, setup=change_twin)}
+            if restic:
+                timings["restic"] = Timing(lambda: restic("backup", "--quiet", DATA),
+                                           setup=change_plain)
+            add_rows(ctx, count, row, medians(args.repeat, **timings))
+
+        check = expect_tree(ours, [DATA])
+        timings = {
+            "hdversion": Timing(lambda: sh(*hdversion("restore", "--force"), cwd=ours),
+                                setup=lambda: remove(ours / CACHE, ours / DATA), check=check),
+            "dvc": Timing(lambda: sh(DVC, "pull", "-q", cwd=twin),
+                          setup=lambda: remove(twin / CACHE, twin / DATA),
+                          check=expect_tree(twin, [DATA]))}
+        if restic:
+            target = work / "restic-restore"
+            timings["restic"] = Timing(
+                lambda: restic("restore", "latest", "--quiet", "--verify", "--target", target),
+                setup=lambda: remove(target), check=expect_tree(plain, [DATA], at=target))
+        add_rows(ctx, count, "restore, empty cache", medians(args.repeat, **timings))
+    remove(work)
+
+
+def add_rows(ctx: Context, count: int, row: str, seconds: dict[str, float]) -> None:
+    target = dict(ROWS)[row]
+    detail = "restic restore --verify" if row.startswith("restore") else "restic backup"
+    if "restic" in seconds:
+        ctx.results.add(row_name(count, row, "restic"), seconds["hdversion"], detail,
+                        seconds["restic"], target)
+    dvc = "dvc pull" if row.startswith("restore") else "dvc add + dvc push"
+    ctx.results.add(row_name(count, row, "dvc"), seconds["hdversion"], dvc, seconds["dvc"],
+                    None)
+
