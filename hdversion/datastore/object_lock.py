@@ -217,13 +217,21 @@ def _azure_lock(records: Records) -> BucketLock:
     which Azurite does not serve; the blob service says only whether the container has a
     legal hold or an immutability policy (its properties' flags), when the service sends
     them."""
+    from fsspec.asyn import sync
+
     container, _ = _split(records)
     unsupported = ("Azure: the immutability policy's retention is set and read through "
                    "Azure's management API, not the blob service; hdversion does not lock "
                    "writes there (--lock is S3's)")
+    fs = records.fs.fs
+
+    async def properties() -> Any:
+        # adlfs's service client is the SDK's asyncio one: its calls must run on adlfs's loop.
+        return await fs.service_client.get_container_client(
+            container).get_container_properties()
+
     try:
-        client = records.fs.fs.service_client.get_container_client(container)
-        props = client.get_container_properties()
+        props = sync(fs.loop, properties)
     except Exception as exc:  # the SDKs raise anything
         raise RemoteError(records.explain("cannot read the properties of", exc)) from None
     immutable = getattr(props, "has_immutability_policy", None)
