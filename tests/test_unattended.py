@@ -545,3 +545,31 @@ def test_restore_offline_keeps_its_safety_backup_here_until_a_backup_pushes_it(
     project.retrain(2)
     later = json.loads(project.cli("backup", "--json", check=True).stdout)
     assert origin_tags() == {made["tag"], safety, later["tag"]}
+
+
+@pytest.mark.parametrize("named_by", ["--config", "HDVERSION_CONFIG"])
+def test_schedule_keeps_the_settings_file_it_was_given(project: Project, tmp_path: Path,
+                                                       named_by: str) -> None:
+    """cron's bare environment has no HDVERSION_CONFIG and no --config: the scheduled line
+    must name the file, or the runs use the repository's default settings (other hooks,
+    other retention)."""
+    settings = tmp_path / "elsewhere" / "hdversion.yaml"
+    settings.parent.mkdir()
+    settings.write_text("hooks:\n  on_success:\n    - 'touch scheduled-hook-ran'\n")
+    env = crontab_env(tmp_path)
+    if named_by == "--config":
+        printed = project.cli("--config", str(settings), "schedule", "--json", env=env)
+    else:
+        printed = project.cli("schedule", "--json", env={**env, "HDVERSION_CONFIG":
+                                                          str(settings)})
+    assert printed.returncode == 0, printed.stderr
+    line = json.loads(printed.stdout)["lines"][0]
+    assert f" --config {settings} auto " in line
+    ran = subprocess.run(["/bin/sh", "-c", line.split(" ", 5)[5]],
+                         env={"PATH": "/usr/bin:/bin", "HOME": env["HOME"], **PYTHONPATH},
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert (project.root / "scheduled-hook-ran").exists()
+    # Without a named file the line names none: the repository's own file is found by cron.
+    plain = json.loads(project.cli("schedule", "--json", env=env).stdout)["lines"][0]
+    assert "--config" not in plain

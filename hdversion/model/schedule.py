@@ -73,14 +73,16 @@ class Schedule:
         return cls(f"*/{count}", "*", f"*-*-* *:00/{count}:00", f"every {count}min")
 
 
-def commands(hdversion: str, remote_args: list[str], prune_weekly: bool
-             ) -> list[tuple[str, str]]:
+def commands(hdversion: str, remote_args: list[str], prune_weekly: bool,
+             settings_args: list[str]) -> list[tuple[str, str]]:
     """(name, command line) of each scheduled run: `auto`, or `backup` plus a weekly `prune`.
     Neither backs up a state the newest backup holds (auto skips it by default): unchanged
-    runs would otherwise push the one distinct backup out of --keep-last N."""
+    runs would otherwise push the one distinct backup out of --keep-last N. `settings_args`
+    (`--config FILE`) go before the command, where the global option is read."""
     runs = [("backup", ["--skip-if-unchanged"]), ("prune", [])] if prune_weekly else [
         ("auto", [])]
-    return [(verb, shlex.join([hdversion, verb, *remote_args, *flags, "--json"]))
+    return [(verb, shlex.join([hdversion, *settings_args, verb, *remote_args, *flags,
+                               "--json"]))
             for verb, flags in runs]
 
 
@@ -94,9 +96,9 @@ def logged(command: str) -> str:
 
 
 def cron_lines(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],
-               prune_weekly: bool) -> list[str]:
+               prune_weekly: bool, settings_args: list[str]) -> list[str]:
     lines = []
-    for name, command in commands(hdversion, remote_args, prune_weekly):
+    for name, command in commands(hdversion, remote_args, prune_weekly, settings_args):
         when = f"{schedule.minute} {schedule.hour} * * *" if name != "prune" else "0 3 * * 0"
         lines.append(f"{when} cd {shlex.quote(root)} && {logged(command)} {MARK}{root}")
     return lines
@@ -108,10 +110,11 @@ def without_ours(crontab: str, root: str) -> list[str]:
 
 
 def systemd_units(root: str, hdversion: str, schedule: Schedule, remote_args: list[str],
-                  prune_weekly: bool, name: str) -> dict[str, str]:
+                  prune_weekly: bool, settings_args: list[str], name: str
+                  ) -> dict[str, str]:
     """File name -> content of a user service and timer per scheduled run."""
     units: dict[str, str] = {}
-    for run, command in commands(hdversion, remote_args, prune_weekly):
+    for run, command in commands(hdversion, remote_args, prune_weekly, settings_args):
         unit = f"hdversion-{name}-{run}"
         calendar = schedule.calendar if run != "prune" else "Sun *-*-* 03:00:00"
         units[f"{unit}.service"] = (

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hdversion.config.settings_file import ENV as SETTINGS_ENV
+from hdversion.config.settings_file import locate
 from hdversion.errors import ConfigurationError, WriteError
 from hdversion.model.schedule import Schedule, cron_lines, systemd_units, without_ours
 from hdversion.ops.project import Project
@@ -36,11 +38,17 @@ def schedule(*, repo: Path | None = None, at: str | None = None, every: str | No
         project.store.ensure_remote(remote)
     root = str(project.root)
     args = ["--remote", remote] if remote else []
-    lines = cron_lines(root, _hdversion(), when, args, prune_weekly)
+    # The settings this command read, when named (--config, $HDVERSION_CONFIG): cron's bare
+    # environment would otherwise run with the repository's default file, other retention
+    # rules and hooks than the ones the user scheduled with.
+    named = locate(project.root, config) if config or os.environ.get(SETTINGS_ENV) else None
+    settings_args = ["--config", str(named.path)] if named and named.path else []
+    lines = cron_lines(root, _hdversion(), when, args, prune_weekly, settings_args)
     result = ScheduleResult(when, lines)
     if systemd:
         name = re.sub(r"[^A-Za-z0-9_-]+", "-", project.root.name) or "project"
-        result.units = systemd_units(root, _hdversion(), when, args, prune_weekly, name)
+        result.units = systemd_units(root, _hdversion(), when, args, prune_weekly,
+                                      settings_args, name)
         if install or uninstall:
             folder = _systemd_folder()
             result.where = str(folder)
