@@ -15,11 +15,13 @@ without an option the user set."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fsspec.callbacks import Callback
 
+from hdversion.datastore.s3_resume import Parts, ResumableUpload, part_size
 from hdversion.util.progress import Transferred
 
 # The part size of large files s3fs uploads (boto3's is 8 MiB), how many large files go at
@@ -57,16 +59,20 @@ class S3Uploader:
         self.transfer = transfer
         self.jobs = jobs
 
-    def upload(self, files: Iterable[tuple[Path, str]],
+    def upload(self, files: Iterable[tuple[Path, str, int]],
                on_chunk: Callable[[int], None] | None = None,
                put_args: PutArgs = dict) -> None:
-        """Upload (local path, "bucket/key") pairs, `jobs` requests at a time; the first
-        failure is raised once the others have stopped (a multipart upload that fails is
-        aborted by s3transfer, so no part is left behind to be billed). `on_chunk`: the
-        bytes sent, from s3transfer's threads. `put_args`: asked as each file is handed
-        over (an Object Lock date counts from then)."""
+        """Upload (local path, "bucket/key", size) triples, `jobs` requests at a time; the
+        first failure is raised once the others have stopped. A file from the multipart
+        threshold on goes as a `ResumableUpload` (LARGE_AT_ONCE files at once, PARTS_AT_ONCE
+        parts of each): it resumes what a killed run left of its upload, and a failure
+        leaves its parts for the next run. The others go through s3transfer, which aborts
+        a multipart upload that fails. `on_chunk`: the bytes sent, from the threads.
+        `put_args`: asked as each file is handed over (an Object Lock date counts from
+        then)."""
         from s3transfer.manager import TransferConfig, TransferManager
         from s3transfer.subscribers import BaseSubscriber
+        from s3transfer.utils import set_default_checksum_algorithm
 
         class Sent(BaseSubscriber):  # type: ignore[misc]  # s3transfer has no type hints
             def __init__(self, counter: Transferred) -> None:
@@ -77,14 +83,25 @@ class S3Uploader:
                 self.counter.add(bytes_transferred)
 
         config = TransferConfig(**{"max_request_concurrency": self.jobs, **self.transfer})
-        with TransferManager(self.client, config) as manager:
+        window = min(PARTS_AT_ONCE, config.max_request_concurrency)
+        with TransferManager(self.client, config) as manager, \
+                ThreadPoolExecutor(max_workers=LARGE_AT_ONCE) as large:
             futures = []
-            for path, key in files:
+            for path, key, size in files:
                 bucket, _, name = key.partition("/")
-                subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
-                futures.append(manager.upload(str(path), bucket, name,
-                                              extra_args={**self.extra_args, **put_args()},
-                                              subscribers=subscribers))
+                extra_args = {**self.extra_args, **put_args()}
+                if size < config.multipart_threshold:
+                    subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
+                    futures.append(manager.upload(str(path), bucket, name,
+                                                  extra_args=extra_args,
+                                                  subscribers=subscribers))
+                    continue
+                if self.client.meta.config.request_checksum_calculation == "when_supported":
+                    set_default_checksum_algorithm(extra_args)  # as s3transfer does
+                parts = Parts(size, part_size(config.multipart_chunksize, size))
+                futures.append(large.submit(ResumableUpload(
+                    self.client, bucket, name, path, parts, extra_args, window,
+                    on_chunk).run))
             for future in futures:
                 future.result()
 
@@ -185,7 +202,7 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
     uploader = _uploader_for(fs) if fs.protocol == "s3" else None
     if uploader is not None:
         try:
-            uploader.upload(((path, key) for path, key, _ in files), on_chunk, put_args)
+            uploader.upload(files, on_chunk, put_args)
         finally:
             fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
         return
