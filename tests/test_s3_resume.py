@@ -191,3 +191,29 @@ def test_a_backup_killed_between_two_parts_is_resumed_by_sync(
     assert parts_sent(requests, bucket, key) == [2, 3, 4, 5]
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.cloud
+def test_a_resumed_upload_under_object_lock_is_locked_from_now(
+        s3_server: StorageServer, tmp_path: Path) -> None:
+    """The upload a killed run created carries that run's retention date; the object a
+    resumed run completes is locked until the date this run asks for, as a new one would."""
+    from datetime import UTC, datetime, timedelta
+
+    client = s3_server.client  # type: ignore[attr-defined]
+    bucket = f"hdv-lock-{os.urandom(4).hex()}"
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    path, data = big_file(tmp_path)
+    then = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    now = then + timedelta(days=30)
+    upload_id = client.create_multipart_upload(
+        Bucket=bucket, Key=KEY, ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=then)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=KEY, UploadId=upload_id, PartNumber=1,
+                       Body=data[:PART])
+    counting, run = upload(client, bucket, path, {"ObjectLockMode": "GOVERNANCE",
+                                                  "ObjectLockRetainUntilDate": now})
+    assert run.resumed and sorted(counting.parts_sent) == [2, 3]
+    head = client.head_object(Bucket=bucket, Key=KEY)
+    assert head["ObjectLockRetainUntilDate"] == now
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
