@@ -217,3 +217,23 @@ def test_a_resumed_upload_under_object_lock_is_locked_from_now(
     head = client.head_object(Bucket=bucket, Key=KEY)
     assert head["ObjectLockRetainUntilDate"] == now
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+
+
+@pytest.mark.cloud
+def test_bytes_that_do_not_hash_to_the_object_s_name_never_land(
+        s3: tuple[Any, str], tmp_path: Path) -> None:
+    """A large file is hashed as it is sent, not before: its upload completes only if the
+    bytes sent hash to the name, else it is aborted and nothing is there."""
+    from hdversion.errors import VerificationError
+
+    client, bucket = s3
+    path, data = big_file(tmp_path)
+    run = ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+                          md5=md5_file_bytes(data[:-1] + b"x"))
+    with pytest.raises(VerificationError, match="data hashes to"):
+        run.run()
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    assert incomplete(client, bucket) == []
+    ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+                    md5=md5_file_bytes(data)).run()
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data

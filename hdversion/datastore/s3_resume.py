@@ -3,16 +3,17 @@
 s3transfer aborts a multipart upload that fails, and one a killed process leaves is never
 looked at again: a 10 GiB object cut at 9 GiB was sent again whole. Here the upload of a
 large file (`S3Uploader`, from the multipart threshold on) first asks the bucket for the
-incomplete uploads of its own key (ListMultipartUploads, ListParts). An upload whose every
-listed part has the size this file's part has under the same part size, and an ETag equal
-to the md5 of this file's bytes of that part (each part read and hashed again: a part is
-never trusted on its listing alone), is resumed: only the parts it lacks are sent, then it
-is completed. One with any part that does not match is aborted; then a new upload starts.
+incomplete uploads of its own key (ListMultipartUploads, ListParts). The newest whose
+listed parts have the sizes this file's parts have (the same part size) is resumed: the file
+is read once, in order, and each part it holds is checked against this file's bytes (its
+ETag against their md5: a part is never trusted on its listing alone) while the parts it
+lacks are sent. A part that does not match aborts that upload, and a new one starts.
 
-The key is the object's md5, and the file was hashed to it before its upload started
-(`BucketStore.put_files`), so completing another run's upload after checking each of its
-parts against the file lands the same bytes as a new upload would, and the object is
-visible only once complete (S3 makes a multipart object appear at CompleteMultipartUpload).
+The key is the object's md5 and the whole file is hashed as it is read: the upload is
+completed only if the bytes read (those sent, those checked) hash to it, else aborted. So
+completing another run's upload lands the same bytes as a new upload would, a large file is
+read once (not hashed first, then read again to be sent), and the object is visible only
+once complete (S3 makes a multipart object appear at CompleteMultipartUpload).
 
 Where a part's ETag is not the md5 of its bytes (SSE-KMS, SSE-C: S3 says so) nothing can
 check a listed part against the file, so no upload is resumed: a new one starts, as
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -74,17 +74,25 @@ class SentPart:
     checksum: dict[str, str]  # the part's checksum member, when the upload asks for one
 
 
+class _Mismatch(Exception):
+    """A part the upload being resumed holds is not this file's bytes."""
+
+
 class ResumableUpload:
-    """One file to one key (`run`). `window`: parts in flight at once (each held in memory:
-    window x part size). `on_chunk`: the bytes of each part sent, and of each part kept
-    (checked against the file): the step's total is the file's size."""
+    """One file to one key (`run`), the file read once, in order: each part's bytes go into
+    the whole file's md5 and to the upload (or, for a part an earlier run sent, are checked
+    against its ETag). Given `md5` (the object's name), the upload is completed only if the
+    bytes sent hash to it (else aborted: VerificationError), so the file need not be hashed
+    before its upload starts. `window`: parts in flight at once (each held in memory:
+    window x part size). `on_chunk`: the bytes of each part sent, and of each part kept."""
 
     def __init__(self, client: Any, bucket: str, key: str, path: Path, parts: Parts,
                  extra_args: dict[str, Any], window: int,
-                 on_chunk: Callable[[int], None] | None = None) -> None:
+                 on_chunk: Callable[[int], None] | None = None, md5: str | None = None
+                 ) -> None:
         self.client, self.bucket, self.key, self.path = client, bucket, key, path
         self.parts, self.extra_args, self.window = parts, extra_args, max(1, window)
-        self.on_chunk = on_chunk
+        self.on_chunk, self.md5 = on_chunk, md5
         self.part_args = _only(extra_args, UPLOAD_PART_ARGS)
         self.checksum_member = (f"Checksum{extra_args['ChecksumAlgorithm'].upper()}"
                                 if "ChecksumAlgorithm" in extra_args else None)
@@ -99,15 +107,15 @@ class ResumableUpload:
 
     def run(self) -> None:
         with ThreadPoolExecutor(max_workers=self.window) as pool:
-            found = self._resumable(pool) if self.comparable else None
-            if found is None:
-                upload_id = self.client.create_multipart_upload(
-                    Bucket=self.bucket, Key=self.key, **self.extra_args)["UploadId"]
-                kept: dict[int, SentPart] = {}
-            else:
-                upload_id, kept = found
-                self.resumed = True
-            sent = self._send(pool, upload_id, kept)
+            found = self._resumable() if self.comparable else None
+            upload_id, listed = found if found is not None else (self._create(), {})
+            self.resumed = found is not None
+            try:
+                sent = self._send(pool, upload_id, listed)
+            except _Mismatch:
+                self._abort(upload_id)
+                upload_id, self.resumed = self._create(), False
+                sent = self._send(pool, upload_id, {})
         completed = self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=upload_id,
             MultipartUpload={"Parts": [
@@ -117,19 +125,33 @@ class ResumableUpload:
         if self.resumed:
             self._lock_anew(completed)
 
+    def _create(self) -> str:
+        answer = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                                     **self.extra_args)
+        return str(answer["UploadId"])
+
+    def _abort(self, upload_id: str) -> None:
+        with suppress(Exception):  # gone meanwhile: nothing to abort
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                               UploadId=upload_id,
+                                               **_only(self.extra_args, LIST_ARGS))
+
     # -- resuming ---------------------------------------------------------------------
-    def _resumable(self, pool: ThreadPoolExecutor) -> tuple[str, dict[int, SentPart]] | None:
-        """The newest incomplete upload of this key whose parts all match the file (the
-        parts it holds), or None. One with a part that does not match is aborted."""
+    def _resumable(self) -> tuple[str, dict[int, dict[str, Any]]] | None:
+        """The newest incomplete upload of this key whose listed parts have the sizes of
+        this file's parts, with those parts by number; or None. Their bytes are checked as
+        the file is read (`_send`)."""
         for upload in self._incomplete():
-            kept = self._checked_parts(pool, upload["UploadId"])
-            if kept is not None:
-                return upload["UploadId"], kept
-            with suppress(Exception):  # gone meanwhile: nothing to abort
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
-                                                   UploadId=upload["UploadId"],
-                                                   **_only(self.extra_args, LIST_ARGS))
-        return None
+            pages = self.client.get_paginator("list_parts").paginate(
+                Bucket=self.bucket, Key=self.key, UploadId=upload["UploadId"],
+                **_only(self.extra_args, LIST_ARGS))
+            listed = {part["PartNumber"]: part for page in pages
+                      for part in page.get("Parts", [])}
+            if all(1 <= number <= self.parts.count
+                   and part["Size"] == self.parts.length(number)
+                   for number, part in listed.items()):
+                return upload["UploadId"], listed
+        return None  # none, or another part size (another writer's settings): left alone
 
     def _incomplete(self) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
@@ -138,33 +160,13 @@ class ResumableUpload:
                  if upload["Key"] == self.key]
         return sorted(found, key=lambda upload: upload["Initiated"], reverse=True)
 
-    def _checked_parts(self, pool: ThreadPoolExecutor, upload_id: str
-                       ) -> dict[int, SentPart] | None:
-        pages = self.client.get_paginator("list_parts").paginate(
-            Bucket=self.bucket, Key=self.key, UploadId=upload_id,
-            **_only(self.extra_args, LIST_ARGS))
-        listed = [part for page in pages for part in page.get("Parts", [])]
-        if any(not 1 <= part["PartNumber"] <= self.parts.count
-               or part["Size"] != self.parts.length(part["PartNumber"]) for part in listed):
-            return None  # another part size, or more parts than this file has
-
-        def check(part: dict[str, Any]) -> SentPart | None:
-            number = part["PartNumber"]
-            digest, checksum = self._digest(self._read(number))
-            if part["ETag"].strip('"') != digest:
-                return None
-            if self.checksum_member and self.checksum_member in part:
-                checksum = {self.checksum_member: part[self.checksum_member]}
-            return SentPart(number, part["ETag"], checksum)
-
-        kept: dict[int, SentPart] = {}
-        for checked, part in zip(pool.map(check, listed), listed, strict=True):
-            if checked is None:
-                return None
-            kept[checked.number] = checked
-            if self.on_chunk is not None:
-                self.on_chunk(part["Size"])
-        return kept
+    def _kept(self, part: dict[str, Any], body: bytes) -> SentPart:
+        digest, checksum = self._digest(body)
+        if part["ETag"].strip('"') != digest:
+            raise _Mismatch
+        if self.checksum_member and self.checksum_member in part:
+            checksum = {self.checksum_member: part[self.checksum_member]}
+        return SentPart(part["PartNumber"], part["ETag"], checksum)
 
     def _lock_anew(self, completed: dict[str, Any]) -> None:
         """An upload created by an earlier run was locked from then (Object Lock): lock the
@@ -178,13 +180,15 @@ class ResumableUpload:
             **_only(self.extra_args, LIST_ARGS))
 
     # -- sending ----------------------------------------------------------------------
-    def _send(self, pool: ThreadPoolExecutor, upload_id: str, kept: dict[int, SentPart]
-              ) -> dict[int, SentPart]:
-        """Every part `kept` lacks, `window` at a time; a test can stop the run between two
-        parts (PausePoint.BETWEEN_PARTS)."""
-        sent = dict(kept)
-        missing = iter(n for n in range(1, self.parts.count + 1) if n not in kept)
+    def _send(self, pool: ThreadPoolExecutor, upload_id: str,
+              listed: dict[int, dict[str, Any]]) -> dict[int, SentPart]:
+        """The file read part after part: a `listed` part checked (`_Mismatch` if it is
+        other bytes), any other sent, `window` at a time; then the whole file's md5 checked
+        (VerificationError, the upload aborted). A test can stop the run between two parts
+        (PausePoint.BETWEEN_PARTS)."""
+        sent: dict[int, SentPart] = {}
         pending: set[Future[SentPart]] = set()
+        whole = hashlib.md5(usedforsecurity=False)
 
         def collect(done: set[Future[SentPart]]) -> None:
             for future in done:
@@ -195,26 +199,45 @@ class ResumableUpload:
                 pause_point(Path.cwd(), PausePoint.BETWEEN_PARTS)
 
         try:
-            for number in missing:
-                while len(pending) >= self.window:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    collect(done)
-                pending.add(pool.submit(self._upload_part, upload_id, number))
+            with self.path.open("rb") as source:
+                for number in range(1, self.parts.count + 1):
+                    body = source.read(self.parts.length(number))
+                    if len(body) != self.parts.length(number):
+                        raise VerificationError(f"{self.path} is shorter than when it was "
+                                                "listed; not written")
+                    whole.update(body)
+                    if number in listed:
+                        sent[number] = self._kept(listed[number], body)
+                        if self.on_chunk is not None:
+                            self.on_chunk(len(body))
+                        continue
+                    while len(pending) >= self.window:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    pending.add(pool.submit(self._upload_part, upload_id, number, body))
+                if source.read(1):
+                    raise VerificationError(f"{self.path} is longer than when it was "
+                                            "listed; not written")
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 collect(done)
+            if self.md5 is not None and whole.hexdigest() != self.md5:
+                raise VerificationError(f"s3://{self.bucket}/{self.key}: data hashes to "
+                                        f"{whole.hexdigest()}, expected {self.md5}; not "
+                                        "written")
         except VerificationError:
             for future in pending:
                 future.cancel()
-            with suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
-                                                   UploadId=upload_id,
-                                                   **_only(self.extra_args, LIST_ARGS))
+            self._abort(upload_id)
+            raise
+        except _Mismatch:
+            for future in pending:
+                future.cancel()
+            wait(pending)
             raise
         return sent
 
-    def _upload_part(self, upload_id: str, number: int) -> SentPart:
-        body = self._read(number)
+    def _upload_part(self, upload_id: str, number: int, body: bytes) -> SentPart:
         digest, checksum = self._digest(body)
         answer = self.client.upload_part(Bucket=self.bucket, Key=self.key,
                                          UploadId=upload_id, PartNumber=number, Body=body,
@@ -227,14 +250,6 @@ class ResumableUpload:
         if self.on_chunk is not None:
             self.on_chunk(len(body))
         return SentPart(number, answer["ETag"], checksum)
-
-    def _read(self, number: int) -> bytes:
-        length = self.parts.length(number)
-        with self.path.open("rb") as source:
-            data = os.pread(source.fileno(), length, (number - 1) * self.parts.part_size)
-        if len(data) != length:
-            raise VerificationError(f"{self.path} is shorter than when it was hashed")
-        return data
 
     def _digest(self, body: bytes) -> tuple[str, dict[str, str]]:
         """The part's md5 (its ETag) and, when the upload asks for CRC32, that checksum
