@@ -7,6 +7,7 @@ tier."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hdversion.datastore.s3_resume import Parts, ResumableUpload
+from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, start_paused
 from tests.storage_servers import S3_REGION, StorageServer
 from tests.test_s3_upload import MODEL, PREFIX, add_remote, md5_file_bytes
@@ -176,7 +178,7 @@ def test_a_backup_killed_between_two_parts_is_resumed_by_sync(
     key = f"{PREFIX}/files/md5/{md5[:2]}/{md5[2:]}"
     client = cloud_backend.client  # type: ignore[attr-defined]
     try:
-        proc = start_paused(project.root, "between-parts", "backup", "--cloud",  # type: ignore[arg-type]
+        proc = start_paused(project.root, PausePoint.BETWEEN_PARTS, "backup", "--cloud",
                             f"--storage={cloud_backend.name}", env=env)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
@@ -236,4 +238,36 @@ def test_bytes_that_do_not_hash_to_the_object_s_name_never_land(
     assert incomplete(client, bucket) == []
     ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
                     md5=md5_file_bytes(data)).run()
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+
+
+@pytest.mark.cloud
+def test_credentials_that_may_not_list_uploads_start_a_new_one(
+        s3: tuple[Any, str], s3_server: StorageServer, tmp_path: Path) -> None:
+    """Under IAM (moto enforces it) without s3:ListBucketMultipartUploads the listing is
+    refused: the upload starts anew rather than fail the push."""
+    import boto3
+
+    client, bucket = s3
+    path, data = big_file(tmp_path)
+    left_upload(client, bucket, {1: data[:PART]})
+    iam = boto3.client("iam", endpoint_url=s3_server.endpoint, region_name=S3_REGION,
+                       aws_access_key_id=s3_server.access_key_id,  # type: ignore[attr-defined]
+                       aws_secret_access_key=s3_server.secret_access_key)  # type: ignore[attr-defined]
+    user = f"no-listing-{bucket}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:ListBucketMultipartUploads", "Resource": "*"}]}))
+    restricted = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name=S3_REGION,
+                              aws_access_key_id=key["AccessKeyId"],
+                              aws_secret_access_key=key["SecretAccessKey"])
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        restricted.list_multipart_uploads(Bucket=bucket)
+    counting, run = upload(restricted, bucket, path)
+    assert not run.resumed and sorted(counting.parts_sent) == [1, 2, 3]
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data

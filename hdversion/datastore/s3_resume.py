@@ -141,12 +141,25 @@ class ResumableUpload:
         """The newest incomplete upload of this key whose listed parts have the sizes of
         this file's parts, with those parts by number; or None. Their bytes are checked as
         the file is read (`_send`)."""
-        for upload in self._incomplete():
+        from botocore.exceptions import ClientError
+
+        try:
+            uploads = self._incomplete()
+        except ClientError as exc:
+            if _denied(exc):
+                return None  # credentials that may not list uploads: a new one, as before
+            raise
+        for upload in uploads:
             pages = self.client.get_paginator("list_parts").paginate(
                 Bucket=self.bucket, Key=self.key, UploadId=upload["UploadId"],
                 **_only(self.extra_args, LIST_ARGS))
-            listed = {part["PartNumber"]: part for page in pages
-                      for part in page.get("Parts", [])}
+            try:
+                listed = {part["PartNumber"]: part for page in pages
+                          for part in page.get("Parts", [])}
+            except ClientError as exc:
+                if _denied(exc) or _code(exc) == "NoSuchUpload":
+                    continue  # not ours to read, or completed or aborted meanwhile
+                raise
             if all(1 <= number <= self.parts.count
                    and part["Size"] == self.parts.length(number)
                    for number, part in listed.items()):
@@ -259,6 +272,14 @@ class ResumableUpload:
             return digest, {}
         crc = zlib.crc32(body).to_bytes(4, "big")
         return digest, {"ChecksumCRC32": base64.b64encode(crc).decode()}
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _denied(exc: Exception) -> bool:
+    return _code(exc) in ("AccessDenied", "403")
 
 
 def _only(args: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
