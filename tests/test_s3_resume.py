@@ -271,3 +271,28 @@ def test_credentials_that_may_not_list_uploads_start_a_new_one(
     counting, run = upload(restricted, bucket, path)
     assert not run.resumed and sorted(counting.parts_sent) == [1, 2, 3]
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+
+
+@pytest.mark.cloud
+def test_two_runs_resuming_one_upload_both_succeed(s3: tuple[Any, str], tmp_path: Path
+                                                   ) -> None:
+    """The other run completes the upload just before this one does: on moto both succeed
+    with the object whole (moto takes a second completion of a completed upload)."""
+    client, bucket = s3
+    path, data = big_file(tmp_path)
+    left_upload(client, bucket, {1: data[:PART]})
+    parts = Parts(len(data), PART)
+
+    class OtherRunFirst(CountingClient):
+        def complete_multipart_upload(self, **kwargs: Any) -> Any:
+            other = ResumableUpload(client, bucket, KEY, path, parts, {}, window=2)
+            other.run()
+            assert other.resumed
+            return self.client.complete_multipart_upload(**kwargs)
+
+    this = ResumableUpload(OtherRunFirst(client), bucket, KEY, path, parts, {}, window=2)
+    this.run()
+    assert this.resumed
+    assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+    assert incomplete(client, bucket) == []
+
