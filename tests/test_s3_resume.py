@@ -296,3 +296,36 @@ def test_two_runs_resuming_one_upload_both_succeed(s3: tuple[Any, str], tmp_path
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
     assert incomplete(client, bucket) == []
 
+
+
+@pytest.mark.cloud
+def test_the_bucket_store_s_bulk_put_checks_large_objects_as_they_are_sent(
+        s3_server: StorageServer, bucket_factory: Callable[[StorageServer], str],
+        tmp_path: Path) -> None:
+    """`BucketStore.put_files` hands a file from the multipart threshold (8 MiB) on to the
+    upload unread, with its md5 (a `.dir` listing's without its suffix): the right bytes
+    land, wrong ones never do."""
+    from hdversion.datastore.records import open_url
+    from hdversion.datastore.store import store_of
+    from hdversion.errors import VerificationError
+    from tests.test_store_contract import cloud_credentials, endpoint_of
+
+    bucket = bucket_factory(s3_server)
+    store = store_of("s3", open_url(s3_server.url_for(bucket, PREFIX), endpoint_of(s3_server),
+                                    cloud_credentials(s3_server)))
+    model, listing = tmp_path / "model", tmp_path / "listing"
+    model.write_bytes(os.urandom(9 * MIB))
+    listing.write_bytes(b"[" + b" " * (9 * MIB) + b"]")
+    model_md5, listing_md5 = md5_file_bytes(model.read_bytes()), \
+        md5_file_bytes(listing.read_bytes()) + ".dir"
+    sent: list[int] = []
+    store.put_files([(model_md5, model), (listing_md5, listing)], sent.append)
+    assert sum(sent) == 2 * 9 * MIB + 2
+    assert {name: o.size for name, o in store.list().items()} == {
+        model_md5: 9 * MIB, listing_md5: 9 * MIB + 2}
+    stranger = md5_file_bytes(b"another object")
+    with pytest.raises(VerificationError, match=f"expected {stranger}; not written"):
+        store.put_files([(stranger, model)])
+    assert stranger not in store.list()
+    client = s3_server.client  # type: ignore[attr-defined]
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

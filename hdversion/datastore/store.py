@@ -528,7 +528,7 @@ class BucketStore(Store):
         def hashed() -> Iterator[tuple[Path, str, int, str | None]]:
             for md5, path, size in ordered:
                 if in_flight is not None and size >= in_flight:
-                    yield path, self.records.path(self.key(md5)), size, md5
+                    yield path, self.records.path(self.key(md5)), size, md5.removesuffix(".dir")
             with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
                 futures = {pool.submit(md5_file, path): (md5, path)
                            for md5, path, size in ordered
