@@ -7,7 +7,8 @@ Parts: rows (the first table: 1 GiB of artifacts), encrypted (its backup and res
 encrypted local remote against a plain one), dirs (a directory output of 10,000 small
 files), peers (restic and plain DVC on 512 MiB), transfer (push/pull against boto3, from
 bench/transfer.py when it is there), curves (cost against the number of files and backups;
---chart writes a PNG and its table). Each row prints hdversion's time, its baseline's, the
+--chart writes a PNG and its table), big (one file of --big-gib GiB: backup and restore
+against md5sum + cp, and their peak RSS). Each row prints hdversion's time, its baseline's, the
 ratio (median of --repeat interleaved runs) and ok / OVER TARGET.
 """
 
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import big
 import curves
 import dirs
 import encrypted
@@ -56,7 +58,7 @@ def run_transfer(ctx: Context) -> None:
 
 PARTS: dict[str, Callable[[Context], None]] = {
     "rows": rows.run, "dirs": dirs.run, "peers": peers.run, "transfer": run_transfer,
-    "curves": curves.run, "encrypted": encrypted.run, "small": small.run,
+    "curves": curves.run, "encrypted": encrypted.run, "small": small.run, "big": big.run,
 }
 
 
@@ -82,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
                    help="dirs: 4 KiB files in the directory output")
     p.add_argument("--small-files", type=counts, default=[20_000, 100_000],
                    help="small: 4 KiB files in the directory output, e.g. 20000,100000")
+    p.add_argument("--big-gib", type=float, default=big.DEFAULT_GIB,
+                   help="big: the one file's size in GiB (needs 4.5x that free)")
     curve = p.add_argument_group("curves")
     curve.add_argument("--curve-files", type=counts, default=[1, 1000, 10_000, 100_000],
                        help="numbers of 4 KiB files, e.g. 1,1000,10000")

@@ -15,11 +15,13 @@ without an option the user set."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fsspec.callbacks import Callback
 
+from hdversion.datastore.s3_resume import Parts, ResumableUpload, part_size
 from hdversion.util.progress import Transferred
 
 # The part size of large files s3fs uploads (boto3's is 8 MiB), how many large files go at
@@ -43,6 +45,9 @@ _TRANSFER_NAMES = {"max_concurrency": "max_request_concurrency",
 _SESSION_ARGUMENTS = {"profile"}
 
 
+# A file to upload: local path, "bucket/key", size, and its md5 when it is to be checked as
+# it is sent (None: checked before, by the caller).
+Upload = tuple[Path, str, int, str | None]
 # The arguments every upload's request adds (an Object Lock retention: `Records.put_args`).
 PutArgs = Callable[[], dict[str, Any]]
 
@@ -57,16 +62,26 @@ class S3Uploader:
         self.transfer = transfer
         self.jobs = jobs
 
-    def upload(self, files: Iterable[tuple[Path, str]],
-               on_chunk: Callable[[int], None] | None = None,
+    @property
+    def threshold(self) -> int:
+        """From this size on, a file goes in a resumable multipart upload."""
+        from s3transfer.manager import TransferConfig
+
+        return int(TransferConfig(**self.transfer).multipart_threshold)
+
+    def upload(self, files: Iterable[Upload], on_chunk: Callable[[int], None] | None = None,
                put_args: PutArgs = dict) -> None:
-        """Upload (local path, "bucket/key") pairs, `jobs` requests at a time; the first
-        failure is raised once the others have stopped (a multipart upload that fails is
-        aborted by s3transfer, so no part is left behind to be billed). `on_chunk`: the
-        bytes sent, from s3transfer's threads. `put_args`: asked as each file is handed
-        over (an Object Lock date counts from then)."""
+        """Upload files, `jobs` requests at a time; the first failure is raised once the
+        others have stopped. A file from the multipart threshold on goes as a
+        `ResumableUpload` (LARGE_AT_ONCE files at once, PARTS_AT_ONCE parts of each): it
+        resumes what a killed run left of its upload, a failure leaves its parts for the
+        next run, and given its md5 it is hashed as it is sent. The others go through
+        s3transfer, which aborts a multipart upload that fails. `on_chunk`: the bytes
+        sent, from the threads. `put_args`: asked as each file is handed over (an Object
+        Lock date counts from then)."""
         from s3transfer.manager import TransferConfig, TransferManager
         from s3transfer.subscribers import BaseSubscriber
+        from s3transfer.utils import set_default_checksum_algorithm
 
         class Sent(BaseSubscriber):  # type: ignore[misc]  # s3transfer has no type hints
             def __init__(self, counter: Transferred) -> None:
@@ -77,14 +92,25 @@ class S3Uploader:
                 self.counter.add(bytes_transferred)
 
         config = TransferConfig(**{"max_request_concurrency": self.jobs, **self.transfer})
-        with TransferManager(self.client, config) as manager:
+        window = min(PARTS_AT_ONCE, config.max_request_concurrency)
+        with TransferManager(self.client, config) as manager, \
+                ThreadPoolExecutor(max_workers=LARGE_AT_ONCE) as large:
             futures = []
-            for path, key in files:
+            for path, key, size, md5 in files:
                 bucket, _, name = key.partition("/")
-                subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
-                futures.append(manager.upload(str(path), bucket, name,
-                                              extra_args={**self.extra_args, **put_args()},
-                                              subscribers=subscribers))
+                extra_args = {**self.extra_args, **put_args()}
+                if size < self.threshold:
+                    subscribers = [Sent(Transferred(on_chunk))] if on_chunk else None
+                    futures.append(manager.upload(str(path), bucket, name,
+                                                  extra_args=extra_args,
+                                                  subscribers=subscribers))
+                    continue
+                if self.client.meta.config.request_checksum_calculation == "when_supported":
+                    set_default_checksum_algorithm(extra_args)  # as s3transfer does
+                parts = Parts(size, part_size(config.multipart_chunksize, size))
+                futures.append(large.submit(ResumableUpload(
+                    self.client, bucket, name, path, parts, extra_args, window,
+                    on_chunk, md5).run))
             for future in futures:
                 future.result()
 
@@ -167,11 +193,20 @@ class _FileSent(Callback):  # type: ignore[misc]
         self.counter.reach(int(self.value))
 
 
-def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
+def checked_in_flight(fs: Any) -> int | None:
+    """The size from which `upload_files` hashes a file as it sends it, and completes its
+    upload only if it has the md5 it is given (an S3Uploader's resumable uploads); None
+    where every file must be hashed before (s3fs, another cloud)."""
+    uploader = _uploader_for(fs) if fs.protocol == "s3" else None
+    return None if uploader is None else uploader.threshold
+
+
+def upload_files(fs: Any, files: Iterable[Upload],
                  on_chunk: Callable[[int], None] | None = None,
                  put_args: PutArgs = dict) -> None:
-    """Upload files (local path, remote path, size), `jobs` at a time, through the DVC file
-    system `fs`; on S3 the files are sent as `files` yields them.
+    """Upload files (local path, remote path, size, md5 to check in flight or None), `jobs`
+    at a time, through the DVC file system `fs`; on S3 the files are sent as `files` yields
+    them. An md5 is given only from `checked_in_flight(fs)` on.
 
     On S3, through an S3Uploader (boto3's threads) where one can be made; otherwise through
     s3fs, with the large files in parts of S3_PART (s3fs's own 50 MiB parts cost the server
@@ -185,13 +220,13 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
     uploader = _uploader_for(fs) if fs.protocol == "s3" else None
     if uploader is not None:
         try:
-            uploader.upload(((path, key) for path, key, _ in files), on_chunk, put_args)
+            uploader.upload(files, on_chunk, put_args)
         finally:
             fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
         return
     files = list(files)
     if fs.protocol != "s3" or not fs.fs.async_impl:
-        fs.put([str(path) for path, _, _ in files], [key for _, key, _ in files],
+        fs.put([str(path) for path, _, _, _ in files], [key for _, key, _, _ in files],
                callback=_Sent(on_chunk))
         return
     extra = put_args()
@@ -199,8 +234,8 @@ def upload_files(fs: Any, files: Iterable[tuple[Path, str, int]],
 
     from fsspec.asyn import sync
 
-    small = [(str(path), key) for path, key, size in files if size < 2 * S3_PART]
-    large = [(str(path), key, size) for path, key, size in files if size >= 2 * S3_PART]
+    small = [(str(path), key) for path, key, size, _ in files if size < 2 * S3_PART]
+    large = [(str(path), key, size) for path, key, size, _ in files if size >= 2 * S3_PART]
     # S3 takes at most 10,000 parts of an object.
     part = max([S3_PART, *(-(-size // S3_MAX_PARTS) for _, _, size in large)])
 

@@ -514,21 +514,30 @@ class BucketStore(Store):
         S3), each file hashed before its own upload starts: a few at once, the largest
         first, each handed to the upload as soon as it hashes to its name, so the small
         ones are on their way while a large one is read. One that does not is sent by no
-        one: VerificationError, the upload stopped. `on_chunk` counts the bytes sent (not
-        those hashed), as the SDK reports them, a part sent again not twice."""
-        from hdversion.datastore.s3_upload import upload_files
+        one: VerificationError, the upload stopped. A large file the uploader hashes as it
+        sends it (`checked_in_flight`: S3's resumable uploads) is handed over first,
+        unread, with its md5: its upload completes only if the bytes sent hash to it, so
+        it is read once. `on_chunk` counts the bytes sent (not those hashed), as the SDK
+        reports them, a part sent again not twice."""
+        from hdversion.datastore.s3_upload import checked_in_flight, upload_files
 
-        ordered = sorted(files, key=lambda item: -item[1].stat().st_size)
+        ordered = sorted(((md5, path, path.stat().st_size) for md5, path in files),
+                         key=lambda item: -item[2])
+        in_flight = checked_in_flight(self.records.fs)
 
-        def hashed() -> Iterator[tuple[Path, str, int]]:
+        def hashed() -> Iterator[tuple[Path, str, int, str | None]]:
+            for md5, path, size in ordered:
+                if in_flight is not None and size >= in_flight:
+                    yield path, self.records.path(self.key(md5)), size, md5.removesuffix(".dir")
             with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
                 futures = {pool.submit(md5_file, path): (md5, path)
-                           for md5, path in ordered}
+                           for md5, path, size in ordered
+                           if in_flight is None or size < in_flight}
                 for future in as_completed(futures):
                     md5, path = futures[future]
                     found = future.result()
                     _check_put(self.where(md5), md5, None, found)
-                    yield path, self.records.path(self.key(md5)), found[1]
+                    yield path, self.records.path(self.key(md5)), found[1], None
 
         with self.records._errors("cannot write to"):
             upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
