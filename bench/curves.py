@@ -43,6 +43,13 @@ TAG_MEASURES = (("list --json", "python -c pass", 3.0), (LIST_COLD, "python -c p
                 ("backup", "python -c pass", None), ("restore T", "python -c pass", None),
                 ("prune --dry-run", "python -c pass", None), ("status", "python -c pass", None),
                 (CLONE_LIST, "git clone", None))
+# What no `list --json` can go under (bench/README.md): git reading the tags' names and ids,
+# then the output written; and, cold, every tag message read and validated (no cache).
+FLOOR_WARM = "floor: tag ids + the output"
+FLOOR_COLD = "floor: every manifest validated"
+VALIDATE_ALL = ("from pathlib import Path\nfrom hdversion.gitrepo import GitRepo\n"
+                "from hdversion.model.catalog import Catalog\n"
+                "Catalog.from_tags(GitRepo.open(Path('.')).tags('backup/'))\n")
 # (measure, its baseline, the target of their ratio): a column pair of the files table.
 FILE_MEASURES = (("backup", "dvc add", None), ("unchanged backup", "dvc commit", 1.2),
                  ("restore", "dvc checkout", 2.0))
@@ -96,7 +103,14 @@ def tag_point(ctx: Context, listing: Path, tag: str, count: int) -> dict[str, fl
         lister.run()
         cold = Timing(lister.run, check=lister.check,
                       setup=lambda: remove(listing / ".git" / LIST_CACHE))
+        listed = listing.parent / "listed.json"
+        listed.write_text(lister.output)
+        ids_and_output = Timing(lambda: sh(
+            "sh", "-c", "git for-each-ref --format='%(objectname) %(refname)' "
+            f"refs/tags/backup/ >/dev/null && cat {listed}", cwd=listing))
         point.update(medians(args.repeat, **{
+            FLOOR_WARM: ids_and_output,
+            FLOOR_COLD: Timing(lambda: sh(*PYTHON_PASS[:2], VALIDATE_ALL, cwd=listing)),
             "list --json": lister.timing(), LIST_COLD: cold,
             "list --last 20": Timing(lambda: sh(*hdversion("list", "--last", "20"),
                                                 cwd=listing)),
@@ -123,8 +137,12 @@ def tag_point(ctx: Context, listing: Path, tag: str, count: int) -> dict[str, fl
                                check=cloned.check),
             "git clone": Timing(clone_only, setup=lambda: remove(clone))}))
         remove(clone)
+        remove(listed)
         for measure, baseline, target in TAG_MEASURES:
             results.add(names[measure], point[measure], baseline, point[baseline], target)
+        for floor in (FLOOR_WARM, FLOOR_COLD):
+            results.add(f"curve: {floor}, {count} backups", point[floor], "python -c pass",
+                        point["python -c pass"], None)
     return point
 
 
@@ -191,11 +209,13 @@ def markdown(files: dict[int, dict[str, float]], tags: dict[int, dict[str, float
     # One row per measure, one column pair per count: flat reads as the same seconds along
     # the row; growth is the largest count's time over the smallest's.
     counts = list(tags)
+    names_of_commands = {m for m, _, _ in TAG_MEASURES} - {CLONE_LIST}
     lines += ["", "| measure (hourly backups) | baseline | " + " | ".join(
         f"{n:,} (s) | ratio" for n in counts) + " | growth |",
         "|---" * (3 + 2 * len(counts)) + "|"]
-    for measure, baseline, _ in TAG_MEASURES:
-        row = [f"`{measure}`" if measure != CLONE_LIST else measure, f"`{baseline}`"]
+    for measure, baseline, _ in (*TAG_MEASURES, (FLOOR_WARM, "python -c pass", None),
+                                 (FLOOR_COLD, "python -c pass", None)):
+        row = [f"`{measure}`" if measure in names_of_commands else measure, f"`{baseline}`"]
         for n in counts:
             point = tags[n]
             row += ([f"{point[measure]:.3f}", f"{point[measure] / point[baseline]:.2f}"]

@@ -37,7 +37,7 @@ def _message(project: Project, tag: str) -> str:
     return project.git("for-each-ref", "--format=%(contents)", f"refs/tags/{tag}").strip()
 
 
-def _add_tags(project: Project, source: str, stamps: list[str], broken: bool = False) -> None:
+def add_tags(project: Project, source: str, stamps: list[str], broken: bool = False) -> None:
     """Backup tags named `stamps`, each with `source`'s manifest retimed (or, `broken`, a
     manifest that names another timestamp), in one `git fast-import`."""
     human, manifest = _message(project, source).splitlines()[0], json.loads(
@@ -69,7 +69,7 @@ def spread(project: Project) -> tuple[Project, str]:
     stamps = [format_timestamp(now - timedelta(days=d)) for d in (
         1, 20, 200, 2000, 5000, 9000)] + [format_timestamp(now - timedelta(hours=h))
                                            for h in (1, 2)]
-    _add_tags(project, real, [*stamps, "20990101_000000"])
+    add_tags(project, real, [*stamps, "20990101_000000"])
     return project, real
 
 
@@ -88,7 +88,7 @@ def test_list_last_n_reads_only_the_windows_it_needs(spread: tuple[Project, str]
     """A broken tag a decade old: the whole list says it skipped it; the newest three are
     read from this month's window and never see it."""
     project, real = spread
-    _add_tags(project, real, ["20100101_000000"], broken=True)
+    add_tags(project, real, ["20100101_000000"], broken=True)
     skipped = "skipped tag backup/20100101_000000: manifest says 20000101_000000"
     assert skipped in _listed(project)[1]
     newest, stderr = _listed(project, "--last", "3")
@@ -98,7 +98,7 @@ def test_list_last_n_reads_only_the_windows_it_needs(spread: tuple[Project, str]
 def test_latest_is_the_newest_valid_regular_backup_not_in_the_future(
         spread: tuple[Project, str]) -> None:
     project, real = spread
-    _add_tags(project, real, [format_timestamp(datetime.now(UTC) + timedelta(seconds=5))],
+    add_tags(project, real, [format_timestamp(datetime.now(UTC) + timedelta(seconds=5))],
               broken=True)
     shown = project.cli("show", "latest", "--offline", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -110,10 +110,10 @@ def test_a_name_is_refused_as_the_whole_catalog_refuses_it(
         spread: tuple[Project, str]) -> None:
     project, real = spread
     stamp = real.removeprefix(TAG_PREFIX)
-    _add_tags(project, real, [stamp[:-1] + ("1" if stamp[-1] == "0" else "0")])
+    add_tags(project, real, [stamp[:-1] + ("1" if stamp[-1] == "0" else "0")])
     ambiguous = project.cli("show", stamp[:-1], "--offline")
     assert ambiguous.returncode == 2 and f"'{stamp[:-1]}' names 2 backups" in ambiguous.stderr
-    _add_tags(project, real, ["20110101_000000"], broken=True)
+    add_tags(project, real, ["20110101_000000"], broken=True)
     invalid = project.cli("show", "20110101_000000", "--offline")
     assert invalid.returncode != 0
     assert ("backup backup/20110101_000000 exists but its manifest is invalid: manifest "
