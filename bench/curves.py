@@ -21,7 +21,8 @@ from common import (
 from projects import (
     CACHE,
     Listing,
-    add_tags,
+    add_hourly_tags,
+    backup_tags,
     commit_all,
     expect_tree,
     forget_backups,
@@ -34,13 +35,28 @@ from projects import (
 
 LIST_CACHE = "hdversion-list-cache"  # in the git directory
 LIST_COLD = "list --json, cache cold"
+CLONE_LIST = "clone + first list --json"
+# (measure, its baseline, the target of their ratio): a row of the backups table, each at
+# every count; the growth column is the measure over itself at the smallest count.
+TAG_MEASURES = (("list --json", "python -c pass", 3.0), (LIST_COLD, "python -c pass", 10.0),
+                ("list --last 20", "python -c pass", None), ("show T", "python -c pass", None),
+                ("backup", "python -c pass", None), ("restore T", "python -c pass", None),
+                ("prune --dry-run", "python -c pass", None), ("status", "python -c pass", None),
+                (CLONE_LIST, "git clone", None))
+# What no `list --json` can go under (bench/README.md): git reading the tags' names and ids,
+# then the output written; and, cold, every tag message read and validated (no cache).
+FLOOR_WARM = "floor: tag ids + the output"
+FLOOR_COLD = "floor: every manifest validated"
+VALIDATE_ALL = ("from pathlib import Path\nfrom hdversion.gitrepo import GitRepo\n"
+                "from hdversion.model.catalog import Catalog\n"
+                "Catalog.from_tags(GitRepo.open(Path('.')).tags('backup/'))\n")
 # (measure, its baseline, the target of their ratio): a column pair of the files table.
 FILE_MEASURES = (("backup", "dvc add", None), ("unchanged backup", "dvc commit", 1.2),
                  ("restore", "dvc checkout", 2.0))
 
 
 def run(ctx: Context) -> None:
-    args, results = ctx.args, ctx.results
+    args = ctx.args
     work = ctx.scratch("curves")
     header(f"curves: {', '.join(map(str, args.curve_files))} files of 4 KiB; list of "
            f"{', '.join(map(str, args.curve_tags))} backups; median of {args.repeat}")
@@ -52,24 +68,10 @@ def run(ctx: Context) -> None:
     tag = three_file_project(listing)
     have = 1
     for count in args.curve_tags:
-        name = f"curve: list --json, {count} backups"
-        with results.group(name):
-            add_tags(listing, tag, count - have, start=have)
-            have = max(have, count)
-            lister = Listing(listing, have)
-            # Warm: the cache of rendered records (ops/list_cache.py) made by a listing
-            # before, as a user who lists twice has it. Cold: every tag read and validated,
-            # the cache written.
-            lister.run()
-            cold = Timing(lister.run, check=lister.check,
-                          setup=lambda: remove(listing / ".git" / LIST_CACHE))
-            seconds = medians(args.repeat, list=lister.timing(), cold=cold,
-                              python=Timing(lambda: sh(*PYTHON_PASS, cwd=listing)))
-            results.add(name, seconds["list"], "python -c pass", seconds["python"], 3.0)
-            results.add(f"{name}, cache cold", seconds["cold"], "python -c pass",
-                        seconds["python"], None)
-            tags[count] = {"list --json": seconds["list"], LIST_COLD: seconds["cold"],
-                           "python -c pass": seconds["python"]}
+        add_hourly_tags(listing, tag, count - have, start=have - 1)
+        have = max(have, count)
+        tags[count] = tag_point(ctx, listing, tag, count)
+    remove(listing)
     table = markdown(files, tags)
     print("\n" + table, flush=True)
     if args.chart:
@@ -77,6 +79,71 @@ def run(ctx: Context) -> None:
         chart(files, tags, args.chart)
         args.chart.with_suffix(".md").write_text(table)
         print(f"chart: {args.chart}, table: {args.chart.with_suffix('.md')}", flush=True)
+
+
+def tag_point(ctx: Context, listing: Path, tag: str, count: int) -> dict[str, float]:
+    """One point of the backups curves: `count` hourly backups (bench/projects.py
+    add_hourly_tags) of a three-file project, the real one the newest."""
+    args, results = ctx.args, ctx.results
+    names = {measure: f"curve: {measure}, {count} backups" for measure, _, _ in TAG_MEASURES}
+    point: dict[str, float] = {}
+    timestamp = tag.removeprefix("backup/")
+
+    def python_pass() -> Timing:
+        return Timing(lambda: sh(*PYTHON_PASS, cwd=listing))
+
+    def run(*command: str) -> Timing:
+        return Timing(lambda: sh(*hdversion(*command), cwd=listing))
+
+    with results.group(*names.values()):
+        lister = Listing(listing, len(backup_tags(listing)))
+        # Warm: the cache of rendered records (ops/list_cache.py) made by a listing before,
+        # as a user who lists twice has it. Cold: no cache of hdversion's at all (the
+        # file removed: every tag read and validated, the cache written).
+        lister.run()
+        cold = Timing(lister.run, check=lister.check,
+                      setup=lambda: remove(listing / ".git" / LIST_CACHE))
+        listed = listing.parent / "listed.json"
+        listed.write_text(lister.output)
+        ids_and_output = Timing(lambda: sh(
+            "sh", "-c", "git for-each-ref --format='%(objectname) %(refname)' "
+            f"refs/tags/backup/ >/dev/null && cat {listed}", cwd=listing))
+        point.update(medians(args.repeat, **{
+            FLOOR_WARM: ids_and_output,
+            FLOOR_COLD: Timing(lambda: sh(*PYTHON_PASS[:2], VALIDATE_ALL, cwd=listing)),
+            "list --json": lister.timing(), LIST_COLD: cold,
+            "list --last 20": Timing(lambda: sh(*hdversion("list", "--last", "20"),
+                                                cwd=listing)),
+            "show T": run("show", timestamp), "python -c pass": python_pass()}))
+        # Each backup adds a tag (nothing changed: the same data, a new backup).
+        point.update(medians(args.repeat, **{
+            "backup": run("backup"),
+            "restore T": Timing(lambda: sh(*hdversion("restore", timestamp, "--force"),
+                                           cwd=listing),
+                                setup=lambda: remove(listing / "models" / "model.bin"),
+                                check=expect_tree(listing, ["models"])),
+            "prune --dry-run": run("prune", "--dry-run"), "status": run("status")}))
+        clone = listing.parent / "clone"
+        cloned = Listing(clone, len(backup_tags(listing)))
+
+        def clone_only() -> None:
+            sh("git", "clone", "-q", "--no-local", str(listing), str(clone), cwd=listing.parent)
+
+        def clone_and_list() -> None:
+            clone_only()
+            cloned.run()
+        point.update(medians(args.repeat, **{
+            CLONE_LIST: Timing(clone_and_list, setup=lambda: remove(clone),
+                               check=cloned.check),
+            "git clone": Timing(clone_only, setup=lambda: remove(clone))}))
+        remove(clone)
+        remove(listed)
+        for measure, baseline, target in TAG_MEASURES:
+            results.add(names[measure], point[measure], baseline, point[baseline], target)
+        for floor in (FLOOR_WARM, FLOOR_COLD):
+            results.add(f"curve: {floor}, {count} backups", point[floor], "python -c pass",
+                        point["python -c pass"], None)
+    return point
 
 
 def file_point(ctx: Context, folder: Path, count: int) -> dict[str, float]:
@@ -139,13 +206,23 @@ def markdown(files: dict[int, dict[str, float]], tags: dict[int, dict[str, float
     for count, point in files.items():
         lines.append(f"| {count:,} | " + " | ".join(
             cells(point, m, b) for m, b, _ in FILE_MEASURES) + " |")
-    lines += ["", "| backups | `list --json` (s) | `python -c pass` (s) | ratio "
-              "| cache cold (s) | ratio |", "|---|---|---|---|---|---|"]
-    for count, point in tags.items():
-        cold = point.get(LIST_COLD)
-        lines.append(f"| {count:,} | {cells(point, 'list --json', 'python -c pass')} | "
-                     + (f"{cold:.3f} | {cold / point['python -c pass']:.2f} |"
-                        if cold is not None else "- | - |"))
+    # One row per measure, one column pair per count: flat reads as the same seconds along
+    # the row; growth is the largest count's time over the smallest's.
+    counts = list(tags)
+    names_of_commands = {m for m, _, _ in TAG_MEASURES} - {CLONE_LIST}
+    lines += ["", "| measure (hourly backups) | baseline | " + " | ".join(
+        f"{n:,} (s) | ratio" for n in counts) + " | growth |",
+        "|---" * (3 + 2 * len(counts)) + "|"]
+    for measure, baseline, _ in (*TAG_MEASURES, (FLOOR_WARM, "python -c pass", None),
+                                 (FLOOR_COLD, "python -c pass", None)):
+        row = [f"`{measure}`" if measure in names_of_commands else measure, f"`{baseline}`"]
+        for n in counts:
+            point = tags[n]
+            row += ([f"{point[measure]:.3f}", f"{point[measure] / point[baseline]:.2f}"]
+                    if measure in point and baseline in point else ["failed", "-"])
+        ends = [tags[n].get(measure) for n in (counts[0], counts[-1])] if counts else []
+        row.append(f"{ends[1] / ends[0]:.2f}" if ends and None not in ends else "-")
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -163,13 +240,13 @@ def chart(files: dict[int, dict[str, float]], tags: dict[int, dict[str, float]],
             xs = [n for n, point in files.items() if name in point]
             by_files.plot(xs, [files[n][name] for n in xs], style, marker="o",
                           color=f"C{i}", label=name)
-    for name, style in (("list --json", "-"), (LIST_COLD, ":"), ("python -c pass", "--")):
+    for i, name in enumerate([*(m for m, _, _ in TAG_MEASURES), "python -c pass"]):
         xs = [n for n, point in tags.items() if name in point]
-        by_tags.plot(xs, [tags[n][name] for n in xs], style, marker="o", color="C3",
-                     label=name)
+        by_tags.plot(xs, [tags[n][name] for n in xs], "--" if name == "python -c pass" else
+                     "-", marker="o", color=f"C{i}", label=name)
     for axes, xlabel, title in ((by_files, "files of 4 KiB in one directory output",
                                  "backup, unchanged backup, restore"),
-                                (by_tags, "backups", "list")):
+                                (by_tags, "backups (hourly)", "many backups")):
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_xlabel(xlabel)

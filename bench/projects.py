@@ -191,3 +191,25 @@ def three_file_project(root: Path) -> str:
     commit_all(root, "three files")
     sh(*hdversion("backup"), cwd=root)
     return backup_tags(root)[-1]
+
+
+def add_hourly_tags(root: Path, source_tag: str, count: int, start: int = 0) -> None:
+    """`count` more backup tags with `source_tag`'s manifest and commit, one an hour before
+    it (tags `start`... of a series going back in time: 100,000 are eleven years of hourly
+    backups, the newest on the day of `source_tag`). One `git fast-import` writes them all."""
+    message = sh("git", "for-each-ref", "--format=%(contents)", f"refs/tags/{source_tag}",
+                 cwd=root).strip()
+    human, manifest = message.splitlines()[0], json.loads(message.splitlines()[-1])
+    commit = sh("git", "rev-parse", f"{source_tag}^{{commit}}", cwd=root).strip()
+    newest = datetime.strptime(manifest["timestamp"], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
+    stream = []
+    for i in range(start, start + count):
+        moment = newest - timedelta(hours=i + 1)
+        manifest["timestamp"] = moment.strftime("%Y%m%d_%H%M%S")
+        manifest["created_at"] = moment.isoformat()
+        text = f"{human}\n\n" + json.dumps(manifest, separators=(",", ":"))
+        stream.append(f"tag backup/{manifest['timestamp']}\nfrom {commit}\n"
+                      f"tagger b <b@b> {int(moment.timestamp())} +0000\n"
+                      f"data {len(text.encode())}\n{text}\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, check=True,
+                   input="".join(stream).encode())

@@ -89,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     curve = p.add_argument_group("curves")
     curve.add_argument("--curve-files", type=counts, default=[1, 1000, 10_000, 100_000],
                        help="numbers of 4 KiB files, e.g. 1,1000,10000")
-    curve.add_argument("--curve-tags", type=counts, default=[10, 100, 1000, 10_000],
+    curve.add_argument("--curve-tags", type=counts, default=[1000, 10_000, 100_000],
                        help="numbers of backups to list, e.g. 10,100,1000")
     curve.add_argument("--chart", type=Path,
                        help="write the curves' chart here (PNG) and their table beside it (.md)")

@@ -77,8 +77,10 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
         "peers: restore, empty cache / dvc pull",
         *(f"curve: {measure}, {n} files" for n in (1, 10)
           for measure in ("backup", "unchanged backup", "restore")),
-        *(f"curve: list --json, {n} backups{cold}" for n in (3, 10)
-          for cold in ("", ", cache cold")),
+        *(f"curve: {measure}, {n} backups" for n in (3, 10)
+          for measure in ("list --json", "list --json, cache cold", "list --last 20",
+                          "show T", "backup", "restore T", "prune --dry-run", "status",
+                          "clone + first list --json")),
         *(f"big: {row}{floor}" for row in ("backup", "restore, cache warm",
                                             "restore, empty cache")
           for floor in ("", " / its floor")),
@@ -92,7 +94,7 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
         assert "restic is not installed" in stdout
     assert chart.read_bytes().startswith(PNG_MAGIC)
     table = chart.with_suffix(".md").read_text()
-    assert "| 10 |" in table and "`dvc checkout`" in table
+    assert "| 10 |" in table and "`dvc checkout`" in table and "| `show T` |" in table
 
 
 def test_the_benchmark_measures_the_encrypted_rows(tmp_path: Path) -> None:

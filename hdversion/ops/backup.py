@@ -26,8 +26,9 @@ from hdversion.model.offsite import Copies
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
 from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
-from hdversion.ops.catalog import files_of, read_catalog
+from hdversion.ops.catalog import files_of
 from hdversion.ops.leases import WriterLeases, writing
+from hdversion.ops.newest import newest_regular
 from hdversion.ops.offsite import copies_of
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
@@ -312,8 +313,7 @@ def _newest_backup(project: Project, fetch: bool) -> Backup | None:
     """The newest regular backup not dated in the future: the one `restore` and `status`
     call the latest."""
     refresh_catalog(project, offline=not fetch)
-    present = read_catalog(project.git).present(now_utc())
-    return present[0] if present else None
+    return newest_regular(project.git, now_utc())
 
 
 def _same_state(project: Project, newest: Backup, outputs: tuple[OutputEntry, ...],
@@ -377,7 +377,7 @@ def _retag(project: Project, backup: Backup, taken: set[str]) -> Backup:
     """The same backup under the next timestamp that no tag here or there, nor a pruned
     backup, has."""
     git = project.git
-    used = taken | {r.name for r in git.tags(TAG_PREFIX)} | {
+    used = taken | set(git.tag_ids(TAG_PREFIX)) | {
         tag_for(t) for t in pruned_timestamps(git)}
     timestamp = next_second(backup.timestamp)
     while True:

@@ -48,7 +48,6 @@ from hdversion.model.archive import (
 from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry
 from hdversion.model.pointers import is_pointer_file
-from hdversion.ops.catalog import read_catalog
 from hdversion.ops.operation import locked_operation
 from hdversion.ops.project import Project
 from hdversion.ops.restore import RestoreResult, WorkspaceSteps, restore_entries, writer_for
@@ -151,7 +150,7 @@ def _into_project(archive: Path, project: Project, target: Path | None, force: b
         project.store.ensure_idle()
         if target is None:
             _remove_stale_work(project.root)
-            workspace = WorkspaceSteps(project, read_catalog(project.git), force)
+            workspace = WorkspaceSteps(project, force)
             result = _import(archive, project.root, project.settings.git_tracked_files,
                              writer_for(project), workspace, dry_run, reporter, opening)
             if not dry_run and result.restore.all_verified:

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from hdversion.errors import ConfigurationError, DataStoreError, HdversionError, PartialError
-from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.catalog import Backup
 from hdversion.model.compare import Comparison, FileState, compare
 from hdversion.model.manifest import FileEntry
 from hdversion.model.names import check_name
 from hdversion.model.pins import Pin
 from hdversion.model.pointers import is_pointer_file
 from hdversion.ops.backup_refs import read_pins
-from hdversion.ops.catalog import catalog_with, files_of
+from hdversion.ops.catalog import backup_named, catalog_with, files_of
 from hdversion.ops.project import Project
 from hdversion.ops.remotes import completeness
 from hdversion.util.clock import now_utc
@@ -84,8 +84,7 @@ def show(ref: str, *, repo: Path | None = None, offline: bool = False,
     completely each configured remote holds it."""
     check_name(ref)
     project = Project.open(repo, strict=False, config=config)
-    catalog = catalog_with(project, ref, offline)
-    backup = catalog.get(ref, now=now_utc())
+    backup = backup_named(project, ref, now_utc(), offline)
     files = files_of(project.git, backup)
     remotes = [] if offline else holdings(project, all_remotes(project), [backup])
     result = ShowResult(backup, files, read_pins(project.git).get(backup.tag), remotes)
@@ -102,15 +101,14 @@ def diff(old: str, *, new: str | None = None, repo: Path | None = None,
     project = Project.open(repo, strict=False, config=config)
     catalog = catalog_with(project, old, offline)
     now = now_utc()
-    result = compare_with(project, catalog, catalog.get(old, now),
+    result = compare_with(project, catalog.get(old, now),
                           None if new is None else catalog.get(new, now))
     project.journal("diff", "ok", old=result.old.tag,
                     new=result.new.tag if result.new else "workspace")
     return result
 
 
-def compare_with(project: Project, catalog: Catalog, old: Backup, new: Backup | None
-                 ) -> DiffResult:
+def compare_with(project: Project, old: Backup, new: Backup | None) -> DiffResult:
     before = backup_files(project, old)
     if new is not None:
         after = backup_files(project, new)

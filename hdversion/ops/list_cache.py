@@ -41,41 +41,43 @@ class Listed(NamedTuple):
 
 
 def listed_backups(git: GitRepo, prefix: str, render: Callable[[Backup], str],
-                   layout: str, ids: dict[str, tuple[str, str]] | None = None
-                   ) -> dict[str, Listed]:
+                   layout: str, ids: dict[str, str] | None = None) -> dict[str, Listed]:
     """Every backup tag's listing, by tag name: from the cache where the tag's object id is
-    there, validated from the tag message (one git call for all of them) and rendered by
-    `render` otherwise. `layout` names the renderer's output: a cache of another is
-    ignored. `ids`: `git.tag_ids(prefix)`, where the caller read them already."""
-    ids = git.tag_ids(prefix) if ids is None else ids
+    there, validated from the tag message and rendered by `render` otherwise (the tag
+    objects of those alone read, in one git call). `layout` names the renderer's output: a
+    cache of another is ignored. `ids`: `git.tag_object_ids(prefix)`, where the caller read
+    them already. An id in the cache is a tag object's: only those are written there, and
+    an object's id is the hash of its type and content, so no ref's type is asked."""
+    ids = git.tag_object_ids(prefix) if ids is None else ids
     path = git.git_path(CACHE_NAME)
     cached = _read(path, layout)
     listed: dict[str, Listed] = {}
-    unknown = []
-    for name, (object_type, object_id) in ids.items():
-        hit = cached.get(object_id) if object_type == "tag" else None
+    unknown: dict[str, str] = {}
+    tag_objects: dict[str, str] = {}  # name -> id, of the tags that are tag objects
+    for name, object_id in ids.items():
+        hit = cached.get(object_id)
         # A record must be of this tag's timestamp: one moved under another tag's id would
         # list a backup twice and another not at all.
         if hit is not None and (hit.invalid or hit.timestamp == name.removeprefix(prefix)):
             listed[name] = hit
+            tag_objects[name] = object_id
         else:
-            unknown.append(name)
+            unknown[name] = object_id
     if unknown:
         # Imported here: a listing the cache serves whole validates no manifest.
         from hdversion.model.catalog import Catalog
 
-        wanted = set(unknown)
-        records = [r for r in git.tags(prefix) if r.name in wanted]
+        records = git.tag_records(unknown)
+        tag_objects.update((r.name, r.object_id) for r in records if r.object_type == "tag")
         catalog = Catalog.from_tags(records)
         for backup in catalog.backups:
             listed[backup.tag] = Listed(backup.timestamp, backup.manifest.kind,
                                         render(backup))
         for name, why in catalog.invalid:
             listed[name] = Listed(invalid=why)
-    current = {object_id for object_type, object_id in ids.values() if object_type == "tag"}
-    if unknown or set(cached) - current:
-        _write(path, layout, {object_id: listed[name] for name, (object_type, object_id)
-                              in ids.items() if object_type == "tag"})
+    if unknown or set(cached) - set(tag_objects.values()):
+        _write(path, layout, {object_id: listed[name]
+                              for name, object_id in tag_objects.items() if name in listed})
     return listed
 
 

@@ -39,9 +39,13 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
     _check_filters(kind, last)
     project = Project.open(repo, strict=False, config=config)
     refresh_catalog(project, offline)
-    # The tag ids, the pins and the aliases in one git call.
-    ids, (pin_refs, alias_refs) = project.git.tag_ids_and_refs(TAG_PREFIX, PIN_NAMESPACE,
-                                                               ALIAS_NAMESPACE)
+    if last is not None:
+        return _newest_rendered(project, render, last, kind)
+    # The tags' object ids in one git call that reads no object (asking for a tag's type or
+    # message reads its object: 100,000 tags, 0.4 s against 2.5), the pins and the aliases
+    # with their messages in another.
+    ids = project.git.tag_object_ids(TAG_PREFIX)
+    pin_refs, alias_refs = project.git.refs_of((PIN_NAMESPACE, ""), (ALIAS_NAMESPACE, ""))
     listed = listed_backups(project.git, TAG_PREFIX, render, layout, ids)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
                      key=lambda pair: pair[1].timestamp, reverse=True)
@@ -57,16 +61,36 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
                         [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
 
 
+def _newest_rendered(project: Project, render: Callable[[Backup], str], last: int,
+                     kind: str | None) -> RenderedList:
+    """list_rendered of the newest `last`: only their tags read (ops/newest.py), each
+    rendered (no cache to read for so few); the tags skipped among those read."""
+    from hdversion.ops.catalog import read_newest
+    from hdversion.util.clock import now_utc
+
+    catalog = read_newest(project.git, last, kind, now_utc())
+    pins = read_pins(project.git) if catalog.backups else {}
+    _warn_broken(catalog.broken_aliases)
+    aliases = _named_by(catalog.aliases)
+    project.journal("list", "ok", backups=len(catalog.backups), remote=None)
+    return RenderedList([(render(b), pins.get(b.tag), aliases.get(b.tag, []))
+                         for b in catalog.backups], catalog.invalid)
+
+
+def _named_by(aliases: dict[str, str]) -> dict[str, list[str]]:
+    if not aliases:
+        return {}
+    from hdversion.model.aliases import aliases_by_tag
+
+    return aliases_by_tag(aliases)
+
+
 def _aliases_by_tag(project: Project, refs: list[TagRecord]) -> dict[str, list[str]]:
     """Backup tag -> its aliases, from their refs; an alias whose record is not trusted is
     said so (and names nothing)."""
     records, broken = read_aliases(project.git, refs)
     _warn_broken(broken)
-    if not records:
-        return {}
-    from hdversion.model.aliases import aliases_by_tag
-
-    return aliases_by_tag({n: r.timestamp for n, r in records.items() if r.timestamp})
+    return _named_by({n: r.timestamp for n, r in records.items() if r.timestamp})
 
 
 def _warn_broken(broken: dict[str, str]) -> None:
@@ -104,15 +128,18 @@ def list_backups(*, repo: Path | None = None, remote: str | None = None, offline
     """The catalog (fetched from the git remote first unless `offline`; its aliases too),
     with a remote how many objects each backup lacks there, and the pins (by backup tag).
     `kind` keeps one kind of backup, then `last` the newest N of those."""
-    from hdversion.ops.catalog import catalog_with
+    from hdversion.ops.catalog import catalog_with, read_newest
+    from hdversion.util.clock import now_utc
 
     _check_filters(kind, last)
     project = Project.open(repo, strict=False, config=config)
-    catalog = catalog_with(project, None, offline)
-    if kind is not None:
-        catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]
     if last is not None:
-        catalog.backups = catalog.backups[:last]
+        refresh_catalog(project, offline)
+        catalog = read_newest(project.git, last, kind, now_utc())
+    else:
+        catalog = catalog_with(project, None, offline)
+        if kind is not None:
+            catalog.backups = [b for b in catalog.backups if b.manifest.kind == kind]
     lacking = None
     if remote is not None:
         # Imported here: without a remote, `list` reads tags alone (no DVC to load).

@@ -40,7 +40,7 @@ def publish_tags(project: Project, tags: list[str], refs: list[str] | None = Non
                              f"'{remote}': its prune tombstones must be read first, and "
                              f"{exc.message}")
     try:
-        standing = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
+        standing = {f"refs/tags/{name}" for name in project.git.tag_object_ids(TAG_PREFIX)}
         project.git.push_refs(remote, [ref for ref in (f"refs/tags/{t}" for t in tags)
                                        if ref in standing] + (refs or []))
     except RemoteError as exc:
@@ -69,6 +69,7 @@ def unpublished_tags(project: Project) -> list[str]:
     except RemoteError:
         return []
     pruned = pruned_timestamps(project.git)
-    return [r.name for r in project.git.tags(TAG_PREFIX)
-            if f"refs/tags/{r.name}" not in there
-            and r.name.removeprefix(TAG_PREFIX) not in pruned]
+    # Names alone: reading every tag's message cost a backup 2.5 s at 100,000 backups.
+    return [name for name in project.git.tag_object_ids(TAG_PREFIX)
+            if f"refs/tags/{name}" not in there
+            and name.removeprefix(TAG_PREFIX) not in pruned]

@@ -23,13 +23,14 @@ from hdversion.errors import (
     VerificationError,
     WriteError,
 )
-from hdversion.model.catalog import Backup, Catalog
+from hdversion.model.catalog import Backup
 from hdversion.model.manifest import FileEntry, within
-from hdversion.model.names import LATEST
+from hdversion.model.names import LATEST, check_name
 from hdversion.model.pointers import declared_dir_objects, declared_outputs, is_pointer_file
 from hdversion.ops.backup import create_backup
+from hdversion.ops.backup_refs import refresh_catalog
 from hdversion.ops.cache_objects import Cache, rebuild_listings
-from hdversion.ops.catalog import catalog_with, files_of, known_md5s
+from hdversion.ops.catalog import files_of, find_backup, known_md5s, read_catalog
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
 from hdversion.ops.sources import git_files, verified_sources
@@ -134,10 +135,12 @@ def restore_backup(
     project.store.ensure_idle()
     if target is not None and target.resolve() == project.root:
         target = None  # `--target .` is the workspace, with its safety backup
-    catalog = catalog_with(project, timestamp, offline)
+    if timestamp is not None:
+        check_name(timestamp)
+    refresh_catalog(project, offline)
     if remote is not None:
         project.store.ensure_remote(remote)
-    backup = catalog.get(timestamp, now=now_utc())
+    backup = find_backup(project.git, timestamp, now_utc())
     dest = (target or project.root).resolve()
     files = files_of(project.git, backup)
     pointers = _pointer_files(project, backup, files)
@@ -157,7 +160,7 @@ def restore_backup(
         remove_leftovers(project)
         return verified_sources(project, backup, changing, remote, result, reporter, needed)
 
-    workspace = (WorkspaceSteps(project, catalog, force, offline,
+    workspace = (WorkspaceSteps(project, force, offline,
                                 {md5: members for md5, (_, members) in listings.items()})
                  if target is None else None)
     with target_folder(dest):  # a refused or interrupted restore leaves no trace
@@ -184,7 +187,6 @@ class WorkspaceSteps:
     lacks are removed, and the restored files' hashes are given to DVC."""
 
     project: Project
-    catalog: Catalog
     force: bool = False
     offline: bool = False
     # The backup's directory listings: name -> [(path in the directory, md5)].
@@ -202,7 +204,9 @@ class WorkspaceSteps:
                    if current[e.path] is not None and not is_pointer_file(e.path)}
         present.update({path: md5_file(dest / path)[0] for path in extras})
         git = self.project.git
-        known = known_md5s(git, self.catalog, {m for m in present.values() if m})
+        # The whole catalog only here: a restore that replaces no unsaved file reads the
+        # one tag it restores.
+        known = known_md5s(git, read_catalog(git), {m for m in present.values() if m})
         unsaved = [p for p, md5 in present.items() if md5 not in known]
         # A file that HEAD holds as it is (params.yaml in a fresh clone) is saved in git.
         in_git = git.unchanged_since_head(unsaved)

@@ -6,8 +6,10 @@ this disk. Read-only, like `list`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 
 from hdversion.errors import HdversionError, RemoteError, StaleBackupError
@@ -15,7 +17,7 @@ from hdversion.model.catalog import Backup
 from hdversion.model.durations import Duration
 from hdversion.model.offsite import Copies
 from hdversion.model.timestamps import parse_timestamp
-from hdversion.ops.catalog import catalog_with
+from hdversion.ops.backup_refs import refresh_catalog
 from hdversion.ops.inspect import (
     DiffResult,
     RemoteHolding,
@@ -24,9 +26,13 @@ from hdversion.ops.inspect import (
     holdings,
     workspace_state,
 )
+from hdversion.ops.newest import present
 from hdversion.ops.offsite import copies_of
 from hdversion.ops.project import Project
 from hdversion.util.clock import now_utc
+
+# The newest backups status asks the remotes about first (then twice as many, and so on).
+FIRST_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,14 @@ def status(*, repo: Path | None = None, max_age: Duration | None = None,
     at all gives a certain answer: then it fails; else it cannot be confirmed, and fails)."""
     now = now or now_utc()
     project = Project.open(repo, strict=False, config=config)
-    catalog = catalog_with(project, None, offline)
-    regular = catalog.present(now)
+    refresh_catalog(project, offline)
+    # The newest backups first, a window of tags at a time (ops/newest.py): the latest, and
+    # the newest complete in the remotes, are read without reading every backup.
+    pager = present(project.git, now)
+    regular = list(islice(pager, FIRST_PAGE))
     latest = regular[0] if regular else None
     if latest is not None:
-        changes: DiffResult | None = compare_with(project, catalog, latest, None)
+        changes: DiffResult | None = compare_with(project, latest, None)
         missing = changes.missing if changes else ()
     else:
         changes, missing = None, workspace_state(project).missing
@@ -119,7 +128,7 @@ def status(*, repo: Path | None = None, max_age: Duration | None = None,
         newest = latest
         holding, unasked = [project.settings.local_remote], names
     else:
-        held = holdings(project, names, regular)
+        held, regular = _holdings(project, names, required, regular, pager)
         remotes = [RemoteState(h.remote, h.remote in required, h.error,
                                _newest_in(h, regular)) for h in held]
         newest = next((b for b in regular if all(
@@ -137,6 +146,25 @@ def status(*, repo: Path | None = None, max_age: Duration | None = None,
                     stale=result.stale, max_age=str(max_age) if max_age else None,
                     offsite=copies.offsite)
     return result
+
+
+def _holdings(project: Project, names: list[str], required: tuple[str, ...],
+              regular: list[Backup], more: Iterator[Backup]
+              ) -> tuple[list[RemoteHolding], list[Backup]]:
+    """What each remote holds of the newest backups, and those backups: asked again of
+    twice as many (each remote listed once a time) until every remote that answers holds
+    one of them whole and one is whole in every required remote, or there are no more."""
+    while True:
+        held = holdings(project, names, regular)
+        answered = [h for h in held if h.error is None]
+        if all(_newest_in(h, regular) is not None for h in answered) and any(
+                all(h.complete(b.tag) for h in held if h.remote in required)
+                for b in regular):
+            return held, regular
+        added = list(islice(more, max(len(regular), FIRST_PAGE)))
+        if not added:
+            return held, regular
+        regular += added
 
 
 def _newest_in(holding: RemoteHolding, backups: list[Backup]) -> str | None:
