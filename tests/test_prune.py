@@ -12,14 +12,16 @@ import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from hdversion.model.timestamps import format_timestamp
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, run_cli, start_paused
+from tests.test_newest import add_tags
 
 SEEDS = (1, 2, 3, 1)
 
@@ -405,3 +407,21 @@ def test_a_remote_named_cache_is_that_remote_not_the_dvc_cache(history: History,
         assert not (only_removed & stored(store)), store
     assert sorted((named_cache / "hdversion" / "backups").iterdir()) == sorted(
         named_cache / "hdversion" / "backups" / b["timestamp"] for b in kept)
+
+
+def test_a_long_dry_run_table_shows_runs_of_alike_decisions_as_one_row(
+        project: Project) -> None:
+    """rich took minutes to draw 100,000 rows: a long table folds each run of alike
+    decisions into one row; --json still lists every backup."""
+    project.cli("backup", check=True)
+    real = project.git("tag", "-l", "backup/*").split()[-1]
+    now = datetime.now(UTC)
+    stamps = [format_timestamp(now - timedelta(hours=hours)) for hours in range(1, 61)]
+    add_tags(project, real, stamps)
+    result = project.cli("prune", "--dry-run", "--keep-last", "3", "--offline")
+    assert result.returncode == 0, result.stderr
+    assert "61 backup(s): keep 3, would remove 58" in result.stdout
+    assert f"{stamps[-1]} .." in result.stdout and "(58 backups)" in result.stdout
+    assert stamps[5] not in result.stdout  # inside the run: not a row of its own
+    listed = project.cli("prune", "--dry-run", "--keep-last", "3", "--offline", "--json")
+    assert len(json.loads(listed.stdout)["backups"]) == 61

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         SyncReport,
         VerifyResult,
     )
+    from hdversion.model.retention import Decision
 
 # -q: what a person would read is not printed (errors and warnings still are, on stderr).
 console = Console(highlight=False, quiet=verbosity.quiet())
@@ -364,17 +365,49 @@ def prune_table(result: PruneResult) -> Table:
     for column in ("timestamp", "age", *([metric.removeprefix("-")] if metric else []),
                    "decision", "reason"):
         table.add_column(column)
-    for decision in result.plan.decisions:
-        manifest = decision.backup.manifest
-        row = [decision.backup.timestamp + (" [yellow]safety[/]"
-                                            if manifest.kind == "safety" else ""),
-               age(manifest.created_at)]
-        if metric:
-            row.append("-" if decision.metric is None else f"{decision.metric:.4g}")
-        gone = "[red]remove[/]" if result.dry_run else "[red]removed[/]"
-        row += ["[green]keep[/]" if decision.keep else gone, escape("; ".join(decision.reasons))]
+    gone = "[red]remove[/]" if result.dry_run else "[red]removed[/]"
+    for run in _decision_runs(result.plan.decisions):
+        first, last = run[0], run[-1]
+        manifest = first.backup.manifest
+        safety = " [yellow]safety[/]" if manifest.kind == "safety" else ""
+        if len(run) == 1:
+            row = [first.backup.timestamp + safety, age(manifest.created_at)]
+            if metric:
+                row.append("-" if first.metric is None else f"{first.metric:.4g}")
+        else:
+            row = [f"{last.backup.timestamp} .. {first.backup.timestamp}{safety} "
+                   f"({len(run):,} backups)",
+                   f"{age(last.backup.manifest.created_at)} .. {age(manifest.created_at)}"]
+            if metric:
+                row.append("..")
+        row += ["[green]keep[/]" if first.keep else gone, escape("; ".join(first.reasons))]
         table.add_row(*row)
     return table
+
+
+# rich lays a table out at about 0.1 ms a cell: 100,000 backups took minutes to draw. A long
+# table shows runs of alike decisions as one row (--json lists every backup).
+_LONG_TABLE, _RUN = 50, 10
+
+
+def _decision_runs(decisions: list[Decision]) -> list[list[Decision]]:
+    """The decisions one per row; in a table longer than _LONG_TABLE, each run of _RUN or
+    more consecutive backups of one kind with the same decision and reasons as one row."""
+    if len(decisions) <= _LONG_TABLE:
+        return [[decision] for decision in decisions]
+    runs: list[list[Decision]] = []
+    for decision in decisions:
+        key = (decision.keep, decision.backup.manifest.kind, tuple(decision.reasons))
+        last = runs[-1] if runs else None
+        if last and (last[0].keep, last[0].backup.manifest.kind,
+                     tuple(last[0].reasons)) == key:
+            last.append(decision)
+        else:
+            runs.append([decision])
+    rows: list[list[Decision]] = []
+    for run in runs:
+        rows += [run] if len(run) >= _RUN else [[decision] for decision in run]
+    return rows
 
 
 def prune_summary(result: PruneResult) -> None:
