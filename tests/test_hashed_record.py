@@ -161,7 +161,7 @@ def test_a_file_written_in_the_records_own_tick_is_read_again(
     data = json.loads(path.read_bytes())
     data["outputs"]["data"]["files"]["a.bin"] = [
         info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
-    data["stamp_ns"] = max(info.st_mtime_ns, info.st_ctime_ns)
+    data["outputs"]["data"]["stamp_ns"] = max(info.st_mtime_ns, info.st_ctime_ns)
     path.write_text(json.dumps(data))
     snap = snapshot(plain, monkeypatch, quick=True)
     assert recorded(snap) == truth(plain)

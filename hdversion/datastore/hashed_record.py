@@ -97,13 +97,20 @@ class OutputRecord:
     md5: str  # `<md5>.dir`
     ignore: str  # ignore_digest() when hashed
     device: int
+    stamp_ns: int  # stamp_now() before the walk the stats come from
+    stamp_device: int
     files: dict[str, Stat]
+
+    def unchanged(self, walk: OutputWalk) -> set[str]:
+        """The files whose recorded md5 still holds: same stats, and not racy."""
+        margin = 0 if self.device == self.stamp_device else _FOREIGN_MARGIN_NS
+        limit = self.stamp_ns - margin
+        return {name for name, now in walk.files.items()
+                if self.files.get(name) == now and max(now[1], now[3]) < limit}
 
 
 @dataclass(frozen=True)
 class Record:
-    stamp_ns: int  # stamp_now() before the walk the stats come from
-    stamp_device: int
     digest: str  # of every output's (size, mtime, inode): all unchanged, ingest is skipped
     outputs: dict[str, OutputRecord]  # by path relative to the repository
 
@@ -115,23 +122,17 @@ class Record:
             return None
         return record
 
-    def unchanged(self, record: OutputRecord, walk: OutputWalk) -> set[str]:
-        """The files whose recorded md5 still holds: same stats, and not racy."""
-        margin = 0 if record.device == self.stamp_device else _FOREIGN_MARGIN_NS
-        limit = self.stamp_ns - margin
-        return {name for name, now in walk.files.items()
-                if record.files.get(name) == now and max(now[1], now[3]) < limit}
-
 
 def load_record(root: Path) -> Record | None:
     try:
         data = json.loads((root / HASHED_STATS).read_bytes())
         if data.get("version") != _VERSION:
             return None
-        return Record(int(data["stamp_ns"]), int(data["stamp_device"]), str(data["digest"]),
-                      {path: OutputRecord(str(o["md5"]), str(o["ignore"]), int(o["device"]),
-                                          {name: tuple(s) for name, s in o["files"].items()})
-                       for path, o in data["outputs"].items()})
+        return Record(str(data["digest"]), {
+            path: OutputRecord(str(o["md5"]), str(o["ignore"]), int(o["device"]),
+                               int(o["stamp_ns"]), int(o["stamp_device"]),
+                               {name: tuple(s) for name, s in o["files"].items()})
+            for path, o in data["outputs"].items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -139,9 +140,9 @@ def load_record(root: Path) -> Record | None:
 def save_record(root: Path, record: Record) -> None:
     """Best effort: without it the next backup asks DVC's state database, file by file."""
     data: dict[str, Any] = {
-        "version": _VERSION, "stamp_ns": record.stamp_ns,
-        "stamp_device": record.stamp_device, "digest": record.digest,
+        "version": _VERSION, "digest": record.digest,
         "outputs": {path: {"md5": o.md5, "ignore": o.ignore, "device": o.device,
+                           "stamp_ns": o.stamp_ns, "stamp_device": o.stamp_device,
                            "files": o.files} for path, o in record.outputs.items()}}
     with contextlib.suppress(OSError):
         atomic_write_bytes(root / HASHED_STATS, json.dumps(data, separators=(",", ":")

@@ -39,6 +39,7 @@ from hdversion.errors import (
     DamagedPointerFileError,
     DataStoreError,
     HdversionError,
+    UsageError,
     WriteError,
 )
 from hdversion.util.hashing import md5_bytes
@@ -196,13 +197,65 @@ class Workspace:
         after = _stat_outputs(after_walks)
         if after != before:
             raise ChangedDuringBackupError(_changed(before, after))
-        save_record(self.root, Record(stamp, stamp_device, _stats_digest(after),
-                                      _new_record(self.root, described, after_walks)))
+        save_record(self.root, Record(_stats_digest(after), _new_record(
+            self.root, described, after_walks, (stamp, stamp_device))))
         return Snapshot(
             outputs=tuple(output for output, _ in described),
             files=tuple(file for _, files in described for file in files),
             missing=missing, pointer_files=pointer_files,
         )
+
+    def add(self, paths: list[str], reporter: Reporter = SILENT) -> list[str]:
+        """`dvc add PATH...`: the same pointer files, `.gitignore` lines, cache objects and
+        state database entries, each new folder hashed and cached in one read on every core
+        (and teed into the local remote, so the backup that follows copies nothing), and
+        recorded so that the backup that follows reads nothing. A path DVC tracks already,
+        a file, or a folder the record could not answer for (see hashed_record.py) is added
+        by DVC itself. The pointer files written."""
+        from dvc.exceptions import DvcException
+        from dvc.repo.add import get_or_create_stage
+
+        record = load_record(self.root)
+        outputs = dict(record.outputs) if record is not None else {}
+        written = []
+        try:
+            with self.session.open() as repo, repo.lock, repo.scm_context(quiet=True):
+                for target in paths:
+                    stage, exists = get_or_create_stage(repo, target)
+                    repo.check_graph(stages=[stage])
+                    out = stage.outs[0]
+                    path = Path(out.fs_path).relative_to(self.root).as_posix()
+                    stamp = stamp_now(self.root)
+                    walk = walk_output(self.root / path)
+                    files = None
+                    if not exists and walk is not None and walk.is_dir and walk.plain \
+                            and walk.files and out.use_cache and out.hash_name == HASH_NAME:
+                        plan = _Plan({}, set(), [name for name in walk.files if not _ignored(
+                            repo, out.fs_path, name)], set(), walk)
+                        files = _apply(repo, out, plan,
+                                       ingest_stores(repo, self._local_remote_tee()), reporter)
+                    if files is None:
+                        stage.add_outs()
+                        outputs.pop(path, None)
+                    else:
+                        out.ignore()
+                    stage.dump()
+                    written.append(Path(stage.path).relative_to(self.root).as_posix())
+                    after = walk_output(self.root / path)
+                    if files is not None and walk is not None and after is not None and all(
+                            after.files.get(name, ())[:3] == walk.files[name][:3]
+                            for name in files):
+                        outputs[path] = OutputRecord(
+                            str(out.hash_info.value), ignore_digest(self.root, path),
+                            walk.device, *stamp, {name: walk.files[name] for name in files})
+        except DvcException as exc:
+            raise UsageError(f"cannot add: {exc}") from None
+        except FileNotFoundError as exc:
+            raise ChangedDuringBackupError(self._workspace_name(exc.filename)
+                                           or "one of the files added") from None
+        # No digest: the next backup asks DVC about the other outputs as usual.
+        save_record(self.root, Record("", outputs))
+        return written
 
     def _hash_from_record(self, repo: Repo, stages: list[Any], walks: dict[str, OutputWalk],
                           record: Record | None, reporter: Reporter
@@ -407,7 +460,7 @@ def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ign
         return None
     if old is None or old.keys() != entry.files.keys():
         return None
-    unchanged = record.unchanged(entry, walk)
+    unchanged = entry.unchanged(walk)
     to_hash = [name for name in walk.files if name not in unchanged
                and (name in old or not _ignored(repo, out.fs_path, name))]
     # Their objects come from the last backup's commit: unless something removed them
@@ -495,7 +548,8 @@ def _cache_holds(cache: Path, md5s: set[str]) -> bool:
 
 
 def _new_record(root: Path, described: list[tuple[TrackedOutput, list[TrackedFile]]],
-                walks: dict[str, OutputWalk]) -> dict[str, OutputRecord]:
+                walks: dict[str, OutputWalk], stamp: tuple[int, int]
+                ) -> dict[str, OutputRecord]:
     """The record of each directory output just hashed: its files' stats (from the walk
     after the hashing, equal to the one before), exactly the files its listing holds."""
     outputs = {}
@@ -507,7 +561,7 @@ def _new_record(root: Path, described: list[tuple[TrackedOutput, list[TrackedFil
         names = [file.path[prefix:] for file in files]
         if all(name in walk.files for name in names):
             outputs[output.path] = OutputRecord(
-                output.md5, ignore_digest(root, output.path), walk.device,
+                output.md5, ignore_digest(root, output.path), walk.device, *stamp,
                 {name: walk.files[name] for name in names})
     return outputs
 
