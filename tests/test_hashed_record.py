@@ -44,7 +44,7 @@ def plain(tmp_path: Path) -> Iterator[Path]:
     sh(root, "git", "config", "user.email", "t@t")
     sh(root, "git", "config", "user.name", "t")
     sh(root, DVC, "init", "-q")
-    (root / ".dvcignore").write_text("*.tmp\n")
+    (root / ".dvcignore").write_text("*.tmp\nscratch/\n")
     for name, data in FILES.items():
         (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "data" / name).write_bytes(data)
@@ -183,15 +183,18 @@ def test_a_file_whose_ctime_alone_changed_is_read_again(
 @long_tier
 def test_ignored_files_stay_out(plain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (plain / "data" / "sub" / "scratch.tmp").write_bytes(b"ignored by *.tmp")
+    (plain / "data" / "sub" / "scratch" / "deeper").mkdir(parents=True)
+    (plain / "data" / "sub" / "scratch" / "deeper" / "x.bin").write_bytes(b"in scratch/")
     snap = snapshot(plain, monkeypatch, quick=True)
-    assert recorded(snap) == truth(plain, ignored=("sub/scratch.tmp",))
+    assert recorded(snap) == truth(plain, ignored=("sub/scratch.tmp",
+                                                   "sub/scratch/deeper/x.bin"))
 
 
 @long_tier
 def test_a_dvcignore_change_leaves_the_folder_to_dvc(plain: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # b.bin was hashed and is unchanged, but is no longer DVC's to track.
-    (plain / ".dvcignore").write_text("*.tmp\nb.bin\n")
+    (plain / ".dvcignore").write_text("*.tmp\nscratch/\nb.bin\n")
     snap = snapshot(plain, monkeypatch, quick=False)
     assert recorded(snap) == truth(plain, ignored=("b.bin",))
 

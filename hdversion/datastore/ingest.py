@@ -83,6 +83,21 @@ def read_files(infos: dict[str, dict[str, Any]], stores: list[_Store],
         return dict(zip(paths, md5s, strict=True))
 
 
+def tee_bytes(stores: list[_Store], name: str, data: bytes) -> None:
+    """`data`, whose md5 is `name`'s (a `.dir` listing made here), into each store that lacks
+    it, as a file read is teed."""
+    for store in stores:
+        if (staged := store.open()) is None:
+            continue
+        try:
+            staged.write(data)
+        except OSError:
+            staged.discard()
+            store.give_up()
+            continue
+        store.put(staged, name)
+
+
 def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
     """Tell DVC's state database the md5 of files just written and verified (a restore's), so
     that neither DVC nor the next backup reads them again to learn what they hold."""

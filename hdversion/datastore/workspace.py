@@ -31,6 +31,7 @@ from hdversion.datastore.ingest import (
     ingest_stores,
     read_files,
     remember_hashes,
+    tee_bytes,
 )
 from hdversion.datastore.session import DvcSession
 from hdversion.datastore.store import CacheStore, DirectoryStore, KeyMissing
@@ -230,8 +231,9 @@ class Workspace:
                     files = None
                     if not exists and walk is not None and walk.is_dir and walk.plain \
                             and walk.files and out.use_cache and out.hash_name == HASH_NAME:
-                        plan = _Plan({}, set(), [name for name in walk.files if not _ignored(
-                            repo, out.fs_path, name)], set(), walk)
+                        left_out = _ignored(repo, out.fs_path, list(walk.files))
+                        plan = _Plan({}, set(), [name for name in walk.files
+                                                 if name not in left_out], set(), walk)
                         files = _apply(repo, out, plan,
                                        ingest_stores(repo, self._local_remote_tee()), reporter)
                     if files is None:
@@ -461,8 +463,9 @@ def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ign
     if old is None or old.keys() != entry.files.keys():
         return None
     unchanged = entry.unchanged(walk)
-    to_hash = [name for name in walk.files if name not in unchanged
-               and (name in old or not _ignored(repo, out.fs_path, name))]
+    new = [name for name in walk.files if name not in old]
+    left_out = _ignored(repo, out.fs_path, new) if new else set()
+    to_hash = [name for name in walk.files if name not in unchanged and name not in left_out]
     # Their objects come from the last backup's commit: unless something removed them
     # since, DVC's commit would find them all in place.
     if not (unchanged or to_hash) or not _cache_holds(cache, {old[n] for n in unchanged}):
@@ -501,6 +504,10 @@ def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Repor
     cache = CacheStore(Path(repo.cache.local.path))
     if not cache.has(name):
         cache.put(name, io.BytesIO(listing), len(listing))
+    # Into the local remote too, as its files were: the push then has nothing to put (a
+    # sealing one gets it from the push, as every listing before).
+    tee_bytes([store for store in stores
+               if store.best_effort and isinstance(store.store, DirectoryStore)], name, listing)
     remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()})
     out.hash_info = HashInfo(HASH_NAME, name)
     out.meta = Meta(size=sum(files[name][0] for name in members), nfiles=len(members),
@@ -520,16 +527,32 @@ def _known_to_dvc(repo: Repo, paths: list[str]) -> dict[str, str]:
             if hash_info is not None and hash_info.name == HASH_NAME}
 
 
-def _ignored(repo: Repo, output: str, name: str) -> bool:
-    """Whether DVC's walk of `output` leaves out its file `name` (or a folder above it)."""
+def _ignored(repo: Repo, output: str, names: list[str]) -> set[str]:
+    """Those of `names` (files of `output`) that DVC's walk leaves out: asked of DVC's
+    ignore filter folder by folder, as its walk asks (a call per file costs 0.3 ms)."""
     ignore = repo.dvcignore
-    parts = name.split("/")
-    folder = output
-    for part in parts[:-1]:
-        folder = f"{folder}{os.sep}{part}"
-        if ignore.is_ignored_dir(folder):
-            return True
-    return bool(ignore.is_ignored_file(f"{output}{os.sep}{name}"))
+    by_folder: dict[str, list[str]] = {}
+    for name in names:
+        folder, _, base = name.rpartition("/")
+        by_folder.setdefault(folder, []).append(base)
+    hidden: dict[str, bool] = {"": False}  # folder of the output -> left out by the walk
+
+    def folder_hidden(folder: str) -> bool:
+        if folder not in hidden:
+            parent, _, base = folder.rpartition("/")
+            kept, _ = ignore(os.path.join(output, parent) if parent else output, [base], [])
+            hidden[folder] = folder_hidden(parent) or not kept
+        return hidden[folder]
+
+    left_out: set[str] = set()
+    for folder, files in by_folder.items():
+        prefix = f"{folder}/" if folder else ""
+        if folder_hidden(folder):
+            left_out.update(prefix + base for base in files)
+            continue
+        _, kept = ignore(os.path.join(output, folder) if folder else output, [], files)
+        left_out.update(prefix + base for base in set(files) - set(kept))
+    return left_out
 
 
 def _cache_holds(cache: Path, md5s: set[str]) -> bool:
