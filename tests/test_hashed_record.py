@@ -44,7 +44,8 @@ def plain(tmp_path: Path) -> Iterator[Path]:
     sh(root, "git", "config", "user.email", "t@t")
     sh(root, "git", "config", "user.name", "t")
     sh(root, DVC, "init", "-q")
-    (root / ".dvcignore").write_text("*.tmp\nscratch/\n")
+    # A file a folder rule hides stays hidden, though a later rule would keep it (as git).
+    (root / ".dvcignore").write_text("*.tmp\nscratch/\n!x.bin\n")
     for name, data in FILES.items():
         (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "data" / name).write_bytes(data)
@@ -194,7 +195,7 @@ def test_ignored_files_stay_out(plain: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_a_dvcignore_change_leaves_the_folder_to_dvc(plain: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # b.bin was hashed and is unchanged, but is no longer DVC's to track.
-    (plain / ".dvcignore").write_text("*.tmp\nscratch/\nb.bin\n")
+    (plain / ".dvcignore").write_text("*.tmp\nscratch/\n!x.bin\nb.bin\n")
     snap = snapshot(plain, monkeypatch, quick=False)
     assert recorded(snap) == truth(plain, ignored=("b.bin",))
 

@@ -535,21 +535,11 @@ def _ignored(repo: Repo, output: str, names: list[str]) -> set[str]:
     for name in names:
         folder, _, base = name.rpartition("/")
         by_folder.setdefault(folder, []).append(base)
-    hidden: dict[str, bool] = {"": False}  # folder of the output -> left out by the walk
-
-    def folder_hidden(folder: str) -> bool:
-        if folder not in hidden:
-            parent, _, base = folder.rpartition("/")
-            kept, _ = ignore(os.path.join(output, parent) if parent else output, [base], [])
-            hidden[folder] = folder_hidden(parent) or not kept
-        return hidden[folder]
-
     left_out: set[str] = set()
     for folder, files in by_folder.items():
         prefix = f"{folder}/" if folder else ""
-        if folder_hidden(folder):
-            left_out.update(prefix + base for base in files)
-            continue
+        # A file under a folder a rule hides is hidden by that rule too (DVC's patterns
+        # match every parent of the path).
         _, kept = ignore(os.path.join(output, folder) if folder else output, [], files)
         left_out.update(prefix + base for base in set(files) - set(kept))
     return left_out
