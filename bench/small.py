@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from common import DVC, KIB, Context, Timing, hdversion, header, medians, sh
-from peers import Restic
+from peers import OPEN_DVC, Restic
 from projects import (
     CACHE,
     commit_all,
@@ -32,6 +32,8 @@ DVC_REMOTE = "dvc-remote"
 # plain DVC makes it (`dvc add`, then `hdversion backup`), whose target the issue lets
 # `hdversion add` meet.
 FIRST_WITH_DVC_ADD = "first backup after dvc add"
+# What an unchanged backup cannot go below while it asks DVC what it tracks (issue 12).
+DVC_FLOOR = "floor: DVC's import and Repo alone"
 ROWS = (("first backup", 2.0), (FIRST_WITH_DVC_ADD, None), ("unchanged backup", 1.0),
         ("one file changed", 1.0), ("restore, empty cache", 2.0))
 
@@ -73,6 +75,7 @@ def measure(ctx: Context, work: Path, count: int) -> None:
     header(f"small: one directory output of {count:,} files of 4 KiB; {version}; "
            f"median of {args.repeat}")
     names = [row_name(count, row, "restic") for row, _ in ROWS]
+    names.append(row_name(count, DVC_FLOOR, "restic"))
     if restic is None:
         for name in names:
             results.skip(name, "restic is not installed (apt-get install restic)")
@@ -122,6 +125,8 @@ def measure(ctx: Context, work: Path, count: int) -> None:
             if restic:
                 timings["restic"] = Timing(lambda: restic("backup", "--quiet", DATA),
                                            setup=change_plain)
+                if change_ours is None:
+                    timings["dvc_floor"] = Timing(lambda: sh(*OPEN_DVC, ours, cwd=ours))
             add_rows(ctx, count, row, medians(args.repeat, **timings))
 
         check = expect_tree(ours, [DATA])
@@ -146,6 +151,10 @@ def add_rows(ctx: Context, count: int, row: str, seconds: dict[str, float]) -> N
     if "restic" in seconds:
         ctx.results.add(row_name(count, row, "restic"), seconds["hdversion"], detail,
                         seconds["restic"], target)
+        if "dvc_floor" in seconds:
+            ctx.results.add(row_name(count, DVC_FLOOR, "restic"), seconds["dvc_floor"],
+                            f"{detail}, unchanged", seconds["restic"], None,
+                            "python -c 'Repo(root)'")
         if "hdversion_dvc_add" in seconds:
             ctx.results.add(row_name(count, FIRST_WITH_DVC_ADD, "restic"),
                             seconds["hdversion_dvc_add"], detail, seconds["restic"],
