@@ -56,6 +56,8 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.model.pins import Pin as Pin
     from hdversion.model.retention import Policy as Policy
     from hdversion.model.storages import RemoteInfo as RemoteInfo
+    from hdversion.ops.add import AddResult as AddResult
+    from hdversion.ops.add import add as add
     from hdversion.ops.aliases import AliasHistory as AliasHistory
     from hdversion.ops.aliases import AliasList as AliasList
     from hdversion.ops.aliases import AliasResult as AliasResult
@@ -138,6 +140,7 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
 # Name -> its module under hdversion.ops, or a dotted module (the records and the errors)
 # (tests/test_cli_registry.py checks that this and the imports above name the same things).
 _HOME = {
+    "add": "add", "AddResult": "add",
     "alias_set": "aliases", "alias_rm": "aliases", "alias_list": "aliases",
     "alias_history": "aliases", "AliasResult": "aliases", "AliasList": "aliases",
     "AliasHistory": "aliases",

@@ -122,14 +122,20 @@ def test_a_restore_tells_dvc_what_it_wrote(project: Project) -> None:
 
 
 def test_an_unchanged_workspace_is_known_without_asking_dvc(project: Project) -> None:
-    from hdversion.datastore.workspace import _read_digest, _stat_outputs, _stats_digest
+    from hdversion.datastore.hashed_record import load_record
+    from hdversion.datastore.workspace import _stat_outputs, _stats_digest, _walk_outputs
     from hdversion.ops.project import Project as Opened
 
+    def digest_now() -> str:
+        outputs = Opened.open(project.root).store.workspace.outputs()
+        return _stats_digest(_stat_outputs(_walk_outputs(project.root, outputs)))
+
     project.cli("backup", check=True)
-    outputs = Opened.open(project.root).store.workspace.outputs()
-    assert _read_digest(project.root) == _stats_digest(_stat_outputs(project.root, outputs))
+    record = load_record(project.root)
+    assert record is not None and record.digest == digest_now()
     # Stats as DVC's state database keys them (size, mtime, inode): any write shows.
     project.damage("models/optuna/study_0.pkl", b"x" * 5000)
-    assert _read_digest(project.root) != _stats_digest(_stat_outputs(project.root, outputs))
+    assert record.digest != digest_now()
     project.cli("backup", check=True)
-    assert _read_digest(project.root) == _stats_digest(_stat_outputs(project.root, outputs))
+    record = load_record(project.root)
+    assert record is not None and record.digest == digest_now()

@@ -175,6 +175,9 @@ class DataStore:
     def snapshot(self, outputs: list[Output], reporter: Reporter = SILENT) -> Snapshot:
         return self.workspace.snapshot(outputs, reporter)
 
+    def add(self, paths: list[str], reporter: Reporter = SILENT) -> list[str]:
+        return self.workspace.add(paths, reporter)
+
     def remember_hashes(self, hashes: dict[Path, str]) -> None:
         self.workspace.remember_hashes(hashes)
 

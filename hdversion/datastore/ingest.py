@@ -32,42 +32,70 @@ HASH_NAME = "md5"  # DVC 3's; an output with DVC 2's md5-dos2unix is left to DVC
 
 
 def ingest_new_files(repo: Repo, remote: Stager | None = None,
-                     reporter: Reporter = SILENT) -> int:
+                     reporter: Reporter = SILENT, skip: frozenset[str] = frozenset()) -> int:
     """Hash (and, where DVC copies, cache) the cached outputs' files DVC has not hashed yet;
     the number of files read. `remote`, the store of a local remote that is a directory
     (sealing, where it is encrypted), receives a copy of each in the same read (best effort:
     at the first error there, the backup's push fills it instead, and reports what fails).
-    The bytes read are reported as one step."""
-    infos = dict(_output_files(repo))
+    The bytes read are reported as one step. Outputs whose path is in `skip` are left out."""
+    infos = dict(_output_files(repo, skip))
     if not infos:
         return 0
     unknown = [path for path, _, hash_info in repo.state.get_many(list(infos), repo.fs, infos)
                if hash_info is None or hash_info.name != HASH_NAME]
     if not unknown:
         return 0
-    odb = repo.cache.local
-    cache = Path(odb.path)
+    hashed = read_files({path: infos[path] for path in unknown},
+                        ingest_stores(repo, remote), reporter)
+    repo.state.save_many([(path, _hash_info(md5), infos[path])
+                          for path, md5 in hashed.items() if md5 is not None], repo.fs)
+    return len(unknown)
+
+
+def ingest_stores(repo: Repo, remote: Stager | None) -> list[_Store]:
+    """The stores new bytes are teed into as they are read: the cache where DVC would copy
+    a new file into it (none otherwise), then `remote` (best effort)."""
+    cache = Path(repo.cache.local.path)
     # Atomic, not fsynced object by object, as DVC writes its cache and its push a
     # directory remote: 10,000 small files fsynced one by one cost 6 s (util/atomic.py).
     stores = [_Store(DirectoryStore(str(cache), cache, durable=False))] \
-        if _cache_copies(odb.cache_types, cache) else []
+        if _cache_copies(repo.cache.local.cache_types, cache) else []
     if stores and remote is not None:
         stores.append(_Store(remote, best_effort=True))
+    return stores
+
+
+def read_files(infos: dict[str, dict[str, Any]], stores: list[_Store],
+               reporter: Reporter = SILENT) -> dict[str, str | None]:
+    """Each file's md5 (None where it changed while read, or vanished), read once on every
+    core and teed into `stores`; `infos` are their stats as DVC's file infos give them
+    (size, ino, mtime) or with `mtime_ns` instead."""
+    if not infos:
+        return {}
     # The biggest first: one long file then overlaps with all the small ones.
-    unknown.sort(key=lambda p: -int(infos[p].get("size") or 0))
-    workers = min(len(unknown), os.cpu_count() or 1)
+    paths = sorted(infos, key=lambda p: -int(infos[p].get("size") or 0))
+    workers = min(len(paths), os.cpu_count() or 1)
     advance = reporter.bytes(
-        f"{'hashing and caching' if stores else 'hashing'} {len(unknown)} new file(s)",
-        sum(int(infos[p].get("size") or 0) for p in unknown))
-
-    def one(path: str) -> tuple[str, Any, dict[str, Any]] | None:
-        md5 = _read(path, infos[path], stores, advance)
-        return None if md5 is None else (path, _hash_info(md5), infos[path])
-
+        f"{'hashing and caching' if stores else 'hashing'} {len(paths)} new file(s)",
+        sum(int(infos[p].get("size") or 0) for p in paths))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        hashed = [item for item in pool.map(one, unknown) if item is not None]
-    repo.state.save_many(hashed, repo.fs)
-    return len(unknown)
+        md5s = pool.map(lambda path: _read(path, infos[path], stores, advance), paths)
+        return dict(zip(paths, md5s, strict=True))
+
+
+def tee_bytes(stores: list[_Store], name: str, data: bytes) -> None:
+    """`data`, whose md5 is `name`'s (a `.dir` listing made here), into each store that lacks
+    it, as a file read is teed."""
+    for store in stores:
+        if (staged := store.open()) is None:
+            continue
+        try:
+            staged.write(data)
+        except OSError:
+            staged.discard()
+            store.give_up()
+            continue
+        store.put(staged, name)
 
 
 def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
@@ -125,12 +153,13 @@ class _Store:
         self.usable = False
 
 
-def _output_files(repo: Repo) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(path, DVC's file info) of every file of the outputs DVC caches, walked the way DVC's
-    own build walks them (.dvcignore applied), so that the infos key its state database."""
+def _output_files(repo: Repo, skip: frozenset[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, DVC's file info) of every file of the outputs DVC caches (but `skip`), walked
+    the way DVC's own build walks them (.dvcignore applied), so that the infos key its state
+    database."""
     fs = repo.fs
     for out in repo.index.outs:
-        if not out.use_cache or out.hash_name != HASH_NAME:
+        if not out.use_cache or out.hash_name != HASH_NAME or out.fs_path in skip:
             continue
         path = out.fs_path
         with contextlib.suppress(FileNotFoundError):
@@ -186,6 +215,9 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store],
 
 
 def _same(stat: os.stat_result, info: dict[str, Any]) -> bool:
+    if "mtime_ns" in info:
+        return (stat.st_size, stat.st_ino, stat.st_mtime_ns) == (
+            info["size"], info["ino"], info["mtime_ns"])
     return (stat.st_size == info.get("size") and stat.st_ino == info.get("ino")
             and stat.st_mtime == info.get("mtime"))
 

@@ -1,0 +1,40 @@
+"""Adding new artifacts for DVC to track, as `dvc add` does (the same pointer files, cache
+and `.gitignore` lines), through the backup's ingest: each new folder is read once on every
+core, cached and teed into the local remote, and recorded, so that the backup that follows
+reads nothing and copies nothing (datastore/hashed_record.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hdversion.errors import UsageError
+from hdversion.ops.operation import locked_operation
+from hdversion.ops.project import Project
+from hdversion.util.progress import SILENT, Reporter
+
+
+@dataclass
+class AddResult:
+    pointer_files: tuple[str, ...]  # the .dvc files written, relative to the project
+
+
+def add(paths: list[str], *, repo: Path | None = None, wait: float = 0,
+        reporter: Reporter = SILENT, config: Path | None = None) -> AddResult:
+    """`dvc add` each of `paths` (relative to the current directory, inside the project),
+    holding the repository lock; the pointer files are written in place, as `dvc add`
+    writes them (commit them with git)."""
+    if not paths:
+        raise UsageError("nothing to add: name a folder or file of the project")
+    project = Project.open(repo, config=config)
+    targets = []
+    for path in paths:
+        absolute = Path(path).absolute()
+        if not absolute.is_relative_to(project.root):
+            raise UsageError(f"{path} is not inside the project ({project.root})")
+        targets.append(absolute.relative_to(project.root).as_posix())
+    with locked_operation(project, "add", wait):
+        reporter.step(f"adding {', '.join(targets)}")
+        written = project.store.add([str(project.root / t) for t in targets], reporter)
+        project.journal("add", "ok", paths=targets, pointer_files=written)
+    return AddResult(tuple(written))

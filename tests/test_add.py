@@ -1,0 +1,93 @@
+"""`hdversion add` writes what `dvc add` writes (ops/add.py): the same pointer file, the same
+`.gitignore` line and the same cache, and DVC finds the workspace committed afterwards; the
+folder is teed into the local remote and recorded, so that the next backup reads nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hdversion.datastore.hashed_record import load_record
+from tests.conftest import run_cli
+
+DVC = str(Path(sys.executable).with_name("dvc"))
+FILES = {"a.bin": b"a" * 100, "sub/b.bin": b"b" * 5000, "sub/deeper/c.bin": b"c",
+         "é.bin": b"unicode", "x.tmp": b"ignored by the .dvcignore"}
+
+
+def sh(root: Path, *cmd: str) -> str:
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, (cmd, done.stdout, done.stderr)
+    return done.stdout
+
+
+def repository(root: Path) -> Path:
+    root.mkdir(parents=True)
+    sh(root, "git", "init", "-q", "-b", "main")
+    sh(root, "git", "config", "user.email", "t@t")
+    sh(root, "git", "config", "user.name", "t")
+    sh(root, DVC, "init", "-q")
+    (root / ".dvcignore").write_text("*.tmp\n")
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-qm", "init")
+    for name, data in FILES.items():
+        (root / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "data" / name).write_bytes(data)
+    return root
+
+
+def cache_files(root: Path) -> dict[str, bytes]:
+    cache = root / ".dvc" / "cache"
+    return {p.relative_to(cache).as_posix(): p.read_bytes()
+            for p in cache.rglob("*") if p.is_file()}
+
+
+def test_add_writes_what_dvc_add_writes(tmp_path: Path) -> None:
+    ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
+    result = run_cli(ours, "add", "data", "--json", check=True)
+    assert json.loads(result.stdout)["pointer_files"] == ["data.dvc"]
+    sh(theirs, DVC, "add", "-q", "data")
+    assert (ours / "data.dvc").read_bytes() == (theirs / "data.dvc").read_bytes()
+    assert (ours / ".gitignore").read_bytes() == (theirs / ".gitignore").read_bytes()
+    assert cache_files(ours) == cache_files(theirs)
+    assert "up to date" in sh(ours, DVC, "status")
+    # Teed into the local remote and recorded: the backup that follows copies and reads
+    # nothing, and records the hash DVC wrote.
+    record = load_record(ours)
+    assert record is not None and record.outputs["data"].md5 in (ours / "data.dvc").read_text()
+    assert (ours / "backups" / "files" / "md5").is_dir()
+    sh(ours, "git", "add", "-A")
+    sh(ours, "git", "commit", "-qm", "data")
+    made = json.loads(run_cli(ours, "backup", "--json", check=True).stdout)
+    assert made["tag"].startswith("backup/")
+    assert "up to date" in sh(ours, DVC, "status")
+
+
+@pytest.mark.reliability
+def test_add_refuses_a_path_outside_the_project(tmp_path: Path) -> None:
+    ours = repository(tmp_path / "ours")
+    (tmp_path / "elsewhere").mkdir()
+    result = run_cli(ours, "add", str(tmp_path / "elsewhere"))
+    assert result.returncode == 2, result.stderr
+    assert "is not inside the project" in result.stderr
+
+
+@pytest.mark.reliability
+def test_a_tracked_folder_is_added_again_by_dvc(tmp_path: Path) -> None:
+    ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
+    run_cli(ours, "add", "data", check=True)
+    sh(theirs, DVC, "add", "-q", "data")
+    for root in (ours, theirs):
+        (root / "data" / "sub" / "b.bin").write_bytes(b"changed")
+        (root / "data" / "new.bin").write_bytes(b"new")
+    run_cli(ours, "add", "data", check=True)
+    sh(theirs, DVC, "add", "-q", "data")
+    assert (ours / "data.dvc").read_bytes() == (theirs / "data.dvc").read_bytes()
+    assert "up to date" in sh(ours, DVC, "status")
+    # DVC added it: the record no longer answers for it (its stats were not recorded).
+    record = load_record(ours)
+    assert record is not None and "data" not in record.outputs
