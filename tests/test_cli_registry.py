@@ -273,7 +273,10 @@ def test_list_reads_tags_without_dvc_gitpython_or_rich(project: Project,
     project.git("tag", "-a", "-m", "{broken", "backup/20190101_000000")
     for args in plain_forms:
         code, _, err, _ = run_main(project.root, *args)
-        assert code == 0 and err.count("warning: skipped tag") == 2, (args, err)
+        # `--last 1` reads the newest tags only (ops/newest.py): the broken ones are older,
+        # never read, so not warned about.
+        skipped = 0 if "--last" in args else 2
+        assert code == 0 and err.count("warning: skipped tag") == skipped, (args, err)
 
     # The reference reads tag messages of the first form only (the JSON line alone, which
     # this hdversion reads too): the backup's tag is made again in that form, here and on
