@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from hdversion.datastore.deletion import delete_keys
+from hdversion.datastore.deletion import S3_DELETE_BATCH, delete_keys
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
 from hdversion.errors import DeletionRefusedError, RemoteError, VerificationError, WriteError
 from hdversion.model.leftovers import is_partial_name
@@ -56,13 +56,15 @@ __all__ = [
     "VerifiedReader",
 ]
 
-# Objects deleted from a bucket per request (S3 takes up to 1,000 keys in one).
-DELETE_BATCH = 500
+# Objects deleted from a bucket per request: as many as S3 takes in one.
+DELETE_BATCH = S3_DELETE_BATCH
 # Objects written at once by `put_files`: small objects wait on file creation (on a
 # request) more than on the disk.
 PUTS_AT_ONCE = 4
 
 OnChunk = Callable[[int], None]
+# What `Store.get_files` does with each object once it is whole in its local file.
+Landed = Callable[[str, Path], None]
 
 
 class Deleted(set[str]):
@@ -209,6 +211,16 @@ class Store(ABC):
             with out:
                 _copy_hashed(cast(IO[bytes], reader), out, on_chunk, str(path))
 
+    def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
+                  on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
+        """`get_file` of many objects (md5, local file, limit), `jobs` at once, each then
+        handed to `landed` (md5, file) in the thread that got it, while the others are on
+        their way (a fetch hashes and keeps it there). Returns the objects the store lacks
+        or holds past their limit (what landed of them left for the caller to remove); the
+        first other failure is raised once the others have stopped. `on_chunk` is called
+        from those threads."""
+        return _get_many(files, jobs, self.get_file, on_chunk, landed)
+
     def list_known(self, known: Iterable[str]) -> dict[str, StoredObject]:
         """`list` of every object, where a store whose names are keyed (an encrypted
         remote) gives the `known` md5s' objects by their md5 (the others by their stored
@@ -271,6 +283,24 @@ class VerifiedReader:
             raise VerificationError(f"{self.where}: data hashes to "
                                     f"{self.digest.hexdigest()}, expected {self.md5}")
         return b""
+
+
+def _get_many(files: Iterable[tuple[str, Path, int | None]], jobs: int,
+              get: Callable[[str, Path, int | None, OnChunk | None], None],
+              on_chunk: OnChunk | None, landed: Landed | None) -> set[str]:
+    """`Store.get_files` with `get` for each object's download."""
+    def one(item: tuple[str, Path, int | None]) -> str | None:
+        md5, path, limit = item
+        try:
+            get(md5, path, limit, on_chunk)
+        except (KeyMissing, VerificationError):
+            return md5
+        if landed is not None:
+            landed(md5, path)
+        return None
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return {md5 for md5 in pool.map(one, files) if md5 is not None}
 
 
 def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None,
@@ -539,6 +569,27 @@ class BucketStore(Store):
         (VerificationError), KeyMissing when there is none; `on_chunk` counts the bytes
         received."""
         self.records.get_file(self.key(md5), path, limit, on_chunk)
+
+    def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
+                  on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
+        """On S3, each object one GET sent from its own thread (`s3_download`: s3fs sends
+        every request from its one event-loop thread, the bottleneck of many small
+        objects); elsewhere `get_file` from `jobs` threads."""
+        from hdversion.datastore.s3_download import s3_getter
+
+        fs = self.records.fs
+        with self.records._errors("cannot read"):
+            getter = s3_getter(fs) if fs.protocol == "s3" else None
+            _ = fs.fs  # connects once, not in every thread
+        if getter is None:
+            return super().get_files(files, jobs, on_chunk, landed)
+
+        def get(md5: str, path: Path, limit: int | None, counted: OnChunk | None) -> None:
+            key = self.key(md5)
+            with self.records._errors("cannot read", missing=key):
+                getter.get(self.records.path(key), path, limit, self.where(md5), counted)
+
+        return _get_many(files, jobs, get, on_chunk, landed)
 
     def upload(self, path: Path, md5: str) -> None:
         """Send a local file as the object named `md5`, as it is (its caller checked it)."""
