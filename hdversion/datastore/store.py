@@ -30,7 +30,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from hdversion.datastore.deletion import S3_DELETE_BATCH, delete_keys
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
@@ -40,6 +40,9 @@ from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_k
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
+
+if TYPE_CHECKING:
+    from hdversion.datastore.s3_requests import S3Requests
 
 __all__ = [
     "DOWNLOADS",
@@ -65,6 +68,8 @@ PUTS_AT_ONCE = 4
 OnChunk = Callable[[int], None]
 # What `Store.get_files` does with each object once it is whole in its local file.
 Landed = Callable[[str, Path], None]
+_Item = TypeVar("_Item")
+_Done = TypeVar("_Done")
 
 
 class Deleted(set[str]):
@@ -299,8 +304,21 @@ def _get_many(files: Iterable[tuple[str, Path, int | None]], jobs: int,
             landed(md5, path)
         return None
 
+    return {md5 for md5 in _each(jobs, one, files) if md5 is not None}
+
+
+def _each(jobs: int, work: Callable[[_Item], _Done], items: Iterable[_Item]) -> list[_Done]:
+    """`work` on each item from `jobs` threads, the answers in the items' order; the first
+    failure is raised once the running ones have stopped, and those not started never
+    start (an outage fails a transfer of 20,000 objects once, not 20,000 times)."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return {md5 for md5 in pool.map(one, files) if md5 is not None}
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None,
@@ -540,56 +558,89 @@ class BucketStore(Store):
 
     def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
                   ) -> None:
-        """Many objects in one bulk upload (`s3_upload.upload_files`: boto3's threads on
-        S3), each file hashed before its own upload starts: a few at once, the largest
+        """Many objects, each hashed before its own upload starts. On S3 a small file (up
+        to `s3_requests.SMALL_PUT`) is read once, hashed and sent by one put_object, `jobs`
+        at once, beside the bulk upload of the larger ones (`s3_upload.upload_files`:
+        boto3's threads on S3, s3fs elsewhere): those are hashed a few at once, the largest
         first, each handed to the upload as soon as it hashes to its name, so the small
-        ones are on their way while a large one is read. One that does not is sent by no
-        one: VerificationError, the upload stopped. `on_chunk` counts the bytes sent (not
-        those hashed), as the SDK reports them, a part sent again not twice."""
+        ones are on their way while a large one is read. One that does not hash to its name
+        is sent by no one: VerificationError, the upload stopped. `on_chunk` counts the
+        bytes sent (not those hashed), as the SDK reports them, a part sent again not
+        twice."""
+        from hdversion.datastore.s3_requests import SMALL_PUT
         from hdversion.datastore.s3_upload import upload_files
 
-        ordered = sorted(files, key=lambda item: -item[1].stat().st_size)
+        sized = sorted(((md5, path, path.stat().st_size) for md5, path in files),
+                       key=lambda item: -item[2])
+        requests = self._requests()
+        small = [(md5, path) for md5, path, size in sized
+                 if requests is not None and size <= SMALL_PUT]
+        large = [(md5, path) for md5, path, size in sized
+                 if requests is None or size > SMALL_PUT]
 
         def hashed() -> Iterator[tuple[Path, str, int]]:
             with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
                 futures = {pool.submit(md5_file, path): (md5, path)
-                           for md5, path in ordered}
+                           for md5, path in large}
                 for future in as_completed(futures):
                     md5, path = futures[future]
                     found = future.result()
                     _check_put(self.where(md5), md5, None, found)
                     yield path, self.records.path(self.key(md5)), found[1]
 
-        with self.records._errors("cannot write to"):
-            upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
+        def put_small(item: tuple[str, Path]) -> None:
+            assert requests is not None
+            md5, path = item
+            data = path.read_bytes()
+            _check_put(self.where(md5), md5, None, (md5_bytes(data), len(data)))
+            requests.put(self.records.path(self.key(md5)), data, self.records.put_args())
+            if on_chunk:
+                on_chunk(len(data))
 
-    def get_file(self, md5: str, path: Path, limit: int | None,
-                 on_chunk: OnChunk | None = None) -> None:
-        """The object downloaded into a local file (`Records.get_file`): stopped past `limit`
-        (VerificationError), KeyMissing when there is none; `on_chunk` counts the bytes
-        received."""
-        self.records.get_file(self.key(md5), path, limit, on_chunk)
+        with self.records._errors("cannot write to"):
+            if not small:
+                upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
+                return
+            try:
+                with ThreadPoolExecutor(max_workers=1) as beside:
+                    smalls = beside.submit(_each, self.records.fs.jobs, put_small, small)
+                    try:
+                        if large:
+                            upload_files(self.records.fs, hashed(), on_chunk,
+                                         self.records.put_args)
+                    except BaseException:
+                        with contextlib.suppress(Exception):  # the first failure is raised
+                            smalls.result()
+                        raise
+                    smalls.result()
+            finally:
+                self.records.fs.fs.invalidate_cache()  # its listings are out of date
 
     def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
                   on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
-        """On S3, each object one GET sent from its own thread (`s3_download`: s3fs sends
+        """On S3, each object one GET sent from its own thread (`s3_requests`: s3fs sends
         every request from its one event-loop thread, the bottleneck of many small
         objects); elsewhere `get_file` from `jobs` threads."""
-        from hdversion.datastore.s3_download import s3_getter
-
-        fs = self.records.fs
-        with self.records._errors("cannot read"):
-            getter = s3_getter(fs) if fs.protocol == "s3" else None
-            _ = fs.fs  # connects once, not in every thread
-        if getter is None:
+        requests = self._requests()
+        if requests is None:
             return super().get_files(files, jobs, on_chunk, landed)
 
         def get(md5: str, path: Path, limit: int | None, counted: OnChunk | None) -> None:
             key = self.key(md5)
             with self.records._errors("cannot read", missing=key):
-                getter.get(self.records.path(key), path, limit, self.where(md5), counted)
+                requests.get(self.records.path(key), path, limit, self.where(md5), counted)
 
         return _get_many(files, jobs, get, on_chunk, landed)
+
+    def _requests(self) -> S3Requests | None:
+        """The single-request transfers of an S3 remote (`s3_requests`); None elsewhere, or
+        where its client cannot be made. Connects once, not in every thread."""
+        from hdversion.datastore.s3_requests import s3_requests
+
+        fs = self.records.fs
+        with self.records._errors("cannot reach"):
+            _ = fs.fs
+            return s3_requests(fs) if fs.protocol == "s3" else None
 
     def upload(self, path: Path, md5: str) -> None:
         """Send a local file as the object named `md5`, as it is (its caller checked it)."""

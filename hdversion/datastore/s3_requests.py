@@ -1,10 +1,13 @@
-"""Downloads from S3 from a pool of threads, with the client of the bulk upload
-(`s3_upload`: the client s3fs would make from the same remote configuration).
+"""Objects moved to and from S3 in one request each, from a pool of threads, with the client
+of the bulk upload (`s3_upload`: the client s3fs would make from the same remote
+configuration): a GET per object downloaded, a PUT per small object uploaded.
 
 s3fs sends every request from its one event-loop thread: a pull of many small objects
 through it ran at 0.4x the throughput of boto3's threads (bench/README.md, "Issue 28: many
-objects in a bucket"). Here each thread sends its own GET, one request per object (no HEAD
-first), and writes what it receives."""
+objects in a bucket"). s3transfer's TransferManager, right for large files, spends a quarter
+more of the client's CPU than a plain put_object on a small one (its futures, its
+submission thread, its chunked reader), and on a loopback server the client's CPU is what
+the server does not get. Here each thread sends its own request (no HEAD first)."""
 
 from __future__ import annotations
 
@@ -21,12 +24,25 @@ from hdversion.util.progress import Transferred
 ATTEMPTS = 5
 
 
-class S3Getter:
-    """get_object from any thread, with the arguments every read of the remote carries (a
-    customer-provided encryption key, requester pays)."""
+# Files up to this size are uploaded by one put_object from their bytes in memory (a
+# thread's at a time), larger ones by s3transfer.
+SMALL_PUT = 1024 * 1024
 
-    def __init__(self, client: Any, args: dict[str, Any]) -> None:
-        self.client, self.args = client, args
+
+class S3Requests:
+    """get_object and put_object from any thread, with the arguments every read (a
+    customer-provided encryption key, requester pays) and every write (encryption, ACL)
+    of the remote carries."""
+
+    def __init__(self, client: Any, get_args: dict[str, Any], put_args: dict[str, Any]
+                 ) -> None:
+        self.client, self.args, self.put_args = client, get_args, put_args
+
+    def put(self, path: str, data: bytes, args: dict[str, Any]) -> None:
+        """`data` as the object at "bucket/key", in one request; `args`: what this write
+        adds (an Object Lock retention). What the SDK raises passes untouched."""
+        bucket, _, key = path.partition("/")
+        self.client.put_object(Bucket=bucket, Key=key, Body=data, **self.put_args, **args)
 
     def get(self, path: str, target: Path, limit: int | None, where: str,
             on_chunk: Callable[[int], None] | None = None) -> None:
@@ -84,16 +100,16 @@ class S3Getter:
             body.close()
 
 
-def s3_getter(fs: Any) -> S3Getter | None:
-    """A getter for what the DVC file system `fs` (S3) reaches, with the bulk upload's
-    client; None where that client cannot be made (s3fs then reads, as before)."""
+def s3_requests(fs: Any) -> S3Requests | None:
+    """Requests to what the DVC file system `fs` (S3) reaches, with the bulk upload's
+    client and its arguments; None where that client cannot be made (s3fs then reads and
+    writes, as before)."""
     from s3transfer.manager import TransferManager
 
     uploader = shared_uploader(fs)
     if uploader is None:
         return None
     # What s3fs adds to a read: the arguments of the remote a GET takes.
-    args = {name: value for name, value in {**fs.fs.s3_additional_kwargs,
-                                            **fs.fs.req_kw}.items()
-            if name in TransferManager.ALLOWED_DOWNLOAD_ARGS}
-    return S3Getter(uploader.client, args)
+    get_args = {name: value for name, value in uploader.extra_args.items()
+                if name in TransferManager.ALLOWED_DOWNLOAD_ARGS}
+    return S3Requests(uploader.client, get_args, uploader.extra_args)
