@@ -598,6 +598,8 @@ class BucketStore(Store):
                 on_chunk(len(data))
 
         with self.records._errors("cannot write to"):
+            # The remote's Object Lock is read here once, not by every thread at once.
+            self.records.put_args()
             if not small:
                 upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
                 return
