@@ -558,15 +558,15 @@ class BucketStore(Store):
 
     def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
                   ) -> None:
-        """Many objects, each hashed before its own upload starts. On S3 a small file (up
-        to `s3_requests.SMALL_PUT`) is read once, hashed and sent by one put_object, `jobs`
-        at once, beside the bulk upload of the larger ones (`s3_upload.upload_files`:
-        boto3's threads on S3, s3fs elsewhere): those are hashed a few at once, the largest
-        first, each handed to the upload as soon as it hashes to its name, so the small
-        ones are on their way while a large one is read. One that does not hash to its name
-        is sent by no one: VerificationError, the upload stopped. `on_chunk` counts the
-        bytes sent (not those hashed), as the SDK reports them, a part sent again not
-        twice."""
+        """Many objects, each hashed before its own upload starts: the larger ones in one
+        bulk upload (`s3_upload.upload_files`: boto3's threads on S3, s3fs elsewhere),
+        hashed a few at once, the largest first, each handed to the upload as soon as it
+        hashes to its name, so that one is on its way while the next is read; then, on S3,
+        the small ones (up to `s3_requests.SMALL_PUT`), each read once, hashed and sent by
+        one put_object, `jobs` at once (never more requests at once than the bulk upload
+        makes). One that does not hash to its name is sent by no one: VerificationError,
+        the upload stopped. `on_chunk` counts the bytes sent (not those hashed), as the SDK
+        reports them, a part sent again not twice."""
         from hdversion.datastore.s3_requests import SMALL_PUT
         from hdversion.datastore.s3_upload import upload_files
 
@@ -600,23 +600,13 @@ class BucketStore(Store):
         with self.records._errors("cannot write to"):
             # The remote's Object Lock is read here once, not by every thread at once.
             self.records.put_args()
-            if not small:
+            if large:
                 upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
-                return
-            try:
-                with ThreadPoolExecutor(max_workers=1) as beside:
-                    smalls = beside.submit(_each, self.records.fs.jobs, put_small, small)
-                    try:
-                        if large:
-                            upload_files(self.records.fs, hashed(), on_chunk,
-                                         self.records.put_args)
-                    except BaseException:
-                        with contextlib.suppress(Exception):  # the first failure is raised
-                            smalls.result()
-                        raise
-                    smalls.result()
-            finally:
-                self.records.fs.fs.invalidate_cache()  # its listings are out of date
+            if small:
+                try:
+                    _each(self.records.fs.jobs, put_small, small)
+                finally:
+                    self.records.fs.fs.invalidate_cache()  # its listings are out of date
 
     def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
                   on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
