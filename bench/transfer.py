@@ -1,6 +1,10 @@
-"""Push / pull throughput to an S3 server against boto3 with 16 threads, in the same run.
+"""Push / pull throughput to an S3 server against boto3, and a bucket of many objects
+listed and swept, in the same run.
 
-    .venv/bin/python bench/transfer.py [--size-mib 256] [--repeat 3]
+    .venv/bin/python bench/transfer.py [--size-mib 256] [--small-objects 20000]
+                                       [--sweep-objects 100000] [--repeat 3]
+
+(a size of 0 leaves that part out.)
 
 moto's S3 server runs in its own process on a free 127.0.0.1 port. The project holds one file
 of half the size and a directory output of 128 files sharing the other half (256 MiB: one
@@ -13,6 +17,14 @@ of half the size and a directory output of 128 files sharing the other half (256
 - pull: that backup's objects fetched into an empty cache, each hashed and kept only if whole
   (`Transfers.fetch` given the objects; an hdversion that predates it: DVC's fetch of the
   commit with `verify` on); against boto3 downloading the same objects with 16 threads;
+- many small objects (`--small-objects` files of 4 KiB in one directory output): the same
+  push and pull, against boto3's put_object / get_object from a pool of as many threads as
+  hdversion uses (the remote's `jobs`, printed in the baseline's name);
+- a bucket holding a backup's objects and `--sweep-objects` objects no backup names,
+  written by boto3's threads straight to the server (untimed): `hdversion verify` and
+  `hdversion prune` (its sweep deletes those objects; the bucket filled again, untimed,
+  before each run), as commands (start-up included), against one paginated listing of the
+  bucket by boto3 (`aws s3 ls --recursive`); no target, measured;
 - and, for the whole picture, the CLI runs a user types: `hdversion sync --storage s3` into
   an empty remote, and `hdversion restore --cloud --storage s3` with an empty cache and the
   artifacts deleted (which also writes and re-hashes the restored files).
@@ -22,7 +34,8 @@ includes the interpreter's start or the imports (the CLI rows do). The baseline 
 hdversion run in turns, `--repeat` times each, and each median is reported.
 
 A ratio is hdversion's time over the baseline's; the target is a throughput of at least 0.8x
-boto3's, that is a time ratio of at most 1.25.
+boto3's, that is a time ratio of at most 1.25. The small-object and bucket rows also print
+the requests each side made in its last run, by kind, counted from moto's request log.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -341,7 +355,8 @@ class RequestLog:
 
 def request_kind(line: str) -> str | None:
     """A request's kind from its log line (`"GET /bucket/key?query HTTP/1.1" 200`)."""
-    _, quote, rest = line.partition('"')
+    # A terminal's colours around a status (werkzeug colours a 404) are not the request's.
+    _, quote, rest = re.sub(r"\x1b\[[0-9;]*m", "", line).partition('"')
     if not quote or " HTTP/" not in rest:
         return None
     method, _, target = rest.partition(" ")
