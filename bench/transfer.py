@@ -542,10 +542,13 @@ def bench_sweep(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
 
         pruned = [False]
 
-        def refill() -> None:
-            # What the last prune left is checked here, untimed: the backup's objects only.
+        def check() -> None:
+            # What the last prune left, checked untimed: the backup's objects only.
             if pruned[0] and listed_keys(client) != backup_keys:
                 raise RuntimeError("prune left other objects than the backup's")
+
+        def refill() -> None:
+            check()
             fill_garbage(endpoint, backup_keys + count - listed_keys(client))
 
         def prune_once() -> None:
@@ -555,7 +558,7 @@ def bench_sweep(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
 
         base, prune = interleaved(repeat, baseline, counted(
             log, lambda s: seconds_of(prune_once, s), refill, ours))
-        refill()
+        check()
         results.append(report(f"prune's sweep of {count} objects (CLI)", prune, listing, base,
                               None))
         print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")

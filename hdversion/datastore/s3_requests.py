@@ -4,7 +4,7 @@ configuration): a GET per object downloaded, a PUT per small object uploaded.
 
 s3fs sends every request from its one event-loop thread: a pull of many small objects
 through it ran at 0.4x the throughput of boto3's threads (bench/README.md, "Issue 28: many
-objects in a bucket"). s3transfer's TransferManager, right for large files, spends a quarter
+objects in a bucket"). s3transfer's TransferManager, right for large files, spends a third
 more of the client's CPU than a plain put_object on a small one (its futures, its
 submission thread, its chunked reader), and on a loopback server the client's CPU is what
 the server does not get. Here each thread sends its own request (no HEAD first)."""
