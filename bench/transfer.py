@@ -1,6 +1,10 @@
-"""Push / pull throughput to an S3 server against boto3 with 16 threads, in the same run.
+"""Push / pull throughput to an S3 server against boto3, and a bucket of many objects
+listed and swept, in the same run.
 
-    .venv/bin/python bench/transfer.py [--size-mib 256] [--repeat 3]
+    .venv/bin/python bench/transfer.py [--size-mib 256] [--small-objects 20000]
+                                       [--sweep-objects 100000] [--repeat 3]
+
+(a size of 0 leaves that part out.)
 
 moto's S3 server runs in its own process on a free 127.0.0.1 port. The project holds one file
 of half the size and a directory output of 128 files sharing the other half (256 MiB: one
@@ -13,6 +17,14 @@ of half the size and a directory output of 128 files sharing the other half (256
 - pull: that backup's objects fetched into an empty cache, each hashed and kept only if whole
   (`Transfers.fetch` given the objects; an hdversion that predates it: DVC's fetch of the
   commit with `verify` on); against boto3 downloading the same objects with 16 threads;
+- many small objects (`--small-objects` files of 4 KiB in one directory output): the same
+  push and pull, against boto3's put_object / get_object from a pool of as many threads as
+  hdversion uses (the remote's `jobs`, printed in the baseline's name);
+- a bucket holding a backup's objects and `--sweep-objects` objects no backup names,
+  written by boto3's threads straight to the server (untimed): `hdversion verify` and
+  `hdversion prune` (its sweep deletes those objects; the bucket filled again, untimed,
+  before each run), as commands (start-up included), against one paginated listing of the
+  bucket by boto3 (`aws s3 ls --recursive`); no target, measured;
 - and, for the whole picture, the CLI runs a user types: `hdversion sync --storage s3` into
   an empty remote, and `hdversion restore --cloud --storage s3` with an empty cache and the
   artifacts deleted (which also writes and re-hashes the restored files).
@@ -22,7 +34,8 @@ includes the interpreter's start or the imports (the CLI rows do). The baseline 
 hdversion run in turns, `--repeat` times each, and each median is reported.
 
 A ratio is hdversion's time over the baseline's; the target is a throughput of at least 0.8x
-boto3's, that is a time ratio of at most 1.25.
+boto3's, that is a time ratio of at most 1.25. The small-object and bucket rows also print
+the requests each side made in its last run, by kind, counted from moto's request log.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,7 +53,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,11 +72,12 @@ def sh(*cmd: str, cwd: Path) -> None:
 
 
 def report(name: str, seconds: float, baseline_name: str, baseline: float,
-           target: float) -> dict[str, object]:
+           target: float | None) -> dict[str, object]:
     ratio = seconds / baseline
-    verdict = "ok" if ratio <= target else "OVER TARGET"
+    verdict = "(no target)" if target is None else \
+        f"(target <= {target}) " + ("ok" if ratio <= target else "OVER TARGET")
     print(f"{name:<34} {seconds:8.3f} s   {baseline_name:<22} {baseline:8.3f} s   "
-          f"ratio {ratio:5.2f} (target <= {target}) {verdict}")
+          f"ratio {ratio:5.2f} {verdict}", flush=True)
     return {"name": name, "seconds": seconds, "baseline": baseline_name,
             "baseline_seconds": baseline, "ratio": ratio, "target": target}
 
@@ -74,6 +91,8 @@ THREADS = 16
 # A throughput of at least 0.8x boto3's is a time of at most 1.25x.
 TARGET = 1.25
 SHARDS = 128
+# The small objects' size (issue 28: 4 KiB files).
+SMALL_SIZE = 4096
 # moto accepts any key when it is not asked to enforce IAM; these are not secrets.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1"}
@@ -109,17 +128,21 @@ def moto_server(log: Path) -> Iterator[str]:
         yield endpoint
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # holding tens of thousands of objects
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
-def s3_client(endpoint: str) -> Any:
+def s3_client(endpoint: str, threads: int = THREADS) -> Any:
     import boto3
     from botocore.config import Config
 
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
                         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                        config=Config(max_pool_connections=THREADS))
+                        config=Config(max_pool_connections=threads))
 
 
 def empty_prefix(client: Any, prefix: str) -> None:
@@ -162,22 +185,31 @@ def seconds_of(action: Callable[[], None], setup: Callable[[], None]) -> Callabl
     return run
 
 
-def make_project(root: Path, size_mib: int, endpoint: str) -> None:
+def make_project(root: Path, size_mib: int, endpoint: str, small: int = 0) -> None:
+    """A project with one big file and SHARDS shards of `size_mib` between them; with
+    `small`, instead, that many files of SMALL_SIZE in one directory output."""
     root.mkdir(parents=True)
     sh("git", "init", "-q", "-b", "main", cwd=root)
     sh(DVC, "init", "-q", cwd=root)
     (root / "params.yaml").write_text("seed: 1\n")
     (root / "config").mkdir()
     (root / "config" / "config.yaml").write_text("backup: {}\n")
-    half = size_mib * 1024 * 1024 // 2
-    (root / "models").mkdir()
-    with (root / "models" / "big.bin").open("wb") as out:
-        out.write(os.urandom(half))
-    shards = root / "data" / "shards"
-    shards.mkdir(parents=True)
-    for i in range(SHARDS):
-        (shards / f"{i:03d}.bin").write_bytes(os.urandom(half // SHARDS))
-    sh(DVC, "add", "-q", "models/big.bin", "data/shards", cwd=root)
+    if small:
+        folder = root / "data" / "small"
+        folder.mkdir(parents=True)
+        for i in range(small):
+            (folder / f"{i:06d}.bin").write_bytes(os.urandom(SMALL_SIZE))
+        sh(DVC, "add", "-q", "data/small", cwd=root)
+    else:
+        half = size_mib * 1024 * 1024 // 2
+        (root / "models").mkdir()
+        with (root / "models" / "big.bin").open("wb") as out:
+            out.write(os.urandom(half))
+        shards = root / "data" / "shards"
+        shards.mkdir(parents=True)
+        for i in range(SHARDS):
+            (shards / f"{i:03d}.bin").write_bytes(os.urandom(half // SHARDS))
+        sh(DVC, "add", "-q", "models/big.bin", "data/shards", cwd=root)
     sh(*HDVERSION, "remote", "add", REMOTE, f"s3://{BUCKET}/{PREFIX}", "--endpoint-url",
        endpoint, "-o", "region=us-east-1", cwd=root)
     sh("git", "add", "-A", cwd=root)
@@ -194,7 +226,7 @@ def cache_objects(root: Path) -> dict[str, Path]:
 # One hdversion step in a fresh process, timed there after DVC is imported and the project
 # opened (a backup or a restore pays those once, whatever the size).
 STEP = """
-import inspect, sys, time
+import sys, time
 from pathlib import Path
 import s3fs  # what the first S3 request of a run imports; boto3's import is not timed either
 from hdversion.ops.catalog import files_of, read_catalog
@@ -212,10 +244,8 @@ os.sync()
 start = time.perf_counter()
 if verb == "push":
     confirm_pushed(project, backup.commit, objects, remote)
-elif "objects" in inspect.signature(transfers.fetch).parameters:
-    transfers.fetch(backup.commit, remote, objects)
-else:  # hdversion before the object-store transfers: DVC's fetch of the revision
-    transfers.fetch(backup.commit, remote)
+else:
+    transfers.fetch(remote, objects)
 seconds = time.perf_counter() - start
 if verb == "pull":  # every object whole in the cache (not timed)
     from hdversion.util.hashing import md5_file
@@ -229,13 +259,16 @@ print(seconds)
 def step_seconds(verb: str, project: Path, setup: Callable[[], None]) -> Callable[[], float]:
     def run() -> float:
         setup()
-        out = subprocess.run([sys.executable, "-c", STEP, verb, str(project), REMOTE],
-                             cwd=project, check=True, capture_output=True, text=True).stdout
-        return float(out.split()[-1])
+        done = subprocess.run([sys.executable, "-c", STEP, verb, str(project), REMOTE],
+                              cwd=project, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"the {verb} step failed: {done.stderr[-2000:]}")
+        return float(done.stdout.split()[-1])
     return run
 
 
 def bench_transfer(work: Path, size_mib: int, repeat: int) -> list[dict[str, object]]:
+    work.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
     with moto_server(work / "moto.log") as endpoint:
         client = s3_client(endpoint)
@@ -296,6 +329,242 @@ def _measure(work: Path, project: Path, client: Any, endpoint: str, size_mib: in
     return results
 
 
+# -- many small objects, and a bucket of many objects -------------------------------------
+class RequestLog:
+    """What moto's server was asked, from its request log (werkzeug writes one line per
+    request once the answer is sent): the requests between `start` and `counts`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def _settled(self) -> int:
+        """The log's size once no line has come for 0.2 s (the last answer's line follows
+        the answer)."""
+        size = -1
+        while (now := self.path.stat().st_size) != size:
+            size = now
+            time.sleep(0.2)
+        return size
+
+    def start(self) -> None:
+        self.offset = self._settled()
+
+    def counts(self) -> Counter[str]:
+        end = self._settled()
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read(end - self.offset).decode(errors="replace")
+        return Counter(kind for line in text.splitlines() if (kind := request_kind(line)))
+
+
+def request_kind(line: str) -> str | None:
+    """A request's kind from its log line (`"GET /bucket/key?query HTTP/1.1" 200`)."""
+    # A terminal's colours around a status (werkzeug colours a 404) are not the request's.
+    _, quote, rest = re.sub(r"\x1b\[[0-9;]*m", "", line).partition('"')
+    if not quote or " HTTP/" not in rest:
+        return None
+    method, _, target = rest.partition(" ")
+    path, _, query = target.split(" ", 1)[0].partition("?")
+    if path.startswith("/moto-api"):
+        return None
+    if method == "GET" and ("list-type" in query or "versions" in query):
+        return "LIST"
+    if method == "POST" and query.startswith("delete"):
+        return "DELETE (bulk)"
+    if path.strip("/").count("/") == 0:
+        return f"{method} (bucket)"
+    return method
+
+
+def said(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none"
+
+
+def counted(log: RequestLog, timed: Callable[[Callable[[], None]], Callable[[], float]],
+            setup: Callable[[], None], seen: list[Counter[str]]) -> Callable[[], float]:
+    """A timed run (`timed(setup)`) whose requests (after its setup) are kept in `seen`."""
+    def start() -> None:
+        setup()
+        log.start()
+
+    run = timed(start)
+
+    def counted_run() -> float:
+        seconds = run()
+        seen.append(log.counts())
+        return seconds
+    return counted_run
+
+
+# The concurrency hdversion's transfers use with a remote: its file system's `jobs`.
+JOBS = """
+import sys
+from pathlib import Path
+from hdversion.ops.project import Project
+project = Project.open(Path(sys.argv[1]))
+print(project.store.transfers.remote_records(sys.argv[2]).fs.jobs)
+"""
+
+
+def boto3_each(endpoint: str, threads: int, pairs: list[tuple[Path, str]], upload: bool
+               ) -> None:
+    """boto3 with a pool of `threads` threads, one put_object (get_object) per file: the
+    plainest way to move many small objects, the client made inside the time measured."""
+    client = s3_client(endpoint, threads)
+
+    def one(pair: tuple[Path, str]) -> None:
+        path, key = pair
+        if upload:
+            client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+        else:
+            path.write_bytes(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, pairs))
+
+
+def bench_small(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
+    """Push and pull of `count` objects of SMALL_SIZE (one directory output) in process,
+    against boto3's put_object / get_object from as many threads as hdversion uses."""
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.update(CREDENTIALS)
+    with moto_server(work / "moto-small.log") as endpoint:
+        log = RequestLog(work / "moto-small.log")
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        project = work / "small-project"
+        make_project(project, 0, endpoint, small=count)
+        jobs = int(subprocess.run([sys.executable, "-c", JOBS, str(project), REMOTE],
+                                  cwd=project, check=True, capture_output=True,
+                                  text=True).stdout)
+        objects = cache_objects(project)
+        uploads = [(path, f"boto3/{md5[:2]}/{md5[2:]}") for md5, path in objects.items()]
+        downloaded = work / "small-downloaded"
+        # The pull into an empty cache fetches the files: the directory's listing is named
+        # only where the cache holds it (`push.needed_objects`).
+        downloads = [(downloaded / key, key) for _path, key in uploads
+                     if not key.endswith(".dir")]
+        cache = project / ".dvc" / "cache" / "files"
+        saved = work / "small-saved-cache"
+        shutil.copytree(cache, saved)
+
+        def fresh_download_dir() -> None:
+            shutil.rmtree(downloaded, ignore_errors=True)
+            for path, _key in downloads:
+                path.parent.mkdir(parents=True, exist_ok=True)
+
+        theirs: list[Counter[str]] = []
+        ours: list[Counter[str]] = []
+        baseline = f"boto3 put_object, {jobs} thr"
+        up, push = interleaved(repeat, counted(
+            log, lambda s: seconds_of(lambda: boto3_each(endpoint, jobs, uploads, True), s),
+            lambda: empty_prefix(client, "boto3"), theirs), counted(
+            log, lambda s: step_seconds("push", project, s),
+            lambda: empty_prefix(client, PREFIX), ours))
+        results = [compared(f"push {count} small objects to S3", push, baseline, up)]
+        print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")
+        # The last runs left both copies in the bucket.
+        theirs.clear()
+        ours.clear()
+        baseline = f"boto3 get_object, {jobs} thr"
+        down, pull = interleaved(repeat, counted(
+            log, lambda s: seconds_of(lambda: boto3_each(endpoint, jobs, downloads, False), s),
+            fresh_download_dir, theirs), counted(
+            log, lambda s: step_seconds("pull", project, s),
+            lambda: shutil.rmtree(cache), ours))
+        results.append(compared(f"pull {count} small objects from S3", pull, baseline, down))
+        print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(saved, cache)
+        shutil.rmtree(saved)
+        shutil.rmtree(downloaded, ignore_errors=True)
+        return results
+
+
+# Objects of the backup the swept bucket also holds (a directory output of these files).
+SWEEP_BACKUP_FILES = 1000
+
+
+def fill_garbage(endpoint: str, count: int) -> None:
+    """`count` objects no backup names, under the remote's objects' keys (random md5s),
+    written by boto3's threads straight to the server (not timed)."""
+    keys = [f"{PREFIX}/files/md5/{name[:2]}/{name[2:]}"
+            for name in (os.urandom(16).hex() for _ in range(count))]
+    client = s3_client(endpoint)
+
+    def one(key: str) -> None:
+        client.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(one, keys))
+
+
+def listed_keys(client: Any) -> int:
+    """The remote's keys, listed the way `aws s3 ls --recursive` does: one paginated
+    listing (1,000 keys a page)."""
+    paginator = client.get_paginator("list_objects_v2")
+    return sum(len(page.get("Contents", []))
+               for page in paginator.paginate(Bucket=BUCKET, Prefix=PREFIX + "/"))
+
+
+def bench_sweep(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
+    """`verify` and prune's sweep of a bucket holding a backup's objects and `count` objects
+    no backup names, as commands (start-up included), against one listing of the bucket
+    by boto3's paginator; each with the requests it made."""
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.update(CREDENTIALS)
+    with moto_server(work / "moto-sweep.log") as endpoint:
+        log = RequestLog(work / "moto-sweep.log")
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        project = work / "sweep-project"
+        files = min(count, SWEEP_BACKUP_FILES)
+        make_project(project, 0, endpoint, small=files)
+        sh(*HDVERSION, "sync", "--storage", REMOTE, cwd=project)
+        backup_keys = listed_keys(client)
+        fill_garbage(endpoint, count)
+        listing = f"boto3 listing ({backup_keys + count} keys)"
+        theirs: list[Counter[str]] = []
+        ours: list[Counter[str]] = []
+
+        def listed() -> None:
+            if listed_keys(client) < count:
+                raise RuntimeError("the listing missed keys")
+
+        baseline = counted(log, lambda s: seconds_of(listed, s), lambda: None, theirs)
+        base, verify = interleaved(repeat, baseline, counted(
+            log, lambda s: seconds_of(lambda: sh(*HDVERSION, "verify", "--storage", REMOTE,
+                                                 cwd=project), s), lambda: None, ours))
+        results = [report(f"verify of {count} objects (CLI)", verify, listing, base, None)]
+        print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")
+        theirs.clear()
+        ours.clear()
+
+        pruned = [False]
+
+        def check() -> None:
+            # What the last prune left, checked untimed: the backup's objects only.
+            if pruned[0] and listed_keys(client) != backup_keys:
+                raise RuntimeError("prune left other objects than the backup's")
+
+        def refill() -> None:
+            check()
+            fill_garbage(endpoint, backup_keys + count - listed_keys(client))
+
+        def prune_once() -> None:
+            sh(*HDVERSION, "prune", "--storage", REMOTE, "--offline", "--grace", "0",
+               "--keep", "1", cwd=project)
+            pruned[0] = True
+
+        base, prune = interleaved(repeat, baseline, counted(
+            log, lambda s: seconds_of(prune_once, s), refill, ours))
+        check()
+        results.append(report(f"prune's sweep of {count} objects (CLI)", prune, listing, base,
+                              None))
+        print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")
+        return results
+
+
 def compared(name: str, seconds: float, baseline_name: str, baseline: float
              ) -> dict[str, object]:
     """report()'s row, plus the throughput ratio the target is stated in."""
@@ -308,22 +577,44 @@ def compared(name: str, seconds: float, baseline_name: str, baseline: float
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transfer-size-mib", type=int, default=256,
                         help="bytes pushed and pulled by the transfer part (default 256)")
+    parser.add_argument("--small-objects", type=int, default=20_000,
+                        help="transfer: objects of 4 KiB pushed and pulled (default 20,000)")
+    parser.add_argument("--sweep-objects", type=int, default=100_000,
+                        help="transfer: unreferenced objects in the bucket that verify lists "
+                        "and prune sweeps (default 100,000)")
 
 
 def run(ctx: Any) -> None:
-    """bench/run.py's part: each row added as a throughput against boto3's (target >= 0.8)."""
-    print(f"\n== transfer: {ctx.args.transfer_size_mib} MiB to moto's S3 server", flush=True)
-    for row in bench_transfer(ctx.scratch("transfer"), ctx.args.transfer_size_mib,
-                              ctx.args.repeat):
+    """bench/run.py's part: each transfer row added as a throughput against boto3's (target
+    >= 0.8); the sweep's rows as times against one listing (no target)."""
+    args = ctx.args
+    rows: list[dict[str, object]] = []
+    # A size of 0 leaves that part out (to work on one).
+    if args.transfer_size_mib:
+        print(f"\n== transfer: {args.transfer_size_mib} MiB to moto's S3 server", flush=True)
+        rows += bench_transfer(ctx.scratch("transfer"), args.transfer_size_mib, args.repeat)
+    if args.small_objects:
+        print(f"\n== transfer: {args.small_objects} small objects", flush=True)
+        rows += bench_small(ctx.scratch("transfer-small"), args.small_objects, args.repeat)
+    for row in rows:
         ctx.results.add(str(row["name"]), float(row["seconds"]),  # type: ignore[arg-type]
                         str(row["baseline"]), float(row["baseline_seconds"]),  # type: ignore[arg-type]
                         1 / TARGET, throughput=True)
+    if not args.sweep_objects:
+        return
+    print(f"\n== transfer: a bucket of {args.sweep_objects} objects", flush=True)
+    for row in bench_sweep(ctx.scratch("transfer-sweep"), args.sweep_objects, args.repeat):
+        ctx.results.add(str(row["name"]), float(row["seconds"]),  # type: ignore[arg-type]
+                        str(row["baseline"]), float(row["baseline_seconds"]),  # type: ignore[arg-type]
+                        None)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--small-objects", type=int, default=20_000)
+    parser.add_argument("--sweep-objects", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -331,7 +622,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hdversion-bench-s3-"))
     os.environ.setdefault("DVC_SITE_CACHE_DIR", str(work / "dvc-site"))
     try:
-        results = bench_transfer(work, args.size_mib, args.repeat)
+        # A size of 0 leaves that part out (to work on one).
+        results = [*(bench_transfer(work / "big", args.size_mib, args.repeat)
+                     if args.size_mib else []),
+                   *(bench_small(work / "small", args.small_objects, args.repeat)
+                     if args.small_objects else []),
+                   *(bench_sweep(work / "sweep", args.sweep_objects, args.repeat)
+                     if args.sweep_objects else [])]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:

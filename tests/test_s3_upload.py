@@ -143,6 +143,7 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
     """The server stops once the first file is handed to the threads: the push fails as
     "cannot reach" (RemoteError, not a traceback or a hang), the local backup stands, and a
     sync after the server is back leaves every object whole in the bucket."""
+    from hdversion.datastore.s3_requests import S3Requests
     from hdversion.datastore.s3_upload import S3Uploader
     from hdversion.errors import RemoteError
     from hdversion.ops.catalog import files_of, read_catalog
@@ -165,13 +166,26 @@ def test_a_server_gone_in_the_middle_of_the_upload_is_a_remote_error_then_sync_c
                 if index == 0:
                     cloud_backend.stop()
         upload(self, handed(), on_chunk, put_args)
+
+    # The project's files are small: sent by one put_object each (`s3_requests`).
+    put = S3Requests.put
+    sent: list[str] = []
+
+    def put_then_server_gone(self: S3Requests, path: str, data: bytes, args: dict) -> None:
+        put(self, path, data, args)
+        sent.append(path)
+        if len(sent) == 1:
+            cloud_backend.stop()
     monkeypatch.setattr(S3Uploader, "upload", server_gone_after_the_first)
+    monkeypatch.setattr(S3Requests, "put", put_then_server_gone)
     try:
         with pytest.raises(RemoteError, match="cannot reach"):
             confirm_pushed(hd, latest.commit, objects, cloud_backend.name)
     finally:
         cloud_backend.start()
     monkeypatch.setattr(S3Uploader, "upload", upload)
+    monkeypatch.setattr(S3Requests, "put", put)
+    assert sent  # the path the small files take was the one cut
     assert project.cli("sync", f"--storage={cloud_backend.name}").returncode == 0
     client = cloud_backend.client  # type: ignore[attr-defined]
     for md5 in objects:

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,6 +78,16 @@ def recording(path: Path) -> Iterator[list[dict[str, Any]]]:
     requests: list[dict[str, Any]] = []
     saved = recorder._location
     recorder._location = str(path)
+    record = recorder._record_request
+    one_at_a_time = threading.Lock()
+
+    def locked(*args: Any, **kwargs: Any) -> None:
+        # moto appends each request's line unlocked: requests sent from many threads at
+        # once (small objects, one request each) interleaved their lines.
+        with one_at_a_time:
+            record(*args, **kwargs)
+
+    recorder._record_request = locked
     recorder.reset_recording()
     recorder.start_recording()
     try:
@@ -84,6 +95,7 @@ def recording(path: Path) -> Iterator[list[dict[str, Any]]]:
     finally:
         recorder.stop_recording()
         recorder._location = saved
+        del recorder._record_request  # the class's own again
         with path.open() as lines:
             requests.extend(json.loads(line) for line in lines if line.strip())
         path.unlink()

@@ -199,6 +199,27 @@ def test_delete_many_with_a_step_between(subject: Subject) -> None:
     assert len(steps) == (2 if isinstance(subject.store, DirectoryStore) else 0)
 
 
+def test_get_files_gets_many_at_once_and_names_what_it_could_not(subject: Subject,
+                                                                  tmp_path: Path) -> None:
+    """The bulk download: each object whole in its file and handed to `landed`; one the
+    store lacks, and one past its limit, named in the answer and never landed."""
+    datas = [f"object {i}\n".encode() * (i + 1) for i in range(12)]
+    for data in datas:
+        subject.store.put(md5(data), BytesIO(data))
+    got = tmp_path / "got"
+    got.mkdir()
+    missing, oversized = md5(b"never put"), md5(datas[3])
+    files = [(md5(d), got / md5(d), len(d) - (d == datas[3])) for d in datas]
+    chunks: list[int] = []
+    landed: dict[str, bytes] = {}
+    not_got = subject.store.get_files([*files, (missing, got / missing, 10)], 4,
+                                      chunks.append,
+                                      lambda name, path: landed.update({name: path.read_bytes()}))
+    assert not_got == {missing, oversized}
+    assert landed == {md5(d): d for d in datas if d != datas[3]}
+    assert sum(chunks) >= sum(len(d) for d in datas if d != datas[3])
+
+
 # -- a put that must write nothing --------------------------------------------------------
 
 

@@ -255,6 +255,12 @@ def upload_files(fs: Any, files: Iterable[Upload],
     sync(fs.fs.loop, put_all)
 
 
+def shared_uploader(fs: Any) -> S3Uploader | None:
+    """The uploader of the DVC file system `fs` (S3), made once per s3fs file system; the
+    bulk download uses its client too (`s3_download`)."""
+    return _uploader_for(fs)
+
+
 def _uploader_for(fs: Any) -> S3Uploader | None:
     held, uploader = _UPLOADERS.get(id(fs.fs), (None, None))
     if held is not fs.fs:

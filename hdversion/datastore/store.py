@@ -30,9 +30,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
-from hdversion.datastore.deletion import delete_keys
+from hdversion.datastore.deletion import S3_DELETE_BATCH, delete_keys
 from hdversion.datastore.records import DOWNLOADS, KeyMissing, Records, entry_mtime
 from hdversion.errors import DeletionRefusedError, RemoteError, VerificationError, WriteError
 from hdversion.model.leftovers import is_partial_name
@@ -40,6 +40,9 @@ from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_k
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import fsync_path, open_beside
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
+
+if TYPE_CHECKING:
+    from hdversion.datastore.s3_requests import S3Requests
 
 __all__ = [
     "DOWNLOADS",
@@ -56,13 +59,17 @@ __all__ = [
     "VerifiedReader",
 ]
 
-# Objects deleted from a bucket per request (S3 takes up to 1,000 keys in one).
-DELETE_BATCH = 500
+# Objects deleted from a bucket per request: as many as S3 takes in one.
+DELETE_BATCH = S3_DELETE_BATCH
 # Objects written at once by `put_files`: small objects wait on file creation (on a
 # request) more than on the disk.
 PUTS_AT_ONCE = 4
 
 OnChunk = Callable[[int], None]
+# What `Store.get_files` does with each object once it is whole in its local file.
+Landed = Callable[[str, Path], None]
+_Item = TypeVar("_Item")
+_Done = TypeVar("_Done")
 
 
 class Deleted(set[str]):
@@ -209,6 +216,16 @@ class Store(ABC):
             with out:
                 _copy_hashed(cast(IO[bytes], reader), out, on_chunk, str(path))
 
+    def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
+                  on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
+        """`get_file` of many objects (md5, local file, limit), `jobs` at once, each then
+        handed to `landed` (md5, file) in the thread that got it, while the others are on
+        their way (a fetch hashes and keeps it there). Returns the objects the store lacks
+        or holds past their limit (what landed of them left for the caller to remove); the
+        first other failure is raised once the others have stopped. `on_chunk` is called
+        from those threads."""
+        return _get_many(files, jobs, self.get_file, on_chunk, landed)
+
     def list_known(self, known: Iterable[str]) -> dict[str, StoredObject]:
         """`list` of every object, where a store whose names are keyed (an encrypted
         remote) gives the `known` md5s' objects by their md5 (the others by their stored
@@ -271,6 +288,37 @@ class VerifiedReader:
             raise VerificationError(f"{self.where}: data hashes to "
                                     f"{self.digest.hexdigest()}, expected {self.md5}")
         return b""
+
+
+def _get_many(files: Iterable[tuple[str, Path, int | None]], jobs: int,
+              get: Callable[[str, Path, int | None, OnChunk | None], None],
+              on_chunk: OnChunk | None, landed: Landed | None) -> set[str]:
+    """`Store.get_files` with `get` for each object's download."""
+    def one(item: tuple[str, Path, int | None]) -> str | None:
+        md5, path, limit = item
+        try:
+            get(md5, path, limit, on_chunk)
+        except (KeyMissing, VerificationError):
+            return md5
+        if landed is not None:
+            landed(md5, path)
+        return None
+
+    return {md5 for md5 in _each(jobs, one, files) if md5 is not None}
+
+
+def _each(jobs: int, work: Callable[[_Item], _Done], items: Iterable[_Item]) -> list[_Done]:
+    """`work` on each item from `jobs` threads, the answers in the items' order; the first
+    failure is raised once the running ones have stopped, and those not started never
+    start (an outage fails a transfer of 20,000 objects once, not 20,000 times)."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _copy_hashed(source: IO[bytes], target: IO[bytes], on_chunk: OnChunk | None,
@@ -510,28 +558,37 @@ class BucketStore(Store):
 
     def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
                   ) -> None:
-        """Many objects in one bulk upload (`s3_upload.upload_files`: boto3's threads on
-        S3), each file hashed before its own upload starts: a few at once, the largest
-        first, each handed to the upload as soon as it hashes to its name, so the small
-        ones are on their way while a large one is read. One that does not is sent by no
-        one: VerificationError, the upload stopped. A large file the uploader hashes as it
-        sends it (`checked_in_flight`: S3's resumable uploads) is handed over first,
-        unread, with its md5: its upload completes only if the bytes sent hash to it, so
-        it is read once. `on_chunk` counts the bytes sent (not those hashed), as the SDK
-        reports them, a part sent again not twice."""
+        """Many objects, each hashed before its own upload starts: the larger ones in one
+        bulk upload (`s3_upload.upload_files`: boto3's threads on S3, s3fs elsewhere),
+        hashed a few at once, the largest first, each handed to the upload as soon as it
+        hashes to its name, so that one is on its way while the next is read; then, on S3,
+        the small ones (up to `s3_requests.SMALL_PUT`), each read once, hashed and sent by
+        one put_object, `jobs` at once (never more requests at once than the bulk upload
+        makes). One that does not hash to its name is sent by no one: VerificationError,
+        the upload stopped. A large file the uploader hashes as it sends it
+        (`checked_in_flight`: S3's resumable uploads) is handed over first, unread, with its
+        md5: its upload completes only if the bytes sent hash to it, so it is read once.
+        `on_chunk` counts the bytes sent (not those hashed), as the SDK reports them, a part
+        sent again not twice."""
+        from hdversion.datastore.s3_requests import SMALL_PUT
         from hdversion.datastore.s3_upload import checked_in_flight, upload_files
 
-        ordered = sorted(((md5, path, path.stat().st_size) for md5, path in files),
-                         key=lambda item: -item[2])
+        sized = sorted(((md5, path, path.stat().st_size) for md5, path in files),
+                       key=lambda item: -item[2])
+        requests = self._requests()
+        small = [(md5, path) for md5, path, size in sized
+                 if requests is not None and size <= SMALL_PUT]
+        large = [(md5, path, size) for md5, path, size in sized
+                 if requests is None or size > SMALL_PUT]
         in_flight = checked_in_flight(self.records.fs)
 
         def hashed() -> Iterator[tuple[Path, str, int, str | None]]:
-            for md5, path, size in ordered:
+            for md5, path, size in large:
                 if in_flight is not None and size >= in_flight:
                     yield path, self.records.path(self.key(md5)), size, md5.removesuffix(".dir")
             with ThreadPoolExecutor(max_workers=PUTS_AT_ONCE) as pool:
                 futures = {pool.submit(md5_file, path): (md5, path)
-                           for md5, path, size in ordered
+                           for md5, path, size in large
                            if in_flight is None or size < in_flight}
                 for future in as_completed(futures):
                     md5, path = futures[future]
@@ -539,15 +596,51 @@ class BucketStore(Store):
                     _check_put(self.where(md5), md5, None, found)
                     yield path, self.records.path(self.key(md5)), found[1], None
 
-        with self.records._errors("cannot write to"):
-            upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
+        def put_small(item: tuple[str, Path]) -> None:
+            assert requests is not None
+            md5, path = item
+            data = path.read_bytes()
+            _check_put(self.where(md5), md5, None, (md5_bytes(data), len(data)))
+            requests.put(self.records.path(self.key(md5)), data, self.records.put_args())
+            if on_chunk:
+                on_chunk(len(data))
 
-    def get_file(self, md5: str, path: Path, limit: int | None,
-                 on_chunk: OnChunk | None = None) -> None:
-        """The object downloaded into a local file (`Records.get_file`): stopped past `limit`
-        (VerificationError), KeyMissing when there is none; `on_chunk` counts the bytes
-        received."""
-        self.records.get_file(self.key(md5), path, limit, on_chunk)
+        with self.records._errors("cannot write to"):
+            # The remote's Object Lock is read here once, not by every thread at once.
+            self.records.put_args()
+            if large:
+                upload_files(self.records.fs, hashed(), on_chunk, self.records.put_args)
+            if small:
+                try:
+                    _each(self.records.fs.jobs, put_small, small)
+                finally:
+                    self.records.fs.fs.invalidate_cache()  # its listings are out of date
+
+    def get_files(self, files: Iterable[tuple[str, Path, int | None]], jobs: int,
+                  on_chunk: OnChunk | None = None, landed: Landed | None = None) -> set[str]:
+        """On S3, each object one GET sent from its own thread (`s3_requests`: s3fs sends
+        every request from its one event-loop thread, the bottleneck of many small
+        objects); elsewhere `get_file` from `jobs` threads."""
+        requests = self._requests()
+        if requests is None:
+            return super().get_files(files, jobs, on_chunk, landed)
+
+        def get(md5: str, path: Path, limit: int | None, counted: OnChunk | None) -> None:
+            key = self.key(md5)
+            with self.records._errors("cannot read", missing=key):
+                requests.get(self.records.path(key), path, limit, self.where(md5), counted)
+
+        return _get_many(files, jobs, get, on_chunk, landed)
+
+    def _requests(self) -> S3Requests | None:
+        """The single-request transfers of an S3 remote (`s3_requests`); None elsewhere, or
+        where its client cannot be made. Connects once, not in every thread."""
+        from hdversion.datastore.s3_requests import s3_requests
+
+        fs = self.records.fs
+        with self.records._errors("cannot reach"):
+            _ = fs.fs
+            return s3_requests(fs) if fs.protocol == "s3" else None
 
     def upload(self, path: Path, md5: str) -> None:
         """Send a local file as the object named `md5`, as it is (its caller checked it)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from hdversion.datastore.explain import (
     check_reachable,
     explain,
 )
-from hdversion.datastore.records import KeyMissing, Records, records_of_remote
+from hdversion.datastore.records import Records, records_of_remote
 from hdversion.datastore.session import DvcSession, check_remote
 from hdversion.datastore.store import CacheStore, DirectoryStore, Store, store_of
 from hdversion.errors import RemoteError, VerificationError, WriteError
@@ -111,36 +110,40 @@ class Transfers:
         advance = reporter.bytes(f"fetching {len(wanted)} object(s) from remote '{remote}'",
                                  sum(objects[md5] or 0 for md5 in wanted))
 
-        def download(md5: str) -> None:
+        def partial(md5: str) -> Path:
             target = cache.path(md5)
             target.parent.mkdir(parents=True, exist_ok=True)
             # Named like DVC's partial files, so that a killed run's are removed by the next
             # (DvcSession.remove_stale_temp).
-            partial = target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
-            try:
-                source.get_file(md5, partial, objects[md5],
-                                advance if objects[md5] is not None else None)
-                cache.adopt(md5, partial, objects[md5])
-            except (KeyMissing, VerificationError):
-                return  # missing or damaged in the remote: never into the cache
-            finally:
-                partial.unlink(missing_ok=True)
+            return target.with_name(f"{target.name}.{secrets.token_urlsafe(16)}.tmp")
+
+        def adopt(md5: str, path: Path) -> None:
+            # Hashed in the thread that downloaded it (hashlib lets go of the GIL), while the
+            # others are on their way.
+            with contextlib.suppress(VerificationError):  # damaged: never into the cache
+                cache.adopt(md5, path, objects[md5])
 
         records = source.records
         remote_fs = records is not None and not records.local
         jobs = records.fs.jobs if records is not None and remote_fs else 4
+        partials = {md5: partial(md5) for md5 in wanted}
         try:
             if records is not None and remote_fs:
                 _ = records.fs.fs  # connects once, not in every thread
-            # Each thread waits on its download, then hashes what landed (hashlib lets go of
-            # the GIL), so hashing overlaps the other downloads.
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                list(pool.map(download, wanted))
+            # Missing or damaged in the remote: never into the cache (the caller checks it).
+            # The listings, whose bytes the step does not count, after the files.
+            for wave, counted in (([m for m in wanted if objects[m] is not None], advance),
+                                  ([m for m in wanted if objects[m] is None], None)):
+                source.get_files(((md5, partials[md5], objects[md5]) for md5 in wave), jobs,
+                                 counted, adopt)
         except WriteError as exc:
             raise WriteError(f"cannot write to the DVC cache while fetching from '{remote}': "
                              f"{exc.message}") from None
         except RemoteError as exc:
             raise RemoteError(f"fetch from remote '{remote}' failed: {exc.message}") from None
+        finally:
+            for path in partials.values():
+                path.unlink(missing_ok=True)
 
     def remote_store(self, remote: str) -> Store:
         """A configured remote's store, once its endpoint answers (RemoteError in seconds,
