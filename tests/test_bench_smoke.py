@@ -97,6 +97,7 @@ def test_the_benchmark_measures_the_small_files_rows(tmp_path: Path) -> None:
     rows_of = [f"small 12: {row} / {peer}" for peer in ("restic", "dvc")
                for row in ("first backup", "unchanged backup", "one file changed",
                            "restore, empty cache")]
+    rows_of.append("small 12: restore without fsync or syncfs (floor) / restic")
     restic_rows = [name for name in rows_of if name.endswith("/ restic")]
     assert_measured(rows, set(rows_of))
     if shutil.which("restic"):
