@@ -165,14 +165,14 @@ def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
     flushes: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=16) as flusher, \
             ThreadPoolExecutor(max_workers=workers) as stager:
-        def run(batch: range) -> None:
-            for index in batch:
+        def run(indexes: range) -> None:
+            for index in indexes:
                 tmp = stage(jobs[index])
                 staged[index] = tmp
                 if tmp is not None and alone[index]:
                     flushes.append(flusher.submit(fsync_path, tmp))
 
-        tasks = [stager.submit(run, batch) for batch in _batches(alone, batch)]
+        tasks = [stager.submit(run, run_of) for run_of in _batches(alone, batch)]
         try:
             for task in tasks:
                 task.result()
