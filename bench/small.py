@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from common import DVC, KIB, Context, Timing, hdversion, header, medians, sh
-from peers import OPEN_DVC, Restic
+from peers import NOFSYNC, OPEN_DVC, Restic
 from projects import (
     CACHE,
     commit_all,
@@ -36,6 +36,9 @@ FIRST_WITH_DVC_ADD = "first backup after dvc add"
 DVC_FLOOR = "floor: DVC's import and Repo alone"
 ROWS = (("first backup", 2.0), (FIRST_WITH_DVC_ADD, None), ("unchanged backup", 1.0),
         ("one file changed", 1.0), ("restore, empty cache", 2.0))
+# The same restore with its fsyncs and syncfs turned off (bench/nofsync.py): the floor of
+# the durability restic does not promise, measured in the same run.
+NO_FLUSH = "restore without fsync or syncfs (floor)"
 
 
 def row_name(count: int, row: str, peer: str) -> str:
@@ -74,7 +77,7 @@ def measure(ctx: Context, work: Path, count: int) -> None:
     version = restic("version").strip() if restic else "restic is not installed"
     header(f"small: one directory output of {count:,} files of 4 KiB; {version}; "
            f"median of {args.repeat}")
-    names = [row_name(count, row, "restic") for row, _ in ROWS]
+    names = [row_name(count, row, "restic") for row, _ in (*ROWS, (NO_FLUSH, None))]
     names.append(row_name(count, DVC_FLOOR, "restic"))
     if restic is None:
         for name in names:
@@ -141,7 +144,14 @@ def measure(ctx: Context, work: Path, count: int) -> None:
             timings["restic"] = Timing(
                 lambda: restic("restore", "latest", "--quiet", "--verify", "--target", target),
                 setup=lambda: remove(target), check=expect_tree(plain, [DATA], at=target))
-        add_rows(ctx, count, "restore, empty cache", medians(args.repeat, **timings))
+            timings["nofsync"] = Timing(lambda: sh(*NOFSYNC, "restore", "--force", cwd=ours),
+                                        setup=lambda: remove(ours / CACHE, ours / DATA),
+                                        check=check)
+        seconds = medians(args.repeat, **timings)
+        add_rows(ctx, count, "restore, empty cache", seconds)
+        if restic:
+            results.add(row_name(count, NO_FLUSH, "restic"), seconds["nofsync"],
+                        "restic restore --verify", seconds["restic"], None, "bench/nofsync.py")
     remove(work)
 
 

@@ -82,7 +82,8 @@ def test_kill_a_backup_at_each_pause_point(project: Project, tmp_path: Path,
 
 
 @pytest.mark.parametrize("point, renamed", [
-    (PausePoint.BEFORE_RENAME, 0), (PausePoint.BETWEEN_RENAMES, 1),
+    (PausePoint.BEFORE_FLUSH, 0), (PausePoint.BEFORE_RENAME, 0),
+    (PausePoint.BETWEEN_RENAMES, 1),
     (PausePoint.AFTER_RENAME, len(ARTIFACTS))])
 def test_kill_a_restore_at_each_pause_point(project: Project, tmp_path: Path,
                                             point: PausePoint, renamed: int) -> None:
@@ -105,7 +106,8 @@ def test_kill_a_restore_at_each_pause_point(project: Project, tmp_path: Path,
 
 
 @pytest.mark.parametrize("point, renamed", [
-    (PausePoint.BEFORE_RENAME, 0), (PausePoint.BETWEEN_RENAMES, 1),
+    (PausePoint.BEFORE_FLUSH, 0), (PausePoint.BEFORE_RENAME, 0),
+    (PausePoint.BETWEEN_RENAMES, 1),
     (PausePoint.AFTER_RENAME, None)])
 def test_kill_a_bucket_restore_at_each_pause_point(project: Project, tmp_path: Path,
                                                    point: PausePoint, renamed: int | None
@@ -455,7 +457,8 @@ def test_kill_an_encrypted_backup_at_each_pause_point(encrypted: Project, tmp_pa
 
 
 @pytest.mark.parametrize("point, renamed", [
-    (PausePoint.BEFORE_RENAME, 0), (PausePoint.BETWEEN_RENAMES, 1),
+    (PausePoint.BEFORE_FLUSH, 0), (PausePoint.BEFORE_RENAME, 0),
+    (PausePoint.BETWEEN_RENAMES, 1),
     (PausePoint.AFTER_RENAME, len(ARTIFACTS))])
 def test_kill_an_encrypted_restore_at_each_pause_point(encrypted: Project, tmp_path: Path,
                                                        point: PausePoint, renamed: int

@@ -362,7 +362,8 @@ def test_write_error_half_way_leaves_old_files(project: Project) -> None:
     assert not list(project.root.rglob(TEMP_PREFIX + "*"))
 
 
-@pytest.mark.parametrize("point, renamed", [(PausePoint.BEFORE_RENAME, 0),
+@pytest.mark.parametrize("point, renamed", [(PausePoint.BEFORE_FLUSH, 0),
+                                            (PausePoint.BEFORE_RENAME, 0),
                                             (PausePoint.BETWEEN_RENAMES, 1)])
 def test_killed_restore_leaves_each_file_old_or_new(project: Project, point: PausePoint,
                                                     renamed: int) -> None:
@@ -501,22 +502,32 @@ def test_a_file_where_a_folder_of_the_backup_should_be_refuses_and_changes_nothi
 def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Durability is invisible to any test that does not crash the machine, so the calls
-    are watched in-process: each staged file fsynced before it is renamed over its target,
-    and each target's folder fsynced after the last rename into it (so the renames last)."""
+    are watched in-process: each staged file made durable before it is renamed over its
+    target (a big one fsynced, a small one whole when its file system was synced), and
+    each target's folder fsynced after the last rename into it (so the renames last)."""
     from hdversion import api
+    from hdversion.util import atomic
 
     made = backup(project)
     study = next(f["path"] for f in made["files"] if f["path"].startswith("models/optuna/"))
     for path in (MODEL, study, "params.yaml"):
         project.damage(path)
     synced: list[tuple[int, str]] = []  # (event number, real path)
+    # (event number, file system, the staged files then with their sizes)
+    flushed: list[tuple[int, int, dict[str, int]]] = []
     renamed: list[tuple[int, str, str]] = []
     events = itertools.count()
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync, real_replace, real_syncfs = os.fsync, os.replace, atomic.sync_filesystem
 
     def fsync(fd: int) -> None:
         synced.append((next(events), os.readlink(f"/proc/self/fd/{fd}")))
         real_fsync(fd)
+
+    def sync_filesystem(folder: Path) -> None:
+        staged = {os.path.realpath(p): p.stat().st_size
+                  for p in project.root.rglob(TEMP_PREFIX + "*")}
+        flushed.append((next(events), os.stat(folder).st_dev, staged))
+        real_syncfs(folder)
 
     def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         real = os.path.realpath(src), os.path.join(os.path.realpath(os.path.dirname(dst)),
@@ -526,6 +537,7 @@ def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(atomic, "sync_filesystem", sync_filesystem)
     assert api.restore(repo=project.root, force=True, offline=True).all_verified
     root = os.path.realpath(project.root)
     into_workspace = [(at, src, dst) for at, src, dst in renamed
@@ -534,7 +546,10 @@ def test_every_staged_file_is_synced_before_its_rename_and_its_folder_after(
     assert sorted(os.path.relpath(dst, root) for _, _, dst in into_workspace) == \
         sorted([MODEL, study, "params.yaml"])
     for at, src, dst in into_workspace:
-        assert any(i < at and path == src for i, path in synced), f"{src} not synced"
+        device, size = os.stat(dst).st_dev, os.stat(dst).st_size
+        assert any(i < at and path == src for i, path in synced) or any(
+            i < at and dev == device and staged.get(src) == size
+            for i, dev, staged in flushed), f"{src} not synced"
         folder = os.path.dirname(dst)
         last = max(i for i, _, d in into_workspace if os.path.dirname(d) == folder)
         assert any(i > last and path == folder for i, path in synced), f"{folder} not synced"

@@ -3,14 +3,19 @@
 each file old or new, never partial; staging every file before renaming any means a write
 error (a full disk, a bad object) changes nothing at all.
 
-The fsyncs are batched, not one per file: 10,000 small files fsynced one by one cost 6 s on
-this machine's disk, in parallel 2 s, and a folder fsynced once per file as much again."""
+The flushes are batched, not one per file: 10,000 small files fsynced one by one cost 6 s on
+this machine's disk, in parallel 2 s, and a folder fsynced once per file as much again. Small
+files are flushed together by one `syncfs` of their file system once all are staged (one
+journal commit instead of one per file); a big one is fsynced as soon as it is staged, so that
+its flush overlaps the hashing of the next."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +26,13 @@ from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import copy_hashed
 
 Job = TypeVar("Job")
+
+# A staged file at least this big is fsynced alone as soon as it is written (its flush
+# overlaps the hashing of the next); smaller ones wait for one flush of their file system.
+FLUSH_ALONE = 64 * 1024
+# Small jobs staged back to back by one thread: a future per 4 KiB file cost more than its
+# copy (the stagers and the flushers handing the GIL to each other).
+BATCH = 64
 
 
 def stage_copy(
@@ -65,6 +77,60 @@ def stage_copy(
     return tmp
 
 
+def stage_data(data: bytes, path: Path, expected_md5: str,
+               on_chunk: Callable[[int], None] | None = None, also: Path | None = None
+               ) -> Path:
+    """`stage_copy` for bytes already read whole (a small file): hashed before anything is
+    written, then written beside `path` (and beside `also`, put in place read-only) with one
+    open, write and close each."""
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if digest != expected_md5:
+        raise VerificationError(f"{path}: data hashes to {digest}, expected {expected_md5}")
+    tmp = _write_beside(path, data)
+    if also is not None:
+        try:
+            extra = _write_beside(also, data)
+            try:
+                os.chmod(extra, 0o444)
+                os.replace(extra, also)
+            except BaseException:
+                extra.unlink(missing_ok=True)
+                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    if on_chunk is not None:
+        on_chunk(len(data))
+    return tmp
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a file, in one read where the file system allows."""
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC)
+    try:
+        parts = []
+        while limit > 0 and (part := os.read(fd, limit)):
+            parts.append(part)
+            limit -= len(part)
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _write_beside(path: Path, data: bytes) -> Path:
+    tmp, fd = _new_beside(path)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
 def stage_bytes(path: Path, data: bytes) -> Path:
     tmp, stream = open_beside(path)
     try:
@@ -81,28 +147,39 @@ def commit_staged(tmp: Path, path: Path) -> None:
 
 
 def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
-              workers: int | None = None) -> list[Path | None]:
-    """`stage` over every job on every core, each staged file's fsync started as soon as it
-    is written, so that the disk flushes while the next files are hashed; returns (in the
-    jobs' order) once every staged file is durable. `stage` returns None for a job it could
-    not stage (the caller retries those one by one). On any error, or an interrupt, every
-    file staged so far is removed and the error raised. `workers`: the jobs at once (by
-    default one per core: hashing is the work; more where each mostly waits)."""
+              workers: int | None = None, size_of: Callable[[Job], int] | None = None,
+              before_flush: Callable[[], None] | None = None, batch: int = BATCH
+              ) -> list[Path | None]:
+    """`stage` over every job on every core; returns (in the jobs' order) once every staged
+    file is durable. A file of `FLUSH_ALONE` bytes or more (by `size_of`; every file when
+    sizes are unknown) is fsynced as soon as it is written, so that the disk flushes while
+    the next files are hashed; the small ones, staged `batch` at a time by one thread, are
+    flushed together once all are staged (`flush_together`; `before_flush` runs just before:
+    a test's pause point). `stage` returns None for a job it could not stage (the caller
+    retries those one by one). On any error, or an interrupt, every file staged so far is
+    removed and the error raised. `workers`: the jobs at once (by default one per core:
+    hashing is the work; more where each mostly waits, with a `batch` of 1)."""
     workers = workers or max(2, os.cpu_count() or 1)
+    alone = [size_of is None or size_of(job) >= FLUSH_ALONE for job in jobs]
     staged: list[Path | None] = [None] * len(jobs)
     flushes: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=16) as flusher, \
             ThreadPoolExecutor(max_workers=workers) as stager:
-        def one(index: int) -> None:
-            tmp = stage(jobs[index])
-            staged[index] = tmp
-            if tmp is not None:
-                flushes.append(flusher.submit(fsync_path, tmp))
+        def run(indexes: range) -> None:
+            for index in indexes:
+                tmp = stage(jobs[index])
+                staged[index] = tmp
+                if tmp is not None and alone[index]:
+                    flushes.append(flusher.submit(fsync_path, tmp))
 
-        tasks = [stager.submit(one, i) for i in range(len(jobs))]
+        tasks = [stager.submit(run, run_of) for run_of in _batches(alone, batch)]
         try:
             for task in tasks:
                 task.result()
+            if before_flush is not None:
+                before_flush()
+            flush_together([tmp for tmp, one in zip(staged, alone, strict=True)
+                            if tmp is not None and not one])
             for flush in list(flushes):
                 flush.result()
         except BaseException:
@@ -111,6 +188,21 @@ def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
             discard(tmp for tmp in staged if tmp is not None)
             raise
     return staged
+
+
+def _batches(alone: list[bool], size: int) -> list[range]:
+    """The jobs' indexes in runs for one thread each: a file flushed alone on its own, small
+    ones `size` at a time."""
+    batches: list[range] = []
+    start = 0
+    while start < len(alone):
+        end = start + 1
+        if not alone[start]:
+            while end < len(alone) and end - start < size and not alone[end]:
+                end += 1
+        batches.append(range(start, end))
+        start = end
+    return batches
 
 
 def commit_all(staged: Sequence[tuple[Path, Path]],
@@ -125,11 +217,12 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
     if not durable:
         make_durable([tmp for tmp, _ in staged])
     renamed = 0
+    mode_of_new = 0o666 & ~_umask()
     try:
         if before_first is not None:
             before_first()
         for tmp, path in staged:
-            os.chmod(tmp, _mode_for(path))
+            os.chmod(tmp, _mode_for(path, mode_of_new))
             os.replace(tmp, path)
             renamed += 1
             if renamed == 1 and len(staged) > 1 and after_first is not None:
@@ -188,33 +281,47 @@ def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
 
 
 _SERIAL = itertools.count()
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
-    | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
 
 
 def open_beside(path: Path) -> tuple[Path, BinaryIO]:
     """A new temporary file beside `path`, named by pid and a counter: unique like mkstemp's,
     a third of its cost (10,000 small files are restored in one go)."""
+    tmp, fd = _new_beside(path)
+    return tmp, os.fdopen(fd, "wb")
+
+
+def _new_beside(path: Path) -> tuple[Path, int]:
     folder = path.parent
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
+    made = False
     while True:
         tmp = folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_SERIAL)}"
         try:
-            fd = os.open(tmp, _FLAGS, 0o600)
+            return tmp, os.open(tmp, _FLAGS, 0o600)
         except FileExistsError:  # left by a killed process that had the same pid
             continue
-        return tmp, os.fdopen(fd, "wb")
+        except FileNotFoundError:
+            # Its folder is made with the first file in it (by whichever thread comes
+            # first: another may make it between this open and the mkdir).
+            if made:
+                raise
+            folder.mkdir(parents=True, exist_ok=True)
+            made = True
 
 
-def _mode_for(path: Path) -> int:
+def _mode_for(path: Path, mode_of_new: int) -> int:
     try:
         # A DVC cache copy is read-only; the workspace copy must stay writable by its owner.
-        return (path.stat().st_mode & 0o777) | 0o200
+        return (os.stat(path).st_mode & 0o777) | 0o200
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return mode_of_new
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def make_durable(paths: Sequence[Path]) -> None:
@@ -225,6 +332,53 @@ def make_durable(paths: Sequence[Path]) -> None:
     # The disk takes many fsyncs at once far faster than one after another.
     with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
         list(pool.map(fsync_path, paths))
+
+
+def flush_together(paths: Sequence[Path]) -> None:
+    """Make these files durable with one `syncfs` of each file system they are on (Linux:
+    every dirty page of it reaches the disk, with one journal commit, and its write errors
+    are reported as fsync's are); elsewhere each is fsynced, many at once."""
+    if not paths:
+        return
+    if _syncfs() is None:
+        make_durable(paths)
+        return
+    by_device: dict[int, Path] = {}
+    for folder in dict.fromkeys(path.parent for path in paths):
+        by_device.setdefault(os.stat(folder).st_dev, folder)
+    for folder in by_device.values():
+        sync_filesystem(folder)
+
+
+def sync_filesystem(folder: Path) -> None:
+    """syncfs(2) of the file system holding `folder`."""
+    syncfs = _syncfs()
+    assert syncfs is not None
+    fd = os.open(folder, os.O_RDONLY | _CLOEXEC)
+    try:
+        if syncfs(fd) != 0:
+            import ctypes
+
+            err = ctypes.get_errno()
+            raise OSError(err, f"syncfs of {folder}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+_SYNCFS: list[Callable[[int], int] | None] = []
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs (Linux), looked up once; None elsewhere (os has no syncfs)."""
+    if not _SYNCFS:
+        found = None
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            with contextlib.suppress(OSError, AttributeError):
+                found = ctypes.CDLL(None, use_errno=True).syncfs
+        _SYNCFS.append(found)
+    return _SYNCFS[0]
 
 
 def fsync_path(path: Path) -> None:
@@ -241,9 +395,7 @@ def place_new_file(tmp: Path, output: Path, overwrite: bool) -> None:
     file gets, and its folder made durable; without `overwrite`, never over a file that
     appeared meanwhile (a hard link fails where the name exists): UsageError, `tmp` left for
     the caller to remove. `export -o` and `get -o` write through it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     if overwrite:
         os.replace(tmp, output)
     else:

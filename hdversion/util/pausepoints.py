@@ -53,6 +53,9 @@ class PausePoint(StrEnum):
     BEFORE_REMOTE_MANIFEST = "before-remote-manifest"
     """A backup's git-stored files are written into a remote beside its objects, its
     manifest not yet."""
+    BEFORE_FLUSH = "before-flush"
+    """Restore has staged and verified every file, flushed only the big ones to disk (the
+    small ones wait for one syncfs), and renamed none."""
     BEFORE_RENAME = "before-rename"
     """Restore has staged every file and renamed none."""
     BETWEEN_RENAMES = "between-renames"
