@@ -391,7 +391,7 @@ class DirectoryStore(Store):
         target, where = self.path(md5), self.where(md5)
         try:
             tmp, stream = open_beside(target)
-        except FileExistsError:  # a file where the store needs a folder
+        except (FileExistsError, NotADirectoryError):  # a file where the store needs a folder
             raise WriteError(f"cannot write {where}: {target.parent} is a file") from None
         except OSError as exc:
             raise WriteError(f"cannot write {where}: {exc.strerror or exc}") from None
