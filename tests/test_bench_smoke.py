@@ -82,6 +82,8 @@ def test_the_benchmark_measures_every_row_of_the_other_parts(tmp_path: Path) -> 
           for measure in ("list --json", "list --json, cache cold", "list --last 20",
                           "show T", "backup", "restore T", "prune --dry-run", "status",
                           "clone + first list --json")),
+        *(f"curve: floor: {floor}, {n} backups" for n in (3, 10)
+          for floor in ("tag ids + the output", "every manifest validated")),
         *(f"big: {row}{floor}" for row in ("backup", "restore, cache warm",
                                             "restore, empty cache")
           for floor in ("", " / its floor")),
