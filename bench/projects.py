@@ -145,12 +145,19 @@ def add_tags(root: Path, source_tag: str, count: int, start: int = 0) -> None:
     message = sh("git", "for-each-ref", "--format=%(contents)", f"refs/tags/{source_tag}",
                  cwd=root).strip()
     human, manifest = message.splitlines()[0], json.loads(message.splitlines()[-1])
-    commit = sh("git", "rev-parse", f"{source_tag}^{{commit}}", cwd=root).strip()
     # Before any real backup (hdversion's clock is now): the real ones stay the latest.
     first = datetime(2020, 1, 1, tzinfo=UTC)
+    _write_tags(root, source_tag, human, manifest,
+                (first + timedelta(seconds=i) for i in range(start, start + count)))
+
+
+def _write_tags(root: Path, source_tag: str, human: str, manifest: dict[str, object],
+                moments: Iterable[datetime]) -> None:
+    """A backup tag per moment, with `manifest` retimed and `source_tag`'s commit, all in
+    one `git fast-import`."""
+    commit = sh("git", "rev-parse", f"{source_tag}^{{commit}}", cwd=root).strip()
     stream = []
-    for i in range(start, start + count):
-        moment = first + timedelta(seconds=i)
+    for moment in moments:
         manifest["timestamp"] = moment.strftime("%Y%m%d_%H%M%S")
         manifest["created_at"] = moment.isoformat()
         text = f"{human}\n\n" + json.dumps(manifest, separators=(",", ":"))
@@ -200,16 +207,7 @@ def add_hourly_tags(root: Path, source_tag: str, count: int, start: int = 0) -> 
     message = sh("git", "for-each-ref", "--format=%(contents)", f"refs/tags/{source_tag}",
                  cwd=root).strip()
     human, manifest = message.splitlines()[0], json.loads(message.splitlines()[-1])
-    commit = sh("git", "rev-parse", f"{source_tag}^{{commit}}", cwd=root).strip()
-    newest = datetime.strptime(manifest["timestamp"], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
-    stream = []
-    for i in range(start, start + count):
-        moment = newest - timedelta(hours=i + 1)
-        manifest["timestamp"] = moment.strftime("%Y%m%d_%H%M%S")
-        manifest["created_at"] = moment.isoformat()
-        text = f"{human}\n\n" + json.dumps(manifest, separators=(",", ":"))
-        stream.append(f"tag backup/{manifest['timestamp']}\nfrom {commit}\n"
-                      f"tagger b <b@b> {int(moment.timestamp())} +0000\n"
-                      f"data {len(text.encode())}\n{text}\n")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, check=True,
-                   input="".join(stream).encode())
+    newest = datetime.strptime(str(manifest["timestamp"]), "%Y%m%d_%H%M%S").replace(
+        tzinfo=UTC)
+    _write_tags(root, source_tag, human, manifest,
+                (newest - timedelta(hours=i + 1) for i in range(start, start + count)))
