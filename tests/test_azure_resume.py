@@ -33,9 +33,9 @@ from hdversion.datastore.azure_resume import (
 from hdversion.errors import VerificationError
 from hdversion.util.pausepoints import PausePoint
 from tests.cloud_fixtures import new_bucket_name
-from tests.conftest import Project, start_paused
+from tests.conftest import Project, run_cli, start_paused
 from tests.storage_servers import AzuriteServer
-from tests.test_cloud import PREFIX, configure, forget_local_data
+from tests.test_cloud import PREFIX, configure, forget_local_data, write_credentials
 
 pytestmark = pytest.mark.cloud
 
@@ -262,13 +262,27 @@ def test_blocks_the_sdk_left_do_not_stop_the_upload(
 
 
 def test_a_file_below_the_single_put_limit_goes_in_one_put_blob(
-        azurite: AzuriteServer, container: str, log: RequestLog, project: Project) -> None:
-    """The small file's path is as before: one Put Blob, no block staged."""
-    from hdversion.datastore.s3_upload import checked_in_flight
+        azurite: AzuriteServer, container: str, log: RequestLog, tmp_path: Path) -> None:
+    """Resumable from the SDK's single-put limit on; a file handed over hashed (no md5 to
+    check in flight) goes as before, one Put Blob through adlfs."""
+    from dvc_azure import AzureFileSystem
 
-    fs = adlfs(azurite)
-    assert checked_in_flight(type("Fs", (), {"protocol": "azure", "fs": fs})()) \
-        == SINGLE_PUT + 1
+    from hdversion.datastore.s3_upload import checked_in_flight, upload_files
+
+    fs = AzureFileSystem(connection_string=azurite.connection_string())
+    assert checked_in_flight(fs) == SINGLE_PUT + 1
+    path, data = a_file(tmp_path)
+    upload_files(fs, [(path, f"{container}/{KEY}", len(data), None)])
+    assert log.blocks_staged(container, KEY) == []
+    assert log.puts_of_whole_blobs(container, KEY) == 1
+    assert stored(azurite, container) == data
+
+
+@pytest.mark.reliability
+def test_a_backup_of_a_small_file_puts_it_in_one_put_blob(
+        azurite: AzuriteServer, container: str, log: RequestLog, project: Project) -> None:
+    """Through the store's door: a file below the limit is hashed first and sent as
+    before."""
     configure(project, azurite, container)
     data = os.urandom(300 * KIB)
     project.damage(MODEL, data)
@@ -286,8 +300,11 @@ def test_a_backup_killed_between_two_blocks_is_resumed_by_sync(
     """kill -9 of `backup --cloud` once a block of a 76 MiB model (20 blocks of the SDK's
     4 MiB, above its 64 MiB single-put limit) is staged: the blob keeps the blocks staged
     by then, uncommitted; `sync` stages only the others, commits, and the object is the
-    model's bytes, restored from the container alone."""
-    configure(project, azurite, container)
+    model's bytes, restored from the container alone. One request at a time (`jobs=1`),
+    so that the pause leaves exactly the first block staged and none in flight."""
+    run_cli(project.root, "remote", "add", "azure", azurite.url_for(container, PREFIX),
+            "-ojobs=1", check=True)
+    write_credentials(project.root, azurite.dvc_remote_config(container)[1])
     data = os.urandom(SINGLE_PUT + 3 * BLOCK + 123)
     project.damage(MODEL, data)
     key = f"{PREFIX}/files/md5/{md5(data)[:2]}/{md5(data)[2:]}"
@@ -297,14 +314,12 @@ def test_a_backup_killed_between_two_blocks_is_resumed_by_sync(
     proc.communicate(timeout=60)
     blob = azurite.service.get_blob_client(container, key)
     _, left = blob.get_block_list("uncommitted")
-    left_indexes = {int(block.id[18:24]) for block in left}
-    count = -(-len(data) // BLOCK)
-    assert 1 <= len(left_indexes) < count
+    assert [int(block.id[18:24]) for block in left] == [0]
     assert azurite.list_keys(container, key) == []  # nothing committed
     log.mark()
     result = project.cli("sync", "--storage=azure")
     assert result.returncode == 0, result.stderr
-    assert log.blocks_staged(container, key) == sorted(set(range(count)) - left_indexes)
+    assert log.blocks_staged(container, key) == list(range(1, -(-len(data) // BLOCK)))
     assert azurite.read_object(container, key) == data
     forget_local_data(project)  # the container is the only store left
     project.damage(MODEL, b"what the user has now")
