@@ -227,6 +227,12 @@ def test_an_expired_or_misplaced_record_is_ignored(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="hdversion"):
         assert sessions.find(good, endpoint, 1000.0) is None
     assert "another file's session" in caplog.text
+    stale = tmp_path / "stale.json"
+    stale.write_text("{}")
+    os.utime(stale, (0, 0))
+    sessions.keep(SessionRecord(**{**good.__dict__, "started": SESSION_LIFETIME + 1.0}))
+    assert not stale.exists()  # no server keeps its session: forgotten
+    assert sessions.find(good, endpoint, SESSION_LIFETIME + 2.0) == uri
 
 
 @pytest.mark.reliability

@@ -97,8 +97,14 @@ class UploadSessions:
         return None
 
     def keep(self, record: SessionRecord) -> None:
+        """Record a new session, and forget those no server keeps any more (the records of
+        files that changed before their upload ended, a write cut short)."""
         where = self.record_path(record.remote, record.path, record.size, record.md5)
         where.parent.mkdir(parents=True, exist_ok=True)
+        for old in where.parent.iterdir():
+            with contextlib.suppress(OSError):
+                if record.started - old.stat().st_mtime > SESSION_LIFETIME:
+                    old.unlink()
         atomic_write_bytes(where, json.dumps(asdict(record)).encode())
 
     def forget(self, record: SessionRecord) -> None:
