@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,26 @@ def test_a_session_the_server_forgot_starts_a_new_upload(gcs: tuple[GcsServer, s
     assert sum(sent) == SIZE
     assert stored(server, bucket, md5) == data
     assert record_files(tmp_path / "uploads") == []
+
+
+@pytest.mark.cloud
+def test_a_session_killed_before_its_first_chunk_is_resumed_from_byte_0(
+        gcs: tuple[GcsServer, str], tmp_path: Path) -> None:
+    """A session that holds nothing answers 308 without a Range (GCS's "no bytes have
+    been persisted"): the next run sends everything into it, from byte 0."""
+    server, bucket = gcs
+    path, data, md5 = big_file(tmp_path)
+    store = store_in(server, bucket, tmp_path / "uploads")
+    resumer = store._resumer()
+    assert resumer is not None
+    key = store.records.path(store.key(md5))
+    uri = resumer._start(key, md5)
+    UploadSessions(tmp_path / "uploads").keep(
+        SessionRecord(store.records.url, key, SIZE, md5, uri, time.time()))
+    resumer.upload(path, key, SIZE, md5)
+    assert resumer.resumed
+    assert received(server, bucket, md5) == SIZE
+    assert stored(server, bucket, md5) == data
 
 
 @pytest.mark.cloud
