@@ -191,6 +191,32 @@ def test_a_session_killed_before_its_first_chunk_is_resumed_from_byte_0(
 
 
 @pytest.mark.cloud
+def test_a_session_holding_more_than_the_file_is_not_continued(
+        gcs: tuple[GcsServer, str], tmp_path: Path) -> None:
+    """The record names a session of this object that holds more bytes than this file has
+    (another file's, under a record rewritten with this file's size). The status query
+    (`bytes */SIZE`) is refused: the emulator completes the session there and GCS refuses
+    the object (its md5 given at the start), GCS itself answers 400. Either way that
+    session is not continued (not a failed put, run after run): a new one starts."""
+    server, bucket = gcs
+    path, data, md5 = big_file(tmp_path)
+    store = store_in(server, bucket, tmp_path / "uploads")
+    resumer = store._resumer()
+    assert resumer is not None
+    key = store.records.path(store.key(md5))
+    uri = resumer._start(key, md5)
+    more = SIZE + TEST_CHUNK
+    requests.put(uri, data=os.urandom(more), timeout=60,
+                 headers={"Content-Range": f"bytes 0-{more - 1}/*"})
+    UploadSessions(tmp_path / "uploads").keep(
+        SessionRecord(store.records.url, key, SIZE, md5, uri, time.time()))
+    resumer.upload(path, key, SIZE, md5)
+    assert not resumer.resumed
+    assert received(server, bucket, md5) == more + SIZE
+    assert stored(server, bucket, md5) == data
+
+
+@pytest.mark.cloud
 def test_a_session_of_other_bytes_never_lands(gcs: tuple[GcsServer, str], tmp_path: Path
                                               ) -> None:
     """A session holding other bytes under this file's record (a file written while an

@@ -195,12 +195,27 @@ class GcsResumer:
         return str(headers["Location"])
 
     def _persisted(self, uri: str, size: int) -> tuple[int, dict[str, Any] | None]:
-        """How many bytes the session holds, and the object if it is complete."""
-        status, headers, contents = self._request(
-            "PUT", uri, headers={"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+        """How many bytes the session holds, and the object if it is complete. A session
+        that refuses the question (400: it holds more than the file, or GCS completed it
+        with bytes that do not hash to the name, and made nothing) is not continued."""
+        from gcsfs.retry import HttpError
+
+        try:
+            status, headers, contents = self._request(
+                "PUT", uri, headers={"Content-Range": f"bytes */{size}",
+                                     "Content-Length": "0"})
+        except (VerificationError, ValueError) as exc:  # gcsfs: a 400 saying "invalid"
+            raise SessionGone(f"the upload session refused its status: {exc}") from None
+        except HttpError as exc:
+            if exc.code == 400:
+                raise SessionGone(f"the upload session refused its status: {exc}") from None
+            raise
         if status in (200, 201):
             return size, json.loads(contents)
-        return _received(headers), None
+        held = _received(headers)
+        if held > size:  # not a session of this file's size: not to be continued
+            raise SessionGone(f"the upload session holds {held} bytes of {size}")
+        return held, None
 
     def _send(self, local: Path, uri: str, size: int, offset: int,
               on_chunk: Callable[[int], None] | None) -> dict[str, Any]:
@@ -224,11 +239,14 @@ class GcsResumer:
                         on_chunk(len(body))
                     return dict(json.loads(contents))
                 held = _received(headers)
+                if not 0 <= held <= end:
+                    raise RemoteError(f"the upload session of {local} says it holds {held} "
+                                      f"bytes after {end} were sent")
                 if on_chunk is not None:
-                    on_chunk(held - offset)
+                    on_chunk(max(0, held - offset))
                 if last and held >= size:
-                    raise RemoteError(f"gs://{uri}: the session holds every byte and made "
-                                      "no object")
+                    raise RemoteError(f"the upload session of {local} holds every byte and "
+                                      "made no object")
                 source.seek(held)
                 offset = held
                 # The marker goes under the working directory, as S3's (s3_resume.py).
