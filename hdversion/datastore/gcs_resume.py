@@ -239,11 +239,12 @@ class GcsResumer:
                         on_chunk(len(body))
                     return dict(json.loads(contents))
                 held = _received(headers)
-                if not 0 <= held <= end:
-                    raise RemoteError(f"the upload session of {local} says it holds {held} "
-                                      f"bytes after {end} were sent")
+                if not offset < held <= end:  # none taken (a loop), or more than sent
+                    raise RemoteError(f"the upload session of {local} holds {held} bytes "
+                                      f"after bytes {offset}-{end - 1} were sent; the next "
+                                      "run resumes it")
                 if on_chunk is not None:
-                    on_chunk(max(0, held - offset))
+                    on_chunk(held - offset)
                 if last and held >= size:
                     raise RemoteError(f"the upload session of {local} holds every byte and "
                                       "made no object")
