@@ -33,9 +33,9 @@ class PausePoint(StrEnum):
     not yet the next."""
     BETWEEN_PARTS = "between-parts"
     """A resumable upload of a large file (S3's parts: `datastore/s3_resume.py`; Azure's
-    blocks: `datastore/azure_resume.py`) has sent a part and not yet every part. Its marker
-    is under the working directory (the uploader knows no project): run the command from
-    the project's root."""
+    blocks: `datastore/azure_resume.py`; GCS's chunks: `datastore/gcs_resume.py`) has sent
+    a part and not yet every part. Its marker is under the working directory (the uploader
+    knows no project): run the command from the project's root."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
     """Sync or copy has pushed (and confirmed) one backup and not yet the next."""
     AFTER_TAG_FETCH = "after-tag-fetch"
