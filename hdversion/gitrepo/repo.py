@@ -340,6 +340,16 @@ class GitRepo:
     def write_blob(self, data: bytes) -> str:
         return self._text("hash-object", "-w", "--stdin", stdin=data)
 
+    def write_blobs(self, contents: list[bytes]) -> list[str]:
+        """The blobs of `contents`, in order, written by one git run (a prune of thousands
+        of backups writes a tombstone each: one run apiece took minutes)."""
+        if not contents:
+            return []
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="hdversion-blobs-") as tmp:
+            return self._write_blobs(contents, Path(tmp))
+
     def _write_blobs(self, contents: list[bytes], scratch: Path) -> list[str]:
         """The blobs of `contents`, written by one git run: as files of `scratch` hashed as
         they are (--no-filters, as `--stdin` is), in order."""
