@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hdversion.gitrepo.repo import GitRepo
 from hdversion.model.timestamps import format_timestamp
 from tests.conftest import Project
 from tests.test_newest import add_tags
@@ -167,3 +168,17 @@ def test_a_lingering_backup_with_an_invalid_file_list_and_no_listing_stops_the_p
     assert result.returncode != 0
     assert f"cannot tell which files the directory listing {listing} holds" in result.stderr
     assert set(project.git("tag", "-l", "backup/*").split()) == tags
+
+
+def test_many_blobs_are_written_in_order_by_one_git_run(tmp_path: Path) -> None:
+    """The tombstones' writer: each id names its own bytes, whatever they hold (an empty
+    blob, newlines, NUL bytes, the stream's own words)."""
+    root = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    contents = [b"", b"{}\n", b"data 3\nget-mark :1\n\0\xff", *(b"%d" % i for i in range(300))]
+    ids = GitRepo(root).write_blobs(contents)
+    assert len(ids) == len(contents)
+    for object_id, data in zip(ids, contents, strict=True):
+        assert subprocess.run(["git", "cat-file", "blob", object_id], cwd=root, check=True,
+                              capture_output=True).stdout == data
+    assert GitRepo(root).write_blobs([]) == []
