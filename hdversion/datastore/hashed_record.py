@@ -17,9 +17,9 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any
 
 from hdversion.paths import HASHED_STATS
@@ -55,23 +55,32 @@ def walk_output(path: Path) -> OutputWalk | None:
         info = os.stat(path)
     except OSError:
         return None
-    if not stat.S_ISDIR(info.st_mode):
+    if not S_ISDIR(info.st_mode):
         return OutputWalk({"": _stat(info)}, info.st_dev, not path.is_symlink(), False)
     files: dict[str, Stat] = {}
     plain = not path.is_symlink()
-    prefix = len(str(path)) + 1
-    folders = [str(path)]
+    folders = [(str(path), "")]
     while folders:
-        with contextlib.suppress(OSError), os.scandir(folders.pop()) as listing:
+        folder, prefix = folders.pop()
+        with contextlib.suppress(OSError), os.scandir(folder) as listing:
             for entry in listing:
                 with contextlib.suppress(FileNotFoundError):
-                    if entry.name in _UNSURE_NAMES or entry.is_symlink():
+                    name = entry.name
+                    if name in _UNSURE_NAMES:
                         plain = False
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    elif entry.is_file():
-                        key = entry.path[prefix:].replace(os.sep, "/")
-                        files[key] = _stat(entry.stat())
+                    # One lstat tells a file, a folder and a link apart and gives the stats
+                    # (is_symlink, is_dir, is_file and stat cost four calls a file).
+                    found = entry.stat(follow_symlinks=False)
+                    mode = found.st_mode
+                    if S_ISREG(mode):
+                        files[prefix + name] = (found.st_size, found.st_mtime_ns,
+                                                found.st_ino, found.st_ctime_ns)
+                    elif S_ISDIR(mode):
+                        folders.append((entry.path, f"{prefix}{name}/"))
+                    elif S_ISLNK(mode):
+                        plain = False
+                        if entry.is_file():  # a link to a file: its target's stats
+                            files[prefix + name] = _stat(entry.stat())
     return OutputWalk(files, info.st_dev, plain, True)
 
 
@@ -149,9 +158,29 @@ def save_record(root: Path, record: Record) -> None:
                                                            ).encode())
 
 
+def _set_aside(root: Path) -> Path:
+    path = root / HASHED_STATS
+    return path.with_name(path.name + ".aside")
+
+
 def forget_record(root: Path) -> None:
+    """No record until `save_record` or `keep_record`: it is set aside (a killed run leaves
+    none to load), so that a run which finds it still true can put it back unwritten."""
+    aside = _set_aside(root)
+    with contextlib.suppress(OSError):
+        # Never a record older than the one just loaded put back by `keep_record`.
+        aside.unlink(missing_ok=True)
+        os.replace(root / HASHED_STATS, aside)
     with contextlib.suppress(OSError):
         (root / HASHED_STATS).unlink(missing_ok=True)
+
+
+def keep_record(root: Path) -> None:
+    """The record `forget_record` set aside, back as it was: for a run that hashed nothing
+    (every file as recorded, none racy), whose record would hold the same files, stats and
+    hashes, only a later time (a record with the earlier one trusts no file more)."""
+    with contextlib.suppress(OSError):
+        os.replace(_set_aside(root), root / HASHED_STATS)
 
 
 def ignore_digest(root: Path, output: str) -> str:
