@@ -169,8 +169,8 @@ class Workspace:
                         if not all(out.fs_path in quick for out in stage.outs)]
                 # Unless every file is as it was when a backup last had them all hashed: an
                 # unchanged backup of 10,000 files then walks them once, not three times.
-                if slow and (record is None
-                             or record.digest != _stats_digest(_stat_outputs(walks))):
+                digest = _stats_digest(_stat_outputs(walks)) if slow else None
+                if slow and (record is None or record.digest != digest):
                     ingest_new_files(repo, self._local_remote_tee(), reporter,
                                      skip=frozenset(quick))
                     reporter.step("committing artifacts to the DVC cache")
@@ -199,9 +199,12 @@ class Workspace:
         after_walks = _walk_outputs(self.root, outputs)
         if changed := _changed(walks, after_walks):
             raise ChangedDuringBackupError(changed)
-        if record is not None and not slow and as_recorded == record.outputs.keys():
-            # Every output hashed from the record, as recorded: the record it would write
-            # holds the same files, stats and hashes (spares 100,000 files' JSON).
+        if record is not None and (not slow or record.digest == digest) and as_recorded == {
+                output.path for output, _ in described if output.md5.endswith(".dir")
+        } == record.outputs.keys():
+            # Every directory output hashed from the record and found as recorded, the others
+            # as they were: the record this run would write holds the same files, stats and
+            # hashes, only a later time (spares 100,000 files' JSON).
             keep_record(self.root)
         else:
             save_record(self.root, Record(_stats_digest(_stat_outputs(after_walks)), _new_record(
