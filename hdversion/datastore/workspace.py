@@ -44,6 +44,7 @@ from hdversion.errors import (
     UsageError,
     WriteError,
 )
+from hdversion.model.manifest import FileEntry
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
@@ -86,7 +87,7 @@ class Snapshot:
     """What a backup records from DVC: the files, and the pointer files that describe them."""
 
     outputs: tuple[TrackedOutput, ...]
-    files: tuple[TrackedFile, ...]
+    files: tuple[FileEntry, ...]  # as the backup's file list holds them (made once)
     missing: tuple[str, ...]
     pointer_files: dict[str, bytes]
 
@@ -237,15 +238,17 @@ class Workspace:
                     path = Path(out.fs_path).relative_to(self.root).as_posix()
                     stamp = stamp_now(self.root)
                     walk = walk_output(self.root / path)
-                    files = None
+                    names = None
                     if not exists and walk is not None and walk.is_dir and walk.plain \
                             and walk.files and out.use_cache and out.hash_name == HASH_NAME:
                         left_out = _ignored(repo, out.fs_path, list(walk.files))
                         plan = _Plan({}, set(), [name for name in walk.files
                                                  if name not in left_out], set(), walk, "")
-                        files = _apply(repo, out, plan,
+                        files = _apply(repo, out, path, plan,
                                        ingest_stores(repo, self._local_remote_tee()), reporter)
-                    if files is None:
+                        if files is not None:
+                            names = [file.path[len(path) + 1:] for file in files]
+                    if names is None:
                         stage.add_outs()
                         outputs.pop(path, None)
                     else:
@@ -253,12 +256,12 @@ class Workspace:
                     stage.dump()
                     written.append(Path(stage.path).relative_to(self.root).as_posix())
                     after = walk_output(self.root / path)
-                    if files is not None and walk is not None and after is not None and all(
+                    if names is not None and walk is not None and after is not None and all(
                             after.files.get(name, ())[:3] == walk.files[name][:3]
-                            for name in files):
+                            for name in names):
                         outputs[path] = OutputRecord(
                             str(out.hash_info.value), ignore_digest(self.root, path),
-                            walk.device, *stamp, {name: walk.files[name] for name in files})
+                            walk.device, *stamp, {name: walk.files[name] for name in names})
         except DvcException as exc:
             raise UsageError(f"cannot add: {exc}") from None
         except FileNotFoundError as exc:
@@ -270,14 +273,14 @@ class Workspace:
 
     def _hash_from_record(self, repo: Repo, stages: list[Any], walks: dict[str, OutputWalk],
                           record: Record | None, reporter: Reporter
-                          ) -> tuple[dict[str, dict[str, tuple[str, int]]], set[str]]:
+                          ) -> tuple[dict[str, list[FileEntry]], set[str]]:
         """The outputs hashed from the last backup's record (only the files changed since
         read, and teed into the cache and the local remote as ingest does), set as DVC's
         save would set them, with their files (path in the output -> md5, size): their
         stages need no save nor commit by DVC. Only data stages (`dvc add`'s: no command,
         no dependency), and only where every output of the stage can be. Also the paths of
         those found exactly as recorded (`_Plan.as_recorded`)."""
-        quick: dict[str, dict[str, tuple[str, int]]] = {}
+        quick: dict[str, list[FileEntry]] = {}
         as_recorded: set[str] = set()
         if record is None:
             return quick, as_recorded
@@ -298,8 +301,8 @@ class Workspace:
                 if stores is None and any(plan.to_hash for _, plan, _ in plans):
                     stores = ingest_stores(repo, self._local_remote_tee())
                 done = {}
-                for out, plan, _ in plans:
-                    if (files := _apply(repo, out, plan, stores or [], reporter)) is None:
+                for out, plan, path in plans:
+                    if (files := _apply(repo, out, path, plan, stores or [], reporter)) is None:
                         break  # DVC's save sets every output of the stage anew
                     done[out.fs_path] = files
                 else:
@@ -367,8 +370,8 @@ class Workspace:
                              params)
 
     def _describe(self, stages: list[Any], repo: Repo, skip: set[str],
-                  quick: dict[str, dict[str, tuple[str, int]]]
-                  ) -> Iterator[tuple[TrackedOutput, list[TrackedFile]]]:
+                  quick: dict[str, list[FileEntry]]
+                  ) -> Iterator[tuple[TrackedOutput, list[FileEntry]]]:
         cache = repo.cache.local
         for out in (out for stage in stages for out in stage.outs):
             if not out.use_cache:
@@ -377,20 +380,19 @@ class Workspace:
             if path in skip or out.hash_info is None or not out.hash_info.value:
                 continue
             if out.fs_path in quick:
-                files = [TrackedFile(f"{path}/{name}", md5, size)
-                         for name, (md5, size) in sorted(quick[out.fs_path].items())]
+                files = quick[out.fs_path]
             elif out.hash_info.isdir:
                 # A listing records each file's size; a stat of each cache object would
                 # cost 10,000 system calls for as many files.
                 files = [
-                    TrackedFile(PurePosixPath(path, *key).as_posix(), info.value,
-                                meta.size if meta is not None and meta.size is not None
-                                else os.path.getsize(cache.oid_to_path(info.value)))
+                    FileEntry(PurePosixPath(path, *key).as_posix(), info.value,
+                              meta.size if meta is not None and meta.size is not None
+                              else os.path.getsize(cache.oid_to_path(info.value)))
                     for key, meta, info in out.get_obj()
                 ]
             else:
                 md5 = out.hash_info.value
-                files = [TrackedFile(path, md5, os.path.getsize(cache.oid_to_path(md5)))]
+                files = [FileEntry(path, md5, os.path.getsize(cache.oid_to_path(md5)))]
             total = sum(f.size for f in files)
             yield TrackedOutput(path, out.hash_info.value, total, len(files)), files
 
@@ -498,12 +500,12 @@ def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ign
     return _Plan(old, unchanged, to_hash, ask, walk, entry.md5)
 
 
-def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Reporter
-           ) -> dict[str, tuple[str, int]] | None:
-    """Hash the plan's files (teed into `stores`) and set `out` as DVC's save would: its
-    hash and its meta, its listing written into the cache; its files (path in the output
-    -> md5, size). None, with nothing set, where a file changed while read or the cache is
-    not one DVC copies into."""
+def _apply(repo: Repo, out: Any, path: str, plan: _Plan, stores: list[Any],
+           reporter: Reporter) -> list[FileEntry] | None:
+    """Hash the plan's files (teed into `stores`) and set `out` (at `path` in the
+    repository) as DVC's save would: its hash and its meta, its listing written into the
+    cache; its files, sorted. None, with nothing set, where a file changed while read or the
+    cache is not one DVC copies into."""
     from dvc_data.hashfile.hash_info import HashInfo
     from dvc_data.hashfile.meta import Meta
 
@@ -517,11 +519,13 @@ def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Repor
         if hashed is None:
             return None
         members, name = hashed
+    prefix = f"{path}/"
+    described = [FileEntry(prefix + name, md5, files[name][0])
+                 for name, md5 in sorted(members.items())]
     out.hash_info = HashInfo(HASH_NAME, name)
-    out.meta = Meta(size=sum(files[name][0] for name in members), nfiles=len(members),
-                    isdir=True)
+    out.meta = Meta(size=sum(f.size for f in described), nfiles=len(described), isdir=True)
     out.obj = out.files = None  # loaded from the cache if asked for (_describe does not)
-    return {name: (md5, files[name][0]) for name, md5 in members.items()}
+    return described
 
 
 def _hash_changed(repo: Repo, base: str, plan: _Plan, stores: list[Any], reporter: Reporter
@@ -599,7 +603,7 @@ def _cache_holds(cache: Path, md5s: set[str]) -> bool:
     return True
 
 
-def _new_record(root: Path, described: list[tuple[TrackedOutput, list[TrackedFile]]],
+def _new_record(root: Path, described: list[tuple[TrackedOutput, list[FileEntry]]],
                 walks: dict[str, OutputWalk], stamp: tuple[int, int]
                 ) -> dict[str, OutputRecord]:
     """The record of each directory output just hashed: its files' stats (from the walk
