@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any
@@ -114,6 +115,10 @@ class OutputRecord:
         """The files whose recorded md5 still holds: same stats, and not racy."""
         margin = 0 if self.device == self.stamp_device else _FOREIGN_MARGIN_NS
         limit = self.stamp_ns - margin
+        stats = self.files.values()
+        if walk.files == self.files and max(map(itemgetter(1), stats), default=0) < limit \
+                and max(map(itemgetter(3), stats), default=0) < limit:
+            return set(self.files)  # all as recorded, none racy: found in C, not file by file
         return {name for name, now in walk.files.items()
                 if self.files.get(name) == now and max(now[1], now[3]) < limit}
 

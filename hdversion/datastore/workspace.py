@@ -488,12 +488,19 @@ def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ign
     if old is None or old.keys() != entry.files.keys():
         return None
     unchanged = entry.unchanged(walk)
-    new = [name for name in walk.files if name not in old]
-    left_out = _ignored(repo, out.fs_path, new) if new else set()
-    to_hash = [name for name in walk.files if name not in unchanged and name not in left_out]
+    if len(unchanged) == len(walk.files):
+        # Every file as recorded (the unchanged backup): no name to ask or read, each
+        # walked once more only where some changed.
+        to_hash: list[str] = []
+        held = set(old.values())
+    else:
+        new = [name for name in walk.files if name not in old]
+        left_out = _ignored(repo, out.fs_path, new) if new else set()
+        to_hash = [name for name in walk.files if name not in unchanged and name not in left_out]
+        held = {old[n] for n in unchanged}
     # Their objects come from the last backup's commit: unless something removed them
     # since, DVC's commit would find them all in place.
-    if not (unchanged or to_hash) or not _cache_holds(cache, {old[n] for n in unchanged}):
+    if not (unchanged or to_hash) or not _cache_holds(cache, held):
         return None
     ask = {name for name in to_hash
            if (recorded := entry.files.get(name)) is None or recorded[:3] != walk.files[name][:3]}
