@@ -65,12 +65,13 @@ def walk_output(path: Path) -> OutputWalk | None:
         folder, prefix = folders.pop()
         with contextlib.suppress(OSError), os.scandir(folder) as listing:
             for entry in listing:
-                with contextlib.suppress(FileNotFoundError):
-                    name = entry.name
-                    if name in _UNSURE_NAMES:
-                        plain = False
-                    # One lstat tells a file, a folder and a link apart and gives the stats
-                    # (is_symlink, is_dir, is_file and stat cost four calls a file).
+                name = entry.name
+                if name in _UNSURE_NAMES:
+                    plain = False
+                # One lstat tells a file, a folder and a link apart and gives the stats
+                # (is_symlink, is_dir, is_file and stat cost four calls a file); try, not a
+                # context manager, around it: entered for every file.
+                try:
                     found = entry.stat(follow_symlinks=False)
                     mode = found.st_mode
                     if S_ISREG(mode):
@@ -82,6 +83,8 @@ def walk_output(path: Path) -> OutputWalk | None:
                         plain = False
                         if entry.is_file():  # a link to a file: its target's stats
                             files[prefix + name] = _stat(entry.stat())
+                except FileNotFoundError:
+                    continue
     return OutputWalk(files, info.st_dev, plain, True)
 
 
@@ -145,7 +148,7 @@ def load_record(root: Path) -> Record | None:
         return Record(str(data["digest"]), {
             path: OutputRecord(str(o["md5"]), str(o["ignore"]), int(o["device"]),
                                int(o["stamp_ns"]), int(o["stamp_device"]),
-                               {name: tuple(s) for name, s in o["files"].items()})
+                               dict(zip(o["files"], map(tuple, o["files"].values()), strict=True)))
             for path, o in data["outputs"].items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

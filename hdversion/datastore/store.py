@@ -776,10 +776,13 @@ def _listed_folder(root: Path, prefixes: list[str] | None = None
         for entry in listing:
             if is_partial_name(entry.name):
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                # One lstat: the type and the size (is_file then stat were two calls).
+            # One lstat: the type and the size (is_file then stat were two calls); try, not
+            # a context manager entered for every object.
+            try:
                 info = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode):
-                    objects[prefix + entry.name] = (info.st_size, {
-                        "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                objects[prefix + entry.name] = (info.st_size, {
+                    "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects
