@@ -252,14 +252,14 @@ def test_a_forgotten_record_is_none_until_kept_back(tmp_path: Path) -> None:
     )
 
     save_record(tmp_path, Record("digest", {}))
-    forget_record(tmp_path)
+    assert forget_record(tmp_path)
     assert load_record(tmp_path) is None  # a run killed now leaves none
     keep_record(tmp_path)
     assert load_record(tmp_path) == Record("digest", {})
     # Only the record set aside by this run's forget comes back: a run that found none
     # leaves none, whatever an earlier one set aside.
-    forget_record(tmp_path)
-    forget_record(tmp_path)
+    assert forget_record(tmp_path)
+    assert not forget_record(tmp_path)
     keep_record(tmp_path)
     assert load_record(tmp_path) is None
 

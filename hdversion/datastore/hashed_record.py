@@ -171,16 +171,20 @@ def _set_aside(root: Path) -> Path:
     return path.with_name(path.name + ".aside")
 
 
-def forget_record(root: Path) -> None:
+def forget_record(root: Path) -> bool:
     """No record until `save_record` or `keep_record`: it is set aside (a killed run leaves
-    none to load), so that a run which finds it still true can put it back unwritten."""
+    none to load), so that a run which finds it still true can put it back unwritten.
+    Whether it was set aside (else it is gone, and `keep_record` must not be called)."""
     aside = _set_aside(root)
-    with contextlib.suppress(OSError):
+    try:
         # Never a record older than the one just loaded put back by `keep_record`.
         aside.unlink(missing_ok=True)
         os.replace(root / HASHED_STATS, aside)
-    with contextlib.suppress(OSError):
-        (root / HASHED_STATS).unlink(missing_ok=True)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            (root / HASHED_STATS).unlink(missing_ok=True)
+        return False
 
 
 def keep_record(root: Path) -> None:

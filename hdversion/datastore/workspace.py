@@ -159,7 +159,7 @@ class Workspace:
         walks = _walk_outputs(self.root, outputs)
         record = load_record(self.root)
         # A killed run must not leave a record of files it may not have hashed as recorded.
-        forget_record(self.root)
+        set_aside = forget_record(self.root)
         try:
             with self.session.open() as repo, repo.lock:
                 stages = list(repo.index.stages)
@@ -200,9 +200,9 @@ class Workspace:
         after_walks = _walk_outputs(self.root, outputs)
         if changed := _changed(walks, after_walks):
             raise ChangedDuringBackupError(changed)
-        if record is not None and (not slow or record.digest == digest) and as_recorded == {
-                output.path for output, _ in described if output.md5.endswith(".dir")
-        } == record.outputs.keys():
+        folders = {output.path for output, _ in described if output.md5.endswith(".dir")}
+        if set_aside and record is not None and (not slow or record.digest == digest) \
+                and as_recorded == folders == record.outputs.keys():
             # Every directory output hashed from the record and found as recorded, the others
             # as they were: the record this run would write holds the same files, stats and
             # hashes, only a later time (spares 100,000 files' JSON).
