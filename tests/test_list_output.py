@@ -6,6 +6,7 @@ exactly as hdversion wrote it rebuilt, never an error."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -48,10 +49,14 @@ def _retag(project: Project, tag: str, old: str, new: str) -> None:
     project.git("tag", "-a", tag, commit, "-m", message.replace(old, new))
 
 
-@pytest.fixture
-def listed(project: Project) -> Project:
+@pytest.fixture(scope="module")
+def listed_template(project_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three backups, the oldest pruned (a tombstone), one pinned, one with an alias, a
-    broken backup tag and an alias whose record does not parse (two warnings)."""
+    broken backup tag and an alias whose record does not parse (two warnings): made once,
+    copied for each test."""
+    root = tmp_path_factory.mktemp("listed") / "project"
+    shutil.copytree(project_template, root, symlinks=True)
+    project = Project(root)
     for message in ("first", "second", "third"):
         project.cli("backup", "-m", message, check=True)
     project.cli("prune", "--keep-last", "2", "--keep-deleted-within", "7d", check=True)
@@ -63,7 +68,14 @@ def listed(project: Project) -> Project:
     project.git("tag", "-a", BROKEN, "HEAD", "-m", "not a manifest")
     broken = project.git("rev-parse", BROKEN).strip()
     project.git("update-ref", "refs/hdversion/aliases/bad", broken)
-    return project
+    return root
+
+
+@pytest.fixture
+def listed(listed_template: Path, tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    shutil.copytree(listed_template, root, symlinks=True)
+    return Project(root)
 
 
 def test_the_served_output_is_the_built_one_byte_for_byte_warnings_too(listed: Project
