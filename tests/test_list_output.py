@@ -168,7 +168,7 @@ def test_a_cache_past_its_bound_is_not_read(listed: Project) -> None:
     built = _built(listed)
     head, _, body = (listed.root / OUTPUT).read_bytes().partition(b"\n")
     # Well formed and under the right key, but past the bound for so few refs (1 MiB and
-    # 64 KiB a ref): not read, rebuilt.
+    # 1 KiB a byte of their listing, under 1 KiB here): not read, rebuilt.
     padded = body + b" " * (4 << 20)
     header = {**json.loads(head), "length": len(padded)}
     (listed.root / OUTPUT).write_bytes(json.dumps(header).encode() + b"\n" + padded)

@@ -27,10 +27,11 @@ from hdversion import __version__
 
 CACHE_NAME = "hdversion-list-output"
 FORMAT = 1
-# The bound on the file, by the number of refs it answers for: a rendered record of a
-# version-2 manifest is about 1 KiB; an output past the bound is not cached (built each time).
+# The bound on the file, by the size of the ref listing it answers for (a line, a ref, is
+# 60 to 200 bytes): a rendered record of a version-2 manifest is about 1 KiB, so 1 KiB a
+# byte of the listing is 60 KiB or more a ref; an output past the bound is not cached.
 _BOUND_BASE = 1 << 20
-_BOUND_PER_REF = 64 << 10
+_BOUND_PER_BYTE = 1 << 10
 
 
 class CachedOutput(NamedTuple):
@@ -54,8 +55,9 @@ def output_key(refs: bytes, layout: str, kind: str | None) -> str:
 
 
 def bound(refs: bytes) -> int:
-    """The most bytes the cache may hold for a listing of these refs."""
-    return _BOUND_BASE + _BOUND_PER_REF * refs.count(b"\n")
+    """The most bytes the cache may hold for a listing of these refs (by their size: a count
+    of their lines would read the 7 MB listing of 100,000 tags once more)."""
+    return _BOUND_BASE + _BOUND_PER_BYTE * len(refs)
 
 
 def read_output(path: Path, key: str, limit: int) -> CachedOutput | None:
