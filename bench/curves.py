@@ -34,6 +34,7 @@ from projects import (
 )
 
 LIST_CACHE = "hdversion-list-cache"  # in the git directory
+LIST_OUTPUT = "hdversion-list-output"  # the whole output's (ops/list_output.py), beside it
 LIST_COLD = "list --json, cache cold"
 CLONE_LIST = "clone + first list --json"
 # (measure, its baseline, the target of their ratio): a row of the backups table, each at
@@ -97,12 +98,14 @@ def tag_point(ctx: Context, listing: Path, tag: str, count: int) -> dict[str, fl
 
     with results.group(*names.values()):
         lister = Listing(listing, len(backup_tags(listing)))
-        # Warm: the cache of rendered records (ops/list_cache.py) made by a listing before,
-        # as a user who lists twice has it. Cold: no cache of hdversion's at all (the
-        # file removed: every tag read and validated, the cache written).
+        # Warm: the caches of the whole output and of rendered records (ops/list_output.py,
+        # ops/list_cache.py) made by a listing before, as a user who lists twice has them.
+        # Cold: no cache of hdversion's at all (both files removed: every tag read and
+        # validated, the caches written).
         lister.run()
         cold = Timing(lister.run, check=lister.check,
-                      setup=lambda: remove(listing / ".git" / LIST_CACHE))
+                      setup=lambda: remove(listing / ".git" / LIST_CACHE,
+                                           listing / ".git" / LIST_OUTPUT))
         listed = listing.parent / "listed.json"
         listed.write_text(lister.output)
         ids_and_output = Timing(lambda: sh(

@@ -99,9 +99,11 @@ if TYPE_CHECKING:  # `X as X`: names this module exports (mypy)
     from hdversion.ops.keys import key_list as key_list
     from hdversion.ops.keys import key_remove as key_remove
     from hdversion.ops.listing import BackupList as BackupList
+    from hdversion.ops.listing import ListOutput as ListOutput
     from hdversion.ops.listing import RenderedList as RenderedList
     from hdversion.ops.listing import list_backups as list_backups
     from hdversion.ops.listing import list_metric as list_metric
+    from hdversion.ops.listing import list_output as list_output
     from hdversion.ops.listing import list_rendered as list_rendered
     from hdversion.ops.pins import PinResult as PinResult
     from hdversion.ops.pins import pin as pin
@@ -158,6 +160,7 @@ _HOME = {
     "diff": "inspect", "show": "inspect", "DiffResult": "inspect", "ShowResult": "inspect",
     "list_backups": "listing", "BackupList": "listing",
     "list_rendered": "listing", "list_metric": "listing", "RenderedList": "listing",
+    "list_output": "listing", "ListOutput": "listing",
     "pin": "pins", "unpin": "pins", "PinResult": "pins",
     "prune": "prune", "PruneResult": "prune",
     "key_init": "keys", "key_add": "keys", "key_list": "keys", "key_remove": "keys",

@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.conftest import Project
 
 CACHE = Path(".git") / "hdversion-list-cache"
+OUTPUT = Path(".git") / "hdversion-list-output"  # the whole output's (ops/list_output.py)
 # What a listing the cache serves whole must not load: the manifest's model (no tag is
 # read) and logging (nothing to warn of).
 LOADS = ("import atexit, sys\n"
@@ -44,6 +45,7 @@ def test_the_second_listing_comes_from_the_cache_and_is_the_same(project: Projec
     # Proof that the cache is read: a record changed there (same shape) is what is shown.
     text = (project.root / CACHE).read_text()
     (project.root / CACHE).write_text(text.replace('"first"', '"from the cache"'))
+    (project.root / OUTPUT).unlink()  # else the whole output is served, as it was
     assert '"from the cache"' in _list(project)
     # logging, loaded on first use, still says what went wrong, as a warning.
     project.git("remote", "add", "origin", str(tmp_path / "nowhere.git"))
@@ -89,6 +91,7 @@ def test_a_cache_that_is_not_hdversions_is_ignored(project: Project) -> None:
     ]
     for text in hostile:
         (project.root / CACHE).write_text(text)
+        (project.root / OUTPUT).unlink(missing_ok=True)
         assert _list(project) == first, text
         assert json.loads((project.root / CACHE).read_text().split("\n")[0]) == data
 

@@ -42,15 +42,19 @@ def list_backups(
     if deleted:
         return _list_deleted(where, offline, last, kind, as_json)
     if as_json and where is None:
-        # Each record rendered once per tag and cached (ops/list_cache.py): a thousand
-        # backups are listed without reading or validating a thousand tag messages.
-        texts, invalid = api.list_rendered(render=records.backup_record_text,
-                                           layout=records.LIST_LAYOUT,
-                                           offline=offline, last=last, kind=kind)
-        # json.dumps of the list of records, joined: the same bytes.
-        records.emit_json_text(
-            "[" + ", ".join(records.with_refs(text, pin, aliases)
-                            for text, pin, aliases in texts) + "]")
+        if last is None:
+            # The whole output, from its cache when no ref it is made from has changed
+            # (ops/list_output.py); else each record from the cache of records.
+            text, invalid = api.list_output(render=records.backup_record_text,
+                                            join=records.list_text,
+                                            layout=records.LIST_LAYOUT, offline=offline,
+                                            kind=kind)
+            records.emit_json_bytes(text)
+        else:
+            texts, invalid = api.list_rendered(render=records.backup_record_text,
+                                               layout=records.LIST_LAYOUT, offline=offline,
+                                               last=last, kind=kind)
+            records.emit_json_text(records.list_text(texts))
         for tag, why in invalid:
             render.warn(f"skipped tag {tag}: {why}")
         return None

@@ -4,9 +4,10 @@ here: `list --json` of a thousand backups loads nothing to draw tables."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
-from hdversion.util.redact import redact
+from hdversion.util.redact import redact, redact_bytes
 
 if TYPE_CHECKING:  # `list --json` served from its cache loads neither
     from hdversion.errors import HdversionError
@@ -19,8 +20,9 @@ def emit_json(data: Any) -> None:
     print(redact(json.dumps(data, sort_keys=True, default=str)))
 
 
-# The shape of backup_record: change it when the record changes, so that no cache of
-# rendered records (ops/list_cache.py) serves the old one.
+# The shape of backup_record and of list_text: change it when either changes, so that no
+# cache of rendered records (ops/list_cache.py) or of the whole list (ops/list_output.py)
+# serves the old one.
 LIST_LAYOUT = "backup_record/2"
 
 
@@ -35,6 +37,16 @@ def emit_result(data: dict[str, Any], failure: HdversionError | None) -> None:
 def emit_json_text(text: str) -> None:
     """emit_json of data already serialized (json.dumps with sort_keys)."""
     print(redact(text))
+
+
+def emit_json_bytes(data: bytes) -> None:
+    """emit_json_text of text already encoded (a whole listing from its cache): the bytes
+    written as they are, in one call, when there is nothing to redact."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    out.write(redact_bytes(data))  # not joined to its newline: a copy of 93 MB
+    out.write(b"\n")
+    out.flush()
 
 
 def backup_record_text(backup: Backup) -> str:
@@ -57,6 +69,12 @@ def backup_record(backup: Backup, pin: Pin | None = None,
     if aliases is not None:
         record["aliases"] = aliases
     return record
+
+
+def list_text(records: list[tuple[str, Pin | None, list[str]]]) -> str:
+    """`list --json`'s whole output from backup_record_text's records with their pin and
+    aliases: json.dumps of the list of records, joined (the same bytes)."""
+    return "[" + ", ".join(with_refs(text, pin, aliases) for text, pin, aliases in records) + "]"
 
 
 def with_refs(record_text: str, pin: Pin | None, aliases: list[str]) -> str:

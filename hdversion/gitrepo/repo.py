@@ -189,6 +189,12 @@ class GitRepo:
         return {name.removeprefix("refs/tags/"): object_id for object_id, _, name in
                 (line.partition(" ") for line in out.splitlines())}
 
+    def ref_listing(self, *prefixes: str) -> bytes:
+        """Every ref under `prefixes` (full names: `refs/tags/backup/`) as git lists them,
+        sorted by name: `<object id> <ref name>` lines, bytes as git gives them (a cache
+        keys on them). No object is read."""
+        return self._git("for-each-ref", "--format=%(objectname) %(refname)", *prefixes)
+
     def loose_tags(self, prefix: str) -> int:
         """How many tags under refs/tags/<prefix> are loose, one file each (0 with the
         reftable backend, which has no such files)."""

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from hdversion.errors import UsageError
-from hdversion.model.namespaces import ALIAS_NAMESPACE, PIN_NAMESPACE
+from hdversion.model.namespaces import (
+    ALIAS_NAMESPACE,
+    DELETED_NAMESPACE,
+    PIN_NAMESPACE,
+    PRUNED_NAMESPACE,
+)
 from hdversion.model.timestamps import TAG_PREFIX
 from hdversion.ops.backup_refs import read_aliases, read_pins, refresh_catalog
 from hdversion.ops.list_cache import listed_backups
+from hdversion.ops.list_output import CACHE_NAME as OUTPUT_CACHE
+from hdversion.ops.list_output import (
+    CachedOutput,
+    bound,
+    output_key,
+    read_output,
+    write_output,
+)
 from hdversion.ops.project import Project
 from hdversion.util.log import log
 
@@ -46,19 +60,77 @@ def list_rendered(*, render: Callable[[Backup], str], layout: str, repo: Path | 
     # with their messages in another.
     ids = project.git.tag_object_ids(TAG_PREFIX)
     pin_refs, alias_refs = project.git.refs_of((PIN_NAMESPACE, ""), (ALIAS_NAMESPACE, ""))
+    rendered, broken = _whole_list(project, render, layout, kind, ids, pin_refs, alias_refs)
+    _warn_broken(broken)
+    project.journal("list", "ok", backups=len(rendered.records), remote=None)
+    return rendered
+
+
+class ListOutput(NamedTuple):
+    """list_output's answer (a tuple: `text, invalid = list_output(...)`)."""
+
+    text: bytes  # the whole output, as `join` made it (encoded as UTF-8)
+    invalid: list[tuple[str, str]]  # the tags skipped, with why
+
+
+def list_output(*, render: Callable[[Backup], str],
+                join: Callable[[list[tuple[str, Pin | None, list[str]]]], str], layout: str,
+                repo: Path | None = None, offline: bool = False, kind: str | None = None,
+                config: Path | None = None) -> ListOutput:
+    """`list --json` of every backup, whole: `join` of list_rendered's records, served from
+    the cache of the whole output (ops/list_output.py) when no tag, pin, alias, tombstone
+    or deleted backup has changed since it was written (the warnings it gave given again),
+    else built as list_rendered builds it and cached. `layout` names the shape of both
+    `render`'s records and `join`'s whole: a cache of another is not served."""
+    _check_filters(kind, None)
+    project = Project.open(repo, strict=False, config=config)
+    refresh_catalog(project, offline)
+    # One git call names every ref the listing is made from, with the id of its object.
+    refs = project.git.ref_listing(f"refs/tags/{TAG_PREFIX}", PIN_NAMESPACE, ALIAS_NAMESPACE,
+                                   PRUNED_NAMESPACE, DELETED_NAMESPACE)
+    key, limit = output_key(refs, layout, kind), bound(refs)
+    path = project.git.git_path(OUTPUT_CACHE)
+    output = read_output(path, key, limit)
+    if output is None:
+        ids = {name.removeprefix("refs/tags/"): object_id
+               for object_id, _, name in (line.partition(" ")
+                                          for line in os.fsdecode(refs).splitlines())
+               if name.startswith("refs/tags/")}
+        pin_refs, alias_refs = project.git.refs_of((PIN_NAMESPACE, ""), (ALIAS_NAMESPACE, ""))
+        rendered, broken = _whole_list(project, render, layout, kind, ids, pin_refs,
+                                       alias_refs)
+        output = CachedOutput(join(rendered.records).encode(), len(rendered.records),
+                              rendered.invalid, broken)
+        # Cached only when the pins and aliases read are those the key names (one moved
+        # between the two git calls is listed now, and keyed at the next listing).
+        read = {f"{record.object_id} {namespace}{record.name}"
+                for namespace, group in ((PIN_NAMESPACE, pin_refs),
+                                         (ALIAS_NAMESPACE, alias_refs)) for record in group}
+        named = {line for line in os.fsdecode(refs).splitlines()
+                 if line.partition(" ")[2].startswith((PIN_NAMESPACE, ALIAS_NAMESPACE))}
+        if read == named:
+            write_output(path, key, output, limit)
+    _warn_broken(output.broken_aliases)
+    project.journal("list", "ok", backups=output.backups, remote=None)
+    return ListOutput(output.text, output.invalid)
+
+
+def _whole_list(project: Project, render: Callable[[Backup], str], layout: str,
+                kind: str | None, ids: dict[str, str], pin_refs: list[TagRecord],
+                alias_refs: list[TagRecord]) -> tuple[RenderedList, dict[str, str]]:
+    """Every backup of `kind` as list_rendered gives them, and the aliases that could not be
+    read, with why."""
     listed = listed_backups(project.git, TAG_PREFIX, render, layout, ids)
     backups = sorted(((tag, item) for tag, item in listed.items() if not item.invalid),
                      key=lambda pair: pair[1].timestamp, reverse=True)
     if kind is not None:
         backups = [(tag, item) for tag, item in backups if item.kind == kind]
-    if last is not None:
-        backups = backups[:last]
     pins = read_pins(project.git, pin_refs) if backups else {}
-    aliases = _aliases_by_tag(project, alias_refs) if backups else {}
-    project.journal("list", "ok", backups=len(backups), remote=None)
-    return RenderedList([(item.record, pins.get(tag), aliases.get(tag, []))
-                         for tag, item in backups],
-                        [(tag, item.invalid) for tag, item in listed.items() if item.invalid])
+    aliases, broken = _aliases_by_tag(project, alias_refs) if backups else ({}, {})
+    return (RenderedList([(item.record, pins.get(tag), aliases.get(tag, []))
+                          for tag, item in backups],
+                         [(tag, item.invalid) for tag, item in listed.items() if item.invalid]),
+            broken)
 
 
 def _newest_rendered(project: Project, render: Callable[[Backup], str], last: int,
@@ -85,12 +157,12 @@ def _named_by(aliases: dict[str, str]) -> dict[str, list[str]]:
     return aliases_by_tag(aliases)
 
 
-def _aliases_by_tag(project: Project, refs: list[TagRecord]) -> dict[str, list[str]]:
-    """Backup tag -> its aliases, from their refs; an alias whose record is not trusted is
-    said so (and names nothing)."""
+def _aliases_by_tag(project: Project, refs: list[TagRecord]
+                    ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Backup tag -> its aliases, from their refs; and the aliases whose record is not
+    trusted (they name nothing), with why."""
     records, broken = read_aliases(project.git, refs)
-    _warn_broken(broken)
-    return _named_by({n: r.timestamp for n, r in records.items() if r.timestamp})
+    return _named_by({n: r.timestamp for n, r in records.items() if r.timestamp}), broken
 
 
 def _warn_broken(broken: dict[str, str]) -> None:
