@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -113,14 +113,31 @@ def tee_bytes(stores: list[_Store], name: str, data: bytes) -> None:
         store.put(staged, name)
 
 
-def remember_hashes(repo: Repo, hashes: dict[str, str]) -> None:
-    """Tell DVC's state database the md5 of files just written and verified (a restore's), so
-    that neither DVC nor the next backup reads them again to learn what they hold."""
+def remember_hashes(repo: Repo, hashes: dict[str, str],
+                    read: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Tell DVC's state database the md5 of files just written and verified (a restore's),
+    or just read (`read`: their stats as `read_files` was given them, which it checked on
+    each file's descriptor once read: not asked again), so that neither DVC nor the next
+    backup reads them again to learn what they hold."""
     infos = []
     for path, md5 in hashes.items():
-        with contextlib.suppress(FileNotFoundError):
-            infos.append((path, _hash_info(md5), repo.fs.info(path)))
+        if read is not None and (known := read.get(path)) is not None and "mtime_ns" in known:
+            info = {"size": known["size"], "ino": known["ino"],
+                    "mtime": float_seconds(known["mtime_ns"])}
+        else:
+            try:
+                info = repo.fs.info(path)
+            except FileNotFoundError:
+                continue
+        infos.append((path, _hash_info(md5), info))
     repo.state.save_many(infos, repo.fs)
+
+
+def float_seconds(ns: int) -> float:
+    """`st_mtime` as `os.stat` makes it from `st_mtime_ns` (seconds + nanoseconds * 1e-9,
+    as CPython's fill_time does): DVC's state database keys a file by that very float, and
+    `ns / 1e9` differs from it in the last bit for some times."""
+    return ns // 1_000_000_000 + (ns % 1_000_000_000) * 1e-9
 
 
 class StagedWrite(Protocol):

@@ -508,7 +508,7 @@ def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Repor
     # sealing one gets it from the push, as every listing before).
     tee_bytes([store for store in stores
                if store.best_effort and isinstance(store.store, DirectoryStore)], name, listing)
-    remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()})
+    remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()}, infos)
     out.hash_info = HashInfo(HASH_NAME, name)
     out.meta = Meta(size=sum(files[name][0] for name in members), nfiles=len(members),
                     isdir=True)
