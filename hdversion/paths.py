@@ -29,6 +29,7 @@ QUARANTINE = ".dvc/tmp/hdversion-quarantine"
 HASHED_STATS = ".dvc/tmp/hdversion-hashed-stats"
 # The remotes this clone opened encrypted (datastore/encryption_memory.py).
 ENCRYPTED_REMOTES = ".dvc/tmp/hdversion-encrypted-remotes.json"
+GCS_UPLOADS = ".dvc/tmp/hdversion-gcs-uploads"
 
 # Files staged beside their targets before an atomic rename.
 TEMP_PREFIX = ".hdversion-tmp-"

@@ -512,9 +512,11 @@ class AzuriteServer(StorageServer):
     name: BackendName = "azure"
     scheme = "azure"
 
-    def __init__(self, in_memory: bool = False, binary: Path = AZURITE_BIN) -> None:
+    def __init__(self, in_memory: bool = False, binary: Path = AZURITE_BIN,
+                 debug_log: bool = False) -> None:
         super().__init__()
         self.in_memory = in_memory
+        self.debug_log = debug_log  # every request's line in `debug_log_path`, to count them
         self.binary = binary
         self._proc: ChildProcess | None = None
         self._service: BlobServiceClient | None = None
@@ -530,6 +532,8 @@ class AzuriteServer(StorageServer):
             "--skipApiVersionCheck",  # else newer azure-storage-blob API versions get 400
             "--silent",  # no access log; the "listens on" line is still printed
         ]  # fmt: skip
+        if self.debug_log:
+            argv += ["--debug", str(self.debug_log_path)]
         if self.in_memory:
             argv.append("--inMemoryPersistence")
         else:
@@ -557,6 +561,10 @@ class AzuriteServer(StorageServer):
 
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.running()
+
+    @property
+    def debug_log_path(self) -> Path:
+        return self.workdir / "debug.log"
 
     def connection_string(self, key: str = AZURITE_KEY) -> str:
         return (

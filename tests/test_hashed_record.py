@@ -221,3 +221,68 @@ def test_a_missing_output_is_recorded_missing(plain: Path) -> None:
     result = run_cli(plain, "backup", "--allow-missing", "--json", check=True)
     assert json.loads(result.stdout)["missing"] == ["data"]
     assert "data" not in (load_record(plain) or pytest.fail("no record")).outputs
+
+
+def test_the_walk_tells_files_folders_and_links_apart(tmp_path: Path) -> None:
+    from hdversion.datastore.hashed_record import walk_output
+
+    folder = tmp_path / "out"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a.bin").write_bytes(b"a")
+    (folder / "sub" / "deeper" / "b.bin").write_bytes(b"bb")
+    os.mkfifo(folder / "fifo")  # neither a file nor a folder: not DVC's either
+    walk = walk_output(folder) or pytest.fail("no walk")
+    info = os.stat(folder / "sub" / "deeper" / "b.bin")
+    assert walk.plain and walk.is_dir and walk.device == os.stat(folder).st_dev
+    assert walk.files.keys() == {"a.bin", "sub/deeper/b.bin"}
+    assert walk.files["sub/deeper/b.bin"] == (2, info.st_mtime_ns, info.st_ino,
+                                              info.st_ctime_ns)
+    # A link to a file is walked with its target's stats, and makes the walk not plain.
+    (folder / "link.bin").symlink_to(folder / "a.bin")
+    linked = walk_output(folder) or pytest.fail("no walk")
+    assert not linked.plain and linked.files["link.bin"] == linked.files["a.bin"]
+
+
+def test_a_forgotten_record_is_none_until_kept_back(tmp_path: Path) -> None:
+    from hdversion.datastore.hashed_record import (
+        Record,
+        forget_record,
+        keep_record,
+        save_record,
+    )
+
+    save_record(tmp_path, Record("digest", {}))
+    assert forget_record(tmp_path)
+    assert load_record(tmp_path) is None  # a run killed now leaves none
+    keep_record(tmp_path)
+    assert load_record(tmp_path) == Record("digest", {})
+    # Only the record set aside by this run's forget comes back: a run that found none
+    # leaves none, whatever an earlier one set aside.
+    assert forget_record(tmp_path)
+    assert not forget_record(tmp_path)
+    keep_record(tmp_path)
+    assert load_record(tmp_path) is None
+
+
+@long_tier
+def test_an_unchanged_backup_keeps_the_record_a_changed_one_writes_anew(
+        plain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = plain / HASHED_STATS
+    # The backup that made the record may have read files again (written in its own tick)
+    # and written a record without them racy; model.bin is DVC's to hash every time.
+    snapshot(plain, monkeypatch, quick=True)
+    kept = path.read_bytes()
+    snapshot(plain, monkeypatch, quick=True)
+    assert path.read_bytes() == kept
+    target = plain / "data" / "sub" / "c.bin"
+    rewrite(target, b"changed" * 10)
+    snap = snapshot(plain, monkeypatch, quick=True)
+    record = load_record(plain) or pytest.fail("no record")
+    info = os.stat(target)
+    assert record.outputs["data"].md5 == recorded(snap) == truth(plain)
+    assert record.outputs["data"].files["sub/c.bin"] == (
+        info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+    # The next one finds it as recorded, and keeps it.
+    kept = path.read_bytes()
+    snapshot(plain, monkeypatch, quick=True)
+    assert path.read_bytes() == kept

@@ -17,9 +17,10 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any
 
 from hdversion.paths import HASHED_STATS
@@ -55,23 +56,35 @@ def walk_output(path: Path) -> OutputWalk | None:
         info = os.stat(path)
     except OSError:
         return None
-    if not stat.S_ISDIR(info.st_mode):
+    if not S_ISDIR(info.st_mode):
         return OutputWalk({"": _stat(info)}, info.st_dev, not path.is_symlink(), False)
     files: dict[str, Stat] = {}
     plain = not path.is_symlink()
-    prefix = len(str(path)) + 1
-    folders = [str(path)]
+    folders = [(str(path), "")]
     while folders:
-        with contextlib.suppress(OSError), os.scandir(folders.pop()) as listing:
+        folder, prefix = folders.pop()
+        with contextlib.suppress(OSError), os.scandir(folder) as listing:
             for entry in listing:
-                with contextlib.suppress(FileNotFoundError):
-                    if entry.name in _UNSURE_NAMES or entry.is_symlink():
+                name = entry.name
+                if name in _UNSURE_NAMES:
+                    plain = False
+                # One lstat tells a file, a folder and a link apart and gives the stats
+                # (is_symlink, is_dir, is_file and stat cost four calls a file); try, not a
+                # context manager, around it: entered for every file.
+                try:
+                    found = entry.stat(follow_symlinks=False)
+                    mode = found.st_mode
+                    if S_ISREG(mode):
+                        files[prefix + name] = (found.st_size, found.st_mtime_ns,
+                                                found.st_ino, found.st_ctime_ns)
+                    elif S_ISDIR(mode):
+                        folders.append((entry.path, f"{prefix}{name}/"))
+                    elif S_ISLNK(mode):
                         plain = False
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    elif entry.is_file():
-                        key = entry.path[prefix:].replace(os.sep, "/")
-                        files[key] = _stat(entry.stat())
+                        if entry.is_file():  # a link to a file: its target's stats
+                            files[prefix + name] = _stat(entry.stat())
+                except FileNotFoundError:
+                    continue
     return OutputWalk(files, info.st_dev, plain, True)
 
 
@@ -105,6 +118,10 @@ class OutputRecord:
         """The files whose recorded md5 still holds: same stats, and not racy."""
         margin = 0 if self.device == self.stamp_device else _FOREIGN_MARGIN_NS
         limit = self.stamp_ns - margin
+        stats = self.files.values()
+        if walk.files == self.files and max(map(itemgetter(1), stats), default=0) < limit \
+                and max(map(itemgetter(3), stats), default=0) < limit:
+            return set(self.files)  # all as recorded, none racy: found in C, not file by file
         return {name for name, now in walk.files.items()
                 if self.files.get(name) == now and max(now[1], now[3]) < limit}
 
@@ -131,7 +148,7 @@ def load_record(root: Path) -> Record | None:
         return Record(str(data["digest"]), {
             path: OutputRecord(str(o["md5"]), str(o["ignore"]), int(o["device"]),
                                int(o["stamp_ns"]), int(o["stamp_device"]),
-                               {name: tuple(s) for name, s in o["files"].items()})
+                               dict(zip(o["files"], map(tuple, o["files"].values()), strict=True)))
             for path, o in data["outputs"].items()})
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -149,9 +166,33 @@ def save_record(root: Path, record: Record) -> None:
                                                            ).encode())
 
 
-def forget_record(root: Path) -> None:
+def _set_aside(root: Path) -> Path:
+    path = root / HASHED_STATS
+    return path.with_name(path.name + ".aside")
+
+
+def forget_record(root: Path) -> bool:
+    """No record until `save_record` or `keep_record`: it is set aside (a killed run leaves
+    none to load), so that a run which finds it still true can put it back unwritten.
+    Whether it was set aside (else it is gone, and `keep_record` must not be called)."""
+    aside = _set_aside(root)
+    try:
+        # Never a record older than the one just loaded put back by `keep_record`.
+        aside.unlink(missing_ok=True)
+        os.replace(root / HASHED_STATS, aside)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            (root / HASHED_STATS).unlink(missing_ok=True)
+        return False
+
+
+def keep_record(root: Path) -> None:
+    """The record `forget_record` set aside, back as it was: for a run that hashed nothing
+    (every file as recorded, none racy), whose record would hold the same files, stats and
+    hashes, only a later time (a record with the earlier one trusts no file more)."""
     with contextlib.suppress(OSError):
-        (root / HASHED_STATS).unlink(missing_ok=True)
+        os.replace(_set_aside(root), root / HASHED_STATS)
 
 
 def ignore_digest(root: Path, output: str) -> str:

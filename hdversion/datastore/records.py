@@ -51,6 +51,7 @@ from hdversion.model.remote_records import (
 )
 from hdversion.model.storages import LOCAL_SCHEME, STORAGES, scheme_of
 from hdversion.model.timestamps import is_timestamp
+from hdversion.paths import GCS_UPLOADS
 from hdversion.util.atomic import atomic_write_bytes, fsync_path
 from hdversion.util.progress import Advance, Transferred
 from hdversion.util.redact import redact
@@ -86,6 +87,9 @@ class Records:
     # every record but the plain ones is sealed, and the store seals every object.
     master: MasterKey | None = field(default=None, init=False, repr=False)
     _sealer: Sealer | None = field(default=None, init=False, repr=False)
+    # Where a GCS remote's unfinished uploads are recorded (`datastore/gcs_resume.py`): the
+    # project's; None without one (`--remote-url`), where nothing resumes.
+    uploads: Path | None = field(default=None, init=False, repr=False)
 
     # -- encryption ----------------------------------------------------------------------
     def unlock(self, name: str = "") -> None:
@@ -496,7 +500,9 @@ def records_of_remote(session: DvcSession, remote: str) -> Records:
         fs = odb.fs
         # odb.path is <url>/files/md5
         root = odb.path.rstrip(fs.sep).rsplit(fs.sep, 2)[0]
-    return Records(url, fs, root, scheme_of(url) == LOCAL_SCHEME)
+    records = Records(url, fs, root, scheme_of(url) == LOCAL_SCHEME)
+    records.uploads = Path(session.root) / GCS_UPLOADS
+    return records
 
 
 def open_url(url: str, endpoint_url: str | None = None,

@@ -195,8 +195,12 @@ class _FileSent(Callback):  # type: ignore[misc]
 
 def checked_in_flight(fs: Any) -> int | None:
     """The size from which `upload_files` hashes a file as it sends it, and completes its
-    upload only if it has the md5 it is given (an S3Uploader's resumable uploads); None
-    where every file must be hashed before (s3fs, another cloud)."""
+    upload only if it has the md5 it is given (an S3Uploader's resumable uploads, Azure's
+    `azure_resume`); None where every file must be hashed before (s3fs, GCS)."""
+    if fs.protocol == "azure":
+        from hdversion.datastore.azure_resume import client_sizes
+
+        return client_sizes(fs.fs.service_client)[0] + 1  # resumable block uploads
     uploader = _uploader_for(fs) if fs.protocol == "s3" else None
     return None if uploader is None else uploader.threshold
 
@@ -213,7 +217,9 @@ def upload_files(fs: Any, files: Iterable[Upload],
     more and leave a 128 MiB file three requests to share), LARGE_AT_ONCE files at a time,
     PARTS_AT_ONCE parts each, beside the small ones: s3fs holds every part in flight in
     memory, so this bounds it (jobs x 2 x S3_PART for the small files, LARGE_AT_ONCE x
-    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files.
+    PARTS_AT_ONCE x S3_PART for the large ones) whatever the number of large files. On
+    Azure, a file given its md5 as a resumable block upload (`azure_resume`), one after
+    another; the others through adlfs.
     `on_chunk`: the bytes sent (`util.progress.Transferred`), as the SDK reports them.
     `put_args`: what each upload's request adds (S3 only): asked per file by boto3's
     threads, once per call through s3fs."""
@@ -225,6 +231,17 @@ def upload_files(fs: Any, files: Iterable[Upload],
             fs.fs.invalidate_cache()  # s3fs's listings of these keys are out of date
         return
     files = list(files)
+    if fs.protocol == "azure":
+        from hdversion.datastore.azure_resume import upload_resumable
+
+        for path, key, size, md5 in files:
+            if md5 is not None:  # resumed from what a killed run staged
+                upload_resumable(fs.fs, path, key, size, md5, min(PARTS_AT_ONCE, fs.jobs),
+                                 on_chunk, put_args())
+                fs.fs.invalidate_cache()
+        files = [file for file in files if file[3] is None]
+        if not files:
+            return
     if fs.protocol != "s3" or not fs.fs.async_impl:
         fs.put([str(path) for path, _, _, _ in files], [key for _, key, _, _ in files],
                callback=_Sent(on_chunk))

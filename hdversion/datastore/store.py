@@ -42,6 +42,7 @@ from hdversion.util.atomic import fsync_path, new_raw_beside, open_beside, write
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
 
 if TYPE_CHECKING:
+    from hdversion.datastore.gcs_resume import GcsResumer
     from hdversion.datastore.s3_requests import S3Requests
 
 __all__ = [
@@ -90,7 +91,9 @@ class StoredObject:
 
 
 def _is_hex(text: str, length: int) -> bool:
-    return len(text) == length and all(c in "0123456789abcdef" for c in text)
+    # strip: what is left is the first character that is no hex digit on (C, not a
+    # generator: every object of a 100,000-object listing passes here)
+    return len(text) == length and not text.strip("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -599,6 +602,7 @@ class BucketStore(Store):
         md5: its upload completes only if the bytes sent hash to it, so it is read once.
         `on_chunk` counts the bytes sent (not those hashed), as the SDK reports them, a part
         sent again not twice."""
+        from hdversion.datastore.gcs_resume import RESUME_FROM
         from hdversion.datastore.s3_requests import SMALL_PUT
         from hdversion.datastore.s3_upload import checked_in_flight, upload_files
 
@@ -610,6 +614,7 @@ class BucketStore(Store):
         large = [(md5, path, size) for md5, path, size in sized
                  if requests is None or size > SMALL_PUT]
         in_flight = checked_in_flight(self.records.fs)
+        resumer = self._resumer()
 
         def hashed() -> Iterator[tuple[Path, str, int, str | None]]:
             for md5, path, size in large:
@@ -623,6 +628,10 @@ class BucketStore(Store):
                     md5, path = futures[future]
                     found = future.result()
                     _check_put(self.where(md5), md5, None, found)
+                    if resumer is not None and found[1] >= RESUME_FROM:
+                        resumer.upload(path, self.records.path(self.key(md5)), found[1],
+                                       md5.removesuffix(".dir"), on_chunk)
+                        continue
                     yield path, self.records.path(self.key(md5)), found[1], None
 
         def put_small(item: tuple[str, Path]) -> None:
@@ -670,6 +679,17 @@ class BucketStore(Store):
         with self.records._errors("cannot reach"):
             _ = fs.fs
             return s3_requests(fs) if fs.protocol == "s3" else None
+
+    def _resumer(self) -> GcsResumer | None:
+        """A project's GCS remote: its large files in sessions a later run resumes
+        (`gcs_resume`); None elsewhere."""
+        from hdversion.datastore.gcs_resume import GcsResumer, UploadSessions
+
+        if self.records.uploads is None or self.records.fs.protocol != "gs":
+            return None
+        with self.records._errors("cannot reach"):
+            return GcsResumer(self.records.fs.fs, self.records.url,
+                              UploadSessions(self.records.uploads))
 
     def upload(self, path: Path, md5: str) -> None:
         """Send a local file as the object named `md5`, as it is (its caller checked it)."""
@@ -803,9 +823,13 @@ def _listed_folder(root: Path, prefixes: list[str] | None = None
         for entry in listing:
             if is_partial_name(entry.name):
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                if entry.is_file(follow_symlinks=False):
-                    info = entry.stat(follow_symlinks=False)
-                    objects[prefix + entry.name] = (info.st_size, {
-                        "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
+            # One lstat: the type and the size (is_file then stat were two calls); try, not
+            # a context manager entered for every object.
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                objects[prefix + entry.name] = (info.st_size, {
+                    "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects

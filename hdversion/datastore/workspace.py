@@ -17,6 +17,7 @@ from hdversion.datastore.hashed_record import (
     Record,
     forget_record,
     ignore_digest,
+    keep_record,
     listing_bytes,
     listing_md5s,
     load_record,
@@ -43,6 +44,7 @@ from hdversion.errors import (
     UsageError,
     WriteError,
 )
+from hdversion.model.manifest import FileEntry
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
@@ -85,7 +87,7 @@ class Snapshot:
     """What a backup records from DVC: the files, and the pointer files that describe them."""
 
     outputs: tuple[TrackedOutput, ...]
-    files: tuple[TrackedFile, ...]
+    files: tuple[FileEntry, ...]  # as the backup's file list holds them (made once)
     missing: tuple[str, ...]
     pointer_files: dict[str, bytes]
 
@@ -155,20 +157,21 @@ class Workspace:
         # the record this backup leaves.
         stamp, stamp_device = stamp_now(self.root)
         walks = _walk_outputs(self.root, outputs)
-        before = _stat_outputs(walks)
         record = load_record(self.root)
         # A killed run must not leave a record of files it may not have hashed as recorded.
-        forget_record(self.root)
+        set_aside = forget_record(self.root)
         try:
             with self.session.open() as repo, repo.lock:
                 stages = list(repo.index.stages)
                 check_single_stage_files(self.root, stages)
-                quick = self._hash_from_record(repo, stages, walks, record, reporter)
+                quick, as_recorded = self._hash_from_record(repo, stages, walks, record,
+                                                            reporter)
                 slow = [stage for stage in stages
                         if not all(out.fs_path in quick for out in stage.outs)]
                 # Unless every file is as it was when a backup last had them all hashed: an
                 # unchanged backup of 10,000 files then walks them once, not three times.
-                if slow and (record is None or record.digest != _stats_digest(before)):
+                digest = _stats_digest(_stat_outputs(walks)) if slow else None
+                if slow and (record is None or record.digest != digest):
                     ingest_new_files(repo, self._local_remote_tee(), reporter,
                                      skip=frozenset(quick))
                     reporter.step("committing artifacts to the DVC cache")
@@ -187,7 +190,7 @@ class Workspace:
             # not in the cache: the artifact changed under DVC. The user knows the artifact,
             # not the cache's object names.
             raise ChangedDuringBackupError(
-                _changed(before, _stat_outputs(_walk_outputs(self.root, outputs)))
+                _changed(walks, _walk_outputs(self.root, outputs))
                 or self._workspace_name(exc.filename) or "one of the artifacts") from None
         except OSError as exc:
             raise WriteError(f"cannot write to the DVC cache: {exc.strerror or exc}"
@@ -195,11 +198,18 @@ class Workspace:
                              hint="free space or fix the permissions of the cache "
                              "(dvc cache dir shows where it is)") from None
         after_walks = _walk_outputs(self.root, outputs)
-        after = _stat_outputs(after_walks)
-        if after != before:
-            raise ChangedDuringBackupError(_changed(before, after))
-        save_record(self.root, Record(_stats_digest(after), _new_record(
-            self.root, described, after_walks, (stamp, stamp_device))))
+        if changed := _changed(walks, after_walks):
+            raise ChangedDuringBackupError(changed)
+        folders = {output.path for output, _ in described if output.md5.endswith(".dir")}
+        if set_aside and record is not None and (not slow or record.digest == digest) \
+                and as_recorded == folders == record.outputs.keys():
+            # Every directory output hashed from the record and found as recorded, the others
+            # as they were: the record this run would write holds the same files, stats and
+            # hashes, only a later time (spares 100,000 files' JSON).
+            keep_record(self.root)
+        else:
+            save_record(self.root, Record(_stats_digest(_stat_outputs(after_walks)), _new_record(
+                self.root, described, after_walks, (stamp, stamp_device))))
         return Snapshot(
             outputs=tuple(output for output, _ in described),
             files=tuple(file for _, files in described for file in files),
@@ -228,15 +238,17 @@ class Workspace:
                     path = Path(out.fs_path).relative_to(self.root).as_posix()
                     stamp = stamp_now(self.root)
                     walk = walk_output(self.root / path)
-                    files = None
+                    names = None
                     if not exists and walk is not None and walk.is_dir and walk.plain \
                             and walk.files and out.use_cache and out.hash_name == HASH_NAME:
                         left_out = _ignored(repo, out.fs_path, list(walk.files))
                         plan = _Plan({}, set(), [name for name in walk.files
-                                                 if name not in left_out], set(), walk)
-                        files = _apply(repo, out, plan,
+                                                 if name not in left_out], set(), walk, "")
+                        files = _apply(repo, out, path, plan,
                                        ingest_stores(repo, self._local_remote_tee()), reporter)
-                    if files is None:
+                        if files is not None:
+                            names = [file.path[len(path) + 1:] for file in files]
+                    if names is None:
                         stage.add_outs()
                         outputs.pop(path, None)
                     else:
@@ -244,12 +256,12 @@ class Workspace:
                     stage.dump()
                     written.append(Path(stage.path).relative_to(self.root).as_posix())
                     after = walk_output(self.root / path)
-                    if files is not None and walk is not None and after is not None and all(
+                    if names is not None and walk is not None and after is not None and all(
                             after.files.get(name, ())[:3] == walk.files[name][:3]
-                            for name in files):
+                            for name in names):
                         outputs[path] = OutputRecord(
                             str(out.hash_info.value), ignore_digest(self.root, path),
-                            walk.device, *stamp, {name: walk.files[name] for name in files})
+                            walk.device, *stamp, {name: walk.files[name] for name in names})
         except DvcException as exc:
             raise UsageError(f"cannot add: {exc}") from None
         except FileNotFoundError as exc:
@@ -261,15 +273,17 @@ class Workspace:
 
     def _hash_from_record(self, repo: Repo, stages: list[Any], walks: dict[str, OutputWalk],
                           record: Record | None, reporter: Reporter
-                          ) -> dict[str, dict[str, tuple[str, int]]]:
+                          ) -> tuple[dict[str, list[FileEntry]], set[str]]:
         """The outputs hashed from the last backup's record (only the files changed since
         read, and teed into the cache and the local remote as ingest does), set as DVC's
         save would set them, with their files (path in the output -> md5, size): their
         stages need no save nor commit by DVC. Only data stages (`dvc add`'s: no command,
-        no dependency), and only where every output of the stage can be."""
-        quick: dict[str, dict[str, tuple[str, int]]] = {}
+        no dependency), and only where every output of the stage can be. Also the paths of
+        those found exactly as recorded (`_Plan.as_recorded`)."""
+        quick: dict[str, list[FileEntry]] = {}
+        as_recorded: set[str] = set()
         if record is None:
-            return quick
+            return quick, as_recorded
         stores: list[Any] | None = None
         for stage in stages:
             if stage.cmd or stage.deps or not stage.outs:
@@ -282,18 +296,19 @@ class Workspace:
                     else _plan(repo, out, path, walk, record, ignore_digest(self.root, path))
                 if plan is None:
                     break
-                plans.append((out, plan))
+                plans.append((out, plan, path))
             else:
-                if stores is None and any(plan.to_hash for _, plan in plans):
+                if stores is None and any(plan.to_hash for _, plan, _ in plans):
                     stores = ingest_stores(repo, self._local_remote_tee())
                 done = {}
-                for out, plan in plans:
-                    if (files := _apply(repo, out, plan, stores or [], reporter)) is None:
+                for out, plan, path in plans:
+                    if (files := _apply(repo, out, path, plan, stores or [], reporter)) is None:
                         break  # DVC's save sets every output of the stage anew
                     done[out.fs_path] = files
                 else:
                     quick.update(done)
-        return quick
+                    as_recorded.update(path for _, plan, path in plans if plan.as_recorded)
+        return quick, as_recorded
 
     def _workspace_name(self, filename: str | None) -> str | None:
         """`filename` relative to the workspace, None for a path outside it or in DVC's
@@ -355,8 +370,8 @@ class Workspace:
                              params)
 
     def _describe(self, stages: list[Any], repo: Repo, skip: set[str],
-                  quick: dict[str, dict[str, tuple[str, int]]]
-                  ) -> Iterator[tuple[TrackedOutput, list[TrackedFile]]]:
+                  quick: dict[str, list[FileEntry]]
+                  ) -> Iterator[tuple[TrackedOutput, list[FileEntry]]]:
         cache = repo.cache.local
         for out in (out for stage in stages for out in stage.outs):
             if not out.use_cache:
@@ -365,20 +380,19 @@ class Workspace:
             if path in skip or out.hash_info is None or not out.hash_info.value:
                 continue
             if out.fs_path in quick:
-                files = [TrackedFile(f"{path}/{name}", md5, size)
-                         for name, (md5, size) in sorted(quick[out.fs_path].items())]
+                files = quick[out.fs_path]
             elif out.hash_info.isdir:
                 # A listing records each file's size; a stat of each cache object would
                 # cost 10,000 system calls for as many files.
                 files = [
-                    TrackedFile(PurePosixPath(path, *key).as_posix(), info.value,
-                                meta.size if meta is not None and meta.size is not None
-                                else os.path.getsize(cache.oid_to_path(info.value)))
+                    FileEntry(PurePosixPath(path, *key).as_posix(), info.value,
+                              meta.size if meta is not None and meta.size is not None
+                              else os.path.getsize(cache.oid_to_path(info.value)))
                     for key, meta, info in out.get_obj()
                 ]
             else:
                 md5 = out.hash_info.value
-                files = [TrackedFile(path, md5, os.path.getsize(cache.oid_to_path(md5)))]
+                files = [FileEntry(path, md5, os.path.getsize(cache.oid_to_path(md5)))]
             total = sum(f.size for f in files)
             yield TrackedOutput(path, out.hash_info.value, total, len(files)), files
 
@@ -406,10 +420,14 @@ def check_single_stage_files(root: Path, stages: Iterable[Any]) -> None:
                                       "empty" if blank else "declares no output")
 
 
-def _changed(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]
-             ) -> str:
-    """The files (five at most) whose size, mtime or inode differ, or ''."""
-    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+def _changed(before: dict[str, OutputWalk], after: dict[str, OutputWalk]) -> str:
+    """The files (five at most) whose size, mtime or inode differ between two walks, or ''.
+    (The ctime is left out: DVC's hardlink and symlink cache types change it as they link.)"""
+    if before.keys() == after.keys() and all(
+            before[path].files == after[path].files for path in before):
+        return ""  # the same stats, ctimes too: the common case, compared in C
+    old, new = _stat_outputs(before), _stat_outputs(after)
+    changed = sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
     return ", ".join(changed[:5])
 
 
@@ -429,8 +447,7 @@ def _walk_outputs(root: Path, outputs: list[Output]) -> dict[str, OutputWalk]:
 
 def _stat_outputs(walks: dict[str, OutputWalk]) -> dict[str, tuple[int, int, int]]:
     """(size, mtime, inode) of every file of the outputs: a change while DVC hashes them
-    means the cache may hold bytes that do not match their name. (The ctime is left out:
-    DVC's hardlink and symlink cache types change it as they link.)"""
+    means the cache may hold bytes that do not match their name."""
     return {(f"{path}/{name}" if name else path): stats[:3]
             for path, walk in walks.items() for name, stats in walk.files.items()}
 
@@ -441,13 +458,21 @@ class _Plan:
     (path in the output -> md5); `unchanged`, its files still as recorded; `to_hash`, the
     files to read (changed, new, racy); of these, `ask` are those whose size, mtime or
     inode changed, which DVC's state database may know (a restore tells it what it wrote):
-    a racy file, or one whose ctime alone changed, is always read."""
+    a racy file, or one whose ctime alone changed, is always read. `md5`: the recorded
+    listing's name."""
 
     old: dict[str, str]
     unchanged: set[str]
     to_hash: list[str]
     ask: set[str]
     walk: OutputWalk
+    md5: str
+
+    @property
+    def as_recorded(self) -> bool:
+        """Every recorded file still as recorded, and no other: the listing is the
+        recorded one."""
+        return bool(self.md5) and not self.to_hash and len(self.unchanged) == len(self.old)
 
 
 def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ignore: str
@@ -463,28 +488,58 @@ def _plan(repo: Repo, out: Any, path: str, walk: OutputWalk, record: Record, ign
     if old is None or old.keys() != entry.files.keys():
         return None
     unchanged = entry.unchanged(walk)
-    new = [name for name in walk.files if name not in old]
-    left_out = _ignored(repo, out.fs_path, new) if new else set()
-    to_hash = [name for name in walk.files if name not in unchanged and name not in left_out]
+    if len(unchanged) == len(walk.files):
+        # Every file as recorded (the unchanged backup): no name to ask or read, each
+        # walked once more only where some changed.
+        to_hash: list[str] = []
+        held = set(old.values())
+    else:
+        new = [name for name in walk.files if name not in old]
+        left_out = _ignored(repo, out.fs_path, new) if new else set()
+        to_hash = [name for name in walk.files if name not in unchanged and name not in left_out]
+        held = {old[n] for n in unchanged}
     # Their objects come from the last backup's commit: unless something removed them
     # since, DVC's commit would find them all in place.
-    if not (unchanged or to_hash) or not _cache_holds(cache, {old[n] for n in unchanged}):
+    if not (unchanged or to_hash) or not _cache_holds(cache, held):
         return None
     ask = {name for name in to_hash
            if (recorded := entry.files.get(name)) is None or recorded[:3] != walk.files[name][:3]}
-    return _Plan(old, unchanged, to_hash, ask, walk)
+    return _Plan(old, unchanged, to_hash, ask, walk, entry.md5)
 
 
-def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Reporter
-           ) -> dict[str, tuple[str, int]] | None:
-    """Hash the plan's files (teed into `stores`) and set `out` as DVC's save would: its
-    hash and its meta, its listing written into the cache; its files (path in the output
-    -> md5, size). None, with nothing set, where a file changed while read or the cache is
-    not one DVC copies into."""
+def _apply(repo: Repo, out: Any, path: str, plan: _Plan, stores: list[Any],
+           reporter: Reporter) -> list[FileEntry] | None:
+    """Hash the plan's files (teed into `stores`) and set `out` (at `path` in the
+    repository) as DVC's save would: its hash and its meta, its listing written into the
+    cache; its files, sorted. None, with nothing set, where a file changed while read or the
+    cache is not one DVC copies into."""
     from dvc_data.hashfile.hash_info import HashInfo
     from dvc_data.hashfile.meta import Meta
 
-    base, files = out.fs_path, plan.walk.files
+    files = plan.walk.files
+    if plan.as_recorded:
+        # Nothing to read, and the listing is the recorded one, read from the cache and
+        # checked against its name: not made again.
+        members, name = plan.old, plan.md5
+    else:
+        hashed = _hash_changed(repo, out.fs_path, plan, stores, reporter)
+        if hashed is None:
+            return None
+        members, name = hashed
+    prefix = f"{path}/"
+    described = [FileEntry(prefix + name, md5, files[name][0])
+                 for name, md5 in sorted(members.items())]
+    out.hash_info = HashInfo(HASH_NAME, name)
+    out.meta = Meta(size=sum(f.size for f in described), nfiles=len(described), isdir=True)
+    out.obj = out.files = None  # loaded from the cache if asked for (_describe does not)
+    return described
+
+
+def _hash_changed(repo: Repo, base: str, plan: _Plan, stores: list[Any], reporter: Reporter
+                  ) -> tuple[dict[str, str], str] | None:
+    """The plan's files read (teed into `stores`), the new listing written into the cache
+    and the local remote: the output's files (path in it -> md5) and the listing's name."""
+    files = plan.walk.files
     cache = CacheStore(Path(repo.cache.local.path))
     # Known but not in the cache: read, and so cached, as DVC's commit would copy it.
     known = {path: md5 for path, md5 in _known_to_dvc(
@@ -501,7 +556,6 @@ def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Repor
                     for name in plan.to_hash if (path := f"{base}{os.sep}{name}")})
     listing = listing_bytes(members)
     name = f"{md5_bytes(listing)}.dir"
-    cache = CacheStore(Path(repo.cache.local.path))
     if not cache.has(name):
         cache.put(name, io.BytesIO(listing), len(listing))
     # Into the local remote too, as its files were: the push then has nothing to put (a
@@ -509,11 +563,7 @@ def _apply(repo: Repo, out: Any, plan: _Plan, stores: list[Any], reporter: Repor
     tee_bytes([store for store in stores
                if store.best_effort and isinstance(store.store, DirectoryStore)], name, listing)
     remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()}, infos)
-    out.hash_info = HashInfo(HASH_NAME, name)
-    out.meta = Meta(size=sum(files[name][0] for name in members), nfiles=len(members),
-                    isdir=True)
-    out.obj = out.files = None  # loaded from the cache if asked for (_describe does not)
-    return {name: (md5, files[name][0]) for name, md5 in members.items()}
+    return members, name
 
 
 def _known_to_dvc(repo: Repo, paths: list[str]) -> dict[str, str]:
@@ -560,7 +610,7 @@ def _cache_holds(cache: Path, md5s: set[str]) -> bool:
     return True
 
 
-def _new_record(root: Path, described: list[tuple[TrackedOutput, list[TrackedFile]]],
+def _new_record(root: Path, described: list[tuple[TrackedOutput, list[FileEntry]]],
                 walks: dict[str, OutputWalk], stamp: tuple[int, int]
                 ) -> dict[str, OutputRecord]:
     """The record of each directory output just hashed: its files' stats (from the walk

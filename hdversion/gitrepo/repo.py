@@ -340,6 +340,22 @@ class GitRepo:
     def write_blob(self, data: bytes) -> str:
         return self._text("hash-object", "-w", "--stdin", stdin=data)
 
+    def write_blobs(self, contents: list[bytes]) -> list[str]:
+        """The blobs of `contents`, their ids in order, written by one `git fast-import`
+        into one pack (a prune of thousands of backups writes a tombstone each: a git run
+        apiece took minutes, and a loose object apiece, or a file apiece to hash, most of a
+        minute on a busy disk)."""
+        if not contents:
+            return []
+        stream = b"".join(b"blob\nmark :%d\ndata %d\n%s\n" % (number, len(data), data)
+                          for number, data in enumerate(contents, start=1))
+        stream += b"".join(b"get-mark :%d\n" % number
+                           for number in range(1, len(contents) + 1))
+        ids = self._text("fast-import", "--quiet", "--done", stdin=stream + b"done\n").split()
+        if len(ids) != len(contents):
+            raise GitError("fast-import", f"{len(ids)} blob ids for {len(contents)} blobs")
+        return ids
+
     def _write_blobs(self, contents: list[bytes], scratch: Path) -> list[str]:
         """The blobs of `contents`, written by one git run: as files of `scratch` hashed as
         they are (--no-filters, as `--stdin` is), in order."""

@@ -17,4 +17,6 @@ def is_partial_name(name: str) -> bool:
     """Whether a file name (the last part of a path or key) is a write not yet renamed into
     place: DVC's partial transfer, or hdversion's copy staged beside its target
     (`.hdversion-tmp-*`). Never an object, whatever its bytes and whichever folder holds it."""
-    return name.startswith(TEMP_PREFIX) or _DVC_PARTIAL.search(name) is not None
+    # endswith first: asked of every object of a listing, and a search scans the name.
+    return name.startswith(TEMP_PREFIX) or (
+        name.endswith(".tmp") and _DVC_PARTIAL.search(name) is not None)

@@ -307,13 +307,17 @@ def within(path: str, top: str) -> bool:
     return path == top or path.startswith(top + "/")
 
 
+# Path components that would leave or stay in place: a set test (a generator per path took
+# a fifth of reading a catalog of 100,000 tags).
+_UNSAFE_PARTS = frozenset(("", ".", ".."))
+
+
 def check_path(path: Any) -> str:
     """A relative, normalized path with forward slashes, or ValueError."""
     if not isinstance(path, str) or not path:
         raise ValueError(f"unsafe file path {path!r}")
-    parts = path.split("/")
     if (path.startswith("/") or "\\" in path or "\0" in path
-            or any(part in ("", ".", "..") for part in parts)):
+            or not _UNSAFE_PARTS.isdisjoint(path.split("/"))):
         raise ValueError(f"unsafe file path {path!r}")
     return path
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hdversion.errors import UsageError
 from hdversion.model.catalog import Backup
 from hdversion.model.durations import Duration
-from hdversion.model.timestamps import newest_present, parse_timestamp
+from hdversion.model.timestamps import newest_present
 
 # A forged tag may carry thousands of metric names: an error names a few.
 _MAX_NAMES_SHOWN = 20
@@ -193,7 +193,16 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
     aliases = aliases or {}
     ordered = sorted(backups, key=lambda b: b.timestamp, reverse=True)
     reasons: dict[str, list[str]] = {b.tag: [] for b in ordered}
-    moments = {b.tag: parse_timestamp(b.timestamp) for b in ordered}
+    # A backup's moment is made only where a period needs it: the bucket rules stop after a
+    # few periods, and the age rules compare names (100,000 moments took seconds).
+    moments: dict[str, datetime] = {}
+
+    def moment(backup: Backup) -> datetime:
+        found = moments.get(backup.tag)
+        if found is None:
+            found = moments[backup.tag] = _moment_of(backup.timestamp)
+        return found
+
     notes: list[str] = []
 
     limit = newest_present(now)
@@ -216,18 +225,18 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
         for backup in regular:
             if left <= 0:
                 break
-            period = period_of(moments[backup.tag])
+            period = period_of(moment(backup))
             if period != previous:
                 reasons[backup.tag].append(f"{name} {period}")
                 previous, left = period, left - 1
     if policy.within is not None and not policy.within.is_zero:
-        cutoff = policy.within.before(now)
-        young = [b for b in regular if moments[b.tag] >= cutoff]
+        cutoff = _first_name_from(policy.within.before(now))
+        young = [b for b in regular if b.timestamp >= cutoff]
         for backup in young:
             reasons[backup.tag].append(f"within {policy.within}")
         if regular and not young:
             notes.append(f"--keep-within {policy.within} keeps nothing: the newest backup, "
-                         f"{regular[0].tag}, is {_age(now - moments[regular[0].tag])} old "
+                         f"{regular[0].tag}, is {_age(now - moment(regular[0]))} old "
                          "(have backups stopped?); prune keeps the newest backup anyway")
     values: dict[str, float | None] = {}
     if policy.metric:
@@ -245,9 +254,9 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
                          f"{policy.metric.removeprefix('-')}")
     if regular and not reasons[regular[0].tag]:
         reasons[regular[0].tag].append("newest backup (always kept)")
-    safety_cutoff = policy.safety_within.before(now)
+    safety_cutoff = _first_name_from(policy.safety_within.before(now))
     for backup in safety:
-        if moments[backup.tag] >= safety_cutoff:
+        if backup.timestamp >= safety_cutoff:
             reasons[backup.tag].append(f"safety backup within {policy.safety_within}")
 
     decisions = []
@@ -261,6 +270,26 @@ def plan(backups: Iterable[Backup], policy: Policy, now: datetime,
             keep = True
         decisions.append(Decision(backup, keep, tuple(why), values.get(backup.tag)))
     return Plan(policy, now, decisions, notes)
+
+
+def _moment_of(timestamp: str) -> datetime:
+    """The UTC moment of a backup's name (valid: the catalog checked it), without strptime's
+    cost."""
+    t = timestamp
+    return datetime(int(t[:4]), int(t[4:6]), int(t[6:8]), int(t[9:11]), int(t[11:13]),
+                    int(t[13:15]), tzinfo=UTC)
+
+
+def _first_name_from(moment: datetime) -> str:
+    """The earliest name whose moment is `moment` or later: a backup is that old or younger
+    when its name sorts at or after it (names hold whole seconds; the grammar orders them as
+    time does)."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    # Padded by hand: strftime writes year 1 (the earliest cutoff) as "1".
+    return (f"{moment.year:04d}{moment.month:02d}{moment.day:02d}_"
+            f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}")
 
 
 def _age(span: timedelta) -> str:

@@ -192,8 +192,8 @@ def create_backup(
     snapshot = workspace.snapshot(outputs, reporter)
     tree = {**git_files, **snapshot.pointer_files}
     files = tuple(
-        [FileEntry(f.path, f.md5, f.size, "dvc") for f in snapshot.files]
-        + [FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items())]
+        [*snapshot.files,
+         *(FileEntry(p, md5_bytes(d), len(d), "git") for p, d in sorted(tree.items()))]
     )
     file_list = FileList(files).to_bytes()
     outputs_entries = _output_entries(snapshot, uncached, files)

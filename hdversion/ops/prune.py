@@ -7,10 +7,11 @@ The order is the safety argument:
    remote yet); a writer that comes later sees prune's lease and waits before it pushes;
 1. fetch every backup tag, pin and alias from the git remote (other clones' backups count);
 2. decide (model/retention.py), and compute what stays: the files of every kept backup
-   (their file lists), of every backup deleted within the undelete window (model/deleted.py:
-   its tag kept under refs/hdversion/deleted/, its tombstone younger than the window; the
-   ones removed now too), and what DVC says the workspace, the branch heads, every other
-   tag and every pin use;
+   (their file lists), what the tag of every backup deleted within the undelete window
+   records (model/deleted.py: its tag kept under refs/hdversion/deleted/, its tombstone
+   younger than the window; the ones removed now too: their outputs, a directory's files
+   by its listing), and what DVC says the workspace, the branch heads, every other tag and
+   every pin use;
 3. check that every kept backup is whole in the stores at hand; stop if not, before any
    deletion;
 4. delete the removed backups' tags on the git remote, then here (a tag left on the remote
@@ -60,7 +61,7 @@ from hdversion.ops.backup_refs import (
     read_tombstones,
     tombstones,
 )
-from hdversion.ops.catalog import files_of, files_of_many, read_catalog
+from hdversion.ops.catalog import file_lists, read_catalog
 from hdversion.ops.leases import PruneLeases, pruning
 from hdversion.ops.operation import locked_operation, remove_leftovers
 from hdversion.ops.project import Project
@@ -257,31 +258,35 @@ def _prune_leased(project: Project, policy: Policy, remote: str | None, leases: 
 
     # Deleted backups within the undelete window keep their data as kept ones do (those
     # removed now too, unless the window is 0); not their completeness: that is undelete's.
+    # Only those within it are read.
     window = deleted_window(project, keep_deleted_within)
     stones = read_tombstones(project.git)
     live = {b.tag for b in catalog.backups}
-    held = [b for b in deleted_catalog(project.git, stones).backups
-            if b.tag not in live and stones[b.timestamp].within(window, now)]
-    protected = [*decided.kept, *([] if window.is_zero else decided.removed), *held]
-    # Every backup's file list, read once (one git call): what the kept ones need, and what
-    # a directory listing held when no store has it.
-    lists, unreadable = _readable_file_lists(project, [*catalog.backups, *held])
-    needed, sizes = _needed_objects(protected, lists)
-    unreadable = {t: why for t, why in unreadable.items() if t in {b.tag for b in protected}}
+    held = [b for b in deleted_catalog(project.git, {
+                t: stone for t, stone in stones.items() if stone.within(window, now)}).backups
+            if b.tag not in live]
+    lingering = [*([] if window.is_zero else decided.removed), *held]
+    # The kept backups' file lists, read once (one git call): their files, with the sizes
+    # the completeness check compares. A backup kept only for the undelete window keeps
+    # what its tag records (its outputs, a directory's files by its listing below): its
+    # list is read only where no store has that listing.
+    lists, unreadable = _readable_file_lists(project, decided.kept)
+    needed, sizes = _needed_objects(decided.kept, lists)
     warnings += [f"backup {tag}: {why}; its data is kept as DVC reads its commit"
                  for tag, why in unreadable.items()]
     # Everything that is not a valid backup counts as DVC reads it: branch heads, the
-    # workspace, every other tag (and invalid backup tags), pins whose tag is gone.
-    others = [r.name for r in project.git.refs("refs/tags/") if r.name not in live]
-    others += [b.commit for b in protected if b.tag in unreadable]
+    # workspace, every other tag (and invalid backup tags), pins whose tag is gone. Their
+    # names alone: no tag object is read.
+    others = [name for name in project.git.tag_object_ids("") if name not in live]
+    others += [b.commit for b in decided.kept if b.tag in unreadable]
     others += [p.commit for t, p in pins.items() if t not in live and p.commit]
     from_refs = store.used_by_refs(others)
-    keep = set().union(*needed.values()) | from_refs
+    keep = set().union(*needed.values()) | _recorded_objects(lingering) | from_refs
     # The stores by kind, not by name: a DVC remote may be named `cache`.
     stores: list[Store] = [store.remote(project.settings.local_remote),
                            *([store.remote(remote)] if remote else []), store.cache()]
     keep |= _expand_listings(project, [*catalog.backups, *held], lists, keep, from_refs,
-                             stores)
+                             stores, {b.tag for b in lingering})
 
     listings = [store.listing(s, keep) for s in stores]
     kept_tags = {b.tag for b in decided.kept}
@@ -302,15 +307,16 @@ def _prune_leased(project: Project, policy: Policy, remote: str | None, leases: 
 
     pause_point(project.root, PausePoint.BEFORE_TAG_DELETE)
     refs = [f"refs/tags/{tag}" for tag in removed]
-    tag_objects = {f"refs/tags/{r.name}": r.object_id for r in project.git.tags(TAG_PREFIX)}
-    buried = {
-        PRUNED_NAMESPACE + tag.removeprefix(TAG_PREFIX): project.git.write_blob(
-            tombstone_json(tag_objects[f"refs/tags/{tag}"],
-                           now.isoformat(timespec="seconds"), policy.describe(),
-                           f"{user_name()}@{host_name()}").encode())
-        for tag in removed}
+    tag_objects = project.git.tag_object_ids(TAG_PREFIX)
+    pruned_at, by = now.isoformat(timespec="seconds"), f"{user_name()}@{host_name()}"
+    # Every tombstone written by one git run.
+    stone_ids = project.git.write_blobs([
+        tombstone_json(tag_objects[tag], pruned_at, policy.describe(), by).encode()
+        for tag in removed])
+    buried = {PRUNED_NAMESPACE + tag.removeprefix(TAG_PREFIX): stone
+              for tag, stone in zip(removed, stone_ids, strict=True)}
     # The tag objects themselves, for undelete (and reachable, so that git gc keeps them).
-    buried |= {DELETED_NAMESPACE + tag.removeprefix(TAG_PREFIX): tag_objects[f"refs/tags/{tag}"]
+    buried |= {DELETED_NAMESPACE + tag.removeprefix(TAG_PREFIX): tag_objects[tag]
                for tag in removed}
     if git_remote is not None:
         # The tags go on the git remote first, each leaving a tombstone there (one atomic
@@ -368,23 +374,20 @@ def _expire(project: Project, remote: str | None, timestamps: list[str],
 
 def _expand_listings(project: Project, backups: list[Backup],
                      lists: dict[str, tuple[FileEntry, ...]], objects: set[str],
-                     must_know: set[str], stores: list[Store]) -> set[str]:
+                     must_know: set[str], stores: list[Store], lingering: set[str]) -> set[str]:
     """The files of every directory listing (`.dir` object) among `objects`. A listing is
     read from the stores (its bytes checked against its name), else taken from the file
     list of a backup that has that directory. A listing that the branches or the workspace
-    use (`must_know`) and that is nowhere stops the prune: its files would look unused."""
+    use (`must_know`), or that a backup kept for the undelete window (`lingering`, by tag)
+    records beside an invalid file list, and that is nowhere stops the prune: its files
+    would look unused."""
     listings = sorted(md5 for md5 in objects if md5.endswith(".dir"))
     if not listings:
         return set()
-    from_backups: dict[str, set[str]] = {}
-    for backup in backups:
-        for output in backup.manifest.outputs:
-            if output.md5 in objects and output.is_dir and backup.tag in lists:
-                from_backups.setdefault(output.md5, set()).update(
-                    f.md5 for f in lists[backup.tag] if output.holds(f.path))
     files: set[str] = set()
     stored = project.store.read_objects(
         listings, sorted(stores, key=lambda s: not isinstance(s, CacheStore)))
+    lacking: set[str] = set()
     for md5 in listings:
         data = stored.get(md5)
         if data is not None:
@@ -393,6 +396,25 @@ def _expand_listings(project: Project, backups: list[Backup],
                 continue
             except ManifestError:
                 pass
+        lacking.add(md5)
+    if not lacking:
+        return files
+    # The file lists of the backups with a directory whose listing no store has (those not
+    # read yet, in one git call): what that directory held.
+    holders = [b for b in backups if any(o.is_dir and o.md5 in lacking
+                                         for o in b.manifest.outputs)]
+    read, unreadable = _readable_file_lists(project, [b for b in holders if b.tag not in lists])
+    lists = {**lists, **read}
+    # As a kept backup's invalid list sends its commit to DVC (`must_know`).
+    must_know = must_know | {o.md5 for b in holders if b.tag in unreadable
+                             and b.tag in lingering for o in b.manifest.outputs}
+    from_backups: dict[str, set[str]] = {}
+    for backup in holders:
+        for output in backup.manifest.outputs:
+            if output.md5 in lacking and output.is_dir and backup.tag in lists:
+                from_backups.setdefault(output.md5, set()).update(
+                    f.md5 for f in lists[backup.tag] if output.holds(f.path))
+    for md5 in sorted(lacking):
         if md5 in from_backups:
             files |= from_backups[md5]
         elif md5 in must_know:
@@ -406,18 +428,21 @@ def _expand_listings(project: Project, backups: list[Backup],
 def _readable_file_lists(project: Project, backups: list[Backup]
                          ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, str]]:
     """The file lists (by tag) of the backups whose list is valid, and why the others are
-    not (tag -> why)."""
-    try:
-        return files_of_many(project.git, backups), {}
-    except ManifestError:
-        lists: dict[str, tuple[FileEntry, ...]] = {}
-        unreadable: dict[str, str] = {}
-        for backup in backups:
-            try:
-                lists[backup.tag] = files_of(project.git, backup)
-            except ManifestError as exc:
-                unreadable[backup.tag] = exc.message
-        return lists, unreadable
+    not (tag -> why), in one git call."""
+    lists, invalid = file_lists(project.git, backups)
+    return lists, {tag: error.message for tag, error in invalid.items()}
+
+
+def _recorded_objects(backups: list[Backup]) -> set[str]:
+    """The objects the tags of `backups` record, no file list read: each output's (a
+    directory's listing, whose files the caller adds from it), or a first-form tag's files."""
+    objects: set[str] = set()
+    for backup in backups:
+        manifest = backup.manifest
+        if manifest.inline_files is not None:
+            objects.update(f.md5 for f in manifest.inline_files if f.store == "dvc")
+        objects.update(o.md5 for o in manifest.outputs if o.store == "dvc")
+    return objects
 
 
 def _needed_objects(kept: list[Backup], lists: dict[str, tuple[FileEntry, ...]]
@@ -513,7 +538,7 @@ def _unknown_on_remote(project: Project, remote: str, outcome: RemoteOutcome,
         present = project.git.remote_refs(remote, f"refs/tags/{TAG_PREFIX}*")
     except RemoteError:
         return f"git remote {remote} cannot be read (--offline)"
-    local = {f"refs/tags/{r.name}" for r in project.git.tags(TAG_PREFIX)}
+    local = {f"refs/tags/{name}" for name in project.git.tag_object_ids(TAG_PREFIX)}
     if present - local:
         return (f"git remote {remote} has {len(present - local)} backup tag(s) this clone "
                 "lacks (--offline)")
