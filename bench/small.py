@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from common import DVC, KIB, Context, Timing, hdversion, header, medians, sh
@@ -39,6 +40,10 @@ ROWS = (("first backup", 2.0), (FIRST_WITH_DVC_ADD, None), ("unchanged backup", 
 # The same restore with its fsyncs and syncfs turned off (bench/nofsync.py): the floor of
 # the durability restic does not promise, measured in the same run.
 NO_FLUSH = "restore without fsync or syncfs (floor)"
+# The first backup's least work, timed beside it (bench/twocopies.py): each file read,
+# hashed and written as two objects (the cache's and the local remote's), nothing else.
+TWO_COPIES_FLOOR = "floor: each file read, hashed and written twice"
+TWO_COPIES = (sys.executable, str(Path(__file__).with_name("twocopies.py")))
 
 
 def row_name(count: int, row: str, peer: str) -> str:
@@ -78,7 +83,7 @@ def measure(ctx: Context, work: Path, count: int) -> None:
     header(f"small: one directory output of {count:,} files of 4 KiB; {version}; "
            f"median of {args.repeat}")
     names = [row_name(count, row, "restic") for row, _ in (*ROWS, (NO_FLUSH, None))]
-    names.append(row_name(count, DVC_FLOOR, "restic"))
+    names += [row_name(count, DVC_FLOOR, "restic"), row_name(count, TWO_COPIES_FLOOR, "restic")]
     if restic is None:
         for name in names:
             results.skip(name, "restic is not installed (apt-get install restic)")
@@ -114,9 +119,12 @@ def measure(ctx: Context, work: Path, count: int) -> None:
         "hdversion": Timing(hd_first, setup=hd_first_setup),
         "hdversion_dvc_add": Timing(hd_first_dvc_add, setup=hd_first_setup),
         "dvc": Timing(dvc_backup, setup=dvc_first_setup)}
+    copies = (work / "floor-cache", work / "floor-remote")
     if restic:
         timings["restic"] = Timing(lambda: restic("backup", "--quiet", DATA),
                                    setup=restic.fresh_repository)
+        timings["two_copies"] = Timing(lambda: sh(*TWO_COPIES, ours / DATA, *copies, cwd=work),
+                                       setup=lambda: remove(*copies))
     with results.group(*names):
         add_rows(ctx, count, "first backup", medians(args.repeat, **timings))
         for row, change_ours, change_twin, change_plain in (
@@ -165,6 +173,9 @@ def add_rows(ctx: Context, count: int, row: str, seconds: dict[str, float]) -> N
             ctx.results.add(row_name(count, DVC_FLOOR, "restic"), seconds["dvc_floor"],
                             f"{detail}, unchanged", seconds["restic"], None,
                             "python -c 'Repo(root)'")
+        if "two_copies" in seconds:
+            ctx.results.add(row_name(count, TWO_COPIES_FLOOR, "restic"), seconds["two_copies"],
+                            detail, seconds["restic"], None, "bench/twocopies.py")
         if "hdversion_dvc_add" in seconds:
             ctx.results.add(row_name(count, FIRST_WITH_DVC_ADD, "restic"),
                             seconds["hdversion_dvc_add"], detail, seconds["restic"],

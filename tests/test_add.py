@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from dvc.repo import Repo
 
 from hdversion.datastore.hashed_record import load_record
+from hdversion.util.hashing import md5_bytes
 from tests.conftest import run_cli
 
 DVC = str(Path(sys.executable).with_name("dvc"))
@@ -50,6 +52,14 @@ def test_add_writes_what_dvc_add_writes(tmp_path: Path) -> None:
     ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
     result = run_cli(ours, "add", "data", "--json", check=True)
     assert json.loads(result.stdout)["pointer_files"] == ["data.dvc"]
+    # DVC's state database knows each file's hash, keyed as DVC keys it (asked before any
+    # DVC command, which would hash and record the files itself).
+    with Repo(str(ours)) as repo:
+        paths = [str(ours / "data" / name) for name in FILES if not name.endswith(".tmp")]
+        infos = {path: repo.fs.info(path) for path in paths}
+        assert {path: hash_info.value if hash_info else None
+                for path, _, hash_info in repo.state.get_many(paths, repo.fs, infos)} == {
+            path: md5_bytes(Path(path).read_bytes()) for path in paths}
     sh(theirs, DVC, "add", "-q", "data")
     assert (ours / "data.dvc").read_bytes() == (theirs / "data.dvc").read_bytes()
     assert (ours / ".gitignore").read_bytes() == (theirs / ".gitignore").read_bytes()

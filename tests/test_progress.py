@@ -211,6 +211,23 @@ def test_a_backup_sync_and_copy_count_every_byte_once(project: Project, tmp_path
         == _objects_bytes(tmp_path / "copy") > new
 
 
+def test_a_restore_says_it_waits_for_the_disk_once_every_byte_is_written(
+        project: Project) -> None:
+    """A big file's flush takes seconds after its last byte: the bar must not sit at 100%
+    meanwhile, but say what it waits for, after the bytes and only then."""
+    from hdversion import api
+
+    api.backup(repo=project.root)
+    for path in ("models/keras_mlp_model.h5", "config/config.yaml"):
+        (project.root / path).unlink()
+    recorder = Recorder()
+    api.restore(repo=project.root, reporter=recorder)
+    recorder.check()
+    texts = [step.text for step in recorder.steps]
+    [writing] = [n for n, text in enumerate(texts) if text.startswith("writing 2 file(s)")]
+    assert texts[writing + 1:] == ["making the 2 file(s) durable on disk"]
+
+
 @pytest.mark.cloud
 @pytest.mark.parametrize("cloud_backend", ["s3", "gcp"], indirect=True)
 def test_a_bucket_push_and_fetch_count_the_bytes_sent_and_received(

@@ -117,6 +117,16 @@ class EncryptedStore(Store):
         assert isinstance(self.inner, DirectoryStore), "staged writes are a directory's"
         return SealedStaged(self, self.inner.stage())
 
+    def write_new(self, md5: str, data: bytes) -> None:
+        """`DirectoryStore.write_new` sealed: staged, sealed and named as `stage` does."""
+        staged = self.stage()
+        try:
+            staged.write(data)
+        except BaseException:
+            staged.discard()
+            raise
+        staged.commit(md5)
+
     def put_file(self, md5: str, path: Path, on_chunk: OnChunk | None = None) -> None:
         # What is sealed is what was hashed: a file changing meanwhile fails the check.
         with path.open("rb") as source:

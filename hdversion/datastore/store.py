@@ -38,7 +38,7 @@ from hdversion.errors import DeletionRefusedError, RemoteError, VerificationErro
 from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
-from hdversion.util.atomic import fsync_path, open_beside
+from hdversion.util.atomic import fsync_path, new_raw_beside, open_beside, write_all
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
 
 if TYPE_CHECKING:
@@ -438,6 +438,35 @@ class DirectoryStore(Store):
         """A write whose name is not known yet: the writer hashes the bytes as it writes
         them (ingest's tee), then commits them under their md5 or discards them."""
         return Staged(self, *open_beside(self.objects / "object"))
+
+    def write_new(self, md5: str, data: bytes) -> None:
+        """A small object whose bytes are in memory and whose md5 the caller computed from
+        these very bytes (ingest's tee of a file read whole), unless the store holds it:
+        staged beside its place, created read-only, renamed. Raw descriptors and string
+        paths: 20,000 files of 4 KiB went through `stage` at 30 system calls and two
+        Python file objects each (docs/design-decisions.md, "A first backup of many small
+        files")."""
+        folder = f"{self.objects}{os.sep}{md5[:2]}"
+        target = f"{folder}{os.sep}{md5[2:]}"
+        if os.path.isfile(target):
+            return
+        tmp, fd = new_raw_beside(folder)
+        try:
+            try:
+                write_all(fd, data)
+                os.fchmod(fd, 0o444)  # as DVC keeps its objects, whatever the umask
+                if self.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if self.durable:
+            with contextlib.suppress(OSError):
+                fsync_path(Path(folder))
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         listed = _listed_folder(self.objects, check_prefixes(prefixes))

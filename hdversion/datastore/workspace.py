@@ -562,7 +562,7 @@ def _hash_changed(repo: Repo, base: str, plan: _Plan, stores: list[Any], reporte
     # sealing one gets it from the push, as every listing before).
     tee_bytes([store for store in stores
                if store.best_effort and isinstance(store.store, DirectoryStore)], name, listing)
-    remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()})
+    remember_hashes(repo, {path: str(md5) for path, md5 in hashed.items()}, infos)
     return members, name
 
 

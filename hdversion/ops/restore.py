@@ -299,7 +299,9 @@ def restore_entries(
 
     verdicts = writer.write(dest, changing, sources,
                             reporter.bytes(f"writing {len(changing)} file(s)", _size(changing)),
-                            after_renames=remove_the_extras)
+                            after_renames=remove_the_extras,
+                            flushing=lambda: reporter.step(
+                                f"making the {len(changing)} file(s) durable on disk"))
     # Unchanged files were hashed against the manifest moments ago, restored ones as they were
     # written; what is in place now must be the very file that was staged.
     for report in reports:

@@ -158,13 +158,15 @@ class Writer:
         self.root, self.ready = root, ready
 
     def write(self, dest: Path, entries: list[FileEntry], sources: dict[str, Source],
-              advance: Advance, after_renames: Callable[[], None] | None = None
-              ) -> dict[str, bool]:
+              advance: Advance, after_renames: Callable[[], None] | None = None,
+              flushing: Callable[[], None] | None = None) -> dict[str, bool]:
         """Put every entry in place under `dest` (made if absent); whether each file in
         place is, after the renames and `after_renames`, the very file staged (same inode,
         size and mtime: its bytes were hashed as they were written). A write error, a
         source with no good next one, or an interrupt before the renames changes nothing:
-        the staged files and the folders made for them are removed."""
+        the staged files and the folders made for them are removed. `flushing` runs once
+        every byte is staged, before the wait for the disk (a progress step: a big file's
+        flush takes seconds after its last byte)."""
         if self.ready is not None:
             self.ready()
         # A run killed between staging and renaming leaves temporary files; they are ours.
@@ -172,7 +174,8 @@ class Writer:
         made = _missing_folders(dest, entries) if os.path.lexists(dest) else [_top(dest)]
         try:
             _make(dest)
-            identities = _stage_and_rename(self.root, dest, entries, sources, advance)
+            identities = _stage_and_rename(self.root, dest, entries, sources, advance,
+                                           flushing)
         except BaseException:
             for folder in made:
                 _remove_if_empty(folder)
@@ -231,7 +234,8 @@ def _missing_folders(dest: Path, entries: list[FileEntry]) -> list[Path]:
 
 
 def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
-                      sources: dict[str, Source], advance: Advance
+                      sources: dict[str, Source], advance: Advance,
+                      flushing: Callable[[], None] | None = None
                       ) -> dict[str, Identity | None]:
     """Stage every file, hashed as written, several at once (the biggest first, so that one
     long file overlaps with the small ones), then put them all in place; each file's identity
@@ -254,9 +258,13 @@ def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
         # network: more of them at once, each on its own.
         streamed = any(s.remote is not None and s.over_network for s in sources.values())
         workers = DOWNLOADS if streamed else None
+        def before_flush() -> None:
+            if flushing is not None:
+                flushing()
+            pause_point(root, PausePoint.BEFORE_FLUSH)
+
         done = stage_all(by_size, first_try, workers, size_of=lambda e: e.size,
-                         before_flush=lambda: pause_point(root, PausePoint.BEFORE_FLUSH),
-                         batch=1 if streamed else BATCH)
+                         before_flush=before_flush, batch=1 if streamed else BATCH)
         for entry, tmp in zip(by_size, done, strict=True):
             if tmp is not None:
                 staged[entry.path] = tmp

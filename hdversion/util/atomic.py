@@ -120,9 +120,7 @@ def read_small(path: Path, limit: int) -> bytes:
 def _write_beside(path: Path, data: bytes) -> Path:
     tmp, fd = _new_beside(path)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -293,10 +291,16 @@ def open_beside(path: Path) -> tuple[Path, BinaryIO]:
 
 
 def _new_beside(path: Path) -> tuple[Path, int]:
-    folder = path.parent
+    tmp, fd = new_raw_beside(str(path.parent))
+    return Path(tmp), fd
+
+
+def new_raw_beside(folder: str) -> tuple[str, int]:
+    """A new temporary file in `folder` (made if missing), as a path string and a raw
+    descriptor open for writing, with `open_beside`'s naming."""
     made = False
     while True:
-        tmp = folder / f"{TEMP_PREFIX}{os.getpid()}-{next(_SERIAL)}"
+        tmp = f"{folder}{os.sep}{TEMP_PREFIX}{os.getpid()}-{next(_SERIAL)}"
         try:
             return tmp, os.open(tmp, _FLAGS, 0o600)
         except FileExistsError:  # left by a killed process that had the same pid
@@ -306,8 +310,15 @@ def _new_beside(path: Path) -> tuple[Path, int]:
             # first: another may make it between this open and the mkdir).
             if made:
                 raise
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             made = True
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to a raw descriptor (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _mode_for(path: Path, mode_of_new: int) -> int:
