@@ -472,6 +472,33 @@ class DirectoryStore(Store):
         listed = _listed_folder(self.objects, check_prefixes(prefixes))
         return _objects_only(listed, lambda entry: entry.get("mtime"))
 
+    def present(self, md5s: Iterable[str]) -> dict[str, StoredObject]:
+        """`Store.present` read folder by folder, the wanted objects alone stat'ed (their
+        sizes) and made records: a backup's check of 100,000 objects built a record for
+        every object of the listing first (1.2 s of a 6 s backup, profiled)."""
+        wanted: dict[str, set[str]] = {}
+        for md5 in md5s:
+            if _is_hex(md5[:2], 2) and is_object_name(md5[2:]):
+                wanted.setdefault(md5[:2], set()).add(md5[2:])
+        found: dict[str, StoredObject] = {}
+        for prefix, names in wanted.items():
+            try:
+                listing = os.scandir(self.objects / prefix)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with listing:
+                for entry in listing:
+                    if entry.name not in names:
+                        continue
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        md5 = prefix + entry.name
+                        found[md5] = StoredObject(md5, info.st_size, info.st_mtime)
+        return found
+
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
                ) -> Deleted:
         deleted = Deleted()
