@@ -482,21 +482,9 @@ class DirectoryStore(Store):
                 wanted.setdefault(md5[:2], set()).add(md5[2:])
         found: dict[str, StoredObject] = {}
         for prefix, names in wanted.items():
-            try:
-                listing = os.scandir(self.objects / prefix)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            with listing:
-                for entry in listing:
-                    if entry.name not in names:
-                        continue
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    if stat.S_ISREG(info.st_mode):
-                        md5 = prefix + entry.name
-                        found[md5] = StoredObject(md5, info.st_size, info.st_mtime)
+            for entry, info in _regular_files(self.objects / prefix, names.__contains__):
+                md5 = prefix + entry.name
+                found[md5] = StoredObject(md5, info.st_size, info.st_mtime)
         return found
 
     def delete(self, md5s: Iterable[str], between: Callable[[], None] | None = None
@@ -843,20 +831,29 @@ def _listed_folder(root: Path, prefixes: list[str] | None = None
     except (FileNotFoundError, NotADirectoryError):
         return objects
     for prefix in folders:
-        try:
-            listing = list(os.scandir(root / prefix))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in listing:
-            if is_partial_name(entry.name):
-                continue
-            # One lstat: the type and the size (is_file then stat were two calls); try, not
-            # a context manager entered for every object.
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(info.st_mode):
-                objects[prefix + entry.name] = (info.st_size, {
-                    "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
+        for entry, info in _regular_files(root / prefix,
+                                          lambda name: not is_partial_name(name)):
+            objects[prefix + entry.name] = (info.st_size, {
+                "name": entry.path, "size": info.st_size, "mtime": info.st_mtime})
     return objects
+
+
+def _regular_files(folder: Path, keep: Callable[[str], bool]
+                   ) -> Iterator[tuple[os.DirEntry[str], os.stat_result]]:
+    """The regular files of one object folder whose names `keep` takes, with their stats
+    (nothing for a folder that is missing or a file)."""
+    try:
+        listing = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in listing:
+        if not keep(entry.name):
+            continue
+        # One lstat: the type and the size (is_file then stat were two calls); try, not a
+        # context manager entered for every object.
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            yield entry, info
