@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hdversion.datastore.s3_resume import Parts, ResumableUpload
+from hdversion.datastore.resumable import Chunks
+from hdversion.datastore.s3_resume import ResumableUpload
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, start_paused
 from tests.storage_servers import S3_REGION, StorageServer
@@ -60,7 +61,7 @@ def big_file(tmp_path: Path) -> tuple[Path, bytes]:
 def upload(client: Any, bucket: str, path: Path, extra: dict[str, Any] | None = None
            ) -> tuple[CountingClient, ResumableUpload]:
     counting = CountingClient(client)
-    run = ResumableUpload(counting, bucket, KEY, path, Parts(path.stat().st_size, PART),
+    run = ResumableUpload(counting, bucket, KEY, path, Chunks(path.stat().st_size, PART),
                           extra or {}, window=2)
     run.run()
     return counting, run
@@ -230,15 +231,34 @@ def test_bytes_that_do_not_hash_to_the_object_s_name_never_land(
 
     client, bucket = s3
     path, data = big_file(tmp_path)
-    run = ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+    run = ResumableUpload(client, bucket, KEY, path, Chunks(len(data), PART), {}, window=2,
                           md5=md5_file_bytes(data[:-1] + b"x"))
     with pytest.raises(VerificationError, match="data hashes to"):
         run.run()
     assert "Contents" not in client.list_objects_v2(Bucket=bucket)
     assert incomplete(client, bucket) == []
-    ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+    ResumableUpload(client, bucket, KEY, path, Chunks(len(data), PART), {}, window=2,
                     md5=md5_file_bytes(data)).run()
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+
+
+@pytest.mark.cloud
+@pytest.mark.parametrize(("listed", "refusal"), [(-1, "is longer than when it was listed"),
+                                                 (1, "is shorter than when it was listed")])
+def test_a_file_of_another_size_than_listed_never_lands(
+        s3: tuple[Any, str], tmp_path: Path, listed: int, refusal: str) -> None:
+    """The file grew or shrank after it was listed: refused by the rule that says which,
+    the upload aborted, nothing at the key."""
+    from hdversion.errors import VerificationError
+
+    client, bucket = s3
+    path, data = big_file(tmp_path)
+    run = ResumableUpload(client, bucket, KEY, path, Chunks(len(data) + listed, PART), {},
+                          window=2, md5=md5_file_bytes(data))
+    with pytest.raises(VerificationError, match=refusal):
+        run.run()
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    assert incomplete(client, bucket) == []
 
 
 @pytest.mark.cloud
@@ -281,7 +301,7 @@ def test_two_runs_resuming_one_upload_both_succeed(s3: tuple[Any, str], tmp_path
     client, bucket = s3
     path, data = big_file(tmp_path)
     left_upload(client, bucket, {1: data[:PART]})
-    parts = Parts(len(data), PART)
+    parts = Chunks(len(data), PART)
 
     class OtherRunFirst(CountingClient):
         def complete_multipart_upload(self, **kwargs: Any) -> Any:
