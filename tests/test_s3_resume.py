@@ -22,7 +22,7 @@ from hdversion.datastore.s3_resume import ResumableUpload
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, start_paused
 from tests.storage_servers import S3_REGION, StorageServer
-from tests.test_s3_upload import MODEL, PREFIX, add_remote, md5_file_bytes
+from tests.test_s3_upload import MODEL, PREFIX, add_remote, aws_files, md5_file_bytes
 from tests.test_server_side_encryption import recording
 
 MIB = 1024 * 1024
@@ -133,25 +133,6 @@ def test_with_sse_c_no_upload_is_resumed(s3: tuple[Any, str], tmp_path: Path) ->
     assert left in incomplete(client, bucket)
 
 
-def aws_files(tmp_path: Path, server: StorageServer, bucket: str) -> dict[str, str]:
-    """Credentials in a profile, 5 MiB parts from 5 MiB on, one request at a time (so that
-    the pause between two parts leaves exactly the first part sent)."""
-    _, credentials = server.dvc_remote_config(bucket)
-    (tmp_path / "credentials").write_text(
-        "[hdv-tests]\n"
-        f"aws_access_key_id = {credentials['access_key_id']}\n"
-        f"aws_secret_access_key = {credentials['secret_access_key']}\n")
-    (tmp_path / "config").write_text(
-        "[profile hdv-tests]\n"
-        f"region = {S3_REGION}\n"
-        "s3 =\n"
-        "    multipart_threshold = 5MB\n"
-        "    multipart_chunksize = 5MB\n"
-        "    max_concurrent_requests = 1\n")
-    return {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-            "AWS_CONFIG_FILE": str(tmp_path / "config")}
-
-
 def parts_sent(requests: list[dict[str, Any]], bucket: str, key: str) -> list[int]:
     numbers = []
     for request in requests:
@@ -171,7 +152,8 @@ def test_a_backup_killed_between_two_parts_is_resumed_by_sync(
     """kill -9 of `backup --cloud` once the first of five parts of a 23 MiB model is sent:
     the bucket keeps that upload with its one part; `sync` sends parts 2-5 only, completes,
     and the object is the model's bytes."""
-    env = aws_files(tmp_path, cloud_backend, bucket)
+    # One request at a time: the pause between two parts leaves exactly the first one sent.
+    env = aws_files(tmp_path, cloud_backend, bucket, requests_at_once=1)
     add_remote(project, cloud_backend, bucket, "-oprofile=hdv-tests", secrets=False)
     data = os.urandom(4 * PART + 3 * MIB)
     project.damage(MODEL, data)
