@@ -247,6 +247,21 @@ def test_bytes_that_do_not_hash_to_the_object_s_name_are_not_committed(
     assert stored(azurite, container) == data
 
 
+@pytest.mark.parametrize(("listed", "refusal"), [(-1, "is longer than when it was listed"),
+                                                 (1, "is shorter than when it was listed")])
+def test_a_file_of_another_size_than_listed_is_not_committed(
+        azurite: AzuriteServer, container: str, tmp_path: Path, listed: int, refusal: str
+        ) -> None:
+    path, data = a_file(tmp_path)
+    fs = adlfs(azurite)
+    run = ResumableBlobUpload(fs.service_client.get_blob_client(container, KEY), fs.loop,
+                              path, Blocks(md5(data), len(data) + listed, SIZE), window=2,
+                              where=f"azure://{container}/{KEY}")
+    with pytest.raises(VerificationError, match=refusal):
+        run.run()
+    assert azurite.list_keys(container) == []
+
+
 def test_blocks_the_sdk_left_do_not_stop_the_upload(
         azurite: AzuriteServer, container: str, tmp_path: Path) -> None:
     """A run killed inside adlfs's upload_blob leaves blocks under the SDK's own ids; Azure

@@ -25,6 +25,7 @@ from hdversion.datastore.gcs_resume import (
     CHUNK,
     RESUME_FROM,
     SESSION_LIFETIME,
+    GcsResumer,
     SessionRecord,
     UploadSessions,
 )
@@ -89,6 +90,23 @@ def interrupted_put(store: BucketStore, md5: str, path: Path) -> None:
         store.put_files([(md5, path)], stop)
 
 
+def recorded_session(store: BucketStore, md5: str, held: bytes = b""
+                     ) -> tuple[GcsResumer, str]:
+    """What a run killed before it sent the file leaves: a session of the object `md5`,
+    holding `held` (any bytes), and its record in the store's uploads folder. The store's
+    resumer and the object's path."""
+    resumer = store._resumer()
+    assert resumer is not None and store.records.uploads is not None
+    key = store.records.path(store.key(md5))
+    uri = resumer._start(key, md5)
+    if held:
+        requests.put(uri, data=held, timeout=60,
+                     headers={"Content-Range": f"bytes 0-{len(held) - 1}/*"})
+    UploadSessions(store.records.uploads).keep(
+        SessionRecord(store.records.url, key, SIZE, md5, uri, time.time()))
+    return resumer, key
+
+
 def record_files(uploads: Path) -> list[Path]:
     return sorted(uploads.glob("*.json"))
 
@@ -98,17 +116,23 @@ def stored(server: GcsServer, bucket: str, md5: str) -> bytes:
 
 
 @pytest.mark.cloud
-def test_an_interrupted_upload_sends_only_the_rest(gcs: tuple[GcsServer, str],
-                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize("forgotten", [False, True], ids=["kept", "forgotten"])
+def test_an_interrupted_upload_sends_the_rest_or_all_where_the_server_forgot_it(
+        gcs: tuple[GcsServer, str], tmp_path: Path, forgotten: bool) -> None:
+    """Only the rest goes into the session an interrupted run left; a session the server
+    forgot (GCS: expired, or cancelled) starts a new upload of the whole file."""
     server, bucket = gcs
     path, data, md5 = big_file(tmp_path)
     store = store_in(server, bucket, tmp_path / "uploads")
     interrupted_put(store, md5, path)
     assert received(server, bucket, md5) == TEST_CHUNK
     assert len(record_files(tmp_path / "uploads")) == 1
+    if forgotten:
+        server.wipe(keep_buckets=True)  # every session gone
     sent: list[int] = []
     store_in(server, bucket, tmp_path / "uploads").put_files([(md5, path)], sent.append)
-    assert received(server, bucket, md5) == SIZE  # the first chunk was not sent again
+    # Kept: the first chunk was not sent again.
+    assert received(server, bucket, md5) == (TEST_CHUNK if forgotten else 0) + SIZE
     assert sum(sent) == SIZE  # what the session held counts, as S3's kept parts
     assert stored(server, bucket, md5) == data
     assert record_files(tmp_path / "uploads") == []
@@ -156,34 +180,13 @@ def test_a_record_pointing_at_another_endpoint_is_ignored(
 
 
 @pytest.mark.cloud
-def test_a_session_the_server_forgot_starts_a_new_upload(gcs: tuple[GcsServer, str],
-                                                         tmp_path: Path) -> None:
-    server, bucket = gcs
-    path, data, md5 = big_file(tmp_path)
-    store = store_in(server, bucket, tmp_path / "uploads")
-    interrupted_put(store, md5, path)
-    server.wipe(keep_buckets=True)  # every session gone (GCS: expired, or cancelled)
-    sent: list[int] = []
-    store_in(server, bucket, tmp_path / "uploads").put_files([(md5, path)], sent.append)
-    assert sum(sent) == SIZE
-    assert stored(server, bucket, md5) == data
-    assert record_files(tmp_path / "uploads") == []
-
-
-@pytest.mark.cloud
 def test_a_session_killed_before_its_first_chunk_is_resumed_from_byte_0(
         gcs: tuple[GcsServer, str], tmp_path: Path) -> None:
     """A session that holds nothing answers 308 without a Range (GCS's "no bytes have
     been persisted"): the next run sends everything into it, from byte 0."""
     server, bucket = gcs
     path, data, md5 = big_file(tmp_path)
-    store = store_in(server, bucket, tmp_path / "uploads")
-    resumer = store._resumer()
-    assert resumer is not None
-    key = store.records.path(store.key(md5))
-    uri = resumer._start(key, md5)
-    UploadSessions(tmp_path / "uploads").keep(
-        SessionRecord(store.records.url, key, SIZE, md5, uri, time.time()))
+    resumer, key = recorded_session(store_in(server, bucket, tmp_path / "uploads"), md5)
     resumer.upload(path, key, SIZE, md5)
     assert resumer.resumed
     assert received(server, bucket, md5) == SIZE
@@ -200,16 +203,9 @@ def test_a_session_holding_more_than_the_file_is_not_continued(
     session is not continued (not a failed put, run after run): a new one starts."""
     server, bucket = gcs
     path, data, md5 = big_file(tmp_path)
-    store = store_in(server, bucket, tmp_path / "uploads")
-    resumer = store._resumer()
-    assert resumer is not None
-    key = store.records.path(store.key(md5))
-    uri = resumer._start(key, md5)
     more = SIZE + TEST_CHUNK
-    requests.put(uri, data=os.urandom(more), timeout=60,
-                 headers={"Content-Range": f"bytes 0-{more - 1}/*"})
-    UploadSessions(tmp_path / "uploads").keep(
-        SessionRecord(store.records.url, key, SIZE, md5, uri, time.time()))
+    resumer, key = recorded_session(store_in(server, bucket, tmp_path / "uploads"), md5,
+                                    os.urandom(more))
     resumer.upload(path, key, SIZE, md5)
     assert not resumer.resumed
     assert received(server, bucket, md5) == more + SIZE

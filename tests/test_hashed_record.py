@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -148,13 +148,11 @@ def test_added_removed_and_renamed_files(plain: Path, monkeypatch: pytest.Monkey
     assert recorded(snap) == truth(plain)
 
 
-@long_tier
-def test_a_file_written_in_the_records_own_tick_is_read_again(
-        plain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A racy write: the file changed after it was hashed, within the timestamp granularity,
-    # so its stats are those recorded. Made here by giving the record the stats the file has
-    # now and a time no later than its last change (the file system's clock cannot be
-    # stopped, so the record is moved instead).
+def written_in_the_records_own_tick(plain: Path) -> None:
+    """A racy write: the file changed after it was hashed, within the timestamp granularity,
+    so its stats are those recorded. Made here by giving the record the stats the file has
+    now and a time no later than its last change (the file system's clock cannot be
+    stopped, so the record is moved instead)."""
     target = plain / "data" / "a.bin"
     rewrite(target, b"A" * 100)  # same size
     info = os.stat(target)
@@ -164,19 +162,23 @@ def test_a_file_written_in_the_records_own_tick_is_read_again(
         info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
     data["outputs"]["data"]["stamp_ns"] = max(info.st_mtime_ns, info.st_ctime_ns)
     path.write_text(json.dumps(data))
-    snap = snapshot(plain, monkeypatch, quick=True)
-    assert recorded(snap) == truth(plain)
 
 
-@long_tier
-def test_a_file_whose_ctime_alone_changed_is_read_again(
-        plain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rewritten, then its size and mtime put back (as `cp -p` or rsync -t would): only the
-    # ctime tells, and DVC's state database (size, mtime, inode) would answer the old md5.
+def only_its_ctime_changed(plain: Path) -> None:
+    """Rewritten, then its size and mtime put back (as `cp -p` or rsync -t would): only the
+    ctime tells, and DVC's state database (size, mtime, inode) would answer the old md5."""
     target = plain / "data" / "b.bin"
     info = os.stat(target)
     rewrite(target, b"B" * 200)
     os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+@long_tier
+@pytest.mark.parametrize("change", [written_in_the_records_own_tick, only_its_ctime_changed],
+                         ids=lambda change: change.__name__)
+def test_a_file_whose_stats_hide_its_change_is_read_again(
+        plain: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], None]) -> None:
+    change(plain)
     snap = snapshot(plain, monkeypatch, quick=True)
     assert recorded(snap) == truth(plain)
 

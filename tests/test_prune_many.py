@@ -21,12 +21,11 @@ from tests.test_newest import add_tags
 from tests.test_prune import (
     History,
     cache,
-    copy_history,
     history_template,  # noqa: F401 (a fixture)
     objects_of,
     remote,
 )
-from tests.test_undelete import DEFAULT_SETTINGS
+from tests.test_undelete import with_default_window
 
 PRUNED = "refs/hdversion/pruned/"
 DELETED = "refs/hdversion/deleted/"
@@ -107,9 +106,7 @@ def test_a_pin_and_an_alias_among_many_keep_theirs_and_each_tombstone_buries_its
 def windowed(history_template: History, tmp_path: Path) -> History:  # noqa: F811
     """test_prune's history (seeds 1, 2, 3, 1), its prunes keeping the default undelete
     window."""
-    made = copy_history(history_template, tmp_path)
-    (made.project.root / "config" / "config.yaml").write_text(DEFAULT_SETTINGS)
-    return made
+    return with_default_window(history_template, tmp_path)
 
 
 def only_listing(history: History, number: int) -> str:

@@ -17,11 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hdversion.datastore.s3_resume import Parts, ResumableUpload
+from hdversion.datastore.resumable import Chunks
+from hdversion.datastore.s3_resume import ResumableUpload
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, start_paused
 from tests.storage_servers import S3_REGION, StorageServer
-from tests.test_s3_upload import MODEL, PREFIX, add_remote, md5_file_bytes
+from tests.test_s3_upload import MODEL, PREFIX, add_remote, aws_files, md5_file_bytes
 from tests.test_server_side_encryption import recording
 
 MIB = 1024 * 1024
@@ -60,7 +61,7 @@ def big_file(tmp_path: Path) -> tuple[Path, bytes]:
 def upload(client: Any, bucket: str, path: Path, extra: dict[str, Any] | None = None
            ) -> tuple[CountingClient, ResumableUpload]:
     counting = CountingClient(client)
-    run = ResumableUpload(counting, bucket, KEY, path, Parts(path.stat().st_size, PART),
+    run = ResumableUpload(counting, bucket, KEY, path, Chunks(path.stat().st_size, PART),
                           extra or {}, window=2)
     run.run()
     return counting, run
@@ -132,25 +133,6 @@ def test_with_sse_c_no_upload_is_resumed(s3: tuple[Any, str], tmp_path: Path) ->
     assert left in incomplete(client, bucket)
 
 
-def aws_files(tmp_path: Path, server: StorageServer, bucket: str) -> dict[str, str]:
-    """Credentials in a profile, 5 MiB parts from 5 MiB on, one request at a time (so that
-    the pause between two parts leaves exactly the first part sent)."""
-    _, credentials = server.dvc_remote_config(bucket)
-    (tmp_path / "credentials").write_text(
-        "[hdv-tests]\n"
-        f"aws_access_key_id = {credentials['access_key_id']}\n"
-        f"aws_secret_access_key = {credentials['secret_access_key']}\n")
-    (tmp_path / "config").write_text(
-        "[profile hdv-tests]\n"
-        f"region = {S3_REGION}\n"
-        "s3 =\n"
-        "    multipart_threshold = 5MB\n"
-        "    multipart_chunksize = 5MB\n"
-        "    max_concurrent_requests = 1\n")
-    return {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-            "AWS_CONFIG_FILE": str(tmp_path / "config")}
-
-
 def parts_sent(requests: list[dict[str, Any]], bucket: str, key: str) -> list[int]:
     numbers = []
     for request in requests:
@@ -170,7 +152,8 @@ def test_a_backup_killed_between_two_parts_is_resumed_by_sync(
     """kill -9 of `backup --cloud` once the first of five parts of a 23 MiB model is sent:
     the bucket keeps that upload with its one part; `sync` sends parts 2-5 only, completes,
     and the object is the model's bytes."""
-    env = aws_files(tmp_path, cloud_backend, bucket)
+    # One request at a time: the pause between two parts leaves exactly the first one sent.
+    env = aws_files(tmp_path, cloud_backend, bucket, requests_at_once=1)
     add_remote(project, cloud_backend, bucket, "-oprofile=hdv-tests", secrets=False)
     data = os.urandom(4 * PART + 3 * MIB)
     project.damage(MODEL, data)
@@ -230,15 +213,34 @@ def test_bytes_that_do_not_hash_to_the_object_s_name_never_land(
 
     client, bucket = s3
     path, data = big_file(tmp_path)
-    run = ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+    run = ResumableUpload(client, bucket, KEY, path, Chunks(len(data), PART), {}, window=2,
                           md5=md5_file_bytes(data[:-1] + b"x"))
     with pytest.raises(VerificationError, match="data hashes to"):
         run.run()
     assert "Contents" not in client.list_objects_v2(Bucket=bucket)
     assert incomplete(client, bucket) == []
-    ResumableUpload(client, bucket, KEY, path, Parts(len(data), PART), {}, window=2,
+    ResumableUpload(client, bucket, KEY, path, Chunks(len(data), PART), {}, window=2,
                     md5=md5_file_bytes(data)).run()
     assert client.get_object(Bucket=bucket, Key=KEY)["Body"].read() == data
+
+
+@pytest.mark.cloud
+@pytest.mark.parametrize(("listed", "refusal"), [(-1, "is longer than when it was listed"),
+                                                 (1, "is shorter than when it was listed")])
+def test_a_file_of_another_size_than_listed_never_lands(
+        s3: tuple[Any, str], tmp_path: Path, listed: int, refusal: str) -> None:
+    """The file grew or shrank after it was listed: refused by the rule that says which,
+    the upload aborted, nothing at the key."""
+    from hdversion.errors import VerificationError
+
+    client, bucket = s3
+    path, data = big_file(tmp_path)
+    run = ResumableUpload(client, bucket, KEY, path, Chunks(len(data) + listed, PART), {},
+                          window=2, md5=md5_file_bytes(data))
+    with pytest.raises(VerificationError, match=refusal):
+        run.run()
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    assert incomplete(client, bucket) == []
 
 
 @pytest.mark.cloud
@@ -281,7 +283,7 @@ def test_two_runs_resuming_one_upload_both_succeed(s3: tuple[Any, str], tmp_path
     client, bucket = s3
     path, data = big_file(tmp_path)
     left_upload(client, bucket, {1: data[:PART]})
-    parts = Parts(len(data), PART)
+    parts = Chunks(len(data), PART)
 
     class OtherRunFirst(CountingClient):
         def complete_multipart_upload(self, **kwargs: Any) -> Any:

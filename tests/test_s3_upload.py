@@ -36,6 +36,27 @@ def add_remote(project: Project, server: StorageServer, bucket: str, *options: s
         ignore.write("config/cloud_credentials.json\n")
 
 
+def aws_files(tmp_path: Path, server: StorageServer, bucket: str, requests_at_once: int
+              ) -> dict[str, str]:
+    """The environment of a run whose credentials are only in the profile `hdv-tests` of
+    the shared credentials file, with 5 MiB parts from 5 MiB on in the config file's `s3`
+    section for that profile. The caller unlinks `credentials` (no secret left behind)."""
+    _, credentials = server.dvc_remote_config(bucket)
+    (tmp_path / "credentials").write_text(
+        "[hdv-tests]\n"
+        f"aws_access_key_id = {credentials['access_key_id']}\n"
+        f"aws_secret_access_key = {credentials['secret_access_key']}\n")
+    (tmp_path / "config").write_text(
+        "[profile hdv-tests]\n"
+        f"region = {S3_REGION}\n"
+        "s3 =\n"
+        "    multipart_threshold = 5MB\n"
+        "    multipart_chunksize = 5MB\n"
+        f"    max_concurrent_requests = {requests_at_once}\n")
+    return {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+            "AWS_CONFIG_FILE": str(tmp_path / "config")}
+
+
 def md5_file_bytes(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
@@ -77,20 +98,7 @@ def test_a_profile_and_the_aws_config_file_s_s3_settings_are_used(
     """Credentials only in a named profile of the shared credentials file, and the config
     file's `s3` transfer settings for that profile: 5 MiB parts from 5 MiB on, so a 12 MiB
     file goes in three parts (ETag "...-3"); an upload without the profile is refused."""
-    _, credentials = cloud_backend.dvc_remote_config(bucket)
-    (tmp_path / "credentials").write_text(
-        "[hdv-tests]\n"
-        f"aws_access_key_id = {credentials['access_key_id']}\n"
-        f"aws_secret_access_key = {credentials['secret_access_key']}\n")
-    (tmp_path / "config").write_text(
-        "[profile hdv-tests]\n"
-        f"region = {S3_REGION}\n"
-        "s3 =\n"
-        "    multipart_threshold = 5MB\n"
-        "    multipart_chunksize = 5MB\n"
-        "    max_concurrent_requests = 2\n")
-    env = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-           "AWS_CONFIG_FILE": str(tmp_path / "config")}
+    env = aws_files(tmp_path, cloud_backend, bucket, requests_at_once=2)
     add_remote(project, cloud_backend, bucket, "-oprofile=hdv-tests", secrets=False)
     project.damage(MODEL, os.urandom(12 * 1024 * 1024))
     try:

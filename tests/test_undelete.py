@@ -37,12 +37,16 @@ PRUNED = "refs/hdversion/pruned/"
 DEFAULT_SETTINGS = "backup:\n  git_tracked_files: [config/config.yaml, params.yaml, dvc.yaml]\n"
 
 
-@pytest.fixture
-def history(history_template: History, tmp_path: Path) -> History:  # noqa: F811
-    """test_prune's history, whose prunes keep the default undelete window."""
-    made = copy_history(history_template, tmp_path)
+def with_default_window(template: History, base: Path) -> History:
+    """A copy of test_prune's history whose prunes keep the default undelete window."""
+    made = copy_history(template, base)
     (made.project.root / "config" / "config.yaml").write_text(DEFAULT_SETTINGS)
     return made
+
+
+@pytest.fixture
+def history(history_template: History, tmp_path: Path) -> History:  # noqa: F811
+    return with_default_window(history_template, tmp_path)
 DELETED = "refs/hdversion/deleted/"
 
 

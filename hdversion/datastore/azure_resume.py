@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hdversion.datastore.resumable import Chunks, Send, send_chunks
 from hdversion.errors import VerificationError
-from hdversion.util.pausepoints import PausePoint, pause_point
 
 MIB = 1024 * 1024
 # The SDK's defaults for `upload_blob` (one Put Blob up to 64 MiB, else blocks of 4 MiB),
@@ -66,12 +66,8 @@ class Blocks:
     block_size: int
 
     @property
-    def count(self) -> int:
-        return max(1, -(-self.size // self.block_size))
-
-    def length(self, index: int) -> int:
-        """The size of block `index` (0-based)."""
-        return min(self.block_size, self.size - index * self.block_size)
+    def chunks(self) -> Chunks:
+        return Chunks(self.size, self.block_size)
 
     @property
     def upload_key(self) -> str:
@@ -115,7 +111,6 @@ class ResumableBlobUpload:
         self.window, self.where, self.on_chunk = max(1, window), where, on_chunk
         self.commit_args = commit_args or {}
         self.kept: dict[int, str] = {}  # index -> id of the blocks an earlier run staged
-        self.sent: list[int] = []
         self.md5 = b""  # the whole file's, once read
 
     def run(self) -> None:
@@ -144,62 +139,28 @@ class ResumableBlobUpload:
         return {block.id: block.size for block in uncommitted}
 
     def _send(self, listed: dict[str, int]) -> list[str]:
-        """The file read block after block: each staged unless `listed` holds its id at its
-        size; then the whole file's md5 checked (VerificationError). A test can stop the
-        run between two blocks (PausePoint.BETWEEN_PARTS)."""
-        ids: list[str] = []
-        pending: set[Future[int]] = set()
-        whole = hashlib.md5(usedforsecurity=False)
+        """The file read block after block (`send_chunks`): each staged unless `listed`
+        holds its id at its size; the ids in order, once the whole file hashes to the
+        object's name (else VerificationError, nothing committed)."""
+        def block(index: int, body: bytes) -> str | Send[str]:
+            block_id = self.blocks.block_id(index,
+                                            hashlib.md5(body, usedforsecurity=False).digest())
+            if listed.get(block_id) == len(body):
+                self.kept[index] = block_id
+                return block_id
+            return Send(lambda: self._call(self._stage(block_id, body)))
 
-        def collect(done: set[Future[int]]) -> None:
-            for future in done:
-                self.sent.append(future.result())
-            if len(self.sent) + len(self.kept) < self.blocks.count:
-                # The marker goes under the working directory: the uploader knows no project.
-                pause_point(Path.cwd(), PausePoint.BETWEEN_PARTS)
+        sent = send_chunks(self.path, self.blocks.chunks, block, self.window,
+                           self.blocks.md5, self.where, self.on_chunk)
+        self.md5 = bytes.fromhex(sent.md5)
+        return sent.chunks
 
-        try:
-            with self.path.open("rb") as source:
-                for index in range(self.blocks.count):
-                    body = source.read(self.blocks.length(index))
-                    if len(body) != self.blocks.length(index):
-                        raise VerificationError(f"{self.path} is shorter than when it was "
-                                                "listed; not written")
-                    whole.update(body)
-                    digest = hashlib.md5(body, usedforsecurity=False).digest()
-                    block_id = self.blocks.block_id(index, digest)
-                    ids.append(block_id)
-                    if listed.get(block_id) == len(body):
-                        self.kept[index] = block_id
-                        if self.on_chunk is not None:
-                            self.on_chunk(len(body))
-                        continue
-                    while len(pending) >= self.window:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        collect(done)
-                    pending.add(self._call(self._stage(index, block_id, body)))
-                if source.read(1):
-                    raise VerificationError(f"{self.path} is longer than when it was "
-                                            "listed; not written")
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                collect(done)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        self.md5 = whole.digest()
-        if whole.hexdigest() != self.blocks.md5:
-            raise VerificationError(f"{self.where}: data hashes to {whole.hexdigest()}, "
-                                    f"expected {self.blocks.md5}; not written")
-        return ids
-
-    async def _stage(self, index: int, block_id: str, body: bytes) -> int:
+    async def _stage(self, block_id: str, body: bytes) -> str:
         # validate_content: the block's Content-MD5, which Azure checks before it stores it.
         await self.blob.stage_block(block_id, body, length=len(body), validate_content=True)
         if self.on_chunk is not None:
             self.on_chunk(len(body))
-        return index
+        return block_id
 
     def _commit(self, ids: list[str]) -> None:
         from azure.storage.blob import BlobBlock, ContentSettings
@@ -218,17 +179,17 @@ class ResumableBlobUpload:
         wrong = self._wrong(sorted(self.kept))
         if not wrong:
             return
+        chunks = self.blocks.chunks
         with self.path.open("rb") as source:
             for index in wrong:
-                source.seek(index * self.blocks.block_size)
-                body = source.read(self.blocks.length(index))
+                source.seek(chunks.offset(index))
+                body = source.read(chunks.length(index))
                 digest = hashlib.md5(body, usedforsecurity=False).digest()
                 if self.blocks.block_id(index, digest) != ids[index]:
                     self._delete()
                     raise VerificationError(f"{self.where}: {self.path} changed while it "
                                             "was sent; what was sent is deleted")
-                self._call(self._stage(index, ids[index], body)).result()
-                self.sent.append(index)
+                self._call(self._stage(ids[index], body)).result()
         self._commit(ids)
         if self._wrong(wrong):
             self._delete()
@@ -249,11 +210,12 @@ class ResumableBlobUpload:
         return sorted(wrong)
 
     async def _read_back(self, index: int) -> tuple[int, bool]:
-        stream = await self.blob.download_blob(offset=index * self.blocks.block_size,
-                                               length=self.blocks.length(index))
+        chunks = self.blocks.chunks
+        stream = await self.blob.download_blob(offset=chunks.offset(index),
+                                               length=chunks.length(index))
         body = await stream.readall()
         digest = hashlib.md5(body, usedforsecurity=False).digest()
-        return index, (len(body) == self.blocks.length(index)
+        return index, (len(body) == chunks.length(index)
                        and self.blocks.block_id(index, digest) == self.kept[index])
 
     def _delete(self) -> None:

@@ -31,14 +31,14 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hdversion.datastore.resumable import Chunks, Send, send_chunks
 from hdversion.errors import VerificationError
-from hdversion.util.pausepoints import PausePoint, pause_point
 
 # The arguments each request of a multipart upload takes from the upload's own, as
 # s3transfer passes them on (`s3transfer.upload.UploadSubmissionTask`).
@@ -49,22 +49,6 @@ COMPLETE_ARGS = ("SSECustomerKey", "SSECustomerAlgorithm", "SSECustomerKeyMD5",
 LIST_ARGS = ("RequestPayer", "ExpectedBucketOwner")
 # Server-side encryption whose ETags are not the md5 of the bytes.
 _OPAQUE_ETAGS = ("aws:kms", "aws:kms:dsse")
-
-
-@dataclass(frozen=True)
-class Parts:
-    """A file of `size` bytes cut into parts of `part_size` (the last one shorter)."""
-
-    size: int
-    part_size: int
-
-    @property
-    def count(self) -> int:
-        return max(1, -(-self.size // self.part_size))
-
-    def length(self, number: int) -> int:
-        """The size of part `number` (1-based)."""
-        return min(self.part_size, self.size - (number - 1) * self.part_size)
 
 
 @dataclass(frozen=True)
@@ -86,7 +70,7 @@ class ResumableUpload:
     before its upload starts. `window`: parts in flight at once (each held in memory:
     window x part size). `on_chunk`: the bytes of each part sent, and of each part kept."""
 
-    def __init__(self, client: Any, bucket: str, key: str, path: Path, parts: Parts,
+    def __init__(self, client: Any, bucket: str, key: str, path: Path, parts: Chunks,
                  extra_args: dict[str, Any], window: int,
                  on_chunk: Callable[[int], None] | None = None, md5: str | None = None
                  ) -> None:
@@ -119,8 +103,7 @@ class ResumableUpload:
         completed = self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=self.key, UploadId=upload_id,
             MultipartUpload={"Parts": [
-                {"PartNumber": p.number, "ETag": p.etag, **p.checksum}
-                for p in sorted(sent.values(), key=lambda p: p.number)]},
+                {"PartNumber": p.number, "ETag": p.etag, **p.checksum} for p in sent]},
             **_only(self.extra_args, COMPLETE_ARGS))
         if self.resumed:
             self._lock_anew(completed)
@@ -161,7 +144,7 @@ class ResumableUpload:
                     continue  # not ours to read, or completed or aborted meanwhile
                 raise
             if all(1 <= number <= self.parts.count
-                   and part["Size"] == self.parts.length(number)
+                   and part["Size"] == self.parts.length(number - 1)
                    for number, part in listed.items()):
                 return upload["UploadId"], listed
         return None  # none, or another part size (another writer's settings): left alone
@@ -194,61 +177,21 @@ class ResumableUpload:
 
     # -- sending ----------------------------------------------------------------------
     def _send(self, pool: ThreadPoolExecutor, upload_id: str,
-              listed: dict[int, dict[str, Any]]) -> dict[int, SentPart]:
-        """The file read part after part: a `listed` part checked (`_Mismatch` if it is
-        other bytes), any other sent, `window` at a time; then the whole file's md5 checked
-        (VerificationError, the upload aborted). A test can stop the run between two parts
-        (PausePoint.BETWEEN_PARTS)."""
-        sent: dict[int, SentPart] = {}
-        pending: set[Future[SentPart]] = set()
-        whole = hashlib.md5(usedforsecurity=False)
-
-        def collect(done: set[Future[SentPart]]) -> None:
-            for future in done:
-                part = future.result()
-                sent[part.number] = part
-            if len(sent) < self.parts.count:
-                # The marker goes under the working directory: the uploader knows no project.
-                pause_point(Path.cwd(), PausePoint.BETWEEN_PARTS)
+              listed: dict[int, dict[str, Any]]) -> list[SentPart]:
+        """The file read part after part (`send_chunks`): a `listed` part checked
+        (`_Mismatch` if it is other bytes), any other sent, `window` at a time; bytes that
+        are not the file as listed, or do not hash to `md5`, abort the upload."""
+        def part(index: int, body: bytes) -> SentPart | Send[SentPart]:
+            if index + 1 in listed:
+                return self._kept(listed[index + 1], body)
+            return Send(lambda: pool.submit(self._upload_part, upload_id, index + 1, body))
 
         try:
-            with self.path.open("rb") as source:
-                for number in range(1, self.parts.count + 1):
-                    body = source.read(self.parts.length(number))
-                    if len(body) != self.parts.length(number):
-                        raise VerificationError(f"{self.path} is shorter than when it was "
-                                                "listed; not written")
-                    whole.update(body)
-                    if number in listed:
-                        sent[number] = self._kept(listed[number], body)
-                        if self.on_chunk is not None:
-                            self.on_chunk(len(body))
-                        continue
-                    while len(pending) >= self.window:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        collect(done)
-                    pending.add(pool.submit(self._upload_part, upload_id, number, body))
-                if source.read(1):
-                    raise VerificationError(f"{self.path} is longer than when it was "
-                                            "listed; not written")
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                collect(done)
-            if self.md5 is not None and whole.hexdigest() != self.md5:
-                raise VerificationError(f"s3://{self.bucket}/{self.key}: data hashes to "
-                                        f"{whole.hexdigest()}, expected {self.md5}; not "
-                                        "written")
+            return send_chunks(self.path, self.parts, part, self.window, self.md5,
+                               f"s3://{self.bucket}/{self.key}", self.on_chunk).chunks
         except VerificationError:
-            for future in pending:
-                future.cancel()
             self._abort(upload_id)
             raise
-        except _Mismatch:
-            for future in pending:
-                future.cancel()
-            wait(pending)
-            raise
-        return sent
 
     def _upload_part(self, upload_id: str, number: int, body: bytes) -> SentPart:
         digest, checksum = self._digest(body)

@@ -21,7 +21,8 @@ from typing import Any
 
 from fsspec.callbacks import Callback
 
-from hdversion.datastore.s3_resume import Parts, ResumableUpload, part_size
+from hdversion.datastore.resumable import Chunks
+from hdversion.datastore.s3_resume import ResumableUpload, part_size
 from hdversion.util.progress import Transferred
 
 # The part size of large files s3fs uploads (boto3's is 8 MiB), how many large files go at
@@ -107,7 +108,7 @@ class S3Uploader:
                     continue
                 if self.client.meta.config.request_checksum_calculation == "when_supported":
                     set_default_checksum_algorithm(extra_args)  # as s3transfer does
-                parts = Parts(size, part_size(config.multipart_chunksize, size))
+                parts = Chunks(size, part_size(config.multipart_chunksize, size))
                 futures.append(large.submit(ResumableUpload(
                     self.client, bucket, name, path, parts, extra_args, window,
                     on_chunk, md5).run))
