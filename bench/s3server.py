@@ -4,14 +4,14 @@ its backend on request: a bucket of 100,000 objects filled in seconds.
     python bench/s3server.py PORT    # serves on 127.0.0.1:PORT, fill requests on stdin
 
 Over HTTP moto takes about 5 ms an object however many clients send them (one process, one
-GIL: two minutes for 20,000 objects from 16 threads on this machine, most of an hour for the
-bucket of 100,000 that the bench fills again before each prune); through its backend, the
-same objects take 50 us each. They are the same objects in the same server: hdversion and
-the baselines list, read and delete them over HTTP. The server is the one `moto_server`
-runs (werkzeug's threaded server, moto's application and request handler), started by
-`ThreadedMotoServer` so that this process can reach its backend; its own process keeps it
-from sharing the GIL of the bench's clients being measured. Its log (werkzeug's line per
-request, on stderr) is what `moto_requests.RequestLog` counts.
+GIL: two minutes for 20,000 objects from 16 threads on this machine at a load of 16-20, most
+of an hour for the bucket of 100,000 that the bench fills again before each prune); through
+its backend, about 50 us each (100,000 in 5 s). They are the same objects in the same
+server: hdversion and the baselines list, read and delete them over HTTP. The server is the
+one `moto_server` runs (werkzeug's threaded server, moto's application and request handler),
+started by `ThreadedMotoServer` so that this process can reach its backend; its own process
+keeps it from sharing the GIL of the bench's clients being measured. Its log (werkzeug's
+line per request, on stderr) is what `moto_requests.RequestLog` counts.
 
 A fill request is one line of JSON on stdin, `{"bucket": NAME, "keys": [KEY, ...]}`; each
 key is put with its own name as its content, and the number put is the answer, one line on
