@@ -8,8 +8,10 @@ encrypted local remote against a plain one), dirs (a directory output of 10,000 
 files), peers (restic and plain DVC on 512 MiB), transfer (push/pull against boto3, from
 bench/transfer.py when it is there), curves (cost against the number of files and backups;
 --chart writes a PNG and its table), big (one file of --big-gib GiB: backup and restore
-against md5sum + cp, and their peak RSS). Each row prints hdversion's time, its baseline's, the
-ratio (median of --repeat interleaved runs) and ok / OVER TARGET.
+against md5sum + cp, and their peak RSS), gcs (one file put to the GCS emulator: a recorded
+session against gcsfs's put, and the put after one stopped at half). Each row prints
+hdversion's time, its baseline's, the ratio (median of --repeat interleaved runs) and ok /
+OVER TARGET.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import big
 import curves
 import dirs
 import encrypted
+import gcs_resume
 import peers
 import rows
 import small
@@ -59,6 +62,7 @@ def run_transfer(ctx: Context) -> None:
 PARTS: dict[str, Callable[[Context], None]] = {
     "rows": rows.run, "dirs": dirs.run, "peers": peers.run, "transfer": run_transfer,
     "curves": curves.run, "encrypted": encrypted.run, "small": small.run, "big": big.run,
+    "gcs": gcs_resume.run,
 }
 
 
@@ -86,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
                    help="small: 4 KiB files in the directory output, e.g. 20000,100000")
     p.add_argument("--big-gib", type=float, default=big.DEFAULT_GIB,
                    help="big: the one file's size in GiB (needs 4.5x that free)")
+    gcs_resume.add_arguments(p)
     curve = p.add_argument_group("curves")
     curve.add_argument("--curve-files", type=counts, default=[1, 1000, 10_000, 100_000],
                        help="numbers of 4 KiB files, e.g. 1,1000,10000")

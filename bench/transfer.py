@@ -6,9 +6,10 @@ listed and swept, in the same run.
 
 (a size of 0 leaves that part out.)
 
-moto's S3 server runs in its own process on a free 127.0.0.1 port. The project holds one file
-of half the size and a directory output of 128 files sharing the other half (256 MiB: one
-128 MiB file and 128 of 1 MiB). Measured, each the median of --repeat runs:
+moto's S3 server runs in its own process on a free 127.0.0.1 port (bench/s3server.py). The
+project holds one file of half the size and a directory output of 128 files sharing the
+other half (256 MiB: one 128 MiB file and 128 of 1 MiB). Measured, each the median of
+--repeat runs:
 
 - push: what a backup does for a cloud remote, alone (`publish.confirm_pushed`: the objects
   the remote's listing lacks uploaded from the cache, then the listing read again to confirm
@@ -20,11 +21,13 @@ of half the size and a directory output of 128 files sharing the other half (256
 - many small objects (`--small-objects` files of 4 KiB in one directory output): the same
   push and pull, against boto3's put_object / get_object from a pool of as many threads as
   hdversion uses (the remote's `jobs`, printed in the baseline's name);
-- a bucket holding a backup's objects and `--sweep-objects` objects no backup names,
-  written by boto3's threads straight to the server (untimed): `hdversion verify` and
-  `hdversion prune` (its sweep deletes those objects; the bucket filled again, untimed,
-  before each run), as commands (start-up included), against one paginated listing of the
-  bucket by boto3 (`aws s3 ls --recursive`); no target, measured;
+- a bucket holding a backup's objects and `--sweep-objects` objects no backup names, put
+  straight into the server's backend (untimed, seconds for 100,000: bench/s3server.py):
+  `hdversion verify` and `hdversion prune` (its sweep deletes those objects; the bucket
+  filled again, untimed, before each run), as commands (start-up included), against one
+  paginated listing of the bucket by boto3 (`aws s3 ls --recursive`); no target, measured;
+  after each run, untimed, the listing's count, verify's report (every object of the
+  backup, in the bucket) and prune's (every unnamed object deleted, the backup's left);
 - and, for the whole picture, the CLI runs a user types: `hdversion sync --storage s3` into
   an empty remote, and `hdversion restore --cloud --storage s3` with an empty cache and the
   artifacts deleted (which also writes and re-hashes the restored files).
@@ -35,7 +38,8 @@ hdversion run in turns, `--repeat` times each, and each median is reported.
 
 A ratio is hdversion's time over the baseline's; the target is a throughput of at least 0.8x
 boto3's, that is a time ratio of at most 1.25. The small-object and bucket rows also print
-the requests each side made in its last run, by kind, counted from moto's request log.
+the requests each side made in its last run, by kind, counted from moto's request log
+(bench/moto_requests.py).
 """
 
 from __future__ import annotations
@@ -43,22 +47,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from moto_requests import RequestLog, said
+from s3server import moto_server
 
 # TODO(merge): use bench.common (sh, report and the paths below are copies of
 # bench/run.py's helpers, kept here so that this file merges without conflicts).
@@ -67,8 +69,8 @@ HDVERSION = [sys.executable, "-m", "hdversion"]
 DVC = str(VENV_BIN / "dvc")
 
 
-def sh(*cmd: str, cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def sh(*cmd: str, cwd: Path) -> str:
+    return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def report(name: str, seconds: float, baseline_name: str, baseline: float,
@@ -96,43 +98,6 @@ SMALL_SIZE = 4096
 # moto accepts any key when it is not asked to enforce IAM; these are not secrets.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """moto's S3 server in a process of its own (it would otherwise share this one's GIL
-    with the clients being measured); yields its endpoint."""
-    port = free_port()
-    executable = VENV_BIN / "moto_server"
-    argv = [str(executable)] if executable.exists() else [sys.executable, "-m", "moto.server"]
-    with log.open("wb") as out:
-        server = subprocess.Popen([*argv, "-H", "127.0.0.1", "-p", str(port)], stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto server did not start: {log.read_text()}") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # holding tens of thousands of objects
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def s3_client(endpoint: str, threads: int = THREADS) -> Any:
@@ -175,13 +140,19 @@ def interleaved(repeat: int, baseline: Callable[[], float], ours: Callable[[], f
     return (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs))
 
 
-def seconds_of(action: Callable[[], None], setup: Callable[[], None]) -> Callable[[], float]:
+def seconds_of(action: Callable[[], None], setup: Callable[[], None],
+               check: Callable[[], None] | None = None) -> Callable[[], float]:
+    """A timed run of `action` after `setup`; `check` (untimed) then confirms it did its
+    work, so that a silent no-op cannot look fast."""
     def run() -> float:
         setup()
         os.sync()  # nothing left to write back from the run before (see common.medians)
         start = time.perf_counter()
         action()
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        if check:
+            check()
+        return seconds
     return run
 
 
@@ -270,7 +241,8 @@ def step_seconds(verb: str, project: Path, setup: Callable[[], None]) -> Callabl
 def bench_transfer(work: Path, size_mib: int, repeat: int) -> list[dict[str, object]]:
     work.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
-    with moto_server(work / "moto.log") as endpoint:
+    with moto_server(work / "moto.log") as server:
+        endpoint = server.endpoint
         client = s3_client(endpoint)
         client.create_bucket(Bucket=BUCKET)
         project = work / "s3-project"
@@ -330,56 +302,6 @@ def _measure(work: Path, project: Path, client: Any, endpoint: str, size_mib: in
 
 
 # -- many small objects, and a bucket of many objects -------------------------------------
-class RequestLog:
-    """What moto's server was asked, from its request log (werkzeug writes one line per
-    request once the answer is sent): the requests between `start` and `counts`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset = path, 0
-
-    def _settled(self) -> int:
-        """The log's size once no line has come for 0.2 s (the last answer's line follows
-        the answer)."""
-        size = -1
-        while (now := self.path.stat().st_size) != size:
-            size = now
-            time.sleep(0.2)
-        return size
-
-    def start(self) -> None:
-        self.offset = self._settled()
-
-    def counts(self) -> Counter[str]:
-        end = self._settled()
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            text = log.read(end - self.offset).decode(errors="replace")
-        return Counter(kind for line in text.splitlines() if (kind := request_kind(line)))
-
-
-def request_kind(line: str) -> str | None:
-    """A request's kind from its log line (`"GET /bucket/key?query HTTP/1.1" 200`)."""
-    # A terminal's colours around a status (werkzeug colours a 404) are not the request's.
-    _, quote, rest = re.sub(r"\x1b\[[0-9;]*m", "", line).partition('"')
-    if not quote or " HTTP/" not in rest:
-        return None
-    method, _, target = rest.partition(" ")
-    path, _, query = target.split(" ", 1)[0].partition("?")
-    if path.startswith("/moto-api"):
-        return None
-    if method == "GET" and ("list-type" in query or "versions" in query):
-        return "LIST"
-    if method == "POST" and query.startswith("delete"):
-        return "DELETE (bulk)"
-    if path.strip("/").count("/") == 0:
-        return f"{method} (bucket)"
-    return method
-
-
-def said(counts: Counter[str]) -> str:
-    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none"
-
-
 def counted(log: RequestLog, timed: Callable[[Callable[[], None]], Callable[[], float]],
             setup: Callable[[], None], seen: list[Counter[str]]) -> Callable[[], float]:
     """A timed run (`timed(setup)`) whose requests (after its setup) are kept in `seen`."""
@@ -428,7 +350,8 @@ def bench_small(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
     against boto3's put_object / get_object from as many threads as hdversion uses."""
     work.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
-    with moto_server(work / "moto-small.log") as endpoint:
+    with moto_server(work / "moto-small.log") as server:
+        endpoint = server.endpoint
         log = RequestLog(work / "moto-small.log")
         client = s3_client(endpoint)
         client.create_bucket(Bucket=BUCKET)
@@ -485,18 +408,10 @@ def bench_small(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
 SWEEP_BACKUP_FILES = 1000
 
 
-def fill_garbage(endpoint: str, count: int) -> None:
-    """`count` objects no backup names, under the remote's objects' keys (random md5s),
-    written by boto3's threads straight to the server (not timed)."""
-    keys = [f"{PREFIX}/files/md5/{name[:2]}/{name[2:]}"
+def unnamed_keys(count: int) -> list[str]:
+    """`count` keys no backup names, where the remote keeps its objects (random md5s)."""
+    return [f"{PREFIX}/files/md5/{name[:2]}/{name[2:]}"
             for name in (os.urandom(16).hex() for _ in range(count))]
-    client = s3_client(endpoint)
-
-    def one(key: str) -> None:
-        client.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        list(pool.map(one, keys))
 
 
 def listed_keys(client: Any) -> int:
@@ -510,55 +425,74 @@ def listed_keys(client: Any) -> int:
 def bench_sweep(work: Path, count: int, repeat: int) -> list[dict[str, object]]:
     """`verify` and prune's sweep of a bucket holding a backup's objects and `count` objects
     no backup names, as commands (start-up included), against one listing of the bucket
-    by boto3's paginator; each with the requests it made."""
+    by boto3's paginator; each with the requests it made. The bucket is filled through the
+    server's backend (bench/s3server.py), untimed, before the first run and each prune."""
     work.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
-    with moto_server(work / "moto-sweep.log") as endpoint:
+    with moto_server(work / "moto-sweep.log") as server:
         log = RequestLog(work / "moto-sweep.log")
-        client = s3_client(endpoint)
+        client = s3_client(server.endpoint)
         client.create_bucket(Bucket=BUCKET)
         project = work / "sweep-project"
         files = min(count, SWEEP_BACKUP_FILES)
-        make_project(project, 0, endpoint, small=files)
+        make_project(project, 0, server.endpoint, small=files)
         sh(*HDVERSION, "sync", "--storage", REMOTE, cwd=project)
         backup_keys = listed_keys(client)
-        fill_garbage(endpoint, count)
+        objects = len(cache_objects(project))
+        full = [False]
+
+        def fill() -> None:
+            if not full[0]:
+                server.fill(BUCKET, unnamed_keys(count))
+                full[0] = True
+
+        fill()
         listing = f"boto3 listing ({backup_keys + count} keys)"
         theirs: list[Counter[str]] = []
         ours: list[Counter[str]] = []
+        listed = [0]
 
-        def listed() -> None:
-            if listed_keys(client) < count:
-                raise RuntimeError("the listing missed keys")
+        def listed_all() -> None:
+            if listed[0] != backup_keys + count:
+                raise RuntimeError(f"the listing saw {listed[0]} of {backup_keys + count} keys")
 
-        baseline = counted(log, lambda s: seconds_of(listed, s), lambda: None, theirs)
+        baseline = counted(log, lambda s: seconds_of(
+            lambda: listed.__setitem__(0, listed_keys(client)), s, listed_all),
+            fill, theirs)
+        verified = [""]
+
+        def verified_all() -> None:
+            # Every object of the backup found in the bucket, by the run timed.
+            found = json.loads(verified[0])
+            if found["remote"] != REMOTE or not found["ok"] or found["objects"] != objects:
+                raise RuntimeError(f"verify checked {found['objects']} of {objects} objects "
+                                   f"in {found['remote']}: {verified[0][-600:]}")
+
         base, verify = interleaved(repeat, baseline, counted(
-            log, lambda s: seconds_of(lambda: sh(*HDVERSION, "verify", "--storage", REMOTE,
-                                                 cwd=project), s), lambda: None, ours))
+            log, lambda s: seconds_of(lambda: verified.__setitem__(0, sh(
+                *HDVERSION, "verify", "--json", "--storage", REMOTE, cwd=project)),
+                s, verified_all), lambda: None, ours))
         results = [report(f"verify of {count} objects (CLI)", verify, listing, base, None)]
         print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")
         theirs.clear()
         ours.clear()
 
-        pruned = [False]
-
-        def check() -> None:
-            # What the last prune left, checked untimed: the backup's objects only.
-            if pruned[0] and listed_keys(client) != backup_keys:
-                raise RuntimeError("prune left other objects than the backup's")
-
-        def refill() -> None:
-            check()
-            fill_garbage(endpoint, backup_keys + count - listed_keys(client))
+        pruned = [""]
 
         def prune_once() -> None:
-            sh(*HDVERSION, "prune", "--storage", REMOTE, "--offline", "--grace", "0",
-               "--keep", "1", cwd=project)
-            pruned[0] = True
+            pruned[0] = sh(*HDVERSION, "prune", "--json", "--storage", REMOTE, "--offline",
+                           "--grace", "0", "--keep", "1", cwd=project)
+            full[0] = False
+
+        def swept() -> None:
+            # What the prune said and left, checked untimed: the backup's objects, only them.
+            deleted = sum(store["deleted"] for store in json.loads(pruned[0])["stores"])
+            if deleted != count or listed_keys(client) != backup_keys:
+                raise RuntimeError(f"prune deleted {deleted} of {count} objects, left "
+                                   f"{listed_keys(client)}, not the backup's {backup_keys}")
 
         base, prune = interleaved(repeat, baseline, counted(
-            log, lambda s: seconds_of(prune_once, s), refill, ours))
-        check()
+            log, lambda s: seconds_of(prune_once, s, swept), fill, ours))
         results.append(report(f"prune's sweep of {count} objects (CLI)", prune, listing, base,
                               None))
         print(f"{'':<34} requests: hdversion {said(ours[-1])}; boto3 {said(theirs[-1])}")

@@ -3,8 +3,9 @@
 against the unique bytes, holds. No timing is asserted here (bench/README.md has those).
 
 Each hdversion command costs about a second however small the data, so the fast tier runs
-only the first table (`--only rows`, ~13 s); the other parts (dirs, peers, curves, big,
-small: ~90 s) run in the long tier, the transfer part too (moto's S3 server)."""
+only the first table (`--only rows`, ~13 s) and two cheap parts (encrypted, and gcs: the
+GCS emulator, one file of 40 MiB, ~3 s); the other parts (dirs, peers, curves, big, small:
+~90 s) run in the long tier, the transfer part too (moto's S3 server)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def assert_measured(rows: dict[str, dict[str, object]], names: set[str]) -> None
             continue
         if "megabytes" in row:  # a peak RSS (bench/big.py): no baseline
             assert float(row["megabytes"]) > 0, row  # type: ignore[arg-type]
+            continue
+        if "sent_bytes" in row:  # bytes a put sent (bench/gcs_resume.py): no baseline
+            assert 0 < row["sent_bytes"] <= row["file_bytes"], row  # type: ignore[operator]
             continue
         seconds, baseline = row["seconds"], row["baseline_seconds"]
         assert isinstance(seconds, float) and isinstance(baseline, float), row
@@ -140,3 +144,13 @@ def test_the_benchmark_measures_the_transfer_rows(tmp_path: Path) -> None:
     # pulled into an empty cache, the files.
     assert " 21 PUT; boto3 21 PUT" in stdout, stdout
     assert "hdversion 20 GET" in stdout and "boto3 20 GET" in stdout, stdout
+
+
+def test_the_benchmark_measures_the_gcs_resume_rows(tmp_path: Path) -> None:
+    # 40 MiB: a put stops only between two chunks of 32 MiB, so the file must be larger than
+    # one; the put after the stop sends the 8 MiB left.
+    rows, _ = run_bench(tmp_path, "--only", "gcs", "--gcs-mib", "40")
+    sent = "gcs: bytes sent by the put after one stopped at half"
+    assert_measured(rows, {"gcs: put of 40 MiB, recorded session",
+                           "gcs: the put after one stopped at half", sent})
+    assert rows[sent]["sent_bytes"] == 8 * 1024 * 1024, rows[sent]

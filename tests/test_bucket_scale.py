@@ -6,17 +6,15 @@ delete (1,000 keys a request), never a request per object."""
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bench.moto_requests import others, requests_seen
+from bench.s3server import put_keys
 from hdversion.datastore.records import open_url
 from hdversion.datastore.store import store_of
 from hdversion.util.hashing import md5_bytes
@@ -26,52 +24,6 @@ from tests.test_cloud import PREFIX, configure
 from tests.test_store_contract import cloud_credentials
 
 pytestmark = pytest.mark.cloud
-
-
-def request_kind(line: str) -> str | None:
-    """A request's kind from werkzeug's log line (`"GET /bucket/key?query HTTP/1.1" 200`)."""
-    # A terminal's colours around a status (werkzeug colours a 404) are not the request's.
-    _, quote, rest = re.sub(r"\x1b\[[0-9;]*m", "", line).partition('"')
-    if not quote or " HTTP/" not in rest:
-        return None
-    method, _, target = rest.partition(" ")
-    path, _, query = target.split(" ", 1)[0].partition("?")
-    if path.startswith("/moto-api"):
-        return None
-    if method == "GET" and ("list-type" in query or "versions" in query):
-        return "LIST"
-    if method == "POST" and query.startswith("delete"):
-        return "DELETE (bulk)"
-    if path.strip("/").count("/") == 0:
-        return f"{method} (bucket)"
-    return method
-
-
-@contextmanager
-def requests_seen() -> Iterator[Counter[str]]:
-    """The requests moto's server (in this process) answers meanwhile, by kind: werkzeug
-    logs one line per request once it has answered."""
-    seen: Counter[str] = Counter()
-    logger = logging.getLogger("werkzeug")
-
-    class Counting(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            kind = request_kind(record.getMessage())
-            if kind is not None:
-                seen[kind] += 1
-
-    handler, level = Counting(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def others(seen: Counter[str], *kinds: str) -> int:
-    return sum(n for kind, n in seen.items() if kind not in kinds)
 
 
 Buckets = Callable[[StorageServer], str]
@@ -117,18 +69,12 @@ def test_prune_sweeps_thousands_of_unreferenced_objects_in_a_few_requests(
     configure(project, s3_server, bucket)
     made = project.cli("backup", "--json", "--cloud", "--storage=s3")
     assert made.returncode == 0, made.stderr
-    client = s3_server.client  # type: ignore[attr-defined]
     kept = set(s3_server.list_keys(bucket, f"{PREFIX}/files/"))
     backup_md5s = {f["md5"] for f in json.loads(made.stdout)["files"] if f["store"] == "dvc"}
     assert {f"{PREFIX}/files/md5/{m[:2]}/{m[2:]}" for m in backup_md5s} <= kept
     planted = {f"{PREFIX}/files/md5/{name[:2]}/{name[2:]}"
                for name in (os.urandom(16).hex() for _ in range(UNREFERENCED))}
-
-    def plant(key: str) -> None:
-        client.put_object(Bucket=bucket, Key=key, Body=b"no backup names me")
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(plant, planted))
+    put_keys(bucket, planted)  # through moto's backend: seconds, not minutes over HTTP
     assert set(s3_server.list_keys(bucket, f"{PREFIX}/files/")) == kept | planted
 
     with requests_seen() as seen:
