@@ -32,8 +32,8 @@ class PausePoint(StrEnum):
     """A verified upload (objects a remote lacks or holds damaged) has sent one object and
     not yet the next."""
     BETWEEN_PARTS = "between-parts"
-    """A resumable upload of a large file (S3's parts: `datastore/s3_resume.py`; Azure's
-    blocks: `datastore/azure_resume.py`; GCS's chunks: `datastore/gcs_resume.py`) has sent
+    """A resumable upload of a large file (S3's parts and Azure's blocks: the loop of
+    `datastore/resumable.py`; GCS's chunks: `datastore/gcs_resume.py`) has sent
     a part and not yet every part. Its marker is under the working directory (the uploader
     knows no project): run the command from the project's root."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
