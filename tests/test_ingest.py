@@ -192,3 +192,20 @@ def test_an_unchanged_workspace_is_known_without_asking_dvc(project: Project) ->
     project.cli("backup", check=True)
     record = load_record(project.root)
     assert record is not None and record.digest == digest_now()
+
+
+@pytest.mark.parametrize("grown", [False, True], ids=["whole", "grown since walked"])
+def test_a_file_system_that_reads_in_pieces_still_gives_the_whole_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grown: bool) -> None:
+    # A local file is read whole in one call; a network file system may return less per
+    # read (its read size): no local file system here does, so the reads are cut by hand.
+    path = tmp_path / "small"
+    data = os.urandom(5000)
+    path.write_bytes(data)
+    stat = path.stat()
+    info = {"size": stat.st_size - (1 if grown else 0), "ino": stat.st_ino,
+            "mtime_ns": stat.st_mtime_ns}
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, size: real_read(fd, min(size, 1500)))
+    found = _read_small([str(path)], {str(path): info}, [], None)
+    assert found == [None if grown else md5_bytes(data)]
