@@ -171,6 +171,9 @@ class EncryptedStore(Store):
     def keep_locked(self, md5s: Iterable[str]) -> int:
         return self.inner.keep_locked(self.stored_name(m) for m in md5s)
 
+    def flush(self) -> None:
+        self.inner.flush()
+
 
 class SealedStaged:
     """`Staged` (store.py) of an encrypted directory remote: each chunk sealed as it is
