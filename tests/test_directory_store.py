@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hdversion.datastore.store import DirectoryStore, Store
+import pytest
+
+from hdversion.datastore.store import DirectoryStore, FolderListings, Store
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes
 
@@ -39,3 +41,71 @@ def test_present_answers_what_the_listing_answers(tmp_path: Path) -> None:
     assert set(answer) == set(kept)
     assert answer[short].size == 1
     assert all(answer[md5].size == len(data) for md5, data in kept.items() if md5 != short)
+
+
+def _tree(root: Path) -> dict[str, tuple[bool, bytes | None, int]]:
+    found = {}
+    for path in sorted(root.rglob("*")):
+        kind = path.is_symlink() or path.is_dir()
+        found[path.relative_to(root).as_posix()] = (
+            kind, None if kind else path.read_bytes(), path.lstat().st_mode & 0o777)
+    return found
+
+
+def test_write_new_with_folder_listings_does_what_a_stat_each_does(tmp_path: Path) -> None:
+    # Ingest's tee asks one listing per folder whether an object is there, not a stat per
+    # object: the store must end the same either way, whatever sits under the names.
+    new, held, under_folder, under_link = (bytes([n]) * 100 for n in range(4))
+    results = {}
+    for way in ("stat", "listed"):
+        objects = tmp_path / way / "files" / "md5"
+        store = DirectoryStore("local", objects, durable=False)
+        md5 = {data: md5_bytes(data) for data in (new, held, under_folder, under_link)}
+        for data in (held, under_link):
+            (objects / md5[data][:2]).mkdir(parents=True, exist_ok=True)
+        (objects / md5[held][:2] / md5[held][2:]).write_bytes(b"other bytes, same name")
+        (objects / md5[under_folder][:2] / md5[under_folder][2:]).mkdir(parents=True)
+        os.symlink(objects / md5[held][:2] / md5[held][2:],
+                   objects / md5[under_link][:2] / md5[under_link][2:])
+        listed = FolderListings(store) if way == "listed" else None
+        errors = []
+        for data in (new, held, under_folder, under_link, new):
+            try:
+                store.write_new(md5[data], data, listed)
+            except OSError as exc:
+                errors.append((md5[data], type(exc)))
+        results[way] = (_tree(tmp_path / way), errors)
+    assert results["listed"] == results["stat"]
+    tree, errors = results["listed"]
+    assert errors == [(md5_bytes(under_folder), IsADirectoryError)]
+    key = f"files/md5/{md5_bytes(new)[:2]}/{md5_bytes(new)[2:]}"
+    assert tree[key] == (False, new, 0o444)
+    assert tree[f"files/md5/{md5_bytes(held)[:2]}/{md5_bytes(held)[2:]}"][1] == \
+        b"other bytes, same name"  # held: not written again
+    assert not list(tmp_path.rglob(TEMP_PREFIX + "*"))
+
+
+def test_a_folder_listing_knows_what_this_run_wrote(tmp_path: Path) -> None:
+    store = DirectoryStore("local", tmp_path / "objects", durable=False)
+    listed = FolderListings(store)
+    data = b"written once"
+    md5 = md5_bytes(data)
+    store.write_new(md5, data, listed)
+    first = (tmp_path / "objects" / md5[:2] / md5[2:]).stat()
+    store.write_new(md5, data, listed)
+    again = (tmp_path / "objects" / md5[:2] / md5[2:]).stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o277])
+def test_new_objects_are_read_only_under_any_umask(tmp_path: Path, umask: int) -> None:
+    # Created 0o444 where the umask leaves it so (no chmod), changed to it where it does not.
+    store = DirectoryStore("local", tmp_path / "objects", durable=False)
+    data = b"an object"
+    previous = os.umask(umask)
+    try:
+        store.write_new(md5_bytes(data), data)
+    finally:
+        os.umask(previous)
+    md5 = md5_bytes(data)
+    assert (tmp_path / "objects" / md5[:2] / md5[2:]).stat().st_mode & 0o777 == 0o444

@@ -192,3 +192,48 @@ def test_an_unchanged_workspace_is_known_without_asking_dvc(project: Project) ->
     project.cli("backup", check=True)
     record = load_record(project.root)
     assert record is not None and record.digest == digest_now()
+
+
+@pytest.mark.parametrize("grown", [False, True], ids=["whole", "grown since walked"])
+def test_a_file_system_that_reads_in_pieces_still_gives_the_whole_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grown: bool) -> None:
+    # A local file is read whole in one call; a network file system may return less per
+    # read (its read size): no local file system here does, so the reads are cut by hand.
+    path = tmp_path / "small"
+    data = os.urandom(5000)
+    path.write_bytes(data)
+    stat = path.stat()
+    info = {"size": stat.st_size - (1 if grown else 0), "ino": stat.st_ino,
+            "mtime_ns": stat.st_mtime_ns}
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, size: real_read(fd, min(size, 1500)))
+    found = _read_small([str(path)], {str(path): info}, [], None)
+    assert found == [None if grown else md5_bytes(data)]
+
+
+def test_the_local_remote_is_flushed_before_the_tag_names_what_the_tee_wrote(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tee renames objects into the local remote without an fsync each: one syncfs of
+    # its file system must come before the tag (a power cut after it must not empty an
+    # object the tag names). No power cut can be made here: the flush itself is watched.
+    import hdversion.datastore.store as store_module
+    from hdversion import api
+
+    api.backup(repo=project.root, message="first")
+    data = b"retrained: teed, then tagged"
+    project.damage("models/keras_mlp_model.h5", data)
+    md5 = md5_bytes(data)
+    remote = project.root / "backups" / "files" / "md5"
+    flushed: list[tuple[Path, bool, list[str]]] = []
+    real_sync = store_module.sync_filesystem
+
+    def watched(folder: Path) -> None:
+        real_sync(folder)
+        flushed.append((folder, (remote / md5[:2] / md5[2:]).is_file(),
+                        project.git("tag", "-l", "backup/*").split()))
+
+    monkeypatch.setattr(store_module, "sync_filesystem", watched)
+    tags_before = project.git("tag", "-l", "backup/*").split()
+    made = api.backup(repo=project.root, message="second").backup.tag
+    assert (remote, True, tags_before) in flushed  # the new object there, no new tag yet
+    assert made not in tags_before

@@ -165,6 +165,10 @@ class DataStore:
     def keep_locked(self, remote: str, md5s: Iterable[str]) -> int:
         return self.remote(remote).keep_locked(md5s)
 
+    def flush(self, remote: str) -> None:
+        """`Store.flush` of a remote: what was written there without an fsync each lasts."""
+        self.remote(remote).flush()
+
     def probe(self, name: str) -> list[tuple[str, bool, str]]:
         return self.transfers.probe(name)
 

@@ -28,6 +28,7 @@ from hdversion.datastore.store import (
     BucketStore,
     Deleted,
     DirectoryStore,
+    FolderListings,
     OnChunk,
     Staged,
     Store,
@@ -117,8 +118,9 @@ class EncryptedStore(Store):
         assert isinstance(self.inner, DirectoryStore), "staged writes are a directory's"
         return SealedStaged(self, self.inner.stage())
 
-    def write_new(self, md5: str, data: bytes) -> None:
-        """`DirectoryStore.write_new` sealed: staged, sealed and named as `stage` does."""
+    def write_new(self, md5: str, data: bytes, listed: FolderListings | None = None) -> None:
+        """`DirectoryStore.write_new` sealed: staged, sealed and named as `stage` does (its
+        objects are under keyed names: `listed`, of md5 names, does not apply)."""
         staged = self.stage()
         try:
             staged.write(data)
@@ -168,6 +170,9 @@ class EncryptedStore(Store):
 
     def keep_locked(self, md5s: Iterable[str]) -> int:
         return self.inner.keep_locked(self.stored_name(m) for m in md5s)
+
+    def flush(self) -> None:
+        self.inner.flush()
 
 
 class SealedStaged:

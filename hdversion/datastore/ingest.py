@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hdversion.datastore.store import DirectoryStore
+from hdversion.datastore.store import DirectoryStore, FolderListings
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import BATCH, FLUSH_ALONE
 from hdversion.util.hashing import CHUNK
@@ -161,7 +161,8 @@ class Stager(Protocol):
     `EncryptedStore` of an encrypted directory remote (sealed as written)."""
 
     def stage(self) -> StagedWrite: ...
-    def write_new(self, md5: str, data: bytes) -> None: ...
+    def write_new(self, md5: str, data: bytes, listed: FolderListings | None = None
+                  ) -> None: ...
 
 
 class _Store:
@@ -171,6 +172,8 @@ class _Store:
     def __init__(self, store: Stager, best_effort: bool = False) -> None:
         self.store = store
         self.best_effort, self.usable = best_effort, True
+        # Which objects a directory store holds, listed once per folder for this run.
+        self.listed = FolderListings(store) if isinstance(store, DirectoryStore) else None
 
     def open(self) -> StagedWrite | None:
         if not self.usable:
@@ -186,7 +189,7 @@ class _Store:
         if not self.usable:
             return
         try:
-            self.store.write_new(md5, data)
+            self.store.write_new(md5, data, self.listed)
         except OSError:
             self.give_up()
 
@@ -296,16 +299,21 @@ def _read_whole(path: str, info: dict[str, Any]) -> bytes | None:
     except FileNotFoundError:
         return None
     try:
-        # One byte more than the file had: a read that fills it says the file grew.
-        left, parts = int(info.get("size") or 0) + 1, []
-        while left > 0 and (part := os.read(fd, left)):
-            parts.append(part)
-            left -= len(part)
+        # One byte more than the file had: a read that fills it says the file grew. A
+        # local file's read returns less than asked only at its end: one read, and more
+        # only where a file system returns less (a network one's read size).
+        size = int(info.get("size") or 0)
+        data = os.read(fd, size + 1)
+        if 0 < len(data) < size:
+            parts, got = [data], len(data)
+            while got <= size and (part := os.read(fd, size + 1 - got)):
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
         # The descriptor's own stat: a write to this file while it was read changes it.
         seen = os.fstat(fd)
     finally:
         os.close(fd)
-    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if not _same(seen, info) or len(data) != seen.st_size:
         return None
     return data

@@ -295,14 +295,16 @@ def _new_beside(path: Path) -> tuple[Path, int]:
     return Path(tmp), fd
 
 
-def new_raw_beside(folder: str) -> tuple[str, int]:
+def new_raw_beside(folder: str, mode: int = 0o600) -> tuple[str, int]:
     """A new temporary file in `folder` (made if missing), as a path string and a raw
-    descriptor open for writing, with `open_beside`'s naming."""
+    descriptor open for writing, with `open_beside`'s naming. `mode` (less the umask) is the
+    file's from its creation: a file created read-only is still written through this
+    descriptor, as git writes its objects."""
     made = False
     while True:
         tmp = f"{folder}{os.sep}{TEMP_PREFIX}{os.getpid()}-{next(_SERIAL)}"
         try:
-            return tmp, os.open(tmp, _FLAGS, 0o600)
+            return tmp, os.open(tmp, _FLAGS, mode)
         except FileExistsError:  # left by a killed process that had the same pid
             continue
         except FileNotFoundError:
@@ -330,9 +332,21 @@ def _mode_for(path: Path, mode_of_new: int) -> int:
 
 
 def _umask() -> int:
+    """The process's umask. Linux says it in /proc without changing it; elsewhere it is set
+    and set back, which another thread creating a file at that instant would see."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def read_only_from_creation() -> bool:
+    """Whether a file created with mode 0o444 is 0o444 under this umask (no chmod needed:
+    one system call less per object, the costliest after the creation itself)."""
+    return not _umask() & 0o444
 
 
 def make_durable(paths: Sequence[Path]) -> None:
@@ -377,6 +391,10 @@ def sync_filesystem(folder: Path) -> None:
 
 
 _SYNCFS: list[Callable[[int], int] | None] = []
+
+
+def has_syncfs() -> bool:
+    return _syncfs() is not None
 
 
 def _syncfs() -> Callable[[int], int] | None:
