@@ -45,6 +45,7 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.manifest import FileEntry
+from hdversion.util.atomic import discard
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
@@ -157,6 +158,9 @@ class Workspace:
         # the record this backup leaves.
         stamp, stamp_device = stamp_now(self.root)
         walks = _walk_outputs(self.root, outputs)
+        # Files staged by a killed restore are ours; inside a directory output DVC would
+        # take them in as data (found by the walk: no second listing of the output).
+        discard(Path(left) for walk in walks.values() for left in walk.leftovers)
         record = load_record(self.root)
         # A killed run must not leave a record of files it may not have hashed as recorded.
         set_aside = forget_record(self.root)
@@ -240,7 +244,8 @@ class Workspace:
                     walk = walk_output(self.root / path)
                     names = None
                     if not exists and walk is not None and walk.is_dir and walk.plain \
-                            and walk.files and out.use_cache and out.hash_name == HASH_NAME:
+                            and not walk.leftovers and walk.files and out.use_cache \
+                            and out.hash_name == HASH_NAME:
                         left_out = _ignored(repo, out.fs_path, list(walk.files))
                         plan = _Plan({}, set(), [name for name in walk.files
                                                  if name not in left_out], set(), walk, "")

@@ -255,9 +255,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     commit_staged(stage_bytes(path, data), path)
 
 
-def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
-    """Temporary files a killed run left beside the given paths, or inside them where they
-    are directories (a DVC directory output would otherwise take them in)."""
+def leftover_temp_files(root: Path, paths: Iterable[str], inside: bool = True) -> list[Path]:
+    """Temporary files a killed run left beside the given paths, or (`inside`) inside them
+    where they are directories (a DVC directory output would otherwise take them in)."""
     found: set[Path] = set()
     names_by_folder: dict[str, set[str]] = {}
     for path in paths:
@@ -271,7 +271,7 @@ def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
                 for entry in entries:
                     if entry.name.startswith(TEMP_PREFIX):
                         found.add(Path(entry.path))
-                    elif entry.name in names and entry.is_dir():
+                    elif inside and entry.name in names and entry.is_dir():
                         found.update(Path(entry.path).rglob(TEMP_PREFIX + "*"))
         except OSError:  # no such folder (nothing was left there), or unreadable
             continue
