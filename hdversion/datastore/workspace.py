@@ -556,9 +556,15 @@ def _hash_changed(repo: Repo, base: str, plan: _Plan, stores: list[Any], reporte
     hashed = read_files(infos, stores, reporter)
     if any(md5 is None for md5 in hashed.values()):
         return None
-    members = {name: plan.old[name] for name in plan.unchanged}
-    members.update({name: str(hashed.get(path) or known[path])
-                    for name in plan.to_hash if (path := f"{base}{os.sep}{name}")})
+    new = {name: str(hashed.get(path) or known[path])
+           for name in plan.to_hash if (path := f"{base}{os.sep}{name}")}
+    # In the recorded listing's order (sorted), each changed file in its place and the new
+    # ones after: the sorts of the listing and of the files then find them nearly in order
+    # (100,000 files, one changed: each sort 0.15 s at random, 0.03 s nearly in order).
+    unchanged = plan.unchanged
+    members = {name: new.get(name, md5) for name, md5 in plan.old.items()
+               if name in unchanged or name in new}
+    members.update(new)
     listing = listing_bytes(members)
     name = f"{md5_bytes(listing)}.dir"
     if not cache.has(name):
