@@ -326,11 +326,15 @@ class Workspace:
             return None
         return None if relative.split("/")[0] == ".dvc" else relative
 
-    def remember_hashes(self, hashes: dict[Path, str]) -> None:
+    def remember_hashes(self, hashes: dict[str, str],
+                        stats: dict[str, tuple[int, int, int]] | None = None) -> None:
         """Record the md5 of workspace files just written and verified in DVC's state
-        database."""
+        database; `stats`: each one's (inode, size, mtime_ns) as checked in place after
+        its rename (not asked again), else each is stat'ed."""
+        read = {path: {"ino": ino, "size": size, "mtime_ns": mtime_ns}
+                for path, (ino, size, mtime_ns) in (stats or {}).items()}
         with self.session.open() as repo:
-            remember_hashes(repo, {str(path): md5 for path, md5 in hashes.items()})
+            remember_hashes(repo, hashes, read)
 
     def describe(self) -> WorkspaceView:
         """The workspace as it is now, hashed the way DVC hashes it, in one opening of DVC.
