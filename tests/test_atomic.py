@@ -119,7 +119,7 @@ def test_stage_data_hashes_before_writing_and_puts_the_cache_copy_read_only(
         stage_data(data, tmp_path / "f.bin", md5_bytes(b"other"), also=cache)
     assert not list(tmp_path.rglob("*"))
     counted: list[int] = []
-    tmp = stage_data(data, tmp_path / "f.bin", md5_bytes(data), counted.append, also=cache)
+    tmp = Path(stage_data(data, tmp_path / "f.bin", md5_bytes(data), counted.append, also=cache))
     assert tmp.name.startswith(TEMP_PREFIX) and tmp.read_bytes() == data
     assert cache.read_bytes() == data and cache.stat().st_mode & 0o777 == 0o444
     assert counted == [len(data)]

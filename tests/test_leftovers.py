@@ -135,3 +135,78 @@ def test_a_killed_sync_leaves_no_object_in_a_remote_outside_the_repository(
     assert alone.returncode == 0, alone.stderr
     assert [b["tag"] for b in json.loads(alone.stdout)] == [made["tag"]]
     assert TEMP_PREFIX not in alone.stderr  # not a backup that is "skipped"
+
+
+def _settle(store: Path) -> None:
+    """Every folder of a store dated an hour back: as a store untouched for a while is."""
+    for folder in [store, *(p for p in store.iterdir() if p.is_dir())]:
+        then = folder.stat().st_mtime - 3600
+        os.utime(folder, (then, then))
+
+
+def test_a_store_folder_written_since_the_last_run_is_listed_again(project: Project) -> None:
+    """Each run lists only the store folders whose mtime moved since a run found them clean
+    (datastore/partials.py): a partial file a killed run leaves moves its folder's mtime, so
+    the next run still finds and removes it; a folder as recorded is not listed at all."""
+    made = backup(project)
+    md5 = next(f["md5"] for f in made["files"] if f["path"] == MODEL)
+    cache, remote = project.root / ".dvc/cache/files/md5", project.root / "backups/files/md5"
+    _settle(cache)
+    _settle(remote)
+    project.cli("backup", check=True)  # finds both stores clean, records their folders
+    recorded = json.loads((project.root / ".dvc/tmp/hdversion-clean-folders").read_bytes())
+    assert md5[:2] in recorded["stores"][str(remote)]
+
+    token = "B" * 22
+    killed = [cache / md5[:2] / f"{md5[2:]}.{token}.tmp", remote / md5[:2] / f"{TEMP_PREFIX}1-0"]
+    for path in killed:
+        path.write_bytes(b"half an object")
+    result = project.cli("backup")
+    assert result.returncode == 0, result.stderr
+    assert not any(path.exists() for path in killed)
+    assert "partial file" in result.stderr
+
+    # The shortcut itself: a folder whose mtime is the recorded one is not listed.
+    _settle(remote)
+    project.cli("backup", check=True)
+    folder = remote / md5[:2]
+    before = folder.stat()
+    unseen = folder / f"{TEMP_PREFIX}2-0"
+    unseen.write_bytes(b"made, then the folder's mtime put back")
+    os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+    project.cli("backup", check=True)
+    assert unseen.exists()
+
+
+def test_a_folder_with_a_fresh_partial_in_a_shared_store_is_not_recorded_clean(
+        tmp_path: Path) -> None:
+    """In a store other clones share, a partial younger than an hour stays (another clone may
+    be writing it): its folder is not recorded clean, so a later run still removes it once it
+    is old enough, even if the folder is not written again."""
+    from hdversion.datastore.partials import remove_partials
+
+    store = tmp_path / "md5"
+    (store / "ab").mkdir(parents=True)
+    (store / "cd").mkdir()
+    fresh = store / "ab" / f"{TEMP_PREFIX}7-0"
+    fresh.write_bytes(b"being written")
+    _settle(store)
+    removed, clean = remove_partials(store, 3600, {})
+    assert removed == [] and fresh.exists()
+    assert set(clean) == {"cd"}
+    then = fresh.stat().st_mtime - 7200
+    os.utime(fresh, (then, then))
+    removed, clean = remove_partials(store, 3600, clean)
+    assert removed == [fresh] and set(clean) == {"cd"}
+
+
+def test_a_folder_written_moments_ago_is_not_recorded_clean(tmp_path: Path) -> None:
+    """A write within the same timestamp tick as the one recorded would not move the mtime:
+    a folder is recorded only once its mtime is settled (two seconds old)."""
+    from hdversion.datastore.partials import remove_partials
+
+    store = tmp_path / "md5"
+    (store / "ab").mkdir(parents=True)
+    assert remove_partials(store, 0, {})[1] == {}
+    _settle(store)
+    assert set(remove_partials(store, 0, {})[1]) == {"ab"}

@@ -182,8 +182,9 @@ class DataStore:
     def add(self, paths: list[str], reporter: Reporter = SILENT) -> list[str]:
         return self.workspace.add(paths, reporter)
 
-    def remember_hashes(self, hashes: dict[Path, str]) -> None:
-        self.workspace.remember_hashes(hashes)
+    def remember_hashes(self, hashes: dict[str, str],
+                        stats: dict[str, tuple[int, int, int]] | None = None) -> None:
+        self.workspace.remember_hashes(hashes, stats)
 
     def describe(self) -> WorkspaceView:
         return self.workspace.describe()

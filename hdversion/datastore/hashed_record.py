@@ -23,7 +23,7 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any
 
-from hdversion.paths import HASHED_STATS
+from hdversion.paths import HASHED_STATS, TEMP_PREFIX
 from hdversion.util.atomic import atomic_write_bytes
 
 # (size, mtime_ns, inode, ctime_ns)
@@ -47,6 +47,9 @@ class OutputWalk:
     device: int
     plain: bool
     is_dir: bool
+    # Files a killed restore staged inside the output (`.hdversion-tmp-*`), not in `files`:
+    # hdversion's, to remove before DVC takes them in as data.
+    leftovers: tuple[str, ...] = ()
 
 
 def walk_output(path: Path) -> OutputWalk | None:
@@ -59,6 +62,7 @@ def walk_output(path: Path) -> OutputWalk | None:
     if not S_ISDIR(info.st_mode):
         return OutputWalk({"": _stat(info)}, info.st_dev, not path.is_symlink(), False)
     files: dict[str, Stat] = {}
+    leftovers: list[str] = []
     plain = not path.is_symlink()
     folders = [(str(path), "")]
     while folders:
@@ -74,7 +78,9 @@ def walk_output(path: Path) -> OutputWalk | None:
                 try:
                     found = entry.stat(follow_symlinks=False)
                     mode = found.st_mode
-                    if S_ISREG(mode):
+                    if name.startswith(TEMP_PREFIX) and not S_ISDIR(mode):
+                        leftovers.append(entry.path)
+                    elif S_ISREG(mode):
                         files[prefix + name] = (found.st_size, found.st_mtime_ns,
                                                 found.st_ino, found.st_ctime_ns)
                     elif S_ISDIR(mode):
@@ -85,7 +91,7 @@ def walk_output(path: Path) -> OutputWalk | None:
                             files[prefix + name] = _stat(entry.stat())
                 except FileNotFoundError:
                     continue
-    return OutputWalk(files, info.st_dev, plain, True)
+    return OutputWalk(files, info.st_dev, plain, True, tuple(leftovers))
 
 
 def _stat(info: os.stat_result) -> Stat:

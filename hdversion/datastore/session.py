@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,13 +28,13 @@ from hdversion.config.credentials import (
 )
 from hdversion.datastore import check_repository
 from hdversion.datastore.explain import damaged_pointer_file, silenced_dvc
+from hdversion.datastore.partials import Clean, load_clean, remove_partials, save_clean
 from hdversion.errors import (
     ConfigurationError,
     DataStoreError,
     LockedError,
     WriteError,
 )
-from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import ENCRYPTION_CONFIG
 from hdversion.model.storages import (
     LOCAL_SCHEME,
@@ -284,7 +283,8 @@ class DvcSession:
         staged writes in `.dvc/tmp`, and a DVC rwlock file cut short (see `_reset_rwlock`).
         Called under hdversion's lock; DVC's lock is taken here, so nothing in this
         repository is writing them. A store outside the repository may be shared with other
-        clones: there, only files untouched for an hour go."""
+        clones: there, only files untouched for an hour go. Only the store folders written
+        since the last run are listed (`datastore/partials.py`)."""
         removed: list[Path] = []
         with self.open() as repo, repo.lock:
             rwlock = _reset_rwlock(repo)
@@ -293,9 +293,16 @@ class DvcSession:
                 url = repo.config["remote"].get(name, {}).get("url", "")
                 if url and scheme_of(str(url)) == LOCAL_SCHEME:
                     stores.append(Path(str(url)) / "files" / "md5")
+            tmp_dir = Path(repo.tmp_dir)
+            clean = load_clean(tmp_dir)
+            record: Clean = dict(clean)  # other stores (a sync's remote) kept as they were
             for store in stores:
                 inside = store.resolve().is_relative_to(self.root)
-                removed += _remove_partials(store, min_age=0 if inside else 3600)
+                gone, record[str(store)] = remove_partials(
+                    store, 0 if inside else 3600, clean.get(str(store), {}))
+                removed += gone
+            if record != clean:
+                save_clean(tmp_dir, record)
             # hdversion's staged writes (the outputs' hashed stats), made under its lock; DVC's
             # own files there (experiments' among them) are not ours to judge.
             for left in Path(repo.tmp_dir).glob(TEMP_PREFIX + "*"):
@@ -382,27 +389,6 @@ def _reset_rwlock(repo: Repo) -> str | None:
             why = "empty" if path.stat().st_size == 0 else f"unreadable ({type(exc).__name__})"
         path.unlink()
     return why
-
-
-def _remove_partials(store: Path, min_age: float) -> list[Path]:
-    removed: list[Path] = []
-    if not store.is_dir():
-        return removed
-    now = time.time()
-    # scandir's entries know their type: no stat per folder, nor per object.
-    with os.scandir(store) as top:
-        folders = [str(store), *(e.path for e in top if len(e.name) == 2 and e.is_dir())]
-    for folder in folders:
-        with os.scandir(folder) as listing:
-            names = [entry for entry in listing if is_partial_name(entry.name)]
-        for entry in names:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                if now - entry.stat().st_mtime >= min_age:
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
 
 
 def _plugin_module(scheme: str) -> str | None:

@@ -45,6 +45,7 @@ from hdversion.errors import (
     WriteError,
 )
 from hdversion.model.manifest import FileEntry
+from hdversion.util.atomic import discard
 from hdversion.util.hashing import md5_bytes
 from hdversion.util.pausepoints import PausePoint, pause_point
 from hdversion.util.progress import SILENT, Reporter
@@ -157,6 +158,9 @@ class Workspace:
         # the record this backup leaves.
         stamp, stamp_device = stamp_now(self.root)
         walks = _walk_outputs(self.root, outputs)
+        # Files staged by a killed restore are ours; inside a directory output DVC would
+        # take them in as data (found by the walk: no second listing of the output).
+        discard(Path(left) for walk in walks.values() for left in walk.leftovers)
         record = load_record(self.root)
         # A killed run must not leave a record of files it may not have hashed as recorded.
         set_aside = forget_record(self.root)
@@ -240,7 +244,8 @@ class Workspace:
                     walk = walk_output(self.root / path)
                     names = None
                     if not exists and walk is not None and walk.is_dir and walk.plain \
-                            and walk.files and out.use_cache and out.hash_name == HASH_NAME:
+                            and not walk.leftovers and walk.files and out.use_cache \
+                            and out.hash_name == HASH_NAME:
                         left_out = _ignored(repo, out.fs_path, list(walk.files))
                         plan = _Plan({}, set(), [name for name in walk.files
                                                  if name not in left_out], set(), walk, "")
@@ -321,11 +326,15 @@ class Workspace:
             return None
         return None if relative.split("/")[0] == ".dvc" else relative
 
-    def remember_hashes(self, hashes: dict[Path, str]) -> None:
+    def remember_hashes(self, hashes: dict[str, str],
+                        stats: dict[str, tuple[int, int, int]] | None = None) -> None:
         """Record the md5 of workspace files just written and verified in DVC's state
-        database."""
+        database; `stats`: each one's (inode, size, mtime_ns) as checked in place after
+        its rename (not asked again), else each is stat'ed."""
+        read = {path: {"ino": ino, "size": size, "mtime_ns": mtime_ns}
+                for path, (ino, size, mtime_ns) in (stats or {}).items()}
         with self.session.open() as repo:
-            remember_hashes(repo, {str(path): md5 for path, md5 in hashes.items()})
+            remember_hashes(repo, hashes, read)
 
     def describe(self) -> WorkspaceView:
         """The workspace as it is now, hashed the way DVC hashes it, in one opening of DVC.
@@ -551,9 +560,15 @@ def _hash_changed(repo: Repo, base: str, plan: _Plan, stores: list[Any], reporte
     hashed = read_files(infos, stores, reporter)
     if any(md5 is None for md5 in hashed.values()):
         return None
-    members = {name: plan.old[name] for name in plan.unchanged}
-    members.update({name: str(hashed.get(path) or known[path])
-                    for name in plan.to_hash if (path := f"{base}{os.sep}{name}")})
+    new = {name: str(hashed.get(path) or known[path])
+           for name in plan.to_hash if (path := f"{base}{os.sep}{name}")}
+    # In the recorded listing's order (sorted), each changed file in its place and the new
+    # ones after: the sorts of the listing and of the files then find them nearly in order
+    # (100,000 files, one changed: each sort 0.15 s at random, 0.03 s nearly in order).
+    unchanged = plan.unchanged
+    members = {name: new.get(name, md5) for name, md5 in plan.old.items()
+               if name in unchanged or name in new}
+    members.update(new)
     listing = listing_bytes(members)
     name = f"{md5_bytes(listing)}.dir"
     if not cache.has(name):

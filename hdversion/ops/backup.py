@@ -185,9 +185,9 @@ def create_backup(
     if len(missing_cached) == sum(o.cached for o in outputs) and not uncached_files \
             and not (kind == "safety" and git_files):
         raise ConfigurationError("nothing to back up: every DVC-tracked artifact is missing")
-    # Files staged by a killed restore are ours; inside a directory output DVC would take
-    # them in as data.
-    discard(leftover_temp_files(project.root, [o.path for o in outputs]))
+    # Files staged by a killed restore beside a file output are ours (those inside a
+    # directory output are removed by the snapshot's walk of it).
+    discard(leftover_temp_files(project.root, [o.path for o in outputs], inside=False))
     reporter.step("committing artifacts to the DVC cache")
     snapshot = workspace.snapshot(outputs, reporter)
     tree = {**git_files, **snapshot.pointer_files}

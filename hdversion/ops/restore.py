@@ -14,9 +14,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from hdversion.errors import (
     UsageError,
@@ -43,6 +46,7 @@ from hdversion.ops.staging import (
 )
 from hdversion.ops.trust import check_destination, check_paths
 from hdversion.paths import TEMP_PREFIX
+from hdversion.util.atomic import Identity
 from hdversion.util.clock import now_utc
 from hdversion.util.hashing import md5_file
 from hdversion.util.log import log
@@ -217,10 +221,17 @@ class WorkspaceSteps:
         return create_backup(self.project, message=f"before restoring {backup.timestamp}",
                              allow_missing=True, kind="safety", offline=self.offline).backup
 
-    def remember(self, dest: Path, restored: list[FileEntry]) -> None:
-        """Verified as written: the next backup (and DVC) need not read them again."""
-        self.project.store.remember_hashes(
-            {dest / e.path: e.md5 for e in restored if e.store == "dvc"})
+    def remember(self, dest: Path, restored: list[FileEntry],
+                 placed: dict[str, Identity]) -> None:
+        """Verified as written: the next backup (and DVC) need not read them again. Their
+        stats are those the engine checked in place (`Writer.placed`)."""
+        folder = str(dest)
+        hashes, stats = {}, {}
+        for e in restored:
+            if e.store == "dvc" and (known := placed.get(e.path)) is not None:
+                path = os.path.join(folder, e.path)
+                hashes[path], stats[path] = e.md5, known
+        self.project.store.remember_hashes(hashes, stats)
 
     def complete_cache(self, dest: Path, unchanged: list[FileEntry]) -> None:
         """The cache made whole for the backup, as `dvc pull` leaves it (DVC's status
@@ -266,7 +277,8 @@ def restore_entries(
     check_no_file_is_a_folder(backup.tag, (f.path for f in files))
     entries = _select(backup, files, list(only))
     check_destination(dest, [e.path for e in entries])
-    current = {e.path: _current_md5(dest / e.path, e.size) for e in entries}
+    folder = str(dest)
+    current = {e.path: _current_md5(os.path.join(folder, e.path), e.size) for e in entries}
     changing = [e for e in entries if current[e.path] != e.md5]
     extras = _extra_files(dest, files, pointers, list(only))
     remove_extras = workspace is not None
@@ -313,7 +325,8 @@ def restore_entries(
             report.verified = not (dest / report.path).exists()
     if workspace is not None:
         workspace.remember(dest, [e for e, report in zip(entries, reports, strict=False)
-                                  if report.action == "restored" and report.verified])
+                                  if report.action == "restored" and report.verified],
+                           writer.placed)
         workspace.complete_cache(dest, [e for e, report in zip(entries, reports, strict=False)
                                         if report.action == "unchanged"])
     return result
@@ -382,12 +395,24 @@ def _select(backup: Backup, files: tuple[FileEntry, ...], only: list[str]) -> li
 SIZE_DIFFERS = "size-differs"
 
 
-def _current_md5(path: Path, expected_size: int) -> str | None:
-    if not path.is_file():
+def _current_md5(path: str, expected_size: int) -> str | None:
+    # One stat, on a string (a restore asks it of 100,000 files; pathlib's is_file then
+    # stat were two, and the join cost more than either).
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno in _NO_FILE:
+            return None
+        raise
+    if not S_ISREG(info.st_mode):
         return None
-    if path.stat().st_size != expected_size:
+    if info.st_size != expected_size:
         return SIZE_DIFFERS  # no need to read it to know it differs
-    return md5_file(path)[0]
+    return md5_file(Path(path))[0]
+
+
+# What pathlib's is_file() takes for "not a file" rather than an error.
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 
 
 def _full_md5(path: Path, known: str | None) -> str | None:

@@ -204,8 +204,9 @@ class ObjectSources:
         # one is not left behind a restore that reads none of them.
         cache.check_listings(self.dir_objects, self.check)
         missing = []
-        # Each object's place in the cache, named once (a directory output has thousands).
-        cached = {entry.md5: cache.path(entry.md5) for entry in entries}
+        # Each object's place in the cache, named once, as a string (a directory output has
+        # 100,000: pathlib's joins cost seconds).
+        cached = {entry.md5: cache.store.path_text(entry.md5) for entry in entries}
         for entry in entries:
             size = _size_of(cached[entry.md5])
             if size != entry.size:
@@ -216,7 +217,7 @@ class ObjectSources:
         first = self.first_store() if missing else None
         if isinstance(first, DirectoryStore):
             in_place = {e.md5: path for e in missing
-                        if _size_of(path := first.path(e.md5)) == e.size}
+                        if _size_of(path := first.path_text(e.md5)) == e.size}
             if in_place:
                 listings_into_cache(cache, self.dir_objects, first)
                 for entry in missing:
@@ -277,7 +278,8 @@ class ObjectSources:
         def recover(bad: Source) -> Source | None:
             cached = self.cache.path(entry.md5)
             check = CacheCheck()
-            if remote_read is None and bad.path == cached:
+            if remote_read is None and bad.path is not None \
+                    and os.fspath(bad.path) == os.fspath(cached):
                 self.cache.quarantine(entry.md5, check)
             # Every store in turn, each copy re-hashed: the one just read is skipped by the
             # hash (a damaged download never enters the cache, which is checked again).
@@ -346,7 +348,7 @@ def verified_sources(
     return sources
 
 
-def _size_of(path: Path) -> int | None:
+def _size_of(path: str | Path) -> int | None:
     """The size of a regular file; None where there is none."""
     try:
         info = os.stat(path)

@@ -103,8 +103,8 @@ class Source:
     read). `on_bad` gives the next source when these bytes turn out wrong or cannot be read
     from the remote, or None when there is none."""
 
-    def __init__(self, path: Path | None = None, data: bytes | None = None,
-                 also: Path | None = None,
+    def __init__(self, path: str | Path | None = None, data: bytes | None = None,
+                 also: str | Path | None = None,
                  on_bad: Callable[[Source], Source | None] | None = None,
                  remote: Callable[[], contextlib.AbstractContextManager[BinaryIO]] | None
                  = None, over_network: bool = True) -> None:
@@ -117,10 +117,10 @@ class Source:
         if self.data is not None:
             return io.BytesIO(self.data)
         assert self.path is not None
-        return self.path.open("rb")
+        return open(self.path, "rb")
 
-    def stage(self, target: Path, md5: str, advance: Advance, size: int | None = None
-              ) -> Path:
+    def stage(self, target: str | Path, md5: str, advance: Advance, size: int | None = None
+              ) -> str | Path:
         """The file staged beside `target`, its bytes hashed to `md5`; `size`, the
         manifest's, lets a small file be read whole (one byte more, so that a longer
         one hashes wrong)."""
@@ -133,17 +133,19 @@ class Source:
         if self.remote is not None:
             try:
                 with self.remote() as stream:
-                    return stage_copy(stream, target, md5, advance, also=self.also)
+                    return stage_copy(stream, Path(target), md5, advance,
+                                      also=None if self.also is None else Path(self.also))
             except (KeyMissing, RemoteError) as exc:
                 if self.on_bad is None:
                     raise  # no next source: the caller's own message says why
                 # The next source (the remotes in turn, each through the fetch that says
                 # why one cannot be used) takes over; a local write error is not caught.
                 why = "missing there" if isinstance(exc, KeyMissing) else exc.message
-                raise VerificationError(f"{target.name}: cannot be read from the remote: "
-                                        f"{why}") from None
+                raise VerificationError(f"{os.path.basename(target)}: cannot be read from "
+                                        f"the remote: {why}") from None
         with self.open() as stream:
-            return stage_copy(stream, target, md5, advance, also=self.also)
+            return stage_copy(stream, Path(target), md5, advance,
+                              also=None if self.also is None else Path(self.also))
 
 
 class Writer:
@@ -156,6 +158,9 @@ class Writer:
 
     def __init__(self, root: Path, ready: Callable[[], None] | None = None) -> None:
         self.root, self.ready = root, ready
+        # After `write`: each file in place that is the one staged, with its identity (its
+        # stats, for DVC's state database: no stat of each file again).
+        self.placed: dict[str, Identity] = {}
 
     def write(self, dest: Path, entries: list[FileEntry], sources: dict[str, Source],
               advance: Advance, after_renames: Callable[[], None] | None = None,
@@ -183,8 +188,13 @@ class Writer:
         if after_renames is not None:
             after_renames()
         pause_point(self.root, PausePoint.AFTER_RENAME)
-        return {path: identity(dest / path) == staged
-                for path, staged in identities.items()}
+        verdicts = {}
+        for path, staged in identities.items():
+            now = identity(os.path.join(dest, path))
+            verdicts[path] = now is not None and now == staged
+            if now is not None and verdicts[path]:
+                self.placed[path] = now
+        return verdicts
 
 
 @contextlib.contextmanager
@@ -242,17 +252,19 @@ def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
     as staged. A file whose source turns out wrong is staged again afterwards, one by one,
     from the next source (which may fetch)."""
     by_size = sorted(entries, key=lambda e: -e.size)
+    folder = str(dest)
 
-    def first_try(entry: FileEntry) -> Path | None:
+    def first_try(entry: FileEntry) -> str | Path | None:
         source = sources[entry.path]
         try:
-            return source.stage(dest / entry.path, entry.md5, advance, entry.size)
+            return source.stage(os.path.join(folder, entry.path), entry.md5, advance,
+                                entry.size)
         except VerificationError:
             if source.on_bad is None:
                 raise
             return None
 
-    staged: dict[str, Path] = {}
+    staged: dict[str, str | Path] = {}
     try:
         # One per core: hashing is the work. Streams from a remote mostly wait on the
         # network: more of them at once, each on its own.
@@ -268,7 +280,7 @@ def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
         for entry, tmp in zip(by_size, done, strict=True):
             if tmp is not None:
                 staged[entry.path] = tmp
-        retried: list[Path] = []
+        retried: list[str | Path] = []
         for entry in by_size:
             if entry.path not in staged:
                 staged[entry.path] = _stage_from_next(entry, dest / entry.path,
@@ -282,13 +294,14 @@ def _stage_and_rename(root: Path, dest: Path, entries: list[FileEntry],
         discard(staged.values())
         raise
     identities = {path: identity(tmp) for path, tmp in staged.items()}
-    commit_all([(staged[e.path], dest / e.path) for e in entries],
+    commit_all([(staged[e.path], os.path.join(folder, e.path)) for e in entries],
                before_first=lambda: pause_point(root, PausePoint.BEFORE_RENAME), durable=True,
                after_first=lambda: pause_point(root, PausePoint.BETWEEN_RENAMES))
     return identities
 
 
-def _stage_from_next(entry: FileEntry, target: Path, bad: Source, advance: Advance) -> Path:
+def _stage_from_next(entry: FileEntry, target: Path, bad: Source, advance: Advance
+                     ) -> str | Path:
     """Stage a file whose first source was wrong from the next good one; VerificationError
     when none is left."""
     source = bad.on_bad(bad) if bad.on_bad is not None else None

@@ -77,34 +77,33 @@ def stage_copy(
     return tmp
 
 
-def stage_data(data: bytes, path: Path, expected_md5: str,
-               on_chunk: Callable[[int], None] | None = None, also: Path | None = None
-               ) -> Path:
+def stage_data(data: bytes, path: str | Path, expected_md5: str,
+               on_chunk: Callable[[int], None] | None = None, also: str | Path | None = None
+               ) -> str:
     """`stage_copy` for bytes already read whole (a small file): hashed before anything is
     written, then written beside `path` (and beside `also`, put in place read-only) with one
-    open, write and close each."""
+    open, write and close each. Paths as strings (100,000 files: pathlib cost seconds)."""
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
     if digest != expected_md5:
         raise VerificationError(f"{path}: data hashes to {digest}, expected {expected_md5}")
     tmp = _write_beside(path, data)
     if also is not None:
         try:
-            extra = _write_beside(also, data)
+            extra = _write_beside(also, data, 0o444)
             try:
-                os.chmod(extra, 0o444)
                 os.replace(extra, also)
             except BaseException:
-                extra.unlink(missing_ok=True)
+                _unlink(extra)
                 raise
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink(tmp)
             raise
     if on_chunk is not None:
         on_chunk(len(data))
     return tmp
 
 
-def read_small(path: Path, limit: int) -> bytes:
+def read_small(path: str | Path, limit: int) -> bytes:
     """At most `limit` bytes of a file, in one read where the file system allows."""
     fd = os.open(path, os.O_RDONLY | _CLOEXEC)
     try:
@@ -117,16 +116,25 @@ def read_small(path: Path, limit: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _write_beside(path: Path, data: bytes) -> Path:
-    tmp, fd = _new_beside(path)
+def _write_beside(path: str | Path, data: bytes, mode: int | None = None) -> str:
+    """`data` in a new temporary file beside `path`; `mode`: given to it before it is closed
+    (a cache copy, read-only as DVC keeps its objects, with no chmod by name after)."""
+    tmp, fd = new_raw_beside(os.path.dirname(path))
     try:
         write_all(fd, data)
+        if mode is not None:
+            os.fchmod(fd, mode)
     except BaseException:
         os.close(fd)
-        tmp.unlink(missing_ok=True)
+        _unlink(tmp)
         raise
     os.close(fd)
     return tmp
+
+
+def _unlink(path: str | Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def stage_bytes(path: Path, data: bytes) -> Path:
@@ -144,10 +152,10 @@ def commit_staged(tmp: Path, path: Path) -> None:
     commit_all([(tmp, path)])
 
 
-def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
+def stage_all(jobs: Sequence[Job], stage: Callable[[Job], str | Path | None],
               workers: int | None = None, size_of: Callable[[Job], int] | None = None,
               before_flush: Callable[[], None] | None = None, batch: int = BATCH
-              ) -> list[Path | None]:
+              ) -> list[str | Path | None]:
     """`stage` over every job on every core; returns (in the jobs' order) once every staged
     file is durable. A file of `FLUSH_ALONE` bytes or more (by `size_of`; every file when
     sizes are unknown) is fsynced as soon as it is written, so that the disk flushes while
@@ -159,7 +167,7 @@ def stage_all(jobs: Sequence[Job], stage: Callable[[Job], Path | None],
     hashing is the work; more where each mostly waits, with a `batch` of 1)."""
     workers = workers or max(2, os.cpu_count() or 1)
     alone = [size_of is None or size_of(job) >= FLUSH_ALONE for job in jobs]
-    staged: list[Path | None] = [None] * len(jobs)
+    staged: list[str | Path | None] = [None] * len(jobs)
     flushes: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=16) as flusher, \
             ThreadPoolExecutor(max_workers=workers) as stager:
@@ -203,7 +211,7 @@ def _batches(alone: list[bool], size: int) -> list[range]:
     return batches
 
 
-def commit_all(staged: Sequence[tuple[Path, Path]],
+def commit_all(staged: Sequence[tuple[str | Path, str | Path]],
                before_first: Callable[[], None] | None = None, durable: bool = False,
                after_first: Callable[[], None] | None = None) -> None:
     """Put staged files in place: all made durable first (the fsyncs run in parallel; not
@@ -228,36 +236,36 @@ def commit_all(staged: Sequence[tuple[Path, Path]],
     except BaseException:
         discard(tmp for tmp, _ in staged[renamed:])
         raise
-    for folder in dict.fromkeys(path.parent for _, path in staged):
+    for folder in dict.fromkeys(os.path.dirname(path) for _, path in staged):
         fsync_path(folder)
 
 
 Identity = tuple[int, int, int]
 
 
-def identity(path: Path) -> Identity | None:
+def identity(path: str | Path) -> Identity | None:
     """A file's inode, size and mtime: after the renames, each file in place must still be the
     one staged (whose bytes were hashed as written), checked without reading it again."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def discard(staged: Iterable[Path]) -> None:
+def discard(staged: Iterable[str | Path]) -> None:
     for tmp in staged:
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     commit_staged(stage_bytes(path, data), path)
 
 
-def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
-    """Temporary files a killed run left beside the given paths, or inside them where they
-    are directories (a DVC directory output would otherwise take them in)."""
+def leftover_temp_files(root: Path, paths: Iterable[str], inside: bool = True) -> list[Path]:
+    """Temporary files a killed run left beside the given paths, or (`inside`) inside them
+    where they are directories (a DVC directory output would otherwise take them in)."""
     found: set[Path] = set()
     names_by_folder: dict[str, set[str]] = {}
     for path in paths:
@@ -271,7 +279,7 @@ def leftover_temp_files(root: Path, paths: Iterable[str]) -> list[Path]:
                 for entry in entries:
                     if entry.name.startswith(TEMP_PREFIX):
                         found.add(Path(entry.path))
-                    elif entry.name in names and entry.is_dir():
+                    elif inside and entry.name in names and entry.is_dir():
                         found.update(Path(entry.path).rglob(TEMP_PREFIX + "*"))
         except OSError:  # no such folder (nothing was left there), or unreadable
             continue
@@ -323,7 +331,7 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _mode_for(path: Path, mode_of_new: int) -> int:
+def _mode_for(path: str | Path, mode_of_new: int) -> int:
     try:
         # A DVC cache copy is read-only; the workspace copy must stay writable by its owner.
         return (os.stat(path).st_mode & 0o777) | 0o200
@@ -345,11 +353,11 @@ def _umask() -> int:
 
 def read_only_from_creation() -> bool:
     """Whether a file created with mode 0o444 is 0o444 under this umask (no chmod needed:
-    one system call less per object, the costliest after the creation itself)."""
+    one system call less per object)."""
     return not _umask() & 0o444
 
 
-def make_durable(paths: Sequence[Path]) -> None:
+def make_durable(paths: Sequence[str | Path]) -> None:
     if len(paths) < 2:
         for path in paths:
             fsync_path(path)
@@ -359,7 +367,7 @@ def make_durable(paths: Sequence[Path]) -> None:
         list(pool.map(fsync_path, paths))
 
 
-def flush_together(paths: Sequence[Path]) -> None:
+def flush_together(paths: Sequence[str | Path]) -> None:
     """Make these files durable with one `syncfs` of each file system they are on (Linux:
     every dirty page of it reaches the disk, with one journal commit, and its write errors
     are reported as fsync's are); elsewhere each is fsynced, many at once."""
@@ -368,14 +376,14 @@ def flush_together(paths: Sequence[Path]) -> None:
     if _syncfs() is None:
         make_durable(paths)
         return
-    by_device: dict[int, Path] = {}
-    for folder in dict.fromkeys(path.parent for path in paths):
+    by_device: dict[int, str] = {}
+    for folder in dict.fromkeys(os.path.dirname(path) for path in paths):
         by_device.setdefault(os.stat(folder).st_dev, folder)
     for folder in by_device.values():
-        sync_filesystem(folder)
+        sync_filesystem(Path(folder))
 
 
-def sync_filesystem(folder: Path) -> None:
+def sync_filesystem(folder: str | Path) -> None:
     """syncfs(2) of the file system holding `folder`."""
     syncfs = _syncfs()
     assert syncfs is not None
@@ -410,7 +418,7 @@ def _syncfs() -> Callable[[int], int] | None:
     return _SYNCFS[0]
 
 
-def fsync_path(path: Path) -> None:
+def fsync_path(path: str | Path) -> None:
     """fsync a file or a folder (a folder's entries: the renames into it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
