@@ -1,0 +1,113 @@
+"""A big stream read ahead of its consumer: one thread reads the next chunks while the caller
+hashes and writes the last ones. One thread doing read, md5 and write of one file in turn used
+one core at a time; `md5sum` and `cp` each stream at full speed (bench/README.md, "Issue 28:
+big artifacts"). `os.read`, hashlib and file writes release the GIL on 1 MiB buffers, so the
+two threads overlap.
+
+A stream starts in the caller's thread: only past `after` bytes does a reader thread take
+over, so a small file never pays for a thread. The queue holds at most `depth` chunks (the
+memory a stream costs stays a few MiB whatever its size). What the stream raises is raised,
+the same exception, in the caller when it reaches that point; leaving the `with` (at the end,
+or on the caller's own error) stops the reader and waits for it: no thread outlives the
+read, and nothing reads the stream after it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+from typing import IO
+
+CHUNK = 1024 * 1024  # bytes a read asks for: per-chunk Python work stays far below the copy's
+# Bytes read in the caller's thread before a reader thread takes over: a file of a few
+# chunks is over before a thread would have started.
+AFTER = 8 * 1024 * 1024
+# Chunks queued ahead of the consumer: enough to ride out a slow write, and the memory bound.
+DEPTH = 8
+
+
+class _End:
+    """The stream's end."""
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_Item = bytes | _End | _Failed
+
+
+class ReadAhead:
+    """`with ReadAhead(stream) as chunks: for chunk in chunks: ...`: the stream's chunks
+    (CHUNK bytes each but the last) in order, read ahead by a thread past `after` bytes."""
+
+    def __init__(self, stream: IO[bytes], after: int = AFTER, depth: int = DEPTH) -> None:
+        self.stream, self.after = stream, after
+        self.queue: queue.Queue[_Item] = queue.Queue(depth)
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> Iterator[bytes]:
+        return self._chunks()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._stop()
+
+    def _chunks(self) -> Iterator[bytes]:
+        count = 0
+        while count < self.after:
+            chunk = self.stream.read(CHUNK)
+            if not chunk:
+                return
+            count += len(chunk)
+            yield chunk
+        self._advise_sequential()
+        self.thread = threading.Thread(target=self._read, name="hdversion-read-ahead",
+                                       daemon=True)
+        self.thread.start()
+        while True:
+            item = self.queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def _read(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                chunk = self.stream.read(CHUNK)
+                if not chunk:
+                    break
+                self.queue.put(chunk)
+        except BaseException as error:  # handed to the consumer, raised there
+            self.queue.put(_Failed(error))
+            return
+        self.queue.put(_End())
+
+    def _stop(self) -> None:
+        if self.thread is None:
+            return
+        self.stopped.set()
+        # Room for the one chunk a reader blocked in put() or in read() still hands over.
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.thread.join()
+        self.thread = None
+
+    def _advise_sequential(self) -> None:
+        """A local file read to its end: the kernel may read further ahead."""
+        try:
+            descriptor = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        with contextlib.suppress(AttributeError, OSError):
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_SEQUENTIAL)
