@@ -25,11 +25,12 @@ from hdversion.util.atomic import stage_copy
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_stream
 from hdversion.util.readahead import AFTER, DEPTH, ReadAhead
 
-READER = "hdversion-read-ahead"
+READER, WRITER = "hdversion-read-ahead", "hdversion-write-behind"
 
 
 def _readers() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == READER]
+    """The pipeline's threads still running (reader and writer)."""
+    return [thread for thread in threading.enumerate() if thread.name in (READER, WRITER)]
 
 
 class Source(io.RawIOBase):
@@ -61,10 +62,15 @@ def test_every_byte_is_hashed_written_and_counted_once_in_order(size: int, after
                                                                 ) -> None:
     data = os.urandom(size)
     written: list[bytes] = []
+    writers: list[str] = []
     counted: list[int] = []
     source = Source(data)
-    assert copy_hashed(source, written.append, counted.append, after) == (md5_bytes(data),
-                                                                          size)
+
+    def write(chunk: bytes) -> None:
+        writers.append(threading.current_thread().name)
+        written.append(chunk)
+
+    assert copy_hashed(source, write, counted.append, after) == (md5_bytes(data), size)
     assert b"".join(written) == data
     assert sum(counted) == size and counted == [len(chunk) for chunk in written]
     assert all(len(chunk) == CHUNK for chunk in written[:-1])
@@ -73,9 +79,11 @@ def test_every_byte_is_hashed_written_and_counted_once_in_order(size: int, after
     # starts one.
     threaded = [name == READER for name in source.threads]
     if size < after:
-        assert not any(threaded)
+        assert not any(threaded) and WRITER not in writers
     else:
         assert threaded == [read >= after // CHUNK for read in range(len(threaded))]
+        assert writers == [WRITER if n >= after // CHUNK else "MainThread"
+                           for n in range(len(writers))]
     assert not _readers()
 
 
@@ -86,8 +94,8 @@ def test_the_readers_error_is_raised_unchanged_in_the_caller() -> None:
     with pytest.raises(OSError) as raised:
         copy_hashed(source, written.append, after=CHUNK)
     assert raised.value is error
-    # Everything read before the failure was handed over, nothing after it was read.
-    assert b"".join(written) == source.data[:6 * CHUNK]
+    # What was written is the start of the stream; nothing after the failure was read.
+    assert source.data.startswith(b"".join(written))
     assert source.threads[-1] == READER and len(source.threads) == 7
     assert not _readers()
 
@@ -107,8 +115,8 @@ def test_a_failing_write_stops_the_reader_and_is_raised_unchanged() -> None:
         copy_hashed(source, write, after=0)
     assert raised.value is error
     assert not _readers()
-    # The reader stopped within its queue's reach, not at the end of the stream.
-    assert source.offset <= (3 + DEPTH + 2) * CHUNK < len(source.data)
+    # The reader stopped within its and the writer's queues' reach, not at the stream's end.
+    assert source.offset <= (3 + 2 * DEPTH + 3) * CHUNK < len(source.data)
 
 
 def test_leaving_early_stops_the_reader() -> None:

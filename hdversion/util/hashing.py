@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from hdversion.util.readahead import AFTER, CHUNK, ReadAhead
+from hdversion.util.readahead import AFTER, CHUNK, ReadAhead, WriteBehind
 
 __all__ = ["CHUNK", "copy_hashed", "md5_bytes", "md5_file", "md5_stream"]
 
@@ -23,20 +23,25 @@ def copy_hashed(stream: IO[bytes], write: Callable[[bytes], object] | None,
                 on_chunk: Callable[[int], None] | None = None, after: int = AFTER
                 ) -> tuple[str, int]:
     """Copy a stream chunk by chunk to `write`, hashing it in the same pass: the md5 and
-    the number of bytes. Past `after` bytes a thread reads the next chunks while this one
-    hashes and writes. What the stream or `write` raises passes untouched, once the reader
-    has stopped."""
+    the number of bytes. Past `after` bytes a thread reads the next chunks and another
+    writes the last ones while this one hashes (util/readahead.py); every chunk is written
+    when this returns. What the stream or `write` raises passes untouched, once both
+    threads have stopped."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with ReadAhead(stream, after) as chunks:
+    with ReadAhead(stream, after) as chunks, WriteBehind(write or _skip, after) as put:
         for chunk in chunks:
             digest.update(chunk)
             if write is not None:
-                write(chunk)
+                put(chunk)
             size += len(chunk)
             if on_chunk:
                 on_chunk(len(chunk))
     return digest.hexdigest(), size
+
+
+def _skip(chunk: bytes) -> None:
+    """md5_stream's `write`: never called."""
 
 
 def md5_file(path: Path, on_chunk: Callable[[int], None] | None = None) -> tuple[str, int]:

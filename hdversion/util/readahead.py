@@ -17,7 +17,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import IO
 
@@ -111,3 +111,58 @@ class ReadAhead:
             return
         with contextlib.suppress(AttributeError, OSError):
             os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+
+
+class WriteBehind:
+    """`with WriteBehind(write) as put: put(chunk)...`: `write` called with each chunk in
+    order, past `after` bytes from a thread of its own, so that a write the kernel holds
+    back (dirty pages throttled: two copies of a big file) does not stall the hashing.
+    What `write` raises is raised, the same exception, by the next `put` or on leaving the
+    `with`, which waits for every chunk put to be written (or, leaving on an error, drops
+    those not written yet): nothing is written after it."""
+
+    def __init__(self, write: Callable[[bytes], object], after: int = AFTER,
+                 depth: int = DEPTH) -> None:
+        self.write, self.after = write, after
+        self.count = 0
+        self.queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self.error: BaseException | None = None
+        self.dropping = False
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> Callable[[bytes], None]:
+        return self.put
+
+    def put(self, chunk: bytes) -> None:
+        if self.thread is None:
+            if self.count < self.after:
+                self.count += len(chunk)
+                self.write(chunk)
+                return
+            self.thread = threading.Thread(target=self._write, name="hdversion-write-behind",
+                                           daemon=True)
+            self.thread.start()
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def _write(self) -> None:
+        # After a failure the thread still takes every chunk off the queue (unwritten), so
+        # that the caller's put never blocks on a full one.
+        while (chunk := self.queue.get()) is not None:
+            if self.error is None and not self.dropping:
+                try:
+                    self.write(chunk)
+                except BaseException as error:  # handed to the caller, raised there
+                    self.error = error
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self.thread is None:
+            return
+        self.dropping = kind is not None
+        self.queue.put(None)
+        self.thread.join()
+        self.thread = None
+        if kind is None and self.error is not None:
+            raise self.error
