@@ -1,15 +1,16 @@
-"""A big stream read ahead of its consumer: one thread reads the next chunks while the caller
-hashes and writes the last ones. One thread doing read, md5 and write of one file in turn used
-one core at a time; `md5sum` and `cp` each stream at full speed (bench/README.md, "Issue 28:
+"""A big stream copied on three threads: one reads the next chunks (`ReadAhead`), the caller
+hashes, one writes the chunks already hashed (`WriteBehind`). One thread doing read, md5 and
+write of one file in turn used one core at a time, and a write the kernel held back stalled
+the md5 with it; `md5sum` and `cp` each stream at full speed (bench/README.md, "Issue 28:
 big artifacts"). `os.read`, hashlib and file writes release the GIL on 1 MiB buffers, so the
-two threads overlap.
+threads overlap.
 
-A stream starts in the caller's thread: only past `after` bytes does a reader thread take
-over, so a small file never pays for a thread. The queue holds at most `depth` chunks (the
-memory a stream costs stays a few MiB whatever its size). What the stream raises is raised,
-the same exception, in the caller when it reaches that point; leaving the `with` (at the end,
-or on the caller's own error) stops the reader and waits for it: no thread outlives the
-read, and nothing reads the stream after it."""
+A stream starts in the caller's thread: only past `after` bytes do the threads take over,
+so a small file never pays for one. Each queue holds at most `depth` chunks (the memory a
+stream costs stays a few MiB whatever its size). What the stream or the write raises is
+raised, the same exception, in the caller; leaving the `with` (at the end, or on the
+caller's own error) stops the threads and waits for them: no thread outlives the copy, and
+nothing reads the stream or writes after it."""
 
 from __future__ import annotations
 
