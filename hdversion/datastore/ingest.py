@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hdversion.datastore.store import DirectoryStore, FolderListings
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import BATCH, FLUSH_ALONE
-from hdversion.util.hashing import CHUNK
 from hdversion.util.progress import SILENT, Advance, Reporter
+from hdversion.util.readahead import ReadAhead, WriteBehind
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -243,10 +243,7 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store],
             for store in stores:
                 if (staged := store.open()) is not None:
                     copies.append((store, staged))
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                if advance is not None:
-                    advance(len(chunk))
+            def tee(chunk: bytes) -> None:
                 for store, staged in list(copies):
                     try:
                         staged.write(chunk)
@@ -254,6 +251,13 @@ def _read(path: str, info: dict[str, Any], stores: list[_Store],
                         copies.remove((store, staged))
                         staged.discard()
                         store.give_up()
+
+            with ReadAhead(source) as chunks, WriteBehind(tee) as put:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    if advance is not None:
+                        advance(len(chunk))
+                    put(chunk)
             # The descriptor's own stat: a write to this file while it was read changes it.
             if not _same(os.fstat(source.fileno()), info):
                 return None
