@@ -224,16 +224,17 @@ def test_the_local_remote_is_flushed_before_the_tag_names_what_the_tee_wrote(
     project.damage("models/keras_mlp_model.h5", data)
     md5 = md5_bytes(data)
     remote = project.root / "backups" / "files" / "md5"
-    flushed: list[tuple[Path, bool, list[str]]] = []
-    real_sync = store_module.sync_filesystem
+    flushed: list[tuple[str, bool, list[str]]] = []
+    real_flush = store_module.flush_together
 
-    def watched(folder: Path) -> None:
-        real_sync(folder)
-        flushed.append((folder, (remote / md5[:2] / md5[2:]).is_file(),
-                        project.git("tag", "-l", "backup/*").split()))
+    def watched(paths: list[Path]) -> None:
+        real_flush(paths)
+        flushed.extend((str(path), path.is_file(),
+                        project.git("tag", "-l", "backup/*").split()) for path in paths)
 
-    monkeypatch.setattr(store_module, "sync_filesystem", watched)
+    monkeypatch.setattr(store_module, "flush_together", watched)
     tags_before = project.git("tag", "-l", "backup/*").split()
     made = api.backup(repo=project.root, message="second").backup.tag
-    assert (remote, True, tags_before) in flushed  # the new object there, no new tag yet
+    # The new object there, no new tag yet.
+    assert (str(remote / md5[:2] / md5[2:]), True, tags_before) in flushed
     assert made not in tags_before

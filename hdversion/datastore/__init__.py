@@ -165,9 +165,10 @@ class DataStore:
     def keep_locked(self, remote: str, md5s: Iterable[str]) -> int:
         return self.remote(remote).keep_locked(md5s)
 
-    def flush(self, remote: str) -> None:
-        """`Store.flush` of a remote: what was written there without an fsync each lasts."""
-        self.remote(remote).flush()
+    def flush(self, remote: str, objects: Mapping[str, int]) -> None:
+        """`Store.flush` of a remote: these objects, if written there without an fsync
+        each, last."""
+        self.remote(remote).flush(objects)
 
     def probe(self, name: str) -> list[tuple[str, bool, str]]:
         return self.transfers.probe(name)

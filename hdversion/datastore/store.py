@@ -25,7 +25,7 @@ import stat
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -40,12 +40,13 @@ from hdversion.model.leftovers import is_partial_name
 from hdversion.model.remote_records import OBJECTS_DIR, is_object_name, object_key
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.atomic import (
+    FLUSH_ALONE,
+    flush_together,
     fsync_path,
-    has_syncfs,
+    make_durable,
     new_raw_beside,
     open_beside,
     read_only_from_creation,
-    sync_filesystem,
     write_all,
 )
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
@@ -217,10 +218,10 @@ class Store(ABC):
         Object Lock); how many were extended. Nothing in a store that does not lock."""
         return 0
 
-    def flush(self) -> None:
-        """Make every object written into the store so far survive a power cut, where puts
-        are not durable one by one (a directory store written with `durable=False`: ingest's
-        tee). Nothing where each write is durable once it returns (a bucket's upload)."""
+    def flush(self, objects: Mapping[str, int]) -> None:
+        """Make these objects (md5 -> size) survive a power cut, where puts are not durable
+        one by one (a directory store written with `durable=False`: ingest's tee). Nothing
+        where each write is durable once it returns (a bucket's upload)."""
         return None
 
     def get_file(self, md5: str, path: Path, limit: int | None,
@@ -499,19 +500,20 @@ class DirectoryStore(Store):
             with contextlib.suppress(OSError):
                 fsync_path(Path(folder))
 
-    def flush(self) -> None:
-        """One `syncfs` of the store's file system (every dirty page of it, in one journal
-        commit; `os.sync` where there is no syncfs), as a restore makes its files durable:
-        ingest's tee writes objects renamed but not fsynced one by one (20,000 small files
-        fsynced one by one cost seconds), and the backup's tag must not name objects a power
-        cut could empty."""
-        if not self.objects.is_dir():
-            return
+    def flush(self, objects: Mapping[str, int]) -> None:
+        """As a restore makes its files last: each big object fsynced on its own (many at
+        once), the small ones by one `syncfs` of the store's file system (one journal
+        commit; each fsynced where there is no syncfs). Ingest's tee renames objects in
+        without an fsync each (20,000 small files fsynced one by one cost seconds), and the
+        backup's tag must not name objects a power cut could empty. An object already on
+        disk costs an fsync with nothing to write; a big one's fsync does not wait for the
+        cache's copy of the same bytes, as a syncfs would."""
+        big = [self.path(md5) for md5, size in objects.items() if size >= FLUSH_ALONE]
+        small = [self.path(md5) for md5, size in objects.items() if size < FLUSH_ALONE]
         with _writing(self.where()):
-            if has_syncfs():
-                sync_filesystem(self.objects)
-            else:
-                os.sync()
+            # The folders too: an fsync of a file does not make its rename into them last.
+            make_durable([*big, *dict.fromkeys(path.parent for path in big)])
+            flush_together([*small, *dict.fromkeys(path.parent for path in small)])
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         listed = _listed_folder(self.objects, check_prefixes(prefixes))

@@ -68,7 +68,7 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     if not lacking:
         # Held, but maybe written by ingest's tee (this run, or an earlier `hdversion
         # add`) without an fsync each: made durable before a tag names them.
-        transfers.flush(remote)
+        transfers.flush(remote, objects)
         return
     transfers.push(remote, {md5: objects[md5] for md5 in lacking}, reporter)
     lacking = transfers.missing_in_remote(remote, objects)
@@ -80,4 +80,4 @@ def confirm_pushed(project: Project, commit: str, objects: dict[str, int],
     if lacking:
         raise RemoteError(f"{len(lacking)} object(s) missing in remote '{remote}' after the "
                           "push (not in the local cache either)")
-    transfers.flush(remote)
+    transfers.flush(remote, objects)

@@ -401,10 +401,6 @@ def sync_filesystem(folder: str | Path) -> None:
 _SYNCFS: list[Callable[[int], int] | None] = []
 
 
-def has_syncfs() -> bool:
-    return _syncfs() is not None
-
-
 def _syncfs() -> Callable[[int], int] | None:
     """libc's syncfs (Linux), looked up once; None elsewhere (os has no syncfs)."""
     if not _SYNCFS:
