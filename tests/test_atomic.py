@@ -4,6 +4,7 @@ small files flushed together by one syncfs, big ones fsynced as staged."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,3 +175,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_forked_child_names_its_temporary_files_by_its_own_pid(tmp_path: Path) -> None:
+    # The pid in a temporary name is asked once per process: a forked child must not go on
+    # with its parent's (two processes counting the same names).
+    from hdversion.util.atomic import new_raw_beside
+
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            name, fd = new_raw_beside(str(tmp_path))
+            os.close(fd)
+            os.write(write_end, name.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    name = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    assert os.path.basename(name).startswith(f"{TEMP_PREFIX}{child}-")
+    mine, fd = new_raw_beside(str(tmp_path))
+    os.close(fd)
+    assert os.path.basename(mine).startswith(f"{TEMP_PREFIX}{os.getpid()}-")
