@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hdversion.datastore.store import DirectoryStore, FolderListings, Store
+from hdversion.datastore.store import FSYNC_FEW, DirectoryStore, FolderListings, Store
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import md5_bytes
 
@@ -111,23 +111,33 @@ def test_new_objects_are_read_only_under_any_umask(tmp_path: Path, umask: int) -
     assert (tmp_path / "objects" / md5[:2] / md5[2:]).stat().st_mode & 0o777 == 0o444
 
 
-def test_a_flush_fsyncs_big_objects_alone_and_the_small_ones_together(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A power cut cannot be made here: what is flushed, and how, is watched. A big object's
-    # fsync must not wait for the whole file system (the cache's copy of its bytes); the
-    # folders go too (an fsync of a file does not make its rename last).
+@pytest.mark.parametrize("small_count", [1, FSYNC_FEW, FSYNC_FEW + 1])
+def test_a_flush_fsyncs_big_objects_and_a_few_small_ones_alone_many_small_ones_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_count: int) -> None:
+    # A power cut cannot be made here: what is flushed, and how, is watched. A syncfs waits
+    # for the whole file system (the cache's copy of a big object's bytes, anything else
+    # written there): only many small objects take one; the folders go too (an fsync of a
+    # file does not make its rename last).
     import hdversion.datastore.store as store_module
 
     objects = tmp_path / "objects"
     store = DirectoryStore("local", objects, durable=False)
-    big, small = os.urandom(70 * 1024), b"small"
-    for data in (big, small):
+    big = os.urandom(70 * 1024)
+    smalls = [b"small %d" % number for number in range(small_count)]
+    for data in (big, *smalls):
         store.write_new(md5_bytes(data), data)
     alone: list[Path] = []
     together: list[Path] = []
     monkeypatch.setattr(store_module, "make_durable", lambda paths: alone.extend(paths))
     monkeypatch.setattr(store_module, "flush_together", lambda paths: together.extend(paths))
-    store.flush({md5_bytes(big): len(big), md5_bytes(small): len(small)})
-    at = {data: objects / md5_bytes(data)[:2] / md5_bytes(data)[2:] for data in (big, small)}
-    assert sorted(alone) == sorted([at[big], at[big].parent])
-    assert sorted(together) == sorted([at[small], at[small].parent])
+    store.flush({md5_bytes(data): len(data) for data in (big, *smalls)})
+
+    def paths(datas: list[bytes]) -> list[Path]:
+        files = [objects / md5_bytes(data)[:2] / md5_bytes(data)[2:] for data in datas]
+        return sorted({*files, *(path.parent for path in files)})
+
+    if small_count <= FSYNC_FEW:
+        assert sorted(alone) == paths([big, *smalls]) and together == []
+    else:
+        assert sorted(alone) == paths([big])
+        assert sorted(together) == paths(smalls)

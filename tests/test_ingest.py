@@ -225,14 +225,16 @@ def test_the_local_remote_is_flushed_before_the_tag_names_what_the_tee_wrote(
     md5 = md5_bytes(data)
     remote = project.root / "backups" / "files" / "md5"
     flushed: list[tuple[str, bool, list[str]]] = []
-    real_flush = store_module.flush_together
 
-    def watched(paths: list[Path]) -> None:
-        real_flush(paths)
-        flushed.extend((str(path), path.is_file(),
-                        project.git("tag", "-l", "backup/*").split()) for path in paths)
+    def watching(real: Callable[[list[Path]], None]) -> Callable[[list[Path]], None]:
+        def watched(paths: list[Path]) -> None:
+            real(paths)
+            flushed.extend((str(path), path.is_file(),
+                            project.git("tag", "-l", "backup/*").split()) for path in paths)
+        return watched
 
-    monkeypatch.setattr(store_module, "flush_together", watched)
+    for how in ("make_durable", "flush_together"):
+        monkeypatch.setattr(store_module, how, watching(getattr(store_module, how)))
     tags_before = project.git("tag", "-l", "backup/*").split()
     made = api.backup(repo=project.root, message="second").backup.tag
     # The new object there, no new tag yet.

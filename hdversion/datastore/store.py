@@ -372,6 +372,11 @@ def _check_put(where: str, md5: str, size: int | None, found: tuple[str, int]) -
                                 "written")
 
 
+# Up to this many small objects are fsynced one by one (many at once) rather than by one
+# syncfs of their file system, which waits for everything else written there too.
+FSYNC_FEW = 64
+
+
 class DirectoryStore(Store):
     """Objects in a folder, DVC 3's layout (`xx/yyyy...`): a directory remote's
     `<url>/files/md5`, or the cache. Objects are read-only files, as DVC keeps them; a put
@@ -502,18 +507,21 @@ class DirectoryStore(Store):
 
     def flush(self, objects: Mapping[str, int]) -> None:
         """As a restore makes its files last: each big object fsynced on its own (many at
-        once), the small ones by one `syncfs` of the store's file system (one journal
-        commit; each fsynced where there is no syncfs). Ingest's tee renames objects in
-        without an fsync each (20,000 small files fsynced one by one cost seconds), and the
-        backup's tag must not name objects a power cut could empty. An object already on
-        disk costs an fsync with nothing to write; a big one's fsync does not wait for the
-        cache's copy of the same bytes, as a syncfs would."""
+        once), and the small ones too while they are few; many small ones by one `syncfs`
+        of the store's file system (one journal commit; each fsynced where there is no
+        syncfs). Ingest's tee renames objects in without an fsync each (20,000 small files
+        fsynced one by one cost seconds), and the backup's tag must not name objects a
+        power cut could empty. A syncfs waits for every dirty page of the file system: a
+        backup of one 10 GiB file waited for the cache's copy of its bytes, and a backup of
+        a few files for whatever else was being written there (a training run's
+        checkpoints). An object already on disk costs an fsync with nothing to write."""
         big = [self.path(md5) for md5, size in objects.items() if size >= FLUSH_ALONE]
         small = [self.path(md5) for md5, size in objects.items() if size < FLUSH_ALONE]
+        alone, together = (big + small, []) if len(small) <= FSYNC_FEW else (big, small)
         with _writing(self.where()):
             # The folders too: an fsync of a file does not make its rename into them last.
-            make_durable([*big, *dict.fromkeys(path.parent for path in big)])
-            flush_together([*small, *dict.fromkeys(path.parent for path in small)])
+            make_durable([*alone, *dict.fromkeys(path.parent for path in alone)])
+            flush_together([*together, *dict.fromkeys(path.parent for path in together)])
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         listed = _listed_folder(self.objects, check_prefixes(prefixes))
