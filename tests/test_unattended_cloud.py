@@ -31,6 +31,8 @@ def expected_keys(data: dict) -> set[str]:
     return {f"{PREFIX}/files/md5/{m[:2]}/{m[2:]}" for m in objects_of(data)}
 
 
+# 40 s (two emulators, each push checked): the long tier keeps `make test` under 15 minutes.
+@pytest.mark.reliability
 def test_backup_to_several_remotes_reports_each(
         project: Project, s3_server: StorageServer, gcs_server: StorageServer,
         bucket_factory: Callable[[StorageServer], str]) -> None:
