@@ -240,3 +240,26 @@ def test_the_local_remote_is_flushed_before_the_tag_names_what_the_tee_wrote(
     # The new object there, no new tag yet.
     assert (str(remote / md5[:2] / md5[2:]), True, tags_before) in flushed
     assert made not in tags_before
+
+
+def test_a_local_remote_that_cannot_be_flushed_fails_the_backup_before_its_tag(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A disk that fails its flush (EIO) cannot be made here: the flush is made to fail.
+    # The backup must not tag objects that may not have reached the disk.
+    import errno
+
+    import hdversion.datastore.store as store_module
+    from hdversion import api
+    from hdversion.errors import WriteError
+
+    api.backup(repo=project.root, message="first")
+    project.damage("models/keras_mlp_model.h5", b"teed, never flushed")
+    tags_before = project.git("tag", "-l", "backup/*").split()
+
+    def failing(paths: list[Path]) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store_module, "make_durable", failing)
+    with pytest.raises(WriteError, match="Input/output error"):
+        api.backup(repo=project.root, message="second")
+    assert project.git("tag", "-l", "backup/*").split() == tags_before
