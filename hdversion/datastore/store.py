@@ -515,13 +515,19 @@ class DirectoryStore(Store):
         backup of one 10 GiB file waited for the cache's copy of its bytes, and a backup of
         a few files for whatever else was being written there (a training run's
         checkpoints). An object already on disk costs an fsync with nothing to write."""
-        big = [self.path(md5) for md5, size in objects.items() if size >= FLUSH_ALONE]
-        small = [self.path(md5) for md5, size in objects.items() if size < FLUSH_ALONE]
+        big = [md5 for md5, size in objects.items() if size >= FLUSH_ALONE]
+        small = [md5 for md5, size in objects.items() if size < FLUSH_ALONE]
         alone, together = (big + small, []) if len(small) <= FSYNC_FEW else (big, small)
+        alone_paths = [self.path(md5) for md5 in alone]
+        # One syncfs per file system their folders are on: one object of each folder names
+        # it (20,000 paths built cost 0.4 s of the backup after an `add`).
+        one_each = {check_name(md5)[:2]: md5 for md5 in together}
+        together_paths = [self.path_text(md5) for md5 in one_each.values()]
         with _writing(self.where()):
             # The folders too: an fsync of a file does not make its rename into them last.
-            make_durable([*alone, *dict.fromkeys(path.parent for path in alone)])
-            flush_together([*together, *dict.fromkeys(path.parent for path in together)])
+            make_durable([*alone_paths, *dict.fromkeys(path.parent for path in alone_paths)])
+            flush_together([*together_paths,
+                            *dict.fromkeys(os.path.dirname(path) for path in together_paths)])
 
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:
         listed = _listed_folder(self.objects, check_prefixes(prefixes))
