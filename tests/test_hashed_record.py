@@ -288,3 +288,33 @@ def test_an_unchanged_backup_keeps_the_record_a_changed_one_writes_anew(
     kept = path.read_bytes()
     snapshot(plain, monkeypatch, quick=True)
     assert path.read_bytes() == kept
+
+
+@pytest.mark.parametrize(("files", "applies"), [
+    ({}, False),
+    ({".dvcignore": "# a comment\n\n   \n"}, False),
+    ({".dvcignore": "*.tmp\n"}, True),
+    ({".dvcignore": "\\#not-a-comment\n"}, True),
+    ({".dvcignore": "# only a comment\n", "models/.dvcignore": "scratch/\n"}, True),
+    # Below the output's folder: DVC's walk of it reads that one (a plain walk has none).
+    ({"models/weights/.dvcignore": "*.tmp\n"}, False),
+    ({".dvcignore": b"\xff\xfe not text"}, True),
+])
+def test_ignore_rules_apply_where_a_dvcignore_above_the_output_holds_a_rule(
+        tmp_path: Path, files: dict[str, str | bytes], applies: bool) -> None:
+    from hdversion.datastore.hashed_record import ignore_rules_apply
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            (tmp_path / name).write_bytes(text)
+        else:
+            (tmp_path / name).write_text(text)
+    assert ignore_rules_apply(tmp_path, "models/weights") is applies
+
+
+def test_a_dvcignore_that_is_a_folder_counts_as_rules(tmp_path: Path) -> None:
+    from hdversion.datastore.hashed_record import ignore_rules_apply
+
+    (tmp_path / ".dvcignore").mkdir()
+    assert ignore_rules_apply(tmp_path, "data") is True

@@ -217,6 +217,26 @@ def ignore_digest(root: Path, output: str) -> str:
     return digest.hexdigest()
 
 
+def ignore_rules_apply(root: Path, output: str) -> bool:
+    """Whether a `.dvcignore` that applies to `output`'s files (the repository's and each
+    folder's above it, as `ignore_digest` reads them) holds any rule: without one, DVC's
+    walk of a plain output (no `.git`, `.hg`, `.dvc` or `.dvcignore` inside, which its
+    default rules and nested files would touch) leaves out none of its files. A line is
+    a rule unless blank or a comment (`#` first); an unreadable file counts as rules."""
+    folder = root
+    for part in ("", *output.split("/")[:-1]):
+        folder = folder / part if part else folder
+        try:
+            text = (folder / ".dvcignore").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError):
+            return True
+        if any(line.strip() and not line.startswith("#") for line in text.splitlines()):
+            return True
+    return False
+
+
 def listing_md5s(data: bytes) -> dict[str, str] | None:
     """A `.dir` listing's files (relative path -> md5), None when it is not one."""
     try:

@@ -17,6 +17,7 @@ from hdversion.datastore.hashed_record import (
     Record,
     forget_record,
     ignore_digest,
+    ignore_rules_apply,
     keep_record,
     listing_bytes,
     listing_md5s,
@@ -593,8 +594,13 @@ def _known_to_dvc(repo: Repo, paths: list[str]) -> dict[str, str]:
 
 
 def _ignored(repo: Repo, output: str, names: list[str]) -> set[str]:
-    """Those of `names` (files of `output`) that DVC's walk leaves out: asked of DVC's
-    ignore filter folder by folder, as its walk asks (a call per file costs 0.3 ms)."""
+    """Those of `names` (files of `output`, whose walk is plain) that DVC's walk leaves
+    out: none where no `.dvcignore` rule applies to them (asking DVC of 20,000 files cost
+    0.3 s of an `add`), else asked of DVC's ignore filter folder by folder, as its walk
+    asks (a call per file costs 0.3 ms)."""
+    root = Path(repo.root_dir)
+    if not ignore_rules_apply(root, Path(output).relative_to(root).as_posix()):
+        return set()
     ignore = repo.dvcignore
     by_folder: dict[str, list[str]] = {}
     for name in names:
