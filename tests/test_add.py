@@ -86,6 +86,39 @@ def test_add_refuses_a_path_outside_the_project(tmp_path: Path) -> None:
     assert "is not inside the project" in result.stderr
 
 
+def test_a_folder_holding_a_tracked_folder_is_refused_as_dvc_refuses_it(tmp_path: Path
+                                                                         ) -> None:
+    # DVC's index must see data/sub.dvc, though the walk it builds the index by skips the
+    # folder being added where that folder holds no stage.
+    ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
+    for root in (ours, theirs):
+        sh(root, DVC, "add", "-q", "data/sub")
+    refused = run_cli(ours, "add", "data")
+    dvc = subprocess.run([DVC, "add", "data"], cwd=theirs, capture_output=True,
+                         text=True)
+    assert dvc.returncode != 0 and "overlap" in dvc.stderr.lower()
+    assert refused.returncode == 1, refused.stderr
+    assert "'data/sub'('data/sub.dvc')" in refused.stderr and "overlap" in refused.stderr
+    assert not (ours / "data.dvc").exists()
+
+
+def test_dvcs_index_is_built_without_walking_into_the_folders_named(tmp_path: Path) -> None:
+    # The speed of adding a big new folder rests on DVC's collection asking git's ignore
+    # check of each folder before it walks in: were that to change, this fails.
+    from hdversion.datastore.workspace import _build_index_without
+
+    ours = repository(tmp_path / "ours")
+    sh(ours, DVC, "add", "-q", "data/sub")
+    with Repo(str(ours)) as repo:
+        _build_index_without(repo, [str(ours / "data")])
+        assert list(repo.index.stages) == []
+        assert "is_ignored" not in vars(repo.scm)  # git's own check again
+    with Repo(str(ours)) as repo:
+        _build_index_without(repo, [])
+        assert [Path(stage.path).relative_to(ours).as_posix()
+                for stage in repo.index.stages] == ["data/sub.dvc"]
+
+
 @pytest.mark.reliability
 def test_a_tracked_folder_is_added_again_by_dvc(tmp_path: Path) -> None:
     ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
