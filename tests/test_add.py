@@ -134,3 +134,58 @@ def test_a_tracked_folder_is_added_again_by_dvc(tmp_path: Path) -> None:
     # DVC added it: the record no longer answers for it (its stats were not recorded).
     record = load_record(ours)
     assert record is not None and "data" not in record.outputs
+
+
+def backup_tags(root: Path) -> list[str]:
+    return sh(root, "git", "tag", "-l", "backup/*").split()
+
+
+def test_backup_add_tracks_a_new_folder_and_backs_it_up_in_one_run(tmp_path: Path) -> None:
+    ours, theirs = repository(tmp_path / "ours"), repository(tmp_path / "theirs")
+    made = json.loads(run_cli(ours, "backup", "--add", "data", "--json", check=True).stdout)
+    assert made["added"] == ["data.dvc"] and made["complete"] and not made["skipped"]
+    sh(theirs, DVC, "add", "-q", "data")
+    assert (ours / "data.dvc").read_bytes() == (theirs / "data.dvc").read_bytes()
+    assert (ours / ".gitignore").read_bytes() == (theirs / ".gitignore").read_bytes()
+    backed_up = {f["path"]: f["md5"] for f in made["files"] if f["path"].startswith("data/")}
+    assert backed_up == {f"data/{name}": md5_bytes(data) for name, data in FILES.items()
+                         if not name.endswith(".tmp")}
+    assert backup_tags(ours) == [made["tag"]]
+    # The pointer file is the user's to commit, as after `hdversion add`.
+    assert "?? data.dvc" in sh(ours, "git", "status", "--short")
+    assert "up to date" in sh(ours, DVC, "status")
+    said = run_cli(ours, "backup", "--add", "data", check=True).stdout
+    assert "added: data.dvc (commit it with git)" in said
+
+
+def test_backup_add_refuses_a_path_outside_the_project_before_any_work(tmp_path: Path
+                                                                        ) -> None:
+    ours = repository(tmp_path / "ours")
+    sh(ours, DVC, "add", "-q", "data")
+    (tmp_path / "elsewhere").mkdir()
+    result = run_cli(ours, "backup", "--add", str(tmp_path / "elsewhere"))
+    assert result.returncode == 2, result.stderr
+    assert "is not inside the project" in result.stderr
+    assert backup_tags(ours) == []
+
+
+def test_backup_add_refuses_an_unusable_remote_before_it_adds(tmp_path: Path) -> None:
+    ours = repository(tmp_path / "ours")
+    result = run_cli(ours, "backup", "--add", "data", "--remote", "nosuch")
+    assert result.returncode == 7, result.stderr
+    assert "no DVC remote named 'nosuch'" in result.stderr
+    assert not (ours / "data.dvc").exists() and backup_tags(ours) == []
+
+
+def test_a_backup_that_fails_after_its_add_names_the_pointer_files_left(tmp_path: Path
+                                                                        ) -> None:
+    ours = repository(tmp_path / "ours")
+    (ours / "other").mkdir()
+    (ours / "other" / "x.bin").write_bytes(b"x")
+    sh(ours, DVC, "add", "-q", "other")
+    sh(ours, "rm", "-r", "other")
+    result = run_cli(ours, "backup", "--add", "data")
+    assert result.returncode == 7, result.stderr
+    assert "missing critical artifact(s): other" in result.stderr
+    assert "data.dvc written by --add: commit with git" in result.stderr
+    assert (ours / "data.dvc").exists() and backup_tags(ours) == []

@@ -14,6 +14,9 @@ SKIP_IF_UNCHANGED = option(
     False, "--skip-if-unchanged",
     help="Make no backup when the newest one already holds this state (the artifacts, the "
     "critical git-tracked files, the params); exit 0, naming it.")
+ADD = option(None, "--add", metavar="PATH",
+             help="Track a new folder or file first, as `hdversion add` does, in the same "
+             "run; repeat for several. Commit the .dvc files it writes with git.")
 
 
 def backup(
@@ -24,6 +27,7 @@ def backup(
     remote: str | None = REMOTE,
     wait: float = WAIT,
     skip_if_unchanged: bool = SKIP_IF_UNCHANGED,
+    add: list[str] | None = ADD,
     as_json: bool = JSON,
 ) -> None:
     """Back up every critical artifact: DVC cache + local remote, then a git tag."""
@@ -31,7 +35,8 @@ def backup(
     with progress.reporter_for(as_json) as reporter:
         result = api.backup(message=message, allow_missing=allow_missing,
                             remotes=extra, reporter=reporter, wait=wait,
-                            require_cloud=cloud, skip_if_unchanged=skip_if_unchanged)
+                            require_cloud=cloud, skip_if_unchanged=skip_if_unchanged,
+                            add=tuple(add or ()))
     if as_json:
         records.emit_result(render.backup_json(result), result.failure())
     else:

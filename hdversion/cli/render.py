@@ -159,6 +159,8 @@ def list_summary(catalog: Catalog, lacking: dict[str, int] | None, remote: str |
 
 
 def backup_summary(result: BackupResult) -> None:
+    for pointer in result.added:
+        console.print(f"added: {escape(pointer)} (commit it with git)")
     if result.skipped:
         console.print(f"unchanged since {result.backup.tag}: no backup made")
         return
@@ -193,6 +195,7 @@ def backup_json(result: BackupResult) -> dict[str, Any]:
         "manifests": [vars(r) for r in result.manifests],
         "git_remote": vars(result.git_remote) if result.git_remote else None,
         "offsite": result.copies.offsite,  # null: an offsite remote could not be asked
+        "added": list(result.added),  # pointer files `--add` wrote
     }
 
 

@@ -27,14 +27,28 @@ def add(paths: list[str], *, repo: Path | None = None, wait: float = 0,
     if not paths:
         raise UsageError("nothing to add: name a folder or file of the project")
     project = Project.open(repo, config=config)
+    targets = project_paths(project, paths)
+    with locked_operation(project, "add", wait):
+        return add_locked(project, targets, reporter)
+
+
+def project_paths(project: Project, paths: list[str]) -> list[str]:
+    """`paths` (relative to the current directory) relative to the project; UsageError for
+    one outside it."""
     targets = []
     for path in paths:
         absolute = Path(path).absolute()
         if not absolute.is_relative_to(project.root):
             raise UsageError(f"{path} is not inside the project ({project.root})")
         targets.append(absolute.relative_to(project.root).as_posix())
-    with locked_operation(project, "add", wait):
-        reporter.step(f"adding {', '.join(targets)}")
-        written = project.store.add([str(project.root / t) for t in targets], reporter)
-        project.journal("add", "ok", paths=targets, pointer_files=written)
+    return targets
+
+
+def add_locked(project: Project, targets: list[str], reporter: Reporter = SILENT
+               ) -> AddResult:
+    """`add` of paths relative to the project, the caller holding the repository lock (a
+    backup that adds first: `backup --add`)."""
+    reporter.step(f"adding {', '.join(targets)}")
+    written = project.store.add([str(project.root / t) for t in targets], reporter)
+    project.journal("add", "ok", paths=targets, pointer_files=written)
     return AddResult(tuple(written))

@@ -25,6 +25,7 @@ from hdversion.model.manifest import FileEntry, FileList, Kind, Manifest, Output
 from hdversion.model.offsite import Copies
 from hdversion.model.pointers import is_pointer_file
 from hdversion.model.timestamps import TAG_PREFIX, format_timestamp, next_second, tag_for
+from hdversion.ops.add import add_locked, project_paths
 from hdversion.ops.backup_refs import pruned_timestamps, refresh_catalog
 from hdversion.ops.catalog import files_of
 from hdversion.ops.leases import WriterLeases, writing
@@ -65,6 +66,8 @@ class BackupResult:
     skipped: bool = False
     # Where the backup's copies are (set by `backup`): on this disk only, or also elsewhere.
     copies: Copies = field(default_factory=Copies)
+    # The pointer files `backup --add` wrote first (to commit with git).
+    added: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -97,16 +100,20 @@ def backup(
     require_cloud: bool = False,
     skip_if_unchanged: bool = False,
     config: Path | None = None,
+    add: tuple[str, ...] = (),
 ) -> BackupResult:
     """Back up the project at `repo` (default: the current directory) to the local remote
     and the cloud `remotes` (None: the settings' `backup.remotes`). `skip_if_unchanged`: make
-    none when the newest backup already holds this state (`skipped` in the result)."""
+    none when the newest backup already holds this state (`skipped` in the result). `add`:
+    paths (relative to the current directory) for DVC to track first, as `add` does, in
+    the same run: their pointer files are written (commit them with git) and backed up."""
     project = Project.open(repo, config=config)
+    targets = project_paths(project, list(add))
     cloud_remotes = configured_remotes(project, remotes, require_cloud)
     with locked_operation(project, "backup", wait, message=message):
         result = create_backup(project, message, allow_missing, cloud_remotes=cloud_remotes,
                                reporter=reporter, skip_if_unchanged=skip_if_unchanged,
-                               wait=wait)
+                               wait=wait, add=targets)
         # A skip is a success ("ok", for the hooks too), told apart by `skipped`.
         project.journal("backup", "ok" if result.complete else "partial",
                         tag=result.backup.tag, skipped=result.skipped,
@@ -149,13 +156,14 @@ def create_backup(
     skip_if_unchanged: bool = False,
     fetch_tags: bool = True,
     wait: float = 0,
+    add: list[str] | None = None,
 ) -> BackupResult:
     """Back up the workspace; the caller holds the repository lock. `offline`: the git
     remote is not asked (the tag stays here until the next backup or sync pushes it).
     `skip_if_unchanged`: when the newest backup (its tags fetched first if `fetch_tags` and
     not `offline`) already holds the state this one would record, make nothing and return
-    that backup, `skipped`."""
-    workspace, git, settings = project.store, project.git, project.settings
+    that backup, `skipped`. `add`: paths of the project DVC tracks first (`add_locked`);
+    should the backup then fail, its error says which pointer files stay written."""
     # Takes DVC's lock: while `dvc repro` runs (outputs come and go) this says so (exit 6),
     # not "missing artifacts".
     remove_leftovers(project)
@@ -164,6 +172,26 @@ def create_backup(
     for remote in cloud_remotes:
         reporter.step(f"checking remote '{remote}'")
         project.store.preflight(remote)
+    if not add:
+        return _create_backup(project, message, allow_missing, kind, cloud_remotes, reporter,
+                              offline, skip_if_unchanged, fetch_tags, wait)
+    added = add_locked(project, add, reporter).pointer_files
+    try:
+        result = _create_backup(project, message, allow_missing, kind, cloud_remotes,
+                                reporter, offline, skip_if_unchanged, fetch_tags, wait)
+    except HdversionError as exc:
+        # The add is done and stays: the message names what it wrote.
+        exc.message += f" ({', '.join(added)} written by --add: commit with git)"
+        raise
+    result.added = added
+    return result
+
+
+def _create_backup(project: Project, message: str, allow_missing: bool, kind: Kind,
+                   cloud_remotes: tuple[str, ...], reporter: Reporter, offline: bool,
+                   skip_if_unchanged: bool, fetch_tags: bool, wait: float) -> BackupResult:
+    """`create_backup` once its leftovers are removed and its remotes checked."""
+    workspace, git, settings = project.store, project.git, project.settings
     outputs = workspace.outputs()
     if not outputs:
         raise ConfigurationError(
