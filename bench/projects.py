@@ -101,6 +101,15 @@ def remove(*paths: Path) -> None:
             path.unlink()
 
 
+def set_aside(trash: Path, *paths: Path) -> None:
+    """Move each path that exists into `trash` (one rename each), to be deleted later,
+    untimed: a mass deletion just before a timed run slows it on some disks."""
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            trash.mkdir(parents=True, exist_ok=True)
+            path.rename(trash / f"{path.name}-{time.time_ns()}")
+
+
 def backup_tags(root: Path) -> list[str]:
     return sh("git", "tag", "-l", "backup/*", cwd=root).split()
 

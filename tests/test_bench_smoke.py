@@ -117,6 +117,7 @@ def test_the_benchmark_measures_the_small_files_rows(tmp_path: Path) -> None:
                for row in ("first backup", "unchanged backup", "one file changed",
                            "restore, empty cache")]
     rows_of += ["small 12: first backup after dvc add / restic",
+                "small 12: first backup as add, then backup / restic",
                 "small 12: floor: DVC's import and Repo alone / restic",
                 "small 12: floor: each file read, hashed and written twice / restic",
                 "small 12: restore without fsync or syncfs (floor) / restic"]
