@@ -64,7 +64,7 @@ def ingest_stores(repo: Repo, remote: Stager | None) -> list[_Store]:
     cache = Path(repo.cache.local.path)
     # Atomic, not fsynced object by object, as DVC writes its cache and its push a
     # directory remote: 10,000 small files fsynced one by one cost 6 s (util/atomic.py).
-    stores = [_Store(DirectoryStore(str(cache), cache, durable=False))] \
+    stores = [_Store(DirectoryStore(str(cache), cache, durable=False, lasting=False))] \
         if _cache_copies(repo.cache.local.cache_types, cache) else []
     if stores and remote is not None:
         stores.append(_Store(remote, best_effort=True))

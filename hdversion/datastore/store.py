@@ -50,6 +50,7 @@ from hdversion.util.atomic import (
     write_all,
 )
 from hdversion.util.hashing import CHUNK, copy_hashed, md5_bytes, md5_file, md5_stream
+from hdversion.util.writeback import EarlyWriteback
 
 if TYPE_CHECKING:
     from hdversion.datastore.gcs_resume import GcsResumer
@@ -383,8 +384,11 @@ class DirectoryStore(Store):
     is staged beside its place and renamed (fsynced first where `durable`)."""
 
     def __init__(self, name: str, objects: Path, records: Records | None = None,
-                 durable: bool = True) -> None:
+                 durable: bool = True, lasting: bool = True) -> None:
         self.name, self.objects, self.records, self.durable = name, objects, records, durable
+        # Whether its objects are made to last (fsynced as written where `durable`, else
+        # by `flush`): a staged write has the disk write it back as it comes. Not the cache.
+        self.lasting = lasting
         self._created_read_only: bool | None = None  # asked at the first write_new
 
     def path(self, md5: str) -> Path:
@@ -466,7 +470,8 @@ class DirectoryStore(Store):
     def stage(self) -> Staged:
         """A write whose name is not known yet: the writer hashes the bytes as it writes
         them (ingest's tee), then commits them under their md5 or discards them."""
-        return Staged(self, *open_beside(self.objects / "object"))
+        tmp, stream = open_beside(self.objects / "object")
+        return Staged(self, tmp, EarlyWriteback(stream) if self.lasting else stream)
 
     def write_new(self, md5: str, data: bytes, listed: FolderListings | None = None) -> None:
         """A small object whose bytes are in memory and whose md5 the caller computed from
@@ -610,7 +615,8 @@ class Staged:
     holds that object already; `discard` removes it. Either leaves no temporary file; an
     OSError of either is the store's (the caller decides whether the write mattered)."""
 
-    def __init__(self, store: DirectoryStore, tmp: Path, stream: IO[bytes]) -> None:
+    def __init__(self, store: DirectoryStore, tmp: Path, stream: IO[bytes] | EarlyWriteback
+                 ) -> None:
         self.store, self.tmp, self.stream = store, tmp, stream
 
     def write(self, chunk: bytes) -> None:
@@ -642,7 +648,7 @@ class CacheStore(DirectoryStore):
     last is in a remote; a restore makes its own files durable."""
 
     def __init__(self, objects: Path) -> None:
-        super().__init__("cache", objects, None, durable=False)
+        super().__init__("cache", objects, None, durable=False, lasting=False)
 
 
 class BucketStore(Store):

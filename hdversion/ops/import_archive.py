@@ -258,7 +258,7 @@ def extract(archive: Path, scanned: Scanned, wanted: list[FileEntry], folder: Pa
     manifest = scanned.manifest
     paths = {e.path for e in wanted}
     expected = {member_name(f.path): f for f in manifest.files}
-    store = DirectoryStore(f"archive {archive.name}", folder, durable=False)
+    store = DirectoryStore(f"archive {archive.name}", folder, durable=False, lasting=False)
     taken: dict[str, FileEntry] = {}
     advance = reporter.bytes(f"extracting {len(wanted)} file(s) from {archive.name}", total)
     with _reading(archive, opening) as (tar, bounded):

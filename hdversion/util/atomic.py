@@ -24,6 +24,7 @@ from typing import BinaryIO, TypeVar
 from hdversion.errors import UsageError, VerificationError
 from hdversion.paths import TEMP_PREFIX
 from hdversion.util.hashing import copy_hashed
+from hdversion.util.writeback import EarlyWriteback
 
 Job = TypeVar("Job")
 
@@ -46,6 +47,8 @@ def stage_copy(
     the same pass); return the staged file, or raise (leaving nothing) unless the bytes hash
     to `expected_md5`. Staged files are made durable by `commit_all`, all at once."""
     tmp, stream = open_beside(path)
+    # Made durable with the others once all are staged: its writeback starts as it comes.
+    lasting = EarlyWriteback(stream)
     extra: tuple[Path, BinaryIO] | None = None
     try:
         if also is not None:
@@ -53,7 +56,7 @@ def stage_copy(
         second = extra[1] if extra is not None else None
 
         def write(chunk: bytes) -> None:
-            stream.write(chunk)
+            lasting.write(chunk)
             if second is not None:
                 second.write(chunk)
 
