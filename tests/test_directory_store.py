@@ -144,3 +144,16 @@ def test_a_flush_fsyncs_big_objects_and_a_few_small_ones_alone_many_small_ones_t
         # store's own, which holds their entries) named by some path in it.
         assert {os.path.dirname(path) for path in together} == {
             os.path.dirname(path) for path in paths(smalls)}
+
+
+def test_a_flush_of_an_object_deleted_meanwhile_says_so(tmp_path: Path) -> None:
+    # A prune from another clone may delete an object between the backup's check of the
+    # remote and its flush: not "cannot write", but what happened.
+    from hdversion.errors import RemoteError
+
+    store = DirectoryStore("local", tmp_path / "objects", durable=False)
+    data = b"deleted meanwhile"
+    store.write_new(md5_bytes(data), data)
+    store.delete([md5_bytes(data)])
+    with pytest.raises(RemoteError, match="is gone from local since it was checked"):
+        store.flush({md5_bytes(data): len(data)})

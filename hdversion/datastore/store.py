@@ -529,8 +529,17 @@ class DirectoryStore(Store):
         one_each = {check_name(md5)[:2]: md5 for md5 in together}
         together_paths = [self.path_text(md5) for md5 in one_each.values()]
         with _writing(self.where()):
-            # The folders too: an fsync of a file does not make its rename into them last.
-            make_durable([*alone_paths, *dict.fromkeys(path.parent for path in alone_paths)])
+            try:
+                # The folders too: an fsync of a file does not make its rename into them
+                # last.
+                make_durable([*alone_paths,
+                              *dict.fromkeys(path.parent for path in alone_paths)])
+            except FileNotFoundError as exc:
+                # Listed there a moment ago: deleted since (a prune from another clone).
+                raise RemoteError(f"{exc.filename or self.where()} is gone from {self.name} "
+                                  "since it was checked: it was deleted meanwhile",
+                                  hint="run the backup again: it puts the object back"
+                                  ) from None
             flush_together([*together_paths,
                             *dict.fromkeys(os.path.dirname(path) for path in together_paths)])
 
