@@ -169,6 +169,18 @@ def test_backup_add_refuses_a_path_outside_the_project_before_any_work(tmp_path:
     assert backup_tags(ours) == []
 
 
+def test_add_refuses_a_missing_path_and_adds_a_path_named_twice_once(tmp_path: Path) -> None:
+    ours = repository(tmp_path / "ours")
+    for command in (("add",), ("backup", "--add")):
+        result = run_cli(ours, *command, "nosuch")
+        assert result.returncode == 2, result.stderr
+        assert "nothing to add at nosuch: no such file or folder" in result.stderr
+    assert backup_tags(ours) == [] and not (ours / "nosuch.dvc").exists()
+    made = json.loads(run_cli(ours, "backup", "--add", "data", "--add", "./data/", "--json",
+                              check=True).stdout)
+    assert made["added"] == ["data.dvc"]
+
+
 def test_backup_add_refuses_an_unusable_remote_before_it_adds(tmp_path: Path) -> None:
     ours = repository(tmp_path / "ours")
     result = run_cli(ours, "backup", "--add", "data", "--remote", "nosuch")

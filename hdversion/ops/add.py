@@ -5,6 +5,7 @@ reads nothing and copies nothing (datastore/hashed_record.py)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,15 +34,17 @@ def add(paths: list[str], *, repo: Path | None = None, wait: float = 0,
 
 
 def project_paths(project: Project, paths: list[str]) -> list[str]:
-    """`paths` (relative to the current directory) relative to the project; UsageError for
-    one outside it."""
+    """`paths` (relative to the current directory) relative to the project, each once;
+    UsageError for one outside it or missing (before anything is written)."""
     targets = []
     for path in paths:
         absolute = Path(path).absolute()
         if not absolute.is_relative_to(project.root):
             raise UsageError(f"{path} is not inside the project ({project.root})")
+        if not os.path.lexists(absolute):
+            raise UsageError(f"nothing to add at {path}: no such file or folder")
         targets.append(absolute.relative_to(project.root).as_posix())
-    return targets
+    return list(dict.fromkeys(targets))
 
 
 def add_locked(project: Project, targets: list[str], reporter: Reporter = SILENT
