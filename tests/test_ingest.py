@@ -229,7 +229,7 @@ def test_the_local_remote_is_flushed_before_the_tag_names_what_the_tee_wrote(
     def watching(real: Callable[[list[Path]], None]) -> Callable[[list[Path]], None]:
         def watched(paths: list[Path]) -> None:
             real(paths)
-            flushed.extend((str(path), path.is_file(),
+            flushed.extend((str(path), os.path.isfile(path),
                             project.git("tag", "-l", "backup/*").split()) for path in paths)
         return watched
 

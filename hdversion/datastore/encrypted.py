@@ -31,6 +31,7 @@ from hdversion.datastore.store import (
     FolderListings,
     OnChunk,
     Staged,
+    StagedPut,
     Store,
     StoredObject,
     _check_put,
@@ -133,6 +134,31 @@ class EncryptedStore(Store):
         # What is sealed is what was hashed: a file changing meanwhile fails the check.
         with path.open("rb") as source:
             self.put(md5, source, None, on_chunk)
+
+    def put_files(self, files: Iterable[tuple[str, Path]], on_chunk: OnChunk | None = None
+                  ) -> None:
+        """Into a directory store, by its two phases (`DirectoryStore.put_staged`: all
+        staged, made durable at once, then renamed), each object sealed into its staged
+        file; into a bucket, as every store does."""
+        if not isinstance(self.inner, DirectoryStore):
+            super().put_files(files, on_chunk)
+            return
+        self.inner.put_staged(files, lambda md5, path: self._stage_sealed(md5, path, on_chunk))
+
+    def _stage_sealed(self, md5: str, path: Path, on_chunk: OnChunk | None) -> StagedPut:
+        assert isinstance(self.inner, DirectoryStore)
+        name, where = self.stored_name(md5), self.where(md5)
+        with path.open("rb") as source:
+            staged = self.inner.stage_at(name, where)
+            try:
+                with _writing(where):
+                    found = _seal_hashed(self.sealer, source, staged.write, on_chunk, name)
+                    staged.stream.close()
+                _check_put(where, md5, None, found)
+            except BaseException:
+                staged.discard()
+                raise
+        return StagedPut(str(staged.tmp), self.inner.path_text(name), found[1])
 
     # -- listing and deleting -----------------------------------------------------------
     def list(self, prefixes: Iterable[str] | None = None) -> dict[str, StoredObject]:

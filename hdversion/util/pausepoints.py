@@ -36,6 +36,10 @@ class PausePoint(StrEnum):
     `datastore/resumable.py`; GCS's chunks: `datastore/gcs_resume.py`) has sent
     a part and not yet every part. Its marker is under the working directory (the uploader
     knows no project): run the command from the project's root."""
+    BETWEEN_OBJECT_RENAMES = "between-object-renames"
+    """A push into a directory remote has staged every object, made them all durable and
+    renamed the first into place, not yet the others. Its marker is under the working
+    directory (a store knows no project): run the command from the project's root."""
     BETWEEN_SYNC_PUSHES = "between-sync-pushes"
     """Sync or copy has pushed (and confirmed) one backup and not yet the next."""
     AFTER_TAG_FETCH = "after-tag-fetch"
