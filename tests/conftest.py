@@ -48,7 +48,7 @@ for _variable in ("HDVERSION_KEY_FILE", "HDVERSION_PASSPHRASE", "HDVERSION_PASSP
                   "HDVERSION_AGE_IDENTITY", "HDVERSION_NEW_PASSPHRASE"):
     os.environ.pop(_variable, None)
 
-pytest_plugins = ["tests.cloud_fixtures"]
+pytest_plugins = ["tests.cloud_fixtures", "tests.heart_project"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_HEART_CSV = REPO_ROOT.parent / "shared" / "data" / "heart.csv"

@@ -22,7 +22,7 @@ import yaml
 
 from hdversion.util.hashing import md5_file
 from tests.conftest import REPO_ROOT
-from tests.pipeline.conftest import TINY_OVERRIDES
+from tests.heart_project import TrainedHeart, tiny_params
 from tests.storage_servers import StorageServer
 from tests.test_unattended import crontab_env
 
@@ -192,10 +192,7 @@ def scratch_clone(tmp_path: Path, tiny: bool = True) -> tuple[Path, Path]:
     git("checkout", "-q", "-B", "main")
     git("remote", "set-url", "origin", str(origin))
     if tiny:
-        params = yaml.safe_load((clone / "params.yaml").read_text())
-        for section, values in TINY_OVERRIDES.items():
-            params[section].update(values)
-        (clone / "params.yaml").write_text(yaml.safe_dump(params))
+        (clone / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
         git("-c", "user.name=Test", "-c", "user.email=test@example.invalid",
             "commit", "-q", "-am", "a tiny training budget")
     git("push", "-q", "-u", "origin", "main")
@@ -229,9 +226,12 @@ def run_block(block: Block, cwd: Path, env: dict[str, str],
 @pytest.mark.cloud
 @pytest.mark.pipeline
 def test_the_readme_as_written(tmp_path: Path, s3_server: StorageServer,
-                               bucket_factory: Callable[[StorageServer], str]) -> None:
-    pytest.importorskip("keras")  # `dvc repro` trains: the `pipeline` extra
+                               bucket_factory: Callable[[StorageServer], str],
+                               trained_heart: TrainedHeart) -> None:
     origin, clone = scratch_clone(tmp_path)
+    # The README's `dvc repro` runs as written, every stage restored from DVC's run-cache:
+    # the session trained the same code on the same params once (tests/heart_project.py).
+    trained_heart.seed_cache(clone)
     bucket = bucket_factory(s3_server)
     disk = tmp_path / "backup-disk"
     public, secrets = s3_server.dvc_remote_config(bucket)
