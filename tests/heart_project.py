@@ -19,6 +19,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
+from tests.conftest import shared_tmp
 from tests.pipeline.conftest import REPO_ROOT, TINY_OVERRIDES
 
 # What a project needs to run the pipeline: the package itself comes from PYTHONPATH.
@@ -91,8 +92,7 @@ def _build(root: Path) -> str:
 @pytest.fixture(scope="session")
 def trained_heart(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> TrainedHeart:
     pytest.importorskip("keras")  # `dvc repro` trains: the `pipeline` extra
-    base = tmp_path_factory.getbasetemp()
-    shared = base if worker_id == "master" else base.parent  # one run's workers share it
+    shared = shared_tmp(tmp_path_factory, worker_id)
     root, output = shared / "trained-heart", shared / "trained-heart.out"
     with FileLock(shared / "trained-heart.lock"):
         if not output.exists():
