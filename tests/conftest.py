@@ -48,7 +48,7 @@ for _variable in ("HDVERSION_KEY_FILE", "HDVERSION_PASSPHRASE", "HDVERSION_PASSP
                   "HDVERSION_AGE_IDENTITY", "HDVERSION_NEW_PASSPHRASE"):
     os.environ.pop(_variable, None)
 
-pytest_plugins = ["tests.cloud_fixtures"]
+pytest_plugins = ["tests.cloud_fixtures", "tests.heart_project", "tests.histories"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_HEART_CSV = REPO_ROOT.parent / "shared" / "data" / "heart.csv"
@@ -202,6 +202,13 @@ def _build_template(root: Path) -> None:
     sh(str(Path(sys.executable).with_name("dvc")), "repro", "-q")
     sh("git", "add", "-A")
     sh("git", "commit", "-q", "-m", "project")
+
+
+def shared_tmp(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder every xdist worker of this run sees (each worker's own tmp folders are
+    below it): a template built there once, under a file lock, serves them all."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
 
 
 @pytest.fixture(scope="session")

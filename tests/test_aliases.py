@@ -20,17 +20,13 @@ from hdversion.model.names import check_alias
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, start_paused
-from tests.test_prune import (
-    History,
-    copy_history,
-    history_template,  # noqa: F401 (a fixture)
-)
+from tests.histories import History, copy_history
 
 ALIASES = "refs/hdversion/aliases/"
 
 
 @pytest.fixture
-def history(history_template: History, tmp_path: Path) -> History:  # noqa: F811
+def history(history_template: History, tmp_path: Path) -> History:
     return copy_history(history_template, tmp_path)
 
 

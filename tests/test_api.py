@@ -16,6 +16,7 @@ from hdversion.pipeline.backup_hook import backup_after_train
 from hdversion.pipeline.config import Params
 from hdversion.util.clock import now_utc
 from tests.conftest import Project
+from tests.heart_project import TrainedHeart, pipeline_env
 
 
 def backups_by_seed(project: Project, *seeds: int) -> dict[int, str]:
@@ -160,49 +161,26 @@ def test_backup_after_train_failing_fails_the_stage_naming_hdversion_s_reason(
 
 @pytest.mark.pipeline
 def test_the_train_stage_backs_up_outside_dvc_repro_and_warns_under_it(
-        tmp_path: Path) -> None:
-    """The real stage on a tiny budget: under `dvc repro` the hook warns and makes nothing
-    (DVC holds its lock); run as `python -m hdversion.pipeline.train` it backs up."""
-    pytest.importorskip("keras")
-    import os
-    import shutil
+        trained_heart: TrainedHeart, tmp_path: Path) -> None:
+    """The real stage on a tiny budget: under `dvc repro` (the session's, made with
+    `backup_after_train: true`: tests/heart_project.py) the hook warns and makes nothing (DVC
+    holds its lock); run as `python -m hdversion.pipeline.train` it backs up."""
     import subprocess
     import sys
 
     import yaml
 
-    from tests.pipeline.conftest import REPO_ROOT, TINY_OVERRIDES
-
-    root = tmp_path / "heart"
-    for item in ("dvc.yaml", "config/config.yaml", "hdversion/pipeline"):
-        source, target = REPO_ROOT / item, root / item
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    for section, values in TINY_OVERRIDES.items():
-        params[section].update(values)
-    params["backup_after_train"] = True
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    # The package itself ahead of the copied pipeline folder, which has no hdversion/__init__
-    # (it would read as a namespace package without hdversion's own modules).
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(REPO_ROOT)}
+    root = trained_heart.copy_to(tmp_path / "heart")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["backup_after_train"] is True
 
     def sh(*cmd: str) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(cmd, cwd=root, env=env, check=False, capture_output=True,
+        r = subprocess.run(cmd, cwd=root, env=pipeline_env(), check=False, capture_output=True,
                            text=True)
         assert r.returncode == 0, (cmd, r.stdout[-3000:], r.stderr[-3000:])
         return r
 
-    for command in (("git", "init", "-q", "-b", "main"), ("git", "config", "user.name", "T"),
-                    ("git", "config", "user.email", "t@example.invalid"),
-                    ("dvc", "init", "-q")):
-        sh(*command)
-    repro = sh("dvc", "repro")
-    assert "backup_after_train skipped under `dvc repro`" in repro.stdout + repro.stderr
+    assert "backup_after_train skipped under `dvc repro`" in trained_heart.repro_output
     assert sh("git", "tag", "-l", "backup/*").stdout == ""
     trained = sh(sys.executable, "-m", "hdversion.pipeline.train")
     tags = sh("git", "tag", "-l", "backup/*").stdout.split()

@@ -1,8 +1,9 @@
 """docs/api.md, run as written: each ```python block, in order, by the project's Python in a
 scratch clone of this repository (a throwaway bare origin, the pipeline's budget cut as
 tests/pipeline does), each block in a fresh process that must exit 0. The first block trains
-(`dvc repro`); the others use its backup. The fast checks keep the examples and the prose
-honest without training: every block parses, every `api.NAME` it uses is public."""
+(`dvc repro`, from the session's run-cache: tests/heart_project.py); the others use its
+backup. The fast checks keep the examples and the prose honest without training: every
+block parses, every `api.NAME` it uses is public."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from hdversion import api
 from tests.conftest import REPO_ROOT
+from tests.heart_project import TrainedHeart
 from tests.test_readme import scratch_clone
 
 DOC = REPO_ROOT / "docs" / "api.md"
@@ -47,8 +49,11 @@ def test_the_prose_names_public_names_only() -> None:
 
 
 @pytest.mark.pipeline
-def test_the_api_docs_as_written(tmp_path: Path) -> None:
+def test_the_api_docs_as_written(tmp_path: Path, trained_heart: TrainedHeart) -> None:
     _, clone = scratch_clone(tmp_path)
+    # The first block's `dvc repro` runs as written, every stage restored from DVC's
+    # run-cache: the session trained the same code on the same params once.
+    trained_heart.seed_cache(clone)
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
     outputs = []

@@ -2,7 +2,7 @@
 pins, branches, the workspace), its refusals, and kills at every pause point.
 
 A history of four backups (seeds 1, 2, 3, 1: the fourth shares every object with the first)
-and a bare origin are built once per module and copied for each test."""
+and a bare origin are built once per run and copied for each test (tests/histories.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,36 +20,8 @@ from hdversion.model.timestamps import format_timestamp
 from hdversion.util.hashing import md5_file
 from hdversion.util.pausepoints import PausePoint
 from tests.conftest import Project, pause_marker, run_cli, start_paused
+from tests.histories import History, copy_history
 from tests.test_newest import add_tags
-
-SEEDS = (1, 2, 3, 1)
-
-
-@dataclass
-class History:
-    project: Project
-    origin: Path
-    backups: list[dict]  # `backup --json`, oldest first
-
-    @property
-    def tags(self) -> list[str]:
-        return [b["tag"] for b in self.backups]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.project.cli(*args)
-
-    def prune(self, *args: str, code: int = 0) -> dict:
-        result = self.cli("prune", "--json", *args)
-        assert result.returncode == code, (result.stdout, result.stderr)
-        return json.loads(result.stdout) if result.stdout.strip() else {}
-
-    def local_tags(self) -> set[str]:
-        return set(self.project.git("tag", "-l", "backup/*").split())
-
-    def origin_refs(self) -> set[str]:
-        out = subprocess.run(["git", "ls-remote", "--refs", str(self.origin)], check=True,
-                             capture_output=True, text=True).stdout
-        return {line.split("\t")[1] for line in out.splitlines()}
 
 
 def objects_of(data: dict) -> set[str]:
@@ -79,39 +50,6 @@ def restores_identically(history: History, data: dict, target: Path) -> None:
     assert result.returncode == 0, result.stderr
     for entry in data["files"]:
         assert md5_file(target / entry["path"])[0] == entry["md5"], entry["path"]
-
-
-def build_history(base: Path, template: Path, seeds: tuple[int, ...] = SEEDS) -> History:
-    origin = base / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    root = base / "project"
-    shutil.copytree(template, root, symlinks=True)
-    project = Project(root)
-    project.git("remote", "add", "origin", str(origin))
-    project.git("push", "-q", "origin", "main")
-    backups = []
-    for seed in seeds:
-        project.retrain(seed)
-        result = project.cli("backup", "--json", "-m", f"seed {seed}")
-        assert result.returncode == 0, result.stderr
-        backups.append(json.loads(result.stdout))
-    return History(project, origin, backups)
-
-
-@pytest.fixture(scope="module")
-def history_template(project_template: Path, tmp_path_factory: pytest.TempPathFactory
-                     ) -> History:
-    return build_history(tmp_path_factory.mktemp("history"), project_template)
-
-
-def copy_history(template: History, base: Path) -> History:
-    origin = base / "origin.git"
-    shutil.copytree(template.origin, origin, symlinks=True)
-    root = base / "project"
-    shutil.copytree(template.project.root, root, symlinks=True)
-    project = Project(root)
-    project.git("remote", "set-url", "origin", str(origin))
-    return History(project, origin, template.backups)
 
 
 @pytest.fixture

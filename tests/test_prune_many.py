@@ -17,11 +17,10 @@ import pytest
 from hdversion.gitrepo.repo import GitRepo
 from hdversion.model.timestamps import format_timestamp
 from tests.conftest import Project
+from tests.histories import History
 from tests.test_newest import add_tags
 from tests.test_prune import (
-    History,
     cache,
-    history_template,  # noqa: F401 (a fixture)
     objects_of,
     remote,
 )
@@ -103,7 +102,7 @@ def test_a_pin_and_an_alias_among_many_keep_theirs_and_each_tombstone_buries_its
 
 
 @pytest.fixture
-def windowed(history_template: History, tmp_path: Path) -> History:  # noqa: F811
+def windowed(history_template: History, tmp_path: Path) -> History:
     """test_prune's history (seeds 1, 2, 3, 1), its prunes keeping the default undelete
     window."""
     return with_default_window(history_template, tmp_path)

@@ -22,7 +22,8 @@ from hdversion.model.retention import Policy
 from hdversion.model.timestamps import parse_timestamp
 from hdversion.util.hashing import md5_file
 from tests.conftest import run_cli
-from tests.test_prune import History, build_history, copy_history, objects_of, stored
+from tests.histories import History, build_history, copy_history
+from tests.test_prune import objects_of, stored
 
 # Shared objects: seeds repeat, so later backups reuse earlier backups' objects.
 PROPERTY_SEEDS = (1, 2, 3, 2, 4, 1)

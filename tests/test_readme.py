@@ -22,7 +22,7 @@ import yaml
 
 from hdversion.util.hashing import md5_file
 from tests.conftest import REPO_ROOT
-from tests.pipeline.conftest import TINY_OVERRIDES
+from tests.heart_project import TrainedHeart, tiny_params
 from tests.storage_servers import StorageServer
 from tests.test_unattended import crontab_env
 
@@ -192,10 +192,7 @@ def scratch_clone(tmp_path: Path, tiny: bool = True) -> tuple[Path, Path]:
     git("checkout", "-q", "-B", "main")
     git("remote", "set-url", "origin", str(origin))
     if tiny:
-        params = yaml.safe_load((clone / "params.yaml").read_text())
-        for section, values in TINY_OVERRIDES.items():
-            params[section].update(values)
-        (clone / "params.yaml").write_text(yaml.safe_dump(params))
+        (clone / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
         git("-c", "user.name=Test", "-c", "user.email=test@example.invalid",
             "commit", "-q", "-am", "a tiny training budget")
     git("push", "-q", "-u", "origin", "main")
@@ -226,27 +223,80 @@ def run_block(block: Block, cwd: Path, env: dict[str, str],
         block.heading, list(zip(ran, codes, strict=False)), (done.stdout + done.stderr)[-6000:])
 
 
-@pytest.mark.cloud
-@pytest.mark.pipeline
-def test_the_readme_as_written(tmp_path: Path, s3_server: StorageServer,
-                               bucket_factory: Callable[[StorageServer], str]) -> None:
-    pytest.importorskip("keras")  # `dvc repro` trains: the `pipeline` extra
-    origin, clone = scratch_clone(tmp_path)
-    bucket = bucket_factory(s3_server)
-    disk = tmp_path / "backup-disk"
-    public, secrets = s3_server.dvc_remote_config(bucket)
-    # HOME is a new one (the reader's git identity, a crontab of its own, no ~/.aws).
+def reader_env(tmp_path: Path, origin: Path, **extra: str) -> dict[str, str]:
+    """The reader's shell: this environment's programs first, a new HOME (the reader's git
+    identity, a crontab of its own, no ~/.aws), GIT_URL the throwaway origin."""
     env = {**os.environ, **crontab_env(tmp_path),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "GIT_URL": str(origin),
-           # The reader's AWS is this S3 server: every SDK call goes to its endpoint.
-           "AWS_ENDPOINT_URL": public["endpointurl"], "AWS_DEFAULT_REGION": public["region"],
-           "AWS_ACCESS_KEY_ID": secrets["access_key_id"],
-           "AWS_SECRET_ACCESS_KEY": secrets["secret_access_key"]}
+           "GIT_URL": str(origin), **extra}
     env.pop("HDVERSION_GIT_REMOTE", None)
     subprocess.run(["git", "config", "--global", "user.name", "Reader"], env=env, check=True)
     subprocess.run(["git", "config", "--global", "user.email", "reader@example.invalid"],
                    env=env, check=True)
+    return env
+
+
+def first_backup(clone: Path) -> str:
+    return subprocess.run(["git", "tag", "-l", "backup/*"], cwd=clone, capture_output=True,
+                          text=True, check=True).stdout.split()[0]
+
+
+def backed_up_md5(clone: Path, tag: str, path: str) -> str:
+    manifest = subprocess.run(["git", "show", f"{tag}:.hdversion/manifest.json"], cwd=clone,
+                              capture_output=True, text=True, check=True).stdout
+    return str(next(f["md5"] for f in json.loads(manifest)["files"] if f["path"] == path))
+
+
+# The walk below (offsite copies, restores, checks, a new machine, prune) is some 30 commands
+# of 1-3 s each: the long tier runs it; the fast tier runs the README's first backup and the
+# tool alone, as written (test_the_readme_s_first_backups_as_written).
+FIRST_STEPS = ("Back up after training", "Install the tool alone")
+
+
+@pytest.mark.pipeline
+def test_the_readme_s_first_backups_as_written(tmp_path: Path,
+                                               trained_heart: TrainedHeart) -> None:
+    origin, clone = scratch_clone(tmp_path)
+    trained_heart.seed_cache(clone)  # as in test_the_readme_as_written
+    env = reader_env(tmp_path, origin)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    blocks = [block for block in bash_blocks() if block.heading in FIRST_STEPS]
+    assert {block.heading for block in blocks} == set(FIRST_STEPS)
+    assert START[FIRST_STEPS[1]] == "elsewhere"
+    standin = standin_venv_script(tmp_path)
+    try:
+        for block in blocks:
+            run_block(block, elsewhere if block.heading in START else clone, env, {}, standin)
+    finally:
+        shutil.rmtree(clone / "tests", ignore_errors=True)  # as in test_the_readme_as_written
+    first = first_backup(clone)
+    assert md5_file(clone / MODEL)[0] == backed_up_md5(clone, first, MODEL)
+    pushed = subprocess.run(["git", "tag", "-l", "backup/*"], cwd=origin, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert pushed == [first]
+    assert subprocess.run(["git", "tag", "-l", "backup/*"], cwd=elsewhere / "my-project",
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.reliability
+@pytest.mark.cloud
+@pytest.mark.pipeline
+def test_the_readme_as_written(tmp_path: Path, s3_server: StorageServer,
+                               bucket_factory: Callable[[StorageServer], str],
+                               trained_heart: TrainedHeart) -> None:
+    origin, clone = scratch_clone(tmp_path)
+    # The README's `dvc repro` runs as written, every stage restored from DVC's run-cache:
+    # the session trained the same code on the same params once (tests/heart_project.py).
+    trained_heart.seed_cache(clone)
+    bucket = bucket_factory(s3_server)
+    disk = tmp_path / "backup-disk"
+    public, secrets = s3_server.dvc_remote_config(bucket)
+    # The reader's AWS is this S3 server: every SDK call goes to its endpoint.
+    env = reader_env(tmp_path, origin, AWS_ENDPOINT_URL=public["endpointurl"],
+                     AWS_DEFAULT_REGION=public["region"],
+                     AWS_ACCESS_KEY_ID=secrets["access_key_id"],
+                     AWS_SECRET_ACCESS_KEY=secrets["secret_access_key"])
     substitutes = {"s3://my-bucket/": f"s3://{bucket}/", "/mnt/backup-disk/": f"{disk}/",
                    EXAMPLE_T: FIRST_BACKUP}
     assert set(substitutes) == set(PLACEHOLDERS)
@@ -270,11 +320,8 @@ def test_the_readme_as_written(tmp_path: Path, s3_server: StorageServer,
             shutil.rmtree(copy / "tests", ignore_errors=True)
 
     # What the commands claimed, seen from outside.
-    first = subprocess.run(["git", "tag", "-l", "backup/*"], cwd=clone, capture_output=True,
-                           text=True, check=True).stdout.split()[0]
-    manifest = subprocess.run(["git", "show", f"{first}:.hdversion/manifest.json"], cwd=clone,
-                              capture_output=True, text=True, check=True).stdout
-    model_md5 = next(f["md5"] for f in json.loads(manifest)["files"] if f["path"] == MODEL)
+    first = first_backup(clone)
+    model_md5 = backed_up_md5(clone, first, MODEL)
     assert md5_file(clone / MODEL)[0] == model_md5
     assert md5_file(starts["new-machine"] / "heart-disease" / MODEL)[0] == model_md5
     assert any(key.startswith("heart-disease/files/md5/") for key in s3_server.list_keys(bucket))

@@ -20,7 +20,7 @@ from hdversion.datastore.deletion import PROBE_KEY
 from tests.cloud_fixtures import new_bucket_name
 from tests.conftest import Project
 from tests.storage_servers import S3_REGION, S3Server
-from tests.test_cloud import PREFIX, configure
+from tests.test_cloud import CREDENTIAL_KEYS, PREFIX, configure
 from tests.test_prune_cloud import make_origin, origin_tags, stored
 from tests.test_restore import backup
 
@@ -96,23 +96,38 @@ class Setup:
         return self.project.cli(*args, env=self.env)
 
 
-@pytest.fixture(params=["plain", "object-lock"])
-def setup(request: pytest.FixtureRequest, project: Project, s3_server: S3Server,
-          tmp_path: Path) -> Setup:
+@dataclass(frozen=True)
+class Made:
+    """The setup's two backups, made once per kind of bucket (read-only: tests copy it)."""
+
+    root: Path
+    origin: Path
+    bucket: str
+    locked: bool
+    first: Json
+    second: Json
+
+
+@pytest.fixture(scope="module", params=["plain", "object-lock"])
+def made(request: pytest.FixtureRequest, project_template: Path, s3_server: S3Server,
+         tmp_path_factory: pytest.TempPathFactory) -> Made:
     """The project's S3 remote used with the backup-only key (in
     config/cloud_credentials.json, as a CI job has it), an `admin` AWS profile beside, a
     bare origin; two backups made with the backup-only key, the first in the bucket, the
     second synced there."""
     s3_server.start()
-    bucket = new_bucket_name()
-    s3_server.client.create_bucket(Bucket=bucket,
-                                   ObjectLockEnabledForBucket=request.param == "object-lock")
+    base = tmp_path_factory.mktemp("split-credentials")
+    bucket, locked = new_bucket_name(), request.param == "object-lock"
+    s3_server.client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=locked)
+    root = base / "project"
+    shutil.copytree(project_template, root, symlinks=True)
+    project = Project(root)
     keys = make_users(s3_server, bucket, bucket)
     configure(project, s3_server, bucket, secrets=keys.writer)
-    origin = make_origin(tmp_path)
+    origin = make_origin(base)
     project.git("remote", "add", "origin", str(origin))
     project.git("push", "-q", "origin", "main")
-    env = aws_files(tmp_path, keys.admin)
+    env = aws_files(base, keys.admin)
 
     first = backup(project, "--cloud", "--storage", "s3")
     project.retrain(7)
@@ -121,7 +136,33 @@ def setup(request: pytest.FixtureRequest, project: Project, s3_server: S3Server,
     second = json.loads(result.stdout)
     synced = project.cli("sync", "--json", "--storage", "s3", env=env)
     assert synced.returncode == 0, (synced.stdout, synced.stderr)
-    return Setup(project, s3_server, bucket, origin, env, first, second)
+    return Made(root, origin, bucket, locked, first, second)
+
+
+@pytest.fixture
+def setup(made: Made, s3_server: S3Server, tmp_path: Path) -> Setup:
+    """A copy of `made` of the test's own: the project, the origin, a bucket of the same
+    kind holding the same objects (copied by the server, metadata and all), and a
+    backup-only and an admin key of its own, whose policies name that bucket."""
+    s3_server.start()
+    bucket = new_bucket_name()
+    client = s3_server.client
+    client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=made.locked)
+    for key in s3_server.list_keys(made.bucket):
+        client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": made.bucket, "Key": key})
+    root = tmp_path / "project"
+    shutil.copytree(made.root, root, symlinks=True)
+    project = Project(root)
+    config = root / ".dvc" / "config"
+    config.write_text(config.read_text().replace(made.bucket, bucket))
+    keys = make_users(s3_server, bucket, bucket)
+    credentials = root / "config" / "cloud_credentials.json"
+    credentials.write_text(json.dumps({CREDENTIAL_KEYS[k]: v for k, v in keys.writer.items()}))
+    origin = tmp_path / "origin.git"
+    shutil.copytree(made.origin, origin, symlinks=True)
+    project.git("remote", "set-url", "origin", str(origin))
+    return Setup(project, s3_server, bucket, origin, aws_files(tmp_path, keys.admin),
+                 made.first, made.second)
 
 
 def test_a_backup_only_key_backs_up_verifies_restores_but_cannot_prune(

@@ -22,11 +22,9 @@ from hdversion.model.durations import Duration
 from hdversion.model.retention import Policy
 from hdversion.util.clock import now_utc
 from tests.conftest import Project
+from tests.histories import History, copy_history
 from tests.test_prune import (
-    History,
     cache,
-    copy_history,
-    history_template,  # noqa: F401 (a fixture)
     objects_of,
     remote,
     restores_identically,
@@ -45,7 +43,7 @@ def with_default_window(template: History, base: Path) -> History:
 
 
 @pytest.fixture
-def history(history_template: History, tmp_path: Path) -> History:  # noqa: F811
+def history(history_template: History, tmp_path: Path) -> History:
     return with_default_window(history_template, tmp_path)
 DELETED = "refs/hdversion/deleted/"
 

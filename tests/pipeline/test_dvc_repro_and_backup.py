@@ -1,13 +1,11 @@
-"""The real thing end to end: `dvc repro` of this repository's pipeline on tiny params, then
-backup -> damage the Keras model -> restore -> the model loads and predicts as before."""
+"""The real thing end to end: `dvc repro` of this repository's pipeline on tiny params (once
+per run, tests/heart_project.py), then backup -> damage the Keras model -> restore -> the
+model loads and predicts as before."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +14,9 @@ import pytest
 pytest.importorskip("numpy")
 
 import numpy as np
-import yaml
 
 from tests.conftest import run_cli
-from tests.pipeline.conftest import REPO_ROOT, TINY_OVERRIDES
+from tests.heart_project import TrainedHeart, pipeline_env
 
 pytestmark = pytest.mark.pipeline
 
@@ -43,28 +40,11 @@ def predictions(model_path: Path, data_path: Path) -> np.ndarray:
         return np.asarray(model.predict(data["X_test"], verbose=0))
 
 
-def test_dvc_repro_then_backup_and_restore_the_real_models(tmp_path: Path) -> None:
-    root = tmp_path / "heart"
-    root.mkdir()
-    for item in ("dvc.yaml", "config/config.yaml", "hdversion/pipeline"):
-        source, target = REPO_ROOT / item, root / item
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target)
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    for section, values in TINY_OVERRIDES.items():
-        params[section].update(values)
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-    def sh(*cmd: str) -> None:
-        subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
-
-    sh("git", "init", "-q", "-b", "main")
-    sh("dvc", "init", "-q")
-    sh("dvc", "repro", "-q")
+def test_dvc_repro_then_backup_and_restore_the_real_models(
+        trained_heart: TrainedHeart, tmp_path: Path) -> None:
+    # The session's `dvc repro` (tests/heart_project.py), in a copy of its own.
+    root = trained_heart.copy_to(tmp_path / "heart")
+    env = pipeline_env()
     for artifact in [*ARTIFACTS, "metrics.json", "plots/roc_curve.png"]:
         assert (root / artifact).is_file(), artifact
     metrics = json.loads((root / "metrics.json").read_text())
