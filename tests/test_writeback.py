@@ -79,3 +79,22 @@ def test_a_restored_file_starts_its_writeback_and_its_cache_copy_does_not(
                         also=tmp_path / "cache-object")
     assert staged.read_bytes() == data and (tmp_path / "cache-object").read_bytes() == data
     assert len(calls) == 1
+
+
+def test_a_file_system_that_refuses_the_advice_is_written_all_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    asked: list[int] = []
+
+    def refuse(fd: int, offset: int, length: int, advice: int) -> None:
+        asked.append(length)
+        raise OSError(errno.EOPNOTSUPP, "not supported")
+
+    monkeypatch.setattr(writeback, "_ADVISE", refuse)
+    data = os.urandom(9000)
+    with (tmp_path / "big").open("wb") as stream:
+        lasting = writeback.EarlyWriteback(stream, step=4000)
+        for start in range(0, len(data), 1000):
+            lasting.write(data[start:start + 1000])
+    assert (tmp_path / "big").read_bytes() == data and len(asked) == 2

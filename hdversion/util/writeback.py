@@ -9,6 +9,7 @@ back: a backup of one 10 GiB file, 0.91 of `md5sum` + `cp` without its flush, 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import BinaryIO
 
@@ -32,9 +33,11 @@ class EarlyWriteback:
         if _ADVISE is not None and self.written - self.started >= self.step:
             self.stream.flush()
             # One call: the range before (its writeback started a step ago, done by now)
-            # dropped from the cache, the range just written started.
-            _ADVISE(self.stream.fileno(), self.kept, self.written - self.kept,
-                    os.POSIX_FADV_DONTNEED)
+            # dropped from the cache, the range just written started. Advice only: a file
+            # system that refuses it (EINVAL, EOPNOTSUPP) is written at the kernel's pace.
+            with contextlib.suppress(OSError):
+                _ADVISE(self.stream.fileno(), self.kept, self.written - self.kept,
+                        os.POSIX_FADV_DONTNEED)
             self.kept, self.started = self.started, self.written
         return count
 
