@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -205,16 +206,23 @@ def ignore_digest(root: Path, output: str) -> str:
     """The `.dvcignore` files that apply to `output`'s files (the repository's and each
     folder's above it): a change to any of them leaves the output to DVC."""
     digest = hashlib.sha256()
-    folder = root
-    for part in ("", *output.split("/")[:-1]):
-        folder = folder / part if part else folder
+    for part, ignore_file in _dvcignores_above(root, output):
         try:
-            digest.update(f"{part}\0".encode() + (folder / ".dvcignore").read_bytes() + b"\0")
+            digest.update(f"{part}\0".encode() + ignore_file.read_bytes() + b"\0")
         except FileNotFoundError:
             digest.update(f"{part}\0-\0".encode())
         except OSError:
             return "unreadable"
     return digest.hexdigest()
+
+
+def _dvcignores_above(root: Path, output: str) -> Iterator[tuple[str, Path]]:
+    """(folder name, its `.dvcignore`) of the repository and each folder above `output`:
+    the ignore files whose rules apply to its files."""
+    folder = root
+    for part in ("", *output.split("/")[:-1]):
+        folder = folder / part if part else folder
+        yield part, folder / ".dvcignore"
 
 
 def ignore_rules_apply(root: Path, output: str) -> bool:
@@ -223,11 +231,9 @@ def ignore_rules_apply(root: Path, output: str) -> bool:
     walk of a plain output (no `.git`, `.hg`, `.dvc` or `.dvcignore` inside, which its
     default rules and nested files would touch) leaves out none of its files. A line is
     a rule unless blank or a comment (`#` first); an unreadable file counts as rules."""
-    folder = root
-    for part in ("", *output.split("/")[:-1]):
-        folder = folder / part if part else folder
+    for _part, ignore_file in _dvcignores_above(root, output):
         try:
-            text = (folder / ".dvcignore").read_text(encoding="utf-8")
+            text = ignore_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             continue
         except (OSError, UnicodeDecodeError):
